@@ -1,0 +1,302 @@
+/* config.c - the settings table, value parsers and the command line. */
+#include "collector/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+enum key_id {
+    K_LISTEN,
+    K_RCVBUF,
+    K_OUTPUT,
+    K_COLLECTOR_ID,
+    K_STATS_INTERVAL,
+    K_LOG_LEVEL,
+    K_MAX_ALERTS,
+    K_SHUTDOWN_GRACE,
+    K_COUNT
+};
+
+struct key {
+    const char *name;
+    const char *arg;
+    const char *help;
+};
+
+static const struct key keys[K_COUNT] = {
+    [K_LISTEN] = {"listen", "ADDR:PORT",
+                  "UDP address to receive alerts on; repeat for several (IPv6: [::]:8341)"
+                  " [0.0.0.0:8341]"},
+    [K_RCVBUF] = {"rcvbuf", "BYTES",
+                  "socket receive buffer per listener, K/M/G suffixes [32M]"},
+    [K_OUTPUT] = {"output", "PATH", "JSON-lines output for changes, - for stdout [-]"},
+    [K_COLLECTOR_ID] = {"collector-id", "ID", "this collector's name in every change [host name]"},
+    [K_STATS_INTERVAL] = {"stats-interval", "SECONDS",
+                          "print a stats line to stderr this often, 0 never [60]"},
+    [K_LOG_LEVEL] = {"log-level", "LEVEL", "error, warning, notice, info or debug [info]"},
+    [K_MAX_ALERTS] = {"max-alerts", "N", "refuse new alerts past this many active, 0 no cap [0]"},
+    [K_SHUTDOWN_GRACE] = {"shutdown-grace", "SECONDS",
+                          "on SIGTERM, keep reading queued datagrams this long at most [5]"},
+};
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->listen[0], sizeof(c->listen[0]), "0.0.0.0:%d", CONFIG_DEFAULT_PORT);
+    config_parse_address(c->listen[0], &c->listen_addr[0]);
+    c->n_listen = 1;
+    c->rcvbuf = 32u << 20;
+    snprintf(c->output, sizeof(c->output), "-");
+    if (gethostname(c->collector_id, sizeof(c->collector_id) - 1) != 0 ||
+        c->collector_id[0] == '\0')
+        snprintf(c->collector_id, sizeof(c->collector_id), "injector");
+    c->stats_interval_s = 60;
+    c->log_level = LOG_LEVEL_INFO;
+    c->shutdown_grace_s = 5;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+static int parse_port(const char *s, uint16_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v > 65535)
+        return -EINVAL;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+int config_parse_address(const char *s, struct sockaddr_storage *out)
+{
+    char host[64];
+    const char *port;
+    uint16_t p;
+    memset(out, 0, sizeof(*out));
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host))
+            return -EINVAL;
+        memcpy(host, s + 1, (size_t)(close - s - 1));
+        host[close - s - 1] = '\0';
+        port = close + 2;
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+        if (parse_port(port, &p) != 0 || inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+            return -EINVAL;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(p);
+        return 0;
+    }
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+        return -EINVAL;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+    if (parse_port(colon + 1, &p) != 0)
+        return -EINVAL;
+    if (host[0] == '\0')
+        a4->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+        return -EINVAL;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(p);
+    return 0;
+}
+
+int config_parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)s[0]))
+        return -EINVAL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -EINVAL;
+    unsigned shift = 0;
+    if (*end != '\0') {
+        switch (toupper((unsigned char)*end)) {
+        case 'K': shift = 10; break;
+        case 'M': shift = 20; break;
+        case 'G': shift = 30; break;
+        default: return -EINVAL;
+        }
+        end++;
+        if (strcasecmp(end, "") != 0 && strcasecmp(end, "B") != 0 && strcasecmp(end, "iB") != 0)
+            return -EINVAL;
+    }
+    if (v > (SIZE_MAX >> shift))
+        return -EINVAL;
+    *out = (size_t)(v << shift);
+    return 0;
+}
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)s[0]))
+        return -EINVAL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+static int find_key(const char *name)
+{
+    for (int i = 0; i < K_COUNT; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return i;
+    /* INI style spells keys with underscores; accept both everywhere. */
+    char alt[64];
+    size_t n = strlen(name);
+    if (n >= sizeof(alt))
+        return -1;
+    for (size_t i = 0; i <= n; i++)
+        alt[i] = name[i] == '_' ? '-' : name[i];
+    for (int i = 0; i < K_COUNT; i++)
+        if (strcmp(keys[i].name, alt) == 0)
+            return i;
+    return -1;
+}
+
+int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen)
+{
+    unsigned long long u;
+    size_t sz;
+    int k = find_key(key);
+
+    switch (k) {
+    case K_LISTEN:
+        if (!c->listen_given) {
+            c->n_listen = 0;
+            c->listen_given = true;
+        }
+        if (c->n_listen >= CONFIG_MAX_LISTEN)
+            return fail(err, errlen, "listen: at most %d addresses", CONFIG_MAX_LISTEN);
+        if (strlen(value) >= sizeof(c->listen[0]) ||
+            config_parse_address(value, &c->listen_addr[c->n_listen]) != 0)
+            return fail(err, errlen,
+                        "listen: '%s' is not ADDR:PORT (numeric IPv4, [IPv6]:PORT or :PORT)",
+                        value);
+        snprintf(c->listen[c->n_listen], sizeof(c->listen[0]), "%s", value);
+        c->n_listen++;
+        return 0;
+    case K_RCVBUF:
+        if (config_parse_size(value, &sz) != 0 || sz < 4096 || sz > (1u << 30))
+            return fail(err, errlen,
+                        "rcvbuf: '%s' is not a size from 4K to 1G (bytes or K/M/G suffix)",
+                        value);
+        c->rcvbuf = sz;
+        return 0;
+    case K_OUTPUT:
+        if (value[0] == '\0' || strlen(value) >= sizeof(c->output))
+            return fail(err, errlen, "output: give a file path or - for stdout");
+        snprintf(c->output, sizeof(c->output), "%s", value);
+        return 0;
+    case K_COLLECTOR_ID:
+        if (value[0] == '\0' || strlen(value) >= sizeof(c->collector_id))
+            return fail(err, errlen, "collector-id: 1 to %zu characters",
+                        sizeof(c->collector_id) - 1);
+        snprintf(c->collector_id, sizeof(c->collector_id), "%s", value);
+        return 0;
+    case K_STATS_INTERVAL:
+        if (parse_uint(value, 86400, &u) != 0)
+            return fail(err, errlen, "stats-interval: '%s' is not seconds from 0 to 86400",
+                        value);
+        c->stats_interval_s = (unsigned)u;
+        return 0;
+    case K_LOG_LEVEL:
+        if (log_level_parse(value, &c->log_level) != 0)
+            return fail(err, errlen,
+                        "log-level: '%s' is not one of error, warning, notice, info, debug",
+                        value);
+        return 0;
+    case K_MAX_ALERTS:
+        if (parse_uint(value, SIZE_MAX, &u) != 0)
+            return fail(err, errlen, "max-alerts: '%s' is not a count", value);
+        c->max_alerts = (size_t)u;
+        return 0;
+    case K_SHUTDOWN_GRACE:
+        if (parse_uint(value, 3600, &u) != 0)
+            return fail(err, errlen, "shutdown-grace: '%s' is not seconds from 0 to 3600",
+                        value);
+        c->shutdown_grace_s = (unsigned)u;
+        return 0;
+    default:
+        return fail(err, errlen, "unknown setting '%s'", key);
+    }
+}
+
+void config_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: injectord [OPTION]...\n"
+            "Collect alert datagrams (XML) on UDP, keep the table of active alerts, and\n"
+            "write every real change (raise, update, clear) as one JSON line.\n\n");
+    for (int i = 0; i < K_COUNT; i++) {
+        char left[48];
+        snprintf(left, sizeof(left), "--%s %s", keys[i].name, keys[i].arg);
+        fprintf(f, "  %-28s %s\n", left, keys[i].help);
+    }
+    fprintf(f, "  %-28s %s\n  %-28s %s\n", "-h, --help", "show this help and exit",
+            "-V, --version", "show the version and exit");
+    fprintf(f, "\nSignals: SIGINT/SIGTERM drain the sockets and stop; SIGUSR1 prints the\n"
+               "stats line now; SIGHUP reopens the output file (log rotation).\n"
+               "Wire format and outcomes: parsers/FORMAT.md and the README.\n");
+}
+
+int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen)
+{
+    struct option opts[K_COUNT + 3];
+    for (int i = 0; i < K_COUNT; i++)
+        opts[i] = (struct option){keys[i].name, required_argument, NULL, 1000 + i};
+    opts[K_COUNT] = (struct option){"help", no_argument, NULL, 'h'};
+    opts[K_COUNT + 1] = (struct option){"version", no_argument, NULL, 'V'};
+    opts[K_COUNT + 2] = (struct option){NULL, 0, NULL, 0};
+
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":hV", opts, NULL)) != -1) {
+        if (ch == 'h') {
+            config_usage(stdout);
+            return 1;
+        }
+        if (ch == 'V') {
+            printf("injectord %s\n", INJECTOR_VERSION);
+            return 1;
+        }
+        if (ch == ':')
+            return fail(err, errlen, "%s needs a value (see --help)", argv[optind - 1]);
+        if (ch == '?')
+            return fail(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+        int rc = config_set(c, keys[ch - 1000].name, optarg, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
+    if (optind < argc)
+        return fail(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+    return 0;
+}

@@ -1,0 +1,54 @@
+/* config.h - injectord's settings: defaults, validation, command-line options.
+ *
+ * Every setting is a key in one table; the command line (--key value) and, later, the
+ * INI file go through config_set(), so both accept exactly the same keys and values.
+ * Parsed once at start into a struct config that the rest of the daemon reads as const.
+ */
+#ifndef INJECTOR_CONFIG_H
+#define INJECTOR_CONFIG_H
+
+#include "collector/log.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define CONFIG_MAX_LISTEN 16
+#define CONFIG_DEFAULT_PORT 8341
+
+struct config {
+    char listen[CONFIG_MAX_LISTEN][64]; /* as given: "0.0.0.0:8341", "[::1]:8341" */
+    struct sockaddr_storage listen_addr[CONFIG_MAX_LISTEN];
+    size_t n_listen;
+    bool listen_given; /* the first --listen replaces the default */
+    size_t rcvbuf;     /* requested SO_RCVBUF, bytes */
+    char output[1024]; /* "-" for stdout, else a file path */
+    char collector_id[256];
+    unsigned stats_interval_s; /* 0: no periodic stats line */
+    enum log_level log_level;
+    size_t max_alerts;         /* 0: no cap */
+    unsigned shutdown_grace_s; /* how long SIGTERM waits for the sockets to drain */
+};
+
+/* Fill c with the defaults (collector id: the host name). */
+void config_defaults(struct config *c);
+
+/* Set one key ("rcvbuf", "listen", ...) from its text value. Returns 0, or -EINVAL with a
+ * message in err ("rcvbuf: '12Q' is not a size; use bytes or a K/M/G suffix"). */
+int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen);
+
+/* Parse the command line over c. Returns 0 to run, 1 when --help or --version was
+ * printed (exit 0), -EINVAL with a message in err. */
+int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* Parse "a.b.c.d:port", "[v6]:port" or ":port" (all addresses). Returns 0 or -EINVAL. */
+int config_parse_address(const char *s, struct sockaddr_storage *out);
+
+/* Parse a byte size ("33554432", "32M", "208K", "1G"; powers of 1024). Returns 0 or
+ * -EINVAL. */
+int config_parse_size(const char *s, size_t *out);
+
+void config_usage(FILE *f);
+
+#endif

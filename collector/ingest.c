@@ -1,0 +1,233 @@
+/* ingest.c - one datagram through parser, state table and sinks, with its counters. */
+#include "collector/ingest.h"
+
+#include "collector/log.h"
+#include "collector/udp.h"
+#include "parsers/alert_xml.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ingest {
+    char *collector_id;
+    struct alert_xml *parser;
+    struct state *state;
+    struct sink *sinks[INGEST_MAX_SINKS];
+    size_t n_sinks;
+    bool dirty; /* written since the last flush */
+    struct stats stats;
+    struct change_json json;
+    struct log_ratelimit rl_malformed, rl_invalid, rl_full, rl_sink;
+};
+
+int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_sinks,
+               struct ingest **out)
+{
+    int rc = -ENOMEM;
+    struct ingest *in = calloc(1, sizeof(*in));
+    if (in == NULL)
+        goto fail_sinks;
+    if (n_sinks > INGEST_MAX_SINKS) {
+        rc = -EINVAL;
+        goto fail_sinks;
+    }
+    for (size_t i = 0; i < n_sinks; i++)
+        in->sinks[i] = sinks[i];
+    in->n_sinks = n_sinks;
+    n_sinks = 0; /* owned by in from here */
+
+    in->rl_malformed.what = "malformed datagrams";
+    in->rl_invalid.what = "invalid alerts";
+    in->rl_full.what = "alerts refused at the active-alert cap";
+    in->rl_sink.what = "sink errors";
+
+    struct state_config sc = {.max_alerts = cfg->max_alerts};
+    if ((in->collector_id = strdup(cfg->collector_id)) == NULL ||
+        alert_xml_new(NULL, &in->parser) != 0 || state_new(&sc, &in->state) != 0)
+        goto fail;
+    *out = in;
+    return 0;
+fail_sinks:
+    for (size_t i = 0; i < n_sinks; i++)
+        sink_free(sinks[i]);
+fail:
+    ingest_free(in);
+    return rc;
+}
+
+void ingest_free(struct ingest *in)
+{
+    if (in == NULL)
+        return;
+    for (size_t i = 0; i < in->n_sinks; i++)
+        sink_free(in->sinks[i]);
+    state_free(in->state);
+    alert_xml_free(in->parser);
+    change_json_free(&in->json);
+    free(in->collector_id);
+    free(in);
+}
+
+static const char *sender_text(const struct sockaddr *from, char *buf, size_t size)
+{
+    return from != NULL ? udp_format_addr(from, buf, size) : NULL;
+}
+
+static void forward(struct ingest *in, const struct state_result *r, const struct sockaddr *from,
+                    int64_t now_ms, int64_t mono_ms)
+{
+    char sender[72];
+    struct change c = {
+        .outcome = r->outcome,
+        .version = r->version,
+        .collector = in->collector_id,
+        .received_ms = now_ms,
+        .sender = sender_text(from, sender, sizeof(sender)),
+        .alert = &r->alert,
+    };
+    int rc = change_json_encode(&in->json, &c);
+    if (rc != 0) {
+        in->stats.sink_errors++;
+        log_ratelimited(&in->rl_sink, mono_ms, LOG_LEVEL_ERROR,
+                        "change %llu (%s %s/%s) could not be encoded: %s",
+                        (unsigned long long)r->version, change_outcome_name(r->outcome),
+                        r->alert.host, r->alert.component, strerror(-rc));
+        return;
+    }
+    bool all = true;
+    for (size_t i = 0; i < in->n_sinks; i++) {
+        rc = sink_write(in->sinks[i], &c, in->json.buf, in->json.len);
+        if (rc != 0) {
+            all = false;
+            in->stats.sink_errors++;
+            log_ratelimited(&in->rl_sink, mono_ms, LOG_LEVEL_ERROR,
+                            "%s sink refused change %llu: %s", in->sinks[i]->ops->name,
+                            (unsigned long long)r->version, strerror(-rc));
+        }
+    }
+    if (all)
+        in->stats.published++;
+    in->dirty = true;
+}
+
+static void apply(struct ingest *in, const struct alert *a, const struct sockaddr *from,
+                  int64_t now_ms, int64_t mono_ms)
+{
+    struct state_result r;
+    int rc = state_apply(in->state, a, now_ms, &r);
+    if (rc == -ENOSPC) {
+        in->stats.refused_full++;
+        log_ratelimited(&in->rl_full, mono_ms, LOG_LEVEL_WARNING,
+                        "alert %s/%s refused: the active-alert cap is reached", a->host,
+                        a->component);
+        return;
+    }
+    if (rc != 0) {
+        in->stats.nomem++;
+        log_ratelimited(&in->rl_full, mono_ms, LOG_LEVEL_ERROR,
+                        "alert %s/%s not applied: out of memory", a->host, a->component);
+        return;
+    }
+    in->stats.outcomes[r.outcome]++;
+    if (change_outcome_forwarded(r.outcome))
+        forward(in, &r, from, now_ms, mono_ms);
+}
+
+void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
+                     const struct sockaddr *from, int64_t now_ms, int64_t mono_ms)
+{
+    struct alert_xml_result res;
+    char sender[72];
+
+    in->stats.datagrams++;
+    in->stats.bytes += len;
+    if (truncated) {
+        in->stats.truncated++;
+        in->stats.malformed++;
+        in->stats.rejects[ALERT_XML_TOO_LARGE]++;
+        log_ratelimited(&in->rl_malformed, mono_ms, LOG_LEVEL_WARNING,
+                        "datagram from %s refused: too_large: longer than %zu bytes",
+                        sender_text(from, sender, sizeof(sender)), len);
+        return;
+    }
+    int rc = alert_xml_parse(in->parser, buf, len, &res);
+    if (rc == -ENOMEM) {
+        in->stats.nomem++;
+        return;
+    }
+    if (rc != 0) {
+        in->stats.malformed++;
+        in->stats.rejects[res.reason]++;
+        log_ratelimited(&in->rl_malformed, mono_ms, LOG_LEVEL_WARNING,
+                        "datagram from %s refused: %s: %s",
+                        sender_text(from, sender, sizeof(sender)),
+                        alert_xml_reason_name(res.reason), res.error);
+        return;
+    }
+    if (res.n_rejected > 0) {
+        in->stats.invalid += res.n_rejected;
+        for (int i = 0; i < ALERT_XML_REASON_COUNT; i++)
+            in->stats.rejects[i] += res.rejected[i];
+        log_ratelimited(&in->rl_invalid, mono_ms, LOG_LEVEL_WARNING,
+                        "%zu alert(s) from %s refused, %zu kept: %s: %s", res.n_rejected,
+                        sender_text(from, sender, sizeof(sender)), res.n_alerts,
+                        alert_xml_reason_name(res.reason), res.error);
+    }
+    in->stats.extra_dropped += res.n_extra_dropped;
+    for (size_t i = 0; i < res.n_alerts; i++) {
+        in->stats.alerts++;
+        apply(in, &res.alerts[i], from, now_ms, mono_ms);
+    }
+}
+
+void ingest_flush(struct ingest *in)
+{
+    if (!in->dirty)
+        return;
+    in->dirty = false;
+    for (size_t i = 0; i < in->n_sinks; i++) {
+        int rc = sink_flush(in->sinks[i]);
+        if (rc != 0) {
+            in->stats.sink_errors++;
+            log_error("%s sink: flush failed: %s", in->sinks[i]->ops->name, strerror(-rc));
+        }
+    }
+}
+
+int ingest_reopen(struct ingest *in)
+{
+    int first = 0;
+    for (size_t i = 0; i < in->n_sinks; i++) {
+        int rc = sink_reopen(in->sinks[i]);
+        if (rc != 0 && first == 0)
+            first = rc;
+    }
+    return first;
+}
+
+const struct stats *ingest_stats(struct ingest *in)
+{
+    in->stats.active = state_count(in->state);
+    in->stats.hosts = state_host_count(in->state);
+    in->stats.version = state_version(in->state);
+    return &in->stats;
+}
+
+void ingest_set_kernel_drops(struct ingest *in, uint64_t total)
+{
+    in->stats.kernel_drops = total;
+}
+
+void ingest_tick(struct ingest *in, int64_t mono_ms)
+{
+    log_ratelimit_flush(&in->rl_malformed, mono_ms);
+    log_ratelimit_flush(&in->rl_invalid, mono_ms);
+    log_ratelimit_flush(&in->rl_full, mono_ms);
+    log_ratelimit_flush(&in->rl_sink, mono_ms);
+}
+
+struct state *ingest_state(struct ingest *in)
+{
+    return in->state;
+}

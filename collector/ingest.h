@@ -1,0 +1,60 @@
+/* ingest.h - the collector's data path: datagram -> parser -> state table -> sinks.
+ *
+ * Owns the parser, the state table, the counters and the sinks it is given. Knows nothing
+ * of sockets (it takes bytes and a sender address) nor of clocks (the caller passes the
+ * receive time), so it runs the same under the daemon, a benchmark and a unit test.
+ *
+ * Loop thread only.
+ */
+#ifndef INJECTOR_INGEST_H
+#define INJECTOR_INGEST_H
+
+#include "collector/state.h"
+#include "collector/stats.h"
+#include "sink/sink.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define INGEST_MAX_SINKS 4
+
+struct ingest_config {
+    const char *collector_id; /* copied */
+    size_t max_alerts;        /* 0: no cap */
+};
+
+struct ingest;
+
+/* Takes ownership of the n_sinks sinks (also on failure). Returns 0 and *out, or -ENOMEM,
+ * -EINVAL (too many sinks). */
+int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_sinks,
+               struct ingest **out);
+
+/* Flushes and frees the sinks, then everything else. Safe on NULL. */
+void ingest_free(struct ingest *in);
+
+/* Process one datagram received at wall-clock now_ms (ms since the epoch) from `from`
+ * (may be NULL in tests). mono_ms is a monotonic clock for log rate limits. */
+void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
+                     const struct sockaddr *from, int64_t now_ms, int64_t mono_ms);
+
+/* Flush the sinks if anything was written since the last flush. */
+void ingest_flush(struct ingest *in);
+
+/* Reopen file sinks (SIGHUP). Returns 0 or the first error. */
+int ingest_reopen(struct ingest *in);
+
+/* Counters, with the gauges (active, hosts, version) brought up to date. */
+const struct stats *ingest_stats(struct ingest *in);
+
+/* Add kernel drops observed by the caller (the delta since its last report). */
+void ingest_set_kernel_drops(struct ingest *in, uint64_t total);
+
+/* Emit summaries of rate-limited log lines whose window has passed. */
+void ingest_tick(struct ingest *in, int64_t mono_ms);
+
+struct state *ingest_state(struct ingest *in);
+
+#endif

@@ -1,0 +1,244 @@
+/* main.c - injectord: wire config, listeners, the data path and signals onto one libuv loop. */
+#include "collector/config.h"
+#include "collector/ingest.h"
+#include "collector/log.h"
+#include "collector/udp.h"
+#include "sink/sink_file.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+struct daemon {
+    const struct config *cfg;
+    uv_loop_t loop;
+    struct ingest *ingest;
+    struct udp *udp[CONFIG_MAX_LISTEN];
+    size_t n_udp;
+    uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
+    uv_timer_t stats_timer, drain_timer;
+    uv_check_t flush_check;
+    bool stopping;
+    uint64_t stop_deadline_ms;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    /* The coarse clock is a few ns per call and ms-accurate enough for "received". */
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_datagram(const struct udp_datagram *d, void *data)
+{
+    struct daemon *dm = data;
+    ingest_datagram(dm->ingest, d->buf, d->len, d->truncated, d->from, wall_ms(),
+                    (int64_t)uv_now(&dm->loop));
+}
+
+static void refresh_drops(struct daemon *dm)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < dm->n_udp; i++) {
+        int64_t d = udp_drops(dm->udp[i]);
+        if (d > 0)
+            total += (uint64_t)d;
+    }
+    ingest_set_kernel_drops(dm->ingest, total);
+}
+
+static void print_stats(struct daemon *dm, const char *why)
+{
+    char line[1024];
+    refresh_drops(dm);
+    stats_format(ingest_stats(dm->ingest), line, sizeof(line));
+    log_info("stats%s: %s", why, line);
+}
+
+static void on_stats_timer(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    ingest_tick(dm->ingest, (int64_t)uv_now(&dm->loop));
+    print_stats(dm, "");
+}
+
+/* After each poll phase: one flush for everything the sinks got in this iteration. */
+static void on_flush_check(uv_check_t *c)
+{
+    struct daemon *dm = c->data;
+    ingest_flush(dm->ingest);
+}
+
+static void close_all(struct daemon *dm)
+{
+    for (size_t i = 0; i < dm->n_udp; i++)
+        udp_close(dm->udp[i]);
+    dm->n_udp = 0;
+    uv_handle_t *handles[] = {
+        (uv_handle_t *)&dm->sig_int,     (uv_handle_t *)&dm->sig_term,
+        (uv_handle_t *)&dm->sig_usr1,    (uv_handle_t *)&dm->sig_hup,
+        (uv_handle_t *)&dm->stats_timer, (uv_handle_t *)&dm->drain_timer,
+        (uv_handle_t *)&dm->flush_check,
+    };
+    for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
+        if (!uv_is_closing(handles[i]))
+            uv_close(handles[i], NULL);
+}
+
+/* While stopping: keep reading until every socket's queue is empty or the grace period is
+ * over, so a SIGTERM in the middle of a burst does not throw the queued part away. */
+static void on_drain_timer(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    int64_t queued = 0;
+    for (size_t i = 0; i < dm->n_udp; i++) {
+        int64_t q = udp_queued(dm->udp[i]);
+        if (q > 0)
+            queued += q;
+    }
+    bool late = uv_now(&dm->loop) >= dm->stop_deadline_ms;
+    if (queued > 0 && !late)
+        return;
+    if (queued > 0)
+        log_warning("shutdown grace of %u s over with %lld bytes still queued; those "
+                    "datagrams are not read",
+                    dm->cfg->shutdown_grace_s, (long long)queued);
+    ingest_flush(dm->ingest);
+    print_stats(dm, " (final)");
+    close_all(dm);
+}
+
+static void on_stop_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *dm = s->data;
+    if (dm->stopping) {
+        log_warning("second %s: stopping now", strsignal(signum));
+        ingest_flush(dm->ingest);
+        close_all(dm);
+        return;
+    }
+    dm->stopping = true;
+    log_info("%s: draining the sockets, then stopping", strsignal(signum));
+    dm->stop_deadline_ms = uv_now(&dm->loop) + (uint64_t)dm->cfg->shutdown_grace_s * 1000;
+    /* The datagrams themselves are read by the normal path; this only checks for empty. */
+    uv_timer_start(&dm->drain_timer, on_drain_timer, 0, 10);
+}
+
+static void on_usr1(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    print_stats(s->data, "");
+}
+
+static void on_hup(uv_signal_t *s, int signum)
+{
+    struct daemon *dm = s->data;
+    (void)signum;
+    int rc = ingest_reopen(dm->ingest);
+    if (rc != 0)
+        log_error("SIGHUP: reopening %s failed: %s; still writing to the old file",
+                  dm->cfg->output, strerror(-rc));
+    else
+        log_info("SIGHUP: output reopened");
+}
+
+static int open_listeners(struct daemon *dm)
+{
+    const struct config *cfg = dm->cfg;
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        struct udp *u;
+        int rc = udp_new(&dm->loop, (const struct sockaddr *)&cfg->listen_addr[i], cfg->rcvbuf,
+                         on_datagram, dm, &u);
+        if (rc != 0) {
+            log_error("cannot listen on udp %s: %s", cfg->listen[i], uv_strerror(rc));
+            return rc;
+        }
+        dm->udp[dm->n_udp++] = u;
+        log_info("listening on udp %s (receive buffer: asked %zu bytes, kernel reports %zu)",
+                 udp_name(u), cfg->rcvbuf, udp_rcvbuf(u));
+        if (udp_rcvbuf_clamped(u))
+            log_warning("udp %s: asked for a %zu-byte receive buffer, the kernel granted %zu: "
+                        "bursts larger than that are dropped. Raise the limit with "
+                        "'sysctl -w net.core.rmem_max=%zu' or run with CAP_NET_ADMIN",
+                        udp_name(u), cfg->rcvbuf, udp_rcvbuf(u) / 2, cfg->rcvbuf);
+    }
+    return 0;
+}
+
+static int run(const struct config *cfg)
+{
+    struct daemon dm = {.cfg = cfg};
+    struct sink *sink = NULL;
+    int rc;
+
+    if ((rc = uv_loop_init(&dm.loop)) != 0) {
+        log_error("event loop: %s", uv_strerror(rc));
+        return 1;
+    }
+    if ((rc = sink_file_new(cfg->output, &sink)) != 0) {
+        log_error("cannot open output %s: %s", cfg->output, strerror(-rc));
+        goto out;
+    }
+    struct ingest_config ic = {.collector_id = cfg->collector_id, .max_alerts = cfg->max_alerts};
+    if ((rc = ingest_new(&ic, &sink, 1, &dm.ingest)) != 0) {
+        log_error("cannot start: %s", strerror(-rc));
+        goto out;
+    }
+
+    uv_signal_t *sigs[] = {&dm.sig_int, &dm.sig_term, &dm.sig_usr1, &dm.sig_hup};
+    for (size_t i = 0; i < 4; i++) {
+        uv_signal_init(&dm.loop, sigs[i]);
+        sigs[i]->data = &dm;
+    }
+    uv_timer_init(&dm.loop, &dm.stats_timer);
+    uv_timer_init(&dm.loop, &dm.drain_timer);
+    uv_check_init(&dm.loop, &dm.flush_check);
+    dm.stats_timer.data = dm.drain_timer.data = dm.flush_check.data = &dm;
+
+    if ((rc = open_listeners(&dm)) != 0) {
+        close_all(&dm);
+        uv_run(&dm.loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    uv_signal_start(&dm.sig_int, on_stop_signal, SIGINT);
+    uv_signal_start(&dm.sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&dm.sig_usr1, on_usr1, SIGUSR1);
+    uv_signal_start(&dm.sig_hup, on_hup, SIGHUP);
+    uv_check_start(&dm.flush_check, on_flush_check);
+    if (cfg->stats_interval_s > 0)
+        uv_timer_start(&dm.stats_timer, on_stats_timer, cfg->stats_interval_s * 1000ull,
+                       cfg->stats_interval_s * 1000ull);
+
+    log_info("injectord %s ready: collector %s, changes to %s", INJECTOR_VERSION,
+             cfg->collector_id, strcmp(cfg->output, "-") == 0 ? "stdout" : cfg->output);
+    rc = uv_run(&dm.loop, UV_RUN_DEFAULT);
+    log_info("stopped");
+out:
+    ingest_free(dm.ingest); /* owns the sink once ingest_new was called */
+    uv_loop_close(&dm.loop);
+    return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    char err[256];
+
+    config_defaults(&cfg);
+    int rc = config_parse_args(&cfg, argc, argv, err, sizeof(err));
+    if (rc == 1)
+        return 0;
+    if (rc != 0) {
+        fprintf(stderr, "injectord: %s\n", err);
+        return 2;
+    }
+    log_set_level(cfg.log_level);
+    /* A reader of our stdout going away must be an error on write, not a silent death. */
+    signal(SIGPIPE, SIG_IGN);
+    return run(&cfg);
+}

@@ -1,0 +1,70 @@
+/* state.h - the table of active alerts, keyed by (host, component), and its outcomes.
+ *
+ * Every alert applied yields exactly one outcome (DESIGN.md, "State table and changes");
+ * forwarded outcomes (raise, update, clear, expire) take the next collector-wide version.
+ * The table knows nothing of sockets, sinks or clocks: the caller passes the time in, so
+ * tests drive it with a fake clock.
+ *
+ * Loop thread only. Hot path: a duplicate (the common case under a refresh storm) is one
+ * hash lookup and a field compare, with no allocation.
+ */
+#ifndef INJECTOR_STATE_H
+#define INJECTOR_STATE_H
+
+#include "parsers/alert.h"
+#include "sink/change.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct state_config {
+    size_t max_alerts; /* refuse raises past this many active alerts; 0: no cap */
+};
+
+struct state_result {
+    enum change_outcome outcome;
+    uint64_t version; /* the change's version for forwarded outcomes, else 0 */
+    /* For forwarded outcomes: the alert as it stands after the change (clear: as it stood,
+     * with the Del's Seq). Points into the table; valid until the next call into it. */
+    struct alert alert;
+};
+
+/* Per-alert bookkeeping handed to state_foreach callbacks. */
+struct state_meta {
+    uint64_t version;      /* version of the last change to this alert */
+    int64_t first_seen_ms; /* when it was raised */
+    int64_t last_seen_ms;  /* last Upd/Post/Updonly for it, duplicates included */
+};
+
+struct state;
+
+/* cfg may be NULL for no cap. Returns 0 and *out, or -ENOMEM. */
+int state_new(const struct state_config *cfg, struct state **out);
+
+/* Frees every entry. Safe on NULL. */
+void state_free(struct state *s);
+
+/* Apply one parsed alert (host and component non-empty) received at now_ms.
+ * Returns 0 and fills *out; -ENOSPC when a raise would pass max_alerts (nothing changed);
+ * -ENOMEM when a raise or update could not be stored (nothing changed). */
+int state_apply(struct state *s, const struct alert *in, int64_t now_ms,
+                struct state_result *out);
+
+/* Number of active alerts, and of hosts with at least one. */
+size_t state_count(const struct state *s);
+size_t state_host_count(const struct state *s);
+
+/* The version of the last forwarded change (0 before the first). */
+uint64_t state_version(const struct state *s);
+
+/* Continue numbering after v (a restored snapshot). Only ever raises the version. */
+void state_set_version(struct state *s, uint64_t v);
+
+/* Call cb for every active alert (host == NULL) or those of one host, in no particular
+ * order; stop early when cb returns non-zero and return that value. The alert and meta are
+ * valid for the duration of the callback only; cb must not modify the table. */
+typedef int (*state_foreach_cb)(const struct alert *a, const struct state_meta *meta,
+                                void *data);
+int state_foreach(const struct state *s, const char *host, state_foreach_cb cb, void *data);
+
+#endif

@@ -1,0 +1,59 @@
+/* udp.h - one UDP listener: a libuv socket receiving alert datagrams in recvmmsg batches.
+ *
+ * Sets the receive buffer as large as asked (SO_RCVBUF, then SO_RCVBUFFORCE when the
+ * kernel clamped it and we may force), reads the effective size back, and counts the
+ * datagrams the kernel dropped on this socket for want of buffer (SO_MEMINFO: libuv's
+ * recvmmsg path passes no control buffer, so SO_RXQ_OVFL never reaches us).
+ *
+ * Loop thread only. Closing is asynchronous: udp_close() frees in the close callback.
+ */
+#ifndef INJECTOR_UDP_H
+#define INJECTOR_UDP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+struct udp_datagram {
+    const char *buf; /* valid for the duration of the callback only */
+    size_t len;
+    const struct sockaddr *from;
+    bool truncated; /* longer than the receive slot: buf holds only the start */
+};
+
+typedef void (*udp_datagram_cb)(const struct udp_datagram *d, void *data);
+
+struct udp;
+
+/* Bind addr (IPv6 sockets are IPv6-only, so 0.0.0.0 and [::] can both be bound) and start
+ * receiving; cb gets each datagram. Returns 0 and *out, or a negative errno (-EADDRINUSE,
+ * -EACCES, ...): then nothing is left open and cb is never called. */
+int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, udp_datagram_cb cb,
+            void *data, struct udp **out);
+
+/* Stop receiving and close; the memory is freed once libuv has closed the handle.
+ * Safe on NULL. */
+void udp_close(struct udp *u);
+
+/* The bound address as text ("127.0.0.1:40112", "[::1]:8341"), with the real port. */
+const char *udp_name(const struct udp *u);
+
+/* The receive buffer the kernel granted (as getsockopt reports it: twice the usable
+ * payload, the kernel's bookkeeping share included). */
+size_t udp_rcvbuf(const struct udp *u);
+
+/* Whether the kernel clamped the buffer below what was asked (net.core.rmem_max). */
+bool udp_rcvbuf_clamped(const struct udp *u);
+
+/* Datagrams dropped by the kernel on this socket since it was opened; -1 if unknown. */
+int64_t udp_drops(const struct udp *u);
+
+/* Bytes waiting in the socket's receive queue (0: drained); -1 if unknown. */
+int64_t udp_queued(const struct udp *u);
+
+/* Format a socket address as "a.b.c.d:port" / "[v6]:port" into buf (>= 64 bytes). */
+const char *udp_format_addr(const struct sockaddr *sa, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,114 @@
+/* alert.h - the parsed alert record: what one <Alert> (or ProxD updAlert/delAlert) said.
+ *
+ * A struct alert never owns its strings. One filled by alert_xml_parse() points into the
+ * parser's arena and is valid until the next call on that parser; one filled by the state
+ * table points into the table's entry and is valid until the next call into the table.
+ * Copy what you need to keep.
+ *
+ * Fields are grouped by kind (text, number) and described by tables below, so that the
+ * parser, the state table and the JSON encoder walk one list instead of naming each field
+ * three times. Wire names, JSON names and limits: parsers/FORMAT.md.
+ */
+#ifndef INJECTOR_ALERT_H
+#define INJECTOR_ALERT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits a sender can rely on; longer values make the datagram malformed. */
+#define ALERT_KEY_MAX         255  /* ProblemHost, Component (bytes, after trimming) */
+#define ALERT_TEXT_MAX        8192 /* Msg, LongMsg and the other text fields */
+#define ALERT_EXTRA_MAX       16   /* unknown child elements kept per alert; more are dropped */
+#define ALERT_EXTRA_NAME_MAX  64
+#define ALERT_EXTRA_VALUE_MAX 1024
+
+enum alert_action {
+    ALERT_UPD,     /* create or update */
+    ALERT_DEL,     /* clear */
+    ALERT_UPDONLY, /* update an active alert, never create one */
+    ALERT_POST,    /* same as Upd */
+};
+
+enum alert_text {
+    ALERT_MSG,
+    ALERT_LONGMSG,
+    ALERT_CONTACT,
+    ALERT_OWNER,
+    ALERT_TICKET,
+    ALERT_FLAVOR,
+    ALERT_ORIGIN,
+    ALERT_ISSUE_NUM,
+    ALERT_ITEM_NUM,
+    ALERT_TEXT_COUNT
+};
+
+/* Numbers and booleans (booleans hold 0 or 1). */
+enum alert_num {
+    ALERT_SEVERITY,
+    ALERT_COUNT,
+    ALERT_INCREMENT,
+    ALERT_START_TIME,
+    ALERT_AUTOCLEAR,
+    ALERT_SEQ,
+    ALERT_TTL,
+    ALERT_NUM_COUNT
+};
+
+enum alert_num_kind { ALERT_KIND_INT, ALERT_KIND_BOOL };
+
+struct alert_text_info {
+    const char *element; /* wire element name; ProxD attributes are the same, lower-cased */
+    const char *json;    /* key in the change JSON */
+};
+
+struct alert_num_info {
+    const char *element;
+    const char *json;
+    enum alert_num_kind kind;
+    int64_t min, max; /* accepted range for ALERT_KIND_INT */
+};
+
+extern const struct alert_text_info alert_text_info[ALERT_TEXT_COUNT];
+extern const struct alert_num_info alert_num_info[ALERT_NUM_COUNT];
+
+struct alert_extra {
+    const char *name;
+    const char *value;
+};
+
+struct alert {
+    enum alert_action action;
+    const char *host; /* never NULL nor empty in an alert the parser returns */
+    const char *component;
+    uint32_t host_len, component_len;
+    const char *text[ALERT_TEXT_COUNT]; /* NULL when absent; "" when sent empty (<Owner/>) */
+    uint32_t text_len[ALERT_TEXT_COUNT];
+    int64_t num[ALERT_NUM_COUNT]; /* meaningful only where num_present has the bit */
+    uint32_t num_present;         /* bit (1u << enum alert_num) */
+    uint32_t n_extra;
+    struct alert_extra extra[ALERT_EXTRA_MAX];
+};
+
+static inline bool alert_has_num(const struct alert *a, enum alert_num f)
+{
+    return (a->num_present >> f) & 1u;
+}
+
+static inline void alert_set_num(struct alert *a, enum alert_num f, int64_t v)
+{
+    a->num[f] = v;
+    a->num_present |= 1u << f;
+}
+
+/* "Upd", "Del", "Updonly", "Post". */
+const char *alert_action_name(enum alert_action action);
+
+/* Parse an action name (case-insensitive, surrounding blanks not allowed).
+ * Returns 0 and sets *out, or -EINVAL. */
+int alert_action_parse(const char *s, size_t len, enum alert_action *out);
+
+/* Reset every field to absent (host/component NULL, no extras). */
+void alert_clear(struct alert *a);
+
+#endif

@@ -1,0 +1,702 @@
+/* alert_xml.c - alert datagrams (XML) to struct alert, on libxml2 SAX2 with a reused context. */
+#include "parsers/alert_xml.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libxml/SAX2.h>
+#include <libxml/dict.h>
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/xmlerror.h>
+
+#define DEFAULT_MAX_DATAGRAM 65507u
+#define DEFAULT_MAX_DEPTH    16u
+#define DEFAULT_MAX_ALERTS   1024u
+
+/* The context's name dictionary keeps every element name ever seen; a sender inventing
+ * names would grow it without bound, so past this many names the context is rebuilt. */
+#define DICT_REBUILD_NAMES 4096
+
+/* Short values (numbers, booleans, Action) may carry blanks around them; past this they
+ * are not a number anyway, and the parse stops instead of copying a huge value. */
+#define SHORT_VALUE_MAX 64
+
+enum field_kind { F_HOST, F_COMPONENT, F_ACTION, F_TEXT, F_NUM, F_EXTRA };
+
+struct field_def {
+    const char *element; /* element name (Injector form) */
+    const char *attr;    /* attribute name (ProxD form), matched case-insensitively */
+    enum field_kind kind;
+    int idx; /* enum alert_text or enum alert_num */
+};
+
+/* Built once from alert.h's tables: ProblemHost, Component, Action, texts, numbers. */
+#define N_FIELDS (3 + ALERT_TEXT_COUNT + ALERT_NUM_COUNT)
+/* Candidates per first character: a lookup is at most a few strcmp, not a scan. */
+#define MAX_PER_CHAR 6
+
+struct name_index {
+    const struct field_def *by_char[256][MAX_PER_CHAR];
+    unsigned n[256];
+};
+
+struct alert_xml {
+    xmlParserCtxtPtr ctxt;
+    struct alert_xml_limits lim;
+
+    struct field_def fields[N_FIELDS];
+    struct name_index elem_index; /* exact element names */
+    struct name_index attr_index; /* lower-cased attribute names */
+
+    char *arena; /* every value of the current datagram, NUL-terminated */
+    size_t arena_len, arena_cap;
+    struct alert *alerts; /* lim.max_alerts slots */
+    size_t n_alerts;      /* accepted so far */
+    size_t n_seen;        /* accepted + refused, against the limit */
+
+    struct alert_xml_result *res;
+    bool stopped; /* a document-level reason was found; the rest is not looked at */
+
+    unsigned depth;
+    unsigned alert_depth; /* depth of the open <Alert>, 0 when none is open */
+    bool cur_has_action;
+    enum alert_xml_reason cur_bad; /* first alert-level problem of the open alert */
+    char cur_bad_text[120];
+
+    bool capturing; /* inside a field element of the open alert */
+    const struct field_def *cap_field; /* NULL for an unknown element (extra) */
+    const char *cap_name;              /* extra: its name, in the arena */
+    size_t cap_start, cap_max;
+};
+
+static const char *const reason_names[ALERT_XML_REASON_COUNT] = {
+    [ALERT_XML_OK] = "ok",
+    [ALERT_XML_SYNTAX] = "syntax",
+    [ALERT_XML_DOCTYPE] = "doctype",
+    [ALERT_XML_DEPTH] = "depth",
+    [ALERT_XML_TOO_LARGE] = "too_large",
+    [ALERT_XML_FIELD_TOO_LONG] = "field_too_long",
+    [ALERT_XML_TOO_MANY_ALERTS] = "too_many_alerts",
+    [ALERT_XML_NO_ALERT] = "no_alert",
+    [ALERT_XML_NO_HOST] = "no_host",
+    [ALERT_XML_NO_COMPONENT] = "no_component",
+    [ALERT_XML_NO_ACTION] = "no_action",
+    [ALERT_XML_BAD_ACTION] = "bad_action",
+    [ALERT_XML_BAD_NUMBER] = "bad_number",
+};
+
+const char *alert_xml_reason_name(enum alert_xml_reason reason)
+{
+    if ((unsigned)reason >= ALERT_XML_REASON_COUNT)
+        return "?";
+    return reason_names[reason];
+}
+
+int alert_xml_reason_is_document(enum alert_xml_reason reason)
+{
+    return reason >= ALERT_XML_SYNTAX && reason <= ALERT_XML_NO_ALERT;
+}
+
+static void index_add(struct name_index *ix, unsigned char c, const struct field_def *f)
+{
+    /* MAX_PER_CHAR is sized for the fixed field list; overflowing it is a coding error. */
+    if (ix->n[c] < MAX_PER_CHAR)
+        ix->by_char[c][ix->n[c]++] = f;
+}
+
+static void build_fields(struct alert_xml *p)
+{
+    size_t n = 0;
+    p->fields[n++] = (struct field_def){"ProblemHost", "host", F_HOST, 0};
+    p->fields[n++] = (struct field_def){"Component", "component", F_COMPONENT, 0};
+    p->fields[n++] = (struct field_def){"Action", "action", F_ACTION, 0};
+    for (int i = 0; i < ALERT_TEXT_COUNT; i++)
+        p->fields[n++] = (struct field_def){alert_text_info[i].element,
+                                            alert_text_info[i].element, F_TEXT, i};
+    for (int i = 0; i < ALERT_NUM_COUNT; i++)
+        p->fields[n++] = (struct field_def){alert_num_info[i].element,
+                                            alert_num_info[i].element, F_NUM, i};
+    for (size_t i = 0; i < n; i++) {
+        index_add(&p->elem_index, (unsigned char)p->fields[i].element[0], &p->fields[i]);
+        index_add(&p->attr_index, (unsigned char)tolower((unsigned char)p->fields[i].attr[0]),
+                  &p->fields[i]);
+    }
+}
+
+static const struct field_def *lookup_element(const struct alert_xml *p, const char *name)
+{
+    unsigned char c = (unsigned char)name[0];
+    for (unsigned i = 0; i < p->elem_index.n[c]; i++)
+        if (strcmp(p->elem_index.by_char[c][i]->element, name) == 0)
+            return p->elem_index.by_char[c][i];
+    return NULL;
+}
+
+static const struct field_def *lookup_attr(const struct alert_xml *p, const char *name)
+{
+    unsigned char c = (unsigned char)tolower((unsigned char)name[0]);
+    for (unsigned i = 0; i < p->attr_index.n[c]; i++)
+        if (strcasecmp(p->attr_index.by_char[c][i]->attr, name) == 0)
+            return p->attr_index.by_char[c][i];
+    return NULL;
+}
+
+static int current_line(const struct alert_xml *p)
+{
+    return xmlSAX2GetLineNumber(p->ctxt);
+}
+
+static int current_col(const struct alert_xml *p)
+{
+    return xmlSAX2GetColumnNumber(p->ctxt);
+}
+
+/* Refuse the whole datagram and stop parsing now: the cheap exit for hostile input. */
+static void stop(struct alert_xml *p, enum alert_xml_reason reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void stop(struct alert_xml *p, enum alert_xml_reason reason, const char *fmt, ...)
+{
+    if (p->stopped)
+        return;
+    p->stopped = true;
+    p->res->reason = reason;
+    int n = snprintf(p->res->error, sizeof(p->res->error), "line %d col %d: ", current_line(p),
+                     current_col(p));
+    if (n > 0 && (size_t)n < sizeof(p->res->error)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->res->error + n, sizeof(p->res->error) - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    xmlStopParser(p->ctxt);
+}
+
+/* Mark the open alert as refused (first problem wins); parsing goes on. */
+static void alert_bad(struct alert_xml *p, enum alert_xml_reason reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void alert_bad(struct alert_xml *p, enum alert_xml_reason reason, const char *fmt, ...)
+{
+    if (p->cur_bad != ALERT_XML_OK)
+        return;
+    p->cur_bad = reason;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->cur_bad_text, sizeof(p->cur_bad_text), fmt, ap);
+    va_end(ap);
+}
+
+/* Append to the arena. The arena is sized at parse start to hold any datagram of that
+ * length (see arena_reserve), so the check below is a guard, not a growth path. */
+static bool arena_put(struct alert_xml *p, const char *s, size_t n)
+{
+    if (n > p->arena_cap - p->arena_len) {
+        stop(p, ALERT_XML_FIELD_TOO_LONG, "values exceed the parser's buffer");
+        return false;
+    }
+    memcpy(p->arena + p->arena_len, s, n);
+    p->arena_len += n;
+    return true;
+}
+
+static char *arena_strdup(struct alert_xml *p, const char *s, size_t n)
+{
+    size_t at = p->arena_len;
+    if (!arena_put(p, s, n) || !arena_put(p, "", 1))
+        return NULL;
+    return p->arena + at;
+}
+
+/* Values are at most the datagram's bytes (entities and references only shrink them),
+ * doubled for a transcoded single-byte encoding, plus one NUL per element (>= 4 bytes). */
+static int arena_reserve(struct alert_xml *p, size_t len)
+{
+    size_t need = 3 * len + 64;
+    if (need <= p->arena_cap)
+        return 0;
+    char *a = realloc(p->arena, need);
+    if (a == NULL)
+        return -ENOMEM;
+    p->arena = a;
+    p->arena_cap = need;
+    return 0;
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Trim blanks in place; returns the start, sets *len. The value is NUL-terminated. */
+static char *trim(char *s, size_t *len)
+{
+    size_t n = *len;
+    while (n > 0 && is_blank(*s)) {
+        s++;
+        n--;
+    }
+    while (n > 0 && is_blank(s[n - 1]))
+        n--;
+    s[n] = '\0';
+    *len = n;
+    return s;
+}
+
+static bool parse_bool(const char *s, int64_t *out)
+{
+    if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0) {
+        *out = 1;
+        return true;
+    }
+    if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0) {
+        *out = 0;
+        return true;
+    }
+    return false;
+}
+
+static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (*s == '\0')
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool alert_slot_free(struct alert_xml *p)
+{
+    if (p->n_seen >= p->lim.max_alerts) {
+        stop(p, ALERT_XML_TOO_MANY_ALERTS, "more than %u alerts in one datagram",
+             p->lim.max_alerts);
+        return false;
+    }
+    p->n_seen++;
+    return true;
+}
+
+static void begin_alert(struct alert_xml *p, enum alert_action action, bool has_action)
+{
+    struct alert *a = &p->alerts[p->n_alerts];
+    alert_clear(a);
+    a->action = action;
+    p->cur_has_action = has_action;
+    p->cur_bad = ALERT_XML_OK;
+    p->cur_bad_text[0] = '\0';
+}
+
+/* Store one field value (NUL-terminated, in the arena) into the open alert. */
+static void set_field(struct alert_xml *p, const struct field_def *f, char *v, size_t len)
+{
+    struct alert *a = &p->alerts[p->n_alerts];
+    switch (f->kind) {
+    case F_HOST:
+    case F_COMPONENT:
+        v = trim(v, &len);
+        if (len > ALERT_KEY_MAX) {
+            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element,
+                 len, ALERT_KEY_MAX);
+            return;
+        }
+        if (f->kind == F_HOST) {
+            a->host = v;
+            a->host_len = (uint32_t)len;
+        } else {
+            a->component = v;
+            a->component_len = (uint32_t)len;
+        }
+        return;
+    case F_ACTION:
+        v = trim(v, &len);
+        if (alert_action_parse(v, len, &a->action) != 0)
+            alert_bad(p, ALERT_XML_BAD_ACTION,
+                      "Action '%.32s' is not one of Upd, Del, Updonly, Post", v);
+        p->cur_has_action = true;
+        return;
+    case F_TEXT:
+        if (len > ALERT_TEXT_MAX) {
+            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element,
+                 len, ALERT_TEXT_MAX);
+            return;
+        }
+        a->text[f->idx] = v;
+        a->text_len[f->idx] = (uint32_t)len;
+        return;
+    case F_NUM: {
+        const struct alert_num_info *ni = &alert_num_info[f->idx];
+        int64_t n;
+        v = trim(v, &len);
+        bool ok = ni->kind == ALERT_KIND_BOOL ? parse_bool(v, &n)
+                                              : parse_int(v, ni->min, ni->max, &n);
+        if (!ok) {
+            if (ni->kind == ALERT_KIND_BOOL)
+                alert_bad(p, ALERT_XML_BAD_NUMBER, "%s '%.32s' is not true or false",
+                          f->element, v);
+            else
+                alert_bad(p, ALERT_XML_BAD_NUMBER,
+                          "%s '%.32s' is not an integer in [%" PRId64 ", %" PRId64 "]",
+                          f->element, v, ni->min, ni->max);
+            return;
+        }
+        alert_set_num(a, (enum alert_num)f->idx, n);
+        return;
+    }
+    case F_EXTRA:
+        return; /* handled by the caller: it needs the name too */
+    }
+}
+
+static void end_alert(struct alert_xml *p)
+{
+    struct alert *a = &p->alerts[p->n_alerts];
+    if (p->cur_bad == ALERT_XML_OK) {
+        if (a->host == NULL || a->host_len == 0)
+            alert_bad(p, ALERT_XML_NO_HOST, "ProblemHost is missing or empty");
+        else if (a->component == NULL || a->component_len == 0)
+            alert_bad(p, ALERT_XML_NO_COMPONENT, "Component is missing or empty");
+        else if (!p->cur_has_action)
+            alert_bad(p, ALERT_XML_NO_ACTION, "Action is missing");
+    }
+    if (p->cur_bad == ALERT_XML_OK) {
+        p->n_alerts++;
+        return;
+    }
+    struct alert_xml_result *r = p->res;
+    r->n_rejected++;
+    r->rejected[p->cur_bad]++;
+    if (r->reason == ALERT_XML_OK) {
+        r->reason = p->cur_bad;
+        snprintf(r->error, sizeof(r->error), "line %d: alert %zu: %s", current_line(p),
+                 p->n_seen, p->cur_bad_text);
+    }
+}
+
+/* Copy an attribute value into the arena. Without XML_PARSE_NOENT (never set here) libxml2
+ * hands '&' in attribute values over as the character reference "&#38;", for a DOM to
+ * re-parse later; every other reference arrives decoded. A raw '&' cannot occur in a
+ * well-formed value, so each "&#38;" is exactly one '&'. */
+static char *attr_strdup(struct alert_xml *p, const char *s, size_t *len)
+{
+    size_t at = p->arena_len, n = *len;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '&' && n - i >= 5 && memcmp(s + i, "&#38;", 5) == 0) {
+            if (!arena_put(p, "&", 1))
+                return NULL;
+            i += 4;
+        } else if (!arena_put(p, s + i, 1)) {
+            return NULL;
+        }
+    }
+    if (!arena_put(p, "", 1))
+        return NULL;
+    *len = p->arena_len - at - 1;
+    return p->arena + at;
+}
+
+/* ProxD form: <updAlert host=".." component=".." severity=".."/>, all in attributes. */
+static void proxd_alert(struct alert_xml *p, enum alert_action action, int nb_attributes,
+                        const xmlChar **attributes)
+{
+    if (!alert_slot_free(p))
+        return;
+    begin_alert(p, action, true);
+    for (int i = 0; i < nb_attributes && !p->stopped; i++) {
+        const char *name = (const char *)attributes[5 * i];
+        const char *vstart = (const char *)attributes[5 * i + 3];
+        size_t len = (size_t)(attributes[5 * i + 4] - attributes[5 * i + 3]);
+        const struct field_def *f = lookup_attr(p, name);
+        if (f == NULL || f->kind == F_ACTION)
+            continue; /* the element name is the action; unknown attributes are ignored */
+        size_t max = f->kind == F_TEXT ? ALERT_TEXT_MAX : ALERT_KEY_MAX + SHORT_VALUE_MAX;
+        if (len > max) {
+            stop(p, ALERT_XML_FIELD_TOO_LONG, "attribute %s is %zu bytes, the limit is %zu",
+                 name, len, max);
+            return;
+        }
+        char *v = attr_strdup(p, vstart, &len);
+        if (v != NULL)
+            set_field(p, f, v, len);
+    }
+    if (!p->stopped)
+        end_alert(p);
+}
+
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+                     const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
+                     int nb_attributes, int nb_defaulted, const xmlChar **attributes)
+{
+    struct alert_xml *p = ctx;
+    const char *name = (const char *)localname;
+    (void)prefix, (void)uri, (void)nb_namespaces, (void)namespaces, (void)nb_defaulted;
+
+    if (++p->depth > p->lim.max_depth) {
+        stop(p, ALERT_XML_DEPTH, "elements nested deeper than %u", p->lim.max_depth);
+        return;
+    }
+    if (p->alert_depth == 0) {
+        if (strcmp(name, "Alert") == 0) {
+            if (alert_slot_free(p)) {
+                begin_alert(p, ALERT_UPD, false);
+                p->alert_depth = p->depth;
+            }
+        } else if (strcmp(name, "updAlert") == 0) {
+            proxd_alert(p, ALERT_UPD, nb_attributes, attributes);
+        } else if (strcmp(name, "delAlert") == 0) {
+            proxd_alert(p, ALERT_DEL, nb_attributes, attributes);
+        }
+        return; /* wrappers (<Event>, <Alerts>, <transactionlist>) and their fields */
+    }
+    if (p->depth != p->alert_depth + 1)
+        return; /* markup inside a field value: ignored, its text too */
+
+    const struct field_def *f = lookup_element(p, name);
+    p->cap_name = NULL;
+    if (f == NULL) {
+        size_t nlen = strlen(name);
+        if (nlen > ALERT_EXTRA_NAME_MAX) {
+            stop(p, ALERT_XML_FIELD_TOO_LONG, "element name is %zu bytes, the limit is %d",
+                 nlen, ALERT_EXTRA_NAME_MAX);
+            return;
+        }
+        p->cap_name = arena_strdup(p, name, nlen);
+        if (p->cap_name == NULL)
+            return;
+    }
+    p->capturing = true;
+    p->cap_field = f;
+    p->cap_start = p->arena_len;
+    if (f == NULL)
+        p->cap_max = ALERT_EXTRA_VALUE_MAX;
+    else if (f->kind == F_TEXT)
+        p->cap_max = ALERT_TEXT_MAX;
+    else if (f->kind == F_HOST || f->kind == F_COMPONENT)
+        p->cap_max = ALERT_KEY_MAX + SHORT_VALUE_MAX; /* room for blanks, trimmed later */
+    else
+        p->cap_max = SHORT_VALUE_MAX;
+}
+
+static void on_chars(void *ctx, const xmlChar *ch, int len)
+{
+    struct alert_xml *p = ctx;
+    if (!p->capturing || p->depth != p->alert_depth + 1)
+        return;
+    if ((size_t)len > p->cap_max - (p->arena_len - p->cap_start)) {
+        const char *what = p->cap_field != NULL ? p->cap_field->element : p->cap_name;
+        stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is longer than %zu bytes", what, p->cap_max);
+        return;
+    }
+    arena_put(p, (const char *)ch, (size_t)len);
+}
+
+static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+                   const xmlChar *uri)
+{
+    struct alert_xml *p = ctx;
+    (void)localname, (void)prefix, (void)uri;
+
+    if (p->alert_depth != 0 && p->depth == p->alert_depth + 1 && p->capturing) {
+        size_t len = p->arena_len - p->cap_start;
+        char *v = p->arena + p->cap_start;
+        p->capturing = false;
+        if (arena_put(p, "", 1)) {
+            if (p->cap_field != NULL) {
+                set_field(p, p->cap_field, v, len);
+            } else {
+                struct alert *a = &p->alerts[p->n_alerts];
+                if (a->n_extra < ALERT_EXTRA_MAX)
+                    a->extra[a->n_extra++] = (struct alert_extra){p->cap_name, v};
+                else
+                    p->res->n_extra_dropped++;
+            }
+        }
+    } else if (p->alert_depth != 0 && p->depth == p->alert_depth) {
+        end_alert(p);
+        p->alert_depth = 0;
+    }
+    p->depth--;
+}
+
+static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id,
+                       const xmlChar *system_id)
+{
+    (void)name, (void)external_id, (void)system_id;
+    stop(ctx, ALERT_XML_DOCTYPE, "DOCTYPE is not accepted");
+}
+
+/* Entities other than the five predefined ones (which libxml2 resolves before asking)
+ * do not exist here: with no DTD accepted, every other reference is undeclared. */
+static xmlEntityPtr on_get_entity(void *ctx, const xmlChar *name)
+{
+    (void)ctx, (void)name;
+    return NULL;
+}
+
+static void on_error(void *ctx, xmlErrorPtr err)
+{
+    struct alert_xml *p = ctx;
+    if (p->stopped || err == NULL || err->level < XML_ERR_ERROR)
+        return;
+    p->stopped = true;
+    p->res->reason = ALERT_XML_SYNTAX;
+    const char *msg = err->message != NULL ? err->message : "not well-formed";
+    size_t mlen = strcspn(msg, "\n");
+    snprintf(p->res->error, sizeof(p->res->error), "line %d col %d: %.*s", err->line, err->int2,
+             (int)mlen, msg);
+}
+
+static int context_create(struct alert_xml *p)
+{
+    xmlSAXHandler sax;
+    memset(&sax, 0, sizeof(sax));
+    sax.initialized = XML_SAX2_MAGIC;
+    sax.startElementNs = on_start;
+    sax.endElementNs = on_end;
+    sax.characters = on_chars;
+    sax.cdataBlock = on_chars;
+    sax.internalSubset = on_doctype;
+    sax.getEntity = on_get_entity;
+    sax.serror = on_error;
+
+    p->ctxt = xmlCreatePushParserCtxt(&sax, p, NULL, 0, NULL);
+    if (p->ctxt == NULL)
+        return -ENOMEM;
+    /* Only NONET is set: never NOENT, DTDLOAD, DTDATTR or HUGE. The options live in the
+     * context and survive xmlCtxtResetPush. */
+    xmlCtxtUseOptions(p->ctxt, XML_PARSE_NONET);
+    return 0;
+}
+
+static void context_free(struct alert_xml *p)
+{
+    if (p->ctxt == NULL)
+        return;
+    xmlFreeParserCtxt(p->ctxt);
+    p->ctxt = NULL;
+}
+
+int alert_xml_new(const struct alert_xml_limits *limits, struct alert_xml **out)
+{
+    struct alert_xml *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -ENOMEM;
+
+    p->lim.max_datagram = DEFAULT_MAX_DATAGRAM;
+    p->lim.max_depth = DEFAULT_MAX_DEPTH;
+    p->lim.max_alerts = DEFAULT_MAX_ALERTS;
+    if (limits != NULL) {
+        if (limits->max_datagram)
+            p->lim.max_datagram = limits->max_datagram;
+        if (limits->max_depth)
+            p->lim.max_depth = limits->max_depth;
+        if (limits->max_alerts)
+            p->lim.max_alerts = limits->max_alerts;
+    }
+    build_fields(p);
+
+    xmlInitParser();
+    p->alerts = calloc(p->lim.max_alerts, sizeof(*p->alerts));
+    if (p->alerts == NULL || arena_reserve(p, 4096) != 0 || context_create(p) != 0)
+        goto fail;
+    *out = p;
+    return 0;
+fail:
+    alert_xml_free(p);
+    return -ENOMEM;
+}
+
+void alert_xml_free(struct alert_xml *p)
+{
+    if (p == NULL)
+        return;
+    context_free(p);
+    free(p->alerts);
+    free(p->arena);
+    free(p);
+}
+
+static void result_reset(struct alert_xml_result *r)
+{
+    r->alerts = NULL;
+    r->n_alerts = 0;
+    r->n_rejected = 0;
+    memset(r->rejected, 0, sizeof(r->rejected));
+    r->n_extra_dropped = 0;
+    r->reason = ALERT_XML_OK;
+    r->error[0] = '\0';
+}
+
+static int refuse(struct alert_xml_result *r, enum alert_xml_reason reason, const char *text)
+{
+    result_reset(r);
+    r->reason = reason;
+    snprintf(r->error, sizeof(r->error), "%s", text);
+    return -EBADMSG;
+}
+
+int alert_xml_parse(struct alert_xml *p, const char *buf, size_t len,
+                    struct alert_xml_result *out)
+{
+    result_reset(out);
+    if (len > p->lim.max_datagram) {
+        char text[96];
+        snprintf(text, sizeof(text), "datagram is %zu bytes, the limit is %zu", len,
+                 p->lim.max_datagram);
+        return refuse(out, ALERT_XML_TOO_LARGE, text);
+    }
+    /* Leading blanks before an XML declaration are an XML error; senders add them. */
+    while (len > 0 && is_blank(*buf)) {
+        buf++;
+        len--;
+    }
+    if (len == 0)
+        return refuse(out, ALERT_XML_SYNTAX, "empty datagram");
+    if (arena_reserve(p, len) != 0)
+        return -ENOMEM;
+
+    if (xmlDictSize(p->ctxt->dict) > DICT_REBUILD_NAMES) {
+        context_free(p);
+        if (context_create(p) != 0)
+            return -ENOMEM;
+    }
+    if (xmlCtxtResetPush(p->ctxt, NULL, 0, NULL, NULL) != 0)
+        return -ENOMEM;
+
+    p->res = out;
+    p->arena_len = 0;
+    p->n_alerts = 0;
+    p->n_seen = 0;
+    p->stopped = false;
+    p->depth = 0;
+    p->alert_depth = 0;
+    p->capturing = false;
+
+    xmlParseChunk(p->ctxt, buf, (int)len, 1);
+
+    if (!p->stopped && !p->ctxt->wellFormed) {
+        p->stopped = true;
+        out->reason = ALERT_XML_SYNTAX;
+        snprintf(out->error, sizeof(out->error), "not well-formed");
+    }
+    if (p->stopped) {
+        enum alert_xml_reason reason = out->reason;
+        char text[sizeof(out->error)];
+        memcpy(text, out->error, sizeof(text));
+        return refuse(out, reason, text);
+    }
+    if (p->n_alerts == 0 && out->n_rejected == 0)
+        return refuse(out, ALERT_XML_NO_ALERT, "no Alert, updAlert or delAlert element");
+    out->alerts = p->alerts;
+    out->n_alerts = p->n_alerts;
+    return 0;
+}

@@ -1,0 +1,62 @@
+/* change.h - one change of the active-alert table, and its JSON encoding (jansson).
+ *
+ * A change is what sinks receive: an outcome of the state table, the collector-wide
+ * version, where and when the alert came from, and the alert's fields. The JSON field
+ * names are fixed by DESIGN.md (Output) and relied on by consumers.
+ *
+ * Encoding is single-threaded per struct change_json; the buffer is reused across calls.
+ */
+#ifndef INJECTOR_CHANGE_H
+#define INJECTOR_CHANGE_H
+
+#include "parsers/alert.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum change_outcome {
+    CHANGE_RAISE,           /* Upd/Post with nothing active */
+    CHANGE_UPDATE,          /* a field of an active alert changed */
+    CHANGE_CLEAR,           /* Del of an active alert */
+    CHANGE_EXPIRE,          /* TTL passed without a refresh */
+    CHANGE_DUPLICATE,       /* identical to the active alert: refreshed, not forwarded */
+    CHANGE_REDUNDANT_CLEAR, /* Del with nothing active: not forwarded */
+    CHANGE_UPDONLY_MISS,    /* Updonly with nothing active: not forwarded */
+    CHANGE_OUTCOME_COUNT
+};
+
+/* "raise", "update", ... */
+const char *change_outcome_name(enum change_outcome outcome);
+
+/* Whether the outcome goes to the sinks (raise, update, clear, expire). */
+bool change_outcome_forwarded(enum change_outcome outcome);
+
+struct change {
+    enum change_outcome outcome;
+    uint64_t version;          /* collector-wide, strictly increasing */
+    const char *collector;     /* collector id */
+    int64_t received_ms;       /* wall clock, ms since the epoch; 0: not encoded */
+    const char *sender;        /* "10.1.2.3:40112", "[::1]:5000"; NULL: not encoded */
+    const struct alert *alert; /* the alert as it stands after the change (for clear and
+                                * expire: as it stood); borrowed */
+};
+
+/* A reusable output buffer for encoded changes. Zero-initialise; free with
+ * change_json_free(). */
+struct change_json {
+    char *buf; /* NUL-terminated JSON object, no trailing newline */
+    size_t len;
+    size_t cap;
+};
+
+/* Encode c as one compact JSON object into out (replacing what was there).
+ * Returns 0, or -ENOMEM. */
+int change_json_encode(struct change_json *out, const struct change *c);
+
+void change_json_free(struct change_json *out);
+
+/* Format a time as RFC 3339 UTC with milliseconds ("2026-11-26T07:00:00.123Z").
+ * buf must hold 25 bytes. Returns buf. */
+char *change_format_time(int64_t ms, char *buf, size_t size);
+
+#endif
