@@ -100,7 +100,7 @@ int change_json_encode(struct change_json *out, const struct change *c)
 {
     json_t *o = build(c);
     if (o == NULL)
-        return -ENOMEM;
+        return -EINVAL;
     int rc = 0;
     for (;;) {
         size_t n = json_dumpb(o, out->buf, out->cap, JSON_COMPACT);

@@ -50,7 +50,9 @@ struct change_json {
 };
 
 /* Encode c as one compact JSON object into out (replacing what was there).
- * Returns 0, or -ENOMEM. */
+ * Returns 0; -EINVAL when a value could not be built (a string that is not UTF-8, which the
+ * parser never produces, or jansson out of memory: it does not say which); -ENOMEM when
+ * the output buffer could not grow. */
 int change_json_encode(struct change_json *out, const struct change *c);
 
 void change_json_free(struct change_json *out);

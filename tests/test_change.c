@@ -1,1 +1,172 @@
-int main(void){return 0;}
+/* test_change.c - the JSON encoding of a change: names, types, escaping, round trip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sink/change.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+
+static struct alert base(void)
+{
+    struct alert a;
+    alert_clear(&a);
+    a.host = "n0418";
+    a.host_len = 5;
+    a.component = "node";
+    a.component_len = 4;
+    return a;
+}
+
+static json_t *encode_and_load(const struct change *c)
+{
+    struct change_json out = {0};
+    assert_int_equal(change_json_encode(&out, c), 0);
+    assert_int_equal(strlen(out.buf), out.len);
+    assert_null(strchr(out.buf, '\n')); /* one change is one line */
+    json_error_t err;
+    json_t *o = json_loads(out.buf, 0, &err);
+    if (o == NULL)
+        fail_msg("not JSON: %s: %s", err.text, out.buf);
+    change_json_free(&out);
+    return o;
+}
+
+static void test_change_every_field_round_trips(void **st)
+{
+    (void)st;
+    struct alert a = base();
+    const char *texts[ALERT_TEXT_COUNT] = {"Node n0418 is Down", "long", "ops", "me", "T1",
+                                           "hyak", "nagios", "I7", "It9"};
+    for (int i = 0; i < ALERT_TEXT_COUNT; i++) {
+        a.text[i] = texts[i];
+        a.text_len[i] = (uint32_t)strlen(texts[i]);
+    }
+    alert_set_num(&a, ALERT_SEVERITY, 3);
+    alert_set_num(&a, ALERT_COUNT, 1);
+    alert_set_num(&a, ALERT_INCREMENT, 0);
+    alert_set_num(&a, ALERT_START_TIME, 1298044800000LL);
+    alert_set_num(&a, ALERT_AUTOCLEAR, 1);
+    alert_set_num(&a, ALERT_SEQ, 17);
+    alert_set_num(&a, ALERT_TTL, 180);
+    a.n_extra = 1;
+    a.extra[0] = (struct alert_extra){"Foo", "bar"};
+    struct change c = {.outcome = CHANGE_RAISE, .version = 1ULL << 40, .collector = "mon1",
+                       .received_ms = 1795676400123LL, .sender = "10.1.2.3:40112", .alert = &a};
+    json_t *o = encode_and_load(&c);
+
+    assert_string_equal(json_string_value(json_object_get(o, "outcome")), "raise");
+    assert_true(json_integer_value(json_object_get(o, "version")) == (json_int_t)(1ULL << 40));
+    assert_string_equal(json_string_value(json_object_get(o, "collector")), "mon1");
+    assert_string_equal(json_string_value(json_object_get(o, "received")),
+                        "2026-11-26T07:00:00.123Z");
+    assert_string_equal(json_string_value(json_object_get(o, "sender")), "10.1.2.3:40112");
+    assert_string_equal(json_string_value(json_object_get(o, "host")), "n0418");
+    assert_string_equal(json_string_value(json_object_get(o, "component")), "node");
+    const char *keys[ALERT_TEXT_COUNT] = {"msg",    "longmsg", "contact",   "owner",   "ticket",
+                                          "flavor", "origin",  "issue_num", "item_num"};
+    for (int i = 0; i < ALERT_TEXT_COUNT; i++)
+        assert_string_equal(json_string_value(json_object_get(o, keys[i])), texts[i]);
+    assert_int_equal(json_integer_value(json_object_get(o, "severity")), 3);
+    assert_int_equal(json_integer_value(json_object_get(o, "count")), 1);
+    assert_true(json_is_false(json_object_get(o, "increment")));
+    assert_true(json_is_true(json_object_get(o, "autoclear")));
+    assert_int_equal(json_integer_value(json_object_get(o, "start_time")), 1298044800000LL);
+    assert_int_equal(json_integer_value(json_object_get(o, "seq")), 17);
+    assert_int_equal(json_integer_value(json_object_get(o, "ttl")), 180);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "extra"), "Foo")),
+                        "bar");
+    json_decref(o);
+}
+
+static void test_change_absent_fields_are_omitted(void **st)
+{
+    (void)st;
+    struct alert a = base();
+    struct change c = {.outcome = CHANGE_CLEAR, .version = 7, .alert = &a};
+    json_t *o = encode_and_load(&c);
+    assert_int_equal(json_object_size(o), 4); /* outcome, version, host, component */
+    assert_string_equal(json_string_value(json_object_get(o, "outcome")), "clear");
+    assert_null(json_object_get(o, "severity"));
+    assert_null(json_object_get(o, "extra"));
+    json_decref(o);
+}
+
+static void test_change_escapes_hostile_strings(void **st)
+{
+    (void)st;
+    struct alert a = base();
+    const char *evil = "a\"b\\c\n\t\x01</script><img src=x onerror=alert(1)> \xc3\xa9 \xe2\x9c\x93";
+    a.host = evil;
+    a.host_len = (uint32_t)strlen(evil);
+    a.text[ALERT_MSG] = evil;
+    a.text_len[ALERT_MSG] = (uint32_t)strlen(evil);
+    a.n_extra = 1;
+    a.extra[0] = (struct alert_extra){"We\"ird", evil};
+    struct change c = {.outcome = CHANGE_UPDATE, .version = 2, .alert = &a};
+    json_t *o = encode_and_load(&c);
+    assert_string_equal(json_string_value(json_object_get(o, "host")), evil);
+    assert_string_equal(json_string_value(json_object_get(o, "msg")), evil);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "extra"), "We\"ird")), evil);
+    json_decref(o);
+}
+
+static void test_change_invalid_utf8_fails_instead_of_emitting_bad_json(void **st)
+{
+    (void)st;
+    struct alert a = base();
+    a.text[ALERT_MSG] = "bad \xff byte";
+    a.text_len[ALERT_MSG] = 10;
+    struct change c = {.outcome = CHANGE_RAISE, .version = 1, .alert = &a};
+    struct change_json out = {0};
+    assert_int_equal(change_json_encode(&out, &c), -EINVAL);
+    change_json_free(&out);
+}
+
+static void test_change_buffer_is_reused_and_grows(void **st)
+{
+    (void)st;
+    static char big[20000];
+    memset(big, 'x', sizeof(big) - 1);
+    struct alert a = base();
+    struct change c = {.outcome = CHANGE_RAISE, .version = 1, .alert = &a};
+    struct change_json out = {0};
+    assert_int_equal(change_json_encode(&out, &c), 0);
+    size_t small = out.len;
+    a.text[ALERT_LONGMSG] = big;
+    a.text_len[ALERT_LONGMSG] = sizeof(big) - 1;
+    assert_int_equal(change_json_encode(&out, &c), 0);
+    assert_true(out.len > sizeof(big));
+    a.text[ALERT_LONGMSG] = NULL;
+    assert_int_equal(change_json_encode(&out, &c), 0);
+    assert_int_equal(out.len, small);
+    change_json_free(&out);
+}
+
+static void test_change_outcome_names_and_forwarding(void **st)
+{
+    (void)st;
+    assert_string_equal(change_outcome_name(CHANGE_REDUNDANT_CLEAR), "redundant_clear");
+    assert_string_equal(change_outcome_name(CHANGE_UPDONLY_MISS), "updonly_miss");
+    assert_true(change_outcome_forwarded(CHANGE_EXPIRE));
+    assert_false(change_outcome_forwarded(CHANGE_DUPLICATE));
+    assert_false(change_outcome_forwarded(CHANGE_REDUNDANT_CLEAR));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_change_every_field_round_trips),
+        cmocka_unit_test(test_change_absent_fields_are_omitted),
+        cmocka_unit_test(test_change_escapes_hostile_strings),
+        cmocka_unit_test(test_change_invalid_utf8_fails_instead_of_emitting_bad_json),
+        cmocka_unit_test(test_change_buffer_is_reused_and_grows),
+        cmocka_unit_test(test_change_outcome_names_and_forwarding),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

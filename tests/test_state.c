@@ -1,1 +1,382 @@
-int main(void){return 0;}
+/* test_state.c - the active-alert table: every outcome, Increment, Updonly, versions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "collector/state.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct alert mk(enum alert_action action, const char *host, const char *comp)
+{
+    struct alert a;
+    alert_clear(&a);
+    a.action = action;
+    a.host = host;
+    a.host_len = (uint32_t)strlen(host);
+    a.component = comp;
+    a.component_len = (uint32_t)strlen(comp);
+    return a;
+}
+
+static void set_text(struct alert *a, enum alert_text f, const char *v)
+{
+    a->text[f] = v;
+    a->text_len[f] = (uint32_t)strlen(v);
+}
+
+static int setup(void **st)
+{
+    struct state *s;
+    assert_int_equal(state_new(NULL, &s), 0);
+    *st = s;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    state_free(*st);
+    return 0;
+}
+
+static enum change_outcome apply(struct state *s, const struct alert *a, struct state_result *r)
+{
+    assert_int_equal(state_apply(s, a, 1000, r), 0);
+    return r->outcome;
+}
+
+static void test_state_upd_of_inactive_raises_with_version_1(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "web12", "disk");
+    alert_set_num(&a, ALERT_SEVERITY, 6);
+    set_text(&a, ALERT_MSG, "disk 95% full");
+    assert_int_equal(apply(*st, &a, &r), CHANGE_RAISE);
+    assert_int_equal(r.version, 1);
+    assert_string_equal(r.alert.host, "web12");
+    assert_string_equal(r.alert.component, "disk");
+    assert_string_equal(r.alert.text[ALERT_MSG], "disk 95% full");
+    assert_int_equal(r.alert.text_len[ALERT_MSG], 13);
+    assert_int_equal(r.alert.num[ALERT_SEVERITY], 6);
+    assert_int_equal(state_count(*st), 1);
+    assert_int_equal(state_version(*st), 1);
+}
+
+static void test_state_identical_upd_is_duplicate_and_not_versioned(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    set_text(&a, ALERT_MSG, "m");
+    alert_set_num(&a, ALERT_SEQ, 1);
+    apply(*st, &a, &r);
+    alert_set_num(&a, ALERT_SEQ, 2); /* Seq numbers the datagram, not the alert */
+    assert_int_equal(apply(*st, &a, &r), CHANGE_DUPLICATE);
+    assert_int_equal(r.version, 0);
+    a.action = ALERT_POST;
+    assert_int_equal(apply(*st, &a, &r), CHANGE_DUPLICATE);
+    assert_int_equal(state_version(*st), 1);
+}
+
+static int last_seen_cb(const struct alert *a, const struct state_meta *m, void *data)
+{
+    (void)a;
+    *(int64_t *)data = m->last_seen_ms;
+    return 0;
+}
+
+static void test_state_duplicate_refreshes_last_seen(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    assert_int_equal(state_apply(*st, &a, 1000, &r), 0);
+    assert_int_equal(state_apply(*st, &a, 5000, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_DUPLICATE);
+    int64_t seen = 0;
+    state_foreach(*st, NULL, last_seen_cb, &seen);
+    assert_int_equal(seen, 5000);
+}
+
+static void test_state_changed_field_is_update(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    alert_set_num(&a, ALERT_SEVERITY, 3);
+    set_text(&a, ALERT_MSG, "one");
+    apply(*st, &a, &r);
+
+    alert_set_num(&a, ALERT_SEVERITY, 4);
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_int_equal(r.version, 2);
+    assert_int_equal(r.alert.num[ALERT_SEVERITY], 4);
+
+    set_text(&a, ALERT_MSG, "two");
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_string_equal(r.alert.text[ALERT_MSG], "two");
+
+    /* Upd replaces: a field it leaves out is gone, and that is a change. */
+    a.text[ALERT_MSG] = NULL;
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_null(r.alert.text[ALERT_MSG]);
+
+    /* Sent empty differs from absent. */
+    set_text(&a, ALERT_MSG, "");
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_string_equal(r.alert.text[ALERT_MSG], "");
+    assert_int_equal(state_count(*st), 1);
+    assert_int_equal(state_version(*st), 5); /* raise + four updates */
+}
+
+static void test_state_extra_field_change_is_update(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    a.n_extra = 1;
+    a.extra[0] = (struct alert_extra){"Rack", "r1"};
+    apply(*st, &a, &r);
+    assert_int_equal(r.alert.n_extra, 1);
+    assert_string_equal(r.alert.extra[0].value, "r1");
+    assert_int_equal(apply(*st, &a, &r), CHANGE_DUPLICATE);
+    a.extra[0].value = "r2";
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_string_equal(r.alert.extra[0].name, "Rack");
+    assert_string_equal(r.alert.extra[0].value, "r2");
+}
+
+static void test_state_del_of_active_clears_with_last_fields(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    alert_set_num(&a, ALERT_SEVERITY, 2);
+    set_text(&a, ALERT_MSG, "down");
+    apply(*st, &a, &r);
+
+    struct alert d = mk(ALERT_DEL, "h", "c");
+    alert_set_num(&d, ALERT_SEQ, 9);
+    assert_int_equal(apply(*st, &d, &r), CHANGE_CLEAR);
+    assert_int_equal(r.version, 2);
+    assert_int_equal(r.alert.action, ALERT_DEL);
+    assert_string_equal(r.alert.text[ALERT_MSG], "down"); /* as it stood */
+    assert_int_equal(r.alert.num[ALERT_SEVERITY], 2);
+    assert_int_equal(r.alert.num[ALERT_SEQ], 9); /* the Del's Seq */
+    assert_int_equal(state_count(*st), 0);
+    assert_int_equal(state_host_count(*st), 0);
+}
+
+static void test_state_del_of_inactive_is_redundant(void **st)
+{
+    struct state_result r;
+    struct alert d = mk(ALERT_DEL, "web12", "disk");
+    assert_int_equal(apply(*st, &d, &r), CHANGE_REDUNDANT_CLEAR);
+    assert_int_equal(r.version, 0);
+    struct alert a = mk(ALERT_UPD, "web12", "disk");
+    apply(*st, &a, &r);
+    apply(*st, &d, &r);
+    assert_int_equal(apply(*st, &d, &r), CHANGE_REDUNDANT_CLEAR);
+    assert_int_equal(state_version(*st), 2);
+}
+
+static void test_state_updonly_of_inactive_is_a_miss(void **st)
+{
+    struct state_result r;
+    struct alert u = mk(ALERT_UPDONLY, "h", "c");
+    alert_set_num(&u, ALERT_SEVERITY, 1);
+    assert_int_equal(apply(*st, &u, &r), CHANGE_UPDONLY_MISS);
+    assert_int_equal(state_count(*st), 0);
+    assert_int_equal(state_version(*st), 0);
+}
+
+static void test_state_updonly_changes_only_the_fields_it_carries(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    alert_set_num(&a, ALERT_SEVERITY, 3);
+    set_text(&a, ALERT_MSG, "keep me");
+    a.n_extra = 1;
+    a.extra[0] = (struct alert_extra){"Rack", "r1"};
+    apply(*st, &a, &r);
+
+    struct alert u = mk(ALERT_UPDONLY, "h", "c");
+    alert_set_num(&u, ALERT_SEVERITY, 5);
+    u.n_extra = 1;
+    u.extra[0] = (struct alert_extra){"Row", "7"};
+    assert_int_equal(apply(*st, &u, &r), CHANGE_UPDATE);
+    assert_int_equal(r.alert.num[ALERT_SEVERITY], 5);
+    assert_string_equal(r.alert.text[ALERT_MSG], "keep me");
+    assert_int_equal(r.alert.n_extra, 2);
+    assert_string_equal(r.alert.extra[0].value, "r1");
+    assert_string_equal(r.alert.extra[1].name, "Row");
+
+    assert_int_equal(apply(*st, &u, &r), CHANGE_DUPLICATE);
+}
+
+static void test_state_increment_adds_count(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    alert_set_num(&a, ALERT_INCREMENT, 1);
+    assert_int_equal(apply(*st, &a, &r), CHANGE_RAISE);
+    assert_int_equal(r.alert.num[ALERT_COUNT], 1); /* no Count: counts as 1 */
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_int_equal(r.alert.num[ALERT_COUNT], 2);
+    alert_set_num(&a, ALERT_COUNT, 3);
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_int_equal(r.alert.num[ALERT_COUNT], 5);
+
+    /* Without Increment, Count is just a field. */
+    alert_set_num(&a, ALERT_INCREMENT, 0);
+    alert_set_num(&a, ALERT_COUNT, 5);
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE); /* Increment field changed */
+    assert_int_equal(r.alert.num[ALERT_COUNT], 5);
+    assert_int_equal(apply(*st, &a, &r), CHANGE_DUPLICATE);
+}
+
+static void test_state_versions_strictly_increase_over_mixed_stream(void **st)
+{
+    struct state_result r;
+    uint64_t last = 0;
+    char host[16], comp[16];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(host, sizeof(host), "h%d", i % 37);
+        snprintf(comp, sizeof(comp), "c%d", i % 11);
+        struct alert a = mk(i % 3 == 0 ? ALERT_DEL : ALERT_UPD, host, comp);
+        alert_set_num(&a, ALERT_SEVERITY, i % 5);
+        assert_int_equal(state_apply(*st, &a, i, &r), 0);
+        if (change_outcome_forwarded(r.outcome)) {
+            assert_true(r.version == last + 1);
+            last = r.version;
+        } else {
+            assert_int_equal(r.version, 0);
+        }
+    }
+    assert_int_equal(state_version(*st), last);
+}
+
+static int count_cb(const struct alert *a, const struct state_meta *m, void *data)
+{
+    (void)m;
+    assert_string_equal(a->host, "web1");
+    (*(int *)data)++;
+    return 0;
+}
+
+static void test_state_per_host_view(void **st)
+{
+    struct state_result r;
+    const char *comps[] = {"disk", "cpu", "mem"};
+    for (int i = 0; i < 3; i++) {
+        struct alert a = mk(ALERT_UPD, "web1", comps[i]);
+        apply(*st, &a, &r);
+        struct alert b = mk(ALERT_UPD, "web2", comps[i]);
+        apply(*st, &b, &r);
+    }
+    assert_int_equal(state_count(*st), 6);
+    assert_int_equal(state_host_count(*st), 2);
+    int n = 0;
+    state_foreach(*st, "web1", count_cb, &n);
+    assert_int_equal(n, 3);
+
+    struct alert d = mk(ALERT_DEL, "web1", "cpu");
+    apply(*st, &d, &r);
+    n = 0;
+    state_foreach(*st, "web1", count_cb, &n);
+    assert_int_equal(n, 2);
+    n = 0;
+    state_foreach(*st, "nosuch", count_cb, &n);
+    assert_int_equal(n, 0);
+}
+
+static void test_state_same_component_different_hosts_are_different_keys(void **st)
+{
+    struct state_result r;
+    /* "ab"+"c" and "a"+"bc" must not collide: the key keeps the boundary. */
+    struct alert a = mk(ALERT_UPD, "ab", "c");
+    struct alert b = mk(ALERT_UPD, "a", "bc");
+    assert_int_equal(apply(*st, &a, &r), CHANGE_RAISE);
+    assert_int_equal(apply(*st, &b, &r), CHANGE_RAISE);
+    assert_int_equal(state_count(*st), 2);
+}
+
+static void test_state_cap_refuses_raises_not_updates(void **st)
+{
+    (void)st;
+    struct state *s;
+    struct state_config cfg = {.max_alerts = 2};
+    struct state_result r;
+    assert_int_equal(state_new(&cfg, &s), 0);
+    struct alert a = mk(ALERT_UPD, "h", "1"), b = mk(ALERT_UPD, "h", "2"),
+                 c = mk(ALERT_UPD, "h", "3");
+    assert_int_equal(state_apply(s, &a, 0, &r), 0);
+    assert_int_equal(state_apply(s, &b, 0, &r), 0);
+    assert_int_equal(state_apply(s, &c, 0, &r), -ENOSPC);
+    assert_int_equal(state_count(s), 2);
+    assert_int_equal(state_version(s), 2);
+    alert_set_num(&a, ALERT_SEVERITY, 1);
+    assert_int_equal(state_apply(s, &a, 0, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_UPDATE);
+    struct alert d = mk(ALERT_DEL, "h", "2");
+    assert_int_equal(state_apply(s, &d, 0, &r), 0);
+    assert_int_equal(state_apply(s, &c, 0, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_RAISE);
+    state_free(s);
+}
+
+static void test_state_set_version_only_raises(void **st)
+{
+    struct state_result r;
+    state_set_version(*st, 41);
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    apply(*st, &a, &r);
+    assert_int_equal(r.version, 42);
+    state_set_version(*st, 5);
+    assert_int_equal(state_version(*st), 42);
+}
+
+static void test_state_many_alerts_raised_and_cleared(void **st)
+{
+    struct state_result r;
+    char host[16], comp[16];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(host, sizeof(host), "n%04d", i / 10);
+        snprintf(comp, sizeof(comp), "c%d", i % 10);
+        struct alert a = mk(ALERT_UPD, host, comp);
+        assert_int_equal(apply(*st, &a, &r), CHANGE_RAISE);
+    }
+    assert_int_equal(state_count(*st), 20000);
+    assert_int_equal(state_host_count(*st), 2000);
+    for (int i = 0; i < 20000; i += 2) {
+        snprintf(host, sizeof(host), "n%04d", i / 10);
+        snprintf(comp, sizeof(comp), "c%d", i % 10);
+        struct alert d = mk(ALERT_DEL, host, comp);
+        assert_int_equal(apply(*st, &d, &r), CHANGE_CLEAR);
+    }
+    assert_int_equal(state_count(*st), 10000);
+    /* the rest is freed by state_free (ASan checks) */
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_state_upd_of_inactive_raises_with_version_1),
+        T(test_state_identical_upd_is_duplicate_and_not_versioned),
+        T(test_state_duplicate_refreshes_last_seen),
+        T(test_state_changed_field_is_update),
+        T(test_state_extra_field_change_is_update),
+        T(test_state_del_of_active_clears_with_last_fields),
+        T(test_state_del_of_inactive_is_redundant),
+        T(test_state_updonly_of_inactive_is_a_miss),
+        T(test_state_updonly_changes_only_the_fields_it_carries),
+        T(test_state_increment_adds_count),
+        T(test_state_versions_strictly_increase_over_mixed_stream),
+        T(test_state_per_host_view),
+        T(test_state_same_component_different_hosts_are_different_keys),
+        T(test_state_cap_refuses_raises_not_updates),
+        T(test_state_set_version_only_raises),
+        T(test_state_many_alerts_raised_and_cleared),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,108 @@
+# lib.sh - helpers for integration tests: start the real injectord on an ephemeral loopback
+# port, wait for conditions (never fixed sleeps), read its counters, clean up by PID.
+# Sourced by the test scripts; expects INJECTORD and INJECTOR_SEND in the environment.
+
+set -euo pipefail
+
+: "${INJECTORD:?INJECTORD must name the injectord binary}"
+: "${INJECTOR_SEND:?INJECTOR_SEND must name the injector-send binary}"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/injector-test.XXXXXX")
+PIDS=()
+
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+        echo "--- test failed (rc=$rc); daemon stderr:" >&2
+        tail -n 40 "$WORK"/*.err >&2 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+skip() {
+    echo "SKIPPED: $*"
+    exit 77
+}
+
+# wait_for TIMEOUT_S CMD...: poll CMD until it succeeds; fail after TIMEOUT_S.
+wait_for() {
+    local timeout=$1
+    shift
+    local deadline=$((SECONDS + timeout))
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.02
+    done
+}
+
+# start_injectord NAME ARGS...: start a daemon with stdout to $WORK/NAME.out and stderr to
+# $WORK/NAME.err; sets PID_<NAME> and PORT_<NAME> (first listener's port) once it is ready.
+start_injectord() {
+    local name=$1
+    shift
+    "$INJECTORD" --stats-interval 0 --collector-id "test-$name" "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    printf -v "PID_$name" '%s' "$pid"
+    wait_for 10 grep -q ' ready: ' "$WORK/$name.err" ||
+        fail "$name did not become ready: $(cat "$WORK/$name.err")"
+    local port
+    port=$(sed -n 's/.*listening on udp .*:\([0-9]*\) (receive.*/\1/p' "$WORK/$name.err" | head -n1)
+    printf -v "PORT_$name" '%s' "$port"
+}
+
+# counter NAME KEY: the value of KEY in the daemon's latest stats line (after SIGUSR1).
+counter() {
+    local name=$1 key=$2
+    grep 'stats' "$WORK/$name.err" | tail -n1 | tr ' ' '\n' | sed -n "s/^$key=//p"
+}
+
+_stats_at_least() {
+    local name=$1 key=$2 want=$3 pid
+    pid=$(eval echo "\$PID_$name")
+    kill -USR1 "$pid"
+    local v
+    v=$(counter "$name" "$key")
+    [ -n "$v" ] && [ "$v" -ge "$want" ]
+}
+
+# wait_counter NAME KEY N: wait until the daemon has counted at least N for KEY.
+wait_counter() {
+    wait_for 20 _stats_at_least "$@" ||
+        fail "$1: $2 stayed at $(counter "$1" "$2"), expected $3"
+}
+
+# send NAME ARGS...: injector-send to daemon NAME.
+send() {
+    local name=$1
+    shift
+    local port
+    port=$(eval echo "\$PORT_$name")
+    "$INJECTOR_SEND" --target "127.0.0.1:$port" "$@"
+}
+
+# lines NAME [JQ-FILTER]: count output lines (changes), optionally matching a jq filter.
+lines() {
+    local name=$1 filter=${2:-true}
+    jq -c "select($filter)" "$WORK/$name.out" | wc -l
+}
+
+# stop_injectord NAME: SIGTERM and wait; fails unless it exits 0.
+stop_injectord() {
+    local name=$1 pid
+    pid=$(eval echo "\$PID_$name")
+    kill -TERM "$pid"
+    local rc=0
+    wait "$pid" || rc=$?
+    [ "$rc" -eq 0 ] || fail "$name exited $rc after SIGTERM"
+}
