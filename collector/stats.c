@@ -11,6 +11,22 @@ int stats_format(const struct stats *s, char *buf, size_t size)
                      " malformed=%" PRIu64 " invalid=%" PRIu64 " kernel_drops=%" PRIu64,
                      s->datagrams, s->bytes, s->alerts, s->malformed, s->invalid,
                      s->kernel_drops);
+    /* Per-reason refusals and the rare counters only once they happen: a quiet line
+     * when all is well, the reason in plain sight when it is not. */
+    for (int i = 1; i < ALERT_XML_REASON_COUNT && n >= 0 && (size_t)n < size; i++)
+        if (s->rejects[i] > 0)
+            n += snprintf(buf + n, size - (size_t)n, " refused_%s=%" PRIu64,
+                          alert_xml_reason_name((enum alert_xml_reason)i), s->rejects[i]);
+    const struct {
+        const char *name;
+        uint64_t v;
+    } rare[] = {{"truncated", s->truncated},
+                {"extra_dropped", s->extra_dropped},
+                {"refused_full", s->refused_full},
+                {"nomem", s->nomem}};
+    for (size_t i = 0; i < sizeof(rare) / sizeof(rare[0]) && n >= 0 && (size_t)n < size; i++)
+        if (rare[i].v > 0)
+            n += snprintf(buf + n, size - (size_t)n, " %s=%" PRIu64, rare[i].name, rare[i].v);
     for (int i = 0; i < CHANGE_OUTCOME_COUNT && n >= 0 && (size_t)n < size; i++)
         n += snprintf(buf + n, size - (size_t)n, " %s=%" PRIu64,
                       change_outcome_name((enum change_outcome)i), s->outcomes[i]);

@@ -549,6 +549,14 @@ static void on_error(void *ctx, xmlErrorPtr err)
         return;
     p->stopped = true;
     p->res->reason = ALERT_XML_SYNTAX;
+    /* libxml2 words a document cut short as "Extra content at the end of the document";
+     * say what happened instead. */
+    if (err->code == XML_ERR_DOCUMENT_END && p->depth > 0) {
+        snprintf(p->res->error, sizeof(p->res->error),
+                 "line %d col %d: truncated: the datagram ends inside %u open element(s)",
+                 err->line, err->int2, p->depth);
+        return;
+    }
     const char *msg = err->message != NULL ? err->message : "not well-formed";
     size_t mlen = strcspn(msg, "\n");
     snprintf(p->res->error, sizeof(p->res->error), "line %d col %d: %.*s", err->line, err->int2,

@@ -316,6 +316,10 @@ static void test_alert_xml_truncated_refused_with_position(void **state)
     struct alert_xml_result r;
     alert_xml_parse(*state, doc, len / 2, &r);
     assert_non_null(strstr(r.error, "line "));
+    const char *cut = "<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost>";
+    assert_int_equal(parse(state, cut, &r), -EBADMSG);
+    if (strstr(r.error, "truncated") == NULL)
+        fail_msg("error does not say truncated: %s", r.error);
 }
 
 static void test_alert_xml_binary_junk_and_empty_refused(void **state)

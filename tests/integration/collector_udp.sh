@@ -88,7 +88,15 @@ case_bad_datagrams_cost_no_good_alert() {
     [ "$(lines d '.outcome == "raise"')" -eq 60 ] || fail "good alerts lost: $(lines d) changes"
     [ "$(counter d malformed)" -eq 40 ] || fail "malformed=$(counter d malformed), expected 40"
     [ "$(counter d invalid)" -eq 20 ] || fail "invalid=$(counter d invalid), expected 20"
-    refused=$(grep -c 'refused' "$WORK/d.err" || true)
+    # six kinds of bad datagram, ten of each (i % 6): each counted under its reason
+    for reason in syntax doctype no_alert no_host bad_action; do
+        want=10
+        [ "$reason" = syntax ] && want=20 # junk and the truncated datagram
+        [ "$(counter d "refused_$reason")" -eq "$want" ] ||
+            fail "refused_$reason=$(counter d "refused_$reason"), expected $want"
+    done
+    # two rate-limited kinds (malformed datagrams, invalid alerts), at most 5 lines each
+    refused=$(grep -v ' stats' "$WORK/d.err" | grep -c 'refused' || true)
     [ "$refused" -le 10 ] || fail "$refused refusal lines: the log is not rate-limited"
     grep -q 'datagram from 127.0.0.1:[0-9]* refused: doctype' "$WORK/d.err" ||
         grep -q 'refused: syntax' "$WORK/d.err" || fail "refusals are not logged with the sender"
