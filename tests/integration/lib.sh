@@ -106,3 +106,12 @@ stop_injectord() {
     wait "$pid" || rc=$?
     [ "$rc" -eq 0 ] || fail "$name exited $rc after SIGTERM"
 }
+
+# burst_file N: N Upd alerts for distinct hosts n1..nN, one datagram per line, Seq 1..N
+# (for injector-send --raw).
+burst_file() {
+    local i
+    for i in $(seq 1 "$1"); do
+        echo "<Alert><Action>Upd</Action><ProblemHost>n$i</ProblemHost><Component>node</Component><Seq>$i</Seq></Alert>"
+    done
+}
