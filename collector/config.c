@@ -23,6 +23,14 @@ enum key_id {
     K_LOG_LEVEL,
     K_MAX_ALERTS,
     K_SHUTDOWN_GRACE,
+    K_AMQP,
+    K_AMQP_EXCHANGE,
+    K_AMQP_PASSWORD_FILE,
+    K_AMQP_CONFIRM_WINDOW,
+    K_AMQP_MANDATORY,
+    K_AMQP_HEARTBEAT,
+    K_SPOOL_DIR,
+    K_OUTBOX_SIZE,
     K_COUNT
 };
 
@@ -45,7 +53,23 @@ static const struct key keys[K_COUNT] = {
     [K_LOG_LEVEL] = {"log-level", "LEVEL", "error, warning, notice, info or debug [info]"},
     [K_MAX_ALERTS] = {"max-alerts", "N", "refuse new alerts past this many active, 0 no cap [0]"},
     [K_SHUTDOWN_GRACE] = {"shutdown-grace", "SECONDS",
-                          "on SIGTERM, keep reading queued datagrams this long at most [5]"},
+                          "on SIGTERM, keep reading queued datagrams (and publishing) this "
+                          "long at most [5]"},
+    [K_AMQP] = {"amqp", "URL",
+                "publish changes to RabbitMQ: amqp://user[:password]@host[:port][/vhost]; "
+                "stdout is then off unless --output is given [off]"},
+    [K_AMQP_EXCHANGE] = {"amqp-exchange", "NAME", "durable topic exchange to publish to [injector]"},
+    [K_AMQP_PASSWORD_FILE] = {"amqp-password-file", "PATH",
+                              "read the AMQP password from this file (else from "
+                              "$INJECTOR_AMQP_PASSWORD, else the URL)"},
+    [K_AMQP_CONFIRM_WINDOW] = {"amqp-confirm-window", "N",
+                               "published changes awaiting the broker's confirm [256]"},
+    [K_AMQP_MANDATORY] = {"amqp-mandatory", "BOOL",
+                          "count changes no queue is bound for (basic.return) [false]"},
+    [K_AMQP_HEARTBEAT] = {"amqp-heartbeat", "SECONDS", "AMQP heartbeat, 0 off [10]"},
+    [K_SPOOL_DIR] = {"spool-dir", "DIR",
+                     "spool changes here while the broker is slow or down [off]"},
+    [K_OUTBOX_SIZE] = {"outbox-size", "N", "changes held in memory for the broker [100000]"},
 };
 
 void config_defaults(struct config *c)
@@ -62,6 +86,10 @@ void config_defaults(struct config *c)
     c->stats_interval_s = 60;
     c->log_level = LOG_LEVEL_INFO;
     c->shutdown_grace_s = 5;
+    snprintf(c->amqp_exchange, sizeof(c->amqp_exchange), "injector");
+    c->amqp_confirm_window = 256;
+    c->amqp_heartbeat_s = 10;
+    c->outbox_size = 100000;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -163,6 +191,15 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
     return 0;
 }
 
+static int set_path(char *dst, size_t size, const char *key, const char *value, char *err,
+                    size_t errlen)
+{
+    if (value[0] == '\0' || strlen(value) >= size)
+        return fail(err, errlen, "%s: give a path of 1 to %zu characters", key, size - 1);
+    snprintf(dst, size, "%s", value);
+    return 0;
+}
+
 static int find_key(const char *name)
 {
     for (int i = 0; i < K_COUNT; i++)
@@ -214,6 +251,7 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         if (value[0] == '\0' || strlen(value) >= sizeof(c->output))
             return fail(err, errlen, "output: give a file path or - for stdout");
         snprintf(c->output, sizeof(c->output), "%s", value);
+        c->output_given = true;
         return 0;
     case K_COLLECTOR_ID:
         if (value[0] == '\0' || strlen(value) >= sizeof(c->collector_id))
@@ -243,6 +281,47 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
             return fail(err, errlen, "shutdown-grace: '%s' is not seconds from 0 to 3600",
                         value);
         c->shutdown_grace_s = (unsigned)u;
+        return 0;
+    case K_AMQP:
+        if (strncmp(value, "amqp://", 7) != 0 || strlen(value) >= sizeof(c->amqp_url))
+            return fail(err, errlen, "amqp: want amqp://user[:password]@host[:port][/vhost]");
+        snprintf(c->amqp_url, sizeof(c->amqp_url), "%s", value);
+        return 0;
+    case K_AMQP_EXCHANGE:
+        if (value[0] == '\0' || strlen(value) >= sizeof(c->amqp_exchange))
+            return fail(err, errlen, "amqp-exchange: 1 to 255 characters");
+        snprintf(c->amqp_exchange, sizeof(c->amqp_exchange), "%s", value);
+        return 0;
+    case K_AMQP_PASSWORD_FILE:
+        return set_path(c->amqp_password_file, sizeof(c->amqp_password_file), "amqp-password-file",
+                        value, err, errlen);
+    case K_AMQP_CONFIRM_WINDOW:
+        if (parse_uint(value, 65535, &u) != 0 || u == 0)
+            return fail(err, errlen, "amqp-confirm-window: '%s' is not a count from 1 to 65535",
+                        value);
+        c->amqp_confirm_window = (unsigned)u;
+        return 0;
+    case K_AMQP_MANDATORY:
+        if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
+            c->amqp_mandatory = true;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
+                 strcmp(value, "0") == 0)
+            c->amqp_mandatory = false;
+        else
+            return fail(err, errlen, "amqp-mandatory: '%s' is not true or false", value);
+        return 0;
+    case K_AMQP_HEARTBEAT:
+        if (parse_uint(value, 3600, &u) != 0)
+            return fail(err, errlen, "amqp-heartbeat: '%s' is not seconds from 0 to 3600", value);
+        c->amqp_heartbeat_s = (unsigned)u;
+        return 0;
+    case K_SPOOL_DIR:
+        return set_path(c->spool_dir, sizeof(c->spool_dir), "spool-dir", value, err, errlen);
+    case K_OUTBOX_SIZE:
+        if (parse_uint(value, 100000000, &u) != 0 || u == 0)
+            return fail(err, errlen, "outbox-size: '%s' is not a count from 1 to 100000000",
+                        value);
+        c->outbox_size = (size_t)u;
         return 0;
     default:
         return fail(err, errlen, "unknown setting '%s'", key);

@@ -29,6 +29,16 @@ struct config {
     enum log_level log_level;
     size_t max_alerts;         /* 0: no cap */
     unsigned shutdown_grace_s; /* how long SIGTERM waits for the sockets to drain */
+    /* AMQP sink: used when amqp_url is set; then stdout only if --output was given */
+    char amqp_url[1024];
+    char amqp_exchange[256];
+    char amqp_password_file[1024];
+    unsigned amqp_confirm_window;
+    bool amqp_mandatory;
+    unsigned amqp_heartbeat_s;
+    char spool_dir[1024]; /* "" : no spool */
+    size_t outbox_size;
+    bool output_given;
 };
 
 /* Fill c with the defaults (collector id: the host name). */

@@ -231,3 +231,15 @@ struct state *ingest_state(struct ingest *in)
 {
     return in->state;
 }
+
+void ingest_format_sink_stats(struct ingest *in, char *buf, size_t size)
+{
+    size_t n = 0;
+    if (size > 0)
+        buf[0] = '\0';
+    for (size_t i = 0; i < in->n_sinks && n < size; i++) {
+        int k = sink_format_stats(in->sinks[i], buf + n, size - n);
+        if (k > 0)
+            n += (size_t)k;
+    }
+}

@@ -3,6 +3,7 @@
 #include "collector/ingest.h"
 #include "collector/log.h"
 #include "collector/udp.h"
+#include "sink/sink_amqp.h"
 #include "sink/sink_file.h"
 
 #include <errno.h>
@@ -54,10 +55,60 @@ static void refresh_drops(struct daemon *dm)
 
 static void print_stats(struct daemon *dm, const char *why)
 {
-    char line[1024];
+    char line[1024], sinks[512];
     refresh_drops(dm);
     stats_format(ingest_stats(dm->ingest), line, sizeof(line));
-    log_info("stats%s: %s", why, line);
+    ingest_format_sink_stats(dm->ingest, sinks, sizeof(sinks));
+    log_info("stats%s: %s%s", why, line, sinks);
+}
+
+static void sink_log(int level, const char *msg)
+{
+    log_msg((enum log_level)level, "%s", msg);
+}
+
+/* Build the sinks: AMQP when a broker is configured, the JSON-lines output when none is or
+ * when --output was asked for as well. *version gets the highest version in the spool. */
+static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n,
+                      uint64_t *version)
+{
+    int rc;
+    *n = 0;
+    *version = 0;
+    if (cfg->amqp_url[0] != '\0') {
+        struct sink_amqp_config ac = {
+            .url = cfg->amqp_url,
+            .password_file = cfg->amqp_password_file[0] ? cfg->amqp_password_file : NULL,
+            .exchange = cfg->amqp_exchange,
+            .confirm_window = cfg->amqp_confirm_window,
+            .mandatory = cfg->amqp_mandatory,
+            .heartbeat_s = cfg->amqp_heartbeat_s,
+            .flush_timeout_s = cfg->shutdown_grace_s,
+            .spool_dir = cfg->spool_dir[0] ? cfg->spool_dir : NULL,
+            .outbox_size = cfg->outbox_size,
+            .log = sink_log,
+        };
+        if ((rc = sink_amqp_new(&ac, &sinks[*n], version)) != 0) {
+            log_error("cannot start the AMQP sink: %s", strerror(-rc));
+            return rc;
+        }
+        (*n)++;
+        if (ac.spool_dir == NULL)
+            log_warning("amqp: no --spool-dir: while the broker is down, changes past the "
+                        "%zu held in memory are lost (counted)",
+                        cfg->outbox_size);
+    }
+    if (cfg->amqp_url[0] == '\0' || cfg->output_given) {
+        if ((rc = sink_file_new(cfg->output, &sinks[*n])) != 0) {
+            log_error("cannot open output %s: %s", cfg->output, strerror(-rc));
+            for (size_t i = 0; i < *n; i++)
+                sink_free(sinks[i]);
+            *n = 0;
+            return rc;
+        }
+        (*n)++;
+    }
+    return 0;
 }
 
 static void on_stats_timer(uv_timer_t *t)
@@ -173,22 +224,24 @@ static int open_listeners(struct daemon *dm)
 static int run(const struct config *cfg)
 {
     struct daemon dm = {.cfg = cfg};
-    struct sink *sink = NULL;
+    struct sink *sinks[2];
+    size_t n_sinks;
+    uint64_t spool_version;
     int rc;
 
     if ((rc = uv_loop_init(&dm.loop)) != 0) {
         log_error("event loop: %s", uv_strerror(rc));
         return 1;
     }
-    if ((rc = sink_file_new(cfg->output, &sink)) != 0) {
-        log_error("cannot open output %s: %s", cfg->output, strerror(-rc));
+    if ((rc = open_sinks(cfg, sinks, &n_sinks, &spool_version)) != 0)
         goto out;
-    }
     struct ingest_config ic = {.collector_id = cfg->collector_id, .max_alerts = cfg->max_alerts};
-    if ((rc = ingest_new(&ic, &sink, 1, &dm.ingest)) != 0) {
+    if ((rc = ingest_new(&ic, sinks, n_sinks, &dm.ingest)) != 0) {
         log_error("cannot start: %s", strerror(-rc));
         goto out;
     }
+    /* Changes still in the spool were numbered by an earlier run: number on from them. */
+    state_set_version(ingest_state(dm.ingest), spool_version);
 
     uv_signal_t *sigs[] = {&dm.sig_int, &dm.sig_term, &dm.sig_usr1, &dm.sig_hup};
     for (size_t i = 0; i < 4; i++) {
@@ -214,14 +267,32 @@ static int run(const struct config *cfg)
         uv_timer_start(&dm.stats_timer, on_stats_timer, cfg->stats_interval_s * 1000ull,
                        cfg->stats_interval_s * 1000ull);
 
-    log_info("injectord %s ready: collector %s, changes to %s", INJECTOR_VERSION,
-             cfg->collector_id, strcmp(cfg->output, "-") == 0 ? "stdout" : cfg->output);
+    log_info("injectord %s ready: collector %s, changes to %s%s%s", INJECTOR_VERSION,
+             cfg->collector_id, cfg->amqp_url[0] ? "amqp exchange " : "",
+             cfg->amqp_url[0] ? cfg->amqp_exchange : "",
+             cfg->amqp_url[0] && !cfg->output_given ? ""
+             : strcmp(cfg->output, "-") == 0       ? (cfg->amqp_url[0] ? " and stdout" : "stdout")
+                                                   : cfg->output);
     rc = uv_run(&dm.loop, UV_RUN_DEFAULT);
     log_info("stopped");
 out:
     ingest_free(dm.ingest); /* owns the sink once ingest_new was called */
     uv_loop_close(&dm.loop);
     return rc == 0 ? 0 : 1;
+}
+
+/* The URL may carry a password: blank it in our argv so ps(1) does not show it. */
+static void scrub_password(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        char *url = strstr(argv[i], "amqp://");
+        if (url == NULL)
+            continue;
+        char *at = strchr(url, '@');
+        char *colon = strchr(url + 7, ':');
+        if (at != NULL && colon != NULL && colon < at)
+            memset(colon + 1, '*', (size_t)(at - colon - 1));
+    }
 }
 
 int main(int argc, char **argv)
@@ -238,6 +309,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(cfg.log_level);
+    scrub_password(argc, argv);
     /* A reader of our stdout going away must be an error on write, not a silent death. */
     signal(SIGPIPE, SIG_IGN);
     return run(&cfg);

@@ -14,6 +14,10 @@
 
 struct sink;
 
+/* How sinks log (they never include collector/): level is a syslog priority (3 error,
+ * 4 warning, 6 info), msg one line. Called from any thread. */
+typedef void (*sink_log_fn)(int level, const char *msg);
+
 struct sink_ops {
     const char *name;
     /* Take one change. json (len bytes, NUL-terminated, no newline) is valid for the call
@@ -24,6 +28,8 @@ struct sink_ops {
     int (*flush)(struct sink *sk);
     /* Reopen output (log rotation). May be NULL. */
     int (*reopen)(struct sink *sk);
+    /* Append " key=value" counters for the stats line to buf. May be NULL. */
+    int (*format_stats)(struct sink *sk, char *buf, size_t size);
     /* Flush and free. Called once; safe for a half-built sink. */
     void (*free)(struct sink *sk);
 };
@@ -46,6 +52,16 @@ static inline int sink_flush(struct sink *sk)
 static inline int sink_reopen(struct sink *sk)
 {
     return sk->ops->reopen != NULL ? sk->ops->reopen(sk) : 0;
+}
+
+static inline int sink_format_stats(struct sink *sk, char *buf, size_t size)
+{
+    if (sk->ops->format_stats == NULL) {
+        if (size > 0)
+            buf[0] = '\0';
+        return 0;
+    }
+    return sk->ops->format_stats(sk, buf, size);
 }
 
 static inline void sink_free(struct sink *sk)

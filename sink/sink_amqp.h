@@ -1,0 +1,47 @@
+/* sink_amqp.h - changes to RabbitMQ: durable topic exchange, persistent messages,
+ * publisher confirms, never losing a change while the disk has room.
+ *
+ * The loop thread only queues (outbox.h); one publisher thread owns the AMQP connection
+ * (librabbitmq, which is not thread-safe) and publishes in version order with a window of
+ * unconfirmed messages, reconnecting with capped exponential backoff. When the broker is
+ * slow or down, changes overflow to the on-disk spool and are replayed in order once it is
+ * back. A change leaves memory or the spool only after the broker confirmed it. On free
+ * (shutdown) the publisher gets flush_timeout_s to empty the outbox; what is left is
+ * spooled for the next start.
+ *
+ * Routing key: <outcome>.<severity>.<host> ("none" when the alert has no severity).
+ */
+#ifndef INJECTOR_SINK_AMQP_H
+#define INJECTOR_SINK_AMQP_H
+
+#include "sink/sink.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sink_amqp_config {
+    const char *url;           /* amqp://user[:password]@host[:port][/vhost] */
+    const char *password_file; /* first line is the password; overrides the URL's */
+    const char *exchange;      /* durable topic exchange, declared at connect */
+    unsigned confirm_window;   /* unconfirmed messages in flight */
+    bool mandatory;            /* count (and log) messages no queue was bound for */
+    unsigned heartbeat_s;
+    unsigned flush_timeout_s; /* shutdown: how long to try to empty the outbox */
+    const char *spool_dir;    /* NULL: no spool (a full outbox loses changes, counted) */
+    size_t outbox_size;       /* changes held in memory */
+    sink_log_fn log;
+};
+
+/* Create the sink and start its publisher (which connects in the background: a broker
+ * that is down is not an error here). *spool_version gets the highest version found in
+ * the spool (0 if none), so the collector can number on from it. Returns 0, -EINVAL (bad
+ * URL, unreadable password file), or a spool error. The password is never logged. */
+int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out,
+                  uint64_t *spool_version);
+
+/* The routing key for a change: "<outcome>.<severity>.<host>". Returns its length (as
+ * snprintf). */
+int sink_amqp_routing_key(const struct change *c, char *buf, size_t size);
+
+#endif
