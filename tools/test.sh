@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
-# Run the whole test suite (ctest) against the build tree given as $1.
-# Later: starts the private RabbitMQ broker the integration tests use.
+# Run the whole test suite (ctest) against the build tree given as $1, with a private
+# RabbitMQ node started for it and stopped afterwards, whatever the tests did.
 set -euo pipefail
-build=${1:?usage: test.sh BUILD_DIR}
+build=$(cd "${1:?usage: test.sh BUILD_DIR}" && pwd)
+tools=$(cd "$(dirname "$0")" && pwd)
+broker="$build/broker"
+
+"$tools/test-broker.sh" stop "$broker" >/dev/null 2>&1 || true
+rm -rf "$broker"
+trap '"$tools/test-broker.sh" stop "$broker"' EXIT
+"$tools/test-broker.sh" start "$broker"
+# shellcheck disable=SC1091
+source "$broker/env"
+export INJECTOR_TEST_AMQP_URL="$AMQP_URL" INJECTOR_TEST_BROKER_DIR="$broker"
+export INJECTOR_TEST_BROKER_CTL="$tools/test-broker.sh"
+
 cd "$build"
-exec ctest --output-on-failure --timeout 300 -j 2
+ctest --output-on-failure --timeout 300 -j 2

@@ -115,3 +115,42 @@ burst_file() {
         echo "<Alert><Action>Upd</Action><ProblemHost>n$i</ProblemHost><Component>node</Component><Seq>$i</Seq></Alert>"
     done
 }
+
+# ---- RabbitMQ (tools/test.sh starts a private broker and exports these) ----
+
+need_broker() {
+    [ -n "${INJECTOR_TEST_AMQP_URL:-}" ] || skip "no test broker (run through make test)"
+    : "${INJECTOR_CONSUME:?INJECTOR_CONSUME must name the injector-consume binary}"
+    EXCHANGE="test-$(basename "$WORK")"
+}
+
+# broker stop|start: stop or restart the test broker (same node, port and data).
+broker() {
+    "$INJECTOR_TEST_BROKER_CTL" "$1" "$INJECTOR_TEST_BROKER_DIR" >/dev/null
+}
+
+# consume ARGS...: injector-consume on this test's exchange.
+consume() {
+    "$INJECTOR_CONSUME" --amqp "$INJECTOR_TEST_AMQP_URL" --exchange "$EXCHANGE" "$@"
+}
+
+# check_versions FILE N: FILE (JSON lines) holds versions 1..N, none missing, in order of
+# first appearance; a change published again after a reconnect (at-least-once) may repeat,
+# but only as the very same message.
+check_versions() {
+    local file=$1 n=$2
+    jq -r '.version' "$file" | awk '!seen[$1]++' >"$WORK/versions"
+    sort -n -c "$WORK/versions" 2>/dev/null || fail "versions out of order in $file"
+    local distinct
+    distinct=$(wc -l <"$WORK/versions")
+    [ "$distinct" -eq "$n" ] || fail "$distinct distinct versions, expected $n"
+    [ "$(head -n1 "$WORK/versions")" -eq 1 ] && [ "$(tail -n1 "$WORK/versions")" -eq "$n" ] ||
+        fail "versions do not run 1..$n"
+    [ "$(sort -u "$file" | wc -l)" -eq "$n" ] ||
+        fail "a repeated version came with a different message"
+}
+
+# count_at_least N PATTERN FILE: FILE has at least N lines matching PATTERN (for wait_for).
+count_at_least() {
+    [ "$(grep -c -- "$2" "$3" || true)" -ge "$1" ]
+}

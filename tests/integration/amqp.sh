@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# amqp.sh CASE - injectord publishing to the real (private) RabbitMQ broker, read back with
+# injector-consume. One ctest entry per CASE.
+source "$(dirname "$0")/lib.sh"
+need_broker
+
+# (a) 10,000 changes arrive, in version order, each exactly once.
+case_ordered_delivery() {
+    consume --queue "$EXCHANGE-q" --setup 2>/dev/null
+    start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+    burst_file 10000 >"$WORK/burst.txt"
+    "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/burst.txt"
+    wait_counter d confirmed 10000
+    consume --queue "$EXCHANGE-q" --count 10000 --timeout 30 >"$WORK/got.json" ||
+        fail "consumer got $(wc -l <"$WORK/got.json") of 10000"
+    [ "$(wc -l <"$WORK/got.json")" -eq 10000 ] || fail "not exactly 10000 messages"
+    check_versions "$WORK/got.json" 10000
+    [ "$(jq -r .version "$WORK/got.json" | sort -u | wc -l)" -eq 10000 ] || fail "duplicates"
+    jq -e 'select(.outcome == "raise" and .collector == "test-d")' "$WORK/got.json" >/dev/null ||
+        fail "message body is not the change JSON"
+    stop_injectord d
+    grep -q 'none left over' "$WORK/d.err" || fail "shutdown left changes behind"
+}
+
+# (b) The broker stops in the middle of a 50,000-alert stream and comes back: no UDP loss,
+# every change delivered (duplicates only with their own version), the spool used and emptied.
+case_broker_outage() {
+    consume --queue "$EXCHANGE-q" --setup 2>/dev/null
+    start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool" --outbox-size 2000 \
+        --amqp-heartbeat 2
+    burst_file 50000 >"$WORK/all.txt"
+    sed -n '1,20000p' "$WORK/all.txt" >"$WORK/p1.txt"
+    sed -n '20001,40000p' "$WORK/all.txt" >"$WORK/p2.txt"
+    sed -n '40001,50000p' "$WORK/all.txt" >"$WORK/p3.txt"
+    "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/p1.txt"
+    broker stop
+    "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/p2.txt"
+    wait_counter d datagrams 40000
+    grep -q 'amqp: connection to .* lost' "$WORK/d.err" || fail "the outage was not logged"
+    broker start
+    "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/p3.txt"
+    wait_counter d datagrams 50000
+    wait_for 120 _stats_at_least d confirmed 50000 ||
+        fail "confirmed=$(counter d confirmed) after the broker came back"
+    [ "$(counter d kernel_drops)" -eq 0 ] || fail "UDP loss during the outage"
+    [ "$(counter d spooled)" -gt 0 ] || fail "the spool was never used"
+    wait_for 10 _spool_empty || fail "spool not emptied: $(ls "$WORK/spool")"
+    consume --queue "$EXCHANGE-q" --timeout 5 >"$WORK/got.json"
+    check_versions "$WORK/got.json" 50000
+    stop_injectord d
+}
+
+_spool_empty() {
+    kill -USR1 "$PID_d"
+    [ -z "$(ls "$WORK/spool")" ] && [ "$(counter d spool_bytes)" -eq 0 ]
+}
+
+# (c) SIGTERM while the broker is unreachable: the changes are spooled; a restart with the
+# broker reachable delivers them, and numbering goes on after them.
+case_spooled_on_shutdown_replayed_on_start() {
+    consume --queue "$EXCHANGE-q" --setup 2>/dev/null
+    local dead="amqp://guest:guest@127.0.0.1:1/"
+    start_injectord d --listen 127.0.0.1:0 --amqp "$dead" --amqp-exchange "$EXCHANGE" \
+        --spool-dir "$WORK/spool"
+    burst_file 2000 >"$WORK/burst.txt"
+    "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/burst.txt"
+    wait_counter d datagrams 2000
+    stop_injectord d
+    grep -q '2000 (0 of them unconfirmed) spooled' "$WORK/d.err" ||
+        fail "shutdown did not spool: $(grep amqp "$WORK/d.err" | tail -n3)"
+    ls "$WORK"/spool/seg-*.spool >/dev/null || fail "no spool segment on disk"
+
+    start_injectord e --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+    grep -q '2000 changes in 1 segment(s) to replay first' "$WORK/e.err" || fail "no replay line"
+    send e --host after --component restart
+    wait_counter e confirmed 2001
+    consume --queue "$EXCHANGE-q" --count 2001 --timeout 30 >"$WORK/got.json" ||
+        fail "got $(wc -l <"$WORK/got.json") of 2001"
+    check_versions "$WORK/got.json" 2001
+    [ "$(jq -r 'select(.host == "after") | .version' "$WORK/got.json")" -eq 2001 ] ||
+        fail "the new change was not numbered after the spooled ones"
+    stop_injectord e
+}
+
+# (d) A spool whose last record was cut by a crash is recovered up to the last whole record.
+case_spool_tail_corruption_recovered() {
+    consume --queue "$EXCHANGE-q" --setup 2>/dev/null
+    start_injectord d --listen 127.0.0.1:0 --amqp "amqp://guest:guest@127.0.0.1:1/" \
+        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+    burst_file 100 >"$WORK/burst.txt"
+    "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/burst.txt"
+    wait_counter d datagrams 100
+    stop_injectord d
+    seg=$(ls "$WORK"/spool/seg-*.spool)
+    truncate -s -7 "$seg" # the last record loses its end, as in a crash mid-write
+    start_injectord e --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+    grep -q 'spool recovery cut [0-9]* bytes' "$WORK/e.err" || fail "the cut was not reported"
+    grep -q '99 changes in 1 segment(s)' "$WORK/e.err" || fail "not 99 whole records recovered"
+    wait_counter e confirmed 99
+    consume --queue "$EXCHANGE-q" --count 99 --timeout 30 >"$WORK/got.json"
+    check_versions "$WORK/got.json" 99
+    stop_injectord e
+}
+
+# (e) Wrong credentials and an unreachable broker: clear errors, retries, UDP still served.
+case_bad_broker_settings_are_errors_not_crashes() {
+    local port
+    port=$(sed -n 's#.*127.0.0.1:\([0-9]*\)/.*#\1#p' <<<"$INJECTOR_TEST_AMQP_URL")
+    start_injectord d --listen 127.0.0.1:0 --amqp "amqp://guest:wrong@127.0.0.1:$port/" \
+        --amqp-exchange "$EXCHANGE"
+    wait_for 20 count_at_least 2 'cannot connect.*ACCESS_REFUSED.*retrying in' "$WORK/d.err" ||
+        fail "no clear, repeated refusal: $(grep amqp "$WORK/d.err" | tail -n2)"
+    grep -q 'wrong' "$WORK/d.err" && fail "the password appears in the log"
+    send d --host still --component serving
+    wait_counter d raise 1
+    stop_injectord d
+
+    start_injectord u --listen 127.0.0.1:0 --amqp "amqp://guest:guest@127.0.0.1:1/" \
+        --amqp-exchange "$EXCHANGE"
+    wait_for 20 grep -q 'cannot connect to amqp://guest@127.0.0.1:1/: TCP connect' "$WORK/u.err" ||
+        fail "unreachable broker not reported"
+    stop_injectord u
+
+    rc=0
+    "$INJECTOR_CONSUME" --amqp "amqp://guest:wrong@127.0.0.1:$port/" --timeout 1 2>"$WORK/c1" || rc=$?
+    [ "$rc" -eq 1 ] && grep -q 'ACCESS_REFUSED' "$WORK/c1" || fail "consumer, bad password: rc=$rc $(cat "$WORK/c1")"
+    rc=0
+    "$INJECTOR_CONSUME" --amqp "amqp://guest:guest@127.0.0.1:1/" --timeout 1 2>"$WORK/c2" || rc=$?
+    [ "$rc" -eq 1 ] && grep -q 'cannot connect to 127.0.0.1:1' "$WORK/c2" || fail "consumer, no broker: rc=$rc $(cat "$WORK/c2")"
+}
+
+"case_$1"
+echo "PASS: $1"

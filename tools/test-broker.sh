@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# A private RabbitMQ node for tests: own node name, ports, data and log directories.
+#   test-broker.sh start DIR   start it, wait until it serves; writes DIR/env (AMQP_URL=...)
+#   test-broker.sh stop DIR    stop it (by its PID file), whatever state the tests left
+#   test-broker.sh ctl DIR ... run rabbitmqctl against it
+# Runs the node as the invoking user (root here) with HOME=DIR, so the node and rabbitmqctl
+# share one Erlang cookie and no directory needs to be reachable by the rabbitmq user.
+set -euo pipefail
+
+cmd=${1:?usage: test-broker.sh start|stop|ctl DIR}
+dir=$(mkdir -p "${2:?usage: test-broker.sh start|stop|ctl DIR}" && cd "$2" && pwd)
+shift 2
+RMQ=/usr/lib/rabbitmq/bin
+
+node_env() {
+    # shellcheck disable=SC1091
+    source "$dir/node"
+    export HOME="$dir" RABBITMQ_NODENAME RABBITMQ_NODE_PORT RABBITMQ_DIST_PORT
+    export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    export RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log"
+    export RABBITMQ_PID_FILE="$dir/pid" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+    export RABBITMQ_CONFIG_FILE="$dir/rabbitmq"
+}
+
+ctl() {
+    "$RMQ/rabbitmqctl" -n "$RABBITMQ_NODENAME" "$@"
+}
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+start() {
+    [ -x "$RMQ/rabbitmq-server" ] || { echo "test-broker: rabbitmq-server is not installed (make deps)" >&2; exit 1; }
+    local port
+    if [ ! -f "$dir/node" ]; then
+        for _ in $(seq 1 50); do
+            port=$((20000 + RANDOM % 20000))
+            port_free "$port" && port_free $((port + 20000)) && break
+        done
+        cat >"$dir/node" <<EOT
+RABBITMQ_NODENAME=injector-test-$port@localhost
+RABBITMQ_NODE_PORT=$port
+RABBITMQ_DIST_PORT=$((port + 20000))
+EOT
+    fi
+    # A restart (tests stop the broker on purpose) keeps the node's name, port and data.
+    echo '[].' >"$dir/enabled_plugins"
+    : >"$dir/rabbitmq.conf"
+    node_env
+    "$RMQ/rabbitmq-server" -detached >"$dir/start.log" 2>&1
+    # await_startup fails at once until the node has registered with epmd: ping first.
+    local deadline=$((SECONDS + 90))
+    until ctl ping >/dev/null 2>&1; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "test-broker: node did not answer within 90 s; log tail:" >&2
+            tail -n 30 "$dir"/log/*.log "$dir/start.log" >&2 2>/dev/null || true
+            exit 1
+        fi
+        sleep 0.2
+    done
+    if ! timeout 90 "$RMQ/rabbitmqctl" -n "$RABBITMQ_NODENAME" await_startup >/dev/null 2>&1; then
+        echo "test-broker: node did not finish starting; log tail:" >&2
+        tail -n 30 "$dir"/log/*.log >&2 2>/dev/null || true
+        exit 1
+    fi
+    echo "AMQP_URL=amqp://guest:guest@127.0.0.1:$RABBITMQ_NODE_PORT/" >"$dir/env"
+    echo "test-broker: $RABBITMQ_NODENAME up on 127.0.0.1:$RABBITMQ_NODE_PORT"
+}
+
+stop() {
+    [ -f "$dir/node" ] || return 0
+    node_env
+    if [ -f "$dir/pid" ]; then
+        local pid
+        pid=$(cat "$dir/pid")
+        # rabbitmqctl stop waits for the process; fall back to killing that PID only.
+        timeout 60 "$RMQ/rabbitmqctl" -n "$RABBITMQ_NODENAME" stop "$dir/pid" >/dev/null 2>&1 ||
+            kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$dir/pid"
+    echo "test-broker: stopped"
+}
+
+case "$cmd" in
+start) start ;;
+stop) stop ;;
+ctl) node_env; ctl "$@" ;;
+*) echo "usage: test-broker.sh start|stop|ctl DIR" >&2; exit 2 ;;
+esac
