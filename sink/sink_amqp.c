@@ -316,9 +316,11 @@ static int read_frames(struct sink_amqp *a)
 }
 
 /* Publish what is waiting: the unsent part of the window first (after a reconnect), then
- * new changes while the window has room. Returns 0 or -1 (connection lost). */
-static int fill_window(struct sink_amqp *a)
+ * new changes while the window has room. *drained tells whether the outbox ran dry (else
+ * the window filled first). Returns 0 or -1 (connection lost). */
+static int fill_window(struct sink_amqp *a, bool *drained)
 {
+    *drained = false;
     while (a->sent < a->n_inflight) {
         if (publish(a, a->sent) != 0)
             return -1;
@@ -326,8 +328,10 @@ static int fill_window(struct sink_amqp *a)
     }
     while (a->n_inflight < a->cfg.confirm_window) {
         struct outbox_msg *m = outbox_take(a->ob);
-        if (m == NULL)
+        if (m == NULL) {
+            *drained = true;
             break;
+        }
         size_t i = a->n_inflight++;
         a->inflight[i] = m;
         a->acked[i] = false;
@@ -382,7 +386,8 @@ static void *publisher_main(void *arg)
             say(a, 6, "amqp: connected to %s, exchange %s%s", a->url_shown, a->exchange,
                 a->n_inflight ? "; publishing the unconfirmed changes again" : "");
         }
-        if (fill_window(a) != 0 || read_frames(a) != 0) {
+        bool drained;
+        if (fill_window(a, &drained) != 0 || read_frames(a) != 0) {
             say(a, 3, "amqp: connection to %s lost: %s; %zu changes unconfirmed, they are "
                       "published again after reconnecting",
                 a->url_shown, a->reason, a->n_inflight);
@@ -391,6 +396,9 @@ static void *publisher_main(void *arg)
         }
         if (atomic_load(&a->stop) && (a->n_inflight == 0 || past_deadline(a)))
             break;
+        /* Acks made room and more is waiting: publish now, not after the next frame. */
+        if (!drained && a->n_inflight < a->cfg.confirm_window)
+            continue;
         struct pollfd p[3] = {
             {.fd = amqp_get_sockfd(a->conn), .events = POLLIN},
             {.fd = outbox_wakefd(a->ob), .events = POLLIN},

@@ -6,3 +6,14 @@ build=${1:?usage: bench.sh BUILD_DIR}
 
 echo "== parse + state update vs. bare libxml2 SAX2 (tools/bench_parse.c)"
 "$build/bench-parse"
+
+echo
+echo "== AMQP sink vs. bare librabbitmq publisher, private broker (tools/bench_publish.c)"
+tools=$(cd "$(dirname "$0")" && pwd)
+broker="$(cd "$build" && pwd)/bench-broker"
+rm -rf "$broker"
+trap '"$tools/test-broker.sh" stop "$broker" >/dev/null' EXIT
+"$tools/test-broker.sh" start "$broker" >/dev/null
+# shellcheck disable=SC1091
+source "$broker/env"
+"$build/bench-publish" "$AMQP_URL" 50000 256

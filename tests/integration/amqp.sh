@@ -50,6 +50,8 @@ case_broker_outage() {
     consume --queue "$EXCHANGE-q" --timeout 5 >"$WORK/got.json"
     check_versions "$WORK/got.json" 50000
     stop_injectord d
+    echo "delivered $(wc -l <"$WORK/got.json") messages for 50000 changes;" \
+        "$(grep 'stats (final)' "$WORK/d.err" | grep -o 'spooled=.*')"
 }
 
 _spool_empty() {
