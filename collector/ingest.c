@@ -6,6 +6,7 @@
 #include "parsers/alert_xml.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,10 @@ struct ingest {
     bool dirty; /* written since the last flush */
     struct stats stats;
     struct change_json json;
+    /* The last sender formatted: a burst comes from one address, and inet_ntop plus
+     * snprintf per change showed in the profile. */
+    struct sockaddr_storage last_from;
+    char last_sender[72];
     struct log_ratelimit rl_malformed, rl_invalid, rl_full, rl_sink;
 };
 
@@ -74,16 +79,32 @@ static const char *sender_text(const struct sockaddr *from, char *buf, size_t si
     return from != NULL ? udp_format_addr(from, buf, size) : NULL;
 }
 
+static size_t addr_len(const struct sockaddr *sa)
+{
+    return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static const char *sender_cached(struct ingest *in, const struct sockaddr *from)
+{
+    if (from == NULL)
+        return NULL;
+    size_t n = addr_len(from);
+    if (memcmp(&in->last_from, from, n) != 0) {
+        memcpy(&in->last_from, from, n);
+        udp_format_addr(from, in->last_sender, sizeof(in->last_sender));
+    }
+    return in->last_sender;
+}
+
 static void forward(struct ingest *in, const struct state_result *r, const struct sockaddr *from,
                     int64_t now_ms, int64_t mono_ms)
 {
-    char sender[72];
     struct change c = {
         .outcome = r->outcome,
         .version = r->version,
         .collector = in->collector_id,
         .received_ms = now_ms,
-        .sender = sender_text(from, sender, sizeof(sender)),
+        .sender = sender_cached(in, from),
         .alert = &r->alert,
     };
     int rc = change_json_encode(&in->json, &c);

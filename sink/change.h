@@ -1,4 +1,4 @@
-/* change.h - one change of the active-alert table, and its JSON encoding (jansson).
+/* change.h - one change of the active-alert table, and its JSON encoding.
  *
  * A change is what sinks receive: an outcome of the state table, the collector-wide
  * version, where and when the alert came from, and the alert's fields. The JSON field
@@ -49,10 +49,10 @@ struct change_json {
     size_t cap;
 };
 
-/* Encode c as one compact JSON object into out (replacing what was there).
- * Returns 0; -EINVAL when a value could not be built (a string that is not UTF-8, which the
- * parser never produces, or jansson out of memory: it does not say which); -ENOMEM when
- * the output buffer could not grow. */
+/* Encode c as one compact JSON object into out (replacing what was there), fields in the
+ * order of DESIGN.md's example. No allocation once the buffer has grown to the largest
+ * change. Returns 0; -EINVAL when a string is not valid UTF-8 (the parser never produces
+ * one; nothing is emitted rather than bad JSON); -ENOMEM when the buffer could not grow. */
 int change_json_encode(struct change_json *out, const struct change *c);
 
 void change_json_free(struct change_json *out);

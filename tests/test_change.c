@@ -128,6 +128,57 @@ static void test_change_invalid_utf8_fails_instead_of_emitting_bad_json(void **s
     change_json_free(&out);
 }
 
+static void test_change_every_ascii_byte_round_trips(void **st)
+{
+    (void)st;
+    char all[128];
+    for (int i = 1; i < 128; i++)
+        all[i - 1] = (char)i;
+    all[127] = '\0';
+    const char *multi = "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x94\xa5 \xf4\x8f\xbf\xbf";
+    struct alert a = base();
+    a.text[ALERT_MSG] = all;
+    a.text_len[ALERT_MSG] = 127;
+    a.text[ALERT_LONGMSG] = multi;
+    a.text_len[ALERT_LONGMSG] = (uint32_t)strlen(multi);
+    alert_set_num(&a, ALERT_SEVERITY, INT32_MIN);
+    alert_set_num(&a, ALERT_START_TIME, INT64_C(1) << 52);
+    struct change c = {.outcome = CHANGE_UPDATE, .version = UINT64_C(9007199254740991),
+                       .alert = &a};
+    json_t *o = encode_and_load(&c);
+    assert_string_equal(json_string_value(json_object_get(o, "msg")), all);
+    assert_string_equal(json_string_value(json_object_get(o, "longmsg")), multi);
+    assert_true(json_integer_value(json_object_get(o, "severity")) == INT32_MIN);
+    assert_true(json_integer_value(json_object_get(o, "start_time")) == (INT64_C(1) << 52));
+    assert_true(json_integer_value(json_object_get(o, "version")) == INT64_C(9007199254740991));
+    json_decref(o);
+}
+
+static void test_change_every_invalid_utf8_form_is_refused(void **st)
+{
+    (void)st;
+    const char *bad[] = {
+        "\x80",             /* lone continuation byte */
+        "\xc0\xaf",         /* overlong '/' */
+        "\xe0\x80\xaf",     /* overlong, 3 bytes */
+        "\xed\xa0\x80",     /* UTF-16 surrogate */
+        "\xf4\x90\x80\x80", /* past U+10FFFF */
+        "\xe2\x9c",         /* cut short */
+        "\xff",             /* never valid */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct alert a = base();
+        a.text[ALERT_MSG] = bad[i];
+        a.text_len[ALERT_MSG] = (uint32_t)strlen(bad[i]);
+        struct change c = {.outcome = CHANGE_RAISE, .version = 1, .alert = &a};
+        struct change_json out = {0};
+        if (change_json_encode(&out, &c) != -EINVAL)
+            fail_msg("invalid UTF-8 form %zu was encoded: %s", i, out.buf);
+        assert_int_equal(out.len, 0);
+        change_json_free(&out);
+    }
+}
+
 static void test_change_buffer_is_reused_and_grows(void **st)
 {
     (void)st;
@@ -165,6 +216,8 @@ int main(void)
         cmocka_unit_test(test_change_absent_fields_are_omitted),
         cmocka_unit_test(test_change_escapes_hostile_strings),
         cmocka_unit_test(test_change_invalid_utf8_fails_instead_of_emitting_bad_json),
+        cmocka_unit_test(test_change_every_ascii_byte_round_trips),
+        cmocka_unit_test(test_change_every_invalid_utf8_form_is_refused),
         cmocka_unit_test(test_change_buffer_is_reused_and_grows),
         cmocka_unit_test(test_change_outcome_names_and_forwarding),
     };
