@@ -202,7 +202,7 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
     }
 }
 
-void ingest_flush(struct ingest *in)
+void ingest_flush(struct ingest *in, int64_t mono_ms)
 {
     if (!in->dirty)
         return;
@@ -210,8 +210,12 @@ void ingest_flush(struct ingest *in)
     for (size_t i = 0; i < in->n_sinks; i++) {
         int rc = sink_flush(in->sinks[i]);
         if (rc != 0) {
+            /* A full disk fails every flush: loud, but not one line per loop iteration. */
             in->stats.sink_errors++;
-            log_error("%s sink: flush failed: %s", in->sinks[i]->ops->name, strerror(-rc));
+            log_ratelimited(&in->rl_sink, mono_ms, LOG_LEVEL_ERROR,
+                            "%s sink: writing out failed: %s; the changes in that write are "
+                            "lost (counted), the state table stays right",
+                            in->sinks[i]->ops->name, strerror(-rc));
         }
     }
 }

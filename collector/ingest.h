@@ -40,8 +40,9 @@ void ingest_free(struct ingest *in);
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
                      const struct sockaddr *from, int64_t now_ms, int64_t mono_ms);
 
-/* Flush the sinks if anything was written since the last flush. */
-void ingest_flush(struct ingest *in);
+/* Flush the sinks if anything was written since the last flush (mono_ms: for the rate
+ * limit of the error line). */
+void ingest_flush(struct ingest *in, int64_t mono_ms);
 
 /* Reopen file sinks (SIGHUP). Returns 0 or the first error. */
 int ingest_reopen(struct ingest *in);

@@ -122,7 +122,7 @@ static void on_stats_timer(uv_timer_t *t)
 static void on_flush_check(uv_check_t *c)
 {
     struct daemon *dm = c->data;
-    ingest_flush(dm->ingest);
+    ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
 }
 
 static void close_all(struct daemon *dm)
@@ -159,7 +159,7 @@ static void on_drain_timer(uv_timer_t *t)
         log_warning("shutdown grace of %u s over with %lld bytes still queued; those "
                     "datagrams are not read",
                     dm->cfg->shutdown_grace_s, (long long)queued);
-    ingest_flush(dm->ingest);
+    ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
     print_stats(dm, " (final)");
     close_all(dm);
 }
@@ -169,7 +169,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
     struct daemon *dm = s->data;
     if (dm->stopping) {
         log_warning("second %s: stopping now", strsignal(signum));
-        ingest_flush(dm->ingest);
+        ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
         close_all(dm);
         return;
     }
