@@ -31,6 +31,7 @@ enum key_id {
     K_AMQP_HEARTBEAT,
     K_SPOOL_DIR,
     K_OUTBOX_SIZE,
+    K_HTTP,
     K_COUNT
 };
 
@@ -70,6 +71,9 @@ static const struct key keys[K_COUNT] = {
     [K_SPOOL_DIR] = {"spool-dir", "DIR",
                      "spool changes here while the broker is slow or down [off]"},
     [K_OUTBOX_SIZE] = {"outbox-size", "N", "changes held in memory for the broker [100000]"},
+    [K_HTTP] = {"http", "ADDR:PORT",
+                "HTTP API (/v1/alerts, /v1/stats, /metrics, /v1/sources, /healthz), or off "
+                "[" CONFIG_DEFAULT_HTTP "]"},
 };
 
 void config_defaults(struct config *c)
@@ -90,6 +94,8 @@ void config_defaults(struct config *c)
     c->amqp_confirm_window = 256;
     c->amqp_heartbeat_s = 10;
     c->outbox_size = 100000;
+    snprintf(c->http, sizeof(c->http), "%s", CONFIG_DEFAULT_HTTP);
+    config_parse_address(c->http, &c->http_addr);
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -317,6 +323,15 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         return 0;
     case K_SPOOL_DIR:
         return set_path(c->spool_dir, sizeof(c->spool_dir), "spool-dir", value, err, errlen);
+    case K_HTTP:
+        if (strcmp(value, "off") == 0) {
+            c->http[0] = '\0';
+            return 0;
+        }
+        if (strlen(value) >= sizeof(c->http) || config_parse_address(value, &c->http_addr) != 0)
+            return fail(err, errlen, "http: '%s' is not ADDR:PORT (numeric) or off", value);
+        snprintf(c->http, sizeof(c->http), "%s", value);
+        return 0;
     case K_OUTBOX_SIZE:
         if (parse_uint(value, 100000000, &u) != 0 || u == 0)
             return fail(err, errlen, "outbox-size: '%s' is not a count from 1 to 100000000",

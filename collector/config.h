@@ -16,6 +16,7 @@
 
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_DEFAULT_PORT 8341
+#define CONFIG_DEFAULT_HTTP "127.0.0.1:8342"
 
 struct config {
     char listen[CONFIG_MAX_LISTEN][64]; /* as given: "0.0.0.0:8341", "[::1]:8341" */
@@ -39,6 +40,8 @@ struct config {
     char spool_dir[1024]; /* "" : no spool */
     size_t outbox_size;
     bool output_given;
+    char http[64];                     /* "" : no HTTP API */
+    struct sockaddr_storage http_addr;
 };
 
 /* Fill c with the defaults (collector id: the host name). */

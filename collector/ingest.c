@@ -2,6 +2,7 @@
 #include "collector/ingest.h"
 
 #include "collector/log.h"
+#include "collector/sources.h"
 #include "collector/udp.h"
 #include "parsers/alert_xml.h"
 
@@ -14,6 +15,7 @@ struct ingest {
     char *collector_id;
     struct alert_xml *parser;
     struct state *state;
+    struct sources *sources;
     struct sink *sinks[INGEST_MAX_SINKS];
     size_t n_sinks;
     bool dirty; /* written since the last flush */
@@ -49,7 +51,8 @@ int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_si
 
     struct state_config sc = {.max_alerts = cfg->max_alerts};
     if ((in->collector_id = strdup(cfg->collector_id)) == NULL ||
-        alert_xml_new(NULL, &in->parser) != 0 || state_new(&sc, &in->state) != 0)
+        alert_xml_new(NULL, &in->parser) != 0 || state_new(&sc, &in->state) != 0 ||
+        sources_new(0, &in->sources) != 0)
         goto fail;
     *out = in;
     return 0;
@@ -68,6 +71,7 @@ void ingest_free(struct ingest *in)
     for (size_t i = 0; i < in->n_sinks; i++)
         sink_free(in->sinks[i]);
     state_free(in->state);
+    sources_free(in->sources);
     alert_xml_free(in->parser);
     change_json_free(&in->json);
     free(in->collector_id);
@@ -163,6 +167,7 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
 
     in->stats.datagrams++;
     in->stats.bytes += len;
+    void *src = sources_datagram(in->sources, from, now_ms);
     if (truncated) {
         in->stats.truncated++;
         in->stats.malformed++;
@@ -197,8 +202,10 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
     }
     in->stats.extra_dropped += res.n_extra_dropped;
     for (size_t i = 0; i < res.n_alerts; i++) {
+        const struct alert *a = &res.alerts[i];
         in->stats.alerts++;
-        apply(in, &res.alerts[i], from, now_ms, mono_ms);
+        sources_alert(in->sources, src, alert_has_num(a, ALERT_SEQ), a->num[ALERT_SEQ]);
+        apply(in, a, from, now_ms, mono_ms);
     }
 }
 
@@ -231,8 +238,18 @@ int ingest_reopen(struct ingest *in)
     return first;
 }
 
+struct sources *ingest_sources(struct ingest *in)
+{
+    return in->sources;
+}
+
 const struct stats *ingest_stats(struct ingest *in)
 {
+    struct sources_totals t;
+    sources_totals(in->sources, &t);
+    in->stats.seq_gaps = t.seq_gaps;
+    in->stats.seq_reordered = t.reordered;
+    in->stats.seq_duplicates = t.duplicates;
     in->stats.active = state_count(in->state);
     in->stats.hosts = state_host_count(in->state);
     in->stats.version = state_version(in->state);

@@ -58,6 +58,9 @@ void ingest_tick(struct ingest *in, int64_t mono_ms);
 
 struct state *ingest_state(struct ingest *in);
 
+/* The per-sender table (for the HTTP API). */
+struct sources *ingest_sources(struct ingest *in);
+
 /* Append every sink's own counters (" key=value"...) to buf. */
 void ingest_format_sink_stats(struct ingest *in, char *buf, size_t size);
 

@@ -1,5 +1,6 @@
 /* main.c - injectord: wire config, listeners, the data path and signals onto one libuv loop. */
 #include "collector/config.h"
+#include "collector/http.h"
 #include "collector/ingest.h"
 #include "collector/log.h"
 #include "collector/udp.h"
@@ -20,6 +21,7 @@ struct daemon {
     struct ingest *ingest;
     struct udp *udp[CONFIG_MAX_LISTEN];
     size_t n_udp;
+    struct http *http;
     uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
     uv_timer_t stats_timer, drain_timer;
     uv_check_t flush_check;
@@ -42,8 +44,9 @@ static void on_datagram(const struct udp_datagram *d, void *data)
                     (int64_t)uv_now(&dm->loop));
 }
 
-static void refresh_drops(struct daemon *dm)
+static void refresh_drops(void *data)
 {
+    struct daemon *dm = data;
     uint64_t total = 0;
     for (size_t i = 0; i < dm->n_udp; i++) {
         int64_t d = udp_drops(dm->udp[i]);
@@ -130,6 +133,8 @@ static void close_all(struct daemon *dm)
     for (size_t i = 0; i < dm->n_udp; i++)
         udp_close(dm->udp[i]);
     dm->n_udp = 0;
+    http_close(dm->http);
+    dm->http = NULL;
     uv_handle_t *handles[] = {
         (uv_handle_t *)&dm->sig_int,     (uv_handle_t *)&dm->sig_term,
         (uv_handle_t *)&dm->sig_usr1,    (uv_handle_t *)&dm->sig_hup,
@@ -257,6 +262,28 @@ static int run(const struct config *cfg)
         close_all(&dm);
         uv_run(&dm.loop, UV_RUN_DEFAULT);
         goto out;
+    }
+    if (cfg->http[0] != '\0') {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        struct http_config hc = {
+            .addr = (const struct sockaddr *)&cfg->http_addr,
+            .ingest = dm.ingest,
+            .collector_id = cfg->collector_id,
+            .udp = dm.udp,
+            .n_udp = &dm.n_udp,
+            .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+            .refresh = refresh_drops,
+            .data = &dm,
+        };
+        if ((rc = http_new(&dm.loop, &hc, &dm.http)) != 0) {
+            log_error("cannot serve HTTP on %s: %s (--http off to go without)", cfg->http,
+                      strerror(-rc));
+            close_all(&dm);
+            uv_run(&dm.loop, UV_RUN_DEFAULT);
+            goto out;
+        }
+        log_info("HTTP API on http://%s/", http_name(dm.http));
     }
     uv_signal_start(&dm.sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&dm.sig_term, on_stop_signal, SIGTERM);

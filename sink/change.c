@@ -201,38 +201,17 @@ char *change_format_time(int64_t ms, char *buf, size_t size)
     return buf;
 }
 
+
 #define TRY(x)                                                                             \
     do {                                                                                   \
         if ((rc = (x)) != 0)                                                               \
             goto fail;                                                                     \
     } while (0)
 
-int change_json_encode(struct change_json *out, const struct change *c)
+/* host, component and every field the alert has, each preceded by a comma. */
+static int put_alert_fields(struct change_json *out, const struct alert *a)
 {
-    const struct alert *a = c->alert;
-    const char *outcome = change_outcome_name(c->outcome);
     int rc;
-    out->len = 0;
-
-    TRY(put(out, "{", 1));
-    TRY(put_key(out, "outcome", true));
-    TRY(put_str(out, outcome, strlen(outcome)));
-    TRY(put_key(out, "version", false));
-    TRY(put_int(out, (int64_t)c->version));
-    if (c->collector != NULL) {
-        TRY(put_key(out, "collector", false));
-        TRY(put_str(out, c->collector, strlen(c->collector)));
-    }
-    if (c->received_ms != 0) {
-        char t[32];
-        change_format_time(c->received_ms, t, sizeof(t));
-        TRY(put_key(out, "received", false));
-        TRY(put_str(out, t, strlen(t)));
-    }
-    if (c->sender != NULL) {
-        TRY(put_key(out, "sender", false));
-        TRY(put_str(out, c->sender, strlen(c->sender)));
-    }
     TRY(put_key(out, "host", false));
     TRY(put_str(out, a->host, a->host_len));
     TRY(put_key(out, "component", false));
@@ -266,6 +245,41 @@ int change_json_encode(struct change_json *out, const struct change *c)
         }
         TRY(put(out, "}", 1));
     }
+    return 0;
+fail:
+    return rc;
+}
+
+static int put_time(struct change_json *out, const char *key, int64_t ms)
+{
+    char t[32];
+    change_format_time(ms, t, sizeof(t));
+    int rc = put_key(out, key, false);
+    return rc != 0 ? rc : put_str(out, t, strlen(t));
+}
+
+int change_json_encode(struct change_json *out, const struct change *c)
+{
+    const char *outcome = change_outcome_name(c->outcome);
+    int rc;
+    out->len = 0;
+
+    TRY(put(out, "{", 1));
+    TRY(put_key(out, "outcome", true));
+    TRY(put_str(out, outcome, strlen(outcome)));
+    TRY(put_key(out, "version", false));
+    TRY(put_int(out, (int64_t)c->version));
+    if (c->collector != NULL) {
+        TRY(put_key(out, "collector", false));
+        TRY(put_str(out, c->collector, strlen(c->collector)));
+    }
+    if (c->received_ms != 0)
+        TRY(put_time(out, "received", c->received_ms));
+    if (c->sender != NULL) {
+        TRY(put_key(out, "sender", false));
+        TRY(put_str(out, c->sender, strlen(c->sender)));
+    }
+    TRY(put_alert_fields(out, c->alert));
     TRY(put(out, "}", 1));
     out->buf[out->len] = '\0'; /* reserve() always leaves room for it */
     return 0;
@@ -273,6 +287,43 @@ fail:
     out->len = 0;
     if (out->buf != NULL)
         out->buf[0] = '\0';
+    return rc;
+}
+
+int change_json_append_alert(struct change_json *out, const struct alert *a, uint64_t version,
+                             int64_t first_seen_ms, int64_t last_seen_ms)
+{
+    size_t start = out->len;
+    int rc;
+    TRY(put(out, "{", 1));
+    TRY(put_key(out, "version", true));
+    TRY(put_int(out, (int64_t)version));
+    TRY(put_time(out, "first_seen", first_seen_ms));
+    TRY(put_time(out, "last_seen", last_seen_ms));
+    TRY(put_alert_fields(out, a));
+    TRY(put(out, "}", 1));
+    out->buf[out->len] = '\0';
+    return 0;
+fail:
+    out->len = start; /* what was there before stays whole */
+    if (out->buf != NULL)
+        out->buf[out->len] = '\0';
+    return rc;
+}
+
+int change_json_append(struct change_json *out, const char *s, size_t n)
+{
+    int rc = put(out, s, n);
+    if (rc == 0)
+        out->buf[out->len] = '\0';
+    return rc;
+}
+
+int change_json_append_str(struct change_json *out, const char *s, size_t n)
+{
+    int rc = put_str(out, s, n);
+    if (rc == 0)
+        out->buf[out->len] = '\0';
     return rc;
 }
 

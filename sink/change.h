@@ -55,6 +55,17 @@ struct change_json {
  * one; nothing is emitted rather than bad JSON); -ENOMEM when the buffer could not grow. */
 int change_json_encode(struct change_json *out, const struct change *c);
 
+/* Append an active alert as one JSON object: version (of its last change), first_seen,
+ * last_seen, then the same fields as a change. Appends to what out holds (for arrays).
+ * Returns 0, -EINVAL (not UTF-8: nothing appended) or -ENOMEM. */
+int change_json_append_alert(struct change_json *out, const struct alert *a, uint64_t version,
+                             int64_t first_seen_ms, int64_t last_seen_ms);
+
+/* Append raw JSON text (punctuation, numbers), or a string value quoted and escaped.
+ * Return 0, -EINVAL (not UTF-8) or -ENOMEM. */
+int change_json_append(struct change_json *out, const char *s, size_t n);
+int change_json_append_str(struct change_json *out, const char *s, size_t n);
+
 void change_json_free(struct change_json *out);
 
 /* Format a time as RFC 3339 UTC with milliseconds ("2026-11-26T07:00:00.123Z").

@@ -45,11 +45,12 @@ wait_for() {
 }
 
 # start_injectord NAME ARGS...: start a daemon with stdout to $WORK/NAME.out and stderr to
-# $WORK/NAME.err; sets PID_<NAME> and PORT_<NAME> (first listener's port) once it is ready.
+# $WORK/NAME.err; sets PID_<NAME>, PORT_<NAME> (first listener's port) and HTTP_<NAME> (the
+# HTTP API's port, ephemeral unless ARGS say otherwise) once it is ready.
 start_injectord() {
     local name=$1
     shift
-    "$INJECTORD" --stats-interval 0 --collector-id "test-$name" "$@" \
+    "$INJECTORD" --stats-interval 0 --collector-id "test-$name" --http 127.0.0.1:0 "$@" \
         >"$WORK/$name.out" 2>"$WORK/$name.err" &
     local pid=$!
     PIDS+=("$pid")
@@ -59,6 +60,15 @@ start_injectord() {
     local port
     port=$(sed -n 's/.*listening on udp .*:\([0-9]*\) (receive.*/\1/p' "$WORK/$name.err" | head -n1)
     printf -v "PORT_$name" '%s' "$port"
+    port=$(sed -n 's#.*HTTP API on http://[^ ]*:\([0-9]*\)/.*#\1#p' "$WORK/$name.err" | head -n1)
+    printf -v "HTTP_$name" '%s' "$port"
+}
+
+# api NAME PATH: GET the daemon's HTTP API; prints the body.
+api() {
+    local port
+    port=$(eval echo "\$HTTP_$1")
+    curl -sS --max-time 10 "http://127.0.0.1:$port$2"
 }
 
 # counter NAME KEY: the value of KEY in the daemon's latest stats line (after SIGUSR1).

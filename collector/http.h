@@ -1,0 +1,46 @@
+/* http.h - the HTTP API: /v1/alerts, /v1/stats, /metrics, /v1/sources, /healthz.
+ *
+ * libmicrohttpd without a thread of its own: its epoll descriptor is watched by a libuv
+ * poll handle and its timeouts by a libuv timer, so every request runs on the loop thread
+ * and reads the state table and counters directly, with no lock and no copy. An answer is
+ * built in one go (a 100,000-alert /v1/alerts takes tens of ms, which the socket buffer
+ * absorbs) and written out piecewise as the client reads it, between datagram batches.
+ *
+ * Loop thread only. http_close() stops serving; memory is freed when libuv has closed
+ * the handles.
+ */
+#ifndef INJECTOR_HTTP_H
+#define INJECTOR_HTTP_H
+
+#include "collector/ingest.h"
+#include "collector/udp.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+struct http_config {
+    const struct sockaddr *addr;
+    struct ingest *ingest;
+    const char *collector_id;
+    struct udp *const *udp; /* the daemon's listeners, read at each request */
+    const size_t *n_udp;
+    int64_t started_ms; /* wall clock */
+    /* Called before counters are read (refreshes the kernel drop counts). */
+    void (*refresh)(void *data);
+    void *data;
+};
+
+struct http;
+
+/* Start serving. Returns 0 and *out, or a negative errno (the address cannot be bound). */
+int http_new(uv_loop_t *loop, const struct http_config *cfg, struct http **out);
+
+/* Stop serving and close. Safe on NULL. */
+void http_close(struct http *h);
+
+/* "127.0.0.1:8342", with the real port. */
+const char *http_name(const struct http *h);
+
+#endif

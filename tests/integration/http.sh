@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# http.sh CASE - the HTTP API of the real injectord: status codes, JSON shapes, Prometheus
+# text, and the per-sender Seq accounting it reports.
+source "$(dirname "$0")/lib.sh"
+
+case_endpoints() {
+    start_injectord d --listen 127.0.0.1:0
+    send d --host web12 --component disk --severity 6 "disk <95%> & \"full\""
+    send d --host web13 --component cpu --severity 2
+    send d --host web13 --component mem --severity 3
+    wait_counter d raise 3
+
+    local port=$HTTP_d url="http://127.0.0.1:$HTTP_d"
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")" = 200 ] || fail "/healthz"
+    [ "$(curl -s "$url/healthz")" = ok ] || fail "/healthz body"
+
+    api d /v1/alerts >"$WORK/all.json"
+    jq -e '.version == 3 and .count == 3 and (.alerts | length) == 3 and .collector == "test-d"' \
+        "$WORK/all.json" >/dev/null || fail "/v1/alerts: $(cat "$WORK/all.json")"
+    jq -e '.alerts[] | select(.host == "web12") | .msg == "disk <95%> & \"full\"" and .severity == 6
+           and .version == 1 and (.first_seen | endswith("Z"))' "$WORK/all.json" >/dev/null ||
+        fail "alert fields wrong"
+    api d '/v1/alerts?host=web13' | jq -e '.count == 2 and ([.alerts[].host] | unique) == ["web13"]' \
+        >/dev/null || fail "?host= filter"
+    api d '/v1/alerts?host=nosuch' | jq -e '.count == 0 and .alerts == []' >/dev/null ||
+        fail "?host= with no alerts"
+    [ "$(curl -s -o /dev/null -w '%{content_type}' "$url/v1/alerts")" = application/json ] ||
+        fail "content type"
+
+    api d /v1/stats >"$WORK/stats.json"
+    jq -e '.datagrams == 3 and .alerts == 3 and .outcomes.raise == 3 and .active_alerts == 3
+           and .hosts == 2 and .kernel_drops == 0 and .refused.syntax == 0
+           and (.listeners[0].rcvbuf > 0) and .uptime_seconds >= 0' "$WORK/stats.json" >/dev/null ||
+        fail "/v1/stats: $(cat "$WORK/stats.json")"
+
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/nope")" = 404 ] || fail "404"
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/v1/alerts")" = 405 ] || fail "405"
+    curl -s -D - -o /dev/null -X DELETE "$url/v1/stats" | grep -qi '^Allow: GET, HEAD' ||
+        fail "405 without Allow"
+    # Garbage on the HTTP port does not hurt the daemon.
+    printf 'NOT HTTP\r\n\r\n' >"/dev/tcp/127.0.0.1/$port" || true
+    [ "$(curl -s "$url/healthz")" = ok ] || fail "daemon hurt by a malformed request"
+    stop_injectord d
+}
+
+# Prometheus text exposition: every sample line well-formed, every family with HELP and TYPE.
+case_metrics_parse() {
+    start_injectord d --listen 127.0.0.1:0
+    send d --host a --component b
+    echo 'junk' >"/dev/udp/127.0.0.1/$PORT_d"
+    wait_counter d datagrams 2
+    api d /metrics >"$WORK/metrics.txt"
+    [ "$(curl -s -o /dev/null -w '%{content_type}' "http://127.0.0.1:$HTTP_d/metrics")" = \
+        'text/plain; version=0.0.4; charset=utf-8' ] || fail "metrics content type"
+    awk '
+        /^# HELP / { help[$3] = 1; next }
+        /^# TYPE / { if ($4 != "counter" && $4 != "gauge") { print "bad type: " $0; bad = 1 }
+                     type[$3] = $4; next }
+        /^#/ { next }
+        {
+            if ($0 !~ /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? [-+0-9.eE]+$/) {
+                print "bad sample: " $0; bad = 1; next
+            }
+            name = $1; sub(/\{.*/, "", name)
+            if (!(name in help) || !(name in type)) { print "no HELP/TYPE: " name; bad = 1 }
+            if (type[name] == "counter" && name !~ /_total$/) { print "counter without _total: " name; bad = 1 }
+        }
+        END { exit bad }' "$WORK/metrics.txt" || fail "metrics do not parse"
+    grep -q '^injector_datagrams_total 2$' "$WORK/metrics.txt" || fail "datagrams metric"
+    grep -q '^injector_refused_total{reason="syntax"} 1$' "$WORK/metrics.txt" || fail "refused metric"
+    grep -q '^injector_outcomes_total{outcome="raise"} 1$' "$WORK/metrics.txt" || fail "outcome metric"
+    stop_injectord d
+}
+
+# Seq 1 2 5 5 4 from one socket: 3 and 4 skipped (2 gaps), 5 again (a duplicate), then 4
+# late (a reorder, which fills one gap): gaps 1, reordered 1, duplicates 1.
+case_seq_gap_accounting() {
+    start_injectord d --listen 127.0.0.1:0
+    for s in 1 2 5 5 4; do
+        echo "<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost><Component>c</Component><Seq>$s</Seq></Alert>"
+    done >"$WORK/seq.txt"
+    "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/seq.txt"
+    wait_counter d datagrams 5
+    api d /v1/sources >"$WORK/sources.json"
+    jq -e '.sources | length == 1' "$WORK/sources.json" >/dev/null || fail "one sender expected"
+    jq -e '.sources[0] | .datagrams == 5 and .alerts == 5 and .seq_gaps == 1 and .reordered == 1
+           and .duplicates == 1 and .last_seq == 5 and (.sender | startswith("127.0.0.1:"))' \
+        "$WORK/sources.json" >/dev/null || fail "per-sender counts: $(cat "$WORK/sources.json")"
+    api d /v1/stats | jq -e '.seq_gaps == 1 and .seq_reordered == 1 and .seq_duplicates == 1' \
+        >/dev/null || fail "totals in /v1/stats"
+    stop_injectord d
+}
+
+# A 100,000-alert /v1/alerts answer is complete and valid JSON.
+case_large_alert_table() {
+    start_injectord d --listen 127.0.0.1:0
+    awk 'BEGIN { for (i = 1; i <= 100000; i++)
+        printf "<Alert><Action>Upd</Action><ProblemHost>n%06d</ProblemHost><Component>node</Component><Severity>3</Severity></Alert>\n", i }' \
+        >"$WORK/big.txt"
+    # Paced in slices, so a slow (sanitizer) build keeps up without kernel drops.
+    split -l 10000 "$WORK/big.txt" "$WORK/slice."
+    n=0
+    for f in "$WORK"/slice.*; do
+        "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$f"
+        n=$((n + 10000))
+        wait_counter d datagrams "$n"
+    done
+    [ "$(counter d kernel_drops)" -eq 0 ] || fail "kernel drops while filling"
+    api d /v1/alerts >"$WORK/all.json"
+    jq -e '.count == 100000 and (.alerts | length) == 100000 and .version == 100000' \
+        "$WORK/all.json" >/dev/null || fail "large answer incomplete"
+    stop_injectord d
+}
+
+"case_$1"
+echo "PASS: $1"
