@@ -1,0 +1,590 @@
+/* injector_burst.c - burst sender and capacity checker: send N alerts as fast as possible
+ * (sendmmsg batches) or at a rate, then ask the collector what arrived and report the loss,
+ * and where it happened (the collector's kernel drop counter, the senders' Seq gaps). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netdb.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#define BATCH    256
+#define MAX_SIZE 65000
+
+struct opts {
+    const char *target, *stats_url;
+    long count, repeat;
+    double pause_s, rate, settle_s, timeout_s;
+    long size, hosts, components;
+    int upd_pct; /* the rest are Del */
+    bool ipv6, seq, json, find_capacity, fresh, no_stats;
+    long max_count;
+};
+
+struct counts {
+    int64_t datagrams, kernel_drops, seq_gaps;
+};
+
+struct result {
+    long sent;
+    int64_t received, lost, kernel_drops, seq_gaps;
+    double send_rate, drain_s;
+    bool settled;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+    if (s <= 0)
+        return;
+    struct timespec ts = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: injector-burst [OPTION]...\n"
+            "Send a burst of alerts to an injector collector, then ask it (HTTP API) what\n"
+            "arrived: sent, received, lost, kernel drops, sequence gaps, send rate, drain time.\n\n"
+            "  --target HOST:PORT   collector [127.0.0.1:8341, or [::1]:8341 with --ipv6]\n"
+            "  --ipv6               send over IPv6\n"
+            "  --count N            alerts per burst [1000]\n"
+            "  --repeat N           bursts [1]\n"
+            "  --pause DURATION     between bursts, like a monitor restarting [1s]\n"
+            "  --rate N             alerts per second; 0 is as fast as possible [0]\n"
+            "  --size BYTES         pad each datagram to this size (LongMsg) [unpadded]\n"
+            "  --hosts N            distinct hosts [count]\n"
+            "  --components N       components per host [1]\n"
+            "  --mix upd=P,del=Q    share of Upd and Del, in percent [upd=100]\n"
+            "  --fresh              new host names for every burst (all raises), else repeats\n"
+            "                       of a burst refresh the same alerts (duplicates)\n"
+            "  --seq                number alerts with Seq (gaps show loss on the path)\n"
+            "  --stats URL          collector's stats [http://127.0.0.1:8342/v1/stats]\n"
+            "  --no-stats           only send; do not ask the collector\n"
+            "  --settle S           counts unchanged this long mean drained [0.5]\n"
+            "  --timeout S          give up waiting for the drain after this long [60]\n"
+            "  --find-capacity      grow, then bisect, the burst size to find the largest burst\n"
+            "                       with zero loss for the collector's current settings\n"
+            "  --max-count N        upper bound for --find-capacity [4000000]\n"
+            "  --json               one JSON object per burst: sent, received, lost,\n"
+            "                       kernel_drops, seq_gaps, send_rate, drain_s\n"
+            "  -h, --help           show this help\n\n"
+            "Exit status: 0 no loss (or capacity found), 1 loss or error, 2 usage error.\n");
+}
+
+static double parse_duration(const char *s, bool *ok)
+{
+    char *end;
+    double v = strtod(s, &end);
+    double mult = 1;
+    if (strcmp(end, "ms") == 0)
+        mult = 0.001;
+    else if (strcmp(end, "m") == 0)
+        mult = 60;
+    else if (*end != '\0' && strcmp(end, "s") != 0)
+        *ok = false;
+    if (v < 0 || end == s)
+        *ok = false;
+    return v * mult;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    static const struct option lo[] = {
+        {"target", required_argument, NULL, 't'},  {"count", required_argument, NULL, 'n'},
+        {"repeat", required_argument, NULL, 'r'},  {"pause", required_argument, NULL, 'p'},
+        {"rate", required_argument, NULL, 'R'},    {"size", required_argument, NULL, 's'},
+        {"hosts", required_argument, NULL, 'H'},   {"components", required_argument, NULL, 'C'},
+        {"mix", required_argument, NULL, 'm'},     {"ipv6", no_argument, NULL, '6'},
+        {"seq", no_argument, NULL, 'q'},           {"stats", required_argument, NULL, 'S'},
+        {"no-stats", no_argument, NULL, 'N'},      {"settle", required_argument, NULL, 'T'},
+        {"timeout", required_argument, NULL, 'W'}, {"find-capacity", no_argument, NULL, 'F'},
+        {"max-count", required_argument, NULL, 'M'}, {"json", no_argument, NULL, 'j'},
+        {"fresh", no_argument, NULL, 'f'},         {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    o->count = 1000;
+    o->repeat = 1;
+    o->pause_s = 1;
+    o->upd_pct = 100;
+    o->settle_s = 0.5;
+    o->timeout_s = 60;
+    o->stats_url = "http://127.0.0.1:8342/v1/stats";
+    o->max_count = 4000000;
+    opterr = 0;
+    int ch;
+    bool ok = true;
+    char *end = NULL;
+    int idx = -1;
+    while ((idx = -1, ch = getopt_long(argc, argv, ":h", lo, &idx)) != -1) {
+        switch (ch) {
+        case 't': o->target = optarg; break;
+        case 'n': o->count = strtol(optarg, &end, 10); ok = *end == '\0' && o->count > 0; break;
+        case 'r': o->repeat = strtol(optarg, &end, 10); ok = *end == '\0' && o->repeat > 0; break;
+        case 'p': o->pause_s = parse_duration(optarg, &ok); break;
+        case 'R': o->rate = strtod(optarg, &end); ok = *end == '\0' && o->rate >= 0; break;
+        case 's':
+            o->size = strtol(optarg, &end, 10);
+            ok = *end == '\0' && o->size > 0 && o->size <= MAX_SIZE;
+            break;
+        case 'H': o->hosts = strtol(optarg, &end, 10); ok = *end == '\0' && o->hosts > 0; break;
+        case 'C':
+            o->components = strtol(optarg, &end, 10);
+            ok = *end == '\0' && o->components > 0;
+            break;
+        case 'm': {
+            int u = -1, d = -1;
+            if (sscanf(optarg, "upd=%d,del=%d", &u, &d) == 2 ||
+                sscanf(optarg, "del=%d,upd=%d", &d, &u) == 2)
+                ok = u >= 0 && d >= 0 && u + d == 100;
+            else
+                ok = false;
+            o->upd_pct = u;
+            break;
+        }
+        case '6': o->ipv6 = true; break;
+        case 'q': o->seq = true; break;
+        case 'S': o->stats_url = optarg; break;
+        case 'N': o->no_stats = true; break;
+        case 'T': o->settle_s = parse_duration(optarg, &ok); break;
+        case 'W': o->timeout_s = parse_duration(optarg, &ok); break;
+        case 'F': o->find_capacity = true; break;
+        case 'M':
+            o->max_count = strtol(optarg, &end, 10);
+            ok = *end == '\0' && o->max_count > 0;
+            break;
+        case 'j': o->json = true; break;
+        case 'f': o->fresh = true; break;
+        case 'h': usage(stdout); exit(0);
+        case ':':
+            fprintf(stderr, "injector-burst: %s needs a value (see --help)\n", argv[optind - 1]);
+            return -1;
+        default:
+            fprintf(stderr, "injector-burst: unknown option '%s' (see --help)\n", argv[optind - 1]);
+            return -1;
+        }
+        if (!ok) {
+            fprintf(stderr, "injector-burst: bad value for --%s: '%s' (see --help)\n",
+                    idx >= 0 ? lo[idx].name : "?", optarg);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "injector-burst: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (o->target == NULL)
+        o->target = o->ipv6 ? "[::1]:8341" : "127.0.0.1:8341";
+    if (o->find_capacity && o->no_stats) {
+        fprintf(stderr, "injector-burst: --find-capacity needs the collector's stats\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the collector's counters, over a minimal HTTP/1.0 GET --------------------------
+ * A GET of one small JSON document from the collector's own API; libcurl would be a new
+ * dependency for these few lines. */
+
+static int http_get_json(const char *url, json_t **out, char *err, size_t errlen)
+{
+    char host[256], path[512] = "/";
+    int port = 80;
+    if (sscanf(url, "http://%255[^:/]:%d%511s", host, &port, path) < 2 &&
+        sscanf(url, "http://%255[^/]%511s", host, path) < 1) {
+        snprintf(err, errlen, "not an http:// URL: %s", url);
+        return -1;
+    }
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    int gai = getaddrinfo(host, portstr, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, errlen, "%s: %s", host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct timeval tv = {5, 0};
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    }
+    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        snprintf(err, errlen, "cannot reach the collector's HTTP API at %s: %s (is injectord "
+                              "running, with --http on that address?)",
+                 url, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    char req[900];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, host);
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL || write(fd, req, (size_t)n) != n) {
+        snprintf(err, errlen, "%s: request failed", url);
+        free(buf);
+        close(fd);
+        return -1;
+    }
+    ssize_t r;
+    while ((r = read(fd, buf + len, cap - len - 1)) > 0) {
+        len += (size_t)r;
+        if (len + 1 == cap) {
+            char *b = realloc(buf, cap *= 2);
+            if (b == NULL)
+                break;
+            buf = b;
+        }
+    }
+    close(fd);
+    buf[len] = '\0';
+    char *body = strstr(buf, "\r\n\r\n");
+    int status = 0;
+    if (body == NULL || sscanf(buf, "HTTP/%*s %d", &status) != 1 || status != 200) {
+        snprintf(err, errlen, "%s answered %d, not 200", url, status);
+        free(buf);
+        return -1;
+    }
+    json_error_t je;
+    *out = json_loads(body + 4, 0, &je);
+    free(buf);
+    if (*out == NULL) {
+        snprintf(err, errlen, "%s: not JSON: %s", url, je.text);
+        return -1;
+    }
+    return 0;
+}
+
+static int get_counts(const struct opts *o, struct counts *c)
+{
+    json_t *j;
+    char err[512];
+    if (http_get_json(o->stats_url, &j, err, sizeof(err)) != 0) {
+        fprintf(stderr, "injector-burst: %s\n", err);
+        return -1;
+    }
+    c->datagrams = json_integer_value(json_object_get(j, "datagrams"));
+    c->kernel_drops = json_integer_value(json_object_get(j, "kernel_drops"));
+    c->seq_gaps = json_integer_value(json_object_get(j, "seq_gaps"));
+    json_decref(j);
+    return 0;
+}
+
+/* ---- sending ------------------------------------------------------------------------ */
+
+static int open_target(const struct opts *o)
+{
+    char host[256];
+    const char *port;
+    const char *t = o->target;
+    if (t[0] == '[') {
+        const char *close = strchr(t, ']');
+        if (close == NULL || close[1] != ':')
+            goto bad;
+        snprintf(host, sizeof(host), "%.*s", (int)(close - t - 1), t + 1);
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(t, ':');
+        if (colon == NULL)
+            goto bad;
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - t), t);
+        port = colon + 1;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *ai;
+    int gai = getaddrinfo(host, port, &hints, &ai);
+    if (gai != 0) {
+        fprintf(stderr, "injector-burst: --target %s: %s\n", t, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    /* Connected: sendmmsg needs no addresses, and ICMP errors surface. */
+    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        fprintf(stderr, "injector-burst: --target %s: %s\n", t, strerror(errno));
+        freeaddrinfo(ai);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    int sndbuf = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    freeaddrinfo(ai);
+    return fd;
+bad:
+    fprintf(stderr, "injector-burst: --target %s: want HOST:PORT or [v6]:PORT\n", t);
+    return -1;
+}
+
+/* Lay out `count` datagrams in one buffer. */
+static char *build(const struct opts *o, long count, long burst, uint64_t *seq, size_t **off,
+                   size_t **len)
+{
+    size_t slot = (size_t)(o->size > 0 ? o->size : 400) + 512;
+    char *buf = malloc(slot * (size_t)count);
+    *off = malloc(sizeof(size_t) * (size_t)count);
+    *len = malloc(sizeof(size_t) * (size_t)count);
+    if (buf == NULL || *off == NULL || *len == NULL) {
+        free(buf);
+        return NULL;
+    }
+    long hosts = o->hosts > 0 ? o->hosts : count;
+    long comps = o->components > 0 ? o->components : 1;
+    size_t at = 0;
+    for (long i = 0; i < count; i++) {
+        char *p = buf + at;
+        bool del = (i % 100) >= o->upd_pct; /* the share of Del, spread evenly */
+        int n = snprintf(p, slot,
+                         "<Alert><Action>%s</Action><ProblemHost>b%ld-n%ld</ProblemHost>"
+                         "<Component>c%ld</Component><Severity>3</Severity>",
+                         del ? "Del" : "Upd", o->fresh ? burst : 0, i % hosts,
+                         (i / hosts) % comps);
+        if (o->seq)
+            n += snprintf(p + n, slot - (size_t)n, "<Seq>%" PRIu64 "</Seq>", ++*seq);
+        if (o->size > 0 && (size_t)o->size > (size_t)n + 30) {
+            size_t pad = (size_t)o->size - (size_t)n - 28; /* <LongMsg></LongMsg></Alert> */
+            n += snprintf(p + n, slot - (size_t)n, "<LongMsg>");
+            memset(p + n, 'x', pad);
+            n += (int)pad;
+        } else {
+            n += snprintf(p + n, slot - (size_t)n, "<LongMsg>");
+        }
+        n += snprintf(p + n, slot - (size_t)n, "</LongMsg></Alert>");
+        (*off)[i] = at;
+        (*len)[i] = (size_t)n;
+        at += (size_t)n;
+    }
+    return buf;
+}
+
+/* Send with sendmmsg; returns the achieved rate (alerts/s) or -1. */
+static double send_all(int fd, const struct opts *o, const char *buf, const size_t *off,
+                       const size_t *len, long count, bool progress)
+{
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    double t0 = now_s(), last_report = t0;
+    long sent = 0;
+    while (sent < count) {
+        int n = count - sent < BATCH ? (int)(count - sent) : BATCH;
+        if (o->rate > 0) {
+            /* Small batches keep a paced stream smooth. */
+            int per = o->rate < 10000 ? 1 : o->rate < 100000 ? 16 : BATCH;
+            if (n > per)
+                n = per;
+            sleep_s(t0 + (double)sent / o->rate - now_s());
+        }
+        memset(msgs, 0, sizeof(msgs[0]) * (size_t)n);
+        for (int i = 0; i < n; i++) {
+            iov[i].iov_base = (void *)(buf + off[sent + i]);
+            iov[i].iov_len = len[sent + i];
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int k = sendmmsg(fd, msgs, (unsigned)n, 0);
+        if (k < 0) {
+            if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN)
+                continue;
+            if (errno == ECONNREFUSED) /* ICMP for an earlier datagram: nobody listens */
+                fprintf(stderr, "injector-burst: %s refused datagrams: is the collector "
+                                "listening there?\n",
+                        o->target);
+            else
+                fprintf(stderr, "injector-burst: send: %s\n", strerror(errno));
+            return -1;
+        }
+        sent += k;
+        if (progress && now_s() - last_report >= 1.0) {
+            last_report = now_s();
+            fprintf(stderr, "  sending: %ld/%ld (%.0f alerts/s)\n", sent, count,
+                    (double)sent / (last_report - t0));
+        }
+    }
+    double t = now_s() - t0;
+    return t > 0 ? (double)count / t : (double)count;
+}
+
+/* Wait until every datagram is accounted for (received or dropped), or the counts stop
+ * moving for settle_s, or timeout. */
+static int drain(const struct opts *o, const struct counts *before, long sent, struct counts *after,
+                 double *drain_s, bool *settled)
+{
+    double t0 = now_s(), changed = t0;
+    struct counts prev = *before;
+    for (;;) {
+        if (get_counts(o, after) != 0)
+            return -1;
+        int64_t accounted = (after->datagrams - before->datagrams) +
+                            (after->kernel_drops - before->kernel_drops);
+        double t = now_s();
+        if (after->datagrams != prev.datagrams || after->kernel_drops != prev.kernel_drops)
+            changed = t;
+        prev = *after;
+        if (accounted >= sent) {
+            *drain_s = t - t0;
+            *settled = true;
+            return 0;
+        }
+        if (t - changed >= o->settle_s) {
+            /* Some datagrams were lost where the collector cannot count them. */
+            *drain_s = changed - t0;
+            *settled = true;
+            return 0;
+        }
+        if (t - t0 >= o->timeout_s) {
+            *drain_s = t - t0;
+            *settled = false;
+            return 0;
+        }
+        sleep_s(0.02);
+    }
+}
+
+static int run_burst(int fd, const struct opts *o, long count, long burst, uint64_t *seq,
+                     bool progress, struct result *r)
+{
+    size_t *off = NULL, *len = NULL;
+    struct counts before = {0}, after = {0};
+    memset(r, 0, sizeof(*r));
+    char *buf = build(o, count, burst, seq, &off, &len);
+    if (buf == NULL) {
+        fprintf(stderr, "injector-burst: out of memory for %ld datagrams\n", count);
+        return -1;
+    }
+    int rc = -1;
+    if (!o->no_stats && get_counts(o, &before) != 0)
+        goto out;
+    r->send_rate = send_all(fd, o, buf, off, len, count, progress);
+    if (r->send_rate < 0)
+        goto out;
+    r->sent = count;
+    if (!o->no_stats) {
+        if (drain(o, &before, count, &after, &r->drain_s, &r->settled) != 0)
+            goto out;
+        r->received = after.datagrams - before.datagrams;
+        r->lost = count - r->received;
+        r->kernel_drops = after.kernel_drops - before.kernel_drops;
+        r->seq_gaps = after.seq_gaps - before.seq_gaps;
+    }
+    rc = 0;
+out:
+    free(buf);
+    free(off);
+    free(len);
+    return rc;
+}
+
+static void print_result(const struct opts *o, long burst, const struct result *r)
+{
+    if (o->json) {
+        json_t *j = json_pack("{sI sI sI sI sI sf sf sb}", "sent", (json_int_t)r->sent,
+                              "received", (json_int_t)r->received, "lost", (json_int_t)r->lost,
+                              "kernel_drops", (json_int_t)r->kernel_drops, "seq_gaps",
+                              (json_int_t)r->seq_gaps, "send_rate", r->send_rate, "drain_s",
+                              r->drain_s, "settled", r->settled);
+        char *s = json_dumps(j, JSON_COMPACT);
+        printf("%s\n", s);
+        free(s);
+        json_decref(j);
+        return;
+    }
+    if (burst == 1)
+        printf("%-6s %10s %10s %10s %12s %9s %12s %8s\n", "burst", "sent", "received", "lost",
+               "kernel_drops", "seq_gaps", "send_rate/s", "drain_s");
+    if (o->no_stats)
+        printf("%-6ld %10ld %10s %10s %12s %9s %12.0f %8s\n", burst, r->sent, "-", "-", "-", "-",
+               r->send_rate, "-");
+    else
+        printf("%-6ld %10ld %10" PRId64 " %10" PRId64 " %12" PRId64 " %9" PRId64 " %12.0f %8.3f%s\n",
+               burst, r->sent, r->received, r->lost, r->kernel_drops, r->seq_gaps, r->send_rate,
+               r->drain_s, r->settled ? "" : "  (still draining at --timeout)");
+    fflush(stdout);
+}
+
+static int find_capacity(int fd, struct opts *o)
+{
+    long good = 0, bad = 0, n = 1000, step = 0;
+    uint64_t seq = 0;
+    struct result r;
+    printf("finding the largest zero-loss burst (growing, then bisecting)\n");
+    for (;;) {
+        long burst = ++step;
+        if (run_burst(fd, o, n, burst, &seq, n >= 500000, &r) != 0)
+            return 1;
+        bool ok = r.lost == 0 && r.settled;
+        printf("step %2ld: %9ld alerts: received %9" PRId64 ", lost %8" PRId64
+               " (kernel drops %" PRId64 "), %.0f/s sent, drained in %.2f s -> %s\n",
+               step, n, r.received, r.lost, r.kernel_drops, r.send_rate, r.drain_s,
+               ok ? "no loss" : "LOSS");
+        fflush(stdout);
+        if (ok)
+            good = n;
+        else
+            bad = n;
+        if (bad == 0) {
+            if (n >= o->max_count) {
+                printf("no loss up to --max-count %ld\n", o->max_count);
+                return 0;
+            }
+            n = n * 2 > o->max_count ? o->max_count : n * 2;
+        } else {
+            if (bad - good <= (good / 20 > 100 ? good / 20 : 100))
+                break;
+            n = (good + bad) / 2;
+        }
+        sleep_s(o->pause_s > 0.2 ? 0.2 : o->pause_s);
+    }
+    printf("largest zero-loss burst: %ld alerts (loss at %ld)\n", good, bad);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {0};
+    if (parse_args(argc, argv, &o) != 0)
+        return 2;
+    int fd = open_target(&o);
+    if (fd < 0)
+        return 1;
+    int status = 0;
+    if (o.find_capacity) {
+        status = find_capacity(fd, &o);
+    } else {
+        uint64_t seq = 0;
+        struct result r, total = {0};
+        for (long b = 1; b <= o.repeat; b++) {
+            if (run_burst(fd, &o, o.count, b, &seq, o.count >= 500000, &r) != 0) {
+                status = 1;
+                break;
+            }
+            print_result(&o, b, &r);
+            total.sent += r.sent;
+            total.lost += r.lost;
+            if (b < o.repeat)
+                sleep_s(o.pause_s);
+        }
+        if (status == 0 && !o.no_stats && total.lost > 0)
+            status = 1;
+        if (status == 0 && o.repeat > 1 && !o.json && !o.no_stats)
+            printf("total: sent %ld, lost %" PRId64 "\n", total.sent, total.lost);
+    }
+    close(fd);
+    return status;
+}
