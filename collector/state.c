@@ -11,14 +11,6 @@
 #define uthash_nonfatal_oom(obj) (oom_flag = true)
 static bool oom_flag;
 #include <uthash.h>
-/* uthash doubles its bucket array only when one chain reaches 10 entries (average load
- * ~3 at 10^5 alerts); every chain step is a cache miss on another entry, and a raise walks
- * two chains (entries, hosts) to their end. Expanding at 4 shortens them for 8-16 bytes of
- * bucket per alert (parse benchmark, new-alert stream: ~2.7x -> ~2.1-2.6x the bare parse).
- * The constant is expanded where HASH_ADD is used, so redefining it here takes effect.
- * Lower values make uthash expand on nearly every insert (measured: 145 us per raise at 2). */
-#undef HASH_BKT_CAPACITY_THRESH
-#define HASH_BKT_CAPACITY_THRESH 4U
 
 #define TEXT_ABSENT UINT32_MAX
 #define KEY_BUF     (2 * (ALERT_KEY_MAX + 1))

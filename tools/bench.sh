@@ -17,3 +17,6 @@ trap '"$tools/test-broker.sh" stop "$broker" >/dev/null' EXIT
 # shellcheck disable=SC1091
 source "$broker/env"
 "$build/bench-publish" "$AMQP_URL" 50000 256
+
+echo
+"$tools/bench_collector.sh" "$build"

@@ -25,7 +25,8 @@ struct opts {
     long count, repeat;
     double pause_s, rate, settle_s, timeout_s;
     long size, hosts, components;
-    int upd_pct; /* the rest are Del */
+    int upd_pct;     /* the rest are Del */
+    int changes_pct; /* -1: off; else this share are new alerts, the rest refresh one */
     bool ipv6, seq, json, find_capacity, fresh, no_stats;
     long max_count;
 };
@@ -74,6 +75,8 @@ static void usage(FILE *f)
             "  --mix upd=P,del=Q    share of Upd and Del, in percent [upd=100]\n"
             "  --fresh              new host names for every burst (all raises), else repeats\n"
             "                       of a burst refresh the same alerts (duplicates)\n"
+            "  --changes P          P%% of the alerts are new ones (raises), the rest refresh\n"
+            "                       one alert (duplicates): a refresh storm with changes in it\n"
             "  --seq                number alerts with Seq (gaps show loss on the path)\n"
             "  --stats URL          collector's stats [http://127.0.0.1:8342/v1/stats]\n"
             "  --no-stats           only send; do not ask the collector\n"
@@ -117,12 +120,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"timeout", required_argument, NULL, 'W'}, {"find-capacity", no_argument, NULL, 'F'},
         {"max-count", required_argument, NULL, 'M'}, {"json", no_argument, NULL, 'j'},
         {"fresh", no_argument, NULL, 'f'},         {"help", no_argument, NULL, 'h'},
+        {"changes", required_argument, NULL, 'c'},
         {NULL, 0, NULL, 0},
     };
     o->count = 1000;
     o->repeat = 1;
     o->pause_s = 1;
     o->upd_pct = 100;
+    o->changes_pct = -1;
     o->settle_s = 0.5;
     o->timeout_s = 60;
     o->stats_url = "http://127.0.0.1:8342/v1/stats";
@@ -171,6 +176,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
             break;
         case 'j': o->json = true; break;
         case 'f': o->fresh = true; break;
+        case 'c':
+            o->changes_pct = (int)strtol(optarg, &end, 10);
+            ok = *end == '\0' && o->changes_pct >= 0 && o->changes_pct <= 100;
+            break;
         case 'h': usage(stdout); exit(0);
         case ':':
             fprintf(stderr, "injector-burst: %s needs a value (see --help)\n", argv[optind - 1]);
@@ -351,10 +360,13 @@ static char *build(const struct opts *o, long count, long burst, uint64_t *seq, 
     for (long i = 0; i < count; i++) {
         char *p = buf + at;
         bool del = (i % 100) >= o->upd_pct; /* the share of Del, spread evenly */
+        long host = i % hosts;
+        if (o->changes_pct >= 0) /* a new key for the changes, key 0 for the refreshes */
+            host = (i % 100) < o->changes_pct ? i + 1 : 0;
         int n = snprintf(p, slot,
                          "<Alert><Action>%s</Action><ProblemHost>b%ld-n%ld</ProblemHost>"
                          "<Component>c%ld</Component><Severity>3</Severity>",
-                         del ? "Del" : "Upd", o->fresh ? burst : 0, i % hosts,
+                         del ? "Del" : "Upd", o->fresh ? burst : 0, host,
                          (i / hosts) % comps);
         if (o->seq)
             n += snprintf(p + n, slot - (size_t)n, "<Seq>%" PRIu64 "</Seq>", ++*seq);

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# The collector under load, on loopback (make bench runs this after the micro-benchmarks):
+#   drain rate    collector vs. a bare recvmmsg loop draining the same full socket
+#   sustained     one full-speed sender for ~10 s into the default collector: loss
+#   capacity      largest zero-loss burst at SO_RCVBUF 208 KiB, 4 MiB, 32 MiB; and one
+#                 1,000,000-alert burst of new alerts at the default
+#   memory        RSS per active alert at 1,000,000 active alerts
+# Usage: tools/bench_collector.sh BUILD_DIR   (a release build)
+set -euo pipefail
+build=$(cd "${1:?usage: bench_collector.sh BUILD_DIR}" && pwd)
+N=${BENCH_DRAIN_N:-200000}
+ROUNDS=${BENCH_ROUNDS:-3}
+RCV=$((512 * 1024 * 1024))
+WORK=$(mktemp -d /tmp/injector-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+port() { echo $((20000 + RANDOM % 30000)); }
+
+# start_collector ARGS...: a release injectord on fresh loopback ports; sets PID UP HP.
+start_collector() {
+    UP=$(port)
+    HP=$((UP + 1))
+    "$build/injectord" --listen "127.0.0.1:$UP" --http "127.0.0.1:$HP" --stats-interval 0 \
+        --output /dev/null "$@" 2>"$WORK/d.err" &
+    PID=$!
+    PIDS+=("$PID")
+    for _ in $(seq 1 500); do
+        grep -q ' ready: ' "$WORK/d.err" 2>/dev/null && return 0
+        sleep 0.01
+    done
+    echo "bench: injectord did not start: $(cat "$WORK/d.err")" >&2
+    exit 1
+}
+
+stop_collector() {
+    kill -TERM "$PID"
+    wait "$PID" || true
+}
+
+stat() {
+    curl -s "http://127.0.0.1:$HP/v1/stats" | jq -r ".$1"
+}
+
+burst() {
+    "$build/injector-burst" --target "127.0.0.1:$UP" --stats "http://127.0.0.1:$HP/v1/stats" "$@"
+}
+
+median() {
+    sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# Seconds for the collector to drain N queued datagrams (changes: % of new alerts).
+drain_collector() {
+    start_collector --rcvbuf "$RCV"
+    kill -STOP "$PID"
+    burst --no-stats --count "$N" --changes "$1" >/dev/null
+    local t0 t1
+    t0=$(date +%s.%N)
+    kill -CONT "$PID"
+    until [ "$(stat datagrams)" -ge "$N" ]; do sleep 0.005; done
+    t1=$(date +%s.%N)
+    [ "$(stat kernel_drops)" -eq 0 ] || echo "bench: the queue overflowed; raise RCV" >&2
+    stop_collector
+    echo "$t1 - $t0" | bc -l
+}
+
+drain_bare() {
+    local p
+    p=$(port)
+    "$build/bench-recvmmsg" "$p" "$RCV" "$N" >"$WORK/bare.out" &
+    local pid=$!
+    PIDS+=("$pid")
+    until grep -q ready "$WORK/bare.out" 2>/dev/null; do sleep 0.01; done
+    "$build/injector-burst" --target "127.0.0.1:$p" --no-stats --count "$N" --changes "$1" >/dev/null
+    kill -USR1 "$pid"
+    wait "$pid"
+    tail -n1 "$WORK/bare.out"
+}
+
+echo "== drain rate: $N queued datagrams, collector vs. bare recvmmsg loop, medians of $ROUNDS"
+printf '%-22s %14s %14s %8s\n' "stream" "bare/s" "collector/s" "ratio"
+for changes in 0 10; do
+    : >"$WORK/b"
+    : >"$WORK/c"
+    for _ in $(seq 1 "$ROUNDS"); do
+        drain_bare "$changes" >>"$WORK/b"
+        drain_collector "$changes" >>"$WORK/c"
+    done
+    b=$(median <"$WORK/b")
+    c=$(median <"$WORK/c")
+    printf '%-22s %14.0f %14.0f %8.2f\n' "$([ "$changes" = 0 ] && echo all duplicates || echo "10% changes")" \
+        "$(echo "$N / $b" | bc -l)" "$(echo "$N / $c" | bc -l)" "$(echo "$b / $c" | bc -l)"
+done
+echo "(ratio = collector drain rate / bare drain rate; target >= 0.50)"
+
+echo
+echo "== sustained: one full-speed sender, 2,000,000 alerts over 10,000 hosts, default settings"
+start_collector
+burst --count 2000000 --hosts 10000 | tail -n1
+stop_collector
+
+echo
+echo "== burst capacity: largest zero-loss burst (refreshing alerts), by receive buffer"
+for rb in 208K 4M 32M; do
+    start_collector --rcvbuf "$rb"
+    printf '%-6s ' "$rb"
+    burst --find-capacity --max-count 2000000 | tail -n1
+    stop_collector
+done
+echo "one burst of 1,000,000 new alerts (all raises) at full speed, default settings:"
+start_collector
+burst --count 1000000 --fresh | tail -n1
+stop_collector
+
+echo
+echo "== memory: RSS per active alert at 1,000,000 active alerts"
+start_collector
+rss0=$(awk '/VmRSS/ { print $2 }' "/proc/$PID/status")
+# Paced, so every alert arrives (the question is memory, not speed).
+burst --count 1000000 --rate 100000 >/dev/null || true
+active=$(stat active_alerts)
+rss1=$(awk '/VmRSS/ { print $2 }' "/proc/$PID/status")
+echo "active alerts: $active; RSS $((rss0 / 1024)) MiB -> $((rss1 / 1024)) MiB:" \
+    "$(( (rss1 - rss0) * 1024 / (active > 0 ? active : 1) )) bytes per alert (target <= 400)"
+stop_collector
