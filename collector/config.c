@@ -32,6 +32,7 @@ enum key_id {
     K_SPOOL_DIR,
     K_OUTBOX_SIZE,
     K_HTTP,
+    K_DEFAULT_TTL,
     K_COUNT
 };
 
@@ -71,6 +72,9 @@ static const struct key keys[K_COUNT] = {
     [K_SPOOL_DIR] = {"spool-dir", "DIR",
                      "spool changes here while the broker is slow or down [off]"},
     [K_OUTBOX_SIZE] = {"outbox-size", "N", "changes held in memory for the broker [100000]"},
+    [K_DEFAULT_TTL] = {"default-ttl", "SECONDS",
+                       "alerts without a TTL of their own expire after this long without "
+                       "a refresh, 0 never [0]"},
     [K_HTTP] = {"http", "ADDR:PORT",
                 "HTTP API (/v1/alerts, /v1/stats, /metrics, /v1/sources, /healthz), or off "
                 "[" CONFIG_DEFAULT_HTTP "]"},
@@ -323,6 +327,11 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         return 0;
     case K_SPOOL_DIR:
         return set_path(c->spool_dir, sizeof(c->spool_dir), "spool-dir", value, err, errlen);
+    case K_DEFAULT_TTL:
+        if (parse_uint(value, 10ull * 366 * 24 * 3600, &u) != 0)
+            return fail(err, errlen, "default-ttl: '%s' is not seconds (0 never)", value);
+        c->default_ttl_s = (unsigned)u;
+        return 0;
     case K_HTTP:
         if (strcmp(value, "off") == 0) {
             c->http[0] = '\0';

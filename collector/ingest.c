@@ -49,7 +49,8 @@ int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_si
     in->rl_full.what = "alerts refused at the active-alert cap";
     in->rl_sink.what = "sink errors";
 
-    struct state_config sc = {.max_alerts = cfg->max_alerts};
+    struct state_config sc = {.max_alerts = cfg->max_alerts,
+                              .default_ttl_s = cfg->default_ttl_s};
     if ((in->collector_id = strdup(cfg->collector_id)) == NULL ||
         alert_xml_new(NULL, &in->parser) != 0 || state_new(&sc, &in->state) != 0 ||
         sources_new(0, &in->sources) != 0)
@@ -206,6 +207,15 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
         in->stats.alerts++;
         sources_alert(in->sources, src, alert_has_num(a, ALERT_SEQ), a->num[ALERT_SEQ]);
         apply(in, a, from, now_ms, mono_ms);
+    }
+}
+
+void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms)
+{
+    struct state_result r;
+    while (state_expire(in->state, now_ms, &r) == 1) {
+        in->stats.outcomes[CHANGE_EXPIRE]++;
+        forward(in, &r, NULL, now_ms, mono_ms);
     }
 }
 

@@ -23,6 +23,7 @@
 struct ingest_config {
     const char *collector_id; /* copied */
     size_t max_alerts;        /* 0: no cap */
+    unsigned default_ttl_s;   /* 0: alerts without TTL never expire */
 };
 
 struct ingest;
@@ -39,6 +40,9 @@ void ingest_free(struct ingest *in);
  * (may be NULL in tests). mono_ms is a monotonic clock for log rate limits. */
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
                      const struct sockaddr *from, int64_t now_ms, int64_t mono_ms);
+
+/* Expire every alert due at wall-clock now_ms and forward the expire changes. */
+void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms);
 
 /* Flush the sinks if anything was written since the last flush (mono_ms: for the rate
  * limit of the error line). */

@@ -23,7 +23,7 @@ struct daemon {
     size_t n_udp;
     struct http *http;
     uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
-    uv_timer_t stats_timer, drain_timer;
+    uv_timer_t stats_timer, drain_timer, expiry_timer;
     uv_check_t flush_check;
     bool stopping;
     uint64_t stop_deadline_ms;
@@ -121,6 +121,14 @@ static void on_stats_timer(uv_timer_t *t)
     print_stats(dm, "");
 }
 
+/* Once a second: expire what is due. TTLs are whole seconds, so this is exact enough, and
+ * the heap makes an idle tick cost one comparison. */
+static void on_expiry_timer(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    ingest_expire(dm->ingest, wall_ms(), (int64_t)uv_now(&dm->loop));
+}
+
 /* After each poll phase: one flush for everything the sinks got in this iteration. */
 static void on_flush_check(uv_check_t *c)
 {
@@ -139,6 +147,7 @@ static void close_all(struct daemon *dm)
         (uv_handle_t *)&dm->sig_int,     (uv_handle_t *)&dm->sig_term,
         (uv_handle_t *)&dm->sig_usr1,    (uv_handle_t *)&dm->sig_hup,
         (uv_handle_t *)&dm->stats_timer, (uv_handle_t *)&dm->drain_timer,
+        (uv_handle_t *)&dm->expiry_timer,
         (uv_handle_t *)&dm->flush_check,
     };
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
@@ -240,7 +249,9 @@ static int run(const struct config *cfg)
     }
     if ((rc = open_sinks(cfg, sinks, &n_sinks, &spool_version)) != 0)
         goto out;
-    struct ingest_config ic = {.collector_id = cfg->collector_id, .max_alerts = cfg->max_alerts};
+    struct ingest_config ic = {.collector_id = cfg->collector_id,
+                               .max_alerts = cfg->max_alerts,
+                               .default_ttl_s = cfg->default_ttl_s};
     if ((rc = ingest_new(&ic, sinks, n_sinks, &dm.ingest)) != 0) {
         log_error("cannot start: %s", strerror(-rc));
         goto out;
@@ -255,6 +266,8 @@ static int run(const struct config *cfg)
     }
     uv_timer_init(&dm.loop, &dm.stats_timer);
     uv_timer_init(&dm.loop, &dm.drain_timer);
+    uv_timer_init(&dm.loop, &dm.expiry_timer);
+    dm.expiry_timer.data = &dm;
     uv_check_init(&dm.loop, &dm.flush_check);
     dm.stats_timer.data = dm.drain_timer.data = dm.flush_check.data = &dm;
 
@@ -290,6 +303,7 @@ static int run(const struct config *cfg)
     uv_signal_start(&dm.sig_usr1, on_usr1, SIGUSR1);
     uv_signal_start(&dm.sig_hup, on_hup, SIGHUP);
     uv_check_start(&dm.flush_check, on_flush_check);
+    uv_timer_start(&dm.expiry_timer, on_expiry_timer, 1000, 1000);
     if (cfg->stats_interval_s > 0)
         uv_timer_start(&dm.stats_timer, on_stats_timer, cfg->stats_interval_s * 1000ull,
                        cfg->stats_interval_s * 1000ull);

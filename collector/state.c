@@ -26,6 +26,8 @@ struct entry {
     char *blob;                  /* text fields, then extras as name\0value\0 pairs */
     uint64_t version;
     int64_t first_seen_ms, last_seen_ms;
+    int64_t expires_ms; /* 0: never */
+    size_t heap_idx;    /* position in the expiry heap while expires_ms != 0 */
     int64_t num[ALERT_NUM_COUNT];
     uint32_t num_present;
     uint32_t text_off[ALERT_TEXT_COUNT]; /* into blob, TEXT_ABSENT when absent */
@@ -48,6 +50,9 @@ struct state {
     struct host *hosts;    /* uthash head */
     size_t n;
     uint64_t version;
+    /* Expiry: a binary min-heap of entries by expires_ms. */
+    struct entry **heap;
+    size_t heap_n, heap_cap;
     /* A cleared entry is handed back as the result's alert, so it is freed on the next
      * call rather than at once. */
     struct entry *dead;
@@ -95,7 +100,107 @@ void state_free(struct state *s)
         free(h);
     }
     entry_free(s->dead);
+    free(s->heap);
     free(s);
+}
+
+/* ---- expiry heap ------------------------------------------------------------------ */
+
+static void heap_set(struct state *s, size_t i, struct entry *e)
+{
+    s->heap[i] = e;
+    e->heap_idx = i;
+}
+
+static void heap_up(struct state *s, size_t i)
+{
+    struct entry *e = s->heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (s->heap[parent]->expires_ms <= e->expires_ms)
+            break;
+        heap_set(s, i, s->heap[parent]);
+        i = parent;
+    }
+    heap_set(s, i, e);
+}
+
+static void heap_down(struct state *s, size_t i)
+{
+    struct entry *e = s->heap[i];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        int64_t best = e->expires_ms;
+        if (l < s->heap_n && s->heap[l]->expires_ms < best) {
+            m = l;
+            best = s->heap[l]->expires_ms;
+        }
+        if (r < s->heap_n && s->heap[r]->expires_ms < best)
+            m = r;
+        if (m == i)
+            break;
+        heap_set(s, i, s->heap[m]);
+        i = m;
+    }
+    heap_set(s, i, e);
+}
+
+static void heap_remove(struct state *s, struct entry *e)
+{
+    if (e->expires_ms == 0)
+        return;
+    size_t i = e->heap_idx;
+    struct entry *last = s->heap[--s->heap_n];
+    e->expires_ms = 0;
+    if (i == s->heap_n)
+        return;
+    heap_set(s, i, last);
+    heap_down(s, i);
+    heap_up(s, last->heap_idx);
+}
+
+/* Set e's deadline: its own TTL, else the default, counted from now. Returns -ENOMEM when
+ * the heap cannot grow (the alert then does not expire; counted by the caller as nomem). */
+static int schedule(struct state *s, struct entry *e, int64_t now_ms)
+{
+    int64_t ttl = (e->num_present >> ALERT_TTL & 1u) ? e->num[ALERT_TTL]
+                                                      : (int64_t)s->cfg.default_ttl_s;
+    if (ttl <= 0) {
+        heap_remove(s, e);
+        return 0;
+    }
+    int64_t when = now_ms + ttl * 1000;
+    if (e->expires_ms != 0) {
+        int64_t old = e->expires_ms;
+        e->expires_ms = when;
+        if (when > old)
+            heap_down(s, e->heap_idx);
+        else
+            heap_up(s, e->heap_idx);
+        return 0;
+    }
+    if (s->heap_n == s->heap_cap) {
+        size_t cap = s->heap_cap ? s->heap_cap * 2 : 1024;
+        struct entry **h = realloc(s->heap, cap * sizeof(*h));
+        if (h == NULL)
+            return -ENOMEM;
+        s->heap = h;
+        s->heap_cap = cap;
+    }
+    e->expires_ms = when;
+    heap_set(s, s->heap_n++, e);
+    heap_up(s, e->heap_idx);
+    return 0;
+}
+
+int64_t state_next_expiry(const struct state *s)
+{
+    return s->heap_n > 0 ? s->heap[0]->expires_ms : -1;
+}
+
+void state_set_default_ttl(struct state *s, unsigned ttl_s)
+{
+    s->cfg.default_ttl_s = ttl_s;
 }
 
 size_t state_count(const struct state *s)
@@ -330,6 +435,7 @@ static int raise_alert(struct state *s, const struct alert *in, const char *key,
     s->n++;
 
     e->first_seen_ms = e->last_seen_ms = now_ms;
+    schedule(s, e, now_ms);
     e->version = ++s->version;
     out->outcome = CHANGE_RAISE;
     out->version = e->version;
@@ -388,12 +494,14 @@ static int update_alert(struct state *s, struct entry *e, const struct alert *in
 
     e->last_seen_ms = now_ms;
     if (entry_matches(e, want)) {
+        schedule(s, e, now_ms); /* a refresh: the TTL starts again */
         out->outcome = CHANGE_DUPLICATE;
         out->version = 0;
         return 0;
     }
     if (entry_store(e, want) != 0)
         return -ENOMEM;
+    schedule(s, e, now_ms);
     e->version = ++s->version;
     out->outcome = CHANGE_UPDATE;
     out->version = e->version;
@@ -401,23 +509,42 @@ static int update_alert(struct state *s, struct entry *e, const struct alert *in
     return 0;
 }
 
-static void clear_alert(struct state *s, struct entry *e, const struct alert *in,
-                        struct state_result *out)
+/* Take e out of the table; it stays readable (s->dead) until the next call. */
+static void remove_entry(struct state *s, struct entry *e, enum change_outcome outcome,
+                         struct state_result *out)
 {
     HASH_DELETE(hh, s->entries, e);
     host_unlink(s, e);
+    heap_remove(s, e);
     s->n--;
     s->dead = e;
 
     e->version = ++s->version;
-    out->outcome = CHANGE_CLEAR;
+    out->outcome = outcome;
     out->version = e->version;
     entry_view(e, &out->alert);
     out->alert.action = ALERT_DEL;
+}
+
+static void clear_alert(struct state *s, struct entry *e, const struct alert *in,
+                        struct state_result *out)
+{
+    remove_entry(s, e, CHANGE_CLEAR, out);
     if (alert_has_num(in, ALERT_SEQ))
         alert_set_num(&out->alert, ALERT_SEQ, in->num[ALERT_SEQ]);
     else
         out->alert.num_present &= ~(1u << ALERT_SEQ);
+}
+
+int state_expire(struct state *s, int64_t now_ms, struct state_result *out)
+{
+    entry_free(s->dead);
+    s->dead = NULL;
+    if (s->heap_n == 0 || s->heap[0]->expires_ms > now_ms)
+        return 0;
+    remove_entry(s, s->heap[0], CHANGE_EXPIRE, out);
+    out->alert.num_present &= ~(1u << ALERT_SEQ); /* no datagram caused it */
+    return 1;
 }
 
 int state_apply(struct state *s, const struct alert *in, int64_t now_ms,

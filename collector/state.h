@@ -18,7 +18,8 @@
 #include <stdint.h>
 
 struct state_config {
-    size_t max_alerts; /* refuse raises past this many active alerts; 0: no cap */
+    size_t max_alerts;      /* refuse raises past this many active alerts; 0: no cap */
+    unsigned default_ttl_s; /* expiry for alerts without a TTL of their own; 0: never */
 };
 
 struct state_result {
@@ -49,6 +50,19 @@ void state_free(struct state *s);
  * -ENOMEM when a raise or update could not be stored (nothing changed). */
 int state_apply(struct state *s, const struct alert *in, int64_t now_ms,
                 struct state_result *out);
+
+/* Expire the alert whose time is up soonest, if its time (its TTL, or the default TTL,
+ * since its last Upd/Post/Updonly) is <= now_ms. Returns 1 and fills *out (outcome
+ * CHANGE_EXPIRE, a new version, the alert as it stood; valid until the next call into the
+ * table), or 0 when nothing is due. Call until it returns 0. O(log n) per alert: the
+ * deadlines are kept in a heap, nothing is scanned. */
+int state_expire(struct state *s, int64_t now_ms, struct state_result *out);
+
+/* When the next alert is due (ms, same clock as now_ms), or -1 when none will expire. */
+int64_t state_next_expiry(const struct state *s);
+
+/* Change the default TTL (SIGHUP). Applies from each alert's next refresh on. */
+void state_set_default_ttl(struct state *s, unsigned ttl_s);
 
 /* Number of active alerts, and of hosts with at least one. */
 size_t state_count(const struct state *s);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct alert mk(enum alert_action action, const char *host, const char *comp)
@@ -357,6 +358,116 @@ static void test_state_many_alerts_raised_and_cleared(void **st)
     /* the rest is freed by state_free (ASan checks) */
 }
 
+static void test_state_ttl_expires_with_a_version(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    set_text(&a, ALERT_MSG, "down");
+    alert_set_num(&a, ALERT_TTL, 10);
+    assert_int_equal(state_apply(*st, &a, 0, &r), 0);
+    assert_int_equal(state_next_expiry(*st), 10000);
+    assert_int_equal(state_expire(*st, 9999, &r), 0);
+    assert_int_equal(state_expire(*st, 10000, &r), 1);
+    assert_int_equal(r.outcome, CHANGE_EXPIRE);
+    assert_int_equal(r.version, 2);
+    assert_string_equal(r.alert.host, "h");
+    assert_string_equal(r.alert.text[ALERT_MSG], "down");
+    assert_int_equal(state_count(*st), 0);
+    assert_int_equal(state_expire(*st, 99999, &r), 0);
+    assert_int_equal(state_next_expiry(*st), -1);
+}
+
+static void test_state_refresh_restarts_the_ttl(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    alert_set_num(&a, ALERT_TTL, 10);
+    state_apply(*st, &a, 0, &r);
+    assert_int_equal(state_apply(*st, &a, 8000, &r), 0); /* a duplicate refreshes */
+    assert_int_equal(r.outcome, CHANGE_DUPLICATE);
+    assert_int_equal(state_expire(*st, 15000, &r), 0);
+    assert_int_equal(state_expire(*st, 18000, &r), 1);
+}
+
+static void test_state_default_ttl_and_no_ttl(void **st)
+{
+    (void)st;
+    struct state *s;
+    struct state_config cfg = {.default_ttl_s = 60};
+    struct state_result r;
+    assert_int_equal(state_new(&cfg, &s), 0);
+    struct alert a = mk(ALERT_UPD, "h", "default");
+    struct alert b = mk(ALERT_UPD, "h", "own");
+    alert_set_num(&b, ALERT_TTL, 5);
+    struct alert c = mk(ALERT_UPD, "h", "never");
+    alert_set_num(&c, ALERT_TTL, 0); /* TTL 0: never expires, whatever the default */
+    state_apply(s, &a, 0, &r);
+    state_apply(s, &b, 0, &r);
+    state_apply(s, &c, 0, &r);
+    assert_int_equal(state_expire(s, 5000, &r), 1);
+    assert_string_equal(r.alert.component, "own");
+    assert_int_equal(state_expire(s, 59999, &r), 0);
+    assert_int_equal(state_expire(s, 60000, &r), 1);
+    assert_string_equal(r.alert.component, "default");
+    assert_int_equal(state_expire(s, INT64_MAX / 2, &r), 0);
+    assert_int_equal(state_count(s), 1);
+    state_free(s);
+}
+
+static void test_state_cleared_alert_does_not_expire(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    alert_set_num(&a, ALERT_TTL, 10);
+    state_apply(*st, &a, 0, &r);
+    struct alert d = mk(ALERT_DEL, "h", "c");
+    state_apply(*st, &d, 1000, &r);
+    assert_int_equal(state_expire(*st, 20000, &r), 0);
+    assert_int_equal(state_version(*st), 2);
+}
+
+static void test_state_many_alerts_expire_in_deadline_order(void **st)
+{
+    enum { N = 5000 };
+    static int64_t due[N]; /* expected deadline per component; 0: cleared */
+    struct state_result r;
+    char comp[16];
+    uint32_t x = 12345;
+    for (int i = 0; i < N; i++) {
+        snprintf(comp, sizeof(comp), "c%d", i);
+        struct alert a = mk(ALERT_UPD, "h", comp);
+        x = x * 1103515245u + 12345u;
+        int64_t ttl = 1 + (x >> 16) % 1000, at = (int64_t)(x >> 20) % 5000;
+        alert_set_num(&a, ALERT_TTL, ttl);
+        state_apply(*st, &a, at, &r);
+        due[i] = at + ttl * 1000;
+        if (i % 7 == 0) { /* a change with a new TTL: the heap must follow */
+            ttl = 1 + (x >> 8) % 1000;
+            alert_set_num(&a, ALERT_TTL, ttl);
+            state_apply(*st, &a, 6000, &r);
+            due[i] = 6000 + ttl * 1000;
+        }
+        if (i % 11 == 0) {
+            struct alert d = mk(ALERT_DEL, "h", comp);
+            state_apply(*st, &d, 7000, &r);
+            due[i] = 0;
+        }
+    }
+    size_t active = state_count(*st), expired = 0;
+    for (int64_t now = 0; now <= 2000000; now += 1000) {
+        while (state_expire(*st, now, &r) == 1) {
+            int i = atoi(r.alert.component + 1);
+            if (due[i] == 0 || due[i] > now || due[i] <= now - 1000)
+                fail_msg("%s expired at %lld, due %lld", r.alert.component, (long long)now,
+                         (long long)due[i]);
+            due[i] = 0;
+            expired++;
+        }
+    }
+    assert_int_equal(expired, active);
+    assert_int_equal(state_count(*st), 0);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -377,6 +488,11 @@ int main(void)
         T(test_state_cap_refuses_raises_not_updates),
         T(test_state_set_version_only_raises),
         T(test_state_many_alerts_raised_and_cleared),
+        T(test_state_ttl_expires_with_a_version),
+        T(test_state_refresh_restarts_the_ttl),
+        T(test_state_default_ttl_and_no_ttl),
+        T(test_state_cleared_alert_does_not_expire),
+        T(test_state_many_alerts_expire_in_deadline_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 case_send_and_print() {
     start_injectord d --listen 127.0.0.1:0
     send d --host web12 --component disk --severity 6 "disk 95% full"
-    wait_for 10 test "$(lines d)" -ge 1 || fail "no JSON line for the raise"
+    wait_for 10 lines_at_least d 1 || fail "no JSON line for the raise"
     jq -e 'select(.outcome == "raise" and .host == "web12" and .component == "disk"
                   and .severity == 6 and .msg == "disk 95% full" and .version == 1
                   and .collector == "test-d" and (.sender | startswith("127.0.0.1:"))
@@ -21,7 +21,7 @@ case_send_and_print() {
 
     send d --host web12 --component disk --severity 7 "disk 99% full"
     send d --host web12 --component disk --del
-    wait_for 10 test "$(lines d)" -ge 3 || fail "update and clear missing"
+    wait_for 10 lines_at_least d 3 || fail "update and clear missing"
     [ "$(lines d '.outcome == "update" and .version == 2 and .severity == 7')" -eq 1 ] ||
         fail "update line wrong"
     [ "$(lines d '.outcome == "clear" and .version == 3 and .host == "web12"')" -eq 1 ] ||
@@ -35,12 +35,12 @@ case_bash_dev_udp() {
     start_injectord d --listen 127.0.0.1:0
     xml='<Alert><Action>Upd</Action><ProblemHost>n0418</ProblemHost><Component>node</Component><Severity>3</Severity><Msg>Node n0418 is Down</Msg></Alert>'
     echo "$xml" >"/dev/udp/127.0.0.1/$PORT_d"
-    wait_for 10 test "$(lines d)" -ge 1 || fail "no change for the bash datagram"
+    wait_for 10 lines_at_least d 1 || fail "no change for the bash datagram"
     [ "$(lines d '.outcome == "raise" and .host == "n0418" and .msg == "Node n0418 is Down"')" -eq 1 ] ||
         fail "wrong change: $(cat "$WORK/d.out")"
     echo '<Alert><Action>Del</Action><ProblemHost>n0418</ProblemHost><Component>node</Component></Alert>' \
         >"/dev/udp/127.0.0.1/$PORT_d"
-    wait_for 10 test "$(lines d '.outcome == "clear"')" -eq 1 || fail "no clear"
+    wait_for 10 lines_at_least d 1 '.outcome == "clear"' || fail "no clear"
     stop_injectord d
 }
 
@@ -112,7 +112,7 @@ case_ipv4_and_ipv6_listeners() {
     [ -n "$port6" ] || fail "no IPv6 listener line"
     send d --host v4 --component c
     "$INJECTOR_SEND" --target "[::1]:$port6" --host v6 --component c
-    wait_for 10 test "$(lines d)" -ge 2 || fail "expected 2 raises"
+    wait_for 10 lines_at_least d 2 || fail "expected 2 raises"
     [ "$(lines d '.host == "v6" and (.sender | startswith("[::1]:"))')" -eq 1 ] ||
         fail "IPv6 sender not recorded: $(cat "$WORK/d.out")"
     stop_injectord d
@@ -153,6 +153,22 @@ case_kernel_drops_are_counted() {
         fail "datagrams=$(counter d datagrams) + kernel_drops=$(counter d kernel_drops) != 3000"
     [ "$(counter d kernel_drops)" -gt 0 ] || fail "a 4K buffer took 3000 datagrams: no overflow"
     [ "$(lines d)" -eq "$(counter d datagrams)" ] || fail "received datagrams without a change"
+    stop_injectord d
+}
+
+# Expiry on the real daemon, seconds-scale: an alert with TTL 1 and one under the default
+# TTL expire; one refreshed in time does not.
+case_ttl_expiry() {
+    start_injectord d --listen 127.0.0.1:0 --default-ttl 2
+    send d --host short --component c --ttl 1 "goes away"
+    send d --host default --component c "goes away later"
+    send d --host kept --component c --ttl 600 "stays"
+    wait_for 10 lines_at_least d 2 '.outcome == "expire"' || fail "no expiry: $(cat "$WORK/d.out")"
+    jq -e 'select(.outcome == "expire" and .host == "short" and .msg == "goes away" and .version == 4)' \
+        "$WORK/d.out" >/dev/null || fail "expire change wrong: $(cat "$WORK/d.out")"
+    [ "$(lines d '.outcome == "expire" and .host == "default"')" -eq 1 ] || fail "default TTL"
+    [ "$(api d /v1/alerts | jq -r '[.alerts[].host] | join(",")')" = kept ] || fail "table after expiry"
+    [ "$(api d /v1/stats | jq .outcomes.expire)" -eq 2 ] || fail "expire counter"
     stop_injectord d
 }
 

@@ -107,6 +107,12 @@ lines() {
     jq -c "select($filter)" "$WORK/$name.out" | wc -l
 }
 
+# lines_at_least NAME N [JQ-FILTER]: at least N output lines (matching); for wait_for, which
+# needs a command it can run again, not a value computed once.
+lines_at_least() {
+    [ "$(lines "$1" "${3:-true}")" -ge "$2" ]
+}
+
 # stop_injectord NAME: SIGTERM and wait; fails unless it exits 0.
 stop_injectord() {
     local name=$1 pid
