@@ -17,7 +17,7 @@ case_ordered_delivery() {
     [ "$(wc -l <"$WORK/got.json")" -eq 10000 ] || fail "not exactly 10000 messages"
     check_versions "$WORK/got.json" 10000
     [ "$(jq -r .version "$WORK/got.json" | sort -u | wc -l)" -eq 10000 ] || fail "duplicates"
-    jq -e 'select(.outcome == "raise" and .collector == "test-d")' "$WORK/got.json" >/dev/null ||
+    jq -s -e 'any(.[]; .outcome == "raise" and .collector == "test-d")' "$WORK/got.json" >/dev/null ||
         fail "message body is not the change JSON"
     stop_injectord d
     grep -q 'none left over' "$WORK/d.err" || fail "shutdown left changes behind"

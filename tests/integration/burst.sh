@@ -13,7 +13,7 @@ case_reports_no_loss() {
     burst --count 2000 --repeat 2 --pause 50ms --seq --json >"$WORK/r.json" ||
         fail "exit status $? for a lossless burst: $(cat "$WORK/r.json")"
     [ "$(wc -l <"$WORK/r.json")" -eq 2 ] || fail "one JSON line per burst expected"
-    jq -e 'select(.sent == 2000 and .received == 2000 and .lost == 0 and .kernel_drops == 0
+    jq -s -e 'all(.[]; .sent == 2000 and .received == 2000 and .lost == 0 and .kernel_drops == 0
                   and .seq_gaps == 0 and .send_rate > 0 and .drain_s >= 0)' "$WORK/r.json" \
         >/dev/null || fail "report: $(cat "$WORK/r.json")"
     [ "$(jq -s '[.[] | select(.lost == 0)] | length' "$WORK/r.json")" -eq 2 ] || fail "loss reported"

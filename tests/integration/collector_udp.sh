@@ -9,7 +9,7 @@ case_send_and_print() {
     start_injectord d --listen 127.0.0.1:0
     send d --host web12 --component disk --severity 6 "disk 95% full"
     wait_for 10 lines_at_least d 1 || fail "no JSON line for the raise"
-    jq -e 'select(.outcome == "raise" and .host == "web12" and .component == "disk"
+    jq -s -e 'any(.[]; .outcome == "raise" and .host == "web12" and .component == "disk"
                   and .severity == 6 and .msg == "disk 95% full" and .version == 1
                   and .collector == "test-d" and (.sender | startswith("127.0.0.1:"))
                   and (.received | test("^[0-9T:.-]+Z$")))' "$WORK/d.out" >/dev/null ||
@@ -164,7 +164,7 @@ case_ttl_expiry() {
     send d --host default --component c "goes away later"
     send d --host kept --component c --ttl 600 "stays"
     wait_for 10 lines_at_least d 2 '.outcome == "expire"' || fail "no expiry: $(cat "$WORK/d.out")"
-    jq -e 'select(.outcome == "expire" and .host == "short" and .msg == "goes away" and .version == 4)' \
+    jq -s -e 'any(.[]; .outcome == "expire" and .host == "short" and .msg == "goes away" and .version == 4)' \
         "$WORK/d.out" >/dev/null || fail "expire change wrong: $(cat "$WORK/d.out")"
     [ "$(lines d '.outcome == "expire" and .host == "default"')" -eq 1 ] || fail "default TTL"
     [ "$(api d /v1/alerts | jq -r '[.alerts[].host] | join(",")')" = kept ] || fail "table after expiry"
