@@ -33,6 +33,8 @@ enum key_id {
     K_OUTBOX_SIZE,
     K_HTTP,
     K_DEFAULT_TTL,
+    K_SNAPSHOT,
+    K_SNAPSHOT_INTERVAL,
     K_COUNT
 };
 
@@ -75,6 +77,10 @@ static const struct key keys[K_COUNT] = {
     [K_DEFAULT_TTL] = {"default-ttl", "SECONDS",
                        "alerts without a TTL of their own expire after this long without "
                        "a refresh, 0 never [0]"},
+    [K_SNAPSHOT] = {"snapshot", "PATH",
+                    "keep the active alerts in this file (written every --snapshot-interval "
+                    "and at exit, read at start) [off]"},
+    [K_SNAPSHOT_INTERVAL] = {"snapshot-interval", "SECONDS", "how often to write it [60]"},
     [K_HTTP] = {"http", "ADDR:PORT",
                 "HTTP API (/v1/alerts, /v1/stats, /metrics, /v1/sources, /healthz), or off "
                 "[" CONFIG_DEFAULT_HTTP "]"},
@@ -98,6 +104,7 @@ void config_defaults(struct config *c)
     c->amqp_confirm_window = 256;
     c->amqp_heartbeat_s = 10;
     c->outbox_size = 100000;
+    c->snapshot_interval_s = 60;
     snprintf(c->http, sizeof(c->http), "%s", CONFIG_DEFAULT_HTTP);
     config_parse_address(c->http, &c->http_addr);
 }
@@ -331,6 +338,14 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         if (parse_uint(value, 10ull * 366 * 24 * 3600, &u) != 0)
             return fail(err, errlen, "default-ttl: '%s' is not seconds (0 never)", value);
         c->default_ttl_s = (unsigned)u;
+        return 0;
+    case K_SNAPSHOT:
+        return set_path(c->snapshot, sizeof(c->snapshot) - 32, "snapshot", value, err, errlen);
+    case K_SNAPSHOT_INTERVAL:
+        if (parse_uint(value, 86400, &u) != 0 || u == 0)
+            return fail(err, errlen, "snapshot-interval: '%s' is not seconds from 1 to 86400",
+                        value);
+        c->snapshot_interval_s = (unsigned)u;
         return 0;
     case K_HTTP:
         if (strcmp(value, "off") == 0) {

@@ -30,6 +30,8 @@ struct config {
     enum log_level log_level;
     size_t max_alerts;         /* 0: no cap */
     unsigned default_ttl_s;    /* expiry without a TTL element; 0: never */
+    char snapshot[1024];       /* "" : no snapshot */
+    unsigned snapshot_interval_s;
     unsigned shutdown_grace_s; /* how long SIGTERM waits for the sockets to drain */
     /* AMQP sink: used when amqp_url is set; then stdout only if --output was given */
     char amqp_url[1024];

@@ -3,11 +3,13 @@
 #include "collector/http.h"
 #include "collector/ingest.h"
 #include "collector/log.h"
+#include "collector/snapshot.h"
 #include "collector/udp.h"
 #include "sink/sink_amqp.h"
 #include "sink/sink_file.h"
 
 #include <errno.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,8 @@ struct daemon {
     size_t n_udp;
     struct http *http;
     uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
-    uv_timer_t stats_timer, drain_timer, expiry_timer;
+    uv_timer_t stats_timer, drain_timer, expiry_timer, snapshot_timer;
+    pid_t snapshot_child; /* a forked writer still running, or 0 */
     uv_check_t flush_check;
     bool stopping;
     uint64_t stop_deadline_ms;
@@ -129,6 +132,74 @@ static void on_expiry_timer(uv_timer_t *t)
     ingest_expire(dm->ingest, wall_ms(), (int64_t)uv_now(&dm->loop));
 }
 
+/* Has the last forked snapshot writer finished? Reaps it and says how it went. */
+static bool snapshot_child_done(struct daemon *dm, bool block)
+{
+    int status;
+    if (dm->snapshot_child == 0)
+        return true;
+    pid_t r = waitpid(dm->snapshot_child, &status, block ? 0 : WNOHANG);
+    if (r == 0)
+        return false;
+    if (r == dm->snapshot_child && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        log_error("snapshot: writing %s failed (see the line above)", dm->cfg->snapshot);
+    dm->snapshot_child = 0;
+    return true;
+}
+
+/* Every snapshot_interval: a forked child writes the table (copy-on-write), the loop goes on
+ * reading datagrams. A writer still busy from last time is left alone, not doubled. */
+static void on_snapshot_timer(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    if (!snapshot_child_done(dm, false)) {
+        log_warning("snapshot: the previous write is still running; skipping this one");
+        return;
+    }
+    pid_t pid = snapshot_write_async(ingest_state(dm->ingest), dm->cfg->snapshot,
+                                     dm->cfg->collector_id);
+    if (pid < 0)
+        log_error("snapshot: cannot fork a writer: %s", strerror((int)-pid));
+    else
+        dm->snapshot_child = pid;
+}
+
+static void load_snapshot(struct daemon *dm)
+{
+    const struct config *cfg = dm->cfg;
+    struct snapshot_info info;
+    char err[512];
+    int rc = snapshot_load(ingest_state(dm->ingest), cfg->snapshot, &info, err, sizeof(err));
+    if (rc == 0) {
+        log_info("snapshot: restored %zu active alerts from %s (version %llu); they are not "
+                 "announced again",
+                 info.loaded, cfg->snapshot, (unsigned long long)info.version);
+    } else if (rc == -ENOENT) {
+        log_info("snapshot: %s does not exist yet; starting with an empty table", cfg->snapshot);
+    } else {
+        char aside[1100];
+        snprintf(aside, sizeof(aside), "%s.corrupt-%lld", cfg->snapshot, (long long)time(NULL));
+        bool moved = rename(cfg->snapshot, aside) == 0;
+        log_error("snapshot: %s; kept the %zu alerts read before it; the file is %s", err,
+                  info.loaded, moved ? "set aside as" : "left in place (cannot rename it)");
+        if (moved)
+            log_error("snapshot: set aside as %s", aside);
+    }
+}
+
+/* At exit: the last word, written in place (the loop is done, nothing waits for it). */
+static void final_snapshot(struct daemon *dm)
+{
+    char err[512];
+    snapshot_child_done(dm, true);
+    if (snapshot_write(ingest_state(dm->ingest), dm->cfg->snapshot, dm->cfg->collector_id, err,
+                       sizeof(err)) == 0)
+        log_info("snapshot: %zu active alerts written to %s",
+                 state_count(ingest_state(dm->ingest)), dm->cfg->snapshot);
+    else
+        log_error("snapshot: %s", err);
+}
+
 /* After each poll phase: one flush for everything the sinks got in this iteration. */
 static void on_flush_check(uv_check_t *c)
 {
@@ -147,7 +218,7 @@ static void close_all(struct daemon *dm)
         (uv_handle_t *)&dm->sig_int,     (uv_handle_t *)&dm->sig_term,
         (uv_handle_t *)&dm->sig_usr1,    (uv_handle_t *)&dm->sig_hup,
         (uv_handle_t *)&dm->stats_timer, (uv_handle_t *)&dm->drain_timer,
-        (uv_handle_t *)&dm->expiry_timer,
+        (uv_handle_t *)&dm->expiry_timer,    (uv_handle_t *)&dm->snapshot_timer,
         (uv_handle_t *)&dm->flush_check,
     };
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
@@ -267,7 +338,11 @@ static int run(const struct config *cfg)
     uv_timer_init(&dm.loop, &dm.stats_timer);
     uv_timer_init(&dm.loop, &dm.drain_timer);
     uv_timer_init(&dm.loop, &dm.expiry_timer);
-    dm.expiry_timer.data = &dm;
+    uv_timer_init(&dm.loop, &dm.snapshot_timer);
+    dm.expiry_timer.data = dm.snapshot_timer.data = &dm;
+    /* The table is whole before the first datagram is read. */
+    if (cfg->snapshot[0] != '\0')
+        load_snapshot(&dm);
     uv_check_init(&dm.loop, &dm.flush_check);
     dm.stats_timer.data = dm.drain_timer.data = dm.flush_check.data = &dm;
 
@@ -304,6 +379,9 @@ static int run(const struct config *cfg)
     uv_signal_start(&dm.sig_hup, on_hup, SIGHUP);
     uv_check_start(&dm.flush_check, on_flush_check);
     uv_timer_start(&dm.expiry_timer, on_expiry_timer, 1000, 1000);
+    if (cfg->snapshot[0] != '\0')
+        uv_timer_start(&dm.snapshot_timer, on_snapshot_timer, cfg->snapshot_interval_s * 1000ull,
+                       cfg->snapshot_interval_s * 1000ull);
     if (cfg->stats_interval_s > 0)
         uv_timer_start(&dm.stats_timer, on_stats_timer, cfg->stats_interval_s * 1000ull,
                        cfg->stats_interval_s * 1000ull);
@@ -315,6 +393,8 @@ static int run(const struct config *cfg)
              : strcmp(cfg->output, "-") == 0       ? (cfg->amqp_url[0] ? " and stdout" : "stdout")
                                                    : cfg->output);
     rc = uv_run(&dm.loop, UV_RUN_DEFAULT);
+    if (cfg->snapshot[0] != '\0')
+        final_snapshot(&dm);
     log_info("stopped");
 out:
     ingest_free(dm.ingest); /* owns the sink once ingest_new was called */

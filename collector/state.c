@@ -586,10 +586,42 @@ int state_apply(struct state *s, const struct alert *in, int64_t now_ms,
     return -EINVAL;
 }
 
+int state_restore(struct state *s, const struct alert *a, const struct state_meta *meta)
+{
+    char key[KEY_BUF];
+    struct entry *e;
+    struct state_result r;
+    size_t klen = make_key(a, key);
+    unsigned hv;
+    HASH_VALUE(key, klen - 1, hv);
+    HASH_FIND_BYHASHVALUE(hh, s->entries, key, klen - 1, hv, e);
+    if (e != NULL)
+        return -EEXIST;
+    /* Insert as a raise would, then undo what a raise does to numbering. */
+    uint64_t before = s->version;
+    int rc = raise_alert(s, a, key, klen, hv, meta->last_seen_ms, &r);
+    if (rc != 0)
+        return rc;
+    s->version = before > meta->version ? before : meta->version;
+    HASH_FIND_BYHASHVALUE(hh, s->entries, key, klen - 1, hv, e);
+    e->version = meta->version;
+    e->first_seen_ms = meta->first_seen_ms;
+    e->last_seen_ms = meta->last_seen_ms;
+    if (meta->expires_ms != 0 && e->expires_ms != 0) {
+        int64_t old = e->expires_ms;
+        e->expires_ms = meta->expires_ms;
+        if (meta->expires_ms > old)
+            heap_down(s, e->heap_idx);
+        else
+            heap_up(s, e->heap_idx);
+    }
+    return 0;
+}
+
 static int foreach_entry(const struct entry *e, state_foreach_cb cb, void *data)
 {
     struct alert a;
-    struct state_meta m = {e->version, e->first_seen_ms, e->last_seen_ms};
+    struct state_meta m = {e->version, e->first_seen_ms, e->last_seen_ms, e->expires_ms};
     entry_view(e, &a);
     return cb(&a, &m, data);
 }

@@ -35,6 +35,7 @@ struct state_meta {
     uint64_t version;      /* version of the last change to this alert */
     int64_t first_seen_ms; /* when it was raised */
     int64_t last_seen_ms;  /* last Upd/Post/Updonly for it, duplicates included */
+    int64_t expires_ms;    /* when it expires unless refreshed; 0: never */
 };
 
 struct state;
@@ -63,6 +64,12 @@ int64_t state_next_expiry(const struct state *s);
 
 /* Change the default TTL (SIGHUP). Applies from each alert's next refresh on. */
 void state_set_default_ttl(struct state *s, unsigned ttl_s);
+
+/* Put back an alert from a snapshot: no outcome, no new version; its own version, times
+ * and deadline are kept (an already past deadline expires at the next state_expire).
+ * The table's version is raised to at least meta->version. Returns 0, -EEXIST (the key is
+ * already there), -ENOSPC (cap) or -ENOMEM. */
+int state_restore(struct state *s, const struct alert *a, const struct state_meta *meta);
 
 /* Number of active alerts, and of hosts with at least one. */
 size_t state_count(const struct state *s);

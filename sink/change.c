@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 
 static const char *const outcome_names[CHANGE_OUTCOME_COUNT] = {
     [CHANGE_RAISE] = "raise",
@@ -309,6 +311,122 @@ fail:
     if (out->buf != NULL)
         out->buf[out->len] = '\0';
     return rc;
+}
+
+int change_json_append_stored(struct change_json *out, const struct alert *a, uint64_t version,
+                              int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms)
+{
+    size_t start = out->len;
+    int rc;
+    TRY(put(out, "{", 1));
+    TRY(put_key(out, "version", true));
+    TRY(put_int(out, (int64_t)version));
+    TRY(put_key(out, "first_seen_ms", false));
+    TRY(put_int(out, first_seen_ms));
+    TRY(put_key(out, "last_seen_ms", false));
+    TRY(put_int(out, last_seen_ms));
+    TRY(put_key(out, "expires_ms", false));
+    TRY(put_int(out, expires_ms));
+    TRY(put_alert_fields(out, a));
+    TRY(put(out, "}", 1));
+    out->buf[out->len] = '\0';
+    return 0;
+fail:
+    out->len = start;
+    if (out->buf != NULL)
+        out->buf[out->len] = '\0';
+    return rc;
+}
+
+/* Copy a JSON string into the arena; NULL when the arena is full (sized for the line). */
+static const char *arena_copy(struct alert_json *a, size_t *used, json_t *v, uint32_t *len)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (s == NULL || *used + n + 1 > a->cap)
+        return NULL;
+    char *dst = a->arena + *used;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    *used += n + 1;
+    if (len != NULL)
+        *len = (uint32_t)n;
+    return dst;
+}
+
+int change_json_decode_stored(const char *text, size_t len, struct alert_json *out)
+{
+    json_error_t err;
+    int rc = -EBADMSG;
+    /* Decoded strings are never longer than the line that holds them. */
+    if (out->cap < len + 1) {
+        char *b = realloc(out->arena, len + 1);
+        if (b == NULL)
+            return -ENOMEM;
+        out->arena = b;
+        out->cap = len + 1;
+    }
+    json_t *o = json_loadb(text, len, 0, &err);
+    if (!json_is_object(o))
+        goto out;
+    struct alert *a = &out->alert;
+    size_t used = 0;
+    alert_clear(a);
+    json_t *v = json_object_get(o, "version");
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        goto out;
+    out->version = (uint64_t)json_integer_value(v);
+    out->first_seen_ms = json_integer_value(json_object_get(o, "first_seen_ms"));
+    out->last_seen_ms = json_integer_value(json_object_get(o, "last_seen_ms"));
+    out->expires_ms = json_integer_value(json_object_get(o, "expires_ms"));
+    a->host = arena_copy(out, &used, json_object_get(o, "host"), &a->host_len);
+    a->component = arena_copy(out, &used, json_object_get(o, "component"), &a->component_len);
+    if (a->host == NULL || a->component == NULL || a->host_len == 0 || a->component_len == 0 ||
+        a->host_len > ALERT_KEY_MAX || a->component_len > ALERT_KEY_MAX)
+        goto out;
+    for (int i = 0; i < ALERT_TEXT_COUNT; i++) {
+        json_t *t = json_object_get(o, alert_text_info[i].json);
+        if (t != NULL && (a->text[i] = arena_copy(out, &used, t, &a->text_len[i])) == NULL)
+            goto out;
+    }
+    for (int i = 0; i < ALERT_NUM_COUNT; i++) {
+        json_t *n = json_object_get(o, alert_num_info[i].json);
+        if (n == NULL)
+            continue;
+        if (json_is_boolean(n))
+            alert_set_num(a, (enum alert_num)i, json_is_true(n));
+        else if (json_is_integer(n))
+            alert_set_num(a, (enum alert_num)i, json_integer_value(n));
+        else
+            goto out;
+    }
+    json_t *extra = json_object_get(o, "extra");
+    const char *key;
+    json_t *val;
+    json_object_foreach(extra, key, val) {
+        if (a->n_extra >= ALERT_EXTRA_MAX)
+            break;
+        json_t *k = json_string(key);
+        const char *name = k ? arena_copy(out, &used, k, NULL) : NULL;
+        json_decref(k);
+        const char *value = arena_copy(out, &used, val, NULL);
+        if (name == NULL || value == NULL)
+            goto out;
+        a->extra[a->n_extra++] = (struct alert_extra){name, value};
+    }
+    rc = 0;
+out:
+    json_decref(o);
+    return rc;
+}
+
+void alert_json_free(struct alert_json *a)
+{
+    if (a == NULL)
+        return;
+    free(a->arena);
+    a->arena = NULL;
+    a->cap = 0;
 }
 
 int change_json_append(struct change_json *out, const char *s, size_t n)

@@ -66,6 +66,27 @@ int change_json_append_alert(struct change_json *out, const struct alert *a, uin
 int change_json_append(struct change_json *out, const char *s, size_t n);
 int change_json_append_str(struct change_json *out, const char *s, size_t n);
 
+/* An alert as stored in a state snapshot: like change_json_append_alert, with the times
+ * as numbers (first_seen_ms, last_seen_ms, expires_ms; 0: never expires). Appends. */
+int change_json_append_stored(struct change_json *out, const struct alert *a, uint64_t version,
+                              int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms);
+
+/* One stored alert read back (jansson). The strings live in this struct: valid until the
+ * next decode into it or alert_json_free. Zero-initialise before first use. */
+struct alert_json {
+    struct alert alert;
+    uint64_t version;
+    int64_t first_seen_ms, last_seen_ms, expires_ms;
+    char *arena;
+    size_t cap;
+};
+
+/* Decode one line written by change_json_append_stored. Returns 0, -EBADMSG (not JSON, or
+ * host/component/version missing or of the wrong type), or -ENOMEM. */
+int change_json_decode_stored(const char *text, size_t len, struct alert_json *out);
+
+void alert_json_free(struct alert_json *a);
+
 void change_json_free(struct change_json *out);
 
 /* Format a time as RFC 3339 UTC with milliseconds ("2026-11-26T07:00:00.123Z").

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# service.sh CASE - injectord as a long-running service: snapshot across restarts.
+source "$(dirname "$0")/lib.sh"
+: "${INJECTOR_BURST:?INJECTOR_BURST must name the injector-burst binary}"
+
+# 100,000 active alerts survive a restart: none is announced again, duplicates stay
+# duplicates, a Del after the restart clears a restored alert with the next version.
+case_restart_neither_forgets_nor_reannounces() {
+    start_injectord d --listen 127.0.0.1:0 --snapshot "$WORK/snap.json"
+    "$INJECTOR_BURST" --target "127.0.0.1:$PORT_d" --stats "http://127.0.0.1:$HTTP_d/v1/stats" \
+        --count 100000 --rate 40000 --json >"$WORK/b1.json" || fail "burst lost alerts: $(cat "$WORK/b1.json")"
+    [ "$(api d /v1/stats | jq .active_alerts)" -eq 100000 ] || fail "not 100000 active"
+    stop_injectord d
+    grep -q 'snapshot: 100000 active alerts written' "$WORK/d.err" || fail "no final snapshot"
+
+    start_injectord e --listen 127.0.0.1:0 --snapshot "$WORK/snap.json"
+    grep -q 'snapshot: restored 100000 active alerts .* (version 100000)' "$WORK/e.err" ||
+        fail "not restored: $(grep snapshot "$WORK/e.err")"
+    api e /v1/alerts | jq -e '.count == 100000 and .version == 100000' >/dev/null ||
+        fail "table after restart"
+    "$INJECTOR_BURST" --target "127.0.0.1:$PORT_e" --stats "http://127.0.0.1:$HTTP_e/v1/stats" \
+        --count 1000 --hosts 100000 --json >/dev/null || fail "refresh burst lost alerts"
+    [ "$(api e /v1/stats | jq .outcomes.duplicate)" -eq 1000 ] || fail "refreshes were not duplicates"
+    send e --host b0-n7 --component c0 --del
+    wait_for 10 lines_at_least e 1 || fail "no clear after restart"
+    [ "$(lines e)" -eq 1 ] || fail "a restored alert was announced again: $(head -n3 "$WORK/e.out")"
+    [ "$(lines e '.outcome == "clear" and .host == "b0-n7" and .version == 100001')" -eq 1 ] ||
+        fail "clear after restart: $(cat "$WORK/e.out")"
+    stop_injectord e
+}
+
+# A snapshot that is not one is reported and set aside; the daemon starts and serves.
+case_corrupt_snapshot_is_set_aside() {
+    printf '{"injector_snapshot":1,"version":9,"count":2}\n{"version":1,"host":"a","comp' \
+        >"$WORK/snap.json"
+    start_injectord d --listen 127.0.0.1:0 --snapshot "$WORK/snap.json"
+    grep -q 'snapshot: .*snap.json:2: not a stored alert' "$WORK/d.err" ||
+        fail "corruption not reported: $(cat "$WORK/d.err")"
+    ls "$WORK"/snap.json.corrupt-* >/dev/null 2>&1 || fail "corrupt snapshot not set aside"
+    send d --host x --component y
+    wait_for 10 lines_at_least d 1 || fail "daemon does not serve"
+    [ "$(lines d '.version == 10')" -eq 1 ] || fail "numbering did not go on from the header"
+    stop_injectord d
+}
+
+# Snapshots are written while it runs (by a forked child), not only at exit.
+case_periodic_snapshot() {
+    start_injectord d --listen 127.0.0.1:0 --snapshot "$WORK/snap.json" --snapshot-interval 1
+    for i in 1 2 3; do send d --host "h$i" --component c; done
+    _snap_has_3() { [ -f "$WORK/snap.json" ] && grep -q '"count":3' "$WORK/snap.json" &&
+        grep -q '^{"end":3}$' "$WORK/snap.json"; }
+    wait_for 10 _snap_has_3 || fail "no periodic snapshot with 3 alerts"
+    kill -0 "$PID_d" || fail "daemon died"
+    ls "$WORK"/snap.json.tmp.* >/dev/null 2>&1 && fail "temporary file left behind"
+    stop_injectord d
+}
+
+"case_$1"
+echo "PASS: $1"

@@ -1,0 +1,213 @@
+/* test_snapshot.c - the state table written and read back: fields, versions, times,
+ * expiry; truncated, corrupt and missing files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "collector/snapshot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[256], path[300];
+
+static int setup(void **st)
+{
+    (void)st;
+    snprintf(dir, sizeof(dir), "/tmp/injector-snap.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/snapshot.json", dir);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct alert mk(const char *host, const char *comp)
+{
+    struct alert a;
+    alert_clear(&a);
+    a.action = ALERT_UPD;
+    a.host = host;
+    a.host_len = (uint32_t)strlen(host);
+    a.component = comp;
+    a.component_len = (uint32_t)strlen(comp);
+    return a;
+}
+
+static struct state *filled(void)
+{
+    struct state *s;
+    struct state_result r;
+    assert_int_equal(state_new(NULL, &s), 0);
+    struct alert a = mk("web12", "disk");
+    a.text[ALERT_MSG] = "disk \"95%\" full\n\xc3\xa9";
+    a.text_len[ALERT_MSG] = (uint32_t)strlen(a.text[ALERT_MSG]);
+    a.text[ALERT_OWNER] = "";
+    a.text_len[ALERT_OWNER] = 0;
+    alert_set_num(&a, ALERT_SEVERITY, 6);
+    alert_set_num(&a, ALERT_AUTOCLEAR, 1);
+    alert_set_num(&a, ALERT_TTL, 600);
+    a.n_extra = 1;
+    a.extra[0] = (struct alert_extra){"Rack", "r7"};
+    assert_int_equal(state_apply(s, &a, 1000, &r), 0);
+    for (int i = 0; i < 100; i++) {
+        char h[16];
+        snprintf(h, sizeof(h), "n%03d", i);
+        struct alert b = mk(h, "node");
+        assert_int_equal(state_apply(s, &b, 2000 + i, &r), 0);
+    }
+    struct alert d = mk("n050", "node");
+    d.action = ALERT_DEL;
+    assert_int_equal(state_apply(s, &d, 3000, &r), 0); /* version 102 */
+    return s;
+}
+
+static int find_cb(const struct alert *a, const struct state_meta *m, void *data)
+{
+    if (strcmp(a->host, "web12") != 0)
+        return 0;
+    assert_string_equal(a->component, "disk");
+    assert_string_equal(a->text[ALERT_MSG], "disk \"95%\" full\n\xc3\xa9");
+    assert_string_equal(a->text[ALERT_OWNER], "");
+    assert_null(a->text[ALERT_CONTACT]);
+    assert_int_equal(a->num[ALERT_SEVERITY], 6);
+    assert_true(alert_has_num(a, ALERT_AUTOCLEAR));
+    assert_int_equal(a->num[ALERT_AUTOCLEAR], 1);
+    assert_int_equal(a->n_extra, 1);
+    assert_string_equal(a->extra[0].value, "r7");
+    assert_int_equal(m->version, 1);
+    assert_int_equal(m->first_seen_ms, 1000);
+    assert_int_equal(m->expires_ms, 601000);
+    (*(int *)data)++;
+    return 0;
+}
+
+static void test_snapshot_round_trip_keeps_everything(void **st)
+{
+    (void)st;
+    char err[512];
+    struct state *s = filled(), *t;
+    assert_int_equal(snapshot_write(s, path, "mon1", err, sizeof(err)), 0);
+    assert_int_equal(state_new(NULL, &t), 0);
+    struct snapshot_info info;
+    if (snapshot_load(t, path, &info, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(info.loaded, 100);
+    assert_int_equal(info.count, 100);
+    assert_int_equal(state_count(t), 100);
+    assert_int_equal(state_version(t), 102);
+    int found = 0;
+    state_foreach(t, NULL, find_cb, &found);
+    assert_int_equal(found, 1);
+
+    /* Restored, not re-announced: the same Upd is a duplicate, a Del clears with 103. */
+    struct state_result r;
+    struct alert b = mk("n007", "node");
+    assert_int_equal(state_apply(t, &b, 5000, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_DUPLICATE);
+    b.action = ALERT_DEL;
+    assert_int_equal(state_apply(t, &b, 5000, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_CLEAR);
+    assert_int_equal(r.version, 103);
+    /* The restored deadline still holds. */
+    assert_int_equal(state_expire(t, 600999, &r), 0);
+    assert_int_equal(state_expire(t, 601000, &r), 1);
+    assert_string_equal(r.alert.host, "web12");
+    state_free(s);
+    state_free(t);
+}
+
+static void test_snapshot_written_by_a_forked_child(void **st)
+{
+    (void)st;
+    char err[512];
+    struct state *s = filled(), *t;
+    pid_t pid = snapshot_write_async(s, path, "mon1");
+    assert_true(pid > 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(state_new(NULL, &t), 0);
+    struct snapshot_info info;
+    assert_int_equal(snapshot_load(t, path, &info, err, sizeof(err)), 0);
+    assert_int_equal(state_count(t), 100);
+    state_free(s);
+    state_free(t);
+}
+
+static void truncate_file(long keep)
+{
+    assert_int_equal(truncate(path, keep), 0);
+}
+
+static void test_snapshot_truncated_or_corrupt_is_an_error_not_a_crash(void **st)
+{
+    (void)st;
+    char err[512];
+    struct state *s = filled(), *t;
+    struct snapshot_info info;
+    assert_int_equal(snapshot_write(s, path, "mon1", err, sizeof(err)), 0);
+    truncate_file(3000); /* cut in the middle of the alerts */
+    assert_int_equal(state_new(NULL, &t), 0);
+    assert_int_equal(snapshot_load(t, path, &info, err, sizeof(err)), -EBADMSG);
+    assert_non_null(strstr(err, "snapshot.json"));
+    assert_true(info.loaded < 100);
+    assert_int_equal(state_count(t), info.loaded); /* what was whole is kept */
+    state_free(t);
+
+    FILE *f = fopen(path, "w");
+    fputs("this is not a snapshot\n", f);
+    fclose(f);
+    assert_int_equal(state_new(NULL, &t), 0);
+    assert_int_equal(snapshot_load(t, path, &info, err, sizeof(err)), -EBADMSG);
+    assert_non_null(strstr(err, "not an injector snapshot"));
+    assert_int_equal(state_count(t), 0);
+    state_free(t);
+
+    f = fopen(path, "w");
+    fclose(f);
+    assert_int_equal(state_new(NULL, &t), 0);
+    assert_int_equal(snapshot_load(t, path, &info, err, sizeof(err)), -EBADMSG);
+    state_free(t);
+    state_free(s);
+}
+
+static void test_snapshot_missing_is_enoent(void **st)
+{
+    (void)st;
+    char err[512];
+    struct state *t;
+    struct snapshot_info info;
+    assert_int_equal(state_new(NULL, &t), 0);
+    assert_int_equal(snapshot_load(t, path, &info, err, sizeof(err)), -ENOENT);
+    state_free(t);
+    /* An unwritable place is a clear error, and leaves nothing behind. */
+    struct state *s = filled();
+    assert_true(snapshot_write(s, "/nonexistent/dir/snap.json", "m", err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "/nonexistent/dir/snap.json"));
+    state_free(s);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_snapshot_round_trip_keeps_everything),
+        T(test_snapshot_written_by_a_forked_child),
+        T(test_snapshot_truncated_or_corrupt_is_an_error_not_a_crash),
+        T(test_snapshot_missing_is_enoent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
