@@ -14,6 +14,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <ini.h>
+
 enum key_id {
     K_LISTEN,
     K_RCVBUF,
@@ -378,32 +380,152 @@ void config_usage(FILE *f)
         snprintf(left, sizeof(left), "--%s %s", keys[i].name, keys[i].arg);
         fprintf(f, "  %-28s %s\n", left, keys[i].help);
     }
-    fprintf(f, "  %-28s %s\n  %-28s %s\n", "-h, --help", "show this help and exit",
-            "-V, --version", "show the version and exit");
+    fprintf(f, "  %-28s %s\n  %-28s %s\n  %-28s %s\n  %-28s %s\n", "-c, --config PATH",
+            "read settings from this INI file [" CONFIG_DEFAULT_FILE " if it exists]",
+            "--check-config", "validate the settings, print them (password masked), exit 0/1",
+            "-h, --help", "show this help and exit", "-V, --version",
+            "show the version and exit");
     fprintf(f, "\nSignals: SIGINT/SIGTERM drain the sockets and stop; SIGUSR1 prints the\n"
                "stats line now; SIGHUP reopens the output file (log rotation).\n"
                "Wire format and outcomes: parsers/FORMAT.md and the README.\n");
 }
 
+/* ---- the INI file --------------------------------------------------------------- */
+
+/* [section] key spellings that are not "<section>-<key>" nor a plain key. */
+static const struct {
+    const char *section, *key, *setting;
+} aliases[] = {
+    {"listen", "address", "listen"},   {"amqp", "url", "amqp"},
+    {"spool", "dir", "spool-dir"},     {"spool", "outbox_size", "outbox-size"},
+    {"http", "listen", "http"},        {"snapshot", "path", "snapshot"},
+    {"logging", "level", "log-level"}, {"output", "path", "output"},
+};
+
+struct ini_ctx {
+    struct config *c;
+    char err[256];
+};
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *x = user;
+    char joined[160];
+    for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+        if (strcmp(section, aliases[i].section) == 0 && strcmp(name, aliases[i].key) == 0)
+            return config_set(x->c, aliases[i].setting, value, x->err, sizeof(x->err)) == 0;
+    snprintf(joined, sizeof(joined), "%s-%s", section, name);
+    if (section[0] != '\0' && find_key(joined) >= 0)
+        return config_set(x->c, joined, value, x->err, sizeof(x->err)) == 0;
+    if (find_key(name) >= 0)
+        return config_set(x->c, name, value, x->err, sizeof(x->err)) == 0;
+    snprintf(x->err, sizeof(x->err), "unknown setting '%s' in [%s] (keys are the --long "
+                                     "option names; see injectord --help)",
+             name, section);
+    return 0;
+}
+
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+    struct ini_ctx x = {.c = c};
+    if (access(path, F_OK) != 0)
+        return -ENOENT;
+    int line = ini_parse(path, on_ini, &x);
+    if (line == -1)
+        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (line == -2)
+        return fail(err, errlen, "%s: out of memory", path);
+    if (line > 0)
+        return fail(err, errlen, "%s:%d: %s", path, line,
+                    x.err[0] ? x.err : "not a 'key = value' line nor a [section]");
+    return 0;
+}
+
+int config_load(struct config *c, int argc, char **argv, bool *check, char *err, size_t errlen)
+{
+    const char *file = NULL;
+    *check = false;
+    config_defaults(c);
+    /* A first look for -c and --check-config: the file goes under the options. */
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+            file = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+        else if (strcmp(argv[i], "--check-config") == 0)
+            *check = true;
+    }
+    int rc = config_load_file(c, file ? file : CONFIG_DEFAULT_FILE, err, errlen);
+    if (rc == -ENOENT && file != NULL)
+        return fail(err, errlen, "%s: no such file", file);
+    if (rc != 0 && rc != -ENOENT)
+        return rc;
+    return config_parse_args(c, argc, argv, err, errlen);
+}
+
+/* The URL with its password, if any, masked. */
+static void masked_url(const char *url, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", url);
+    char *at = strchr(buf, '@');
+    char *colon = strchr(buf + 7, ':');
+    if (at != NULL && colon != NULL && colon < at) {
+        char rest[1024];
+        snprintf(rest, sizeof(rest), "%s", at);
+        snprintf(colon, size - (size_t)(colon - buf), ":***%s", rest);
+    }
+}
+
+void config_print(const struct config *c, FILE *f)
+{
+    char url[1100];
+    fprintf(f, "# injectord %s: effective configuration\n", INJECTOR_VERSION);
+    for (size_t i = 0; i < c->n_listen; i++)
+        fprintf(f, "listen = %s\n", c->listen[i]);
+    fprintf(f, "rcvbuf = %zu\noutput = %s\ncollector-id = %s\nstats-interval = %u\n", c->rcvbuf,
+            c->output, c->collector_id, c->stats_interval_s);
+    fprintf(f, "log-level = %s\nmax-alerts = %zu\ndefault-ttl = %u\nshutdown-grace = %u\n",
+            log_level_name(c->log_level), c->max_alerts, c->default_ttl_s, c->shutdown_grace_s);
+    fprintf(f, "http = %s\n", c->http[0] ? c->http : "off");
+    fprintf(f, "snapshot = %s\nsnapshot-interval = %u\n", c->snapshot[0] ? c->snapshot : "",
+            c->snapshot_interval_s);
+    masked_url(c->amqp_url, url, sizeof(url));
+    fprintf(f, "amqp = %s\namqp-exchange = %s\namqp-password-file = %s\n", url,
+            c->amqp_exchange, c->amqp_password_file);
+    fprintf(f, "amqp-confirm-window = %u\namqp-mandatory = %s\namqp-heartbeat = %u\n",
+            c->amqp_confirm_window, c->amqp_mandatory ? "true" : "false", c->amqp_heartbeat_s);
+    fprintf(f, "spool-dir = %s\noutbox-size = %zu\n", c->spool_dir, c->outbox_size);
+}
+
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen)
 {
-    struct option opts[K_COUNT + 3];
+    struct option opts[K_COUNT + 5];
     for (int i = 0; i < K_COUNT; i++)
         opts[i] = (struct option){keys[i].name, required_argument, NULL, 1000 + i};
     opts[K_COUNT] = (struct option){"help", no_argument, NULL, 'h'};
     opts[K_COUNT + 1] = (struct option){"version", no_argument, NULL, 'V'};
-    opts[K_COUNT + 2] = (struct option){NULL, 0, NULL, 0};
+    opts[K_COUNT + 2] = (struct option){"config", required_argument, NULL, 'c'};
+    opts[K_COUNT + 3] = (struct option){"check-config", no_argument, NULL, 'C'};
+    opts[K_COUNT + 4] = (struct option){NULL, 0, NULL, 0};
 
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":hV", opts, NULL)) != -1) {
+    /* Options win over the file: the first --listen here replaces the file's too. */
+    c->listen_given = false;
+    while ((ch = getopt_long(argc, argv, ":hVc:", opts, NULL)) != -1) {
+        if (ch == 'c' || ch == 'C')
+            continue; /* taken by config_load */
         if (ch == 'h') {
             config_usage(stdout);
             return 1;
         }
         if (ch == 'V') {
-            printf("injectord %s\n", INJECTOR_VERSION);
+#ifdef HAVE_SYSTEMD
+            printf("injectord %s (systemd notify)\n", INJECTOR_VERSION);
+#else
+            printf("injectord %s (no systemd notify)\n", INJECTOR_VERSION);
+#endif
             return 1;
         }
         if (ch == ':')

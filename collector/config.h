@@ -54,9 +54,25 @@ void config_defaults(struct config *c);
  * message in err ("rcvbuf: '12Q' is not a size; use bytes or a K/M/G suffix"). */
 int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen);
 
+#define CONFIG_DEFAULT_FILE "/etc/injector/injectord.conf"
+
 /* Parse the command line over c. Returns 0 to run, 1 when --help or --version was
  * printed (exit 0), -EINVAL with a message in err. */
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* Read an INI file over c. Keys are the long option names ("rcvbuf", "amqp-exchange"; '_'
+ * for '-' is fine), in any section or named after their section ([amqp] exchange, [spool]
+ * dir, [snapshot] interval, [logging] level, ...). Returns 0; -ENOENT when the file does not
+ * exist; -EINVAL with "file:line: ..." in err. */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+
+/* The whole start-up: defaults, then the file (-c PATH, else the default file if it
+ * exists), then the command line, which wins. *check is set by --check-config.
+ * Returns as config_parse_args. */
+int config_load(struct config *c, int argc, char **argv, bool *check, char *err, size_t errlen);
+
+/* Print the effective configuration as an INI file (the AMQP password masked). */
+void config_print(const struct config *c, FILE *f);
 
 /* Parse "a.b.c.d:port", "[v6]:port" or ":port" (all addresses). Returns 0 or -EINVAL. */
 int config_parse_address(const char *s, struct sockaddr_storage *out);

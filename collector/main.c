@@ -3,6 +3,7 @@
 #include "collector/http.h"
 #include "collector/ingest.h"
 #include "collector/log.h"
+#include "collector/notify.h"
 #include "collector/snapshot.h"
 #include "collector/udp.h"
 #include "sink/sink_amqp.h"
@@ -25,7 +26,7 @@ struct daemon {
     size_t n_udp;
     struct http *http;
     uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
-    uv_timer_t stats_timer, drain_timer, expiry_timer, snapshot_timer;
+    uv_timer_t stats_timer, drain_timer, expiry_timer, snapshot_timer, watchdog_timer;
     pid_t snapshot_child; /* a forked writer still running, or 0 */
     uv_check_t flush_check;
     bool stopping;
@@ -59,13 +60,30 @@ static void refresh_drops(void *data)
     ingest_set_kernel_drops(dm->ingest, total);
 }
 
+static void status_line(struct daemon *dm, char *buf, size_t size)
+{
+    const struct stats *s = ingest_stats(dm->ingest);
+    snprintf(buf, size, "%llu active alerts, %llu datagrams, %llu kernel drops, version %llu",
+             (unsigned long long)s->active, (unsigned long long)s->datagrams,
+             (unsigned long long)s->kernel_drops, (unsigned long long)s->version);
+}
+
 static void print_stats(struct daemon *dm, const char *why)
 {
-    char line[1024], sinks[512];
+    char line[1024], sinks[512], status[256];
     refresh_drops(dm);
     stats_format(ingest_stats(dm->ingest), line, sizeof(line));
     ingest_format_sink_stats(dm->ingest, sinks, sizeof(sinks));
     log_info("stats%s: %s%s", why, line, sinks);
+    status_line(dm, status, sizeof(status));
+    notify_status(status);
+}
+
+/* WATCHDOG=1 comes from the loop itself: if the loop wedges, systemd restarts us. */
+static void on_watchdog_timer(uv_timer_t *t)
+{
+    (void)t;
+    notify_watchdog();
 }
 
 static void sink_log(int level, const char *msg)
@@ -219,6 +237,7 @@ static void close_all(struct daemon *dm)
         (uv_handle_t *)&dm->sig_usr1,    (uv_handle_t *)&dm->sig_hup,
         (uv_handle_t *)&dm->stats_timer, (uv_handle_t *)&dm->drain_timer,
         (uv_handle_t *)&dm->expiry_timer,    (uv_handle_t *)&dm->snapshot_timer,
+        (uv_handle_t *)&dm->watchdog_timer,
         (uv_handle_t *)&dm->flush_check,
     };
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
@@ -259,6 +278,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
         return;
     }
     dm->stopping = true;
+    notify_stopping();
     log_info("%s: draining the sockets, then stopping", strsignal(signum));
     dm->stop_deadline_ms = uv_now(&dm->loop) + (uint64_t)dm->cfg->shutdown_grace_s * 1000;
     /* The datagrams themselves are read by the normal path; this only checks for empty. */
@@ -339,7 +359,8 @@ static int run(const struct config *cfg)
     uv_timer_init(&dm.loop, &dm.drain_timer);
     uv_timer_init(&dm.loop, &dm.expiry_timer);
     uv_timer_init(&dm.loop, &dm.snapshot_timer);
-    dm.expiry_timer.data = dm.snapshot_timer.data = &dm;
+    uv_timer_init(&dm.loop, &dm.watchdog_timer);
+    dm.expiry_timer.data = dm.snapshot_timer.data = dm.watchdog_timer.data = &dm;
     /* The table is whole before the first datagram is read. */
     if (cfg->snapshot[0] != '\0')
         load_snapshot(&dm);
@@ -386,6 +407,12 @@ static int run(const struct config *cfg)
         uv_timer_start(&dm.stats_timer, on_stats_timer, cfg->stats_interval_s * 1000ull,
                        cfg->stats_interval_s * 1000ull);
 
+    uint64_t wd = notify_watchdog_ms();
+    if (wd > 0)
+        uv_timer_start(&dm.watchdog_timer, on_watchdog_timer, wd, wd);
+    char status[256];
+    status_line(&dm, status, sizeof(status));
+    notify_ready(status);
     log_info("injectord %s ready: collector %s, changes to %s%s%s", INJECTOR_VERSION,
              cfg->collector_id, cfg->amqp_url[0] ? "amqp exchange " : "",
              cfg->amqp_url[0] ? cfg->amqp_exchange : "",
@@ -419,15 +446,19 @@ static void scrub_password(int argc, char **argv)
 int main(int argc, char **argv)
 {
     struct config cfg;
-    char err[256];
+    char err[512];
+    bool check;
 
-    config_defaults(&cfg);
-    int rc = config_parse_args(&cfg, argc, argv, err, sizeof(err));
+    int rc = config_load(&cfg, argc, argv, &check, err, sizeof(err));
     if (rc == 1)
         return 0;
     if (rc != 0) {
         fprintf(stderr, "injectord: %s\n", err);
-        return 2;
+        return check ? 1 : 2;
+    }
+    if (check) {
+        config_print(&cfg, stdout);
+        return 0;
     }
     log_set_level(cfg.log_level);
     scrub_password(argc, argv);

@@ -10,7 +10,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int args(struct config *c, char *err, int argc, char **argv)
 {
@@ -124,6 +127,89 @@ static void test_config_command_line_errors(void **st)
     assert_non_null(strstr(err, "rcvbuf"));
 }
 
+static char cfgpath[64];
+
+static void write_file(const char *text)
+{
+    snprintf(cfgpath, sizeof(cfgpath), "/tmp/injector-cfg-%d.conf", (int)getpid());
+    FILE *f = fopen(cfgpath, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_config_file_sections_and_options_win(void **st)
+{
+    (void)st;
+    write_file("# a comment\n"
+               "[listen]\naddress = 127.0.0.1:9100\naddress = [::1]:9100\nrcvbuf = 4M\n"
+               "[amqp]\nurl = amqp://guest:secret@127.0.0.1:5672/\nexchange = alerts\n"
+               "confirm_window = 64\n"
+               "[spool]\ndir = /var/lib/injector/spool\n"
+               "[snapshot]\npath = /var/lib/injector/snapshot.json\ninterval = 30\n"
+               "[logging]\nlevel = warning\nstats_interval = 10\n"
+               "[http]\nlisten = 127.0.0.1:9200\n");
+    struct config c;
+    char err[512];
+    bool check;
+    char *argv[] = {"injectord", "-c", cfgpath, "--rcvbuf", "8M", "--check-config", NULL};
+    assert_int_equal(config_load(&c, 6, argv, &check, err, sizeof(err)), 0);
+    assert_true(check);
+    assert_int_equal(c.n_listen, 2);
+    assert_string_equal(c.listen[1], "[::1]:9100");
+    assert_int_equal(c.rcvbuf, 8u << 20); /* the option wins */
+    assert_string_equal(c.amqp_exchange, "alerts");
+    assert_int_equal(c.amqp_confirm_window, 64);
+    assert_string_equal(c.spool_dir, "/var/lib/injector/spool");
+    assert_string_equal(c.snapshot, "/var/lib/injector/snapshot.json");
+    assert_int_equal(c.snapshot_interval_s, 30);
+    assert_int_equal(c.log_level, LOG_LEVEL_WARNING);
+    assert_int_equal(c.stats_interval_s, 10);
+    assert_string_equal(c.http, "127.0.0.1:9200");
+
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    config_print(&c, f);
+    fclose(f);
+    assert_null(strstr(out, "secret")); /* the password never shows */
+    assert_non_null(strstr(out, "amqp = amqp://guest:***@127.0.0.1:5672/"));
+    assert_non_null(strstr(out, "rcvbuf = 8388608"));
+    free(out);
+
+    /* --listen on the command line replaces the file's listeners. */
+    char *argv2[] = {"injectord", "-c", cfgpath, "--listen", "127.0.0.1:9300", NULL};
+    assert_int_equal(config_load(&c, 5, argv2, &check, err, sizeof(err)), 0);
+    assert_int_equal(c.n_listen, 1);
+    assert_string_equal(c.listen[0], "127.0.0.1:9300");
+    unlink(cfgpath);
+}
+
+static void test_config_file_errors_name_file_and_line(void **st)
+{
+    (void)st;
+    struct config c;
+    char err[512];
+    bool check;
+    char *argv[] = {"injectord", "-c", cfgpath, NULL};
+
+    write_file("[listen]\nrcvbuf = 4M\nrcvbuf = lots\n");
+    assert_int_equal(config_load(&c, 3, argv, &check, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, ":3: rcvbuf: 'lots'"));
+
+    write_file("[amqp]\nfrobnicate = yes\n");
+    assert_int_equal(config_load(&c, 3, argv, &check, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, ":2: unknown setting 'frobnicate' in [amqp]"));
+
+    write_file("this line is not ini\n");
+    assert_int_equal(config_load(&c, 3, argv, &check, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, ":1:"));
+    unlink(cfgpath);
+
+    assert_int_equal(config_load(&c, 3, argv, &check, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "no such file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +219,8 @@ int main(void)
         cmocka_unit_test(test_config_bad_values_say_what_is_allowed),
         cmocka_unit_test(test_config_ini_style_keys_accepted),
         cmocka_unit_test(test_config_command_line_errors),
+        cmocka_unit_test(test_config_file_sections_and_options_win),
+        cmocka_unit_test(test_config_file_errors_name_file_and_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

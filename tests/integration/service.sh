@@ -55,5 +55,44 @@ case_periodic_snapshot() {
     stop_injectord d
 }
 
+# The unit installs and passes systemd-analyze verify; the example config checks clean.
+case_install_and_unit_verify() {
+    command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed"
+    DESTDIR="$WORK/stage" cmake --install "$BUILD_DIR" >"$WORK/install.log" 2>&1 ||
+        fail "cmake --install failed: $(tail -n5 "$WORK/install.log")"
+    local unit
+    unit=$(find "$WORK/stage" -name injectord.service)
+    [ -n "$unit" ] || fail "no unit installed"
+    [ -f "$WORK/stage/etc/injector/injectord.conf" ] || fail "no config installed"
+    find "$WORK/stage" -name 60-injector.conf | grep -q . || fail "no sysctl drop-in installed"
+    # Verify the unit as installed, with its binary where this test put it.
+    sed "s|^ExecStart=[^ ]*|ExecStart=$INJECTORD|" "$unit" >"$WORK/injectord.service"
+    systemd-analyze verify "$WORK/injectord.service" 2>"$WORK/verify.txt" ||
+        fail "systemd-analyze verify: $(cat "$WORK/verify.txt")"
+    "$INJECTORD" --check-config -c "$WORK/stage/etc/injector/injectord.conf" >"$WORK/eff.txt" ||
+        fail "the shipped config does not check"
+    grep -q '^snapshot = /var/lib/injector/snapshot.json$' "$WORK/eff.txt" || fail "effective config"
+    rc=0
+    printf '[listen]\nrcvbuf = huge\n' >"$WORK/bad.conf"
+    "$INJECTORD" --check-config -c "$WORK/bad.conf" 2>"$WORK/bad.txt" || rc=$?
+    [ "$rc" -eq 1 ] && grep -q 'bad.conf:2: rcvbuf' "$WORK/bad.txt" || fail "bad config: rc=$rc"
+}
+
+# sd_notify: READY with a status, watchdog pings from the loop, STOPPING on SIGTERM.
+case_sd_notify() {
+    "$INJECTORD" --version | grep -q '(systemd notify)' || skip "built without libsystemd"
+    command -v socat >/dev/null || skip "socat not installed"
+    socat -u "UNIX-RECV:$WORK/notify.sock" "OPEN:$WORK/notify.txt,creat,append" &
+    PIDS+=("$!")
+    wait_for 10 test -S "$WORK/notify.sock" || fail "no notify socket"
+    NOTIFY_SOCKET="$WORK/notify.sock" WATCHDOG_USEC=400000 \
+        start_injectord d --listen 127.0.0.1:0
+    wait_for 10 grep -q 'READY=1' "$WORK/notify.txt" || fail "no READY=1"
+    grep -q 'STATUS=0 active alerts' "$WORK/notify.txt" || fail "no STATUS with READY"
+    wait_for 10 count_at_least 1 'WATCHDOG=1' "$WORK/notify.txt" || fail "no watchdog pings"
+    stop_injectord d
+    wait_for 10 grep -q 'STOPPING=1' "$WORK/notify.txt" || fail "no STOPPING=1"
+}
+
 "case_$1"
 echo "PASS: $1"
