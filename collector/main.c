@@ -18,8 +18,12 @@
 #include <time.h>
 #include <uv.h>
 
+static void scrub_url(char *s);
+
 struct daemon {
-    const struct config *cfg;
+    struct config *cfg; /* changed only by a reload, on the loop thread */
+    int argc;           /* kept to re-read the same file and options on SIGHUP */
+    char **argv;
     uv_loop_t loop;
     struct ingest *ingest;
     struct udp *udp[CONFIG_MAX_LISTEN];
@@ -291,16 +295,101 @@ static void on_usr1(uv_signal_t *s, int signum)
     print_stats(s->data, "");
 }
 
+/* Settings a reload cannot apply: they hold sockets, files or a connection. */
+static void needs_restart(const char *what, bool changed, int *n)
+{
+    if (!changed)
+        return;
+    log_warning("reload: %s changed; that takes a restart, the old value stays in force", what);
+    (*n)++;
+}
+
+/* SIGHUP: re-read the configuration, apply what can change live, say what cannot; reopen
+ * the output (logrotate). The sockets stay open throughout: nothing is lost. A file that
+ * does not parse changes nothing. */
 static void on_hup(uv_signal_t *s, int signum)
 {
     struct daemon *dm = s->data;
+    struct config *cur = dm->cfg, next;
+    char err[512];
+    bool check;
+    int restart = 0, applied = 0;
     (void)signum;
-    int rc = ingest_reopen(dm->ingest);
+
+    notify_reloading();
+    int rc = config_load(&next, dm->argc, dm->argv, &check, err, sizeof(err));
+    if (rc != 0) {
+        log_error("reload failed, keeping the running configuration: %s", err);
+        goto reopen;
+    }
+    if (next.log_level != cur->log_level) {
+        log_info("reload: log-level %s -> %s", log_level_name(cur->log_level),
+                 log_level_name(next.log_level));
+        log_set_level(next.log_level);
+        cur->log_level = next.log_level;
+        applied++;
+    }
+    if (next.stats_interval_s != cur->stats_interval_s) {
+        log_info("reload: stats-interval %u -> %u s", cur->stats_interval_s,
+                 next.stats_interval_s);
+        cur->stats_interval_s = next.stats_interval_s;
+        uv_timer_stop(&dm->stats_timer);
+        if (cur->stats_interval_s > 0)
+            uv_timer_start(&dm->stats_timer, on_stats_timer, cur->stats_interval_s * 1000ull,
+                           cur->stats_interval_s * 1000ull);
+        applied++;
+    }
+    if (next.default_ttl_s != cur->default_ttl_s) {
+        log_info("reload: default-ttl %u -> %u s (from each alert's next refresh)",
+                 cur->default_ttl_s, next.default_ttl_s);
+        cur->default_ttl_s = next.default_ttl_s;
+        state_set_default_ttl(ingest_state(dm->ingest), next.default_ttl_s);
+        applied++;
+    }
+    if (next.snapshot_interval_s != cur->snapshot_interval_s && cur->snapshot[0] != '\0') {
+        log_info("reload: snapshot-interval %u -> %u s", cur->snapshot_interval_s,
+                 next.snapshot_interval_s);
+        cur->snapshot_interval_s = next.snapshot_interval_s;
+        uv_timer_start(&dm->snapshot_timer, on_snapshot_timer,
+                       cur->snapshot_interval_s * 1000ull, cur->snapshot_interval_s * 1000ull);
+        applied++;
+    }
+    if (next.shutdown_grace_s != cur->shutdown_grace_s) {
+        cur->shutdown_grace_s = next.shutdown_grace_s;
+        applied++;
+    }
+    bool listen_changed = next.n_listen != cur->n_listen;
+    for (size_t i = 0; !listen_changed && i < next.n_listen; i++)
+        listen_changed = strcmp(next.listen[i], cur->listen[i]) != 0;
+    needs_restart("listen", listen_changed, &restart);
+    needs_restart("rcvbuf", next.rcvbuf != cur->rcvbuf, &restart);
+    needs_restart("http", strcmp(next.http, cur->http) != 0, &restart);
+    needs_restart("output", strcmp(next.output, cur->output) != 0, &restart);
+    needs_restart("collector-id", strcmp(next.collector_id, cur->collector_id) != 0, &restart);
+    needs_restart("max-alerts", next.max_alerts != cur->max_alerts, &restart);
+    needs_restart("snapshot", strcmp(next.snapshot, cur->snapshot) != 0, &restart);
+    needs_restart("amqp settings",
+                  strcmp(next.amqp_url, cur->amqp_url) != 0 ||
+                      strcmp(next.amqp_exchange, cur->amqp_exchange) != 0 ||
+                      strcmp(next.amqp_password_file, cur->amqp_password_file) != 0 ||
+                      next.amqp_confirm_window != cur->amqp_confirm_window ||
+                      next.amqp_mandatory != cur->amqp_mandatory ||
+                      next.amqp_heartbeat_s != cur->amqp_heartbeat_s,
+                  &restart);
+    needs_restart("spool", strcmp(next.spool_dir, cur->spool_dir) != 0 ||
+                               next.outbox_size != cur->outbox_size,
+                  &restart);
+    log_info("reload: %d setting(s) applied, %d need a restart", applied, restart);
+reopen:
+    rc = ingest_reopen(dm->ingest);
     if (rc != 0)
         log_error("SIGHUP: reopening %s failed: %s; still writing to the old file",
                   dm->cfg->output, strerror(-rc));
     else
         log_info("SIGHUP: output reopened");
+    char status[256];
+    status_line(dm, status, sizeof(status));
+    notify_ready(status);
 }
 
 static int open_listeners(struct daemon *dm)
@@ -326,9 +415,9 @@ static int open_listeners(struct daemon *dm)
     return 0;
 }
 
-static int run(const struct config *cfg)
+static int run(struct config *cfg, int argc, char **argv)
 {
-    struct daemon dm = {.cfg = cfg};
+    struct daemon dm = {.cfg = cfg, .argc = argc, .argv = argv};
     struct sink *sinks[2];
     size_t n_sinks;
     uint64_t spool_version;
@@ -347,6 +436,9 @@ static int run(const struct config *cfg)
         log_error("cannot start: %s", strerror(-rc));
         goto out;
     }
+    /* The sink has its copy of the URL; the one kept here (for reloads to compare with a
+     * re-read, starred argv) loses its password. */
+    scrub_url(cfg->amqp_url);
     /* Changes still in the spool were numbered by an earlier run: number on from them. */
     state_set_version(ingest_state(dm.ingest), spool_version);
 
@@ -429,18 +521,23 @@ out:
     return rc == 0 ? 0 : 1;
 }
 
+/* Star out the password of an amqp:// URL in place. */
+static void scrub_url(char *s)
+{
+    char *url = strstr(s, "amqp://");
+    if (url == NULL)
+        return;
+    char *at = strchr(url, '@');
+    char *colon = strchr(url + 7, ':');
+    if (at != NULL && colon != NULL && colon < at)
+        memset(colon + 1, '*', (size_t)(at - colon - 1));
+}
+
 /* The URL may carry a password: blank it in our argv so ps(1) does not show it. */
 static void scrub_password(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        char *url = strstr(argv[i], "amqp://");
-        if (url == NULL)
-            continue;
-        char *at = strchr(url, '@');
-        char *colon = strchr(url + 7, ':');
-        if (at != NULL && colon != NULL && colon < at)
-            memset(colon + 1, '*', (size_t)(at - colon - 1));
-    }
+    for (int i = 1; i < argc; i++)
+        scrub_url(argv[i]);
 }
 
 int main(int argc, char **argv)
@@ -464,5 +561,5 @@ int main(int argc, char **argv)
     scrub_password(argc, argv);
     /* A reader of our stdout going away must be an error on write, not a silent death. */
     signal(SIGPIPE, SIG_IGN);
-    return run(&cfg);
+    return run(&cfg, argc, argv);
 }

@@ -94,5 +94,38 @@ case_sd_notify() {
     wait_for 10 grep -q 'STOPPING=1' "$WORK/notify.txt" || fail "no STOPPING=1"
 }
 
+# SIGHUP re-reads the file: live settings change, the rest is named as needing a restart,
+# a bad file changes nothing, and a burst across the reload loses nothing.
+case_reload() {
+    printf '[limits]\ndefault_ttl = 0\n[logging]\nlevel = info\n' >"$WORK/d.conf"
+    start_injectord d -c "$WORK/d.conf" --listen 127.0.0.1:0
+    "$INJECTOR_BURST" --target "127.0.0.1:$PORT_d" --stats "http://127.0.0.1:$HTTP_d/v1/stats" \
+        --count 40000 --rate 20000 --json >"$WORK/b.json" &
+    local burst=$!
+    printf '[limits]\ndefault_ttl = 1\n[logging]\nlevel = info\n' >"$WORK/d.conf"
+    wait_counter d datagrams 5000 # the reload lands in the middle of the burst
+    kill -HUP "$PID_d"
+    wait_for 10 grep -q 'reload: 1 setting(s) applied, 0 need a restart' "$WORK/d.err" ||
+        fail "reload not applied: $(grep reload "$WORK/d.err")"
+    grep -q 'reload: default-ttl 0 -> 1 s' "$WORK/d.err" || fail "change not logged"
+    wait "$burst" || fail "datagrams lost across the reload: $(cat "$WORK/b.json")"
+    jq -e '.lost == 0 and .received == 40000' "$WORK/b.json" >/dev/null || fail "burst report"
+    # The new default TTL applies: a new alert without TTL expires.
+    send d --host ttl --component new
+    wait_for 10 lines_at_least d 1 '.outcome == "expire" and .host == "ttl"' ||
+        fail "new default TTL not in force"
+
+    printf '[listen]\nrcvbuf = 1M\n[limits]\ndefault_ttl = 1\n' >"$WORK/d.conf"
+    kill -HUP "$PID_d"
+    wait_for 10 grep -q 'reload: rcvbuf changed; that takes a restart' "$WORK/d.err" ||
+        fail "restart-only setting not named"
+    printf '[limits]\ndefault_ttl = soon\n' >"$WORK/d.conf"
+    kill -HUP "$PID_d"
+    wait_for 10 grep -q 'reload failed, keeping the running configuration: .*d.conf:2: default-ttl' \
+        "$WORK/d.err" || fail "bad file not reported"
+    [ "$(api d /healthz)" = ok ] || fail "daemon hurt by a bad reload"
+    stop_injectord d
+}
+
 "case_$1"
 echo "PASS: $1"
