@@ -3,6 +3,7 @@
 #   make test   install missing packages, build (debug + ASan/UBSan, -Werror), run every test
 #   make bench  build (release) and run the benchmarks
 #   make deps   install missing Debian packages only
+#   make package  a .deb (build/package/injector_*.deb)
 
 RELEASE_DIR := build/release
 TEST_DIR    := build/test
@@ -10,7 +11,7 @@ JOBS        := $(shell nproc 2>/dev/null || echo 2)
 # Extra arguments for `make run`, e.g. make run ARGS='--listen 127.0.0.1:9000'
 ARGS        ?=
 
-.PHONY: all deps build run test bench install clean
+.PHONY: all deps build run test bench install package clean
 
 all: build
 
@@ -38,6 +39,12 @@ bench: build
 
 install: build
 	cmake --install $(RELEASE_DIR)
+
+# A .deb for this machine's Debian (prefix /usr): build/package/injector_*.deb
+package: deps
+	cmake -S . -B build/package -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr
+	cmake --build build/package -j $(JOBS)
+	cd build/package && cpack
 
 clean:
 	rm -rf build
