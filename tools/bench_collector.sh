@@ -4,10 +4,11 @@
 #   sustained     one full-speed sender for ~10 s into the default collector: loss
 #   capacity      largest zero-loss burst at SO_RCVBUF 208 KiB, 4 MiB, 32 MiB; and one
 #                 1,000,000-alert burst of new alerts at the default
+#   snapshot      kernel drops added by 1,000,000-alert snapshots under load
 #   memory        RSS per active alert at 1,000,000 active alerts
 # Usage: tools/bench_collector.sh BUILD_DIR   (a release build)
 #        BENCH_ONLY="drain http" tools/bench_collector.sh ... runs only those sections
-#        (drain sustained capacity http memory)
+#        (drain sustained capacity http snapshot memory)
 set -euo pipefail
 build=$(cd "${1:?usage: bench_collector.sh BUILD_DIR}" && pwd)
 N=${BENCH_DRAIN_N:-200000}
@@ -156,6 +157,27 @@ if want http; then
             "$(jq .sent "$WORK/h.json")" "$(jq .kernel_drops "$WORK/h.json")" "$fetches"
     done
     stop_collector
+    echo
+fi
+if want snapshot; then
+    echo "== snapshot under load: 1,000,000 active alerts, then 900,000 refreshes at 150,000/s,"
+    echo "   with a snapshot (forked writer) every 2 s and without snapshots"
+    printf '%-26s %10s %12s %16s\n' "" "sent" "kernel_drops" "snapshot alerts"
+    for with in no yes; do
+        if [ "$with" = yes ]; then
+            start_collector --snapshot "$WORK/snap.json" --snapshot-interval 2
+        else
+            start_collector
+        fi
+        burst --count 1000000 --rate 150000 >/dev/null
+        burst --count 900000 --hosts 1000000 --rate 150000 --json >"$WORK/s.json"
+        n=-
+        # the periodic snapshot written while the refreshes ran (read before exit rewrites it)
+        [ "$with" = yes ] && n=$(head -n1 "$WORK/snap.json" | jq .count)
+        printf '%-26s %10s %12s %16s\n' "$([ "$with" = yes ] && echo 'with snapshots' || echo 'without snapshots')" \
+            "$(jq .sent "$WORK/s.json")" "$(jq .kernel_drops "$WORK/s.json")" "$n"
+        stop_collector
+    done
     echo
 fi
 if want memory; then
