@@ -37,6 +37,7 @@ enum key_id {
     K_DEFAULT_TTL,
     K_SNAPSHOT,
     K_SNAPSHOT_INTERVAL,
+    K_TCP,
     K_COUNT
 };
 
@@ -83,6 +84,9 @@ static const struct key keys[K_COUNT] = {
                     "keep the active alerts in this file (written every --snapshot-interval "
                     "and at exit, read at start) [off]"},
     [K_SNAPSHOT_INTERVAL] = {"snapshot-interval", "SECONDS", "how often to write it [60]"},
+    [K_TCP] = {"tcp", "BOOL",
+               "also take documents over TCP on each listen address (one document, one XML "
+               "reply, per connection) [false]"},
     [K_HTTP] = {"http", "ADDR:PORT",
                 "HTTP API (/v1/alerts, /v1/stats, /metrics, /v1/sources, /healthz), or off "
                 "[" CONFIG_DEFAULT_HTTP "]"},
@@ -329,6 +333,15 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         else
             return fail(err, errlen, "amqp-mandatory: '%s' is not true or false", value);
         return 0;
+    case K_TCP:
+        if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
+            c->tcp = true;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
+                 strcmp(value, "0") == 0)
+            c->tcp = false;
+        else
+            return fail(err, errlen, "tcp: '%s' is not true or false", value);
+        return 0;
     case K_AMQP_HEARTBEAT:
         if (parse_uint(value, 3600, &u) != 0)
             return fail(err, errlen, "amqp-heartbeat: '%s' is not seconds from 0 to 3600", value);
@@ -396,7 +409,7 @@ void config_usage(FILE *f)
 static const struct {
     const char *section, *key, *setting;
 } aliases[] = {
-    {"listen", "address", "listen"},   {"amqp", "url", "amqp"},
+    {"listen", "address", "listen"},   {"listen", "tcp", "tcp"},   {"amqp", "url", "amqp"},
     {"spool", "dir", "spool-dir"},     {"spool", "outbox_size", "outbox-size"},
     {"http", "listen", "http"},        {"snapshot", "path", "snapshot"},
     {"logging", "level", "log-level"}, {"output", "path", "output"},
@@ -486,7 +499,7 @@ void config_print(const struct config *c, FILE *f)
             c->output, c->collector_id, c->stats_interval_s);
     fprintf(f, "log-level = %s\nmax-alerts = %zu\ndefault-ttl = %u\nshutdown-grace = %u\n",
             log_level_name(c->log_level), c->max_alerts, c->default_ttl_s, c->shutdown_grace_s);
-    fprintf(f, "http = %s\n", c->http[0] ? c->http : "off");
+    fprintf(f, "http = %s\ntcp = %s\n", c->http[0] ? c->http : "off", c->tcp ? "true" : "false");
     fprintf(f, "snapshot = %s\nsnapshot-interval = %u\n", c->snapshot[0] ? c->snapshot : "",
             c->snapshot_interval_s);
     masked_url(c->amqp_url, url, sizeof(url));

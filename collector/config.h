@@ -30,6 +30,7 @@ struct config {
     enum log_level log_level;
     size_t max_alerts;         /* 0: no cap */
     unsigned default_ttl_s;    /* expiry without a TTL element; 0: never */
+    bool tcp;                  /* also accept documents over TCP on the listen addresses */
     char snapshot[1024];       /* "" : no snapshot */
     unsigned snapshot_interval_s;
     unsigned shutdown_grace_s; /* how long SIGTERM waits for the sockets to drain */

@@ -58,6 +58,9 @@ static size_t collect(struct http *h, struct metric *m)
     C("seq_reordered", "Seq numbers that arrived late.", s->seq_reordered);
     C("seq_duplicates", "Seq numbers that arrived twice.", s->seq_duplicates);
     C("extra_dropped", "Unknown elements past the per-alert cap.", s->extra_dropped);
+    C("tcp_connections", "TCP clients accepted.", s->tcp_connections);
+    C("tcp_refused", "TCP clients turned away at the connection limit.", s->tcp_refused);
+    C("tcp_documents", "Documents received over TCP.", s->tcp_documents);
     C("refused_full", "Raises refused at the active-alert cap.", s->refused_full);
     C("nomem", "Alerts not applied for lack of memory.", s->nomem);
     C("published", "Changes handed to every sink.", s->published);

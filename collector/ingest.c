@@ -21,6 +21,7 @@ struct ingest {
     bool dirty; /* written since the last flush */
     struct stats stats;
     struct change_json json;
+    struct alert_xml_result res; /* large: kept here rather than on the stack */
     /* The last sender formatted: a burst comes from one address, and inet_ntop plus
      * snprintf per change showed in the profile. */
     struct sockaddr_storage last_from;
@@ -138,10 +139,17 @@ static void forward(struct ingest *in, const struct state_result *r, const struc
 }
 
 static void apply(struct ingest *in, const struct alert *a, const struct sockaddr *from,
-                  int64_t now_ms, int64_t mono_ms)
+                  int64_t now_ms, int64_t mono_ms, struct ingest_item *item)
 {
     struct state_result r;
     int rc = state_apply(in->state, a, now_ms, &r);
+    if (item != NULL) {
+        item->host = a->host;
+        item->component = a->component;
+        item->refused = rc;
+        item->outcome = r.outcome;
+        item->version = rc == 0 ? r.version : 0;
+    }
     if (rc == -ENOSPC) {
         in->stats.refused_full++;
         log_ratelimited(&in->rl_full, mono_ms, LOG_LEVEL_WARNING,
@@ -160,10 +168,53 @@ static void apply(struct ingest *in, const struct alert *a, const struct sockadd
         forward(in, &r, from, now_ms, mono_ms);
 }
 
+/* Apply a document alert_xml_parse just read into in->res (rc: what it returned); items
+ * (may be NULL) get each alert's fate. */
+static int process(struct ingest *in, int rc, const struct sockaddr *from, int64_t now_ms,
+                   int64_t mono_ms, struct ingest_item *items, size_t max, size_t *n, void *src)
+{
+    struct alert_xml_result *res = &in->res;
+    char sender[72];
+    if (rc == -ENOMEM) {
+        in->stats.nomem++;
+        return rc;
+    }
+    if (rc != 0) {
+        in->stats.malformed++;
+        in->stats.rejects[res->reason]++;
+        log_ratelimited(&in->rl_malformed, mono_ms, LOG_LEVEL_WARNING,
+                        "%s from %s refused: %s: %s", items ? "document" : "datagram",
+                        sender_text(from, sender, sizeof(sender)),
+                        alert_xml_reason_name(res->reason), res->error);
+        return rc;
+    }
+    if (res->n_rejected > 0) {
+        in->stats.invalid += res->n_rejected;
+        for (int i = 0; i < ALERT_XML_REASON_COUNT; i++)
+            in->stats.rejects[i] += res->rejected[i];
+        log_ratelimited(&in->rl_invalid, mono_ms, LOG_LEVEL_WARNING,
+                        "%zu alert(s) from %s refused, %zu kept: %s: %s", res->n_rejected,
+                        sender_text(from, sender, sizeof(sender)), res->n_alerts,
+                        alert_xml_reason_name(res->reason), res->error);
+    }
+    in->stats.extra_dropped += res->n_extra_dropped;
+    if (n != NULL)
+        *n = 0;
+    for (size_t i = 0; i < res->n_alerts; i++) {
+        const struct alert *a = &res->alerts[i];
+        struct ingest_item *item = items != NULL && i < max ? &items[i] : NULL;
+        in->stats.alerts++;
+        sources_alert(in->sources, src, alert_has_num(a, ALERT_SEQ), a->num[ALERT_SEQ]);
+        apply(in, a, from, now_ms, mono_ms, item);
+        if (item != NULL)
+            (*n)++;
+    }
+    return 0;
+}
+
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
                      const struct sockaddr *from, int64_t now_ms, int64_t mono_ms)
 {
-    struct alert_xml_result res;
     char sender[72];
 
     in->stats.datagrams++;
@@ -178,36 +229,36 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
                         sender_text(from, sender, sizeof(sender)), len);
         return;
     }
-    int rc = alert_xml_parse(in->parser, buf, len, &res);
-    if (rc == -ENOMEM) {
-        in->stats.nomem++;
-        return;
-    }
-    if (rc != 0) {
-        in->stats.malformed++;
-        in->stats.rejects[res.reason]++;
-        log_ratelimited(&in->rl_malformed, mono_ms, LOG_LEVEL_WARNING,
-                        "datagram from %s refused: %s: %s",
-                        sender_text(from, sender, sizeof(sender)),
-                        alert_xml_reason_name(res.reason), res.error);
-        return;
-    }
-    if (res.n_rejected > 0) {
-        in->stats.invalid += res.n_rejected;
-        for (int i = 0; i < ALERT_XML_REASON_COUNT; i++)
-            in->stats.rejects[i] += res.rejected[i];
-        log_ratelimited(&in->rl_invalid, mono_ms, LOG_LEVEL_WARNING,
-                        "%zu alert(s) from %s refused, %zu kept: %s: %s", res.n_rejected,
-                        sender_text(from, sender, sizeof(sender)), res.n_alerts,
-                        alert_xml_reason_name(res.reason), res.error);
-    }
-    in->stats.extra_dropped += res.n_extra_dropped;
-    for (size_t i = 0; i < res.n_alerts; i++) {
-        const struct alert *a = &res.alerts[i];
-        in->stats.alerts++;
-        sources_alert(in->sources, src, alert_has_num(a, ALERT_SEQ), a->num[ALERT_SEQ]);
-        apply(in, a, from, now_ms, mono_ms);
-    }
+    process(in, alert_xml_parse(in->parser, buf, len, &in->res), from, now_ms, mono_ms, NULL, 0,
+            NULL, src);
+}
+
+int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
+                    const struct sockaddr *from, int64_t now_ms, int64_t mono_ms,
+                    struct ingest_item *items, size_t max, size_t *n, const char **reason,
+                    const char **error)
+{
+    *n = 0;
+    /* A document cut short is looked at again when more bytes come: count it only once
+     * it is whole, or final. */
+    int rc = alert_xml_parse(in->parser, buf, len, &in->res);
+    if (rc == -EBADMSG && in->res.truncated && !final)
+        return -EAGAIN;
+    in->stats.tcp_documents++;
+    in->stats.bytes += len;
+    void *src = sources_datagram(in->sources, from, now_ms);
+    rc = process(in, rc, from, now_ms, mono_ms, items, max, n, src);
+    *reason = alert_xml_reason_name(in->res.reason);
+    *error = in->res.error;
+    return rc;
+}
+
+void ingest_count_tcp(struct ingest *in, bool accepted)
+{
+    if (accepted)
+        in->stats.tcp_connections++;
+    else
+        in->stats.tcp_refused++;
 }
 
 void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms)

@@ -41,6 +41,28 @@ void ingest_free(struct ingest *in);
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
                      const struct sockaddr *from, int64_t now_ms, int64_t mono_ms);
 
+/* What happened to one alert of a document, for a reply to a client that waits (TCP).
+ * host and component are valid until the next call into ingest. */
+struct ingest_item {
+    enum change_outcome outcome; /* meaningful when refused == 0 */
+    uint64_t version;
+    const char *host, *component;
+    int refused; /* 0, or -ENOSPC (active-alert cap), -ENOMEM */
+};
+
+/* One document from a stream client. Like ingest_datagram, counted as a TCP document, and
+ * it reports each alert's outcome in items (at most max; *n set). Returns 0; -EAGAIN when
+ * the document is cut short and final is false (nothing counted: wait for more bytes);
+ * -EBADMSG when it is refused (*reason, *error describe it; valid until the next call);
+ * -ENOMEM. */
+int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
+                    const struct sockaddr *from, int64_t now_ms, int64_t mono_ms,
+                    struct ingest_item *items, size_t max, size_t *n, const char **reason,
+                    const char **error);
+
+/* Count TCP connection events (the TCP listener owns the connections, ingest the counters). */
+void ingest_count_tcp(struct ingest *in, bool accepted);
+
 /* Expire every alert due at wall-clock now_ms and forward the expire changes. */
 void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms);
 

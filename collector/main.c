@@ -5,6 +5,7 @@
 #include "collector/log.h"
 #include "collector/notify.h"
 #include "collector/snapshot.h"
+#include "collector/tcp.h"
 #include "collector/udp.h"
 #include "sink/sink_amqp.h"
 #include "sink/sink_file.h"
@@ -28,6 +29,8 @@ struct daemon {
     struct ingest *ingest;
     struct udp *udp[CONFIG_MAX_LISTEN];
     size_t n_udp;
+    struct tcp *tcp[CONFIG_MAX_LISTEN];
+    size_t n_tcp;
     struct http *http;
     uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
     uv_timer_t stats_timer, drain_timer, expiry_timer, snapshot_timer, watchdog_timer;
@@ -234,6 +237,9 @@ static void close_all(struct daemon *dm)
     for (size_t i = 0; i < dm->n_udp; i++)
         udp_close(dm->udp[i]);
     dm->n_udp = 0;
+    for (size_t i = 0; i < dm->n_tcp; i++)
+        tcp_close(dm->tcp[i]);
+    dm->n_tcp = 0;
     http_close(dm->http);
     dm->http = NULL;
     uv_handle_t *handles[] = {
@@ -406,6 +412,19 @@ static int open_listeners(struct daemon *dm)
         dm->udp[dm->n_udp++] = u;
         log_info("listening on udp %s (receive buffer: asked %zu bytes, kernel reports %zu)",
                  udp_name(u), cfg->rcvbuf, udp_rcvbuf(u));
+        if (cfg->tcp) {
+            /* The same address and port number, the bound one when 0 was asked. */
+            struct sockaddr_storage a;
+            config_parse_address(udp_name(u), &a);
+            struct tcp_config tc = {.addr = (const struct sockaddr *)&a, .ingest = dm->ingest};
+            struct tcp *t;
+            if ((rc = tcp_new(&dm->loop, &tc, &t)) != 0) {
+                log_error("cannot listen on tcp %s: %s", udp_name(u), uv_strerror(rc));
+                return rc;
+            }
+            dm->tcp[dm->n_tcp++] = t;
+            log_info("listening on tcp %s (one document per connection)", tcp_name(t));
+        }
         if (udp_rcvbuf_clamped(u))
             log_warning("udp %s: asked for a %zu-byte receive buffer, the kernel granted %zu: "
                         "bursts larger than that are dropped. Raise the limit with "

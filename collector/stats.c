@@ -24,6 +24,9 @@ int stats_format(const struct stats *s, char *buf, size_t size)
     } rare[] = {{"truncated", s->truncated},
                 {"extra_dropped", s->extra_dropped},
                 {"refused_full", s->refused_full},
+                {"tcp_connections", s->tcp_connections},
+                {"tcp_documents", s->tcp_documents},
+                {"tcp_refused", s->tcp_refused},
                 {"seq_reordered", s->seq_reordered},
                 {"seq_duplicates", s->seq_duplicates},
                 {"nomem", s->nomem}};

@@ -29,6 +29,9 @@ struct stats {
     uint64_t published;    /* changes handed to every sink */
     uint64_t sink_errors;  /* sink writes that failed */
     uint64_t kernel_drops; /* datagrams the kernel dropped on our sockets (SO_MEMINFO) */
+    uint64_t tcp_connections; /* TCP clients accepted */
+    uint64_t tcp_refused;     /* TCP clients turned away at the connection limit */
+    uint64_t tcp_documents;   /* documents received over TCP (not in datagrams) */
     uint64_t seq_gaps;       /* Seq numbers senders skipped: loss anywhere on the path */
     uint64_t seq_reordered;  /* Seq numbers that came late */
     uint64_t seq_duplicates; /* Seq numbers that came twice */

@@ -16,6 +16,7 @@
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/xmlerror.h>
+#include <libxml/xmlwriter.h>
 
 #define DEFAULT_MAX_DATAGRAM 65507u
 #define DEFAULT_MAX_DEPTH    16u
@@ -551,9 +552,13 @@ static void on_error(void *ctx, xmlErrorPtr err)
     p->res->reason = ALERT_XML_SYNTAX;
     /* libxml2 words a document cut short as "Extra content at the end of the document";
      * say what happened instead. */
+    if ((err->code == XML_ERR_DOCUMENT_END || err->code == XML_ERR_DOCUMENT_EMPTY ||
+         err->code == XML_ERR_GT_REQUIRED || err->code == XML_ERR_LTSLASH_REQUIRED) &&
+        p->depth > 0)
+        p->res->truncated = 1;
     if (err->code == XML_ERR_DOCUMENT_END && p->depth > 0) {
         snprintf(p->res->error, sizeof(p->res->error),
-                 "line %d col %d: truncated: the datagram ends inside %u open element(s)",
+                 "line %d col %d: truncated: the document ends inside %u open element(s)",
                  err->line, err->int2, p->depth);
         return;
     }
@@ -642,11 +647,14 @@ static void result_reset(struct alert_xml_result *r)
     r->n_extra_dropped = 0;
     r->reason = ALERT_XML_OK;
     r->error[0] = '\0';
+    r->truncated = 0;
 }
 
 static int refuse(struct alert_xml_result *r, enum alert_xml_reason reason, const char *text)
 {
+    int truncated = r->truncated;
     result_reset(r);
+    r->truncated = truncated;
     r->reason = reason;
     snprintf(r->error, sizeof(r->error), "%s", text);
     return -EBADMSG;
@@ -707,4 +715,52 @@ int alert_xml_parse(struct alert_xml *p, const char *buf, size_t len,
     out->alerts = p->alerts;
     out->n_alerts = p->n_alerts;
     return 0;
+}
+
+int alert_xml_reply(char *buf, size_t size, const struct alert_xml_reply_item *items, size_t n,
+                    const char *error_reason, const char *error_text)
+{
+    xmlBufferPtr xb = xmlBufferCreate();
+    xmlTextWriterPtr w = xb ? xmlNewTextWriterMemory(xb, 0) : NULL;
+    int rc = 0;
+    if (w == NULL) {
+        xmlBufferFree(xb);
+        return -ENOMEM;
+    }
+    rc |= xmlTextWriterStartElement(w, BAD_CAST "Reply") < 0;
+    rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "status",
+                                      BAD_CAST(error_reason ? "error" : "ok")) < 0;
+    if (error_reason != NULL) {
+        rc |= xmlTextWriterStartElement(w, BAD_CAST "Error") < 0;
+        rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "reason", BAD_CAST error_reason) < 0;
+        rc |= xmlTextWriterWriteString(w, BAD_CAST(error_text ? error_text : "")) < 0;
+        rc |= xmlTextWriterEndElement(w) < 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char v[24];
+        snprintf(v, sizeof(v), "%" PRIu64, items[i].version);
+        rc |= xmlTextWriterStartElement(w, BAD_CAST "Result") < 0;
+        rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "outcome", BAD_CAST items[i].outcome) < 0;
+        if (items[i].version != 0)
+            rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "version", BAD_CAST v) < 0;
+        rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "host", BAD_CAST items[i].host) < 0;
+        rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "component",
+                                          BAD_CAST items[i].component) < 0;
+        rc |= xmlTextWriterEndElement(w) < 0;
+    }
+    rc |= xmlTextWriterEndDocument(w) < 0;
+    xmlFreeTextWriter(w);
+    int len = xmlBufferLength(xb);
+    if (rc != 0 || len < 0) {
+        xmlBufferFree(xb);
+        return -ENOMEM;
+    }
+    if ((size_t)len >= size) {
+        xmlBufferFree(xb);
+        return -ENOSPC;
+    }
+    memcpy(buf, xmlBufferContent(xb), (size_t)len);
+    buf[len] = '\0';
+    xmlBufferFree(xb);
+    return len;
 }

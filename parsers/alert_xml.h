@@ -56,6 +56,8 @@ struct alert_xml_result {
     unsigned rejected[ALERT_XML_REASON_COUNT]; /* ... by reason */
     size_t n_extra_dropped;                  /* unknown elements past ALERT_EXTRA_MAX */
     enum alert_xml_reason reason;            /* document reason, else first alert reason */
+    int truncated;                           /* refused because the document ends early:
+                                              * on a stream, more bytes may complete it */
     char error[200];                         /* "line 1 col 42: ..." for reason, else "" */
 };
 
@@ -75,5 +77,18 @@ void alert_xml_free(struct alert_xml *p);
  * -ENOMEM. out is always filled; its pointers stay valid until the next call on p. */
 int alert_xml_parse(struct alert_xml *p, const char *buf, size_t len,
                     struct alert_xml_result *out);
+
+/* One alert's fate, for a reply to a client that waits for one (TCP). */
+struct alert_xml_reply_item {
+    const char *outcome; /* "raise", ... */
+    uint64_t version;    /* 0 when the outcome had none */
+    const char *host, *component;
+};
+
+/* Write the reply to one document into buf: <Reply status="ok"> with one <Result> per
+ * alert, or <Reply status="error"> with <Error reason="...">text</Error> when error_reason
+ * is not NULL. Values are escaped. Returns the length, or -ENOSPC / -ENOMEM. */
+int alert_xml_reply(char *buf, size_t size, const struct alert_xml_reply_item *items, size_t n,
+                    const char *error_reason, const char *error_text);
 
 #endif

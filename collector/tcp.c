@@ -1,0 +1,282 @@
+/* tcp.c - one document per connection, one reply, on libuv streams. */
+#include "collector/tcp.h"
+
+#include "collector/udp.h"
+#include "parsers/alert_xml.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_ITEMS 1024 /* the parser's per-document alert limit */
+
+struct conn {
+    uv_tcp_t handle;
+    uv_timer_t idle;
+    uv_write_t write;
+    struct tcp *srv;
+    struct conn *prev, *next;
+    struct sockaddr_storage peer;
+    char *buf;
+    size_t len;
+    char *reply;
+    bool done; /* replied, or closing */
+    int open_handles;
+};
+
+struct tcp {
+    uv_tcp_t listener;
+    struct tcp_config cfg;
+    struct conn *conns;
+    unsigned n_conns;
+    char name[72];
+    bool closing;
+    int open_handles;
+    struct ingest_item *items; /* scratch for a reply, MAX_ITEMS */
+};
+
+static void conn_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    free(c->buf);
+    free(c->reply);
+    free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+    struct tcp *t = c->srv;
+    if (c->open_handles < 2 || uv_is_closing((uv_handle_t *)&c->handle))
+        return;
+    c->done = true;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        t->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    t->n_conns--;
+    uv_close((uv_handle_t *)&c->handle, conn_closed);
+    uv_close((uv_handle_t *)&c->idle, conn_closed);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    (void)status;
+    conn_close(w->data);
+}
+
+static void send_reply(struct conn *c, const char *text, int len)
+{
+    c->done = true;
+    uv_read_stop((uv_stream_t *)&c->handle);
+    if (len <= 0) {
+        conn_close(c);
+        return;
+    }
+    c->reply = malloc((size_t)len + 1);
+    if (c->reply == NULL) {
+        conn_close(c);
+        return;
+    }
+    memcpy(c->reply, text, (size_t)len);
+    c->reply[len] = '\n';
+    uv_buf_t b = uv_buf_init(c->reply, (unsigned)len + 1);
+    c->write.data = c;
+    if (uv_write(&c->write, (uv_stream_t *)&c->handle, &b, 1, on_written) != 0)
+        conn_close(c);
+}
+
+static void reply_error(struct conn *c, const char *reason, const char *text)
+{
+    char buf[1024];
+    send_reply(c, buf, alert_xml_reply(buf, sizeof(buf), NULL, 0, reason, text));
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the bytes so far could end a document (a closing '>' then blanks): only then is
+ * the parser asked, so a client sending byte by byte costs no parse per byte. */
+static bool may_be_whole(const struct conn *c)
+{
+    size_t n = c->len;
+    while (n > 0 && (c->buf[n - 1] == ' ' || c->buf[n - 1] == '\n' || c->buf[n - 1] == '\r' ||
+                     c->buf[n - 1] == '\t'))
+        n--;
+    return n > 0 && c->buf[n - 1] == '>';
+}
+
+static void try_document(struct conn *c, bool final)
+{
+    struct tcp *t = c->srv;
+    size_t n = 0;
+    const char *reason = NULL, *error = NULL;
+    uv_loop_t *loop = c->handle.loop;
+    int rc = ingest_document(t->cfg.ingest, c->buf, c->len, final,
+                             (const struct sockaddr *)&c->peer, wall_ms(), (int64_t)uv_now(loop),
+                             t->items, MAX_ITEMS, &n, &reason, &error);
+    if (rc == -EAGAIN)
+        return; /* cut short: wait for the rest */
+    if (rc != 0) {
+        reply_error(c, rc == -ENOMEM ? "nomem" : reason, rc == -ENOMEM ? "out of memory" : error);
+        return;
+    }
+    struct alert_xml_reply_item items[MAX_ITEMS];
+    for (size_t i = 0; i < n; i++)
+        items[i] = (struct alert_xml_reply_item){
+            t->items[i].refused == -ENOSPC ? "refused_full"
+            : t->items[i].refused != 0     ? "nomem"
+                                           : change_outcome_name(t->items[i].outcome),
+            t->items[i].version, t->items[i].host, t->items[i].component};
+    size_t size = 128 + n * (2 * ALERT_KEY_MAX * 6 + 96);
+    char *buf = malloc(size);
+    if (buf == NULL) {
+        conn_close(c);
+        return;
+    }
+    send_reply(c, buf, alert_xml_reply(buf, size, items, n, NULL, NULL));
+    free(buf);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct conn *c = h->data;
+    size_t max = c->srv->cfg.max_document;
+    (void)suggested;
+    if (c->buf == NULL)
+        c->buf = malloc(max + 1);
+    /* Room for one byte past the limit, to tell "too large" from "exactly at it". */
+    *b = c->buf ? uv_buf_init(c->buf + c->len, (unsigned)(max + 1 - c->len))
+                : uv_buf_init(NULL, 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct conn *c = s->data;
+    (void)b;
+    if (c->done)
+        return;
+    if (nread == UV_EOF) {
+        if (c->len > 0)
+            try_document(c, true);
+        else
+            conn_close(c);
+        return;
+    }
+    if (nread < 0 || c->buf == NULL) {
+        conn_close(c);
+        return;
+    }
+    c->len += (size_t)nread;
+    uv_timer_again(&c->idle);
+    if (c->len > c->srv->cfg.max_document) {
+        reply_error(c, "too_large", "the document is longer than the limit");
+        return;
+    }
+    if (nread > 0 && may_be_whole(c))
+        try_document(c, false);
+}
+
+static void on_idle(uv_timer_t *tm)
+{
+    struct conn *c = tm->data;
+    if (!c->done)
+        reply_error(c, "timeout", "no complete document before the idle timeout");
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct tcp *t = server->data;
+    if (status != 0)
+        return;
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return;
+    c->srv = t;
+    uv_tcp_init(server->loop, &c->handle);
+    uv_timer_init(server->loop, &c->idle);
+    c->handle.data = c->idle.data = c;
+    c->open_handles = 2;
+    if (uv_accept(server, (uv_stream_t *)&c->handle) != 0) {
+        c->done = true;
+        uv_close((uv_handle_t *)&c->handle, conn_closed);
+        uv_close((uv_handle_t *)&c->idle, conn_closed);
+        return;
+    }
+    c->next = t->conns;
+    if (t->conns != NULL)
+        t->conns->prev = c;
+    t->conns = c;
+    t->n_conns++;
+    if (t->n_conns > t->cfg.max_connections) {
+        ingest_count_tcp(t->cfg.ingest, false);
+        reply_error(c, "busy", "too many connections; try again");
+        return;
+    }
+    ingest_count_tcp(t->cfg.ingest, true);
+    int len = sizeof(c->peer);
+    uv_tcp_getpeername(&c->handle, (struct sockaddr *)&c->peer, &len);
+    uv_timer_start(&c->idle, on_idle, t->cfg.idle_s * 1000ull, t->cfg.idle_s * 1000ull);
+    uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read);
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    struct tcp *t = h->data;
+    free(t->items);
+    free(t);
+}
+
+int tcp_new(uv_loop_t *loop, const struct tcp_config *cfg, struct tcp **out)
+{
+    int rc;
+    struct tcp *t = calloc(1, sizeof(*t));
+    if (t == NULL || (t->items = calloc(MAX_ITEMS, sizeof(*t->items))) == NULL) {
+        free(t);
+        return -ENOMEM;
+    }
+    t->cfg = *cfg;
+    if (t->cfg.max_connections == 0)
+        t->cfg.max_connections = 64;
+    if (t->cfg.idle_s == 0)
+        t->cfg.idle_s = 10;
+    if (t->cfg.max_document == 0)
+        t->cfg.max_document = 65507;
+    uv_tcp_init(loop, &t->listener);
+    t->listener.data = t;
+    struct sockaddr_storage bound;
+    int blen = sizeof(bound);
+    if ((rc = uv_tcp_bind(&t->listener, cfg->addr,
+                          cfg->addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&t->listener, 128, on_connection)) != 0 ||
+        (rc = uv_tcp_getsockname(&t->listener, (struct sockaddr *)&bound, &blen)) != 0) {
+        uv_close((uv_handle_t *)&t->listener, listener_closed);
+        return rc;
+    }
+    udp_format_addr((struct sockaddr *)&bound, t->name, sizeof(t->name));
+    *out = t;
+    return 0;
+}
+
+void tcp_close(struct tcp *t)
+{
+    if (t == NULL)
+        return;
+    while (t->conns != NULL)
+        conn_close(t->conns);
+    uv_close((uv_handle_t *)&t->listener, listener_closed);
+}
+
+const char *tcp_name(const struct tcp *t)
+{
+    return t->name;
+}
