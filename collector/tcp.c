@@ -16,6 +16,7 @@ struct conn {
     uv_tcp_t handle;
     uv_timer_t idle;
     uv_write_t write;
+    uv_shutdown_t shutdown;
     struct tcp *srv;
     struct conn *prev, *next;
     struct sockaddr_storage peer;
@@ -64,16 +65,30 @@ static void conn_close(struct conn *c)
     uv_close((uv_handle_t *)&c->idle, conn_closed);
 }
 
-static void on_written(uv_write_t *w, int status)
+static void on_shutdown(uv_shutdown_t *sh, int status)
 {
-    (void)status;
-    conn_close(w->data);
+    struct conn *c = sh->data;
+    if (status != 0)
+        conn_close(c);
+    /* else: the reply is out and our side is closed; reading goes on, discarding, until the
+     * client closes or the idle timer does (see on_read). */
 }
 
+static void on_written(uv_write_t *w, int status)
+{
+    struct conn *c = w->data;
+    c->shutdown.data = c;
+    if (status != 0 ||
+        uv_shutdown(&c->shutdown, (uv_stream_t *)&c->handle, on_shutdown) != 0)
+        conn_close(c);
+}
+
+/* Send the reply, then half-close. The connection is not closed while the client may still
+ * be sending (a document past the limit, say): closing with unread input makes the kernel
+ * send a reset, which can destroy the reply before the client reads it. */
 static void send_reply(struct conn *c, const char *text, int len)
 {
     c->done = true;
-    uv_read_stop((uv_stream_t *)&c->handle);
     if (len <= 0) {
         conn_close(c);
         return;
@@ -152,6 +167,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     struct conn *c = h->data;
     size_t max = c->srv->cfg.max_document;
     (void)suggested;
+    if (c->done)
+        c->len = 0; /* replied: what still comes is read into the same buffer and dropped */
     if (c->buf == NULL)
         c->buf = malloc(max + 1);
     /* Room for one byte past the limit, to tell "too large" from "exactly at it". */
@@ -163,8 +180,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = s->data;
     (void)b;
-    if (c->done)
+    if (c->done) {
+        if (nread < 0) /* the client is done too */
+            conn_close(c);
         return;
+    }
     if (nread == UV_EOF) {
         if (c->len > 0)
             try_document(c, true);
@@ -191,6 +211,8 @@ static void on_idle(uv_timer_t *tm)
     struct conn *c = tm->data;
     if (!c->done)
         reply_error(c, "timeout", "no complete document before the idle timeout");
+    else
+        conn_close(c); /* replied, and the client neither closed nor went quiet */
 }
 
 static void on_connection(uv_stream_t *server, int status)

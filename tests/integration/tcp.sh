@@ -5,7 +5,8 @@ command -v socat >/dev/null || skip "socat not installed"
 
 # submit TEXT: send TEXT over TCP to daemon d, print the reply.
 submit() {
-    printf '%s' "$1" | socat -t 5 - "TCP:127.0.0.1:$PORT_d"
+    # A client still sending when the reply comes (too large) may see a broken pipe.
+    printf '%s' "$1" | socat -t 5 - "TCP:127.0.0.1:$PORT_d" 2>/dev/null || true
 }
 
 case_one_document_one_reply() {
