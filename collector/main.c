@@ -31,6 +31,7 @@ struct daemon {
     size_t n_udp;
     struct tcp *tcp[CONFIG_MAX_LISTEN];
     size_t n_tcp;
+    struct sink *amqp; /* the AMQP sink (owned by ingest), NULL without a broker */
     struct http *http;
     uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
     uv_timer_t stats_timer, drain_timer, expiry_timer, snapshot_timer, watchdog_timer;
@@ -101,7 +102,7 @@ static void sink_log(int level, const char *msg)
 /* Build the sinks: AMQP when a broker is configured, the JSON-lines output when none is or
  * when --output was asked for as well. *version gets the highest version in the spool. */
 static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n,
-                      uint64_t *version)
+                      uint64_t *version, struct sink **amqp)
 {
     int rc;
     *n = 0;
@@ -123,6 +124,7 @@ static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n,
             log_error("cannot start the AMQP sink: %s", strerror(-rc));
             return rc;
         }
+        *amqp = sinks[*n];
         (*n)++;
         if (ac.spool_dir == NULL)
             log_warning("amqp: no --spool-dir: while the broker is down, changes past the "
@@ -374,11 +376,38 @@ static void on_hup(uv_signal_t *s, int signum)
     needs_restart("collector-id", strcmp(next.collector_id, cur->collector_id) != 0, &restart);
     needs_restart("max-alerts", next.max_alerts != cur->max_alerts, &restart);
     needs_restart("snapshot", strcmp(next.snapshot, cur->snapshot) != 0, &restart);
-    needs_restart("amqp settings",
-                  strcmp(next.amqp_url, cur->amqp_url) != 0 ||
-                      strcmp(next.amqp_exchange, cur->amqp_exchange) != 0 ||
-                      strcmp(next.amqp_password_file, cur->amqp_password_file) != 0 ||
-                      next.amqp_confirm_window != cur->amqp_confirm_window ||
+    /* The AMQP target (URL, exchange, password file) moves live: the sink reconnects and
+     * keeps its outbox and spool. URLs are compared with their passwords starred, as the
+     * running one is kept. */
+    char next_url[sizeof(next.amqp_url)];
+    snprintf(next_url, sizeof(next_url), "%s", next.amqp_url);
+    scrub_url(next_url);
+    bool target = strcmp(next_url, cur->amqp_url) != 0 ||
+                  strcmp(next.amqp_exchange, cur->amqp_exchange) != 0 ||
+                  strcmp(next.amqp_password_file, cur->amqp_password_file) != 0;
+    if (target && (dm->amqp == NULL || next.amqp_url[0] == '\0')) {
+        needs_restart("amqp (turning the broker on or off)", true, &restart);
+    } else if (target) {
+        struct sink_amqp_config ac = {
+            .url = next.amqp_url,
+            .password_file = next.amqp_password_file[0] ? next.amqp_password_file : NULL,
+            .exchange = next.amqp_exchange,
+        };
+        if (sink_amqp_retarget(dm->amqp, &ac) == 0) {
+            log_info("reload: amqp target -> %s, exchange %s (the outbox and spool are kept)",
+                     next_url, next.amqp_exchange);
+            snprintf(cur->amqp_url, sizeof(cur->amqp_url), "%s", next_url);
+            snprintf(cur->amqp_exchange, sizeof(cur->amqp_exchange), "%s", next.amqp_exchange);
+            snprintf(cur->amqp_password_file, sizeof(cur->amqp_password_file), "%s",
+                     next.amqp_password_file);
+            applied++;
+        } else {
+            log_error("reload: the new AMQP target is not usable; still publishing to %s",
+                      cur->amqp_url);
+        }
+    }
+    needs_restart("amqp-confirm-window, amqp-mandatory or amqp-heartbeat",
+                  next.amqp_confirm_window != cur->amqp_confirm_window ||
                       next.amqp_mandatory != cur->amqp_mandatory ||
                       next.amqp_heartbeat_s != cur->amqp_heartbeat_s,
                   &restart);
@@ -446,7 +475,7 @@ static int run(struct config *cfg, int argc, char **argv)
         log_error("event loop: %s", uv_strerror(rc));
         return 1;
     }
-    if ((rc = open_sinks(cfg, sinks, &n_sinks, &spool_version)) != 0)
+    if ((rc = open_sinks(cfg, sinks, &n_sinks, &spool_version, &dm.amqp)) != 0)
         goto out;
     struct ingest_config ic = {.collector_id = cfg->collector_id,
                                .max_alerts = cfg->max_alerts,

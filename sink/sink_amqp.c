@@ -39,6 +39,11 @@ struct sink_amqp {
     char *exchange;
     struct outbox *ob;
 
+    /* A new target from sink_amqp_retarget, taken over by the publisher thread. */
+    pthread_mutex_t target_mu;
+    struct sink_amqp *pending; /* only its target fields are used */
+    atomic_bool retarget;
+
     pthread_t thread;
     bool thread_started;
     int stopfd;
@@ -60,6 +65,9 @@ struct sink_amqp {
     atomic_llong oldest_ms;
     atomic_bool connected;
 };
+
+static void take_target(struct sink_amqp *a);
+static void target_free(struct sink_amqp *a);
 
 static int64_t mono_ms(void)
 {
@@ -365,6 +373,7 @@ static void *publisher_main(void *arg)
     int64_t next_sync = mono_ms() + SYNC_EVERY_MS;
 
     for (;;) {
+        take_target(a);
         if (mono_ms() >= next_sync) {
             outbox_sync(a->ob);
             next_sync = mono_ms() + SYNC_EVERY_MS;
@@ -496,13 +505,12 @@ static void amqp_free(struct sink *sk)
     free(a->inflight);
     free(a->acked);
     free(a->taken_ms);
-    if (a->password != NULL) {
-        memset(a->password, 0, strlen(a->password));
-        free(a->password);
+    target_free(a);
+    if (a->pending != NULL) {
+        target_free(a->pending);
+        free(a->pending);
     }
-    free(a->url_buf);
-    free(a->url_shown);
-    free(a->exchange);
+    pthread_mutex_destroy(&a->target_mu);
     free(a);
 }
 
@@ -533,6 +541,104 @@ static int read_password(const char *path, char **out)
     return 0;
 }
 
+/* Fill a's target (URL, credentials, exchange, the URL shown in logs) from cfg.
+ * Returns 0, -EINVAL or -ENOMEM; logs why. */
+static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg)
+{
+    int rc;
+    if ((a->url_buf = strdup(cfg->url)) == NULL ||
+        (a->exchange = strdup(cfg->exchange ? cfg->exchange : "injector")) == NULL)
+        return -ENOMEM;
+    amqp_default_connection_info(&a->info);
+    if (amqp_parse_url(a->url_buf, &a->info) != AMQP_STATUS_OK || a->info.ssl) {
+        say(a, 3, "amqp: cannot use URL (want amqp://user[:password]@host[:port][/vhost]%s)",
+            a->info.ssl ? "; amqps:// is not supported yet" : "");
+        return -EINVAL;
+    }
+    /* "amqp://host:5672/" parses to vhost "": users mean the default vhost by it. */
+    if (a->info.vhost == NULL || a->info.vhost[0] == '\0')
+        a->info.vhost = "/";
+    const char *env = getenv("INJECTOR_AMQP_PASSWORD");
+    if (cfg->password_file != NULL) {
+        if ((rc = read_password(cfg->password_file, &a->password)) != 0) {
+            say(a, 3, "amqp: cannot read the password file %s: %s", cfg->password_file,
+                strerror(-rc));
+            return -EINVAL;
+        }
+    } else if ((a->password = strdup(env != NULL ? env : a->info.password)) == NULL) {
+        return -ENOMEM;
+    }
+    if (asprintf(&a->url_shown, "amqp://%s@%s:%d%s%s", a->info.user, a->info.host,
+                 a->info.port, a->info.vhost[0] == '/' ? "" : "/", a->info.vhost) < 0) {
+        a->url_shown = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void target_free(struct sink_amqp *a)
+{
+    if (a->password != NULL) {
+        memset(a->password, 0, strlen(a->password));
+        free(a->password);
+    }
+    free(a->url_buf);
+    free(a->url_shown);
+    free(a->exchange);
+    a->password = a->url_buf = a->url_shown = a->exchange = NULL;
+}
+
+/* Publisher thread: take over a pending target, if any. */
+static void take_target(struct sink_amqp *a)
+{
+    if (!atomic_exchange(&a->retarget, false))
+        return;
+    pthread_mutex_lock(&a->target_mu);
+    struct sink_amqp *p = a->pending;
+    a->pending = NULL;
+    pthread_mutex_unlock(&a->target_mu);
+    if (p == NULL)
+        return;
+    char *old = a->url_shown;
+    a->url_shown = NULL;
+    say(a, 5, "amqp: switching from %s to %s, exchange %s; %zu unconfirmed changes are "
+              "published there first",
+        old ? old : "?", p->url_shown, p->exchange, a->n_inflight);
+    free(old);
+    disconnect(a); /* everything unconfirmed goes again, to the new target */
+    target_free(a);
+    a->url_buf = p->url_buf;
+    a->info = p->info;
+    a->password = p->password;
+    a->url_shown = p->url_shown;
+    a->exchange = p->exchange;
+    free(p);
+}
+
+int sink_amqp_retarget(struct sink *sk, const struct sink_amqp_config *cfg)
+{
+    struct sink_amqp *a = (struct sink_amqp *)sk;
+    struct sink_amqp *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -ENOMEM;
+    p->cfg.log = a->cfg.log;
+    int rc = target_parse(p, cfg);
+    if (rc != 0) {
+        target_free(p);
+        free(p);
+        return rc;
+    }
+    pthread_mutex_lock(&a->target_mu);
+    if (a->pending != NULL) {
+        target_free(a->pending);
+        free(a->pending);
+    }
+    a->pending = p;
+    pthread_mutex_unlock(&a->target_mu);
+    atomic_store(&a->retarget, true);
+    return 0;
+}
+
 int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out,
                   uint64_t *spool_version)
 {
@@ -545,37 +651,12 @@ int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out,
     a->cfg = *cfg;
     a->stopfd = -1;
     atomic_store(&a->sockfd, -1);
+    pthread_mutex_init(&a->target_mu, NULL);
     if (a->cfg.confirm_window == 0)
         a->cfg.confirm_window = 256;
 
-    if ((a->url_buf = strdup(cfg->url)) == NULL ||
-        (a->exchange = strdup(cfg->exchange ? cfg->exchange : "injector")) == NULL)
+    if ((rc = target_parse(a, cfg)) != 0)
         goto fail;
-    amqp_default_connection_info(&a->info);
-    if (amqp_parse_url(a->url_buf, &a->info) != AMQP_STATUS_OK || a->info.ssl) {
-        say(a, 3, "amqp: cannot use URL (want amqp://user[:password]@host[:port][/vhost]%s)",
-            a->info.ssl ? "; amqps:// is not supported yet" : "");
-        rc = -EINVAL;
-        goto fail;
-    }
-    /* "amqp://host:5672/" parses to vhost "": users mean the default vhost by it. */
-    if (a->info.vhost == NULL || a->info.vhost[0] == '\0')
-        a->info.vhost = "/";
-    const char *env = getenv("INJECTOR_AMQP_PASSWORD");
-    if (cfg->password_file != NULL) {
-        if ((rc = read_password(cfg->password_file, &a->password)) != 0) {
-            say(a, 3, "amqp: cannot read the password file %s: %s", cfg->password_file,
-                strerror(-rc));
-            goto fail;
-        }
-    } else if ((a->password = strdup(env != NULL ? env : a->info.password)) == NULL) {
-        goto fail;
-    }
-    if (asprintf(&a->url_shown, "amqp://%s@%s:%d%s%s", a->info.user, a->info.host,
-                 a->info.port, a->info.vhost[0] == '/' ? "" : "/", a->info.vhost) < 0) {
-        a->url_shown = NULL;
-        goto fail;
-    }
     a->inflight = calloc(a->cfg.confirm_window, sizeof(*a->inflight));
     a->acked = calloc(a->cfg.confirm_window, sizeof(*a->acked));
     a->taken_ms = calloc(a->cfg.confirm_window, sizeof(*a->taken_ms));

@@ -40,6 +40,13 @@ struct sink_amqp_config {
 int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out,
                   uint64_t *spool_version);
 
+/* Point the sink at another broker or exchange (SIGHUP): url, password_file and exchange
+ * are taken from cfg (the rest of cfg is ignored). The publisher drops its connection,
+ * connects to the new target and publishes everything unconfirmed there first; the
+ * outbox and the spool are untouched, so nothing is lost. Returns 0, or -EINVAL (bad URL,
+ * unreadable password file: the old target stays). */
+int sink_amqp_retarget(struct sink *sk, const struct sink_amqp_config *cfg);
+
 /* The routing key for a change: "<outcome>.<severity>.<host>". Returns its length (as
  * snprintf). */
 int sink_amqp_routing_key(const struct change *c, char *buf, size_t size);

@@ -135,5 +135,38 @@ case_bad_broker_settings_are_errors_not_crashes() {
     [ "$rc" -eq 1 ] && grep -q 'cannot connect to 127.0.0.1:1' "$WORK/c2" || fail "consumer, no broker: rc=$rc $(cat "$WORK/c2")"
 }
 
+# SIGHUP with a new exchange in the file: the sink reconnects there, keeps its outbox; the
+# changes before the reload are in the old exchange's queue, the ones after in the new.
+case_reload_moves_the_target() {
+    local e1="$EXCHANGE-one" e2="$EXCHANGE-two"
+    "$INJECTOR_CONSUME" --amqp "$INJECTOR_TEST_AMQP_URL" --exchange "$e1" --queue "$e1-q" --setup 2>/dev/null
+    "$INJECTOR_CONSUME" --amqp "$INJECTOR_TEST_AMQP_URL" --exchange "$e2" --queue "$e2-q" --setup 2>/dev/null
+    conf() { printf '[amqp]\nurl = %s\nexchange = %s\n[spool]\ndir = %s\n' \
+        "$INJECTOR_TEST_AMQP_URL" "$1" "$WORK/spool" >"$WORK/d.conf"; }
+    conf "$e1"
+    start_injectord d -c "$WORK/d.conf" --listen 127.0.0.1:0
+    burst_file 100 >"$WORK/a.txt"
+    "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/a.txt"
+    wait_counter d confirmed 100
+    conf "$e2"
+    kill -HUP "$PID_d"
+    wait_for 10 grep -q "reload: amqp target -> .*exchange $e2" "$WORK/d.err" ||
+        fail "target not moved: $(grep reload "$WORK/d.err")"
+    sed 's/<ProblemHost>n/<ProblemHost>m/' "$WORK/a.txt" >"$WORK/b.txt"
+    "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/b.txt"
+    wait_counter d confirmed 200
+    grep -q "amqp: switching from .* to .*, exchange $e2" "$WORK/d.err" || fail "no switch logged"
+    "$INJECTOR_CONSUME" --amqp "$INJECTOR_TEST_AMQP_URL" --exchange "$e1" --queue "$e1-q" \
+        --count 100 --timeout 10 >"$WORK/one.json" || fail "old exchange: $(wc -l <"$WORK/one.json")"
+    "$INJECTOR_CONSUME" --amqp "$INJECTOR_TEST_AMQP_URL" --exchange "$e2" --queue "$e2-q" \
+        --count 100 --timeout 10 >"$WORK/two.json" || fail "new exchange: $(wc -l <"$WORK/two.json")"
+    check_versions "$WORK/one.json" 100
+    [ "$(jq -r .version "$WORK/two.json" | sort -n | uniq | head -n1)" -eq 101 ] &&
+        [ "$(jq -r .version "$WORK/two.json" | sort -n | uniq | tail -n1)" -eq 200 ] &&
+        [ "$(jq -r .version "$WORK/two.json" | sort -n -u | wc -l)" -eq 100 ] ||
+        fail "the new exchange does not hold versions 101..200"
+    stop_injectord d
+}
+
 "case_$1"
 echo "PASS: $1"
