@@ -76,7 +76,7 @@ int ingest_reopen(struct ingest *in);
 /* Counters, with the gauges (active, hosts, version) brought up to date. */
 const struct stats *ingest_stats(struct ingest *in);
 
-/* Add kernel drops observed by the caller (the delta since its last report). */
+/* Set the kernel drop count the caller read from the sockets (a total since they opened). */
 void ingest_set_kernel_drops(struct ingest *in, uint64_t total);
 
 /* Emit summaries of rate-limited log lines whose window has passed. */

@@ -553,12 +553,16 @@ static int run(struct config *cfg, int argc, char **argv)
     char status[256];
     status_line(&dm, status, sizeof(status));
     notify_ready(status);
-    log_info("injectord %s ready: collector %s, changes to %s%s%s", INJECTOR_VERSION,
-             cfg->collector_id, cfg->amqp_url[0] ? "amqp exchange " : "",
-             cfg->amqp_url[0] ? cfg->amqp_exchange : "",
-             cfg->amqp_url[0] && !cfg->output_given ? ""
-             : strcmp(cfg->output, "-") == 0       ? (cfg->amqp_url[0] ? " and stdout" : "stdout")
-                                                   : cfg->output);
+    const char *output = strcmp(cfg->output, "-") == 0 ? "stdout" : cfg->output;
+    char where[1400];
+    if (cfg->amqp_url[0] == '\0')
+        snprintf(where, sizeof(where), "%s", output);
+    else if (!cfg->output_given)
+        snprintf(where, sizeof(where), "amqp exchange %s", cfg->amqp_exchange);
+    else
+        snprintf(where, sizeof(where), "amqp exchange %s and %s", cfg->amqp_exchange, output);
+    log_info("injectord %s ready: collector %s, changes to %s", INJECTOR_VERSION,
+             cfg->collector_id, where);
     rc = uv_run(&dm.loop, UV_RUN_DEFAULT);
     if (cfg->snapshot[0] != '\0')
         final_snapshot(&dm);

@@ -292,41 +292,28 @@ fail:
     return rc;
 }
 
-int change_json_append_alert(struct change_json *out, const struct alert *a, uint64_t version,
-                             int64_t first_seen_ms, int64_t last_seen_ms)
+/* One alert object, appended: version, then the times (ISO text for the API, numbers with
+ * the expiry deadline for a snapshot), then its fields. Out is left whole on failure. */
+static int append_object(struct change_json *out, const struct alert *a, uint64_t version,
+                         int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms,
+                         bool stored)
 {
     size_t start = out->len;
     int rc;
     TRY(put(out, "{", 1));
     TRY(put_key(out, "version", true));
     TRY(put_int(out, (int64_t)version));
-    TRY(put_time(out, "first_seen", first_seen_ms));
-    TRY(put_time(out, "last_seen", last_seen_ms));
-    TRY(put_alert_fields(out, a));
-    TRY(put(out, "}", 1));
-    out->buf[out->len] = '\0';
-    return 0;
-fail:
-    out->len = start; /* what was there before stays whole */
-    if (out->buf != NULL)
-        out->buf[out->len] = '\0';
-    return rc;
-}
-
-int change_json_append_stored(struct change_json *out, const struct alert *a, uint64_t version,
-                              int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms)
-{
-    size_t start = out->len;
-    int rc;
-    TRY(put(out, "{", 1));
-    TRY(put_key(out, "version", true));
-    TRY(put_int(out, (int64_t)version));
-    TRY(put_key(out, "first_seen_ms", false));
-    TRY(put_int(out, first_seen_ms));
-    TRY(put_key(out, "last_seen_ms", false));
-    TRY(put_int(out, last_seen_ms));
-    TRY(put_key(out, "expires_ms", false));
-    TRY(put_int(out, expires_ms));
+    if (stored) {
+        TRY(put_key(out, "first_seen_ms", false));
+        TRY(put_int(out, first_seen_ms));
+        TRY(put_key(out, "last_seen_ms", false));
+        TRY(put_int(out, last_seen_ms));
+        TRY(put_key(out, "expires_ms", false));
+        TRY(put_int(out, expires_ms));
+    } else {
+        TRY(put_time(out, "first_seen", first_seen_ms));
+        TRY(put_time(out, "last_seen", last_seen_ms));
+    }
     TRY(put_alert_fields(out, a));
     TRY(put(out, "}", 1));
     out->buf[out->len] = '\0';
@@ -336,6 +323,18 @@ fail:
     if (out->buf != NULL)
         out->buf[out->len] = '\0';
     return rc;
+}
+
+int change_json_append_alert(struct change_json *out, const struct alert *a, uint64_t version,
+                             int64_t first_seen_ms, int64_t last_seen_ms)
+{
+    return append_object(out, a, version, first_seen_ms, last_seen_ms, 0, false);
+}
+
+int change_json_append_stored(struct change_json *out, const struct alert *a, uint64_t version,
+                              int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms)
+{
+    return append_object(out, a, version, first_seen_ms, last_seen_ms, expires_ms, true);
 }
 
 /* Copy a JSON string into the arena; NULL when the arena is full (sized for the line). */
