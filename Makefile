@@ -4,6 +4,7 @@
 #   make bench  build (release) and run the benchmarks
 #   make deps   install missing Debian packages only
 #   make package  a .deb (build/package/injector_*.deb)
+#   make fuzz     libFuzzer on the parser, state table and encoder (FUZZ_SECONDS=300)
 
 RELEASE_DIR := build/release
 TEST_DIR    := build/test
@@ -11,7 +12,7 @@ JOBS        := $(shell nproc 2>/dev/null || echo 2)
 # Extra arguments for `make run`, e.g. make run ARGS='--listen 127.0.0.1:9000'
 ARGS        ?=
 
-.PHONY: all deps build run test bench install package clean
+.PHONY: all deps build run test bench install package fuzz clean
 
 all: build
 
@@ -39,6 +40,11 @@ bench: build
 
 install: build
 	cmake --install $(RELEASE_DIR)
+
+# The parser fuzzed with libFuzzer (clang) for FUZZ_SECONDS (default 300)
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	tools/fuzz.sh build/fuzz $(FUZZ_SECONDS)
 
 # A .deb for this machine's Debian (prefix /usr): build/package/injector_*.deb
 package: deps

@@ -15,5 +15,8 @@ source "$broker/env"
 export INJECTOR_TEST_AMQP_URL="$AMQP_URL" INJECTOR_TEST_BROKER_DIR="$broker"
 export INJECTOR_TEST_BROKER_CTL="$tools/test-broker.sh"
 
+# The fuzzer first (a bounded run; any crash fails), so ctest's summary closes the output.
+"$tools/fuzz.sh" "$build/../fuzz" "${INJECTOR_FUZZ_SECONDS:-60}"
+
 cd "$build"
 ctest --output-on-failure --timeout 300 -j 2
