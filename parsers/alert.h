@@ -108,6 +108,13 @@ const char *alert_action_name(enum alert_action action);
  * Returns 0 and sets *out, or -EINVAL. */
 int alert_action_parse(const char *s, size_t len, enum alert_action *out);
 
+/* Length of the UTF-8 sequence starting at s (avail bytes there), or 0 when it is not
+ * valid UTF-8: overlong forms, surrogates and values past U+10FFFF are invalid. ASCII is 1. */
+size_t alert_utf8_len(const unsigned char *s, size_t avail);
+
+/* Whether s[0..n) is valid UTF-8. */
+bool alert_utf8_valid(const char *s, size_t n);
+
 /* Reset every field to absent (host/component NULL, no extras). */
 void alert_clear(struct alert *a);
 

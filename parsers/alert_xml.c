@@ -86,6 +86,7 @@ static const char *const reason_names[ALERT_XML_REASON_COUNT] = {
     [ALERT_XML_TOO_LARGE] = "too_large",
     [ALERT_XML_FIELD_TOO_LONG] = "field_too_long",
     [ALERT_XML_TOO_MANY_ALERTS] = "too_many_alerts",
+    [ALERT_XML_ENCODING] = "encoding",
     [ALERT_XML_NO_ALERT] = "no_alert",
     [ALERT_XML_NO_HOST] = "no_host",
     [ALERT_XML_NO_COMPONENT] = "no_component",
@@ -297,10 +298,23 @@ static void begin_alert(struct alert_xml *p, enum alert_action action, bool has_
     p->cur_bad_text[0] = '\0';
 }
 
+/* libxml2 (2.9) lets some invalid UTF-8 through, in CDATA sections for one (an overlong
+ * C1 BD, found by the fuzzer). Everything downstream relies on UTF-8: a value that is not
+ * refuses the datagram here. */
+static bool valid_or_stop(struct alert_xml *p, const char *what, const char *v, size_t len)
+{
+    if (alert_utf8_valid(v, len))
+        return true;
+    stop(p, ALERT_XML_ENCODING, "%s is not valid UTF-8", what);
+    return false;
+}
+
 /* Store one field value (NUL-terminated, in the arena) into the open alert. */
 static void set_field(struct alert_xml *p, const struct field_def *f, char *v, size_t len)
 {
     struct alert *a = &p->alerts[p->n_alerts];
+    if (!valid_or_stop(p, f->element, v, len))
+        return;
     switch (f->kind) {
     case F_HOST:
     case F_COMPONENT:
@@ -513,7 +527,8 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         if (arena_put(p, "", 1)) {
             if (p->cap_field != NULL) {
                 set_field(p, p->cap_field, v, len);
-            } else {
+            } else if (valid_or_stop(p, "an element name", p->cap_name, strlen(p->cap_name)) &&
+                       valid_or_stop(p, p->cap_name, v, len)) {
                 struct alert *a = &p->alerts[p->n_alerts];
                 if (a->n_extra < ALERT_EXTRA_MAX)
                     a->extra[a->n_extra++] = (struct alert_extra){p->cap_name, v};

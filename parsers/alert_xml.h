@@ -27,6 +27,7 @@ enum alert_xml_reason {
     ALERT_XML_TOO_LARGE,       /* datagram longer than the size limit */
     ALERT_XML_FIELD_TOO_LONG,  /* a field longer than its limit (alert.h) */
     ALERT_XML_TOO_MANY_ALERTS, /* more alerts than the per-datagram limit */
+    ALERT_XML_ENCODING,        /* a value that is not valid UTF-8 once decoded */
     ALERT_XML_NO_ALERT,        /* well-formed, but no Alert/updAlert/delAlert in it */
     /* alert level */
     ALERT_XML_NO_HOST,      /* ProblemHost missing or empty */

@@ -66,38 +66,6 @@ static int put(struct change_json *out, const char *s, size_t n)
     return 0;
 }
 
-/* Length of the UTF-8 sequence at s (lead byte >= 0x80), or 0 if it is not valid UTF-8
- * (overlong forms, surrogates and values past U+10FFFF included). */
-static size_t utf8_len(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n > avail)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 /* A JSON string: quotes, escapes for '"', '\\' and control characters, UTF-8 checked. */
 static int put_str(struct change_json *out, const char *str, size_t n)
 {
@@ -111,7 +79,7 @@ static int put_str(struct change_json *out, const char *str, size_t n)
     for (size_t i = 0; i < n;) {
         unsigned char c = s[i];
         if (c >= 0x80) {
-            size_t k = utf8_len(s + i, n - i);
+            size_t k = alert_utf8_len(s + i, n - i);
             if (k == 0)
                 return -EINVAL;
             memcpy(p, s + i, k);

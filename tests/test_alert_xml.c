@@ -337,6 +337,21 @@ static void test_alert_xml_binary_junk_and_empty_refused(void **state)
     assert_refused(state, "<Alert>", 7, ALERT_XML_SYNTAX);
 }
 
+static void test_alert_xml_invalid_utf8_that_libxml2_passes_is_refused(void **state)
+{
+    /* An overlong encoding in a CDATA section: libxml2 2.9 hands it over (the fuzzer found
+     * it); the parser must not, or the change could not be encoded downstream. */
+    const char *doc = "<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost>"
+                      "<Component>c</Component><Msg><![CDATA[BB\xc1\xbd]]></Msg></Alert>";
+    assert_refused(state, doc, strlen(doc), ALERT_XML_ENCODING);
+    struct alert_xml_result r;
+    parse(state, doc, &r);
+    assert_non_null(strstr(r.error, "Msg is not valid UTF-8"));
+    const char *ok = "<Alert><Action>Upd</Action><ProblemHost>h\xc3\xa9</ProblemHost>"
+                     "<Component>c</Component><Msg><![CDATA[\xe2\x9c\x93]]></Msg></Alert>";
+    assert_int_equal(parse(state, ok, &r), 0);
+}
+
 static void test_alert_xml_well_formed_without_alert_refused(void **state)
 {
     const char *doc = "<Event><Id>1</Id></Event>";
@@ -465,6 +480,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alert_xml_host_length_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_truncated_refused_with_position, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_binary_junk_and_empty_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_invalid_utf8_that_libxml2_passes_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_well_formed_without_alert_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_missing_required_fields_reject_the_alert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_bad_alert_does_not_take_siblings_down, setup, teardown),
