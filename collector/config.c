@@ -1,6 +1,8 @@
 /* config.c - the settings table, value parsers and the command line. */
 #include "collector/config.h"
 
+#include "collector/acl.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -38,6 +40,7 @@ enum key_id {
     K_SNAPSHOT,
     K_SNAPSHOT_INTERVAL,
     K_TCP,
+    K_ALLOW,
     K_COUNT
 };
 
@@ -84,6 +87,9 @@ static const struct key keys[K_COUNT] = {
                     "keep the active alerts in this file (written every --snapshot-interval "
                     "and at exit, read at start) [off]"},
     [K_SNAPSHOT_INTERVAL] = {"snapshot-interval", "SECONDS", "how often to write it [60]"},
+    [K_ALLOW] = {"allow", "CIDRS",
+                 "accept alerts only from these sources, e.g. '10.0.0.0/8, 2001:db8::/32, "
+                 "127.0.0.1'; the rest is counted (rejected_acl) and dropped [everyone]"},
     [K_TCP] = {"tcp", "BOOL",
                "also take documents over TCP on each listen address (one document, one XML "
                "reply, per connection) [false]"},
@@ -333,6 +339,17 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         else
             return fail(err, errlen, "amqp-mandatory: '%s' is not true or false", value);
         return 0;
+    case K_ALLOW: {
+        struct acl *acl;
+        char why[256];
+        if (strlen(value) >= sizeof(c->allow))
+            return fail(err, errlen, "allow: at most %zu characters", sizeof(c->allow) - 1);
+        if (acl_parse(value, &acl, why, sizeof(why)) != 0)
+            return fail(err, errlen, "allow: %s", why);
+        acl_free(acl);
+        snprintf(c->allow, sizeof(c->allow), "%s", value);
+        return 0;
+    }
     case K_TCP:
         if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
             c->tcp = true;
@@ -499,7 +516,8 @@ void config_print(const struct config *c, FILE *f)
             c->output, c->collector_id, c->stats_interval_s);
     fprintf(f, "log-level = %s\nmax-alerts = %zu\ndefault-ttl = %u\nshutdown-grace = %u\n",
             log_level_name(c->log_level), c->max_alerts, c->default_ttl_s, c->shutdown_grace_s);
-    fprintf(f, "http = %s\ntcp = %s\n", c->http[0] ? c->http : "off", c->tcp ? "true" : "false");
+    fprintf(f, "http = %s\ntcp = %s\nallow = %s\n", c->http[0] ? c->http : "off",
+            c->tcp ? "true" : "false", c->allow);
     fprintf(f, "snapshot = %s\nsnapshot-interval = %u\n", c->snapshot[0] ? c->snapshot : "",
             c->snapshot_interval_s);
     masked_url(c->amqp_url, url, sizeof(url));

@@ -31,6 +31,7 @@ struct config {
     size_t max_alerts;         /* 0: no cap */
     unsigned default_ttl_s;    /* expiry without a TTL element; 0: never */
     bool tcp;                  /* also accept documents over TCP on the listen addresses */
+    char allow[2048];          /* source allow-list (CIDR blocks); "" : everyone */
     char snapshot[1024];       /* "" : no snapshot */
     unsigned snapshot_interval_s;
     unsigned shutdown_grace_s; /* how long SIGTERM waits for the sockets to drain */

@@ -58,6 +58,8 @@ static size_t collect(struct http *h, struct metric *m)
     C("seq_reordered", "Seq numbers that arrived late.", s->seq_reordered);
     C("seq_duplicates", "Seq numbers that arrived twice.", s->seq_duplicates);
     C("extra_dropped", "Unknown elements past the per-alert cap.", s->extra_dropped);
+    C("rejected_acl", "Datagrams and documents from sources outside the allow-list.",
+      s->rejected_acl);
     C("tcp_connections", "TCP clients accepted.", s->tcp_connections);
     C("tcp_refused", "TCP clients turned away at the connection limit.", s->tcp_refused);
     C("tcp_documents", "Documents received over TCP.", s->tcp_documents);

@@ -1,6 +1,7 @@
 /* ingest.c - one datagram through parser, state table and sinks, with its counters. */
 #include "collector/ingest.h"
 
+#include "collector/acl.h"
 #include "collector/log.h"
 #include "collector/sources.h"
 #include "collector/udp.h"
@@ -16,6 +17,7 @@ struct ingest {
     struct alert_xml *parser;
     struct state *state;
     struct sources *sources;
+    struct acl *acl; /* NULL: everyone */
     struct sink *sinks[INGEST_MAX_SINKS];
     size_t n_sinks;
     bool dirty; /* written since the last flush */
@@ -26,7 +28,7 @@ struct ingest {
      * snprintf per change showed in the profile. */
     struct sockaddr_storage last_from;
     char last_sender[72];
-    struct log_ratelimit rl_malformed, rl_invalid, rl_full, rl_sink;
+    struct log_ratelimit rl_malformed, rl_invalid, rl_full, rl_sink, rl_acl;
 };
 
 int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_sinks,
@@ -49,6 +51,7 @@ int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_si
     in->rl_invalid.what = "invalid alerts";
     in->rl_full.what = "alerts refused at the active-alert cap";
     in->rl_sink.what = "sink errors";
+    in->rl_acl.what = "datagrams from sources outside the allow-list";
 
     struct state_config sc = {.max_alerts = cfg->max_alerts,
                               .default_ttl_s = cfg->default_ttl_s};
@@ -74,6 +77,7 @@ void ingest_free(struct ingest *in)
         sink_free(in->sinks[i]);
     state_free(in->state);
     sources_free(in->sources);
+    acl_free(in->acl);
     alert_xml_free(in->parser);
     change_json_free(&in->json);
     free(in->collector_id);
@@ -212,10 +216,32 @@ static int process(struct ingest *in, int rc, const struct sockaddr *from, int64
     return 0;
 }
 
+/* Outside the allow-list: counted, logged (rate-limited), never parsed. */
+static bool refused_by_acl(struct ingest *in, const struct sockaddr *from, int64_t mono_ms)
+{
+    char sender[72];
+    if (acl_allows(in->acl, from))
+        return false;
+    in->stats.rejected_acl++;
+    log_ratelimited(&in->rl_acl, mono_ms, LOG_LEVEL_WARNING,
+                    "alerts from %s rejected: not in the allow-list",
+                    sender_text(from, sender, sizeof(sender)));
+    return true;
+}
+
+void ingest_set_acl(struct ingest *in, struct acl *acl)
+{
+    acl_free(in->acl);
+    in->acl = acl;
+}
+
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
                      const struct sockaddr *from, int64_t now_ms, int64_t mono_ms)
 {
     char sender[72];
+
+    if (refused_by_acl(in, from, mono_ms))
+        return;
 
     in->stats.datagrams++;
     in->stats.bytes += len;
@@ -239,6 +265,11 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
                     const char **error)
 {
     *n = 0;
+    if (refused_by_acl(in, from, mono_ms)) {
+        *reason = "rejected_acl";
+        *error = "this source is not in the allow-list";
+        return -EACCES;
+    }
     /* A document cut short is looked at again when more bytes come: count it only once
      * it is whole, or final. */
     int rc = alert_xml_parse(in->parser, buf, len, &in->res);
@@ -328,6 +359,7 @@ void ingest_tick(struct ingest *in, int64_t mono_ms)
     log_ratelimit_flush(&in->rl_invalid, mono_ms);
     log_ratelimit_flush(&in->rl_full, mono_ms);
     log_ratelimit_flush(&in->rl_sink, mono_ms);
+    log_ratelimit_flush(&in->rl_acl, mono_ms);
 }
 
 struct state *ingest_state(struct ingest *in)

@@ -63,6 +63,12 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
 /* Count TCP connection events (the TCP listener owns the connections, ingest the counters). */
 void ingest_count_tcp(struct ingest *in, bool accepted);
 
+struct acl;
+
+/* Use acl as the source allow-list from now on (NULL: everyone); takes ownership and frees
+ * the previous one. */
+void ingest_set_acl(struct ingest *in, struct acl *acl);
+
 /* Expire every alert due at wall-clock now_ms and forward the expire changes. */
 void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms);
 

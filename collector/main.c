@@ -1,4 +1,5 @@
 /* main.c - injectord: wire config, listeners, the data path and signals onto one libuv loop. */
+#include "collector/acl.h"
 #include "collector/config.h"
 #include "collector/http.h"
 #include "collector/ingest.h"
@@ -376,6 +377,17 @@ static void on_hup(uv_signal_t *s, int signum)
     needs_restart("collector-id", strcmp(next.collector_id, cur->collector_id) != 0, &restart);
     needs_restart("max-alerts", next.max_alerts != cur->max_alerts, &restart);
     needs_restart("snapshot", strcmp(next.snapshot, cur->snapshot) != 0, &restart);
+    if (strcmp(next.allow, cur->allow) != 0) {
+        struct acl *acl;
+        char why[256];
+        if (acl_parse(next.allow, &acl, why, sizeof(why)) == 0) {
+            ingest_set_acl(dm->ingest, acl);
+            log_info("reload: allow %s -> %s", cur->allow[0] ? cur->allow : "(everyone)",
+                     next.allow[0] ? next.allow : "(everyone)");
+            snprintf(cur->allow, sizeof(cur->allow), "%s", next.allow);
+            applied++;
+        }
+    }
     /* The AMQP target (URL, exchange, password file) moves live: the sink reconnects and
      * keeps its outbox and spool. URLs are compared with their passwords starred, as the
      * running one is kept. */
@@ -487,6 +499,16 @@ static int run(struct config *cfg, int argc, char **argv)
     /* The sink has its copy of the URL; the one kept here (for reloads to compare with a
      * re-read, starred argv) loses its password. */
     scrub_url(cfg->amqp_url);
+    if (cfg->allow[0] != '\0') {
+        struct acl *acl;
+        char why[256];
+        if ((rc = acl_parse(cfg->allow, &acl, why, sizeof(why))) != 0) { /* config checked it */
+            log_error("allow: %s", why);
+            goto out;
+        }
+        ingest_set_acl(dm.ingest, acl);
+        log_info("accepting alerts only from: %s (%zu blocks)", cfg->allow, acl_size(acl));
+    }
     /* Changes still in the spool were numbered by an earlier run: number on from them. */
     state_set_version(ingest_state(dm.ingest), spool_version);
 

@@ -24,6 +24,7 @@ int stats_format(const struct stats *s, char *buf, size_t size)
     } rare[] = {{"truncated", s->truncated},
                 {"extra_dropped", s->extra_dropped},
                 {"refused_full", s->refused_full},
+                {"rejected_acl", s->rejected_acl},
                 {"tcp_connections", s->tcp_connections},
                 {"tcp_documents", s->tcp_documents},
                 {"tcp_refused", s->tcp_refused},

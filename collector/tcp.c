@@ -142,7 +142,8 @@ static void try_document(struct conn *c, bool final)
     if (rc == -EAGAIN)
         return; /* cut short: wait for the rest */
     if (rc != 0) {
-        reply_error(c, rc == -ENOMEM ? "nomem" : reason, rc == -ENOMEM ? "out of memory" : error);
+        reply_error(c, rc == -ENOMEM ? "nomem" : reason,
+                    rc == -ENOMEM ? "out of memory" : error);
         return;
     }
     struct alert_xml_reply_item items[MAX_ITEMS];

@@ -127,5 +127,29 @@ case_reload() {
     stop_injectord d
 }
 
+# The source allow-list: outside it, counted and dropped before parsing; a reload that
+# adds the sender's network lets it in, the socket open all along.
+case_allow_list() {
+    printf '[listen]\nallow = 10.0.0.0/8, 2001:db8::/32\n' >"$WORK/d.conf"
+    start_injectord d -c "$WORK/d.conf" --listen 127.0.0.1:0
+    send d --host outsider --component c
+    wait_for 10 grep -q 'alerts from 127.0.0.1:[0-9]* rejected: not in the allow-list' "$WORK/d.err" ||
+        fail "rejection not logged"
+    api d /v1/stats | jq -e '.rejected_acl == 1 and .alerts == 0' >/dev/null ||
+        fail "not counted: $(api d /v1/stats | jq -c '{rejected_acl, alerts}')"
+    [ "$(lines d)" -eq 0 ] || fail "a rejected alert was forwarded"
+    printf '[listen]\nallow = 10.0.0.0/8, 127.0.0.0/8\n' >"$WORK/d.conf"
+    kill -HUP "$PID_d"
+    wait_for 10 grep -q 'reload: allow 10.0.0.0/8, 2001:db8::/32 -> 10.0.0.0/8, 127.0.0.0/8' \
+        "$WORK/d.err" || fail "allow-list not reloaded"
+    send d --host insider --component c
+    wait_for 10 lines_at_least d 1 '.host == "insider"' || fail "allowed sender refused"
+    rc=0
+    "$INJECTORD" --allow 10.1.2.3/8 --check-config >/dev/null 2>"$WORK/e" || rc=$?
+    [ "$rc" -eq 1 ] && grep -q "allow: '10.1.2.3/8' is not an address or CIDR block" "$WORK/e" ||
+        fail "bad block not refused: rc=$rc $(cat "$WORK/e")"
+    stop_injectord d
+}
+
 "case_$1"
 echo "PASS: $1"
