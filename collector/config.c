@@ -41,6 +41,9 @@ enum key_id {
     K_SNAPSHOT_INTERVAL,
     K_TCP,
     K_ALLOW,
+    K_MAX_HOSTS,
+    K_RATE_LIMIT,
+    K_RATE_BURST,
     K_COUNT
 };
 
@@ -90,6 +93,13 @@ static const struct key keys[K_COUNT] = {
     [K_ALLOW] = {"allow", "CIDRS",
                  "accept alerts only from these sources, e.g. '10.0.0.0/8, 2001:db8::/32, "
                  "127.0.0.1'; the rest is counted (rejected_acl) and dropped [everyone]"},
+    [K_MAX_HOSTS] = {"max-hosts", "N",
+                     "refuse new alerts for hosts past this many with active alerts, 0 no cap "
+                     "[0]"},
+    [K_RATE_LIMIT] = {"rate-limit", "N",
+                      "alerts per second per sender address, the rest refused and counted; "
+                      "0 off [0]"},
+    [K_RATE_BURST] = {"rate-burst", "N", "alerts a sender may send at once [rate-limit]"},
     [K_TCP] = {"tcp", "BOOL",
                "also take documents over TCP on each listen address (one document, one XML "
                "reply, per connection) [false]"},
@@ -350,6 +360,24 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         snprintf(c->allow, sizeof(c->allow), "%s", value);
         return 0;
     }
+    case K_MAX_HOSTS:
+        if (parse_uint(value, SIZE_MAX, &u) != 0)
+            return fail(err, errlen, "max-hosts: '%s' is not a count", value);
+        c->max_hosts = (size_t)u;
+        return 0;
+    case K_RATE_LIMIT:
+    case K_RATE_BURST: {
+        char *end;
+        double v = strtod(value, &end);
+        if (end == value || *end != '\0' || !(v >= 0) || v > 1e9)
+            return fail(err, errlen, "%s: '%s' is not a number of alerts (0 to 1e9)",
+                        keys[k].name, value);
+        if (k == K_RATE_LIMIT)
+            c->rate_limit = v;
+        else
+            c->rate_burst = v;
+        return 0;
+    }
     case K_TCP:
         if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
             c->tcp = true;
@@ -516,6 +544,8 @@ void config_print(const struct config *c, FILE *f)
             c->output, c->collector_id, c->stats_interval_s);
     fprintf(f, "log-level = %s\nmax-alerts = %zu\ndefault-ttl = %u\nshutdown-grace = %u\n",
             log_level_name(c->log_level), c->max_alerts, c->default_ttl_s, c->shutdown_grace_s);
+    fprintf(f, "max-hosts = %zu\nrate-limit = %g\nrate-burst = %g\n", c->max_hosts,
+            c->rate_limit, c->rate_burst);
     fprintf(f, "http = %s\ntcp = %s\nallow = %s\n", c->http[0] ? c->http : "off",
             c->tcp ? "true" : "false", c->allow);
     fprintf(f, "snapshot = %s\nsnapshot-interval = %u\n", c->snapshot[0] ? c->snapshot : "",

@@ -29,6 +29,9 @@ struct config {
     unsigned stats_interval_s; /* 0: no periodic stats line */
     enum log_level log_level;
     size_t max_alerts;         /* 0: no cap */
+    size_t max_hosts;          /* 0: no cap */
+    double rate_limit;         /* alerts/s per sender address; 0: off */
+    double rate_burst;         /* 0: rate_limit */
     unsigned default_ttl_s;    /* expiry without a TTL element; 0: never */
     bool tcp;                  /* also accept documents over TCP on the listen addresses */
     char allow[2048];          /* source allow-list (CIDR blocks); "" : everyone */

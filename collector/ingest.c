@@ -3,6 +3,7 @@
 
 #include "collector/acl.h"
 #include "collector/log.h"
+#include "collector/ratelimit.h"
 #include "collector/sources.h"
 #include "collector/udp.h"
 #include "parsers/alert_xml.h"
@@ -18,6 +19,7 @@ struct ingest {
     struct state *state;
     struct sources *sources;
     struct acl *acl; /* NULL: everyone */
+    struct ratelimit *rate;
     struct sink *sinks[INGEST_MAX_SINKS];
     size_t n_sinks;
     bool dirty; /* written since the last flush */
@@ -28,7 +30,7 @@ struct ingest {
      * snprintf per change showed in the profile. */
     struct sockaddr_storage last_from;
     char last_sender[72];
-    struct log_ratelimit rl_malformed, rl_invalid, rl_full, rl_sink, rl_acl;
+    struct log_ratelimit rl_malformed, rl_invalid, rl_full, rl_sink, rl_acl, rl_rate;
 };
 
 int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_sinks,
@@ -52,12 +54,15 @@ int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_si
     in->rl_full.what = "alerts refused at the active-alert cap";
     in->rl_sink.what = "sink errors";
     in->rl_acl.what = "datagrams from sources outside the allow-list";
+    in->rl_rate.what = "rate-limited senders";
 
     struct state_config sc = {.max_alerts = cfg->max_alerts,
-                              .default_ttl_s = cfg->default_ttl_s};
+                              .default_ttl_s = cfg->default_ttl_s,
+                              .max_hosts = cfg->max_hosts};
     if ((in->collector_id = strdup(cfg->collector_id)) == NULL ||
         alert_xml_new(NULL, &in->parser) != 0 || state_new(&sc, &in->state) != 0 ||
-        sources_new(0, &in->sources) != 0)
+        sources_new(0, &in->sources) != 0 ||
+        ratelimit_new(cfg->rate_limit, cfg->rate_burst, 0, &in->rate) != 0)
         goto fail;
     *out = in;
     return 0;
@@ -78,6 +83,7 @@ void ingest_free(struct ingest *in)
     state_free(in->state);
     sources_free(in->sources);
     acl_free(in->acl);
+    ratelimit_free(in->rate);
     alert_xml_free(in->parser);
     change_json_free(&in->json);
     free(in->collector_id);
@@ -204,7 +210,16 @@ static int process(struct ingest *in, int rc, const struct sockaddr *from, int64
     in->stats.extra_dropped += res->n_extra_dropped;
     if (n != NULL)
         *n = 0;
-    for (size_t i = 0; i < res->n_alerts; i++) {
+    /* The rate limit counts alerts, not datagrams (a batch is as many alerts as it holds);
+     * the first ones in a batch pass. */
+    size_t pass = ratelimit_take(in->rate, from, res->n_alerts, mono_ms);
+    if (pass < res->n_alerts) {
+        in->stats.rate_limited += res->n_alerts - pass;
+        log_ratelimited(&in->rl_rate, mono_ms, LOG_LEVEL_WARNING,
+                        "%zu alert(s) from %s refused: over the per-sender rate limit",
+                        res->n_alerts - pass, sender_text(from, sender, sizeof(sender)));
+    }
+    for (size_t i = 0; i < pass; i++) {
         const struct alert *a = &res->alerts[i];
         struct ingest_item *item = items != NULL && i < max ? &items[i] : NULL;
         in->stats.alerts++;
@@ -229,9 +244,15 @@ static bool refused_by_acl(struct ingest *in, const struct sockaddr *from, int64
     return true;
 }
 
+void ingest_set_rate_limit(struct ingest *in, double rate, double burst)
+{
+    ratelimit_set(in->rate, rate, burst);
+}
+
 void ingest_set_acl(struct ingest *in, struct acl *acl)
 {
     acl_free(in->acl);
+    ratelimit_free(in->rate);
     in->acl = acl;
 }
 
@@ -360,6 +381,7 @@ void ingest_tick(struct ingest *in, int64_t mono_ms)
     log_ratelimit_flush(&in->rl_full, mono_ms);
     log_ratelimit_flush(&in->rl_sink, mono_ms);
     log_ratelimit_flush(&in->rl_acl, mono_ms);
+    log_ratelimit_flush(&in->rl_rate, mono_ms);
 }
 
 struct state *ingest_state(struct ingest *in)

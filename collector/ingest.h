@@ -24,6 +24,9 @@ struct ingest_config {
     const char *collector_id; /* copied */
     size_t max_alerts;        /* 0: no cap */
     unsigned default_ttl_s;   /* 0: alerts without TTL never expire */
+    size_t max_hosts;         /* 0: no cap */
+    double rate_limit;        /* alerts/s per sender address; 0: off */
+    double rate_burst;        /* 0: rate_limit */
 };
 
 struct ingest;
@@ -64,6 +67,9 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
 void ingest_count_tcp(struct ingest *in, bool accepted);
 
 struct acl;
+
+/* Change the per-sender rate limit (SIGHUP). */
+void ingest_set_rate_limit(struct ingest *in, double rate, double burst);
 
 /* Use acl as the source allow-list from now on (NULL: everyone); takes ownership and frees
  * the previous one. */

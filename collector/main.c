@@ -375,7 +375,22 @@ static void on_hup(uv_signal_t *s, int signum)
     needs_restart("http", strcmp(next.http, cur->http) != 0, &restart);
     needs_restart("output", strcmp(next.output, cur->output) != 0, &restart);
     needs_restart("collector-id", strcmp(next.collector_id, cur->collector_id) != 0, &restart);
-    needs_restart("max-alerts", next.max_alerts != cur->max_alerts, &restart);
+    if (next.max_alerts != cur->max_alerts || next.max_hosts != cur->max_hosts) {
+        log_info("reload: max-alerts %zu -> %zu, max-hosts %zu -> %zu", cur->max_alerts,
+                 next.max_alerts, cur->max_hosts, next.max_hosts);
+        cur->max_alerts = next.max_alerts;
+        cur->max_hosts = next.max_hosts;
+        state_set_caps(ingest_state(dm->ingest), cur->max_alerts, cur->max_hosts);
+        applied++;
+    }
+    if (next.rate_limit != cur->rate_limit || next.rate_burst != cur->rate_burst) {
+        log_info("reload: rate-limit %g -> %g /s, burst %g -> %g", cur->rate_limit,
+                 next.rate_limit, cur->rate_burst, next.rate_burst);
+        cur->rate_limit = next.rate_limit;
+        cur->rate_burst = next.rate_burst;
+        ingest_set_rate_limit(dm->ingest, cur->rate_limit, cur->rate_burst);
+        applied++;
+    }
     needs_restart("snapshot", strcmp(next.snapshot, cur->snapshot) != 0, &restart);
     if (strcmp(next.allow, cur->allow) != 0) {
         struct acl *acl;
@@ -491,7 +506,10 @@ static int run(struct config *cfg, int argc, char **argv)
         goto out;
     struct ingest_config ic = {.collector_id = cfg->collector_id,
                                .max_alerts = cfg->max_alerts,
-                               .default_ttl_s = cfg->default_ttl_s};
+                               .default_ttl_s = cfg->default_ttl_s,
+                               .max_hosts = cfg->max_hosts,
+                               .rate_limit = cfg->rate_limit,
+                               .rate_burst = cfg->rate_burst};
     if ((rc = ingest_new(&ic, sinks, n_sinks, &dm.ingest)) != 0) {
         log_error("cannot start: %s", strerror(-rc));
         goto out;

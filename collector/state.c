@@ -203,6 +203,12 @@ void state_set_default_ttl(struct state *s, unsigned ttl_s)
     s->cfg.default_ttl_s = ttl_s;
 }
 
+void state_set_caps(struct state *s, size_t max_alerts, size_t max_hosts)
+{
+    s->cfg.max_alerts = max_alerts;
+    s->cfg.max_hosts = max_hosts;
+}
+
 size_t state_count(const struct state *s)
 {
     return s->n;
@@ -398,6 +404,12 @@ static int raise_alert(struct state *s, const struct alert *in, const char *key,
 {
     if (s->cfg.max_alerts != 0 && s->n >= s->cfg.max_alerts)
         return -ENOSPC;
+    if (s->cfg.max_hosts != 0 && HASH_COUNT(s->hosts) >= s->cfg.max_hosts) {
+        struct host *known;
+        HASH_FIND(hh, s->hosts, in->host, in->host_len, known);
+        if (known == NULL)
+            return -ENOSPC;
+    }
 
     const struct alert *a = in;
     struct alert counted;

@@ -20,6 +20,7 @@
 struct state_config {
     size_t max_alerts;      /* refuse raises past this many active alerts; 0: no cap */
     unsigned default_ttl_s; /* expiry for alerts without a TTL of their own; 0: never */
+    size_t max_hosts;       /* refuse raises for a new host past this many; 0: no cap */
 };
 
 struct state_result {
@@ -47,7 +48,8 @@ int state_new(const struct state_config *cfg, struct state **out);
 void state_free(struct state *s);
 
 /* Apply one parsed alert (host and component non-empty) received at now_ms.
- * Returns 0 and fills *out; -ENOSPC when a raise would pass max_alerts (nothing changed);
+ * Returns 0 and fills *out; -ENOSPC when a raise would pass max_alerts or, for a new host,
+ * max_hosts (nothing changed);
  * -ENOMEM when a raise or update could not be stored (nothing changed). */
 int state_apply(struct state *s, const struct alert *in, int64_t now_ms,
                 struct state_result *out);
@@ -64,6 +66,9 @@ int64_t state_next_expiry(const struct state *s);
 
 /* Change the default TTL (SIGHUP). Applies from each alert's next refresh on. */
 void state_set_default_ttl(struct state *s, unsigned ttl_s);
+
+/* Change the caps (SIGHUP); alerts over a lowered cap stay, new raises are refused. */
+void state_set_caps(struct state *s, size_t max_alerts, size_t max_hosts);
 
 /* Put back an alert from a snapshot: no outcome, no new version; its own version, times
  * and deadline are kept (an already past deadline expires at the next state_expire).

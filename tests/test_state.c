@@ -325,6 +325,25 @@ static void test_state_cap_refuses_raises_not_updates(void **st)
     state_free(s);
 }
 
+static void test_state_host_cap_refuses_new_hosts_only(void **st)
+{
+    (void)st;
+    struct state *s;
+    struct state_config cfg = {.max_hosts = 2};
+    struct state_result r;
+    assert_int_equal(state_new(&cfg, &s), 0);
+    struct alert a = mk(ALERT_UPD, "h1", "x"), b = mk(ALERT_UPD, "h2", "x"),
+                 c = mk(ALERT_UPD, "h3", "x"), a2 = mk(ALERT_UPD, "h1", "y");
+    assert_int_equal(state_apply(s, &a, 0, &r), 0);
+    assert_int_equal(state_apply(s, &b, 0, &r), 0);
+    assert_int_equal(state_apply(s, &c, 0, &r), -ENOSPC);  /* a third host */
+    assert_int_equal(state_apply(s, &a2, 0, &r), 0);       /* a known host: fine */
+    assert_int_equal(state_host_count(s), 2);
+    state_set_caps(s, 0, 0);
+    assert_int_equal(state_apply(s, &c, 0, &r), 0);
+    state_free(s);
+}
+
 static void test_state_set_version_only_raises(void **st)
 {
     struct state_result r;
@@ -486,6 +505,7 @@ int main(void)
         T(test_state_per_host_view),
         T(test_state_same_component_different_hosts_are_different_keys),
         T(test_state_cap_refuses_raises_not_updates),
+        T(test_state_host_cap_refuses_new_hosts_only),
         T(test_state_set_version_only_raises),
         T(test_state_many_alerts_raised_and_cleared),
         T(test_state_ttl_expires_with_a_version),

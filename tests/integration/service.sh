@@ -151,5 +151,27 @@ case_allow_list() {
     stop_injectord d
 }
 
+# The per-sender rate limit: a burst past it is refused alert by alert and counted; a
+# reload that turns it off lets the next burst through whole.
+case_rate_limit() {
+    printf '[limits]\nrate_limit = 100\nrate_burst = 100\n' >"$WORK/d.conf"
+    start_injectord d -c "$WORK/d.conf" --listen 127.0.0.1:0
+    "$INJECTOR_BURST" --target "127.0.0.1:$PORT_d" --stats "http://127.0.0.1:$HTTP_d/v1/stats" \
+        --count 1000 --json >"$WORK/b1.json" || fail "datagrams lost: $(cat "$WORK/b1.json")"
+    api d /v1/stats >"$WORK/s1.json"
+    jq -e '.datagrams == 1000 and .rate_limited + .alerts == 1000 and .alerts >= 100
+           and .alerts <= 150' "$WORK/s1.json" >/dev/null ||
+        fail "rate limit: $(jq -c '{datagrams, alerts, rate_limited}' "$WORK/s1.json")"
+    grep -q 'refused: over the per-sender rate limit' "$WORK/d.err" || fail "not logged"
+    printf '[limits]\nrate_limit = 0\n' >"$WORK/d.conf"
+    kill -HUP "$PID_d"
+    wait_for 10 grep -q 'reload: rate-limit 100 -> 0 /s' "$WORK/d.err" || fail "not reloaded"
+    limited=$(jq .rate_limited "$WORK/s1.json")
+    "$INJECTOR_BURST" --target "127.0.0.1:$PORT_d" --stats "http://127.0.0.1:$HTTP_d/v1/stats" \
+        --count 1000 --json >/dev/null || fail "second burst lost datagrams"
+    [ "$(api d /v1/stats | jq .rate_limited)" -eq "$limited" ] || fail "still limited after reload"
+    stop_injectord d
+}
+
 "case_$1"
 echo "PASS: $1"
