@@ -44,6 +44,8 @@ enum key_id {
     K_MAX_HOSTS,
     K_RATE_LIMIT,
     K_RATE_BURST,
+    K_HTTP_TOKEN_FILE,
+    K_HTTP_TOKEN_METRICS,
     K_COUNT
 };
 
@@ -100,6 +102,11 @@ static const struct key keys[K_COUNT] = {
                       "alerts per second per sender address, the rest refused and counted; "
                       "0 off [0]"},
     [K_RATE_BURST] = {"rate-burst", "N", "alerts a sender may send at once [rate-limit]"},
+    [K_HTTP_TOKEN_FILE] = {"http-token-file", "PATH",
+                           "require 'Authorization: Bearer <token>' (the file's first line) "
+                           "for the HTTP API, /healthz excepted [off]"},
+    [K_HTTP_TOKEN_METRICS] = {"http-token-metrics", "BOOL",
+                              "the token guards /metrics too [false]"},
     [K_TCP] = {"tcp", "BOOL",
                "also take documents over TCP on each listen address (one document, one XML "
                "reply, per connection) [false]"},
@@ -378,6 +385,15 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
             c->rate_burst = v;
         return 0;
     }
+    case K_HTTP_TOKEN_FILE:
+        return set_path(c->http_token_file, sizeof(c->http_token_file), "http-token-file", value,
+                        err, errlen);
+    case K_HTTP_TOKEN_METRICS:
+        if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
+            c->http_token_metrics = strcmp(value, "true") == 0;
+            return 0;
+        }
+        return fail(err, errlen, "http-token-metrics: '%s' is not true or false", value);
     case K_TCP:
         if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
             c->tcp = true;
@@ -456,7 +472,8 @@ static const struct {
 } aliases[] = {
     {"listen", "address", "listen"},   {"listen", "tcp", "tcp"},   {"amqp", "url", "amqp"},
     {"spool", "dir", "spool-dir"},     {"spool", "outbox_size", "outbox-size"},
-    {"http", "listen", "http"},        {"snapshot", "path", "snapshot"},
+    {"http", "listen", "http"},        {"http", "token_file", "http-token-file"},
+    {"http", "token_metrics", "http-token-metrics"},        {"snapshot", "path", "snapshot"},
     {"logging", "level", "log-level"}, {"output", "path", "output"},
 };
 
@@ -546,8 +563,9 @@ void config_print(const struct config *c, FILE *f)
             log_level_name(c->log_level), c->max_alerts, c->default_ttl_s, c->shutdown_grace_s);
     fprintf(f, "max-hosts = %zu\nrate-limit = %g\nrate-burst = %g\n", c->max_hosts,
             c->rate_limit, c->rate_burst);
-    fprintf(f, "http = %s\ntcp = %s\nallow = %s\n", c->http[0] ? c->http : "off",
-            c->tcp ? "true" : "false", c->allow);
+    fprintf(f, "http = %s\nhttp-token-file = %s\nhttp-token-metrics = %s\ntcp = %s\nallow = %s\n",
+            c->http[0] ? c->http : "off", c->http_token_file,
+            c->http_token_metrics ? "true" : "false", c->tcp ? "true" : "false", c->allow);
     fprintf(f, "snapshot = %s\nsnapshot-interval = %u\n", c->snapshot[0] ? c->snapshot : "",
             c->snapshot_interval_s);
     masked_url(c->amqp_url, url, sizeof(url));

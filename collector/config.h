@@ -49,6 +49,8 @@ struct config {
     size_t outbox_size;
     bool output_given;
     char http[64];                     /* "" : no HTTP API */
+    char http_token_file[1024];        /* "" : no token needed */
+    bool http_token_metrics;           /* the token guards /metrics too */
     struct sockaddr_storage http_addr;
 };
 

@@ -16,6 +16,7 @@
 
 struct http {
     struct http_config cfg;
+    char *token; /* owned copy; NULL: none */
     struct MHD_Daemon *mhd;
     uv_poll_t poll;
     uv_timer_t timer;
@@ -334,8 +335,32 @@ static void get_sources(struct http *h, struct reply *r)
                json_pack("{so sI}", "sources", arr, "untracked_datagrams", (json_int_t)t.untracked));
 }
 
+/* Equal strings, compared in time that depends only on the length of the given one, so the
+ * answer time does not tell how much of a guessed token was right. */
+static bool token_equal(const char *given, const char *token)
+{
+    size_t n = strlen(token), m = strlen(given);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < m; i++)
+        diff |= (unsigned char)(given[i] ^ token[i < n ? i : 0]);
+    return diff == 0;
+}
+
+static bool authorized(struct http *h, struct MHD_Connection *conn, const char *url)
+{
+    if (h->token == NULL || strcmp(url, "/healthz") == 0 ||
+        (strcmp(url, "/metrics") == 0 && !h->cfg.token_metrics))
+        return true;
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    return auth != NULL && strncmp(auth, "Bearer ", 7) == 0 && token_equal(auth + 7, h->token);
+}
+
 static void route(struct http *h, struct MHD_Connection *conn, const char *url, struct reply *r)
 {
+    if (!authorized(h, conn, url)) {
+        reply_error(r, 401, "a bearer token is required (Authorization: Bearer ...)");
+        return;
+    }
     if (strcmp(url, "/healthz") == 0) {
         r->status = 200;
         r->type = "text/plain; charset=utf-8";
@@ -382,6 +407,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     if (r.status == 405)
         MHD_add_response_header(resp, "Allow", "GET, HEAD");
+    if (r.status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"injector\"");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r.status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -423,8 +450,10 @@ static void schedule(struct http *h)
 static void on_closed(uv_handle_t *handle)
 {
     struct http *h = handle->data;
-    if (--h->closing == 0)
+    if (--h->closing == 0) {
+        free(h->token);
         free(h);
+    }
 }
 
 int http_new(uv_loop_t *loop, const struct http_config *cfg, struct http **out)
@@ -433,12 +462,18 @@ int http_new(uv_loop_t *loop, const struct http_config *cfg, struct http **out)
     if (h == NULL)
         return -ENOMEM;
     h->cfg = *cfg;
+    if (cfg->token != NULL && (h->token = strdup(cfg->token)) == NULL) {
+        free(h);
+        return -ENOMEM;
+    }
+    h->cfg.token = NULL; /* the owned copy is h->token */
     h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
                               MHD_OPTION_SOCK_ADDR, cfg->addr, MHD_OPTION_CONNECTION_LIMIT,
                               (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
                               MHD_OPTION_END);
     if (h->mhd == NULL) {
         int err = errno ? errno : EADDRINUSE;
+        free(h->token);
         free(h);
         return -err;
     }
@@ -471,6 +506,30 @@ void http_close(struct http *h)
     MHD_stop_daemon(h->mhd);
     uv_close((uv_handle_t *)&h->poll, on_closed);
     uv_close((uv_handle_t *)&h->timer, on_closed);
+}
+
+int http_set_token(struct http *h, const char *token, bool token_metrics)
+{
+    char *copy = NULL;
+    if (token != NULL && (copy = strdup(token)) == NULL)
+        return -ENOMEM;
+    free(h->token);
+    h->token = copy;
+    h->cfg.token_metrics = token_metrics;
+    return 0;
+}
+
+int http_read_token(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -errno;
+    char *ok = fgets(buf, (int)size, f);
+    fclose(f);
+    if (ok == NULL)
+        return -EINVAL;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return buf[0] != '\0' ? 0 : -EINVAL;
 }
 
 const char *http_name(const struct http *h)

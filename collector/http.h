@@ -15,6 +15,7 @@
 #include "collector/ingest.h"
 #include "collector/udp.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -27,6 +28,8 @@ struct http_config {
     struct udp *const *udp; /* the daemon's listeners, read at each request */
     const size_t *n_udp;
     int64_t started_ms; /* wall clock */
+    const char *token;    /* bearer token required for all but /healthz; NULL: none */
+    bool token_metrics;   /* the token guards /metrics too */
     /* Called before counters are read (refreshes the kernel drop counts). */
     void (*refresh)(void *data);
     void *data;
@@ -36,6 +39,13 @@ struct http;
 
 /* Start serving. Returns 0 and *out, or a negative errno (the address cannot be bound). */
 int http_new(uv_loop_t *loop, const struct http_config *cfg, struct http **out);
+
+/* Change the token (SIGHUP); NULL removes it. Copied. Returns 0 or -ENOMEM. */
+int http_set_token(struct http *h, const char *token, bool token_metrics);
+
+/* Read a token from the first line of path into buf. Returns 0, or a negative errno
+ * (-EINVAL: empty). */
+int http_read_token(const char *path, char *buf, size_t size);
 
 /* Stop serving and close. Safe on NULL. */
 void http_close(struct http *h);

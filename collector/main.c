@@ -392,6 +392,27 @@ static void on_hup(uv_signal_t *s, int signum)
         applied++;
     }
     needs_restart("snapshot", strcmp(next.snapshot, cur->snapshot) != 0, &restart);
+    if (dm->http != NULL && (strcmp(next.http_token_file, cur->http_token_file) != 0 ||
+                             next.http_token_metrics != cur->http_token_metrics ||
+                             next.http_token_file[0] != '\0')) {
+        /* The file is read again on every reload: rotating the token needs no restart. */
+        char token[512];
+        int trc = next.http_token_file[0] != '\0'
+                      ? http_read_token(next.http_token_file, token, sizeof(token))
+                      : 0;
+        if (trc != 0) {
+            log_error("reload: http-token-file %s: %s; keeping the running token",
+                      next.http_token_file, trc == -EINVAL ? "empty" : strerror(-trc));
+        } else {
+            http_set_token(dm->http, next.http_token_file[0] ? token : NULL,
+                           next.http_token_metrics);
+            snprintf(cur->http_token_file, sizeof(cur->http_token_file), "%s",
+                     next.http_token_file);
+            cur->http_token_metrics = next.http_token_metrics;
+            applied++;
+        }
+        memset(token, 0, sizeof(token));
+    }
     if (strcmp(next.allow, cur->allow) != 0) {
         struct acl *acl;
         char why[256];
@@ -554,7 +575,16 @@ static int run(struct config *cfg, int argc, char **argv)
     }
     if (cfg->http[0] != '\0') {
         struct timespec now;
+        char token[512];
         clock_gettime(CLOCK_REALTIME, &now);
+        if (cfg->http_token_file[0] != '\0' &&
+            (rc = http_read_token(cfg->http_token_file, token, sizeof(token))) != 0) {
+            log_error("http-token-file %s: %s", cfg->http_token_file,
+                      rc == -EINVAL ? "empty" : strerror(-rc));
+            close_all(&dm);
+            uv_run(&dm.loop, UV_RUN_DEFAULT);
+            goto out;
+        }
         struct http_config hc = {
             .addr = (const struct sockaddr *)&cfg->http_addr,
             .ingest = dm.ingest,
@@ -562,6 +592,8 @@ static int run(struct config *cfg, int argc, char **argv)
             .udp = dm.udp,
             .n_udp = &dm.n_udp,
             .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+            .token = cfg->http_token_file[0] ? token : NULL,
+            .token_metrics = cfg->http_token_metrics,
             .refresh = refresh_drops,
             .data = &dm,
         };
@@ -572,7 +604,9 @@ static int run(struct config *cfg, int argc, char **argv)
             uv_run(&dm.loop, UV_RUN_DEFAULT);
             goto out;
         }
-        log_info("HTTP API on http://%s/", http_name(dm.http));
+        log_info("HTTP API on http://%s/%s", http_name(dm.http),
+                 cfg->http_token_file[0] ? " (bearer token required)" : "");
+        memset(token, 0, sizeof(token));
     }
     uv_signal_start(&dm.sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&dm.sig_term, on_stop_signal, SIGTERM);
