@@ -252,7 +252,6 @@ void ingest_set_rate_limit(struct ingest *in, double rate, double burst)
 void ingest_set_acl(struct ingest *in, struct acl *acl)
 {
     acl_free(in->acl);
-    ratelimit_free(in->rate);
     in->acl = acl;
 }
 
