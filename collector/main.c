@@ -207,11 +207,14 @@ static void load_snapshot(struct daemon *dm)
     } else {
         char aside[1100];
         snprintf(aside, sizeof(aside), "%s.corrupt-%lld", cfg->snapshot, (long long)time(NULL));
-        bool moved = rename(cfg->snapshot, aside) == 0;
-        log_error("snapshot: %s; kept the %zu alerts read before it; the file is %s", err,
-                  info.loaded, moved ? "set aside as" : "left in place (cannot rename it)");
-        if (moved)
-            log_error("snapshot: set aside as %s", aside);
+        if (rename(cfg->snapshot, aside) == 0)
+            log_error("snapshot: %s; kept the %zu alerts read before the damage; the file is "
+                      "set aside as %s",
+                      err, info.loaded, aside);
+        else
+            log_error("snapshot: %s; kept the %zu alerts read before the damage; the file "
+                      "stays in place (cannot rename it: %s)",
+                      err, info.loaded, strerror(errno));
     }
 }
 
