@@ -46,6 +46,9 @@ enum key_id {
     K_RATE_BURST,
     K_HTTP_TOKEN_FILE,
     K_HTTP_TOKEN_METRICS,
+    K_KEY_FILE,
+    K_REQUIRE_SIGNATURE,
+    K_SIGNATURE_SKEW,
     K_COUNT
 };
 
@@ -107,6 +110,14 @@ static const struct key keys[K_COUNT] = {
                            "for the HTTP API, /healthz excepted [off]"},
     [K_HTTP_TOKEN_METRICS] = {"http-token-metrics", "BOOL",
                               "the token guards /metrics too [false]"},
+    [K_KEY_FILE] = {"key-file", "PATH",
+                    "HMAC keys ('keyid hexkey' lines) to check signed datagrams with "
+                    "(parsers/FORMAT.md) [off]"},
+    [K_REQUIRE_SIGNATURE] = {"require-signature", "BOOL",
+                             "refuse datagrams that are not signed with a key of key-file "
+                             "[false]"},
+    [K_SIGNATURE_SKEW] = {"signature-skew", "SECONDS",
+                          "accepted difference between a signature's time and ours [60]"},
     [K_TCP] = {"tcp", "BOOL",
                "also take documents over TCP on each listen address (one document, one XML "
                "reply, per connection) [false]"},
@@ -134,6 +145,7 @@ void config_defaults(struct config *c)
     c->amqp_heartbeat_s = 10;
     c->outbox_size = 100000;
     c->snapshot_interval_s = 60;
+    c->signature_skew_s = 60;
     snprintf(c->http, sizeof(c->http), "%s", CONFIG_DEFAULT_HTTP);
     config_parse_address(c->http, &c->http_addr);
 }
@@ -394,6 +406,20 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
             return 0;
         }
         return fail(err, errlen, "http-token-metrics: '%s' is not true or false", value);
+    case K_KEY_FILE:
+        return set_path(c->key_file, sizeof(c->key_file), "key-file", value, err, errlen);
+    case K_REQUIRE_SIGNATURE:
+        if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
+            c->require_signature = strcmp(value, "true") == 0;
+            return 0;
+        }
+        return fail(err, errlen, "require-signature: '%s' is not true or false", value);
+    case K_SIGNATURE_SKEW:
+        if (parse_uint(value, 86400, &u) != 0 || u == 0)
+            return fail(err, errlen, "signature-skew: '%s' is not seconds from 1 to 86400",
+                        value);
+        c->signature_skew_s = (unsigned)u;
+        return 0;
     case K_TCP:
         if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
             c->tcp = true;
@@ -563,6 +589,8 @@ void config_print(const struct config *c, FILE *f)
             log_level_name(c->log_level), c->max_alerts, c->default_ttl_s, c->shutdown_grace_s);
     fprintf(f, "max-hosts = %zu\nrate-limit = %g\nrate-burst = %g\n", c->max_hosts,
             c->rate_limit, c->rate_burst);
+    fprintf(f, "key-file = %s\nrequire-signature = %s\nsignature-skew = %u\n", c->key_file,
+            c->require_signature ? "true" : "false", c->signature_skew_s);
     fprintf(f, "http = %s\nhttp-token-file = %s\nhttp-token-metrics = %s\ntcp = %s\nallow = %s\n",
             c->http[0] ? c->http : "off", c->http_token_file,
             c->http_token_metrics ? "true" : "false", c->tcp ? "true" : "false", c->allow);

@@ -35,6 +35,9 @@ struct config {
     unsigned default_ttl_s;    /* expiry without a TTL element; 0: never */
     bool tcp;                  /* also accept documents over TCP on the listen addresses */
     char allow[2048];          /* source allow-list (CIDR blocks); "" : everyone */
+    char key_file[1024];       /* signature keys; "" : signatures not checked */
+    bool require_signature;    /* refuse unsigned datagrams */
+    unsigned signature_skew_s; /* accepted clock difference of a signature */
     char snapshot[1024];       /* "" : no snapshot */
     unsigned snapshot_interval_s;
     unsigned shutdown_grace_s; /* how long SIGTERM waits for the sockets to drain */

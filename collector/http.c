@@ -195,6 +195,11 @@ static void get_stats(struct http *h, struct reply *r)
         json_object_set_new(rf, alert_xml_reason_name((enum alert_xml_reason)i),
                             json_integer((json_int_t)s->rejects[i]));
     json_object_set_new(o, "refused", rf);
+    json_t *au = json_object();
+    for (int i = 1; i < AUTH_REASON_COUNT; i++)
+        json_object_set_new(au, auth_reason_name((enum auth_reason)i),
+                            json_integer((json_int_t)s->auth[i]));
+    json_object_set_new(o, "auth_refused", au);
     json_t *ls = json_array();
     for (size_t i = 0; i < *h->cfg.n_udp; i++) {
         const struct udp *u = h->cfg.udp[i];
@@ -292,6 +297,11 @@ static void get_metrics(struct http *h, struct reply *r)
     for (int i = 1; i < ALERT_XML_REASON_COUNT; i++)
         tprintf(&t, "injector_refused_total{reason=\"%s\"} %" PRIu64 "\n",
                 alert_xml_reason_name((enum alert_xml_reason)i), s->rejects[i]);
+    family(&t, "injector_auth_refused_total", "Datagrams refused by the signature check.",
+           "counter");
+    for (int i = 1; i < AUTH_REASON_COUNT; i++)
+        tprintf(&t, "injector_auth_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+                auth_reason_name((enum auth_reason)i), s->auth[i]);
     family(&t, "injector_rcvbuf_bytes", "Receive buffer the kernel granted, per listener.",
            "gauge");
     for (size_t i = 0; i < *h->cfg.n_udp; i++)

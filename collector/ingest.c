@@ -2,6 +2,7 @@
 #include "collector/ingest.h"
 
 #include "collector/acl.h"
+#include "collector/auth.h"
 #include "collector/log.h"
 #include "collector/ratelimit.h"
 #include "collector/sources.h"
@@ -20,6 +21,7 @@ struct ingest {
     struct sources *sources;
     struct acl *acl; /* NULL: everyone */
     struct ratelimit *rate;
+    struct auth *auth; /* NULL: signatures not checked */
     struct sink *sinks[INGEST_MAX_SINKS];
     size_t n_sinks;
     bool dirty; /* written since the last flush */
@@ -30,7 +32,7 @@ struct ingest {
      * snprintf per change showed in the profile. */
     struct sockaddr_storage last_from;
     char last_sender[72];
-    struct log_ratelimit rl_malformed, rl_invalid, rl_full, rl_sink, rl_acl, rl_rate;
+    struct log_ratelimit rl_malformed, rl_invalid, rl_full, rl_sink, rl_acl, rl_rate, rl_auth;
 };
 
 int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_sinks,
@@ -55,6 +57,7 @@ int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_si
     in->rl_sink.what = "sink errors";
     in->rl_acl.what = "datagrams from sources outside the allow-list";
     in->rl_rate.what = "rate-limited senders";
+    in->rl_auth.what = "datagrams refused by the signature check";
 
     struct state_config sc = {.max_alerts = cfg->max_alerts,
                               .default_ttl_s = cfg->default_ttl_s,
@@ -84,6 +87,7 @@ void ingest_free(struct ingest *in)
     sources_free(in->sources);
     acl_free(in->acl);
     ratelimit_free(in->rate);
+    auth_free(in->auth);
     alert_xml_free(in->parser);
     change_json_free(&in->json);
     free(in->collector_id);
@@ -249,6 +253,35 @@ void ingest_set_rate_limit(struct ingest *in, double rate, double burst)
     ratelimit_set(in->rate, rate, burst);
 }
 
+void ingest_set_auth(struct ingest *in, struct auth *auth)
+{
+    auth_free(in->auth);
+    in->auth = auth;
+}
+
+struct auth *ingest_auth(struct ingest *in)
+{
+    return in->auth;
+}
+
+/* The signature check: on refusal, counted by reason and logged (rate-limited); on
+ * acceptance, buf and len are narrowed to the document. */
+static bool refused_by_auth(struct ingest *in, const char **buf, size_t *len,
+                            const struct sockaddr *from, int64_t now_ms, int64_t mono_ms)
+{
+    char sender[72];
+    if (in->auth == NULL)
+        return false;
+    enum auth_reason r = auth_check(in->auth, *buf, *len, now_ms / 1000, buf, len);
+    if (r == AUTH_ACCEPT)
+        return false;
+    in->stats.auth[r]++;
+    log_ratelimited(&in->rl_auth, mono_ms, LOG_LEVEL_WARNING,
+                    "datagram from %s refused: signature: %s",
+                    sender_text(from, sender, sizeof(sender)), auth_reason_name(r));
+    return true;
+}
+
 void ingest_set_acl(struct ingest *in, struct acl *acl)
 {
     acl_free(in->acl);
@@ -260,7 +293,8 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
 {
     char sender[72];
 
-    if (refused_by_acl(in, from, mono_ms))
+    if (refused_by_acl(in, from, mono_ms) ||
+        refused_by_auth(in, &buf, &len, from, now_ms, mono_ms))
         return;
 
     in->stats.datagrams++;
@@ -289,6 +323,23 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
         *reason = "rejected_acl";
         *error = "this source is not in the allow-list";
         return -EACCES;
+    }
+    if (in->auth != NULL) {
+        /* A signed document on a stream: checked once it is whole (a cut one has no
+         * valid MAC yet), so only the final or complete form is looked at. */
+        const char *body = buf;
+        size_t blen = len;
+        enum auth_reason r = auth_check(in->auth, buf, len, now_ms / 1000, &body, &blen);
+        if (r == AUTH_BAD_MAC && !final)
+            return -EAGAIN;
+        if (r != AUTH_ACCEPT) {
+            in->stats.auth[r]++;
+            *reason = auth_reason_name(r);
+            *error = "signature refused";
+            return -EACCES;
+        }
+        buf = body;
+        len = blen;
     }
     /* A document cut short is looked at again when more bytes come: count it only once
      * it is whole, or final. */
@@ -381,6 +432,7 @@ void ingest_tick(struct ingest *in, int64_t mono_ms)
     log_ratelimit_flush(&in->rl_sink, mono_ms);
     log_ratelimit_flush(&in->rl_acl, mono_ms);
     log_ratelimit_flush(&in->rl_rate, mono_ms);
+    log_ratelimit_flush(&in->rl_auth, mono_ms);
 }
 
 struct state *ingest_state(struct ingest *in)

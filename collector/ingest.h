@@ -67,6 +67,11 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
 void ingest_count_tcp(struct ingest *in, bool accepted);
 
 struct acl;
+struct auth;
+
+/* Check signatures with auth from now on (NULL: none); takes ownership, frees the old. */
+void ingest_set_auth(struct ingest *in, struct auth *auth);
+struct auth *ingest_auth(struct ingest *in);
 
 /* Change the per-sender rate limit (SIGHUP). */
 void ingest_set_rate_limit(struct ingest *in, double rate, double burst);

@@ -1,5 +1,6 @@
 /* main.c - injectord: wire config, listeners, the data path and signals onto one libuv loop. */
 #include "collector/acl.h"
+#include "collector/auth.h"
 #include "collector/config.h"
 #include "collector/http.h"
 #include "collector/ingest.h"
@@ -416,6 +417,24 @@ static void on_hup(uv_signal_t *s, int signum)
         }
         memset(token, 0, sizeof(token));
     }
+    if (next.key_file[0] != '\0' && ingest_auth(dm->ingest) != NULL) {
+        /* Keys are read again on every reload (rotation); the nonce cache is kept. */
+        char why[512];
+        struct auth_config au = {.key_file = next.key_file,
+                                 .required = next.require_signature,
+                                 .skew_s = next.signature_skew_s};
+        if (auth_reload(ingest_auth(dm->ingest), &au, why, sizeof(why)) != 0) {
+            log_error("reload: key-file: %s; keeping the running keys", why);
+        } else {
+            snprintf(cur->key_file, sizeof(cur->key_file), "%s", next.key_file);
+            cur->require_signature = next.require_signature;
+            cur->signature_skew_s = next.signature_skew_s;
+            applied++;
+        }
+    } else {
+        needs_restart("key-file (turning signatures on or off)",
+                      strcmp(next.key_file, cur->key_file) != 0, &restart);
+    }
     if (strcmp(next.allow, cur->allow) != 0) {
         struct acl *acl;
         char why[256];
@@ -550,6 +569,24 @@ static int run(struct config *cfg, int argc, char **argv)
         }
         ingest_set_acl(dm.ingest, acl);
         log_info("accepting alerts only from: %s (%zu blocks)", cfg->allow, acl_size(acl));
+    }
+    if (cfg->key_file[0] != '\0') {
+        struct auth *auth;
+        char why[512];
+        struct auth_config au = {.key_file = cfg->key_file,
+                                 .required = cfg->require_signature,
+                                 .skew_s = cfg->signature_skew_s};
+        if ((rc = auth_new(&au, &auth, why, sizeof(why))) != 0) {
+            log_error("key-file: %s", why);
+            goto out;
+        }
+        ingest_set_auth(dm.ingest, auth);
+        log_info("signatures checked with %s%s", cfg->key_file,
+                 cfg->require_signature ? "; unsigned datagrams are refused" : "");
+    } else if (cfg->require_signature) {
+        log_error("require-signature needs key-file");
+        rc = -EINVAL;
+        goto out;
     }
     /* Changes still in the spool were numbered by an earlier run: number on from them. */
     state_set_version(ingest_state(dm.ingest), spool_version);

@@ -18,6 +18,10 @@ int stats_format(const struct stats *s, char *buf, size_t size)
         if (s->rejects[i] > 0)
             n += snprintf(buf + n, size - (size_t)n, " refused_%s=%" PRIu64,
                           alert_xml_reason_name((enum alert_xml_reason)i), s->rejects[i]);
+    for (int i = 1; i < AUTH_REASON_COUNT && n >= 0 && (size_t)n < size; i++)
+        if (s->auth[i] > 0)
+            n += snprintf(buf + n, size - (size_t)n, " auth_%s=%" PRIu64,
+                          auth_reason_name((enum auth_reason)i), s->auth[i]);
     const struct {
         const char *name;
         uint64_t v;

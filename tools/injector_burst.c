@@ -11,11 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
+
+#include "parsers/envelope.h"
 
 #define BATCH    256
 #define MAX_SIZE 65000
@@ -29,6 +32,9 @@ struct opts {
     int changes_pct; /* -1: off; else this share are new alerts, the rest refresh one */
     bool ipv6, seq, json, find_capacity, fresh, no_stats;
     long max_count;
+    const char *key_file;
+    struct envelope_key key; /* when --key-file */
+    unsigned nonce_prefix;   /* random per run: nonces never repeat across runs */
 };
 
 struct counts {
@@ -78,6 +84,7 @@ static void usage(FILE *f)
             "  --changes P          P%% of the alerts are new ones (raises), the rest refresh\n"
             "                       one alert (duplicates): a refresh storm with changes in it\n"
             "  --seq                number alerts with Seq (gaps show loss on the path)\n"
+            "  --key-file PATH      sign every datagram with the file's first key\n"
             "  --stats URL          collector's stats [http://127.0.0.1:8342/v1/stats]\n"
             "  --no-stats           only send; do not ask the collector\n"
             "  --settle S           counts unchanged this long mean drained [0.5]\n"
@@ -121,6 +128,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"max-count", required_argument, NULL, 'M'}, {"json", no_argument, NULL, 'j'},
         {"fresh", no_argument, NULL, 'f'},         {"help", no_argument, NULL, 'h'},
         {"changes", required_argument, NULL, 'c'},
+        {"key-file", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
     o->count = 1000;
@@ -176,6 +184,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
             break;
         case 'j': o->json = true; break;
         case 'f': o->fresh = true; break;
+        case 'K': o->key_file = optarg; break;
         case 'c':
             o->changes_pct = (int)strtol(optarg, &end, 10);
             ok = *end == '\0' && o->changes_pct >= 0 && o->changes_pct <= 100;
@@ -346,7 +355,7 @@ bad:
 static char *build(const struct opts *o, long count, long burst, uint64_t *seq, size_t **off,
                    size_t **len)
 {
-    size_t slot = (size_t)(o->size > 0 ? o->size : 400) + 512;
+    size_t slot = (size_t)(o->size > 0 ? o->size : 400) + 512 + (o->key_file ? 160 : 0);
     char *buf = malloc(slot * (size_t)count);
     *off = malloc(sizeof(size_t) * (size_t)count);
     *len = malloc(sizeof(size_t) * (size_t)count);
@@ -379,6 +388,17 @@ static char *build(const struct opts *o, long count, long burst, uint64_t *seq, 
             n += snprintf(p + n, slot - (size_t)n, "<LongMsg>");
         }
         n += snprintf(p + n, slot - (size_t)n, "</LongMsg></Alert>");
+        if (o->key_file != NULL) {
+            /* Sign in place: the header goes in front, so the body moves by its length. */
+            char body[MAX_SIZE + 512], nonce[ENVELOPE_NONCE_MAX + 1];
+            memcpy(body, p, (size_t)n);
+            snprintf(nonce, sizeof(nonce), "%08x%lx-%ld", o->nonce_prefix, burst, i);
+            n = envelope_sign(&o->key, (int64_t)time(NULL), nonce, body, (size_t)n, p, slot);
+            if (n < 0) {
+                free(buf);
+                return NULL;
+            }
+        }
         (*off)[i] = at;
         (*len)[i] = (size_t)n;
         at += (size_t)n;
@@ -572,6 +592,17 @@ int main(int argc, char **argv)
     struct opts o = {0};
     if (parse_args(argc, argv, &o) != 0)
         return 2;
+    if (o.key_file != NULL) {
+        struct envelope_key keys[16];
+        char err[512];
+        if (envelope_load_keys(o.key_file, keys, 16, err, sizeof(err)) < 0) {
+            fprintf(stderr, "injector-burst: %s\n", err);
+            return 2;
+        }
+        o.key = keys[0];
+        if (getrandom(&o.nonce_prefix, sizeof(o.nonce_prefix), 0) != sizeof(o.nonce_prefix))
+            o.nonce_prefix = (unsigned)getpid() ^ (unsigned)time(NULL);
+    }
     int fd = open_target(&o);
     if (fd < 0)
         return 1;

@@ -1,5 +1,6 @@
 /* injector_send.c - send one alert datagram from a shell script, like logger(1) for syslog. */
 #include "parsers/alert.h"
+#include "parsers/envelope.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -7,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libxml/xmlwriter.h>
@@ -24,6 +27,8 @@ enum {
     OPT_EXTRA,
     OPT_PRINT,
     OPT_RAW,
+    OPT_KEY_FILE,
+    OPT_KEY_ID,
     OPT_TEXT = 2000, /* + enum alert_text */
     OPT_NUM = 3000,  /* + enum alert_num */
 };
@@ -36,6 +41,8 @@ struct args {
     const char *extra[MAX_EXTRA];
     int n_extra;
     int print, raw;
+    const char *key_file, *key_id;
+    struct envelope_key key; /* when signing */
 };
 
 static void usage(FILE *f)
@@ -70,6 +77,8 @@ static void usage(FILE *f)
     fprintf(f, "  --extra NAME=VALUE     an extra element <NAME>VALUE</NAME> (repeatable)\n"
                "  --print                print the XML instead of sending it\n"
                "  --raw                  send each line of stdin as one datagram, verbatim\n"
+               "  --key-file PATH        sign with a key of this file ('keyid hexkey' lines)\n"
+               "  --key-id ID            which key [the first]\n"
                "  -h, --help             show this help\n\n"
                "Exit status: 0 sent, 1 could not send, 2 usage error.\n"
                "Example: injector-send --host web12 --component disk --severity 6 "
@@ -91,6 +100,8 @@ static int build_options(struct option *o)
     o[n++] = (struct option){"extra", required_argument, NULL, OPT_EXTRA};
     o[n++] = (struct option){"print", no_argument, NULL, OPT_PRINT};
     o[n++] = (struct option){"raw", no_argument, NULL, OPT_RAW};
+    o[n++] = (struct option){"key-file", required_argument, NULL, OPT_KEY_FILE};
+    o[n++] = (struct option){"key-id", required_argument, NULL, OPT_KEY_ID};
     o[n++] = (struct option){"help", no_argument, NULL, 'h'};
     for (int i = 0; i < ALERT_TEXT_COUNT + ALERT_NUM_COUNT; i++) {
         const char *json = i < ALERT_TEXT_COUNT ? alert_text_info[i].json
@@ -125,6 +136,8 @@ static int parse_args(int argc, char **argv, struct args *a, char **msg)
         case OPT_UPDONLY: a->action = "Updonly"; break;
         case OPT_PRINT: a->print = 1; break;
         case OPT_RAW: a->raw = 1; break;
+        case OPT_KEY_FILE: a->key_file = optarg; break;
+        case OPT_KEY_ID: a->key_id = optarg; break;
         case OPT_EXTRA:
             if (a->n_extra >= MAX_EXTRA || strchr(optarg, '=') == NULL || optarg[0] == '=') {
                 fprintf(stderr, "injector-send: --extra takes NAME=VALUE, at most %d\n",
@@ -235,8 +248,28 @@ static int open_target(const char *target, struct addrinfo **out)
     return getaddrinfo(host, port, &hints, out);
 }
 
-static int send_raw(int fd, const struct addrinfo *ai)
+/* Sign body into out when a key is loaded; else copy it. Returns the length or -1. */
+static int maybe_sign(const struct args *a, const char *body, size_t len, char *out,
+                      size_t size)
 {
+    if (a->key_file == NULL) {
+        if (len >= size)
+            return -1;
+        memcpy(out, body, len);
+        return (int)len;
+    }
+    unsigned char r[8];
+    char nonce[17];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        return -1;
+    for (int i = 0; i < 8; i++)
+        snprintf(nonce + 2 * i, 3, "%02x", r[i]);
+    return envelope_sign(&a->key, (int64_t)time(NULL), nonce, body, len, out, size);
+}
+
+static int send_raw(int fd, const struct addrinfo *ai, const struct args *a)
+{
+    static char signed_buf[70000];
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -247,7 +280,8 @@ static int send_raw(int fd, const struct addrinfo *ai)
             n--;
         if (n == 0)
             continue;
-        if (sendto(fd, line, (size_t)n, 0, ai->ai_addr, ai->ai_addrlen) != n) {
+        int m = maybe_sign(a, line, (size_t)n, signed_buf, sizeof(signed_buf));
+        if (m < 0 || sendto(fd, signed_buf, (size_t)m, 0, ai->ai_addr, ai->ai_addrlen) != m) {
             fprintf(stderr, "injector-send: datagram %ld: %s\n", sent + 1, strerror(errno));
             rc = 1;
             break;
@@ -268,12 +302,42 @@ int main(int argc, char **argv)
 
     if (parse_args(argc, argv, &a, &msg) != 0)
         goto out;
+    if (a.key_file != NULL) {
+        struct envelope_key keys[16];
+        char err[512];
+        int n = envelope_load_keys(a.key_file, keys, 16, err, sizeof(err));
+        if (n < 0) {
+            fprintf(stderr, "injector-send: %s\n", err);
+            goto out;
+        }
+        int k = 0;
+        while (a.key_id != NULL && k < n && strcmp(keys[k].id, a.key_id) != 0)
+            k++;
+        if (k == n) {
+            fprintf(stderr, "injector-send: no key '%s' in %s\n", a.key_id, a.key_file);
+            goto out;
+        }
+        a.key = keys[k];
+    }
     if (!a.raw && (xml = build_xml(&a)) == NULL) {
         fprintf(stderr, "injector-send: could not build the XML (bad --extra name?)\n");
         goto out;
     }
+    static char dgram[70000];
+    int dlen = 0;
+    if (!a.raw) {
+        /* Without the trailing newline xmlTextWriter adds: the datagram is the document. */
+        size_t len = (size_t)xmlBufferLength(xml);
+        const char *p = (const char *)xmlBufferContent(xml);
+        while (len > 0 && p[len - 1] == '\n')
+            len--;
+        if ((dlen = maybe_sign(&a, p, len, dgram, sizeof(dgram))) < 0) {
+            fprintf(stderr, "injector-send: cannot sign the datagram\n");
+            goto out;
+        }
+    }
     if (a.print) {
-        fwrite(xmlBufferContent(xml), 1, (size_t)xmlBufferLength(xml), stdout);
+        fwrite(dgram, 1, (size_t)dlen, stdout);
         rc = 0;
         goto out;
     }
@@ -289,15 +353,10 @@ int main(int argc, char **argv)
         goto out;
     }
     if (a.raw) {
-        rc = send_raw(fd, ai);
+        rc = send_raw(fd, ai, &a);
         goto out;
     }
-    /* Without the trailing newline xmlTextWriter adds: the datagram is the document. */
-    size_t len = (size_t)xmlBufferLength(xml);
-    const char *p = (const char *)xmlBufferContent(xml);
-    while (len > 0 && p[len - 1] == '\n')
-        len--;
-    if (sendto(fd, p, len, 0, ai->ai_addr, ai->ai_addrlen) != (ssize_t)len) {
+    if (sendto(fd, dgram, (size_t)dlen, 0, ai->ai_addr, ai->ai_addrlen) != (ssize_t)dlen) {
         fprintf(stderr, "injector-send: sending to %s: %s\n", a.target, strerror(errno));
         goto out;
     }
