@@ -293,12 +293,14 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
 {
     char sender[72];
 
+    /* Counted as received first, whatever becomes of it: datagrams is what arrived, and
+     * every refusal below has a counter of its own. */
+    in->stats.datagrams++;
+    in->stats.bytes += len;
     if (refused_by_acl(in, from, mono_ms) ||
         refused_by_auth(in, &buf, &len, from, now_ms, mono_ms))
         return;
 
-    in->stats.datagrams++;
-    in->stats.bytes += len;
     void *src = sources_datagram(in->sources, from, now_ms);
     if (truncated) {
         in->stats.truncated++;
@@ -320,6 +322,7 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
 {
     *n = 0;
     if (refused_by_acl(in, from, mono_ms)) {
+        in->stats.tcp_documents++; /* received, and refused: counted both ways */
         *reason = "rejected_acl";
         *error = "this source is not in the allow-list";
         return -EACCES;
@@ -333,6 +336,7 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
         if (r == AUTH_BAD_MAC && !final)
             return -EAGAIN;
         if (r != AUTH_ACCEPT) {
+            in->stats.tcp_documents++;
             in->stats.auth[r]++;
             *reason = auth_reason_name(r);
             *error = "signature refused";

@@ -53,5 +53,35 @@ case_mixed_hostile_flood() {
     stop_injectord d
 }
 
+# With signatures on: forged MACs, replays, unknown keys and unsigned datagrams mixed
+# with signed alerts at speed. Every signed alert applied, every forgery counted.
+case_signed_flood_with_forgeries() {
+    command -v openssl >/dev/null || skip "openssl not installed"
+    printf 'k1 %s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$WORK/keys"
+    printf 'k1 %s\nk9 %s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+        "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$WORK/forger"
+    start_injectord d --listen 127.0.0.1:0 --key-file "$WORK/keys" --require-signature true
+    # 1,000 good, signed; 1,000 signed with the wrong key under the right id; 1,000 under an
+    # unknown id; 1,000 unsigned. (Replays are tested in auth.sh.)
+    for i in $(seq 1 1000); do
+        echo "<Alert><Action>Upd</Action><ProblemHost>good$i</ProblemHost><Component>c</Component></Alert>"
+    done >"$WORK/good.txt"
+    sed 's/good/forged/' "$WORK/good.txt" >"$WORK/forged.txt"
+    sed 's/good/unsigned/' "$WORK/good.txt" >"$WORK/unsigned.txt"
+    "$INJECTOR_SEND" --raw --key-file "$WORK/keys" --target "127.0.0.1:$PORT_d" <"$WORK/good.txt"
+    "$INJECTOR_SEND" --raw --key-file "$WORK/forger" --target "127.0.0.1:$PORT_d" <"$WORK/forged.txt"
+    "$INJECTOR_SEND" --raw --key-file "$WORK/forger" --key-id k9 --target "127.0.0.1:$PORT_d" \
+        <"$WORK/forged.txt"
+    "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/unsigned.txt"
+    wait_counter d datagrams 4000
+    api d /v1/stats >"$WORK/s.json"
+    jq -e '.kernel_drops == 0 and .outcomes.raise == 1000 and .auth_refused.bad_mac == 1000
+           and .auth_refused.unknown_key == 1000 and .auth_refused.unsigned == 1000' \
+        "$WORK/s.json" >/dev/null ||
+        fail "signed flood: $(jq -c '{kernel_drops, outcomes, auth_refused}' "$WORK/s.json")"
+    kill -0 "$PID_d" || fail "the daemon died"
+    stop_injectord d
+}
+
 "case_$1"
 echo "PASS: $1"
