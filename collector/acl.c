@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@ struct block {
     int family;
     unsigned char addr[16];
     unsigned prefix;
+    bool signed_only;
 };
 
 struct acl {
@@ -20,9 +22,17 @@ struct acl {
     struct block blocks[];
 };
 
-static int parse_block(const char *text, struct block *b)
+static int parse_block(const char *spec, struct block *b)
 {
-    char host[64];
+    char host[64], text[96];
+    size_t tl = strlen(spec);
+    bool signed_only = tl > 7 && strcmp(spec + tl - 7, "+signed") == 0;
+    if (signed_only)
+        tl -= 7;
+    if (tl >= sizeof(text))
+        return -EINVAL;
+    memcpy(text, spec, tl);
+    text[tl] = '\0';
     const char *slash = strchr(text, '/');
     size_t hlen = slash ? (size_t)(slash - text) : strlen(text);
     if (hlen == 0 || hlen >= sizeof(host))
@@ -41,6 +51,7 @@ static int parse_block(const char *text, struct block *b)
         return -EINVAL;
     }
     b->prefix = max;
+    b->signed_only = signed_only;
     if (slash != NULL) {
         char *end;
         unsigned long p = strtoul(slash + 1, &end, 10);
@@ -71,8 +82,8 @@ int acl_parse(const char *spec, struct acl **out, char *err, size_t errlen)
     }
     for (char *tok = strtok_r(copy, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
         if (parse_block(tok, &a->blocks[a->n]) != 0) {
-            snprintf(err, errlen, "'%s' is not an address or CIDR block (a.b.c.d/n, x:y::/n; "
-                                  "no bits set past the prefix)", tok);
+            snprintf(err, errlen, "'%s' is not an address or CIDR block (a.b.c.d/n, x:y::/n, "
+                                  "optionally +signed; no bits set past the prefix)", tok);
             free(copy);
             free(a);
             return -EINVAL;
@@ -101,21 +112,34 @@ static bool match(const struct block *b, const unsigned char *addr)
 
 bool acl_allows(const struct acl *acl, const struct sockaddr *addr)
 {
+    return acl_match(acl, addr) >= 0;
+}
+
+bool acl_any_signed(const struct acl *acl)
+{
+    for (size_t i = 0; acl != NULL && i < acl->n; i++)
+        if (acl->blocks[i].signed_only)
+            return true;
+    return false;
+}
+
+int acl_match(const struct acl *acl, const struct sockaddr *addr)
+{
     if (acl == NULL)
-        return true;
+        return 0;
     if (addr == NULL)
-        return false;
+        return -1;
     const unsigned char *bytes;
     if (addr->sa_family == AF_INET)
         bytes = (const unsigned char *)&((const struct sockaddr_in *)addr)->sin_addr;
     else if (addr->sa_family == AF_INET6)
         bytes = (const unsigned char *)&((const struct sockaddr_in6 *)addr)->sin6_addr;
     else
-        return false;
+        return -1;
     for (size_t i = 0; i < acl->n; i++)
         if (acl->blocks[i].family == addr->sa_family && match(&acl->blocks[i], bytes))
-            return true;
-    return false;
+            return acl->blocks[i].signed_only ? 1 : 0;
+    return -1;
 }
 
 size_t acl_size(const struct acl *acl)

@@ -15,12 +15,22 @@
 
 struct acl;
 
-/* Parse spec (comma- or space-separated blocks). Returns 0 and *out (NULL for an empty
+/* A block may end in "+signed" ("10.0.0.0/8+signed"): its senders must sign their
+ * datagrams (parsers/FORMAT.md) even where signatures are not required in general.
+ *
+ * Parse spec (comma- or space-separated blocks). Returns 0 and *out (NULL for an empty
  * spec: allow all), -EINVAL with a message naming the bad block, or -ENOMEM. */
 int acl_parse(const char *spec, struct acl **out, char *err, size_t errlen);
 
 /* Whether addr is in the list; true for a NULL list. */
 bool acl_allows(const struct acl *acl, const struct sockaddr *addr);
+
+/* -1: addr is not in the list; 0: it is; 1: it is, and must sign (the first matching
+ * block decides). 0 for a NULL list. */
+int acl_match(const struct acl *acl, const struct sockaddr *addr);
+
+/* Whether any block says +signed. */
+bool acl_any_signed(const struct acl *acl);
 
 /* Number of blocks. */
 size_t acl_size(const struct acl *acl);

@@ -121,11 +121,11 @@ static bool remember(struct auth *a, const struct envelope *e)
 }
 
 enum auth_reason auth_check(struct auth *a, const char *buf, size_t len, int64_t now_s,
-                            const char **body, size_t *body_len)
+                            bool must_sign, const char **body, size_t *body_len)
 {
     struct envelope e;
     if (!envelope_present(buf, len)) {
-        if (a->required)
+        if (a->required || must_sign)
             return AUTH_UNSIGNED;
         *body = buf;
         *body_len = len;

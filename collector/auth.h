@@ -43,9 +43,11 @@ void auth_free(struct auth *a);
  * reload opens no replay window. On error the old keys stay. */
 int auth_reload(struct auth *a, const struct auth_config *cfg, char *err, size_t errlen);
 
-/* Check a datagram received at now_s (unix time). On AUTH_ACCEPT, *body and *body_len give
- * the document to parse (past the header, or the whole datagram when unsigned). */
+/* Check a datagram received at now_s (unix time); must_sign requires a signature even where
+ * they are not required in general (an allow-list block marked +signed). On AUTH_ACCEPT,
+ * *body and *body_len give the document to parse (past the header, or the whole datagram
+ * when unsigned). */
 enum auth_reason auth_check(struct auth *a, const char *buf, size_t len, int64_t now_s,
-                            const char **body, size_t *body_len);
+                            bool must_sign, const char **body, size_t *body_len);
 
 #endif

@@ -235,11 +235,15 @@ static int process(struct ingest *in, int rc, const struct sockaddr *from, int64
     return 0;
 }
 
-/* Outside the allow-list: counted, logged (rate-limited), never parsed. */
-static bool refused_by_acl(struct ingest *in, const struct sockaddr *from, int64_t mono_ms)
+/* Outside the allow-list: counted, logged (rate-limited), never parsed. *must_sign tells
+ * whether the sender's block wants signed datagrams. */
+static bool refused_by_acl(struct ingest *in, const struct sockaddr *from, int64_t mono_ms,
+                           bool *must_sign)
 {
     char sender[72];
-    if (acl_allows(in->acl, from))
+    int m = acl_match(in->acl, from);
+    *must_sign = m == 1;
+    if (m >= 0)
         return false;
     in->stats.rejected_acl++;
     log_ratelimited(&in->rl_acl, mono_ms, LOG_LEVEL_WARNING,
@@ -266,13 +270,13 @@ struct auth *ingest_auth(struct ingest *in)
 
 /* The signature check: on refusal, counted by reason and logged (rate-limited); on
  * acceptance, buf and len are narrowed to the document. */
-static bool refused_by_auth(struct ingest *in, const char **buf, size_t *len,
+static bool refused_by_auth(struct ingest *in, const char **buf, size_t *len, bool must_sign,
                             const struct sockaddr *from, int64_t now_ms, int64_t mono_ms)
 {
     char sender[72];
     if (in->auth == NULL)
-        return false;
-    enum auth_reason r = auth_check(in->auth, *buf, *len, now_ms / 1000, buf, len);
+        return false; /* +signed blocks without keys are refused at start-up */
+    enum auth_reason r = auth_check(in->auth, *buf, *len, now_ms / 1000, must_sign, buf, len);
     if (r == AUTH_ACCEPT)
         return false;
     in->stats.auth[r]++;
@@ -297,8 +301,9 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
      * every refusal below has a counter of its own. */
     in->stats.datagrams++;
     in->stats.bytes += len;
-    if (refused_by_acl(in, from, mono_ms) ||
-        refused_by_auth(in, &buf, &len, from, now_ms, mono_ms))
+    bool must_sign;
+    if (refused_by_acl(in, from, mono_ms, &must_sign) ||
+        refused_by_auth(in, &buf, &len, must_sign, from, now_ms, mono_ms))
         return;
 
     void *src = sources_datagram(in->sources, from, now_ms);
@@ -321,7 +326,8 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
                     const char **error)
 {
     *n = 0;
-    if (refused_by_acl(in, from, mono_ms)) {
+    bool must_sign;
+    if (refused_by_acl(in, from, mono_ms, &must_sign)) {
         in->stats.tcp_documents++; /* received, and refused: counted both ways */
         *reason = "rejected_acl";
         *error = "this source is not in the allow-list";
@@ -332,7 +338,8 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
          * valid MAC yet), so only the final or complete form is looked at. */
         const char *body = buf;
         size_t blen = len;
-        enum auth_reason r = auth_check(in->auth, buf, len, now_ms / 1000, &body, &blen);
+        enum auth_reason r = auth_check(in->auth, buf, len, now_ms / 1000, must_sign, &body,
+                                        &blen);
         if (r == AUTH_BAD_MAC && !final)
             return -EAGAIN;
         if (r != AUTH_ACCEPT) {

@@ -436,9 +436,15 @@ static void on_hup(uv_signal_t *s, int signum)
                       strcmp(next.key_file, cur->key_file) != 0, &restart);
     }
     if (strcmp(next.allow, cur->allow) != 0) {
-        struct acl *acl;
+        struct acl *acl = NULL;
         char why[256];
-        if (acl_parse(next.allow, &acl, why, sizeof(why)) == 0) {
+        if (acl_parse(next.allow, &acl, why, sizeof(why)) != 0) {
+            log_error("reload: allow: %s; keeping the running list", why);
+        } else if (acl_any_signed(acl) && ingest_auth(dm->ingest) == NULL) {
+            log_error("reload: allow marks a block +signed, but signatures are not checked "
+                      "(no key-file at start); keeping the running list");
+            acl_free(acl);
+        } else {
             ingest_set_acl(dm->ingest, acl);
             log_info("reload: allow %s -> %s", cur->allow[0] ? cur->allow : "(everyone)",
                      next.allow[0] ? next.allow : "(everyone)");
@@ -565,6 +571,13 @@ static int run(struct config *cfg, int argc, char **argv)
         char why[256];
         if ((rc = acl_parse(cfg->allow, &acl, why, sizeof(why))) != 0) { /* config checked it */
             log_error("allow: %s", why);
+            goto out;
+        }
+        if (acl_any_signed(acl) && cfg->key_file[0] == '\0') {
+            log_error("allow: a block is marked +signed, but no key-file is given to check "
+                      "signatures with");
+            acl_free(acl);
+            rc = -EINVAL;
             goto out;
         }
         ingest_set_acl(dm.ingest, acl);

@@ -49,6 +49,32 @@ static void test_acl_blocks_match_by_prefix(void **st)
     acl_free(a);
 }
 
+static int match(const struct acl *a, const char *ip)
+{
+    struct sockaddr_in s4;
+    memset(&s4, 0, sizeof(s4));
+    s4.sin_family = AF_INET;
+    assert_int_equal(inet_pton(AF_INET, ip, &s4.sin_addr), 1);
+    return acl_match(a, (struct sockaddr *)&s4);
+}
+
+static void test_acl_signed_blocks(void **st)
+{
+    (void)st;
+    struct acl *a;
+    char err[256];
+    assert_int_equal(acl_parse("10.0.0.0/8+signed, 127.0.0.1", &a, err, sizeof(err)), 0);
+    assert_true(acl_any_signed(a));
+    assert_int_equal(match(a, "10.1.2.3"), 1);
+    assert_int_equal(match(a, "127.0.0.1"), 0);
+    assert_int_equal(match(a, "192.0.2.1"), -1);
+    acl_free(a);
+    assert_int_equal(acl_parse("10.0.0.0/8", &a, err, sizeof(err)), 0);
+    assert_false(acl_any_signed(a));
+    acl_free(a);
+    assert_int_equal(acl_parse("10.0.0.0/8+sighed", &a, err, sizeof(err)), -EINVAL);
+}
+
 static void test_acl_empty_allows_everyone(void **st)
 {
     (void)st;
@@ -75,6 +101,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_acl_blocks_match_by_prefix),
+        cmocka_unit_test(test_acl_signed_blocks),
         cmocka_unit_test(test_acl_empty_allows_everyone),
         cmocka_unit_test(test_acl_bad_blocks_are_named),
     };

@@ -53,5 +53,22 @@ case_signatures() {
     stop_injectord d
 }
 
+# Signing required per allow-list block: loopback must sign, without a global requirement.
+case_signed_allow_list_block() {
+    printf 'k1 %s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$WORK/keys"
+    rc=0
+    "$INJECTORD" --listen 127.0.0.1:0 --http off --allow '127.0.0.0/8+signed' >/dev/null \
+        2>"$WORK/nokey" || rc=$?
+    [ "$rc" -eq 1 ] && grep -q 'marked +signed, but no key-file' "$WORK/nokey" ||
+        fail "+signed without keys: rc=$rc $(cat "$WORK/nokey")"
+    start_injectord d --listen 127.0.0.1:0 --key-file "$WORK/keys" --allow '127.0.0.0/8+signed'
+    send d --host plain --component c
+    wait_for 10 test "$(refused unsigned)" = 1 || fail "unsigned datagram from a +signed block passed"
+    send d --key-file "$WORK/keys" --host signed --component c
+    wait_for 10 lines_at_least d 1 '.host == "signed"' || fail "signed datagram refused"
+    [ "$(lines d '.host == "plain"')" -eq 0 ] || fail "the unsigned alert was applied"
+    stop_injectord d
+}
+
 "case_$1"
 echo "PASS: $1"
