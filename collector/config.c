@@ -49,6 +49,9 @@ enum key_id {
     K_KEY_FILE,
     K_REQUIRE_SIGNATURE,
     K_SIGNATURE_SKEW,
+    K_AMQP_CA_FILE,
+    K_AMQP_CERT_FILE,
+    K_AMQP_KEY_FILE,
     K_COUNT
 };
 
@@ -118,6 +121,10 @@ static const struct key keys[K_COUNT] = {
                              "[false]"},
     [K_SIGNATURE_SKEW] = {"signature-skew", "SECONDS",
                           "accepted difference between a signature's time and ours [60]"},
+    [K_AMQP_CA_FILE] = {"amqp-ca-file", "PATH",
+                        "amqps://: CA certificates to verify the broker with [system default]"},
+    [K_AMQP_CERT_FILE] = {"amqp-cert-file", "PATH", "amqps://: client certificate [none]"},
+    [K_AMQP_KEY_FILE] = {"amqp-key-file", "PATH", "amqps://: the client certificate's key"},
     [K_TCP] = {"tcp", "BOOL",
                "also take documents over TCP on each listen address (one document, one XML "
                "reply, per connection) [false]"},
@@ -341,8 +348,10 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         c->shutdown_grace_s = (unsigned)u;
         return 0;
     case K_AMQP:
-        if (strncmp(value, "amqp://", 7) != 0 || strlen(value) >= sizeof(c->amqp_url))
-            return fail(err, errlen, "amqp: want amqp://user[:password]@host[:port][/vhost]");
+        if ((strncmp(value, "amqp://", 7) != 0 && strncmp(value, "amqps://", 8) != 0) ||
+            strlen(value) >= sizeof(c->amqp_url))
+            return fail(err, errlen,
+                        "amqp: want amqp[s]://user[:password]@host[:port][/vhost]");
         snprintf(c->amqp_url, sizeof(c->amqp_url), "%s", value);
         return 0;
     case K_AMQP_EXCHANGE:
@@ -406,6 +415,15 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
             return 0;
         }
         return fail(err, errlen, "http-token-metrics: '%s' is not true or false", value);
+    case K_AMQP_CA_FILE:
+        return set_path(c->amqp_ca_file, sizeof(c->amqp_ca_file), "amqp-ca-file", value, err,
+                        errlen);
+    case K_AMQP_CERT_FILE:
+        return set_path(c->amqp_cert_file, sizeof(c->amqp_cert_file), "amqp-cert-file", value,
+                        err, errlen);
+    case K_AMQP_KEY_FILE:
+        return set_path(c->amqp_key_file, sizeof(c->amqp_key_file), "amqp-key-file", value,
+                        err, errlen);
     case K_KEY_FILE:
         return set_path(c->key_file, sizeof(c->key_file), "key-file", value, err, errlen);
     case K_REQUIRE_SIGNATURE:
@@ -499,6 +517,8 @@ static const struct {
     {"listen", "address", "listen"},   {"listen", "tcp", "tcp"},   {"amqp", "url", "amqp"},
     {"spool", "dir", "spool-dir"},     {"spool", "outbox_size", "outbox-size"},
     {"http", "listen", "http"},        {"http", "token_file", "http-token-file"},
+    {"amqp", "ca_file", "amqp-ca-file"}, {"amqp", "cert_file", "amqp-cert-file"},
+    {"amqp", "key_file", "amqp-key-file"},
     {"http", "token_metrics", "http-token-metrics"},        {"snapshot", "path", "snapshot"},
     {"logging", "level", "log-level"}, {"output", "path", "output"},
 };
@@ -599,6 +619,8 @@ void config_print(const struct config *c, FILE *f)
     masked_url(c->amqp_url, url, sizeof(url));
     fprintf(f, "amqp = %s\namqp-exchange = %s\namqp-password-file = %s\n", url,
             c->amqp_exchange, c->amqp_password_file);
+    fprintf(f, "amqp-ca-file = %s\namqp-cert-file = %s\namqp-key-file = %s\n", c->amqp_ca_file,
+            c->amqp_cert_file, c->amqp_key_file);
     fprintf(f, "amqp-confirm-window = %u\namqp-mandatory = %s\namqp-heartbeat = %u\n",
             c->amqp_confirm_window, c->amqp_mandatory ? "true" : "false", c->amqp_heartbeat_s);
     fprintf(f, "spool-dir = %s\noutbox-size = %zu\n", c->spool_dir, c->outbox_size);

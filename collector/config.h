@@ -45,6 +45,9 @@ struct config {
     char amqp_url[1024];
     char amqp_exchange[256];
     char amqp_password_file[1024];
+    char amqp_ca_file[1024];
+    char amqp_cert_file[1024];
+    char amqp_key_file[1024];
     unsigned amqp_confirm_window;
     bool amqp_mandatory;
     unsigned amqp_heartbeat_s;

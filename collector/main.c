@@ -113,6 +113,9 @@ static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n,
         struct sink_amqp_config ac = {
             .url = cfg->amqp_url,
             .password_file = cfg->amqp_password_file[0] ? cfg->amqp_password_file : NULL,
+            .ca_file = cfg->amqp_ca_file[0] ? cfg->amqp_ca_file : NULL,
+            .cert_file = cfg->amqp_cert_file[0] ? cfg->amqp_cert_file : NULL,
+            .key_file = cfg->amqp_key_file[0] ? cfg->amqp_key_file : NULL,
             .exchange = cfg->amqp_exchange,
             .confirm_window = cfg->amqp_confirm_window,
             .mandatory = cfg->amqp_mandatory,
@@ -703,11 +706,16 @@ out:
 /* Star out the password of an amqp:// URL in place. */
 static void scrub_url(char *s)
 {
-    char *url = strstr(s, "amqp://");
+    size_t skip = 8;
+    char *url = strstr(s, "amqps://");
+    if (url == NULL) {
+        url = strstr(s, "amqp://");
+        skip = 7;
+    }
     if (url == NULL)
         return;
     char *at = strchr(url, '@');
-    char *colon = strchr(url + 7, ':');
+    char *colon = strchr(url + skip, ':');
     if (at != NULL && colon != NULL && colon < at)
         memset(colon + 1, '*', (size_t)(at - colon - 1));
 }

@@ -224,6 +224,9 @@ long outbox_spool_rest(struct outbox *ob, struct outbox_msg **unconfirmed, size_
     size_t total = n + ob->count, k = 0;
     struct spool_record *recs = NULL;
 
+    if (total == 0)
+        return 0; /* nothing left over: nothing to spool, nothing lost */
+
     if (ob->spool == NULL || (recs = calloc(total ? total : 1, sizeof(*recs))) == NULL) {
         for (size_t i = 0; i < n; i++)
             if (!unconfirmed[i]->from_spool)

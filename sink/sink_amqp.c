@@ -21,6 +21,7 @@
 
 #include <amqp.h>
 #include <amqp_framing.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 
 #define CHANNEL         1
@@ -157,10 +158,28 @@ static int connect_broker(struct sink_amqp *a)
     amqp_rpc_reply_t r;
 
     a->conn = amqp_new_connection();
-    amqp_socket_t *sock = a->conn != NULL ? amqp_tcp_socket_new(a->conn) : NULL;
+    amqp_socket_t *sock = NULL;
+    if (a->conn != NULL)
+        sock = a->info.ssl ? amqp_ssl_socket_new(a->conn) : amqp_tcp_socket_new(a->conn);
     if (sock == NULL) {
         snprintf(a->reason, sizeof(a->reason), "out of memory");
         goto fail;
+    }
+    if (a->info.ssl) {
+        /* The broker's certificate and name are checked; a client certificate is sent
+         * when one is configured. */
+        amqp_ssl_socket_set_verify_peer(sock, 1);
+        amqp_ssl_socket_set_verify_hostname(sock, 1);
+        if (a->cfg.ca_file != NULL && amqp_ssl_socket_set_cacert(sock, a->cfg.ca_file) != 0) {
+            snprintf(a->reason, sizeof(a->reason), "TLS: cannot use CA file %s", a->cfg.ca_file);
+            goto fail;
+        }
+        if (a->cfg.cert_file != NULL &&
+            amqp_ssl_socket_set_key(sock, a->cfg.cert_file, a->cfg.key_file) != 0) {
+            snprintf(a->reason, sizeof(a->reason), "TLS: cannot use certificate %s / key %s",
+                     a->cfg.cert_file, a->cfg.key_file ? a->cfg.key_file : "(none)");
+            goto fail;
+        }
     }
     int rc = amqp_socket_open_noblock(sock, a->info.host, a->info.port, &open_tv);
     if (rc != AMQP_STATUS_OK) {
@@ -550,9 +569,8 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg)
         (a->exchange = strdup(cfg->exchange ? cfg->exchange : "injector")) == NULL)
         return -ENOMEM;
     amqp_default_connection_info(&a->info);
-    if (amqp_parse_url(a->url_buf, &a->info) != AMQP_STATUS_OK || a->info.ssl) {
-        say(a, 3, "amqp: cannot use URL (want amqp://user[:password]@host[:port][/vhost]%s)",
-            a->info.ssl ? "; amqps:// is not supported yet" : "");
+    if (amqp_parse_url(a->url_buf, &a->info) != AMQP_STATUS_OK) {
+        say(a, 3, "amqp: cannot use URL (want amqp[s]://user[:password]@host[:port][/vhost])");
         return -EINVAL;
     }
     /* "amqp://host:5672/" parses to vhost "": users mean the default vhost by it. */
@@ -568,8 +586,9 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg)
     } else if ((a->password = strdup(env != NULL ? env : a->info.password)) == NULL) {
         return -ENOMEM;
     }
-    if (asprintf(&a->url_shown, "amqp://%s@%s:%d%s%s", a->info.user, a->info.host,
-                 a->info.port, a->info.vhost[0] == '/' ? "" : "/", a->info.vhost) < 0) {
+    if (asprintf(&a->url_shown, "%s://%s@%s:%d%s%s", a->info.ssl ? "amqps" : "amqp",
+                 a->info.user, a->info.host, a->info.port, a->info.vhost[0] == '/' ? "" : "/",
+                 a->info.vhost) < 0) {
         a->url_shown = NULL;
         return -ENOMEM;
     }

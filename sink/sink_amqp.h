@@ -21,7 +21,10 @@
 #include <stdint.h>
 
 struct sink_amqp_config {
-    const char *url;           /* amqp://user[:password]@host[:port][/vhost] */
+    const char *url;           /* amqp[s]://user[:password]@host[:port][/vhost] */
+    const char *ca_file;       /* amqps: CA certificates to verify the broker with */
+    const char *cert_file;     /* amqps: client certificate (optional) */
+    const char *key_file;      /* amqps: its private key */
     const char *password_file; /* first line is the password; overrides the URL's */
     const char *exchange;      /* durable topic exchange, declared at connect */
     unsigned confirm_window;   /* unconfirmed messages in flight */

@@ -11,6 +11,7 @@
 
 #include <amqp.h>
 #include <amqp_framing.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <jansson.h>
 
@@ -19,6 +20,7 @@
 
 struct args {
     const char *url, *exchange, *queue, *password_file, *format;
+    const char *ca_file, *cert_file, *key_file;
     const char *binds[MAX_BINDS];
     int n_binds;
     unsigned prefetch;
@@ -41,8 +43,10 @@ static void usage(FILE *f)
             "Usage: injector-consume --amqp URL [OPTION]...\n"
             "Follow injector's change stream from RabbitMQ: print each change as one JSON\n"
             "line (or an aligned text line), acknowledging it only after it is written.\n\n"
-            "  --amqp URL            amqp://user[:password]@host[:port][/vhost]\n"
+            "  --amqp URL            amqp[s]://user[:password]@host[:port][/vhost]\n"
             "                        (or $INJECTOR_AMQP_URL)\n"
+            "  --ca-file PATH        amqps: CA certificates to verify the broker with\n"
+            "  --cert-file PATH      amqps: client certificate; --key-file PATH its key\n"
             "  --password-file PATH  read the password from this file\n"
             "  --exchange NAME       the collector's exchange [injector]\n"
             "  --queue NAME          a durable named queue (survives us); default: a private\n"
@@ -68,6 +72,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"prefetch", required_argument, NULL, 'p'},  {"format", required_argument, NULL, 'f'},
         {"count", required_argument, NULL, 'n'},     {"timeout", required_argument, NULL, 't'},
         {"password-file", required_argument, NULL, 'P'}, {"setup", no_argument, NULL, 's'},
+        {"ca-file", required_argument, NULL, 'A'},   {"cert-file", required_argument, NULL, 'E'},
+        {"key-file", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
     a->url = getenv("INJECTOR_AMQP_URL");
@@ -86,6 +92,9 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'q': a->queue = optarg; break;
         case 'P': a->password_file = optarg; break;
         case 's': a->setup = true; break;
+        case 'A': a->ca_file = optarg; break;
+        case 'E': a->cert_file = optarg; break;
+        case 'k': a->key_file = optarg; break;
         case 'b':
             if (a->n_binds >= MAX_BINDS) {
                 fprintf(stderr, "injector-consume: at most %d --bind\n", MAX_BINDS);
@@ -197,8 +206,8 @@ static amqp_connection_state_t connect_to(const struct args *a, char **password_
     const char *password;
 
     amqp_default_connection_info(&info);
-    if (url == NULL || amqp_parse_url(url, &info) != AMQP_STATUS_OK || info.ssl) {
-        fprintf(stderr, "injector-consume: --amqp: want amqp://user[:password]@host[:port][/vhost]\n");
+    if (url == NULL || amqp_parse_url(url, &info) != AMQP_STATUS_OK) {
+        fprintf(stderr, "injector-consume: --amqp: want amqp[s]://user[:password]@host[:port][/vhost]\n");
         goto fail;
     }
     if (info.vhost == NULL || info.vhost[0] == '\0')
@@ -212,7 +221,17 @@ static amqp_connection_state_t connect_to(const struct args *a, char **password_
         password = getenv("INJECTOR_AMQP_PASSWORD");
     }
     conn = amqp_new_connection();
-    amqp_socket_t *sock = amqp_tcp_socket_new(conn);
+    amqp_socket_t *sock = info.ssl ? amqp_ssl_socket_new(conn) : amqp_tcp_socket_new(conn);
+    if (info.ssl) {
+        amqp_ssl_socket_set_verify_peer(sock, 1);
+        amqp_ssl_socket_set_verify_hostname(sock, 1);
+        if ((a->ca_file != NULL && amqp_ssl_socket_set_cacert(sock, a->ca_file) != 0) ||
+            (a->cert_file != NULL &&
+             amqp_ssl_socket_set_key(sock, a->cert_file, a->key_file) != 0)) {
+            fprintf(stderr, "injector-consume: cannot use the TLS files given\n");
+            goto fail;
+        }
+    }
     int rc = amqp_socket_open_noblock(sock, info.host, info.port, &tv);
     if (rc != AMQP_STATUS_OK) {
         fprintf(stderr, "injector-consume: cannot connect to %s:%d: %s\n", info.host, info.port,

@@ -30,23 +30,47 @@ port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# A throwaway CA and a server certificate for localhost, for the TLS listener (amqps://).
+tls_material() {
+    local t="$dir/tls"
+    mkdir -p "$t"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=injector test CA" \
+        -keyout "$t/ca.key" -out "$t/ca.pem" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$t/server.key" -out "$t/server.csr" >/dev/null 2>&1
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$t/san.ext"
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial \
+        -days 2 -extfile "$t/san.ext" -out "$t/server.pem" >/dev/null 2>&1
+}
+
 start() {
     [ -x "$RMQ/rabbitmq-server" ] || { echo "test-broker: rabbitmq-server is not installed (make deps)" >&2; exit 1; }
     local port
     if [ ! -f "$dir/node" ]; then
         for _ in $(seq 1 50); do
             port=$((20000 + RANDOM % 20000))
-            port_free "$port" && port_free $((port + 20000)) && break
+            port_free "$port" && port_free $((port + 1)) && port_free $((port + 20000)) && break
         done
         cat >"$dir/node" <<EOT
 RABBITMQ_NODENAME=injector-test-$port@localhost
 RABBITMQ_NODE_PORT=$port
 RABBITMQ_DIST_PORT=$((port + 20000))
+TLS_PORT=$((port + 1))
 EOT
+        tls_material
     fi
     # A restart (tests stop the broker on purpose) keeps the node's name, port and data.
     echo '[].' >"$dir/enabled_plugins"
-    : >"$dir/rabbitmq.conf"
+    # shellcheck disable=SC1091
+    source "$dir/node"
+    cat >"$dir/rabbitmq.conf" <<EOT
+listeners.ssl.1 = 127.0.0.1:$TLS_PORT
+ssl_options.cacertfile = $dir/tls/ca.pem
+ssl_options.certfile = $dir/tls/server.pem
+ssl_options.keyfile = $dir/tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+EOT
     node_env
     "$RMQ/rabbitmq-server" -detached >"$dir/start.log" 2>&1
     # await_startup fails at once until the node has registered with epmd: ping first.
@@ -64,7 +88,11 @@ EOT
         tail -n 30 "$dir"/log/*.log >&2 2>/dev/null || true
         exit 1
     fi
-    echo "AMQP_URL=amqp://guest:guest@127.0.0.1:$RABBITMQ_NODE_PORT/" >"$dir/env"
+    {
+        echo "AMQP_URL=amqp://guest:guest@127.0.0.1:$RABBITMQ_NODE_PORT/"
+        echo "AMQPS_URL=amqps://guest:guest@localhost:$TLS_PORT/"
+        echo "AMQPS_CA=$dir/tls/ca.pem"
+    } >"$dir/env"
     echo "test-broker: $RABBITMQ_NODENAME up on 127.0.0.1:$RABBITMQ_NODE_PORT"
 }
 

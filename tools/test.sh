@@ -13,6 +13,7 @@ trap '"$tools/test-broker.sh" stop "$broker"' EXIT
 # shellcheck disable=SC1091
 source "$broker/env"
 export INJECTOR_TEST_AMQP_URL="$AMQP_URL" INJECTOR_TEST_BROKER_DIR="$broker"
+export INJECTOR_TEST_AMQPS_URL="$AMQPS_URL" INJECTOR_TEST_AMQPS_CA="$AMQPS_CA"
 export INJECTOR_TEST_BROKER_CTL="$tools/test-broker.sh"
 
 # The fuzzer first (a bounded run; any crash fails), so ctest's summary closes the output.

@@ -168,5 +168,34 @@ case_reload_moves_the_target() {
     stop_injectord d
 }
 
+# amqps://: the broker's certificate is checked against the CA given; a client that does
+# not trust it refuses to connect, with the reason.
+case_tls() {
+    [ -n "${INJECTOR_TEST_AMQPS_URL:-}" ] || skip "the test broker has no TLS listener"
+    "$INJECTOR_CONSUME" --amqp "$INJECTOR_TEST_AMQPS_URL" --ca-file "$INJECTOR_TEST_AMQPS_CA" \
+        --exchange "$EXCHANGE" --queue "$EXCHANGE-q" --setup 2>/dev/null ||
+        fail "consumer cannot connect over TLS"
+    start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQPS_URL" \
+        --amqp-ca-file "$INJECTOR_TEST_AMQPS_CA" --amqp-exchange "$EXCHANGE"
+    wait_for 20 grep -q 'amqp: connected to amqps://guest@localhost' "$WORK/d.err" ||
+        fail "no TLS connection: $(grep amqp "$WORK/d.err" | tail -n2)"
+    send d --host tls --component c
+    wait_counter d confirmed 1
+    "$INJECTOR_CONSUME" --amqp "$INJECTOR_TEST_AMQPS_URL" --ca-file "$INJECTOR_TEST_AMQPS_CA" \
+        --exchange "$EXCHANGE" --queue "$EXCHANGE-q" --count 1 --timeout 10 >"$WORK/got.json" ||
+        fail "nothing consumed over TLS"
+    jq -e '.host == "tls"' "$WORK/got.json" >/dev/null || fail "wrong message"
+    stop_injectord d
+    grep -q 'none left over' "$WORK/d.err" || fail "shutdown line"
+    # A CA that did not sign the broker's certificate: refused, and said so.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=other" \
+        -keyout "$WORK/other.key" -out "$WORK/other.pem" >/dev/null 2>&1
+    start_injectord e --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQPS_URL" \
+        --amqp-ca-file "$WORK/other.pem" --amqp-exchange "$EXCHANGE"
+    wait_for 20 grep -q 'cannot connect to amqps://.*retrying' "$WORK/e.err" ||
+        fail "untrusted broker not refused: $(grep amqp "$WORK/e.err" | tail -n2)"
+    stop_injectord e
+}
+
 "case_$1"
 echo "PASS: $1"
