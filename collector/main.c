@@ -202,6 +202,17 @@ static void load_snapshot(struct daemon *dm)
     struct snapshot_info info;
     char err[512];
     int rc = snapshot_load(ingest_state(dm->ingest), cfg->snapshot, &info, err, sizeof(err));
+    if (rc == 0 && !info.clean) {
+        /* The last run did not stop cleanly: after this (periodic) snapshot it may have
+         * numbered up to snapshot-interval seconds of changes more. Jump past anything it
+         * could have issued (a million changes a second is above what one collector does),
+         * so no version is ever used twice; a consumer sees a gap and resyncs. */
+        uint64_t jump = ((uint64_t)cfg->snapshot_interval_s + 10) * 1000000u;
+        state_set_version(ingest_state(dm->ingest), info.version + jump);
+        log_warning("snapshot: the previous run did not stop cleanly; numbering goes on from "
+                    "%llu instead of %llu, so no version is used twice",
+                    (unsigned long long)(info.version + jump), (unsigned long long)info.version);
+    }
     if (rc == 0) {
         log_info("snapshot: restored %zu active alerts from %s (version %llu); they are not "
                  "announced again",
@@ -227,8 +238,8 @@ static void final_snapshot(struct daemon *dm)
 {
     char err[512];
     snapshot_child_done(dm, true);
-    if (snapshot_write(ingest_state(dm->ingest), dm->cfg->snapshot, dm->cfg->collector_id, err,
-                       sizeof(err)) == 0)
+    if (snapshot_write(ingest_state(dm->ingest), dm->cfg->snapshot, dm->cfg->collector_id, true,
+                       err, sizeof(err)) == 0)
         log_info("snapshot: %zu active alerts written to %s",
                  state_count(ingest_state(dm->ingest)), dm->cfg->snapshot);
     else

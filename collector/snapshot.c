@@ -73,7 +73,7 @@ static int fsync_dir(const char *path)
 }
 
 int snapshot_write(const struct state *s, const char *path, const char *collector_id,
-                   char *err, size_t errlen)
+                   bool clean, char *err, size_t errlen)
 {
     char tmp[4096], head[512];
     struct writer w = {.fd = -1};
@@ -85,8 +85,8 @@ int snapshot_write(const struct state *s, const char *path, const char *collecto
         return rc;
     }
     int n = snprintf(head, sizeof(head), "{\"injector_snapshot\":1,\"version\":%" PRIu64
-                                         ",\"count\":%zu,\"collector\":",
-                     state_version(s), state_count(s));
+                                         ",\"count\":%zu,\"clean\":%s,\"collector\":",
+                     state_version(s), state_count(s), clean ? "true" : "false");
     if ((rc = change_json_append(&w.buf, head, (size_t)n)) != 0 ||
         (rc = change_json_append_str(&w.buf, collector_id, strlen(collector_id))) != 0 ||
         (rc = change_json_append(&w.buf, "}\n", 2)) != 0)
@@ -127,7 +127,7 @@ pid_t snapshot_write_async(const struct state *s, const char *path, const char *
     /* The child: only this thread exists here; it writes and leaves without running any
      * of the parent's exit handlers or flushing its stdio buffers. */
     char err[512];
-    int rc = snapshot_write(s, path, collector_id, err, sizeof(err));
+    int rc = snapshot_write(s, path, collector_id, false, err, sizeof(err));
     if (rc != 0 && write(STDERR_FILENO, err, strlen(err)) > 0 && write(STDERR_FILENO, "\n", 1)) {
     }
     _exit(rc == 0 ? 0 : 1);
@@ -164,6 +164,7 @@ int snapshot_load(struct state *s, const char *path, struct snapshot_info *info,
             }
             info->version = (uint64_t)json_integer_value(v);
             info->count = (size_t)json_integer_value(json_object_get(h, "count"));
+            info->clean = json_is_true(json_object_get(h, "clean"));
             json_decref(h);
             state_set_version(s, info->version);
             continue;

@@ -15,19 +15,23 @@
 
 #include "collector/state.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 struct snapshot_info {
     uint64_t version; /* the table's version when it was written */
+    bool clean;       /* written at a clean exit (else periodic: the run may have crashed
+                       * after it, having numbered more changes than it holds) */
     size_t count;     /* alerts in the file (header) */
     size_t loaded;    /* alerts put back into the table */
 };
 
-/* Write the table to path now. Returns 0, or a negative errno with err filled. */
+/* Write the table to path now; clean marks the last snapshot of a clean exit. Returns 0,
+ * or a negative errno with err filled. */
 int snapshot_write(const struct state *s, const char *path, const char *collector_id,
-                   char *err, size_t errlen);
+                   bool clean, char *err, size_t errlen);
 
 /* Fork a child that writes the table to path and exits. Returns the child's pid, or a
  * negative errno (fork failed; nothing written). Reap it with waitpid. */

@@ -173,5 +173,29 @@ case_rate_limit() {
     stop_injectord d
 }
 
+# A crash after a periodic snapshot: the next run numbers on past anything the crashed run
+# could have issued, so no version is ever used twice.
+case_crash_never_reuses_a_version() {
+    start_injectord d --listen 127.0.0.1:0 --snapshot "$WORK/snap.json" --snapshot-interval 1
+    send d --host a --component c
+    _snap_has_1() { [ -f "$WORK/snap.json" ] && grep -q '"count":1' "$WORK/snap.json"; }
+    wait_for 10 _snap_has_1 || fail "no periodic snapshot"
+    send d --host b --component c # version 2: issued after the snapshot, then the crash
+    wait_for 10 lines_at_least d 2 || fail "second change not out"
+    kill -KILL "$PID_d"
+    wait "$PID_d" 2>/dev/null || true
+    start_injectord e --listen 127.0.0.1:0 --snapshot "$WORK/snap.json" --snapshot-interval 1
+    grep -q 'did not stop cleanly; numbering goes on from 11000001 instead of 1' "$WORK/e.err" ||
+        fail "no jump: $(grep snapshot "$WORK/e.err")"
+    send e --host c --component c
+    wait_for 10 lines_at_least e 1 || fail "no change after the restart"
+    [ "$(jq .version "$WORK/e.out")" -eq 11000002 ] || fail "version $(jq .version "$WORK/e.out")"
+    stop_injectord e
+    # A clean stop writes a clean snapshot: the next start numbers on without a jump.
+    start_injectord f --listen 127.0.0.1:0 --snapshot "$WORK/snap.json"
+    grep -q 'did not stop cleanly' "$WORK/f.err" && fail "a clean stop was taken for a crash"
+    stop_injectord f
+}
+
 "case_$1"
 echo "PASS: $1"
