@@ -268,22 +268,25 @@ struct auth *ingest_auth(struct ingest *in)
     return in->auth;
 }
 
-/* The signature check: on refusal, counted by reason and logged (rate-limited); on
- * acceptance, buf and len are narrowed to the document. */
-static bool refused_by_auth(struct ingest *in, const char **buf, size_t *len, bool must_sign,
-                            const struct sockaddr *from, int64_t now_ms, int64_t mono_ms)
+/* The signature check (AUTH_ACCEPT when signatures are not checked); on acceptance, buf
+ * and len are narrowed to the document. Counts nothing: a TCP document cut short is looked
+ * at again. */
+static enum auth_reason check_auth(struct ingest *in, const char **buf, size_t *len,
+                                   bool must_sign, int64_t now_ms)
+{
+    if (in->auth == NULL)
+        return AUTH_ACCEPT; /* +signed blocks without keys are refused at start-up */
+    return auth_check(in->auth, *buf, *len, now_ms / 1000, must_sign, buf, len);
+}
+
+/* A refusal by the signature check: counted by reason, logged (rate-limited). */
+static void count_auth_refusal(struct ingest *in, enum auth_reason r, const char *what,
+                               const struct sockaddr *from, int64_t mono_ms)
 {
     char sender[72];
-    if (in->auth == NULL)
-        return false; /* +signed blocks without keys are refused at start-up */
-    enum auth_reason r = auth_check(in->auth, *buf, *len, now_ms / 1000, must_sign, buf, len);
-    if (r == AUTH_ACCEPT)
-        return false;
     in->stats.auth[r]++;
-    log_ratelimited(&in->rl_auth, mono_ms, LOG_LEVEL_WARNING,
-                    "datagram from %s refused: signature: %s",
-                    sender_text(from, sender, sizeof(sender)), auth_reason_name(r));
-    return true;
+    log_ratelimited(&in->rl_auth, mono_ms, LOG_LEVEL_WARNING, "%s from %s refused: signature: %s",
+                    what, sender_text(from, sender, sizeof(sender)), auth_reason_name(r));
 }
 
 void ingest_set_acl(struct ingest *in, struct acl *acl)
@@ -302,9 +305,13 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
     in->stats.datagrams++;
     in->stats.bytes += len;
     bool must_sign;
-    if (refused_by_acl(in, from, mono_ms, &must_sign) ||
-        refused_by_auth(in, &buf, &len, must_sign, from, now_ms, mono_ms))
+    if (refused_by_acl(in, from, mono_ms, &must_sign))
         return;
+    enum auth_reason r = check_auth(in, &buf, &len, must_sign, now_ms);
+    if (r != AUTH_ACCEPT) {
+        count_auth_refusal(in, r, "datagram", from, mono_ms);
+        return;
+    }
 
     void *src = sources_datagram(in->sources, from, now_ms);
     if (truncated) {
@@ -333,24 +340,18 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
         *error = "this source is not in the allow-list";
         return -EACCES;
     }
-    if (in->auth != NULL) {
-        /* A signed document on a stream: checked once it is whole (a cut one has no
-         * valid MAC yet), so only the final or complete form is looked at. */
-        const char *body = buf;
-        size_t blen = len;
-        enum auth_reason r = auth_check(in->auth, buf, len, now_ms / 1000, must_sign, &body,
-                                        &blen);
-        if (r == AUTH_BAD_MAC && !final)
-            return -EAGAIN;
-        if (r != AUTH_ACCEPT) {
-            in->stats.tcp_documents++;
-            in->stats.auth[r]++;
-            *reason = auth_reason_name(r);
-            *error = "signature refused";
-            return -EACCES;
-        }
-        buf = body;
-        len = blen;
+    /* A signed document on a stream is whole once its MAC matches: a bad MAC on a document
+     * that is not final may only be cut short. */
+    size_t received = len;
+    enum auth_reason ar = check_auth(in, &buf, &len, must_sign, now_ms);
+    if (ar == AUTH_BAD_MAC && !final)
+        return -EAGAIN;
+    if (ar != AUTH_ACCEPT) {
+        in->stats.tcp_documents++;
+        count_auth_refusal(in, ar, "document", from, mono_ms);
+        *reason = auth_reason_name(ar);
+        *error = "signature refused";
+        return -EACCES;
     }
     /* A document cut short is looked at again when more bytes come: count it only once
      * it is whole, or final. */
@@ -358,7 +359,7 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
     if (rc == -EBADMSG && in->res.truncated && !final)
         return -EAGAIN;
     in->stats.tcp_documents++;
-    in->stats.bytes += len;
+    in->stats.bytes += received;
     void *src = sources_datagram(in->sources, from, now_ms);
     rc = process(in, rc, from, now_ms, mono_ms, items, max, n, src);
     *reason = alert_xml_reason_name(in->res.reason);
