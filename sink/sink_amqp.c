@@ -541,7 +541,7 @@ static const struct sink_ops amqp_ops = {
     .free = amqp_free,
 };
 
-static int read_password(const char *path, char **out)
+int sink_amqp_read_password(const char *path, char **out)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL)
@@ -578,7 +578,7 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg)
         a->info.vhost = "/";
     const char *env = getenv("INJECTOR_AMQP_PASSWORD");
     if (cfg->password_file != NULL) {
-        if ((rc = read_password(cfg->password_file, &a->password)) != 0) {
+        if ((rc = sink_amqp_read_password(cfg->password_file, &a->password)) != 0) {
             say(a, 3, "amqp: cannot read the password file %s: %s", cfg->password_file,
                 strerror(-rc));
             return -EINVAL;

@@ -15,6 +15,8 @@
 #include <amqp_tcp_socket.h>
 #include <jansson.h>
 
+#include "sink/sink_amqp.h"
+
 #define MAX_BINDS 32
 #define CHANNEL   1
 
@@ -176,27 +178,6 @@ static bool reply_ok(amqp_rpc_reply_t r, const char *what)
     return false;
 }
 
-static char *read_password(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        fprintf(stderr, "injector-consume: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n = getline(&line, &cap, f);
-    fclose(f);
-    if (n < 0) {
-        free(line);
-        fprintf(stderr, "injector-consume: %s is empty\n", path);
-        return NULL;
-    }
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    return line;
-}
-
 static amqp_connection_state_t connect_to(const struct args *a, char **password_buf)
 {
     struct amqp_connection_info info;
@@ -214,8 +195,12 @@ static amqp_connection_state_t connect_to(const struct args *a, char **password_
         info.vhost = "/";
     password = info.password;
     if (a->password_file != NULL) {
-        if ((*password_buf = read_password(a->password_file)) == NULL)
+        int rc = sink_amqp_read_password(a->password_file, password_buf);
+        if (rc != 0) {
+            fprintf(stderr, "injector-consume: %s: %s\n", a->password_file,
+                    rc == -EINVAL ? "empty" : strerror(-rc));
             goto fail;
+        }
         password = *password_buf;
     } else if (getenv("INJECTOR_AMQP_PASSWORD") != NULL) {
         password = getenv("INJECTOR_AMQP_PASSWORD");
