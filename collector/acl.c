@@ -110,11 +110,6 @@ static bool match(const struct block *b, const unsigned char *addr)
     return (b->addr[full] & mask) == (addr[full] & mask);
 }
 
-bool acl_allows(const struct acl *acl, const struct sockaddr *addr)
-{
-    return acl_match(acl, addr) >= 0;
-}
-
 bool acl_any_signed(const struct acl *acl)
 {
     for (size_t i = 0; acl != NULL && i < acl->n; i++)

@@ -22,9 +22,6 @@ struct acl;
  * spec: allow all), -EINVAL with a message naming the bad block, or -ENOMEM. */
 int acl_parse(const char *spec, struct acl **out, char *err, size_t errlen);
 
-/* Whether addr is in the list; true for a NULL list. */
-bool acl_allows(const struct acl *acl, const struct sockaddr *addr);
-
 /* -1: addr is not in the list; 0: it is; 1: it is, and must sign (the first matching
  * block decides). 0 for a NULL list. */
 int acl_match(const struct acl *acl, const struct sockaddr *addr);

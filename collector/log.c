@@ -22,11 +22,6 @@ void log_set_level(enum log_level level)
     max_level = level;
 }
 
-enum log_level log_get_level(void)
-{
-    return max_level;
-}
-
 int log_level_parse(const char *s, enum log_level *out)
 {
     for (int l = LOG_LEVEL_ERROR; l <= LOG_LEVEL_DEBUG; l++) {

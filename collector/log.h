@@ -20,7 +20,6 @@ enum log_level {
 
 /* Messages above this level are dropped; the default is info. */
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 
 /* "error", "warning", "notice", "info", "debug". Returns 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);

@@ -37,13 +37,6 @@ static const char *const action_names[] = {
     [ALERT_POST] = "Post",
 };
 
-const char *alert_action_name(enum alert_action action)
-{
-    if ((unsigned)action >= sizeof(action_names) / sizeof(action_names[0]))
-        return "?";
-    return action_names[action];
-}
-
 int alert_action_parse(const char *s, size_t len, enum alert_action *out)
 {
     for (size_t i = 0; i < sizeof(action_names) / sizeof(action_names[0]); i++) {

@@ -101,9 +101,6 @@ static inline void alert_set_num(struct alert *a, enum alert_num f, int64_t v)
     a->num_present |= 1u << f;
 }
 
-/* "Upd", "Del", "Updonly", "Post". */
-const char *alert_action_name(enum alert_action action);
-
 /* Parse an action name (case-insensitive, surrounding blanks not allowed).
  * Returns 0 and sets *out, or -EINVAL. */
 int alert_action_parse(const char *s, size_t len, enum alert_action *out);
