@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "parsers/envelope.h"
+#include "target.h"
 
 #define BATCH    256
 #define MAX_SIZE 65000
@@ -311,26 +312,11 @@ static int get_counts(const struct opts *o, struct counts *c)
 
 static int open_target(const struct opts *o)
 {
-    char host[256];
-    const char *port;
     const char *t = o->target;
-    if (t[0] == '[') {
-        const char *close = strchr(t, ']');
-        if (close == NULL || close[1] != ':')
-            goto bad;
-        snprintf(host, sizeof(host), "%.*s", (int)(close - t - 1), t + 1);
-        port = close + 2;
-    } else {
-        const char *colon = strrchr(t, ':');
-        if (colon == NULL)
-            goto bad;
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - t), t);
-        port = colon + 1;
-    }
-    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *ai;
-    int gai = getaddrinfo(host, port, &hints, &ai);
+    struct addrinfo *ai;
+    int gai = target_resolve(t, &ai);
     if (gai != 0) {
-        fprintf(stderr, "injector-burst: --target %s: %s\n", t, gai_strerror(gai));
+        fprintf(stderr, "injector-burst: --target %s: %s\n", t, target_error(gai));
         return -1;
     }
     int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -346,9 +332,6 @@ static int open_target(const struct opts *o)
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     freeaddrinfo(ai);
     return fd;
-bad:
-    fprintf(stderr, "injector-burst: --target %s: want HOST:PORT or [v6]:PORT\n", t);
-    return -1;
 }
 
 /* Lay out `count` datagrams in one buffer. */

@@ -1,6 +1,7 @@
 /* injector_send.c - send one alert datagram from a shell script, like logger(1) for syslog. */
 #include "parsers/alert.h"
 #include "parsers/envelope.h"
+#include "target.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -227,27 +228,6 @@ static xmlBufferPtr build_xml(const struct args *a)
     return buf;
 }
 
-static int open_target(const char *target, struct addrinfo **out)
-{
-    char host[256];
-    const char *port;
-    if (target[0] == '[') {
-        const char *close = strchr(target, ']');
-        if (close == NULL || close[1] != ':')
-            return EAI_NONAME;
-        snprintf(host, sizeof(host), "%.*s", (int)(close - target - 1), target + 1);
-        port = close + 2;
-    } else {
-        const char *colon = strrchr(target, ':');
-        if (colon == NULL)
-            return EAI_NONAME;
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - target), target);
-        port = colon + 1;
-    }
-    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_family = AF_UNSPEC};
-    return getaddrinfo(host, port, &hints, out);
-}
-
 /* Sign body into out when a key is loaded; else copy it. Returns the length or -1. */
 static int maybe_sign(const struct args *a, const char *body, size_t len, char *out,
                       size_t size)
@@ -342,10 +322,9 @@ int main(int argc, char **argv)
         goto out;
     }
     rc = 1;
-    int gai = open_target(a.target, &ai);
+    int gai = target_resolve(a.target, &ai);
     if (gai != 0) {
-        fprintf(stderr, "injector-send: --target %s: %s (want HOST:PORT or [v6]:PORT)\n",
-                a.target, gai_strerror(gai));
+        fprintf(stderr, "injector-send: --target %s: %s\n", a.target, target_error(gai));
         goto out;
     }
     if ((fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
