@@ -141,8 +141,9 @@ static void get_alerts(struct http *h, struct MHD_Connection *conn, struct reply
     char head[512];
     /* The version is read in the same loop turn as the alerts: no change can fall between,
      * so a consumer applying queued changes with a higher version is exact. */
-    int n = snprintf(head, sizeof(head), "{\"version\":%" PRIu64 ",\"collector\":",
-                     state_version(st));
+    int n = snprintf(head, sizeof(head),
+                     "{\"version\":%" PRIu64 ",\"epoch\":\"%016" PRIx64 "\",\"collector\":",
+                     state_version(st), state_epoch(st));
     struct alerts_ctx c = {.out = &out};
     if (change_json_append(&out, head, (size_t)n) != 0 ||
         change_json_append_str(&out, h->cfg.collector_id, strlen(h->cfg.collector_id)) != 0 ||

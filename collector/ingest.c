@@ -123,6 +123,7 @@ static void forward(struct ingest *in, const struct state_result *r, const struc
         .outcome = r->outcome,
         .version = r->version,
         .collector = in->collector_id,
+        .epoch = state_epoch(in->state),
         .received_ms = now_ms,
         .sender = sender_cached(in, from),
         .alert = &r->alert,

@@ -13,6 +13,7 @@
 #include "sink/sink_file.h"
 
 #include <errno.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
@@ -231,6 +232,21 @@ static void load_snapshot(struct daemon *dm)
                       "stays in place (cannot rename it: %s)",
                       err, info.loaded, strerror(errno));
     }
+}
+
+/* Without a snapshot to go on from, this run starts a new version series: consumers that
+ * see its id change know the numbering may have started over, and resync. */
+static void start_epoch(struct state *st)
+{
+    uint64_t e = 0;
+    if (state_epoch(st) != 0)
+        return;
+    while (e == 0)
+        if (getrandom(&e, sizeof(e), 0) != (ssize_t)sizeof(e))
+            e = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    state_set_epoch(st, e);
+    log_info("versions: a new series %016llx, numbering on from %llu", (unsigned long long)e,
+             (unsigned long long)state_version(st));
 }
 
 /* At exit: the last word, written in place (the loop is done, nothing waits for it). */
@@ -632,6 +648,7 @@ static int run(struct config *cfg, int argc, char **argv)
     /* The table is whole before the first datagram is read. */
     if (cfg->snapshot[0] != '\0')
         load_snapshot(&dm);
+    start_epoch(ingest_state(dm.ingest));
     uv_check_init(&dm.loop, &dm.flush_check);
     dm.stats_timer.data = dm.drain_timer.data = dm.flush_check.data = &dm;
 

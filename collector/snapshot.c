@@ -85,8 +85,8 @@ int snapshot_write(const struct state *s, const char *path, const char *collecto
         return rc;
     }
     int n = snprintf(head, sizeof(head), "{\"injector_snapshot\":1,\"version\":%" PRIu64
-                                         ",\"count\":%zu,\"clean\":%s,\"collector\":",
-                     state_version(s), state_count(s), clean ? "true" : "false");
+                                         ",\"epoch\":\"%016" PRIx64 "\",\"count\":%zu,\"clean\":%s,\"collector\":",
+                     state_version(s), state_epoch(s), state_count(s), clean ? "true" : "false");
     if ((rc = change_json_append(&w.buf, head, (size_t)n)) != 0 ||
         (rc = change_json_append_str(&w.buf, collector_id, strlen(collector_id))) != 0 ||
         (rc = change_json_append(&w.buf, "}\n", 2)) != 0)
@@ -165,6 +165,9 @@ int snapshot_load(struct state *s, const char *path, struct snapshot_info *info,
             info->version = (uint64_t)json_integer_value(v);
             info->count = (size_t)json_integer_value(json_object_get(h, "count"));
             info->clean = json_is_true(json_object_get(h, "clean"));
+            const char *ep = json_string_value(json_object_get(h, "epoch"));
+            if (ep != NULL)
+                state_set_epoch(s, strtoull(ep, NULL, 16)); /* older files: a new series */
             json_decref(h);
             state_set_version(s, info->version);
             continue;

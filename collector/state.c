@@ -50,6 +50,7 @@ struct state {
     struct host *hosts;    /* uthash head */
     size_t n;
     uint64_t version;
+    uint64_t epoch;
     /* Expiry: a binary min-heap of entries by expires_ms. */
     struct entry **heap;
     size_t heap_n, heap_cap;
@@ -228,6 +229,16 @@ void state_set_version(struct state *s, uint64_t v)
 {
     if (v > s->version)
         s->version = v;
+}
+
+uint64_t state_epoch(const struct state *s)
+{
+    return s->epoch;
+}
+
+void state_set_epoch(struct state *s, uint64_t epoch)
+{
+    s->epoch = epoch;
 }
 
 static size_t make_key(const struct alert *a, char *key)

@@ -86,6 +86,12 @@ uint64_t state_version(const struct state *s);
 /* Continue numbering after v (a restored snapshot). Only ever raises the version. */
 void state_set_version(struct state *s, uint64_t v);
 
+/* The version series: an id (never 0 once set) chosen when numbering starts from nothing,
+ * kept in snapshots, so a consumer can tell "the numbering started over" (a restart
+ * without a snapshot) from old changes delivered again. 0 until set. */
+uint64_t state_epoch(const struct state *s);
+void state_set_epoch(struct state *s, uint64_t epoch);
+
 /* Call cb for every active alert (host == NULL) or those of one host, in no particular
  * order; stop early when cb returns non-zero and return that value. The alert and meta are
  * valid for the duration of the callback only; cb must not modify the table. */

@@ -2,6 +2,7 @@
 #include "sink/change.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,12 @@ int change_json_encode(struct change_json *out, const struct change *c)
     if (c->collector != NULL) {
         TRY(put_key(out, "collector", false));
         TRY(put_str(out, c->collector, strlen(c->collector)));
+    }
+    if (c->epoch != 0) {
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016" PRIx64, c->epoch);
+        TRY(put_key(out, "epoch", false));
+        TRY(put_str(out, hex, 16));
     }
     if (c->received_ms != 0)
         TRY(put_time(out, "received", c->received_ms));

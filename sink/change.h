@@ -35,6 +35,7 @@ struct change {
     enum change_outcome outcome;
     uint64_t version;          /* collector-wide, strictly increasing */
     const char *collector;     /* collector id */
+    uint64_t epoch;            /* the version series (16 hex digits); 0: not encoded */
     int64_t received_ms;       /* wall clock, ms since the epoch; 0: not encoded */
     const char *sender;        /* "10.1.2.3:40112", "[::1]:5000"; NULL: not encoded */
     const struct alert *alert; /* the alert as it stands after the change (for clear and
