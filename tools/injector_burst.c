@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "parsers/envelope.h"
+#include "http_get.h"
 #include "target.h"
 
 #define BATCH    256
@@ -217,87 +218,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-/* ---- the collector's counters, over a minimal HTTP/1.0 GET --------------------------
- * A GET of one small JSON document from the collector's own API; libcurl would be a new
- * dependency for these few lines. */
-
-static int http_get_json(const char *url, json_t **out, char *err, size_t errlen)
-{
-    char host[256], path[512] = "/";
-    int port = 80;
-    if (sscanf(url, "http://%255[^:/]:%d%511s", host, &port, path) < 2 &&
-        sscanf(url, "http://%255[^/]%511s", host, path) < 1) {
-        snprintf(err, errlen, "not an http:// URL: %s", url);
-        return -1;
-    }
-    char portstr[16];
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-    int gai = getaddrinfo(host, portstr, &hints, &ai);
-    if (gai != 0) {
-        snprintf(err, errlen, "%s: %s", host, gai_strerror(gai));
-        return -1;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct timeval tv = {5, 0};
-    if (fd >= 0) {
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    }
-    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        snprintf(err, errlen, "cannot reach the collector's HTTP API at %s: %s (is injectord "
-                              "running, with --http on that address?)",
-                 url, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
-        return -1;
-    }
-    freeaddrinfo(ai);
-    char req[900];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, host);
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-    if (buf == NULL || write(fd, req, (size_t)n) != n) {
-        snprintf(err, errlen, "%s: request failed", url);
-        free(buf);
-        close(fd);
-        return -1;
-    }
-    ssize_t r;
-    while ((r = read(fd, buf + len, cap - len - 1)) > 0) {
-        len += (size_t)r;
-        if (len + 1 == cap) {
-            char *b = realloc(buf, cap *= 2);
-            if (b == NULL)
-                break;
-            buf = b;
-        }
-    }
-    close(fd);
-    buf[len] = '\0';
-    char *body = strstr(buf, "\r\n\r\n");
-    int status = 0;
-    if (body == NULL || sscanf(buf, "HTTP/%*s %d", &status) != 1 || status != 200) {
-        snprintf(err, errlen, "%s answered %d, not 200", url, status);
-        free(buf);
-        return -1;
-    }
-    json_error_t je;
-    *out = json_loads(body + 4, 0, &je);
-    free(buf);
-    if (*out == NULL) {
-        snprintf(err, errlen, "%s: not JSON: %s", url, je.text);
-        return -1;
-    }
-    return 0;
-}
-
 static int get_counts(const struct opts *o, struct counts *c)
 {
     json_t *j;
     char err[512];
-    if (http_get_json(o->stats_url, &j, err, sizeof(err)) != 0) {
+    if (http_get_json(o->stats_url, NULL, &j, err, sizeof(err)) != 0) {
         fprintf(stderr, "injector-burst: %s\n", err);
         return -1;
     }

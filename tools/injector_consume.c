@@ -1,4 +1,5 @@
-/* injector_consume.c - follow the change stream from RabbitMQ and print it. */
+/* injector_consume.c - follow the change stream from RabbitMQ: print it, or keep an exact
+ * view of the active alerts of one or more collectors (consume_view.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -7,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <amqp.h>
 #include <amqp_framing.h>
@@ -15,9 +18,12 @@
 #include <amqp_tcp_socket.h>
 #include <jansson.h>
 
+#include "consume_view.h"
+#include "http_get.h"
 #include "sink/sink_amqp.h"
 
-#define MAX_BINDS 32
+#define MAX_BINDS      32
+#define MAX_COLLECTORS 32
 #define CHANNEL   1
 
 struct args {
@@ -25,26 +31,37 @@ struct args {
     const char *ca_file, *cert_file, *key_file;
     const char *binds[MAX_BINDS];
     int n_binds;
+    char *collectors[MAX_COLLECTORS]; /* their /v1/alerts URLs (malloc'd) */
+    size_t n_collectors;
+    const char *view_file, *token_file;
+    char *token;
+    double view_interval;
     unsigned prefetch;
     long count;
     double timeout;
     bool setup;
 };
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, resync_asked;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stopping = 1;
+    if (sig == SIGUSR1)
+        resync_asked = 1;
+    else
+        stopping = 1;
 }
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: injector-consume --amqp URL [OPTION]...\n"
+            "Usage: injector-consume --amqp URL [--collector URL]... [OPTION]...\n"
             "Follow injector's change stream from RabbitMQ: print each change as one JSON\n"
-            "line (or an aligned text line), acknowledging it only after it is written.\n\n"
+            "line (or an aligned text line), acknowledging it only after it is written.\n"
+            "With --collector: keep an exact view of the collectors' active alerts (bind the\n"
+            "queue, take each collector's /v1/alerts snapshot, apply the newer changes; on a\n"
+            "gap in versions or a collector restart, resynchronise from the snapshot and say\n"
+            "so). Changes a resync makes up are marked \"resync\":true.\n\n"
             "  --amqp URL            amqp[s]://user[:password]@host[:port][/vhost]\n"
             "                        (or $INJECTOR_AMQP_URL)\n"
             "  --ca-file PATH        amqps: CA certificates to verify the broker with\n"
@@ -56,12 +73,22 @@ static void usage(FILE *f)
             "  --bind KEY            routing key pattern, repeatable [#]; keys are\n"
             "                        <outcome>.<severity>.<host>, e.g. 'raise.#', '*.1.#'\n"
             "  --prefetch N          unacknowledged deliveries at a time [100]\n"
-            "  --format json|text    output format [json]\n"
+            "  --collector URL       a collector's HTTP API (http://host:8342), repeatable:\n"
+            "                        keep the view of its active alerts; the view is keyed\n"
+            "                        by (collector, host, component)\n"
+            "  --view FILE           keep FILE (atomically replaced) equal to the view: JSON\n"
+            "                        {updated, collectors, count, alerts}\n"
+            "  --view-interval S     write FILE / redraw the table at most this often [1]\n"
+            "  --http-token-file P   bearer token for the collectors' HTTP API\n"
+            "  --format json|text|table\n"
+            "                        output: change lines as JSON [json] or text, or a live\n"
+            "                        table of the view, most severe (lowest number) first\n"
             "  --count N             exit after N changes\n"
             "  --timeout S           exit after S seconds without a change\n"
             "  --setup               declare and bind the queue, then exit (so it collects\n"
             "                        changes before anyone consumes)\n"
             "  -h, --help            show this help\n\n"
+            "Signals: SIGINT/SIGTERM write the view and stop; SIGUSR1 resynchronises now.\n"
             "Exit status: 0 done, 1 connection failed or lost, 2 usage error,\n"
             "3 --timeout reached before --count changes.\n");
 }
@@ -76,6 +103,9 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"password-file", required_argument, NULL, 'P'}, {"setup", no_argument, NULL, 's'},
         {"ca-file", required_argument, NULL, 'A'},   {"cert-file", required_argument, NULL, 'E'},
         {"key-file", required_argument, NULL, 'k'},
+        {"collector", required_argument, NULL, 'C'}, {"view", required_argument, NULL, 'v'},
+        {"view-interval", required_argument, NULL, 'i'},
+        {"http-token-file", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
     a->url = getenv("INJECTOR_AMQP_URL");
@@ -84,6 +114,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     a->prefetch = 100;
     a->count = -1;
     a->timeout = -1;
+    a->view_interval = 1;
     opterr = 0;
     int ch;
     char *end;
@@ -97,6 +128,37 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'A': a->ca_file = optarg; break;
         case 'E': a->cert_file = optarg; break;
         case 'k': a->key_file = optarg; break;
+        case 'v': a->view_file = optarg; break;
+        case 'T': a->token_file = optarg; break;
+        case 'C': {
+            if (a->n_collectors >= MAX_COLLECTORS) {
+                fprintf(stderr, "injector-consume: at most %d --collector\n", MAX_COLLECTORS);
+                return -1;
+            }
+            /* http://host:port or http://host:port/ means its /v1/alerts */
+            size_t n = strlen(optarg);
+            while (n > 0 && optarg[n - 1] == '/')
+                n--;
+            const char *path = strncmp(optarg, "http://", 7) == 0 ? strchr(optarg + 7, '/') : NULL;
+            bool bare = path == NULL || (size_t)(path - optarg) >= n;
+            char *u = malloc(n + 16);
+            if (u == NULL || strncmp(optarg, "http://", 7) != 0) {
+                free(u);
+                fprintf(stderr, "injector-consume: --collector takes http://HOST:PORT (the "
+                                "collector's HTTP API), not '%s'\n", optarg);
+                return -1;
+            }
+            snprintf(u, n + 16, "%.*s%s", (int)n, optarg, bare ? "/v1/alerts" : "");
+            a->collectors[a->n_collectors++] = u;
+            break;
+        }
+        case 'i':
+            a->view_interval = strtod(optarg, &end);
+            if (*end != '\0' || a->view_interval < 0.01 || a->view_interval > 3600) {
+                fprintf(stderr, "injector-consume: --view-interval takes seconds, 0.01 to 3600\n");
+                return -1;
+            }
+            break;
         case 'b':
             if (a->n_binds >= MAX_BINDS) {
                 fprintf(stderr, "injector-consume: at most %d --bind\n", MAX_BINDS);
@@ -112,8 +174,9 @@ static int parse_args(int argc, char **argv, struct args *a)
             }
             break;
         case 'f':
-            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-                fprintf(stderr, "injector-consume: --format is json or text\n");
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0 &&
+                strcmp(optarg, "table") != 0) {
+                fprintf(stderr, "injector-consume: --format is json, text or table\n");
                 return -1;
             }
             a->format = optarg;
@@ -146,6 +209,26 @@ static int parse_args(int argc, char **argv, struct args *a)
         fprintf(stderr, "injector-consume: --amqp URL is required (see --help)\n");
         return -1;
     }
+    bool table = strcmp(a->format, "table") == 0;
+    if (a->n_collectors == 0 && (a->view_file != NULL || table)) {
+        fprintf(stderr, "injector-consume: --view and --format table need --collector URL (the "
+                        "snapshot the view starts from)\n");
+        return -1;
+    }
+    if (a->n_collectors > 0 && a->n_binds > 0) {
+        fprintf(stderr, "injector-consume: --bind filters the stream, and a view needs every "
+                        "change: use one or the other\n");
+        return -1;
+    }
+    if (a->token_file != NULL) {
+        /* the same reader as passwords: first line, trailing newline dropped */
+        int rc = sink_amqp_read_password(a->token_file, &a->token);
+        if (rc != 0) {
+            fprintf(stderr, "injector-consume: %s: %s\n", a->token_file,
+                    rc == -EINVAL ? "empty" : strerror(-rc));
+            return -1;
+        }
+    }
     if (a->n_binds == 0)
         a->binds[a->n_binds++] = "#";
     if (a->setup && a->queue == NULL) {
@@ -154,6 +237,13 @@ static int parse_args(int argc, char **argv, struct args *a)
         return -1;
     }
     return 0;
+}
+
+static void free_args(struct args *a)
+{
+    free(a->token);
+    for (size_t i = 0; i < a->n_collectors; i++)
+        free(a->collectors[i]);
 }
 
 static bool reply_ok(amqp_rpc_reply_t r, const char *what)
@@ -292,23 +382,96 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the view's callbacks ---------------------------------------------------------- */
+
+struct out {
+    const struct args *a;
+    bool text, failed;
+};
+
+static int fetch_snapshot(const char *url, json_t **doc, char *err, size_t errlen, void *data)
+{
+    const struct out *o = data;
+    return http_get_json(url, o->a->token, doc, err, errlen);
+}
+
+static void log_line(const char *msg, void *data)
+{
+    (void)data;
+    fprintf(stderr, "injector-consume: %s\n", msg);
+}
+
+static void print_change(const char *line, size_t len, void *data)
+{
+    struct out *o = data;
+    if (o->text)
+        print_text((amqp_bytes_t){.len = len, .bytes = (void *)line});
+    else
+        printf("%.*s\n", (int)len, line);
+}
+
+/* Write the view file and/or redraw the table (the table only when it changed). */
+static void show_view(struct view *v, const struct args *a, bool table)
+{
+    char err[4400];
+    if (a->view_file != NULL && view_write_file(v, a->view_file, wall_ms(), err, sizeof(err)) != 0)
+        fprintf(stderr, "injector-consume: %s\n", err);
+    if (table && view_dirty(v)) {
+        struct winsize ws = {0};
+        bool tty = isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0;
+        if (tty)
+            fputs("\033[H\033[2J", stdout); /* home, clear */
+        view_print_table(v, stdout, tty && ws.ws_row > 3 ? ws.ws_row - 3u : 0,
+                         tty && ws.ws_col > 40 ? ws.ws_col : 120);
+        if (!tty)
+            putchar('\n');
+        fflush(stdout);
+    }
+    view_clear_dirty(v);
+}
+
+static void print_view_stats(const struct view *v)
+{
+    const struct view_stats *s = view_get_stats(v);
+    fprintf(stderr,
+            "injector-consume: view: %zu active; applied=%" PRIu64 " skipped=%" PRIu64
+            " gaps=%" PRIu64 " resyncs=%" PRIu64 " unsynced=%" PRIu64 " foreign=%" PRIu64
+            " malformed=%" PRIu64 "\n",
+            view_count(v), s->applied, s->skipped, s->gaps, s->resyncs, s->unsynced, s->foreign,
+            s->malformed);
+}
+
 int main(int argc, char **argv)
 {
     struct args a = {0};
     char *password = NULL;
     amqp_bytes_t queue = amqp_empty_bytes;
+    struct view *view = NULL;
     int status = 1;
     long received = 0;
 
-    if (parse_args(argc, argv, &a) != 0)
+    if (parse_args(argc, argv, &a) != 0) {
+        free_args(&a);
         return 2;
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGUSR1, on_signal);
     signal(SIGPIPE, SIG_IGN);
 
+    bool table = strcmp(a.format, "table") == 0;
+    struct out o = {.a = &a, .text = strcmp(a.format, "text") == 0};
     amqp_connection_state_t conn = connect_to(&a, &password);
     if (conn == NULL)
         goto out;
+    /* The queue is bound before any snapshot is taken: no change can fall between. */
     if (setup_queue(conn, &a, &queue) != 0)
         goto out;
     if (a.setup) {
@@ -317,6 +480,21 @@ int main(int argc, char **argv)
         status = 0;
         goto out;
     }
+    if (a.n_collectors > 0) {
+        struct view_config vc = {.urls = (const char *const *)a.collectors,
+                                 .n_urls = a.n_collectors,
+                                 .fetch = fetch_snapshot,
+                                 .emit = table ? NULL : print_change,
+                                 .log = log_line,
+                                 .data = &o};
+        if (view_new(&vc, &view) != 0) {
+            fprintf(stderr, "injector-consume: out of memory\n");
+            goto out;
+        }
+        view_sync(view);
+        fflush(stdout);
+        show_view(view, &a, table);
+    }
     amqp_basic_qos(conn, CHANNEL, 0, (uint16_t)a.prefetch, 0);
     if (!reply_ok(amqp_get_rpc_reply(conn), "basic.qos"))
         goto out;
@@ -324,10 +502,24 @@ int main(int argc, char **argv)
     if (!reply_ok(amqp_get_rpc_reply(conn), "basic.consume"))
         goto out;
 
-    bool text = strcmp(a.format, "text") == 0;
-    double last = now_s();
+    double last = now_s(), shown = last, retried = last;
     while (!stopping && (a.count < 0 || received < a.count)) {
-        /* Wake at least every 200 ms to notice signals and the timeout. */
+        if (view != NULL) {
+            double t = now_s();
+            if (resync_asked) {
+                resync_asked = 0;
+                view_resync_all(view, "asked (SIGUSR1)");
+            }
+            if (t - retried >= 2) { /* collectors that could not be reached */
+                view_sync(view);
+                retried = t;
+            }
+            if (view_dirty(view) && t - shown >= a.view_interval) {
+                show_view(view, &a, table);
+                shown = t;
+            }
+        }
+        /* Wake at least every 200 ms to notice signals, the timeout and the view's turn. */
         struct timeval tv = {0, 200000};
         amqp_envelope_t env;
         amqp_maybe_release_buffers(conn);
@@ -345,11 +537,12 @@ int main(int argc, char **argv)
         }
         if (!reply_ok(r, "consume"))
             goto out;
-        if (text)
-            print_text(env.message.body);
+        if (view != NULL)
+            view_apply(view, env.message.body.bytes, env.message.body.len);
         else
-            printf("%.*s\n", (int)env.message.body.len, (char *)env.message.body.bytes);
-        /* Ack only what is written out: a consumer killed between the two gets it again. */
+            print_change(env.message.body.bytes, env.message.body.len, &o);
+        /* Ack only what is written out: a consumer killed between the two gets it again.
+         * (A view is rebuilt from the snapshots at every start, so its file may lag.) */
         if (fflush(stdout) != 0) {
             fprintf(stderr, "injector-consume: writing output: %s\n", strerror(errno));
             amqp_destroy_envelope(&env);
@@ -366,6 +559,11 @@ int main(int argc, char **argv)
     }
     status = 0;
 out:
+    if (view != NULL) {
+        show_view(view, &a, table);
+        print_view_stats(view);
+        view_free(view);
+    }
     if (conn != NULL) {
         amqp_channel_close(conn, CHANNEL, AMQP_REPLY_SUCCESS);
         amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
@@ -373,5 +571,6 @@ out:
     }
     amqp_bytes_free(queue);
     free(password);
+    free_args(&a);
     return status;
 }

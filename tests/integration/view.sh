@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# view.sh CASE - injector-consume's exact view (--collector, --view) against real collectors
+# publishing into the real private RabbitMQ: the view file must equal the collectors'
+# tables (GET /v1/alerts), whenever the consumer starts and whatever the stream loses.
+source "$(dirname "$0")/lib.sh"
+need_broker
+
+# random_stream N SEED: N random datagrams over 300 hosts x 4 components: Upd 55%, Del 30%,
+# Updonly 15%, severity 1-5 and one of three messages, so raises, updates, clears,
+# duplicates, redundant clears and updonly misses all happen.
+random_stream() {
+    awk -v n="$1" -v seed="$2" -v prefix="${3:-h}" 'BEGIN {
+        srand(seed)
+        for (i = 1; i <= n; i++) {
+            r = rand(); a = r < 0.55 ? "Upd" : (r < 0.85 ? "Del" : "Updonly")
+            printf "<Alert><Action>%s</Action><ProblemHost>%s%d</ProblemHost><Component>c%d</Component>", a, prefix, int(rand() * 300), int(rand() * 4)
+            printf "<Severity>%d</Severity><Msg>m%d</Msg></Alert>\n", 1 + int(rand() * 5), int(rand() * 3)
+        }
+    }'
+}
+
+# send_chunks NAME FILE CHUNK [HOOK_AT HOOK...]: send FILE in chunks of CHUNK lines, each
+# processed before the next (no kernel drops in a sanitizer build); after chunk HOOK_AT run
+# HOOK (so something can start in the middle of the stream).
+send_chunks() {
+    local name=$1 file=$2 chunk=$3 hook_at=${4:-0}
+    shift 4 || shift $#
+    local total sent=0 k=0 port base
+    total=$(wc -l <"$file")
+    port=$(eval echo "\$PORT_$name")
+    kill -USR1 "$(eval echo "\$PID_$name")"
+    wait_for 10 grep -q 'stats' "$WORK/$name.err"
+    base=$(counter "$name" datagrams)
+    while [ "$sent" -lt "$total" ]; do
+        sed -n "$((sent + 1)),$((sent + chunk))p" "$file" >"$WORK/chunk"
+        "$INJECTOR_SEND" --raw --target "127.0.0.1:$port" <"$WORK/chunk"
+        sent=$((sent + $(wc -l <"$WORK/chunk")))
+        k=$((k + 1))
+        wait_counter "$name" datagrams $((base + sent))
+        if [ "$k" -eq "$hook_at" ]; then "$@"; fi
+    done
+    [ "$(counter "$name" kernel_drops)" -eq 0 ] || fail "$name dropped datagrams"
+}
+
+# published NAME: every change the collector numbered is confirmed by the broker.
+published() {
+    local v
+    v=$(api "$1" /v1/alerts | jq .version)
+    _stats_at_least "$1" confirmed "$v"
+}
+
+# table_of NAME...: the collectors' tables, in the view's form, sorted.
+table_of() {
+    local name
+    for name in "$@"; do
+        api "$name" /v1/alerts | jq -c '.collector as $c | .alerts[] |
+            {collector: $c, host, component, version, severity, msg}'
+    done | jq -s -S 'sort_by(.collector, .host, .component)'
+}
+
+view_of() {
+    jq -S '[.alerts[] | {collector, host, component, version, severity, msg}] |
+        sort_by(.collector, .host, .component)' "$1"
+}
+
+# view_matches FILE NAME...: FILE holds exactly the active alerts of collectors NAME...
+view_matches() {
+    local file=$1
+    shift
+    [ -s "$file" ] || return 1
+    table_of "$@" >"$WORK/want.json"
+    view_of "$file" >"$WORK/have.json" 2>/dev/null || return 1
+    cmp -s "$WORK/want.json" "$WORK/have.json"
+}
+
+# wait_view FILE NAME...: the view comes to equal the tables (it lags by its interval).
+wait_view() {
+    wait_for 60 view_matches "$@" || {
+        diff "$WORK/want.json" "$WORK/have.json" | head -n 20 >&2
+        fail "the view in $1 does not equal the tables of $* ($(jq length "$WORK/want.json") alerts wanted, $(jq length "$WORK/have.json") in the view)"
+    }
+}
+
+# replay FILE: fold a consumer's change lines (those a resync made up included) into the
+# table they describe, in the view's form: a reader of the lines is exact too.
+replay() {
+    jq -s -S 'reduce .[] as $c ({};
+            ($c.collector + "\u0000" + $c.host + "\u0000" + $c.component) as $k |
+            if $c.outcome == "raise" or $c.outcome == "update"
+            then .[$k] = ($c | {collector, host, component, version, severity, msg})
+            else del(.[$k]) end) | [.[]] | sort_by(.collector, .host, .component)' "$1"
+}
+
+# start_consumer NAME ARGS...: injector-consume in the background (the process itself, not
+# a subshell, so signals reach it); PID_<NAME>, output in $WORK/NAME.out and .err.
+rabbitmqctl_() {
+    "$INJECTOR_TEST_BROKER_CTL" ctl "$INJECTOR_TEST_BROKER_DIR" "$@"
+}
+
+start_consumer() {
+    local name=$1
+    shift
+    "$INJECTOR_CONSUME" --amqp "$INJECTOR_TEST_AMQP_URL" --exchange "$EXCHANGE" "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    PIDS+=("$!")
+    printf -v "PID_$name" '%s' "$!"
+}
+
+stop_consumer() {
+    local pid
+    pid=$(eval echo "\$PID_$1")
+    kill -TERM "$pid"
+    wait "$pid" || fail "consumer $1 exited $? after SIGTERM"
+}
+
+# (a) A randomised stream of 20,000 alerts; the consumer starts after the first half, while
+# the rest is still coming. Its view file and its change lines both end equal to the table.
+case_consumer_started_mid_stream() {
+    local seed=${INJECTOR_TEST_SEED:-$RANDOM}
+    echo "random stream seed $seed (INJECTOR_TEST_SEED=$seed repeats it)"
+    start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+    random_stream 20000 "$seed" >"$WORK/stream.txt"
+    send_chunks d "$WORK/stream.txt" 1000 10 start_consumer v \
+        --collector "http://127.0.0.1:$HTTP_d" --view "$WORK/view.json" --view-interval 0.2
+    wait_for 60 published d || fail "the broker did not confirm every change"
+    wait_view "$WORK/view.json" d
+    stop_consumer v
+    view_matches "$WORK/view.json" d || fail "the last view written at exit differs"
+    replay "$WORK/v.out" >"$WORK/replayed.json"
+    cmp -s "$WORK/replayed.json" "$WORK/want.json" ||
+        fail "the change lines do not add up to the table"
+    grep -q "collector 'test-d' in step at version" "$WORK/v.err" || fail "no sync reported"
+    grep -q 'gaps=0 ' "$WORK/v.err" || fail "a gap in a lossless stream: $(tail -n1 "$WORK/v.err")"
+    local n s
+    n=$(jq .count "$WORK/view.json")
+    s=$(api d /v1/alerts | jq .version)
+    [ "$n" -gt 100 ] || fail "only $n active alerts: the stream tests too little"
+    echo "$n active alerts after 20,000 datagrams, version $s; $(tail -n1 "$WORK/v.err")"
+}
+
+# (b) Changes lost on the way (the queue purged under a stopped consumer): the consumer
+# sees the gap, says so, resynchronises from the snapshot and is exact again; SIGUSR1
+# forces a resync too.
+case_forced_resync() {
+    start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+    start_consumer v --queue "$EXCHANGE-q" --prefetch 10 \
+        --collector "http://127.0.0.1:$HTTP_d" --view "$WORK/view.json" --view-interval 0.2
+    wait_for 20 grep -q 'in step at version' "$WORK/v.err" || fail "consumer never synced"
+    random_stream 6000 1 >"$WORK/stream.txt"
+    sed -n '1,2000p' "$WORK/stream.txt" >"$WORK/a.txt"
+    sed -n '2001,4000p' "$WORK/stream.txt" >"$WORK/b.txt"
+    sed -n '4001,6000p' "$WORK/stream.txt" >"$WORK/c.txt"
+    send_chunks d "$WORK/a.txt" 1000
+    wait_for 60 published d || fail "not confirmed"
+    wait_view "$WORK/view.json" d
+    kill -STOP "$PID_v"
+    send_chunks d "$WORK/b.txt" 1000
+    wait_for 60 published d || fail "not confirmed"
+    local ready
+    ready=$(rabbitmqctl_ list_queues -q name messages_ready | awk -v q="$EXCHANGE-q" '$1 == q {print $2}')
+    [ "${ready:-0}" -gt 100 ] || fail "only ${ready:-0} changes wait in the queue to be purged"
+    rabbitmqctl_ purge_queue "$EXCHANGE-q" >/dev/null
+    send_chunks d "$WORK/c.txt" 1000
+    wait_for 60 published d || fail "not confirmed"
+    kill -CONT "$PID_v"
+    wait_view "$WORK/view.json" d
+    grep -q 'changes missing): resynchronising from http://' "$WORK/v.err" ||
+        fail "the gap was not reported"
+    kill -USR1 "$PID_v"
+    wait_for 20 grep -q 'resynchronising every collector: asked (SIGUSR1)' "$WORK/v.err" ||
+        fail "SIGUSR1 did not resync"
+    send d --host after --component resync --severity 2 "after the resync"
+    wait_view "$WORK/view.json" d
+    stop_consumer v
+    grep -Eq 'gaps=[1-9][0-9]* resyncs=([2-9]|[1-9][0-9]+) ' "$WORK/v.err" ||
+        fail "gaps/resyncs not counted: $(tail -n1 "$WORK/v.err")"
+    echo "purged $ready changes from under the consumer; $(tail -n1 "$WORK/v.err")"
+}
+
+# (c) The collector restarts without a snapshot (numbering starts over, a new series), then
+# under a new collector id: the consumer notices both and follows.
+case_collector_restarts() {
+    start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+    local http=$HTTP_d
+    start_consumer v --collector "http://127.0.0.1:$http" --view "$WORK/view.json" \
+        --view-interval 0.2
+    wait_for 20 grep -q 'in step at version' "$WORK/v.err" || fail "consumer never synced"
+    random_stream 1000 2 >"$WORK/s1.txt"
+    send_chunks d "$WORK/s1.txt" 500
+    wait_for 60 published d || fail "not confirmed"
+    wait_view "$WORK/view.json" d
+    stop_injectord d
+    # Same id, same port, no snapshot: versions run from 1 again.
+    start_injectord d --listen 127.0.0.1:0 --http "127.0.0.1:$http" --amqp \
+        "$INJECTOR_TEST_AMQP_URL" --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+    random_stream 300 3 x >"$WORK/s2.txt"
+    send_chunks d "$WORK/s2.txt" 300
+    wait_for 60 published d || fail "not confirmed"
+    wait_view "$WORK/view.json" d
+    grep -q "collector 'test-d' numbers in a new series" "$WORK/v.err" ||
+        fail "the restart was not noticed"
+    [ "$(jq '[.alerts[] | select(.host | startswith("h"))] | length' "$WORK/view.json")" -eq 0 ] ||
+        fail "alerts of the first run stayed in the view"
+    stop_injectord d
+    # A new collector id at the same address: the old id's alerts leave the view.
+    "$INJECTORD" --stats-interval 0 --collector-id test-e --listen 127.0.0.1:0 \
+        --http "127.0.0.1:$http" --amqp "$INJECTOR_TEST_AMQP_URL" --amqp-exchange "$EXCHANGE" \
+        --spool-dir "$WORK/spool" >"$WORK/e.out" 2>"$WORK/e.err" &
+    PID_e=$!
+    PIDS+=("$PID_e")
+    HTTP_e=$http
+    wait_for 10 grep -q ' ready: ' "$WORK/e.err" || fail "e did not start"
+    PORT_e=$(sed -n 's/.*listening on udp .*:\([0-9]*\) (receive.*/\1/p' "$WORK/e.err")
+    send e --host newid --component c1 --severity 1 "from the new id"
+    wait_view "$WORK/view.json" e
+    grep -q "is now collector 'test-e' (was 'test-d')" "$WORK/v.err" ||
+        fail "the new id was not reported"
+    stop_consumer v
+}
+
+# (d) Two collectors (own ids, ports, spools) publishing into one exchange, with the same
+# host/component keys: one view, keyed by (collector, host, component); --format table.
+case_two_collectors() {
+    start_injectord a --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool-a"
+    start_injectord b --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool-b"
+    random_stream 3000 4 >"$WORK/sa.txt"
+    random_stream 3000 5 >"$WORK/sb.txt"
+    send_chunks a "$WORK/sa.txt" 1000
+    start_consumer v --collector "http://127.0.0.1:$HTTP_a" --collector "http://127.0.0.1:$HTTP_b" \
+        --view "$WORK/view.json" --view-interval 0.2
+    send_chunks b "$WORK/sb.txt" 1000
+    send a --host shared --component disk --severity 1 "a says"
+    send b --host shared --component disk --severity 4 "b says"
+    wait_for 60 published a || fail "a: not confirmed"
+    wait_for 60 published b || fail "b: not confirmed"
+    wait_view "$WORK/view.json" a b
+    [ "$(jq '[.alerts[] | select(.host == "shared")] | length' "$WORK/view.json")" -eq 2 ] ||
+        fail "one key from two collectors must be two alerts in the view"
+    jq -e '[.collectors[] | select(.synced)] | length == 2' "$WORK/view.json" >/dev/null ||
+        fail "both collectors should be in step"
+    stop_consumer v
+    # The same view as a terminal table (not a terminal here: printed once, then on change).
+    consume --collector "http://127.0.0.1:$HTTP_a" --collector "http://127.0.0.1:$HTTP_b" \
+        --format table --timeout 1 >"$WORK/table.txt" 2>"$WORK/table.err" ||
+        fail "table: $(cat "$WORK/table.err")"
+    head -n 4 "$WORK/table.txt"
+    local n
+    n=$(jq .count "$WORK/view.json")
+    grep -q "^$n active alerts at .* test-a v[0-9]* test-b v[0-9]*" "$WORK/table.txt" ||
+        fail "table header wrong: $(head -n1 "$WORK/table.txt")"
+    [ "$(sed -n '3,$p' "$WORK/table.txt" | grep -c .)" -eq "$n" ] || fail "table rows != $n"
+    sed -n '3,$p' "$WORK/table.txt" | grep . | awk '{print $1}' | sort -n -c ||
+        fail "table not sorted by severity"
+    grep -Eq '^1 +shared +disk +test-a +a says' "$WORK/table.txt" || fail "row for a missing"
+}
+
+# (e) Mistakes get clear words, not a hang or a crash.
+case_usage_errors() {
+    local rc=0
+    consume --view "$WORK/v.json" 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 2 ] && grep -q 'need --collector' "$WORK/err" || fail "--view alone: rc=$rc"
+    rc=0
+    consume --collector http://127.0.0.1:1 --bind 'raise.#' 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 2 ] && grep -q 'use one or the other' "$WORK/err" || fail "--bind: rc=$rc"
+    rc=0
+    consume --collector ftp://x 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 2 ] && grep -q 'takes http://HOST:PORT' "$WORK/err" || fail "bad URL: rc=$rc"
+    # A collector that is not there: said, retried, and the consumer still runs.
+    consume --collector http://127.0.0.1:1 --view "$WORK/v.json" --timeout 3 \
+        2>"$WORK/err" || fail "an unreachable collector made the consumer fail"
+    grep -q 'cannot reach the collector.s HTTP API at http://127.0.0.1:1/v1/alerts' \
+        "$WORK/err" || fail "unreachable collector not reported: $(cat "$WORK/err")"
+    jq -e '.collectors[0].synced == false and .count == 0' "$WORK/v.json" >/dev/null ||
+        fail "the view should say the collector is not in step"
+}
+
+"case_$1"

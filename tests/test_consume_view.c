@@ -1,0 +1,253 @@
+/* test_consume_view.c - the consumer's exact view: snapshot, in-order changes, gaps,
+ * restarts (new series, new id), collectors it does not know, unreachable collectors.
+ * The snapshot fetch is a seam: canned /v1/alerts documents instead of HTTP. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "tools/consume_view.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define E1 "00000000000000e1"
+#define E2 "00000000000000e2"
+
+struct fake {
+    const char *docs[8]; /* answers, in order; NULL: unreachable */
+    int next, fetches;
+    char emitted[8192];
+    int n_emitted;
+};
+
+static int fetch(const char *url, json_t **doc, char *err, size_t errlen, void *data)
+{
+    struct fake *f = data;
+    (void)url;
+    f->fetches++;
+    const char *d = f->docs[f->next++];
+    if (d == NULL) {
+        snprintf(err, errlen, "unreachable");
+        return -1;
+    }
+    *doc = json_loads(d, 0, NULL);
+    return *doc != NULL ? 0 : -1;
+}
+
+static void emit(const char *line, size_t len, void *data)
+{
+    struct fake *f = data;
+    size_t used = strlen(f->emitted);
+    snprintf(f->emitted + used, sizeof(f->emitted) - used, "%.*s\n", (int)len, line);
+    f->n_emitted++;
+}
+
+static void apply(struct view *v, const char *json)
+{
+    view_apply(v, json, strlen(json));
+}
+
+static struct view *make(struct fake *f, size_t n_urls)
+{
+    static const char *const urls[] = {"http://c1/v1/alerts", "http://c2/v1/alerts"};
+    struct view_config cfg = {.urls = urls, .n_urls = n_urls, .fetch = fetch, .emit = emit,
+                              .data = f};
+    struct view *v;
+    assert_int_equal(view_new(&cfg, &v), 0);
+    return v;
+}
+
+/* Whether the view holds (collector, host, component) at version ver. */
+static bool has(const struct view *v, const char *col, const char *host, long long ver)
+{
+    json_t *doc = view_to_json(v, 0);
+    size_t i;
+    json_t *a;
+    bool found = false;
+    json_array_foreach(json_object_get(doc, "alerts"), i, a) {
+        if (strcmp(json_string_value(json_object_get(a, "collector")), col) == 0 &&
+            strcmp(json_string_value(json_object_get(a, "host")), host) == 0 &&
+            json_integer_value(json_object_get(a, "version")) == ver)
+            found = true;
+    }
+    json_decref(doc);
+    return found;
+}
+
+static void test_view_snapshot_then_changes_in_order(void **st)
+{
+    (void)st;
+    struct fake f = {.docs = {"{\"version\":2,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
+                              "{\"version\":1,\"host\":\"a\",\"component\":\"x\",\"severity\":3},"
+                              "{\"version\":2,\"host\":\"b\",\"component\":\"x\"}]}"}};
+    struct view *v = make(&f, 1);
+    assert_int_equal(view_sync(v), 0);
+    assert_int_equal(view_count(v), 2);
+    assert_int_equal(f.n_emitted, 2); /* the starting table, as made-up raises */
+    assert_non_null(strstr(f.emitted, "\"outcome\":\"raise\",\"resync\":true"));
+    /* Queued before the snapshot was taken: already in it. */
+    apply(v, "{\"outcome\":\"clear\",\"version\":2,\"collector\":\"c1\",\"epoch\":\"" E1
+             "\",\"host\":\"b\",\"component\":\"x\"}");
+    assert_int_equal(view_count(v), 2);
+    apply(v, "{\"outcome\":\"raise\",\"version\":3,\"collector\":\"c1\",\"epoch\":\"" E1
+             "\",\"host\":\"c\",\"component\":\"x\",\"severity\":1}");
+    apply(v, "{\"outcome\":\"update\",\"version\":4,\"collector\":\"c1\",\"epoch\":\"" E1
+             "\",\"host\":\"a\",\"component\":\"x\",\"severity\":2}");
+    apply(v, "{\"outcome\":\"expire\",\"version\":5,\"collector\":\"c1\",\"epoch\":\"" E1
+             "\",\"host\":\"b\",\"component\":\"x\"}");
+    assert_int_equal(view_count(v), 2);
+    assert_true(has(v, "c1", "a", 4));
+    assert_true(has(v, "c1", "c", 3));
+    /* A redelivery of an applied change changes nothing. */
+    apply(v, "{\"outcome\":\"raise\",\"version\":3,\"collector\":\"c1\",\"epoch\":\"" E1
+             "\",\"host\":\"c\",\"component\":\"x\",\"severity\":9}");
+    assert_true(has(v, "c1", "c", 3));
+    const struct view_stats *s = view_get_stats(v);
+    assert_int_equal(s->applied, 3);
+    assert_int_equal(s->skipped, 2);
+    assert_int_equal(s->gaps, 0);
+    assert_int_equal(f.fetches, 1);
+    /* Sorted by severity: c (1) before a (2). */
+    json_t *doc = view_to_json(v, 0);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(doc, "alerts"), 0), "host")),
+                        "c");
+    json_decref(doc);
+    view_free(v);
+}
+
+static void test_view_gap_resyncs_and_reports_the_difference(void **st)
+{
+    (void)st;
+    struct fake f = {.docs = {"{\"version\":2,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
+                              "{\"version\":1,\"host\":\"a\",\"component\":\"x\"},"
+                              "{\"version\":2,\"host\":\"b\",\"component\":\"x\"}]}",
+                              "{\"version\":9,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
+                              "{\"version\":1,\"host\":\"a\",\"component\":\"x\"},"
+                              "{\"version\":8,\"host\":\"d\",\"component\":\"x\"}]}"}};
+    struct view *v = make(&f, 1);
+    view_sync(v);
+    f.emitted[0] = '\0';
+    f.n_emitted = 0;
+    /* 3..6 never arrive. */
+    apply(v, "{\"outcome\":\"raise\",\"version\":7,\"collector\":\"c1\",\"epoch\":\"" E1
+             "\",\"host\":\"z\",\"component\":\"x\"}");
+    assert_int_equal(f.fetches, 2);
+    assert_int_equal(view_count(v), 2);
+    assert_true(has(v, "c1", "a", 1));
+    assert_true(has(v, "c1", "d", 8));
+    assert_false(has(v, "c1", "z", 7)); /* older than the snapshot: not applied */
+    /* The difference as lines: d raised, b cleared; a untouched. */
+    assert_int_equal(f.n_emitted, 2);
+    assert_non_null(strstr(f.emitted, "\"outcome\":\"raise\",\"resync\":true,\"collector\":\"c1\","
+                                      "\"version\":8"));
+    assert_non_null(strstr(f.emitted, "\"outcome\":\"clear\",\"resync\":true,\"collector\":\"c1\","
+                                      "\"version\":2"));
+    apply(v, "{\"outcome\":\"clear\",\"version\":10,\"collector\":\"c1\",\"epoch\":\"" E1
+             "\",\"host\":\"d\",\"component\":\"x\"}");
+    assert_int_equal(view_count(v), 1);
+    const struct view_stats *s = view_get_stats(v);
+    assert_int_equal(s->gaps, 1);
+    assert_int_equal(s->resyncs, 1);
+    view_free(v);
+}
+
+static void test_view_new_series_and_new_id(void **st)
+{
+    (void)st;
+    const char *e2 = "{\"version\":1,\"epoch\":\"" E2 "\",\"collector\":\"c1\",\"alerts\":["
+                     "{\"version\":1,\"host\":\"new\",\"component\":\"x\"}]}";
+    struct fake f = {.docs = {
+                         "{\"version\":50,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
+                         "{\"version\":50,\"host\":\"old\",\"component\":\"x\"}]}",
+                         e2, /* restarted without its snapshot: numbering from 1 again */
+                         e2,
+                         /* then under another id */
+                         "{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c9\",\"alerts\":["
+                         "{\"version\":1,\"host\":\"nine\",\"component\":\"x\"}]}"}};
+    struct view *v = make(&f, 1);
+    view_sync(v);
+    apply(v, "{\"outcome\":\"raise\",\"version\":1,\"collector\":\"c1\",\"epoch\":\"" E2
+             "\",\"host\":\"new\",\"component\":\"x\"}");
+    assert_int_equal(f.fetches, 2);
+    assert_int_equal(view_count(v), 1);
+    assert_true(has(v, "c1", "new", 1));
+    /* The old series still draining from the queue: one look at the collector, then its
+     * changes are skipped without asking again. */
+    apply(v, "{\"outcome\":\"raise\",\"version\":51,\"collector\":\"c1\",\"epoch\":\"" E1
+             "\",\"host\":\"late\",\"component\":\"x\"}");
+    apply(v, "{\"outcome\":\"raise\",\"version\":52,\"collector\":\"c1\",\"epoch\":\"" E1
+             "\",\"host\":\"later\",\"component\":\"x\"}");
+    assert_int_equal(f.fetches, 3);
+    assert_int_equal(view_count(v), 1);
+    assert_int_equal(view_get_stats(v)->skipped, 3);
+    /* A change from an id nobody has: the collectors are asked again; c1 became c9. */
+    apply(v, "{\"outcome\":\"raise\",\"version\":2,\"collector\":\"c9\",\"epoch\":\"" E1
+             "\",\"host\":\"nine2\",\"component\":\"x\"}");
+    assert_int_equal(f.fetches, 4);
+    assert_true(has(v, "c9", "nine", 1));
+    assert_true(has(v, "c9", "nine2", 2));
+    assert_false(has(v, "c1", "new", 1));
+    assert_int_equal(view_count(v), 2);
+    view_free(v);
+}
+
+static void test_view_foreign_collector_and_unreachable(void **st)
+{
+    (void)st;
+    struct fake f = {.docs = {NULL, /* first attempt: unreachable */
+                              "{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":[]}",
+                              "{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":[]}"}};
+    struct view *v = make(&f, 1);
+    assert_int_equal(view_sync(v), 1);
+    json_t *doc = view_to_json(v, 0);
+    assert_true(json_is_false(json_object_get(json_array_get(json_object_get(doc, "collectors"), 0),
+                                              "synced")));
+    json_decref(doc);
+    assert_int_equal(view_sync(v), 0);
+    /* An id no URL serves: one round of asking, then counted without asking again. */
+    apply(v, "{\"outcome\":\"raise\",\"version\":1,\"collector\":\"zz\",\"host\":\"h\","
+             "\"component\":\"x\"}");
+    apply(v, "{\"outcome\":\"raise\",\"version\":2,\"collector\":\"zz\",\"host\":\"h\","
+             "\"component\":\"x\"}");
+    assert_int_equal(f.fetches, 3);
+    assert_int_equal(view_get_stats(v)->foreign, 2);
+    assert_int_equal(view_count(v), 0);
+    /* Not a change at all. */
+    apply(v, "not json");
+    apply(v, "{\"outcome\":\"duplicate\",\"version\":3,\"collector\":\"c1\",\"host\":\"h\","
+             "\"component\":\"x\"}");
+    assert_int_equal(view_get_stats(v)->malformed, 2);
+    view_free(v);
+}
+
+static void test_view_two_collectors_same_key(void **st)
+{
+    (void)st;
+    struct fake f = {.docs = {"{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
+                              "{\"version\":1,\"host\":\"h\",\"component\":\"x\",\"severity\":5}]}",
+                              "{\"version\":7,\"epoch\":\"" E2 "\",\"collector\":\"c2\",\"alerts\":["
+                              "{\"version\":7,\"host\":\"h\",\"component\":\"x\",\"severity\":1}]}"}};
+    struct view *v = make(&f, 2);
+    assert_int_equal(view_sync(v), 0);
+    assert_int_equal(view_count(v), 2);
+    apply(v, "{\"outcome\":\"clear\",\"version\":8,\"collector\":\"c2\",\"epoch\":\"" E2
+             "\",\"host\":\"h\",\"component\":\"x\"}");
+    assert_int_equal(view_count(v), 1);
+    assert_true(has(v, "c1", "h", 1));
+    view_free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_view_snapshot_then_changes_in_order),
+        cmocka_unit_test(test_view_gap_resyncs_and_reports_the_difference),
+        cmocka_unit_test(test_view_new_series_and_new_id),
+        cmocka_unit_test(test_view_foreign_collector_and_unreachable),
+        cmocka_unit_test(test_view_two_collectors_same_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
