@@ -1,5 +1,6 @@
 /* http.c - the HTTP API on libmicrohttpd, driven by the libuv loop. */
 #include "collector/http.h"
+#include "collector/dashboard.h"
 
 #include "collector/sources.h"
 
@@ -100,6 +101,7 @@ struct reply {
     const char *type;
     char *body; /* malloc'd; handed to MHD */
     size_t len;
+    bool page; /* a dashboard file */
 };
 
 static void reply_json(struct reply *r, int status, json_t *o)
@@ -357,9 +359,18 @@ static bool token_equal(const char *given, const char *token)
     return diff == 0;
 }
 
+static const struct dashboard_file *dashboard_file(const char *url)
+{
+    for (const struct dashboard_file *f = dashboard_files; f->path != NULL; f++)
+        if (strcmp(url, f->path) == 0)
+            return f;
+    return NULL;
+}
+
+/* The page's files carry no data (its script asks /v1/alerts with the token): open. */
 static bool authorized(struct http *h, struct MHD_Connection *conn, const char *url)
 {
-    if (h->token == NULL || strcmp(url, "/healthz") == 0 ||
+    if (h->token == NULL || strcmp(url, "/healthz") == 0 || dashboard_file(url) != NULL ||
         (strcmp(url, "/metrics") == 0 && !h->cfg.token_metrics))
         return true;
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
@@ -372,7 +383,16 @@ static void route(struct http *h, struct MHD_Connection *conn, const char *url, 
         reply_error(r, 401, "a bearer token is required (Authorization: Bearer ...)");
         return;
     }
-    if (strcmp(url, "/healthz") == 0) {
+    const struct dashboard_file *page = dashboard_file(url);
+    if (page != NULL) {
+        r->status = 200;
+        r->type = page->type;
+        r->body = malloc(page->len);
+        r->len = page->len;
+        r->page = true;
+        if (r->body != NULL)
+            memcpy(r->body, page->data, page->len);
+    } else if (strcmp(url, "/healthz") == 0) {
         r->status = 200;
         r->type = "text/plain; charset=utf-8";
         r->body = strdup("ok\n");
@@ -386,8 +406,8 @@ static void route(struct http *h, struct MHD_Connection *conn, const char *url, 
     } else if (strcmp(url, "/v1/sources") == 0) {
         get_sources(h, r);
     } else {
-        reply_error(r, 404, "not found: try /v1/alerts, /v1/stats, /v1/sources, /metrics, "
-                            "/healthz");
+        reply_error(r, 404, "not found: try / (the dashboard), /v1/alerts, /v1/stats, "
+                            "/v1/sources, /metrics, /healthz");
     }
 }
 
@@ -416,6 +436,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     MHD_add_response_header(resp, "Content-Type", r.type);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r.page) {
+        /* Host names and messages come from the network: the page puts them in as text,
+         * and this policy lets nothing but our own files run or load if it ever did not. */
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'none'; script-src 'self'; style-src 'self'; "
+                                "connect-src 'self'; img-src 'self'; base-uri 'none'; "
+                                "form-action 'none'; frame-ancestors 'none'");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    }
     if (r.status == 405)
         MHD_add_response_header(resp, "Allow", "GET, HEAD");
     if (r.status == 401)

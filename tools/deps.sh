@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # Install the Debian packages injector builds and tests with, only those missing.
 # Used by `make deps` (and so by `make run` and `make test`).
+#   deps.sh            what the build and the tests need
+#   deps.sh --browser  what the dashboard's browser test needs (chromium; node and npm when
+#                      there is no node yet); `make test` goes on without them, and that one
+#                      test then says SKIPPED and why
 set -euo pipefail
 
-packages=(
-    build-essential cmake pkg-config
-    libuv1-dev libxml2-dev librabbitmq-dev libcmocka-dev libjansson-dev
-    uthash-dev libinih-dev libmicrohttpd-dev libsystemd-dev
-    zlib1g-dev libssl-dev rabbitmq-server curl jq bc socat dpkg-dev clang libclang-rt-14-dev
-)
+if [ "${1:-}" = "--browser" ]; then
+    packages=(chromium)
+    command -v node >/dev/null || packages+=(nodejs)
+    command -v npm >/dev/null || packages+=(npm)
+else
+    packages=(
+        build-essential cmake pkg-config
+        libuv1-dev libxml2-dev librabbitmq-dev libcmocka-dev libjansson-dev
+        uthash-dev libinih-dev libmicrohttpd-dev libsystemd-dev
+        zlib1g-dev libssl-dev rabbitmq-server curl jq bc socat dpkg-dev clang libclang-rt-14-dev
+    )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
