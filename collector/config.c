@@ -52,6 +52,7 @@ enum key_id {
     K_AMQP_CA_FILE,
     K_AMQP_CERT_FILE,
     K_AMQP_KEY_FILE,
+    K_REUSEPORT,
     K_COUNT
 };
 
@@ -101,6 +102,11 @@ static const struct key keys[K_COUNT] = {
     [K_ALLOW] = {"allow", "CIDRS",
                  "accept alerts only from these sources, e.g. '10.0.0.0/8, 2001:db8::/32, "
                  "127.0.0.1'; the rest is counted (rejected_acl) and dropped [everyone]"},
+    [K_REUSEPORT] = {"reuseport", "N",
+                     "share each listen port with the other processes of a group of N "
+                     "injectord (SO_REUSEPORT); a sender's address picks the process, so one "
+                     "host's alerts always meet the same table (README: Scale-out); 0 the "
+                     "port is ours alone [0]"},
     [K_MAX_HOSTS] = {"max-hosts", "N",
                      "refuse new alerts for hosts past this many with active alerts, 0 no cap "
                      "[0]"},
@@ -388,6 +394,11 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         snprintf(c->allow, sizeof(c->allow), "%s", value);
         return 0;
     }
+    case K_REUSEPORT:
+        if (parse_uint(value, 64, &u) != 0)
+            return fail(err, errlen, "reuseport: '%s' is not a group size from 0 to 64", value);
+        c->reuseport = (unsigned)u;
+        return 0;
     case K_MAX_HOSTS:
         if (parse_uint(value, SIZE_MAX, &u) != 0)
             return fail(err, errlen, "max-hosts: '%s' is not a count", value);
@@ -514,7 +525,7 @@ void config_usage(FILE *f)
 static const struct {
     const char *section, *key, *setting;
 } aliases[] = {
-    {"listen", "address", "listen"},   {"listen", "tcp", "tcp"},   {"amqp", "url", "amqp"},
+    {"listen", "address", "listen"},   {"listen", "tcp", "tcp"}, {"listen", "reuseport", "reuseport"},   {"amqp", "url", "amqp"},
     {"spool", "dir", "spool-dir"},     {"spool", "outbox_size", "outbox-size"},
     {"http", "listen", "http"},        {"http", "token_file", "http-token-file"},
     {"amqp", "ca_file", "amqp-ca-file"}, {"amqp", "cert_file", "amqp-cert-file"},
@@ -607,6 +618,7 @@ void config_print(const struct config *c, FILE *f)
             c->output, c->collector_id, c->stats_interval_s);
     fprintf(f, "log-level = %s\nmax-alerts = %zu\ndefault-ttl = %u\nshutdown-grace = %u\n",
             log_level_name(c->log_level), c->max_alerts, c->default_ttl_s, c->shutdown_grace_s);
+    fprintf(f, "reuseport = %u\n", c->reuseport);
     fprintf(f, "max-hosts = %zu\nrate-limit = %g\nrate-burst = %g\n", c->max_hosts,
             c->rate_limit, c->rate_burst);
     fprintf(f, "key-file = %s\nrequire-signature = %s\nsignature-skew = %u\n", c->key_file,

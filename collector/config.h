@@ -24,6 +24,7 @@ struct config {
     size_t n_listen;
     bool listen_given; /* the first --listen replaces the default */
     size_t rcvbuf;     /* requested SO_RCVBUF, bytes */
+    unsigned reuseport; /* size of the SO_REUSEPORT group; 0: the ports are ours alone */
     char output[1024]; /* "-" for stdout, else a file path */
     char collector_id[256];
     unsigned stats_interval_s; /* 0: no periodic stats line */

@@ -408,6 +408,7 @@ static void on_hup(uv_signal_t *s, int signum)
     needs_restart("rcvbuf", next.rcvbuf != cur->rcvbuf, &restart);
     needs_restart("http", strcmp(next.http, cur->http) != 0, &restart);
     needs_restart("output", strcmp(next.output, cur->output) != 0, &restart);
+    needs_restart("reuseport", next.reuseport != cur->reuseport, &restart);
     needs_restart("collector-id", strcmp(next.collector_id, cur->collector_id) != 0, &restart);
     if (next.max_alerts != cur->max_alerts || next.max_hosts != cur->max_hosts) {
         log_info("reload: max-alerts %zu -> %zu, max-hosts %zu -> %zu", cur->max_alerts,
@@ -539,7 +540,7 @@ static int open_listeners(struct daemon *dm)
     for (size_t i = 0; i < cfg->n_listen; i++) {
         struct udp *u;
         int rc = udp_new(&dm->loop, (const struct sockaddr *)&cfg->listen_addr[i], cfg->rcvbuf,
-                         on_datagram, dm, &u);
+                         cfg->reuseport, on_datagram, dm, &u);
         if (rc != 0) {
             log_error("cannot listen on udp %s: %s", cfg->listen[i], uv_strerror(rc));
             return rc;
@@ -547,6 +548,10 @@ static int open_listeners(struct daemon *dm)
         dm->udp[dm->n_udp++] = u;
         log_info("listening on udp %s (receive buffer: asked %zu bytes, kernel reports %zu)",
                  udp_name(u), cfg->rcvbuf, udp_rcvbuf(u));
+        if (cfg->reuseport > 0)
+            log_info("udp %s is shared by a group of %u processes (SO_REUSEPORT): this one "
+                     "sees the senders whose address falls to it",
+                     udp_name(u), cfg->reuseport);
         if (cfg->tcp) {
             /* The same address and port number, the bound one when 0 was asked. */
             struct sockaddr_storage a;

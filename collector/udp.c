@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -102,8 +103,38 @@ static void on_close(uv_handle_t *handle)
     free(u);
 }
 
-int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, udp_datagram_cb cb,
-            void *data, struct udp **out)
+/* A socket bound to addr in a SO_REUSEPORT group of n, steered by source address. */
+static int open_shared(const struct sockaddr *addr, unsigned n, uv_os_sock_t *out)
+{
+    int one = 1;
+    bool v6 = addr->sa_family == AF_INET6;
+    int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    /* The IPv4 source address is at offset 12 of its header; of an IPv6 one, the last
+     * 32 bits of the source address at offset 20. SKF_NET_OFF reaches the network header
+     * (the program's packet data starts after the UDP header). */
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_NET_OFF + (v6 ? 20 : 12))),
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+    };
+    struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+    socklen_t len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if ((v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        bind(fd, addr, len) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) != 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    *out = fd;
+    return 0;
+}
+
+int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigned reuseport,
+            udp_datagram_cb cb, void *data, struct udp **out)
 {
     int rc;
     uv_os_fd_t fd;
@@ -119,17 +150,34 @@ int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, udp_dat
         return -ENOMEM;
     }
 
-    rc = uv_udp_init_ex(loop, &u->handle, (unsigned)addr->sa_family | UV_UDP_RECVMMSG);
+    uv_os_sock_t shared = -1;
+    if (reuseport > 0 && (rc = open_shared(addr, reuseport, &shared)) != 0) {
+        free(u->buf);
+        free(u);
+        return rc;
+    }
+    /* A shared socket is made here and handed over (libuv 1.44 has no UV_UDP_REUSEPORT). */
+    rc = uv_udp_init_ex(loop, &u->handle,
+                        (shared >= 0 ? AF_UNSPEC : (unsigned)addr->sa_family) | UV_UDP_RECVMMSG);
     if (rc != 0) {
+        if (shared >= 0)
+            close(shared);
         free(u->buf);
         free(u);
         return rc;
     }
     u->handle.data = u;
     /* From here on the handle exists: every failure closes it, and on_close frees u. */
-    rc = uv_udp_bind(&u->handle, addr, addr->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
-    if (rc != 0)
-        goto fail;
+    if (shared >= 0) {
+        if ((rc = uv_udp_open(&u->handle, shared)) != 0) {
+            close(shared);
+            goto fail;
+        }
+    } else {
+        rc = uv_udp_bind(&u->handle, addr, addr->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
+        if (rc != 0)
+            goto fail;
+    }
     if ((rc = uv_fileno((uv_handle_t *)&u->handle, &fd)) != 0)
         goto fail;
     set_rcvbuf(u, fd, rcvbuf);

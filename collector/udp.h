@@ -29,9 +29,14 @@ struct udp;
 
 /* Bind addr (IPv6 sockets are IPv6-only, so 0.0.0.0 and [::] can both be bound) and start
  * receiving; cb gets each datagram. Returns 0 and *out, or a negative errno (-EADDRINUSE,
- * -EACCES, ...): then nothing is left open and cb is never called. */
-int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, udp_datagram_cb cb,
-            void *data, struct udp **out);
+ * -EACCES, ...): then nothing is left open and cb is never called.
+ *
+ * reuseport > 0: the port is shared (SO_REUSEPORT) by a group of that many processes, and a
+ * classic BPF program steers each datagram by its source address (the low 32 bits, mod the
+ * group size), so one sender reaches the same process whatever its source port. While fewer
+ * processes than that are bound, the kernel spreads the rest by its own 4-tuple hash. */
+int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigned reuseport,
+            udp_datagram_cb cb, void *data, struct udp **out);
 
 /* Stop receiving and close; the memory is freed once libuv has closed the handle.
  * Safe on NULL. */

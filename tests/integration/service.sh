@@ -76,6 +76,14 @@ case_install_and_unit_verify() {
     sed "s|^ExecStart=[^ ]*|ExecStart=$INJECTORD|" "$unit" >"$WORK/injectord.service"
     systemd-analyze verify "$WORK/injectord.service" 2>"$WORK/verify.txt" ||
         fail "systemd-analyze verify: $(cat "$WORK/verify.txt")"
+    # The template, as an instance: its own config file and state directory.
+    unit=$(find "$WORK/stage" -name 'injectord@.service')
+    [ -n "$unit" ] || fail "no template unit installed"
+    sed "s|^ExecStart=[^ ]*|ExecStart=$INJECTORD|" "$unit" >"$WORK/injectord@a.service"
+    systemd-analyze verify "$WORK/injectord@a.service" 2>"$WORK/verify.txt" ||
+        fail "systemd-analyze verify (template): $(cat "$WORK/verify.txt")"
+    grep -q '^ExecStart=.* -c /etc/injector/injectord-%i.conf$' "$unit" &&
+        grep -q '^StateDirectory=injector/%i$' "$unit" || fail "template instance settings"
     "$INJECTORD" --check-config -c "$WORK/stage/etc/injector/injectord.conf" >"$WORK/eff.txt" ||
         fail "the shipped config does not check"
     grep -q '^snapshot = /var/lib/injector/snapshot.json$' "$WORK/eff.txt" || fail "effective config"
