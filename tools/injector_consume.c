@@ -33,7 +33,7 @@ struct args {
     int n_binds;
     char *collectors[MAX_COLLECTORS]; /* their /v1/alerts URLs (malloc'd) */
     size_t n_collectors;
-    const char *view_file, *token_file;
+    const char *view_file, *token_file, *queue_type;
     char *token;
     double view_interval;
     unsigned prefetch;
@@ -70,6 +70,8 @@ static void usage(FILE *f)
             "  --exchange NAME       the collector's exchange [injector]\n"
             "  --queue NAME          a durable named queue (survives us); default: a private\n"
             "                        queue that goes away when we do\n"
+            "  --queue-type TYPE     classic or quorum (replicated across a RabbitMQ cluster;\n"
+            "                        needs --queue) [classic]\n"
             "  --bind KEY            routing key pattern, repeatable [#]; keys are\n"
             "                        <outcome>.<severity>.<host>, e.g. 'raise.#', '*.1.#'\n"
             "  --prefetch N          unacknowledged deliveries at a time [100]\n"
@@ -106,6 +108,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"collector", required_argument, NULL, 'C'}, {"view", required_argument, NULL, 'v'},
         {"view-interval", required_argument, NULL, 'i'},
         {"http-token-file", required_argument, NULL, 'T'},
+        {"queue-type", required_argument, NULL, 'Q'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
     a->url = getenv("INJECTOR_AMQP_URL");
@@ -130,6 +133,13 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'k': a->key_file = optarg; break;
         case 'v': a->view_file = optarg; break;
         case 'T': a->token_file = optarg; break;
+        case 'Q':
+            if (strcmp(optarg, "classic") != 0 && strcmp(optarg, "quorum") != 0) {
+                fprintf(stderr, "injector-consume: --queue-type is classic or quorum\n");
+                return -1;
+            }
+            a->queue_type = optarg;
+            break;
         case 'C': {
             if (a->n_collectors >= MAX_COLLECTORS) {
                 fprintf(stderr, "injector-consume: at most %d --collector\n", MAX_COLLECTORS);
@@ -231,6 +241,11 @@ static int parse_args(int argc, char **argv, struct args *a)
     }
     if (a->n_binds == 0)
         a->binds[a->n_binds++] = "#";
+    if (a->queue_type != NULL && a->queue == NULL) {
+        fprintf(stderr, "injector-consume: --queue-type needs --queue NAME (a private queue is "
+                        "always classic)\n");
+        return -1;
+    }
     if (a->setup && a->queue == NULL) {
         fprintf(stderr, "injector-consume: --setup needs --queue NAME (a private queue would "
                         "vanish at once)\n");
@@ -338,9 +353,13 @@ static int setup_queue(amqp_connection_state_t conn, const struct args *a, amqp_
     if (!reply_ok(amqp_get_rpc_reply(conn), "exchange.declare"))
         return -1;
     bool named = a->queue != NULL;
+    amqp_table_entry_t type = {.key = amqp_cstring_bytes("x-queue-type"),
+                               .value = {.kind = AMQP_FIELD_KIND_UTF8,
+                                         .value.bytes = amqp_cstring_bytes(a->queue_type ?: "")}};
+    amqp_table_t args = {.num_entries = a->queue_type != NULL, .entries = &type};
     amqp_queue_declare_ok_t *ok =
         amqp_queue_declare(conn, CHANNEL, named ? amqp_cstring_bytes(a->queue) : amqp_empty_bytes,
-                           0, named, !named, !named, amqp_empty_table);
+                           0, named, !named, !named, args);
     if (!reply_ok(amqp_get_rpc_reply(conn), "queue.declare"))
         return -1;
     *queue = amqp_bytes_malloc_dup(ok->queue);

@@ -91,12 +91,13 @@ replay() {
             else del(.[$k]) end) | [.[]] | sort_by(.collector, .host, .component)' "$1"
 }
 
-# start_consumer NAME ARGS...: injector-consume in the background (the process itself, not
-# a subshell, so signals reach it); PID_<NAME>, output in $WORK/NAME.out and .err.
+# rabbitmqctl_ ARGS...: rabbitmqctl against the test broker.
 rabbitmqctl_() {
     "$INJECTOR_TEST_BROKER_CTL" ctl "$INJECTOR_TEST_BROKER_DIR" "$@"
 }
 
+# start_consumer NAME ARGS...: injector-consume in the background (the process itself, not
+# a subshell, so signals reach it); PID_<NAME>, output in $WORK/NAME.out and .err.
 start_consumer() {
     local name=$1
     shift
@@ -222,7 +223,8 @@ case_collector_restarts() {
 }
 
 # (d) Two collectors (own ids, ports, spools) publishing into one exchange, with the same
-# host/component keys: one view, keyed by (collector, host, component); --format table.
+# host/component keys: one view, keyed by (collector, host, component), read from a quorum
+# queue (as on a RabbitMQ cluster); --format table.
 case_two_collectors() {
     start_injectord a --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
         --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool-a"
@@ -232,7 +234,7 @@ case_two_collectors() {
     random_stream 3000 5 >"$WORK/sb.txt"
     send_chunks a "$WORK/sa.txt" 1000
     start_consumer v --collector "http://127.0.0.1:$HTTP_a" --collector "http://127.0.0.1:$HTTP_b" \
-        --view "$WORK/view.json" --view-interval 0.2
+        --view "$WORK/view.json" --view-interval 0.2 --queue "$EXCHANGE-q" --queue-type quorum
     send_chunks b "$WORK/sb.txt" 1000
     send a --host shared --component disk --severity 1 "a says"
     send b --host shared --component disk --severity 4 "b says"
@@ -244,6 +246,8 @@ case_two_collectors() {
     jq -e '[.collectors[] | select(.synced)] | length == 2' "$WORK/view.json" >/dev/null ||
         fail "both collectors should be in step"
     stop_consumer v
+    rabbitmqctl_ list_queues -q name type | grep -q "^$EXCHANGE-q[[:space:]]*quorum" ||
+        fail "the consumer's queue is not a quorum queue"
     # The same view as a terminal table (not a terminal here: printed once, then on change).
     consume --collector "http://127.0.0.1:$HTTP_a" --collector "http://127.0.0.1:$HTTP_b" \
         --format table --timeout 1 >"$WORK/table.txt" 2>"$WORK/table.err" ||
