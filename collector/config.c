@@ -135,8 +135,8 @@ static const struct key keys[K_COUNT] = {
                "also take documents over TCP on each listen address (one document, one XML "
                "reply, per connection) [false]"},
     [K_HTTP] = {"http", "ADDR:PORT",
-                "HTTP API (/v1/alerts, /v1/stats, /metrics, /v1/sources, /healthz), or off "
-                "[" CONFIG_DEFAULT_HTTP "]"},
+                "HTTP API and the dashboard page (/, /v1/alerts, /v1/stats, /metrics, "
+                "/v1/sources, /healthz), or off [" CONFIG_DEFAULT_HTTP "]"},
 };
 
 void config_defaults(struct config *c)
