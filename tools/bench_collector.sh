@@ -6,9 +6,10 @@
 #                 1,000,000-alert burst of new alerts at the default
 #   snapshot      kernel drops added by 1,000,000-alert snapshots under load
 #   memory        RSS per active alert at 1,000,000 active alerts
+#   reuseport     the same queue drained by one collector vs. two sharing the port
 # Usage: tools/bench_collector.sh BUILD_DIR   (a release build)
 #        BENCH_ONLY="drain http" tools/bench_collector.sh ... runs only those sections
-#        (drain sustained capacity http snapshot memory)
+#        (drain sustained capacity http snapshot memory reuseport)
 set -euo pipefail
 build=$(cd "${1:?usage: bench_collector.sh BUILD_DIR}" && pwd)
 N=${BENCH_DRAIN_N:-200000}
@@ -63,20 +64,38 @@ median() {
     sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
+# datagrams_at HP: set DG to the collector's datagrams counter, with bash builtins only: a
+# curl | jq pair every few ms takes a core from the collector being timed (2 cores here).
+datagrams_at() {
+    local body=
+    DG=0
+    exec 3<>"/dev/tcp/127.0.0.1/$1"
+    printf 'GET /v1/stats HTTP/1.0\r\nHost: b\r\n\r\n' >&3
+    IFS= read -r -d '' -u 3 body || true
+    exec 3<&-
+    if [[ $body =~ \"datagrams\":([0-9]+) ]]; then DG=${BASH_REMATCH[1]}; fi
+}
+
+# pause: 10 ms without starting a process (a read that times out on a fifo of our own).
+pause() {
+    [ -p "$WORK/tick" ] || mkfifo "$WORK/tick"
+    read -r -t 0.01 <>"$WORK/tick" || true
+}
+
 # Seconds for the collector to drain N queued datagrams (changes: % of new alerts).
 drain_collector() {
     start_collector --rcvbuf "$RCV"
     kill -STOP "$PID"
     burst --no-stats --count "$N" --changes "$1" >/dev/null
     local t0 t1
-    t0=$(date +%s.%N)
+    t0=$EPOCHREALTIME
     kill -CONT "$PID"
     local deadline=$((SECONDS + 60))
-    until [ "$(stat datagrams)" -ge "$N" ]; do
+    while datagrams_at "$HP" && [ "$DG" -lt "$N" ]; do
         [ "$SECONDS" -lt "$deadline" ] || { echo "bench: collector never drained" >&2; exit 1; }
-        sleep 0.005
+        pause
     done
-    t1=$(date +%s.%N)
+    t1=$EPOCHREALTIME
     [ "$(stat kernel_drops)" -eq 0 ] || echo "bench: the queue overflowed; raise RCV" >&2
     stop_collector
     echo "$t1 - $t0" | bc -l
@@ -191,5 +210,66 @@ if want memory; then
     echo "active alerts: $active; RSS $((rss0 / 1024)) MiB -> $((rss1 / 1024)) MiB:" \
         "$(( (rss1 - rss0) * 1024 / (active > 0 ? active : 1) )) bytes per alert (target <= 400)"
     stop_collector
+    echo
+fi
+# Seconds for K collectors sharing one port to drain N queued datagrams, half of them sent
+# from 127.0.0.1 and half from 127.0.0.2 (10% new alerts): with K=2 each address falls to
+# its own process (--reuseport 2), with K=1 one process takes both.
+drain_group() {
+    local k=$1 up i pids=() hps=() t0 t1 total
+    up=$(port)
+    for i in $(seq 1 "$k"); do
+        local hp=$((up + i))
+        "$build/injectord" --listen "127.0.0.1:$up" --http "127.0.0.1:$hp" --stats-interval 0 \
+            --output /dev/null --rcvbuf "$RCV" --collector-id "g$i" \
+            $([ "$k" -gt 1 ] && echo "--reuseport $k") 2>"$WORK/g$i.err" &
+        pids+=("$!")
+        PIDS+=("$!")
+        hps+=("$hp")
+        for _ in $(seq 1 500); do grep -q ' ready: ' "$WORK/g$i.err" && break; sleep 0.01; done
+    done
+    kill -STOP "${pids[@]}"
+    for src in 127.0.0.1 127.0.0.2; do
+        "$build/injector-burst" --target "127.0.0.1:$up" --source "$src" --no-stats \
+            --count $((N / 2)) --changes 10 >/dev/null
+    done
+    t0=$EPOCHREALTIME
+    kill -CONT "${pids[@]}"
+    local deadline=$((SECONDS + 60))
+    while :; do
+        total=0
+        for hp in "${hps[@]}"; do
+            datagrams_at "$hp"
+            total=$((total + DG))
+        done
+        [ "$total" -ge $((N / 2 * 2)) ] && break
+        [ "$SECONDS" -lt "$deadline" ] || { echo "bench: group never drained" >&2; exit 1; }
+        pause
+    done
+    t1=$EPOCHREALTIME
+    for hp in "${hps[@]}"; do
+        [ "$(curl -s "http://127.0.0.1:$hp/v1/stats" | jq .kernel_drops)" -eq 0 ] ||
+            echo "bench: a queue overflowed; raise RCV" >&2
+    done
+    kill -TERM "${pids[@]}"
+    wait "${pids[@]}" || true
+    echo "$t1 - $t0" | bc -l
+}
+
+if want reuseport; then
+    echo "== reuseport: $N queued datagrams from two sender addresses, one collector vs. two"
+    echo "   sharing the port (--reuseport 2), medians of $ROUNDS (2 cores here)"
+    : >"$WORK/g1"
+    : >"$WORK/g2"
+    for _ in $(seq 1 "$ROUNDS"); do
+        drain_group 1 >>"$WORK/g1"
+        drain_group 2 >>"$WORK/g2"
+    done
+    one=$(median <"$WORK/g1")
+    two=$(median <"$WORK/g2")
+    printf '%-22s %14s\n' "collectors" "drained/s"
+    printf '%-22s %14.0f\n' "1" "$(echo "$N / $one" | bc -l)"
+    printf '%-22s %14.0f\n' "2 (--reuseport 2)" "$(echo "$N / $two" | bc -l)"
+    printf 'ratio two/one: %.2f\n' "$(echo "$one / $two" | bc -l)"
     echo
 fi

@@ -26,7 +26,7 @@
 #define MAX_SIZE 65000
 
 struct opts {
-    const char *target, *stats_url;
+    const char *target, *stats_url, *source;
     long count, repeat;
     double pause_s, rate, settle_s, timeout_s;
     long size, hosts, components;
@@ -73,6 +73,8 @@ static void usage(FILE *f)
             "arrived: sent, received, lost, kernel drops, sequence gaps, send rate, drain time.\n\n"
             "  --target HOST:PORT   collector [127.0.0.1:8341, or [::1]:8341 with --ipv6]\n"
             "  --ipv6               send over IPv6\n"
+            "  --source ADDR        send from this local address (e.g. 127.0.0.2: another\n"
+            "                       sender, for collectors sharing a port with --reuseport)\n"
             "  --count N            alerts per burst [1000]\n"
             "  --repeat N           bursts [1]\n"
             "  --pause DURATION     between bursts, like a monitor restarting [1s]\n"
@@ -131,6 +133,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"fresh", no_argument, NULL, 'f'},         {"help", no_argument, NULL, 'h'},
         {"changes", required_argument, NULL, 'c'},
         {"key-file", required_argument, NULL, 'K'},
+        {"source", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     o->count = 1000;
@@ -174,6 +177,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
             break;
         }
         case '6': o->ipv6 = true; break;
+        case 'o': o->source = optarg; break;
         case 'q': o->seq = true; break;
         case 'S': o->stats_url = optarg; break;
         case 'N': o->no_stats = true; break;
@@ -245,6 +249,26 @@ static int open_target(const struct opts *o)
         return -1;
     }
     int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && o->source != NULL) {
+        struct addrinfo hints = {.ai_family = ai->ai_family, .ai_socktype = SOCK_DGRAM,
+                                 .ai_flags = AI_NUMERICHOST | AI_PASSIVE},
+                        *src;
+        if (getaddrinfo(o->source, "0", &hints, &src) != 0) {
+            fprintf(stderr, "injector-burst: --source %s: not an address of the target's "
+                            "family\n", o->source);
+            freeaddrinfo(ai);
+            close(fd);
+            return -1;
+        }
+        int rc = bind(fd, src->ai_addr, src->ai_addrlen);
+        freeaddrinfo(src);
+        if (rc != 0) {
+            fprintf(stderr, "injector-burst: --source %s: %s\n", o->source, strerror(errno));
+            freeaddrinfo(ai);
+            close(fd);
+            return -1;
+        }
+    }
     /* Connected: sendmmsg needs no addresses, and ICMP errors surface. */
     if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
         fprintf(stderr, "injector-burst: --target %s: %s\n", t, strerror(errno));

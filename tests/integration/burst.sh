@@ -57,6 +57,11 @@ case_errors_are_clear() {
     "$INJECTOR_BURST" --count -3 2>"$WORK/e2" || rc=$?
     [ "$rc" -eq 2 ] && grep -q 'bad value for --count' "$WORK/e2" || fail "usage: rc=$rc $(cat "$WORK/e2")"
     "$INJECTOR_BURST" --help | grep -q -- '--find-capacity' || fail "--help"
+    rc=0
+    "$INJECTOR_BURST" --source 192.0.2.1 --target 127.0.0.1:9 --no-stats --count 1 \
+        2>"$WORK/e3" || rc=$?
+    [ "$rc" -eq 1 ] && grep -q -- '--source 192.0.2.1: Cannot assign requested address' "$WORK/e3" ||
+        fail "a source address not ours: rc=$rc $(cat "$WORK/e3")"
 }
 
 "case_$1"
