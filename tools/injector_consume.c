@@ -91,7 +91,9 @@ static void usage(FILE *f)
             "                        changes before anyone consumes)\n"
             "  -h, --help            show this help\n\n"
             "Signals: SIGINT/SIGTERM write the view and stop; SIGUSR1 resynchronises now.\n"
-            "Exit status: 0 done, 1 connection failed or lost, 2 usage error,\n"
+            "A view outlives a lost broker connection: it reconnects and resynchronises.\n"
+            "Exit status: 0 done, 1 connection failed (or lost, without --collector),\n"
+            "2 usage error, "
             "3 --timeout reached before --count changes.\n");
 }
 
@@ -300,6 +302,8 @@ static amqp_connection_state_t connect_to(const struct args *a, char **password_
         info.vhost = "/";
     password = info.password;
     if (a->password_file != NULL) {
+        free(*password_buf); /* a reconnect reads it again */
+        *password_buf = NULL;
         int rc = sink_amqp_read_password(a->password_file, password_buf);
         if (rc != 0) {
             fprintf(stderr, "injector-consume: %s: %s\n", a->password_file,
@@ -362,6 +366,7 @@ static int setup_queue(amqp_connection_state_t conn, const struct args *a, amqp_
                            0, named, !named, !named, args);
     if (!reply_ok(amqp_get_rpc_reply(conn), "queue.declare"))
         return -1;
+    amqp_bytes_free(*queue); /* a reconnect declares it again */
     *queue = amqp_bytes_malloc_dup(ok->queue);
     for (int i = 0; i < a->n_binds; i++) {
         amqp_queue_bind(conn, CHANNEL, *queue, amqp_cstring_bytes(a->exchange),
@@ -370,6 +375,33 @@ static int setup_queue(amqp_connection_state_t conn, const struct args *a, amqp_
             return -1;
     }
     return 0;
+}
+
+static int start_consuming(amqp_connection_state_t conn, const struct args *a, amqp_bytes_t queue)
+{
+    amqp_basic_qos(conn, CHANNEL, 0, (uint16_t)a->prefetch, 0);
+    if (!reply_ok(amqp_get_rpc_reply(conn), "basic.qos"))
+        return -1;
+    amqp_basic_consume(conn, CHANNEL, queue, amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+    if (!reply_ok(amqp_get_rpc_reply(conn), "basic.consume"))
+        return -1;
+    return 0;
+}
+
+static void close_connection(amqp_connection_state_t conn)
+{
+    if (conn == NULL)
+        return;
+    amqp_channel_close(conn, CHANNEL, AMQP_REPLY_SUCCESS);
+    amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(conn);
+}
+
+/* A connection that failed: no close handshake with a broker that is gone. */
+static void destroy_quietly(amqp_connection_state_t conn)
+{
+    if (conn != NULL)
+        amqp_destroy_connection(conn);
 }
 
 static void print_text(const amqp_bytes_t body)
@@ -467,6 +499,37 @@ static void print_view_stats(const struct view *v)
             s->malformed);
 }
 
+/* A view outlives its broker connection: connect again (0.5 s to 30 s apart), bind again,
+ * and resynchronise, since changes published meanwhile may be gone (a private queue is gone
+ * with its connection). Returns the new connection, or NULL when asked to stop. */
+static amqp_connection_state_t reconnect(amqp_connection_state_t conn, const struct args *a,
+                                         char **password, amqp_bytes_t *queue, struct view *view)
+{
+    double wait = 0.5;
+    destroy_quietly(conn);
+    fprintf(stderr, "injector-consume: lost the broker; the view stays as it is and is "
+                    "resynchronised once connected again\n");
+    while (!stopping) {
+        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+        nanosleep(&ts, NULL);
+        if (stopping)
+            break;
+        conn = connect_to(a, password);
+        if (conn != NULL && setup_queue(conn, a, queue) == 0) {
+            view_resync_all(view, "after a reconnect to the broker");
+            if (start_consuming(conn, a, *queue) == 0) {
+                fprintf(stderr, "injector-consume: connected to the broker again\n");
+                return conn;
+            }
+        }
+        destroy_quietly(conn);
+        conn = NULL;
+        wait = wait * 2 > 30 ? 30 : wait * 2;
+        fprintf(stderr, "injector-consume: retrying in %.1f s\n", wait);
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     struct args a = {0};
@@ -514,11 +577,7 @@ int main(int argc, char **argv)
         fflush(stdout);
         show_view(view, &a, table);
     }
-    amqp_basic_qos(conn, CHANNEL, 0, (uint16_t)a.prefetch, 0);
-    if (!reply_ok(amqp_get_rpc_reply(conn), "basic.qos"))
-        goto out;
-    amqp_basic_consume(conn, CHANNEL, queue, amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-    if (!reply_ok(amqp_get_rpc_reply(conn), "basic.consume"))
+    if (start_consuming(conn, &a, queue) != 0)
         goto out;
 
     double last = now_s(), shown = last, retried = last;
@@ -554,8 +613,14 @@ int main(int argc, char **argv)
             }
             continue;
         }
-        if (!reply_ok(r, "consume"))
-            goto out;
+        if (!reply_ok(r, "consume")) {
+            if (view == NULL || stopping)
+                goto out;
+            conn = reconnect(conn, &a, &password, &queue, view);
+            if (conn == NULL)
+                goto out;
+            continue;
+        }
         if (view != NULL)
             view_apply(view, env.message.body.bytes, env.message.body.len);
         else
@@ -571,7 +636,8 @@ int main(int argc, char **argv)
         amqp_destroy_envelope(&env);
         if (rc != AMQP_STATUS_OK) {
             fprintf(stderr, "injector-consume: ack: %s\n", amqp_error_string2(rc));
-            goto out;
+            if (view == NULL || (conn = reconnect(conn, &a, &password, &queue, view)) == NULL)
+                goto out;
         }
         received++;
         last = now_s();
@@ -583,11 +649,7 @@ out:
         print_view_stats(view);
         view_free(view);
     }
-    if (conn != NULL) {
-        amqp_channel_close(conn, CHANNEL, AMQP_REPLY_SUCCESS);
-        amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
-        amqp_destroy_connection(conn);
-    }
+    close_connection(conn);
     amqp_bytes_free(queue);
     free(password);
     free_args(&a);

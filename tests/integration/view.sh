@@ -263,7 +263,34 @@ case_two_collectors() {
     grep -Eq '^1 +shared +disk +test-a +a says' "$WORK/table.txt" || fail "row for a missing"
 }
 
-# (e) Mistakes get clear words, not a hang or a crash.
+# (e) The broker restarts under a running view: the consumer reconnects, resynchronises,
+# and the view is exact again (the collector spooled meanwhile).
+case_broker_restart() {
+    start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool" --amqp-heartbeat 2
+    start_consumer v --collector "http://127.0.0.1:$HTTP_d" --view "$WORK/view.json" \
+        --view-interval 0.2
+    wait_for 20 grep -q 'in step at version' "$WORK/v.err" || fail "consumer never synced"
+    random_stream 3000 6 >"$WORK/s.txt"
+    sed -n '1,1500p' "$WORK/s.txt" >"$WORK/s1.txt"
+    sed -n '1501,3000p' "$WORK/s.txt" >"$WORK/s2.txt"
+    send_chunks d "$WORK/s1.txt" 500
+    wait_for 60 published d || fail "not confirmed"
+    wait_view "$WORK/view.json" d
+    broker stop
+    send_chunks d "$WORK/s2.txt" 500
+    wait_for 20 grep -q 'lost the broker' "$WORK/v.err" || fail "the consumer did not notice"
+    broker start
+    wait_for 120 published d || fail "not confirmed after the broker came back"
+    wait_for 60 grep -q 'connected to the broker again' "$WORK/v.err" ||
+        fail "the consumer did not reconnect"
+    wait_view "$WORK/view.json" d
+    grep -q 'resynchronising every collector: after a reconnect' "$WORK/v.err" ||
+        fail "no resync after the reconnect"
+    stop_consumer v
+}
+
+# (f) Mistakes get clear words, not a hang or a crash.
 case_usage_errors() {
     local rc=0
     consume --view "$WORK/v.json" 2>"$WORK/err" || rc=$?
