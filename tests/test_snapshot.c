@@ -99,6 +99,7 @@ static void test_snapshot_round_trip_keeps_everything(void **st)
     (void)st;
     char err[512];
     struct state *s = filled(), *t;
+    state_set_epoch(s, 0xfedcba9876543210ull);
     assert_int_equal(snapshot_write(s, path, "mon1", true, err, sizeof(err)), 0);
     assert_int_equal(state_new(NULL, &t), 0);
     struct snapshot_info info;
@@ -109,6 +110,7 @@ static void test_snapshot_round_trip_keeps_everything(void **st)
     assert_true(info.clean);
     assert_int_equal(state_count(t), 100);
     assert_int_equal(state_version(t), 102);
+    assert_true(state_epoch(t) == 0xfedcba9876543210ull); /* the series goes on */
     int found = 0;
     state_foreach(t, NULL, find_cb, &found);
     assert_int_equal(found, 1);

@@ -246,7 +246,8 @@ case_two_collectors() {
     jq -e '[.collectors[] | select(.synced)] | length == 2' "$WORK/view.json" >/dev/null ||
         fail "both collectors should be in step"
     stop_consumer v
-    rabbitmqctl_ list_queues -q name type | grep -q "^$EXCHANGE-q[[:space:]]*quorum" ||
+    rabbitmqctl_ list_queues -q name type >"$WORK/queues.txt"
+    grep -q "^$EXCHANGE-q[[:space:]]*quorum" "$WORK/queues.txt" ||
         fail "the consumer's queue is not a quorum queue"
     # The same view as a terminal table (not a terminal here: printed once, then on change).
     consume --collector "http://127.0.0.1:$HTTP_a" --collector "http://127.0.0.1:$HTTP_b" \
