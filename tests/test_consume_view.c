@@ -27,7 +27,7 @@ static int fetch(const char *url, json_t **doc, char *err, size_t errlen, void *
     struct fake *f = data;
     (void)url;
     f->fetches++;
-    const char *d = f->docs[f->next++];
+    const char *d = f->next < 8 ? f->docs[f->next++] : NULL;
     if (d == NULL) {
         snprintf(err, errlen, "unreachable");
         return -1;
@@ -223,6 +223,33 @@ static void test_view_foreign_collector_and_unreachable(void **st)
     view_free(v);
 }
 
+/* Invented collector ids cannot make the consumer ask the collectors for each one, and an
+ * unreachable collector is not asked once per change. */
+static void test_view_invented_ids_and_down_collector_cost_bounded(void **st)
+{
+    (void)st;
+    struct fake f = {.docs = {"{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":[]}"}};
+    struct view *v = make(&f, 1);
+    assert_int_equal(view_sync(v), 0);
+    char buf[200];
+    for (int i = 0; i < 40; i++) {
+        snprintf(buf, sizeof(buf), "{\"outcome\":\"raise\",\"version\":1,\"collector\":\"x%d\","
+                                   "\"host\":\"h\",\"component\":\"x\"}", i);
+        apply(v, buf);
+    }
+    assert_int_equal(view_get_stats(v)->foreign, 40);
+    assert_int_equal(f.fetches, 1 + 16); /* one look for each of the first 16 ids */
+    /* Those looks found c1 gone: its changes are dropped, not each one a new look. */
+    for (int i = 2; i < 12; i++) {
+        snprintf(buf, sizeof(buf), "{\"outcome\":\"raise\",\"version\":%d,\"collector\":\"c1\","
+                                   "\"epoch\":\"" E1 "\",\"host\":\"h\",\"component\":\"x\"}", i);
+        apply(v, buf);
+    }
+    assert_int_equal(view_get_stats(v)->unsynced, 10);
+    assert_int_equal(f.fetches, 17);
+    view_free(v);
+}
+
 static void test_view_two_collectors_same_key(void **st)
 {
     (void)st;
@@ -247,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_view_gap_resyncs_and_reports_the_difference),
         cmocka_unit_test(test_view_new_series_and_new_id),
         cmocka_unit_test(test_view_foreign_collector_and_unreachable),
+        cmocka_unit_test(test_view_invented_ids_and_down_collector_cost_bounded),
         cmocka_unit_test(test_view_two_collectors_same_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

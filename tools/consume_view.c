@@ -302,13 +302,17 @@ static struct source *source_of(struct view *v, const char *id, size_t *idx)
     return NULL;
 }
 
+/* Whether id is a collector already looked for (and not found). The first sighting of an
+ * id returns false (look for it); past MAX_LOGGED_FOREIGN ids, every id counts as seen, so
+ * a stream of invented ids cannot make us ask the collectors again and again. */
 static bool foreign_known(struct view *v, const char *id)
 {
     for (size_t i = 0; i < v->n_foreign; i++)
         if (strcmp(v->foreign[i], id) == 0)
             return true;
-    if (v->n_foreign < MAX_LOGGED_FOREIGN)
-        v->foreign[v->n_foreign++] = strdup(id);
+    if (v->n_foreign == MAX_LOGGED_FOREIGN)
+        return true;
+    v->foreign[v->n_foreign++] = strdup(id);
     return false;
 }
 
@@ -346,7 +350,7 @@ void view_apply(struct view *v, const char *body, size_t len)
         v->stats.foreign++;
         goto out;
     }
-    if (!s->synced && resync(v, i, false) != 0) {
+    if (!s->synced) { /* view_sync() retries it; a down host must not cost each change */
         v->stats.unsynced++;
         goto out;
     }

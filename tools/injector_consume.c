@@ -580,7 +580,7 @@ int main(int argc, char **argv)
     if (start_consuming(conn, &a, queue) != 0)
         goto out;
 
-    double last = now_s(), shown = last, retried = last;
+    double last = now_s(), shown = last, retried = last, retry_every = 2;
     while (!stopping && (a.count < 0 || received < a.count)) {
         if (view != NULL) {
             double t = now_s();
@@ -588,9 +588,10 @@ int main(int argc, char **argv)
                 resync_asked = 0;
                 view_resync_all(view, "asked (SIGUSR1)");
             }
-            if (t - retried >= 2) { /* collectors that could not be reached */
-                view_sync(view);
-                retried = t;
+            if (t - retried >= retry_every) { /* collectors that could not be reached */
+                /* 2 s, backing off to 30 s while some stay away (each try may wait 5 s) */
+                retry_every = view_sync(view) == 0 ? 2 : (retry_every * 2 > 30 ? 30 : retry_every * 2);
+                retried = now_s();
             }
             if (view_dirty(view) && t - shown >= a.view_interval) {
                 show_view(view, &a, table);
