@@ -82,9 +82,10 @@ static void usage(FILE *f)
             "                        {updated, collectors, count, alerts}\n"
             "  --view-interval S     write FILE / redraw the table at most this often [1]\n"
             "  --http-token-file P   bearer token for the collectors' HTTP API\n"
-            "  --format json|text|table\n"
-            "                        output: change lines as JSON [json] or text, or a live\n"
-            "                        table of the view, most severe (lowest number) first\n"
+            "  --format json|text|table|none\n"
+            "                        output: change lines as JSON [json] or text, a live\n"
+            "                        table of the view (most severe, lowest number, first),\n"
+            "                        or none (with --view: only the file)\n"
             "  --count N             exit after N changes\n"
             "  --timeout S           exit after S seconds without a change\n"
             "  --setup               declare and bind the queue, then exit (so it collects\n"
@@ -187,8 +188,8 @@ static int parse_args(int argc, char **argv, struct args *a)
             break;
         case 'f':
             if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0 &&
-                strcmp(optarg, "table") != 0) {
-                fprintf(stderr, "injector-consume: --format is json, text or table\n");
+                strcmp(optarg, "table") != 0 && strcmp(optarg, "none") != 0) {
+                fprintf(stderr, "injector-consume: --format is json, text, table or none\n");
                 return -1;
             }
             a->format = optarg;
@@ -225,6 +226,10 @@ static int parse_args(int argc, char **argv, struct args *a)
     if (a->n_collectors == 0 && (a->view_file != NULL || table)) {
         fprintf(stderr, "injector-consume: --view and --format table need --collector URL (the "
                         "snapshot the view starts from)\n");
+        return -1;
+    }
+    if (strcmp(a->format, "none") == 0 && a->view_file == NULL) {
+        fprintf(stderr, "injector-consume: --format none prints nothing: give --view FILE\n");
         return -1;
     }
     if (a->n_collectors > 0 && a->n_binds > 0) {
@@ -444,7 +449,7 @@ static int64_t wall_ms(void)
 
 struct out {
     const struct args *a;
-    bool text, failed;
+    bool text;
 };
 
 static int fetch_snapshot(const char *url, json_t **doc, char *err, size_t errlen, void *data)
@@ -566,7 +571,7 @@ int main(int argc, char **argv)
     signal(SIGUSR1, on_signal);
     signal(SIGPIPE, SIG_IGN);
 
-    bool table = strcmp(a.format, "table") == 0;
+    bool table = strcmp(a.format, "table") == 0, quiet = strcmp(a.format, "none") == 0;
     struct out o = {.a = &a, .text = strcmp(a.format, "text") == 0};
     amqp_connection_state_t conn = connect_to(&a, &password);
     if (conn == NULL)
@@ -584,7 +589,7 @@ int main(int argc, char **argv)
         struct view_config vc = {.urls = (const char *const *)a.collectors,
                                  .n_urls = a.n_collectors,
                                  .fetch = fetch_snapshot,
-                                 .emit = table ? NULL : print_change,
+                                 .emit = table || quiet ? NULL : print_change,
                                  .log = log_line,
                                  .data = &o};
         if (view_new(&vc, &view) != 0) {
@@ -635,6 +640,7 @@ int main(int argc, char **argv)
         if (!reply_ok(r, "consume")) {
             if (view == NULL || stopping)
                 goto out;
+            n_pending = 0; /* those tags were the old channel's: redelivered, or resynced */
             conn = reconnect(conn, &a, &password, &queue, view);
             if (conn == NULL)
                 goto out;
@@ -665,7 +671,7 @@ int main(int argc, char **argv)
     }
     status = 0;
 out:
-    if (n_pending > 0 && ack_written(conn, pending) == -EIO)
+    if (conn != NULL && n_pending > 0 && ack_written(conn, pending) == -EIO)
         status = 1;
     if (view != NULL) {
         show_view(view, &a, table);

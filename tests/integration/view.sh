@@ -270,7 +270,7 @@ case_broker_restart() {
     start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
         --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool" --amqp-heartbeat 2
     start_consumer v --collector "http://127.0.0.1:$HTTP_d" --view "$WORK/view.json" \
-        --view-interval 0.2
+        --view-interval 0.2 --format none
     wait_for 20 grep -q 'in step at version' "$WORK/v.err" || fail "consumer never synced"
     random_stream 3000 6 >"$WORK/s.txt"
     sed -n '1,1500p' "$WORK/s.txt" >"$WORK/s1.txt"
@@ -289,6 +289,7 @@ case_broker_restart() {
     grep -q 'resynchronising every collector: after a reconnect' "$WORK/v.err" ||
         fail "no resync after the reconnect"
     stop_consumer v
+    [ ! -s "$WORK/v.out" ] || fail "--format none printed: $(head -n2 "$WORK/v.out")"
 }
 
 # (f) Mistakes get clear words, not a hang or a crash.
@@ -302,6 +303,9 @@ case_usage_errors() {
     rc=0
     consume --collector ftp://x 2>"$WORK/err" || rc=$?
     [ "$rc" -eq 2 ] && grep -q 'takes http://HOST:PORT' "$WORK/err" || fail "bad URL: rc=$rc"
+    rc=0
+    consume --collector http://127.0.0.1:1 --format none 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 2 ] && grep -q 'give --view FILE' "$WORK/err" || fail "--format none: rc=$rc"
     # A collector that is not there: said, retried, and the consumer still runs.
     consume --collector http://127.0.0.1:1 --view "$WORK/v.json" --timeout 3 \
         2>"$WORK/err" || fail "an unreachable collector made the consumer fail"
