@@ -603,7 +603,7 @@ int main(int argc, char **argv)
     if (start_consuming(conn, &a, queue) != 0)
         goto out;
 
-    double last = now_s(), shown = last, retried = last, retry_every = 2;
+    double last = now_s(), shown = last, retried = last, retry_every = 2, show_every = 0;
     while (!stopping && (a.count < 0 || received < a.count)) {
         if (view != NULL) {
             double t = now_s();
@@ -616,9 +616,12 @@ int main(int argc, char **argv)
                 retry_every = view_sync(view) == 0 ? 2 : (retry_every * 2 > 30 ? 30 : retry_every * 2);
                 retried = now_s();
             }
-            if (view_dirty(view) && t - shown >= a.view_interval) {
+            if (view_dirty(view) && t - shown >= show_every) {
                 show_view(view, &a, table);
-                shown = t;
+                shown = now_s();
+                /* A big view takes long to write: keep that under a fifth of the time, so
+                 * the queue is not starved (and --view-interval at least). */
+                show_every = 5 * (shown - t) > a.view_interval ? 5 * (shown - t) : a.view_interval;
             }
         }
         /* Wake at least every 200 ms to notice signals, the timeout and the view's turn. */

@@ -313,6 +313,11 @@ case_usage_errors() {
         "$WORK/err" || fail "unreachable collector not reported: $(cat "$WORK/err")"
     jq -e '.collectors[0].synced == false and .count == 0' "$WORK/v.json" >/dev/null ||
         fail "the view should say the collector is not in step"
+    # An IPv6 address in the URL is understood (and here not reachable either).
+    consume --collector 'http://[::1]:1/' --view "$WORK/v6.json" --format none --timeout 1 \
+        2>"$WORK/err" || fail "IPv6 collector URL: $(cat "$WORK/err")"
+    grep -q 'cannot reach the collector.s HTTP API at http://\[::1\]:1/v1/alerts' "$WORK/err" ||
+        fail "IPv6 URL: $(cat "$WORK/err")"
 }
 
 "case_$1"
