@@ -693,8 +693,8 @@ static int run(struct config *cfg, int argc, char **argv)
             uv_run(&dm.loop, UV_RUN_DEFAULT);
             goto out;
         }
-        log_info("HTTP API on http://%s/%s", http_name(dm.http),
-                 cfg->http_token_file[0] ? " (bearer token required)" : "");
+        log_info("HTTP API on http://%s/ (the dashboard page is at /)%s", http_name(dm.http),
+                 cfg->http_token_file[0] ? "; bearer token required for the data" : "");
         memset(token, 0, sizeof(token));
     }
     uv_signal_start(&dm.sig_int, on_stop_signal, SIGINT);
