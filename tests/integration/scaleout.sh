@@ -76,6 +76,38 @@ case_reuseport_two_processes_one_view() {
     echo "a serves $(tr '\n' ' ' <"$WORK/a.src")($na alerts), b serves $(tr '\n' ' ' <"$WORK/b.src")($nb alerts); view $(jq .count "$WORK/view.json")"
 }
 
+# IPv6: the steering program reads the last 32 bits of the source address. Loopback has
+# only ::1, so this runs in a network namespace of its own with ::2..::4 added to its lo.
+case_reuseport_ipv6_steering() {
+    command -v unshare >/dev/null && command -v ip >/dev/null || skip "no unshare/ip here"
+    unshare --net true 2>/dev/null || skip "cannot make a network namespace here (not root?)"
+    unshare --net bash "$0" _ipv6_in_namespace || fail "in the namespace (see above)"
+}
+
+case__ipv6_in_namespace() {
+    ip link set lo up
+    ip -6 addr show dev lo | grep -q '::1/128' || skip "no IPv6 in a network namespace here"
+    local src
+    for src in ::2 ::3 ::4; do ip -6 addr add "$src/128" dev lo nodad; done
+    start_injectord a --listen '[::1]:0' --reuseport 2
+    start_injectord b --listen "[::1]:$PORT_a" --reuseport 2
+    for src in ::1 ::2 ::3 ::4; do
+        local i
+        for i in $(seq 1 10); do
+            printf '<Alert><Action>Upd</Action><ProblemHost>s%s-h%d</ProblemHost><Component>c</Component></Alert>' \
+                "${src//:/}" "$i" >"$WORK/dgram"
+            socat -u "FILE:$WORK/dgram" "UDP6-SENDTO:[::1]:$PORT_a,bind=[$src]" || fail "socat from $src"
+        done
+    done
+    wait_for 20 _all_arrived 40 || fail "datagrams: a=$(counter a datagrams) b=$(counter b datagrams)"
+    jq -r .host "$WORK/a.out" | sed 's/-h[0-9]*$//' | sort -u >"$WORK/a.src"
+    jq -r .host "$WORK/b.out" | sed 's/-h[0-9]*$//' | sort -u >"$WORK/b.src"
+    [ "$(wc -l <"$WORK/a.src")" -eq 2 ] && [ "$(wc -l <"$WORK/b.src")" -eq 2 ] &&
+        [ -z "$(comm -12 "$WORK/a.src" "$WORK/b.src")" ] ||
+        fail "IPv6 sources not split by address: a=[$(tr '\n' ' ' <"$WORK/a.src")] b=[$(tr '\n' ' ' <"$WORK/b.src")]"
+    echo "IPv6: a serves $(tr '\n' ' ' <"$WORK/a.src")and b serves $(tr '\n' ' ' <"$WORK/b.src")"
+}
+
 _all_arrived() {
     kill -USR1 "$PID_a" "$PID_b"
     local a b
