@@ -92,10 +92,10 @@ static void usage(FILE *f)
             "                        changes before anyone consumes)\n"
             "  -h, --help            show this help\n\n"
             "Signals: SIGINT/SIGTERM write the view and stop; SIGUSR1 resynchronises now.\n"
-            "A view outlives a lost broker connection: it reconnects and resynchronises.\n"
-            "Exit status: 0 done, 1 connection failed (or lost, without --collector),\n"
-            "2 usage error, "
-            "3 --timeout reached before --count changes.\n");
+            "A view waits for its broker and outlives a lost connection: it reconnects\n"
+            "and resynchronises.\n"
+            "Exit status: 0 done, 1 connection failed or lost (without --collector),\n"
+            "2 usage error, 3 --timeout reached before --count changes.\n");
 }
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -402,6 +402,13 @@ static void close_connection(amqp_connection_state_t conn)
     amqp_destroy_connection(conn);
 }
 
+/* Sleep s seconds, or less when a signal comes. */
+static void pause_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
 /* A connection that failed: no close handshake with a broker that is gone. */
 static void destroy_quietly(amqp_connection_state_t conn)
 {
@@ -531,8 +538,7 @@ static amqp_connection_state_t reconnect(amqp_connection_state_t conn, const str
     fprintf(stderr, "injector-consume: lost the broker; the view stays as it is and is "
                     "resynchronised once connected again\n");
     while (!stopping) {
-        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
-        nanosleep(&ts, NULL);
+        pause_s(wait);
         if (stopping)
             break;
         conn = connect_to(a, password);
@@ -573,12 +579,25 @@ int main(int argc, char **argv)
 
     bool table = strcmp(a.format, "table") == 0, quiet = strcmp(a.format, "none") == 0;
     struct out o = {.a = &a, .text = strcmp(a.format, "text") == 0};
-    amqp_connection_state_t conn = connect_to(&a, &password);
-    if (conn == NULL)
-        goto out;
-    /* The queue is bound before any snapshot is taken: no change can fall between. */
-    if (setup_queue(conn, &a, &queue) != 0)
-        goto out;
+    amqp_connection_state_t conn;
+    for (double wait = 0.5;; wait = wait * 2 > 30 ? 30 : wait * 2) {
+        conn = connect_to(&a, &password);
+        /* The queue is bound before any snapshot is taken: no change can fall between. */
+        if (conn != NULL && setup_queue(conn, &a, &queue) == 0)
+            break;
+        /* A view is a service: it waits for its broker. A one-shot command says why and
+         * ends (exit 1). */
+        if (a.n_collectors == 0 || a.setup)
+            goto out;
+        destroy_quietly(conn);
+        conn = NULL;
+        fprintf(stderr, "injector-consume: retrying in %.1f s\n", wait);
+        pause_s(wait);
+        if (stopping) {
+            status = 0; /* asked to stop: not a failure */
+            goto out;
+        }
+    }
     if (a.setup) {
         fprintf(stderr, "injector-consume: queue %.*s bound to %s\n", (int)queue.len,
                 (char *)queue.bytes, a.exchange);
@@ -645,8 +664,10 @@ int main(int argc, char **argv)
                 goto out;
             n_pending = 0; /* those tags were the old channel's: redelivered, or resynced */
             conn = reconnect(conn, &a, &password, &queue, view);
-            if (conn == NULL)
+            if (conn == NULL) {
+                status = 0; /* NULL only when asked to stop */
                 goto out;
+            }
             continue;
         }
         if (view != NULL)
@@ -667,9 +688,12 @@ int main(int argc, char **argv)
             n_pending = 0;
             if (rc == -EIO)
                 goto out;
-            if (rc != 0 &&
-                (view == NULL || (conn = reconnect(conn, &a, &password, &queue, view)) == NULL))
+            if (rc != 0 && view == NULL)
                 goto out;
+            if (rc != 0 && (conn = reconnect(conn, &a, &password, &queue, view)) == NULL) {
+                status = 0; /* NULL only when asked to stop */
+                goto out;
+            }
         }
     }
     status = 0;

@@ -313,6 +313,17 @@ case_usage_errors() {
         "$WORK/err" || fail "unreachable collector not reported: $(cat "$WORK/err")"
     jq -e '.collectors[0].synced == false and .count == 0' "$WORK/v.json" >/dev/null ||
         fail "the view should say the collector is not in step"
+    # A view waits for a broker that is not there (yet), saying so, and stops cleanly.
+    "$INJECTOR_CONSUME" --amqp amqp://guest:guest@127.0.0.1:1/ --collector http://127.0.0.1:1 \
+        --view "$WORK/v2.json" --format none 2>"$WORK/err" &
+    local pid=$!
+    PIDS+=("$pid")
+    wait_for 20 count_at_least 2 'retrying in' "$WORK/err" || fail "no retries: $(cat "$WORK/err")"
+    grep -q 'cannot connect to 127.0.0.1:1' "$WORK/err" || fail "the reason is not said"
+    kill -TERM "$pid"
+    rc=0
+    wait "$pid" || rc=$?
+    [ "$rc" -eq 0 ] || fail "a waiting view stopped with $rc"
     # An IPv6 address in the URL is understood (and here not reachable either).
     consume --collector 'http://[::1]:1/' --view "$WORK/v6.json" --format none --timeout 1 \
         2>"$WORK/err" || fail "IPv6 collector URL: $(cat "$WORK/err")"
