@@ -24,7 +24,7 @@ random_stream() {
 # HOOK (so something can start in the middle of the stream).
 send_chunks() {
     local name=$1 file=$2 chunk=$3 hook_at=${4:-0}
-    shift 4 || shift $#
+    shift $(($# < 4 ? $# : 4))
     local total sent=0 k=0 port base
     total=$(wc -l <"$file")
     port=$(eval echo "\$PORT_$name")
