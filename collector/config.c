@@ -515,7 +515,8 @@ void config_usage(FILE *f)
             "-h, --help", "show this help and exit", "-V, --version",
             "show the version and exit");
     fprintf(f, "\nSignals: SIGINT/SIGTERM drain the sockets and stop; SIGUSR1 prints the\n"
-               "stats line now; SIGHUP reopens the output file (log rotation).\n"
+               "stats line now; SIGHUP re-reads the config file (applying what can change\n"
+               "live, naming what needs a restart) and reopens the output file.\n"
                "Wire format and outcomes: parsers/FORMAT.md and the README.\n");
 }
 
