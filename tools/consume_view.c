@@ -136,14 +136,14 @@ static struct entry *find(const struct view *v, const char *collector, const cha
     return e;
 }
 
-/* Put alert (a new reference is taken) under its key, replacing what was there. */
-static int upsert(struct view *v, size_t src, json_t *alert)
+/* Put alert (a new reference is taken) under its key, replacing e, the entry the caller
+ * found under that key (NULL: there is none yet). */
+static int upsert(struct view *v, size_t src, json_t *alert, struct entry *e)
 {
     const char *collector = json_string_value(json_object_get(alert, "collector"));
     const char *host = json_string_value(json_object_get(alert, "host"));
     const char *component = json_string_value(json_object_get(alert, "component"));
     json_t *sev = json_object_get(alert, "severity");
-    struct entry *e = find(v, collector, host, component);
     if (e == NULL) {
         if ((e = calloc(1, sizeof(*e))) == NULL ||
             (e->key = make_key(collector, host, component, &e->keylen)) == NULL) {
@@ -243,17 +243,16 @@ static int resync(struct view *v, size_t i, bool first)
         const char *comp = json_string_value(json_object_get(a, "component"));
         if (host == NULL || comp == NULL)
             continue;
-        json_t *st = stored_form(a, id, json_string_value(json_object_get(a, "first_seen")));
         struct entry *old = find(v, id, host, comp);
-        bool same = old != NULL && old->src == i &&
-                    json_integer_value(json_object_get(old->alert, "version")) ==
-                        json_integer_value(json_object_get(st, "version"));
-        if (same) {
-            old->seen = true;
-        } else {
-            upsert(v, i, st);
-            emit_made_up(v, st, old != NULL ? "update" : "raise");
+        if (old != NULL && old->src == i &&
+            json_integer_value(json_object_get(old->alert, "version")) ==
+                json_integer_value(json_object_get(a, "version"))) {
+            old->seen = true; /* unchanged since we had it */
+            continue;
         }
+        json_t *st = stored_form(a, id, json_string_value(json_object_get(a, "first_seen")));
+        upsert(v, i, st, old);
+        emit_made_up(v, st, old != NULL ? "update" : "raise");
         json_decref(st);
     }
     HASH_ITER(hh, v->entries, e, tmp)
@@ -403,7 +402,7 @@ void view_apply(struct view *v, const char *body, size_t len)
         else if (e != NULL)
             first = json_string_value(json_object_get(e->alert, "first_seen"));
         json_t *st = stored_form(c, id, first);
-        upsert(v, i, st);
+        upsert(v, i, st, e);
         json_decref(st);
     } else if (e != NULL) {
         entry_delete(v, e);
