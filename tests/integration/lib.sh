@@ -170,3 +170,62 @@ check_versions() {
 count_at_least() {
     [ "$(grep -c -- "$2" "$3" || true)" -ge "$1" ]
 }
+
+# ---- injector-consume views (view.sh, scaleout.sh) ----
+
+# published NAME: every change the collector numbered is confirmed by the broker.
+published() {
+    local v
+    v=$(api "$1" /v1/alerts | jq .version)
+    _stats_at_least "$1" confirmed "$v"
+}
+
+# table_of NAME...: the collectors' tables, in the view's form, sorted.
+table_of() {
+    local name
+    for name in "$@"; do
+        api "$name" /v1/alerts | jq -c '.collector as $c | .alerts[] |
+            {collector: $c, host, component, version, severity, msg}'
+    done | jq -s -S 'sort_by(.collector, .host, .component)'
+}
+
+view_of() {
+    jq -S '[.alerts[] | {collector, host, component, version, severity, msg}] |
+        sort_by(.collector, .host, .component)' "$1"
+}
+
+# view_matches FILE NAME...: FILE holds exactly the active alerts of collectors NAME...
+view_matches() {
+    local file=$1
+    shift
+    [ -s "$file" ] || return 1
+    table_of "$@" >"$WORK/want.json"
+    view_of "$file" >"$WORK/have.json" 2>/dev/null || return 1
+    cmp -s "$WORK/want.json" "$WORK/have.json"
+}
+
+# wait_view FILE NAME...: the view comes to equal the tables (it lags by its interval).
+wait_view() {
+    wait_for 60 view_matches "$@" || {
+        diff "$WORK/want.json" "$WORK/have.json" | head -n 20 >&2
+        fail "the view in $1 does not equal the tables of $* ($(jq length "$WORK/want.json") alerts wanted, $(jq length "$WORK/have.json") in the view)"
+    }
+}
+
+# start_consumer NAME ARGS...: injector-consume in the background (the process itself, not
+# a subshell, so signals reach it); PID_<NAME>, output in $WORK/NAME.out and .err.
+start_consumer() {
+    local name=$1
+    shift
+    "$INJECTOR_CONSUME" --amqp "$INJECTOR_TEST_AMQP_URL" --exchange "$EXCHANGE" "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    PIDS+=("$!")
+    printf -v "PID_$name" '%s' "$!"
+}
+
+stop_consumer() {
+    local pid
+    pid=$(eval echo "\$PID_$1")
+    kill -TERM "$pid"
+    wait "$pid" || fail "consumer $1 exited $? after SIGTERM"
+}
