@@ -26,8 +26,11 @@
 #define MAX_COLLECTORS 32
 #define CHANNEL   1
 
+enum format { FORMAT_JSON, FORMAT_TEXT, FORMAT_TABLE, FORMAT_NONE };
+
 struct args {
-    const char *url, *exchange, *queue, *password_file, *format;
+    const char *url, *exchange, *queue, *password_file;
+    enum format format;
     const char *ca_file, *cert_file, *key_file;
     const char *binds[MAX_BINDS];
     int n_binds;
@@ -116,7 +119,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     };
     a->url = getenv("INJECTOR_AMQP_URL");
     a->exchange = "injector";
-    a->format = "json";
+    a->format = FORMAT_JSON;
     a->prefetch = 100;
     a->count = -1;
     a->timeout = -1;
@@ -187,12 +190,18 @@ static int parse_args(int argc, char **argv, struct args *a)
             }
             break;
         case 'f':
-            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0 &&
-                strcmp(optarg, "table") != 0 && strcmp(optarg, "none") != 0) {
+            if (strcmp(optarg, "json") == 0)
+                a->format = FORMAT_JSON;
+            else if (strcmp(optarg, "text") == 0)
+                a->format = FORMAT_TEXT;
+            else if (strcmp(optarg, "table") == 0)
+                a->format = FORMAT_TABLE;
+            else if (strcmp(optarg, "none") == 0)
+                a->format = FORMAT_NONE;
+            else {
                 fprintf(stderr, "injector-consume: --format is json, text, table or none\n");
                 return -1;
             }
-            a->format = optarg;
             break;
         case 'n':
             a->count = strtol(optarg, &end, 10);
@@ -222,13 +231,12 @@ static int parse_args(int argc, char **argv, struct args *a)
         fprintf(stderr, "injector-consume: --amqp URL is required (see --help)\n");
         return -1;
     }
-    bool table = strcmp(a->format, "table") == 0;
-    if (a->n_collectors == 0 && (a->view_file != NULL || table)) {
+    if (a->n_collectors == 0 && (a->view_file != NULL || a->format == FORMAT_TABLE)) {
         fprintf(stderr, "injector-consume: --view and --format table need --collector URL (the "
                         "snapshot the view starts from)\n");
         return -1;
     }
-    if (strcmp(a->format, "none") == 0 && a->view_file == NULL) {
+    if (a->format == FORMAT_NONE && a->view_file == NULL) {
         fprintf(stderr, "injector-consume: --format none prints nothing: give --view FILE\n");
         return -1;
     }
@@ -481,12 +489,12 @@ static void print_change(const char *line, size_t len, void *data)
 }
 
 /* Write the view file and/or redraw the table (the table only when it changed). */
-static void show_view(struct view *v, const struct args *a, bool table)
+static void show_view(struct view *v, const struct args *a)
 {
     char err[4400];
     if (a->view_file != NULL && view_write_file(v, a->view_file, wall_ms(), err, sizeof(err)) != 0)
         fprintf(stderr, "injector-consume: %s\n", err);
-    if (table && view_dirty(v)) {
+    if (a->format == FORMAT_TABLE && view_dirty(v)) {
         struct winsize ws = {0};
         bool tty = isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0;
         if (tty)
@@ -577,8 +585,7 @@ int main(int argc, char **argv)
     signal(SIGUSR1, on_signal);
     signal(SIGPIPE, SIG_IGN);
 
-    bool table = strcmp(a.format, "table") == 0, quiet = strcmp(a.format, "none") == 0;
-    struct out o = {.a = &a, .text = strcmp(a.format, "text") == 0};
+    struct out o = {.a = &a, .text = a.format == FORMAT_TEXT};
     amqp_connection_state_t conn;
     for (double wait = 0.5;; wait = wait * 2 > 30 ? 30 : wait * 2) {
         conn = connect_to(&a, &password);
@@ -608,7 +615,9 @@ int main(int argc, char **argv)
         struct view_config vc = {.urls = (const char *const *)a.collectors,
                                  .n_urls = a.n_collectors,
                                  .fetch = fetch_snapshot,
-                                 .emit = table || quiet ? NULL : print_change,
+                                 .emit = a.format == FORMAT_TABLE || a.format == FORMAT_NONE
+                                             ? NULL
+                                             : print_change,
                                  .log = log_line,
                                  .data = &o};
         if (view_new(&vc, &view) != 0) {
@@ -617,7 +626,7 @@ int main(int argc, char **argv)
         }
         view_sync(view);
         fflush(stdout);
-        show_view(view, &a, table);
+        show_view(view, &a);
     }
     if (start_consuming(conn, &a, queue) != 0)
         goto out;
@@ -636,7 +645,7 @@ int main(int argc, char **argv)
                 retried = now_s();
             }
             if (view_dirty(view) && t - shown >= show_every) {
-                show_view(view, &a, table);
+                show_view(view, &a);
                 shown = now_s();
                 /* A big view takes long to write: keep that under a fifth of the time, so
                  * the queue is not starved (and --view-interval at least). */
@@ -701,7 +710,7 @@ out:
     if (conn != NULL && n_pending > 0 && ack_written(conn, pending) == -EIO)
         status = 1;
     if (view != NULL) {
-        show_view(view, &a, table);
+        show_view(view, &a);
         print_view_stats(view);
         view_free(view);
     }
