@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Run the whole test suite (ctest) against the build tree given as $1, with a private
 # RabbitMQ node started for it and stopped afterwards, whatever the tests did.
+#   tools/test.sh BUILD_DIR [CTEST_ARGS...]   e.g. -R integration_amqp (a part of the suite)
+#   INJECTOR_FUZZ_SECONDS=0 skips the fuzzer (for such a partial run; make test never does)
 set -euo pipefail
-build=$(cd "${1:?usage: test.sh BUILD_DIR}" && pwd)
+build=$(cd "${1:?usage: test.sh BUILD_DIR [CTEST_ARGS...]}" && pwd)
+shift
 tools=$(cd "$(dirname "$0")" && pwd)
 broker="$build/broker"
 
@@ -17,7 +20,9 @@ export INJECTOR_TEST_AMQPS_URL="$AMQPS_URL" INJECTOR_TEST_AMQPS_CA="$AMQPS_CA"
 export INJECTOR_TEST_BROKER_CTL="$tools/test-broker.sh"
 
 # The fuzzer first (a bounded run; any crash fails), so ctest's summary closes the output.
-"$tools/fuzz.sh" "$build/../fuzz" "${INJECTOR_FUZZ_SECONDS:-60}"
+if [ "${INJECTOR_FUZZ_SECONDS:-60}" != 0 ]; then
+    "$tools/fuzz.sh" "$build/../fuzz" "${INJECTOR_FUZZ_SECONDS:-60}"
+fi
 
 cd "$build"
-ctest --output-on-failure --timeout 300 -j 2
+ctest --output-on-failure --timeout 300 -j 2 "$@"
