@@ -2,6 +2,7 @@
 #include "collector/config.h"
 
 #include "collector/acl.h"
+#include "collector/address.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -143,7 +144,7 @@ void config_defaults(struct config *c)
 {
     memset(c, 0, sizeof(*c));
     snprintf(c->listen[0], sizeof(c->listen[0]), "0.0.0.0:%d", CONFIG_DEFAULT_PORT);
-    config_parse_address(c->listen[0], &c->listen_addr[0]);
+    address_parse(c->listen[0], &c->listen_addr[0]);
     c->n_listen = 1;
     c->rcvbuf = 32u << 20;
     snprintf(c->output, sizeof(c->output), "-");
@@ -160,7 +161,7 @@ void config_defaults(struct config *c)
     c->snapshot_interval_s = 60;
     c->signature_skew_s = 60;
     snprintf(c->http, sizeof(c->http), "%s", CONFIG_DEFAULT_HTTP);
-    config_parse_address(c->http, &c->http_addr);
+    address_parse(c->http, &c->http_addr);
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -171,55 +172,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return -EINVAL;
-}
-
-static int parse_port(const char *s, uint16_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v > 65535)
-        return -EINVAL;
-    *out = (uint16_t)v;
-    return 0;
-}
-
-int config_parse_address(const char *s, struct sockaddr_storage *out)
-{
-    char host[64];
-    const char *port;
-    uint16_t p;
-    memset(out, 0, sizeof(*out));
-
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host))
-            return -EINVAL;
-        memcpy(host, s + 1, (size_t)(close - s - 1));
-        host[close - s - 1] = '\0';
-        port = close + 2;
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
-        if (parse_port(port, &p) != 0 || inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-            return -EINVAL;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(p);
-        return 0;
-    }
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-        return -EINVAL;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    struct sockaddr_in *a4 = (struct sockaddr_in *)out;
-    if (parse_port(colon + 1, &p) != 0)
-        return -EINVAL;
-    if (host[0] == '\0')
-        a4->sin_addr.s_addr = htonl(INADDR_ANY);
-    else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-        return -EINVAL;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons(p);
-    return 0;
 }
 
 int config_parse_size(const char *s, size_t *out)
@@ -304,7 +256,7 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         if (c->n_listen >= CONFIG_MAX_LISTEN)
             return fail(err, errlen, "listen: at most %d addresses", CONFIG_MAX_LISTEN);
         if (strlen(value) >= sizeof(c->listen[0]) ||
-            config_parse_address(value, &c->listen_addr[c->n_listen]) != 0)
+            address_parse(value, &c->listen_addr[c->n_listen]) != 0)
             return fail(err, errlen,
                         "listen: '%s' is not ADDR:PORT (numeric IPv4, [IPv6]:PORT or :PORT)",
                         value);
@@ -483,7 +435,7 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
             c->http[0] = '\0';
             return 0;
         }
-        if (strlen(value) >= sizeof(c->http) || config_parse_address(value, &c->http_addr) != 0)
+        if (strlen(value) >= sizeof(c->http) || address_parse(value, &c->http_addr) != 0)
             return fail(err, errlen, "http: '%s' is not ADDR:PORT (numeric) or off", value);
         snprintf(c->http, sizeof(c->http), "%s", value);
         return 0;

@@ -88,9 +88,6 @@ int config_load(struct config *c, int argc, char **argv, bool *check, char *err,
 /* Print the effective configuration as an INI file (the AMQP password masked). */
 void config_print(const struct config *c, FILE *f);
 
-/* Parse "a.b.c.d:port", "[v6]:port" or ":port" (all addresses). Returns 0 or -EINVAL. */
-int config_parse_address(const char *s, struct sockaddr_storage *out);
-
 /* Parse a byte size ("33554432", "32M", "208K", "1G"; powers of 1024). Returns 0 or
  * -EINVAL. */
 int config_parse_size(const char *s, size_t *out);

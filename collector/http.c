@@ -2,6 +2,8 @@
 #include "collector/http.h"
 #include "collector/dashboard.h"
 
+#include "collector/address.h"
+
 #include "collector/sources.h"
 
 #include <errno.h>
@@ -174,6 +176,14 @@ static void add_sink_json(const char *k, const char *v, void *d)
     json_object_set_new(d, k, *end == '\0' ? json_real(x) : json_string(v));
 }
 
+static void listener_json(const struct http_listener *l, void *arg)
+{
+    json_array_append_new(arg, json_pack("{ss sI sb sI}", "address", l->address, "rcvbuf",
+                                         (json_int_t)l->rcvbuf, "rcvbuf_clamped",
+                                         l->rcvbuf_clamped, "kernel_drops",
+                                         (json_int_t)l->kernel_drops));
+}
+
 static void get_stats(struct http *h, struct reply *r)
 {
     struct metric m[MAX_METRICS];
@@ -204,13 +214,8 @@ static void get_stats(struct http *h, struct reply *r)
                             json_integer((json_int_t)s->auth[i]));
     json_object_set_new(o, "auth_refused", au);
     json_t *ls = json_array();
-    for (size_t i = 0; i < *h->cfg.n_udp; i++) {
-        const struct udp *u = h->cfg.udp[i];
-        json_array_append_new(ls, json_pack("{ss sI sb sI}", "address", udp_name(u), "rcvbuf",
-                                            (json_int_t)udp_rcvbuf(u), "rcvbuf_clamped",
-                                            udp_rcvbuf_clamped(u), "kernel_drops",
-                                            (json_int_t)udp_drops(u)));
-    }
+    if (h->cfg.listeners != NULL)
+        h->cfg.listeners(listener_json, ls, h->cfg.data);
     json_object_set_new(o, "listeners", ls);
     json_t *sk = json_object();
     sink_tokens(h, add_sink_json, sk);
@@ -276,6 +281,11 @@ static void add_sink_metric(const char *k, const char *v, void *d)
     tprintf(t, "%s %.17g\n", name, x);
 }
 
+static void listener_metric(const struct http_listener *l, void *arg)
+{
+    tprintf(arg, "injector_rcvbuf_bytes{listener=\"%s\"} %zu\n", l->address, l->rcvbuf);
+}
+
 static void get_metrics(struct http *h, struct reply *r)
 {
     struct metric m[MAX_METRICS];
@@ -307,9 +317,8 @@ static void get_metrics(struct http *h, struct reply *r)
                 auth_reason_name((enum auth_reason)i), s->auth[i]);
     family(&t, "injector_rcvbuf_bytes", "Receive buffer the kernel granted, per listener.",
            "gauge");
-    for (size_t i = 0; i < *h->cfg.n_udp; i++)
-        tprintf(&t, "injector_rcvbuf_bytes{listener=\"%s\"} %zu\n", udp_name(h->cfg.udp[i]),
-                udp_rcvbuf(h->cfg.udp[i]));
+    if (h->cfg.listeners != NULL)
+        h->cfg.listeners(listener_metric, &t, h->cfg.data);
     sink_tokens(h, add_sink_metric, &t);
     if (t.oom) {
         free(t.buf);
@@ -325,7 +334,7 @@ static void get_metrics(struct http *h, struct reply *r)
 static int source_cb(const struct source_info *info, void *data)
 {
     char addr[72], seen[32];
-    udp_format_addr(info->addr, addr, sizeof(addr));
+    address_format(info->addr, addr, sizeof(addr));
     change_format_time(info->last_seen_ms, seen, sizeof(seen));
     json_t *o = json_pack("{ss sI sI sI sI sI ss}", "sender", addr, "datagrams",
                           (json_int_t)info->datagrams, "alerts", (json_int_t)info->alerts,
@@ -521,7 +530,7 @@ int http_new(uv_loop_t *loop, const struct http_config *cfg, struct http **out)
     const union MHD_DaemonInfo *ep = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     const union MHD_DaemonInfo *port = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
     char addr[72];
-    udp_format_addr(cfg->addr, addr, sizeof(addr));
+    address_format(cfg->addr, addr, sizeof(addr));
     /* the configured address, with the port the kernel gave when 0 was asked */
     char *colon = strrchr(addr, ':');
     if (colon != NULL && port != NULL)

@@ -13,7 +13,6 @@
 #define INJECTOR_HTTP_H
 
 #include "collector/ingest.h"
-#include "collector/udp.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,12 +20,22 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+/* One listening socket, as /v1/stats and /metrics show it. */
+struct http_listener {
+    const char *address; /* "127.0.0.1:8341"; valid for the call only */
+    size_t rcvbuf;       /* the receive buffer the kernel granted */
+    bool rcvbuf_clamped; /* below what was asked (net.core.rmem_max) */
+    int64_t kernel_drops; /* -1: unknown */
+};
+
+typedef void (*http_listener_fn)(const struct http_listener *l, void *arg);
+
 struct http_config {
     const struct sockaddr *addr;
     struct ingest *ingest;
     const char *collector_id;
-    struct udp *const *udp; /* the daemon's listeners, read at each request */
-    const size_t *n_udp;
+    /* Calls fn(l, arg) once per listener, in order; at each request that shows them. */
+    void (*listeners)(http_listener_fn fn, void *arg, void *data);
     int64_t started_ms; /* wall clock */
     const char *token;    /* bearer token required for all but /healthz; NULL: none */
     bool token_metrics;   /* the token guards /metrics too */

@@ -2,11 +2,11 @@
 #include "collector/ingest.h"
 
 #include "collector/acl.h"
+#include "collector/address.h"
 #include "collector/auth.h"
 #include "collector/log.h"
 #include "collector/ratelimit.h"
 #include "collector/sources.h"
-#include "collector/udp.h"
 #include "parsers/alert_xml.h"
 
 #include <errno.h>
@@ -96,22 +96,17 @@ void ingest_free(struct ingest *in)
 
 static const char *sender_text(const struct sockaddr *from, char *buf, size_t size)
 {
-    return from != NULL ? udp_format_addr(from, buf, size) : NULL;
-}
-
-static size_t addr_len(const struct sockaddr *sa)
-{
-    return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    return from != NULL ? address_format(from, buf, size) : NULL;
 }
 
 static const char *sender_cached(struct ingest *in, const struct sockaddr *from)
 {
     if (from == NULL)
         return NULL;
-    size_t n = addr_len(from);
+    size_t n = address_len(from);
     if (memcmp(&in->last_from, from, n) != 0) {
         memcpy(&in->last_from, from, n);
-        udp_format_addr(from, in->last_sender, sizeof(in->last_sender));
+        address_format(from, in->last_sender, sizeof(in->last_sender));
     }
     return in->last_sender;
 }

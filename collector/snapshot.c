@@ -207,3 +207,22 @@ out:
     fclose(f);
     return rc;
 }
+
+int snapshot_restore(struct state *s, const char *path, unsigned interval_s, int64_t now_s,
+                     struct snapshot_restored *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->rc = snapshot_load(s, path, &r->info, r->err, sizeof(r->err));
+    if (r->rc == 0 && !r->info.clean) {
+        uint64_t jump = ((uint64_t)interval_s + 10) * 1000000u;
+        r->jumped_to = r->info.version + jump;
+        state_set_version(s, r->jumped_to);
+    } else if (r->rc != 0 && r->rc != -ENOENT) {
+        snprintf(r->aside, sizeof(r->aside), "%s.corrupt-%lld", path, (long long)now_s);
+        if (rename(path, r->aside) != 0) {
+            r->aside_errno = errno;
+            r->aside[0] = '\0';
+        }
+    }
+    return r->rc;
+}

@@ -5,6 +5,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 /* uthash's default on a failed allocation is exit(); record it and fail the call instead. */
 #define HASH_NONFATAL_OOM 1
@@ -239,6 +242,26 @@ uint64_t state_epoch(const struct state *s)
 void state_set_epoch(struct state *s, uint64_t epoch)
 {
     s->epoch = epoch;
+}
+
+bool state_begin_series(struct state *s, uint64_t (*random64)(void))
+{
+    if (s->epoch != 0)
+        return false; /* a snapshot's series goes on */
+    uint64_t e = 0;
+    for (int tries = 0; e == 0 && tries < 8; tries++)
+        e = random64();
+    /* A source that keeps saying 0 still must not leave the series unnamed. */
+    s->epoch = e != 0 ? e : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 1;
+    return true;
+}
+
+uint64_t state_random64(void)
+{
+    uint64_t e = 0;
+    if (getrandom(&e, sizeof(e), 0) != (ssize_t)sizeof(e))
+        e = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    return e;
 }
 
 static size_t make_key(const struct alert *a, char *key)

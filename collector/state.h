@@ -14,6 +14,7 @@
 #include "parsers/alert.h"
 #include "sink/change.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,6 +92,15 @@ void state_set_version(struct state *s, uint64_t v);
  * without a snapshot) from old changes delivered again. 0 until set. */
 uint64_t state_epoch(const struct state *s);
 void state_set_epoch(struct state *s, uint64_t epoch);
+
+/* Start a new version series unless the table already has one (from a snapshot): the
+ * epoch becomes random64()'s first non-zero answer. Returns true when a new series began
+ * (numbering may have started over: consumers that see the new id resync). */
+bool state_begin_series(struct state *s, uint64_t (*random64)(void));
+
+/* 64 random bits from the kernel (getrandom), for state_begin_series; falls back to the
+ * time and pid when the kernel has none to give. */
+uint64_t state_random64(void);
 
 /* Call cb for every active alert (host == NULL) or those of one host, in no particular
  * order; stop early when cb returns non-zero and return that value. The alert and meta are

@@ -1,7 +1,7 @@
 /* tcp.c - one document per connection, one reply, on libuv streams. */
 #include "collector/tcp.h"
 
-#include "collector/udp.h"
+#include "collector/address.h"
 #include "parsers/alert_xml.h"
 
 #include <errno.h>
@@ -285,7 +285,7 @@ int tcp_new(uv_loop_t *loop, const struct tcp_config *cfg, struct tcp **out)
         uv_close((uv_handle_t *)&t->listener, listener_closed);
         return rc;
     }
-    udp_format_addr((struct sockaddr *)&bound, t->name, sizeof(t->name));
+    address_format((struct sockaddr *)&bound, t->name, sizeof(t->name));
     *out = t;
     return 0;
 }

@@ -487,6 +487,33 @@ static void test_state_many_alerts_expire_in_deadline_order(void **st)
     assert_int_equal(state_count(*st), 0);
 }
 
+static uint64_t rand_seq[4];
+static size_t rand_at;
+static uint64_t fake_random(void)
+{
+    return rand_seq[rand_at++ % 4];
+}
+
+/* A table without a series (no snapshot) starts one with a non-zero random id; one that
+ * has a series (restored from a snapshot) keeps it. */
+static void test_state_begin_series_only_without_one(void **st)
+{
+    uint64_t seq[4] = {0, 0, 0xabcdef, 7};
+    memcpy(rand_seq, seq, sizeof(seq));
+    rand_at = 0;
+    assert_int_equal(state_epoch(*st), 0);
+    assert_true(state_begin_series(*st, fake_random)); /* zeros are not an id */
+    assert_true(state_epoch(*st) == 0xabcdef);
+    assert_false(state_begin_series(*st, fake_random));
+    assert_true(state_epoch(*st) == 0xabcdef);
+
+    struct state *t;
+    assert_int_equal(state_new(NULL, &t), 0);
+    assert_true(state_begin_series(t, state_random64));
+    assert_true(state_epoch(t) != 0);
+    state_free(t);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -513,6 +540,7 @@ int main(void)
         T(test_state_default_ttl_and_no_ttl),
         T(test_state_cleared_alert_does_not_expire),
         T(test_state_many_alerts_expire_in_deadline_order),
+        T(test_state_begin_series_only_without_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,555 @@
+/* daemon.c - start, serve, drain and stop: the collector's lifecycle on one libuv loop. */
+#include "collector/daemon.h"
+
+#include "collector/acl.h"
+#include "collector/address.h"
+#include "collector/auth.h"
+#include "collector/log.h"
+#include "collector/notify.h"
+#include "collector/reload.h"
+#include "collector/snapshot.h"
+#include "sink/secret.h"
+#include "sink/sink_amqp.h"
+#include "sink/sink_file.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    /* The coarse clock is a few ns per call and ms-accurate enough for "received". */
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_datagram(const struct udp_datagram *d, void *data)
+{
+    struct daemon *dm = data;
+    ingest_datagram(dm->ingest, d->buf, d->len, d->truncated, d->from, wall_ms(),
+                    (int64_t)uv_now(&dm->loop));
+}
+
+static void refresh_drops(void *data)
+{
+    struct daemon *dm = data;
+    uint64_t total = 0;
+    for (size_t i = 0; i < dm->n_udp; i++) {
+        int64_t d = udp_drops(dm->udp[i]);
+        if (d > 0)
+            total += (uint64_t)d;
+    }
+    ingest_set_kernel_drops(dm->ingest, total);
+}
+
+/* The HTTP API's view of the listeners (http.h), read at each request. */
+static void list_listeners(http_listener_fn fn, void *arg, void *data)
+{
+    struct daemon *dm = data;
+    for (size_t i = 0; i < dm->n_udp; i++) {
+        const struct udp *u = dm->udp[i];
+        struct http_listener l = {.address = udp_name(u),
+                                  .rcvbuf = udp_rcvbuf(u),
+                                  .rcvbuf_clamped = udp_rcvbuf_clamped(u),
+                                  .kernel_drops = udp_drops(u)};
+        fn(&l, arg);
+    }
+}
+
+void daemon_status(struct daemon *dm, char *buf, size_t size)
+{
+    const struct stats *s = ingest_stats(dm->ingest);
+    snprintf(buf, size, "%llu active alerts, %llu datagrams, %llu kernel drops, version %llu",
+             (unsigned long long)s->active, (unsigned long long)s->datagrams,
+             (unsigned long long)s->kernel_drops, (unsigned long long)s->version);
+}
+
+static void print_stats(struct daemon *dm, const char *why)
+{
+    char line[1024], sinks[512], status[256];
+    refresh_drops(dm);
+    stats_format(ingest_stats(dm->ingest), line, sizeof(line));
+    ingest_format_sink_stats(dm->ingest, sinks, sizeof(sinks));
+    log_info("stats%s: %s%s", why, line, sinks);
+    daemon_status(dm, status, sizeof(status));
+    notify_status(status);
+}
+
+/* WATCHDOG=1 comes from the loop itself: if the loop wedges, systemd restarts us. */
+static void on_watchdog_timer(uv_timer_t *t)
+{
+    (void)t;
+    notify_watchdog();
+}
+
+static void sink_log(int level, const char *msg)
+{
+    log_msg((enum log_level)level, "%s", msg);
+}
+
+/* Build the sinks: AMQP when a broker is configured, the JSON-lines output when none is or
+ * when --output was asked for as well. *version gets the highest version in the spool. */
+static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n, uint64_t *version,
+                      struct sink **amqp)
+{
+    int rc;
+    *n = 0;
+    *version = 0;
+    if (cfg->amqp_url[0] != '\0') {
+        struct sink_amqp_config ac = {
+            .url = cfg->amqp_url,
+            .password_file = cfg->amqp_password_file[0] ? cfg->amqp_password_file : NULL,
+            .ca_file = cfg->amqp_ca_file[0] ? cfg->amqp_ca_file : NULL,
+            .cert_file = cfg->amqp_cert_file[0] ? cfg->amqp_cert_file : NULL,
+            .key_file = cfg->amqp_key_file[0] ? cfg->amqp_key_file : NULL,
+            .exchange = cfg->amqp_exchange,
+            .confirm_window = cfg->amqp_confirm_window,
+            .mandatory = cfg->amqp_mandatory,
+            .heartbeat_s = cfg->amqp_heartbeat_s,
+            .flush_timeout_s = cfg->shutdown_grace_s,
+            .spool_dir = cfg->spool_dir[0] ? cfg->spool_dir : NULL,
+            .outbox_size = cfg->outbox_size,
+            .log = sink_log,
+        };
+        if ((rc = sink_amqp_new(&ac, &sinks[*n], version)) != 0) {
+            log_error("cannot start the AMQP sink: %s", strerror(-rc));
+            return rc;
+        }
+        *amqp = sinks[*n];
+        (*n)++;
+        if (ac.spool_dir == NULL)
+            log_warning("amqp: no --spool-dir: while the broker is down, changes past the "
+                        "%zu held in memory are lost (counted)",
+                        cfg->outbox_size);
+    }
+    if (cfg->amqp_url[0] == '\0' || cfg->output_given) {
+        if ((rc = sink_file_new(cfg->output, &sinks[*n])) != 0) {
+            log_error("cannot open output %s: %s", cfg->output, strerror(-rc));
+            for (size_t i = 0; i < *n; i++)
+                sink_free(sinks[i]);
+            *n = 0;
+            return rc;
+        }
+        (*n)++;
+    }
+    return 0;
+}
+
+static void on_stats_timer(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    ingest_tick(dm->ingest, (int64_t)uv_now(&dm->loop));
+    print_stats(dm, "");
+}
+
+void daemon_set_stats_timer(struct daemon *dm)
+{
+    uint64_t ms = dm->cfg->stats_interval_s * 1000ull;
+    uv_timer_stop(&dm->stats_timer);
+    if (ms > 0)
+        uv_timer_start(&dm->stats_timer, on_stats_timer, ms, ms);
+}
+
+/* Once a second: expire what is due. TTLs are whole seconds, so this is exact enough, and
+ * the heap makes an idle tick cost one comparison. */
+static void on_expiry_timer(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    ingest_expire(dm->ingest, wall_ms(), (int64_t)uv_now(&dm->loop));
+}
+
+/* Has the last forked snapshot writer finished? Reaps it and says how it went. */
+static bool snapshot_child_done(struct daemon *dm, bool block)
+{
+    int status;
+    if (dm->snapshot_child == 0)
+        return true;
+    pid_t r = waitpid(dm->snapshot_child, &status, block ? 0 : WNOHANG);
+    if (r == 0)
+        return false;
+    if (r == dm->snapshot_child && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        log_error("snapshot: writing %s failed (see the line above)", dm->cfg->snapshot);
+    dm->snapshot_child = 0;
+    return true;
+}
+
+/* Every snapshot_interval: a forked child writes the table (copy-on-write), the loop goes on
+ * reading datagrams. A writer still busy from last time is left alone, not doubled. */
+static void on_snapshot_timer(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    if (!snapshot_child_done(dm, false)) {
+        log_warning("snapshot: the previous write is still running; skipping this one");
+        return;
+    }
+    pid_t pid =
+        snapshot_write_async(ingest_state(dm->ingest), dm->cfg->snapshot, dm->cfg->collector_id);
+    if (pid < 0)
+        log_error("snapshot: cannot fork a writer: %s", strerror((int)-pid));
+    else
+        dm->snapshot_child = pid;
+}
+
+void daemon_set_snapshot_timer(struct daemon *dm)
+{
+    uint64_t ms = dm->cfg->snapshot_interval_s * 1000ull;
+    if (dm->cfg->snapshot[0] != '\0')
+        uv_timer_start(&dm->snapshot_timer, on_snapshot_timer, ms, ms);
+}
+
+static void load_snapshot(struct daemon *dm)
+{
+    const struct config *cfg = dm->cfg;
+    struct snapshot_restored r;
+    snapshot_restore(ingest_state(dm->ingest), cfg->snapshot, cfg->snapshot_interval_s,
+                     (int64_t)time(NULL), &r);
+    if (r.jumped_to != 0)
+        log_warning("snapshot: the previous run did not stop cleanly; numbering goes on from "
+                    "%llu instead of %llu, so no version is used twice",
+                    (unsigned long long)r.jumped_to, (unsigned long long)r.info.version);
+    if (r.rc == 0)
+        log_info("snapshot: restored %zu active alerts from %s (version %llu); they are not "
+                 "announced again",
+                 r.info.loaded, cfg->snapshot, (unsigned long long)r.info.version);
+    else if (r.rc == -ENOENT)
+        log_info("snapshot: %s does not exist yet; starting with an empty table", cfg->snapshot);
+    else if (r.aside[0] != '\0')
+        log_error("snapshot: %s; kept the %zu alerts read before the damage; the file is "
+                  "set aside as %s",
+                  r.err, r.info.loaded, r.aside);
+    else
+        log_error("snapshot: %s; kept the %zu alerts read before the damage; the file "
+                  "stays in place (cannot rename it: %s)",
+                  r.err, r.info.loaded, strerror(r.aside_errno));
+}
+
+/* Without a snapshot to go on from, this run starts a new version series: consumers that
+ * see its id change know the numbering may have started over, and resync. */
+static void start_epoch(struct state *st)
+{
+    if (state_begin_series(st, state_random64))
+        log_info("versions: a new series %016llx, numbering on from %llu",
+                 (unsigned long long)state_epoch(st), (unsigned long long)state_version(st));
+}
+
+/* At exit: the last word, written in place (the loop is done, nothing waits for it). */
+static void final_snapshot(struct daemon *dm)
+{
+    char err[512];
+    snapshot_child_done(dm, true);
+    if (snapshot_write(ingest_state(dm->ingest), dm->cfg->snapshot, dm->cfg->collector_id, true,
+                       err, sizeof(err)) == 0)
+        log_info("snapshot: %zu active alerts written to %s", state_count(ingest_state(dm->ingest)),
+                 dm->cfg->snapshot);
+    else
+        log_error("snapshot: %s", err);
+}
+
+/* After each poll phase: one flush for everything the sinks got in this iteration. */
+static void on_flush_check(uv_check_t *c)
+{
+    struct daemon *dm = c->data;
+    ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
+}
+
+static void close_all(struct daemon *dm)
+{
+    for (size_t i = 0; i < dm->n_udp; i++)
+        udp_close(dm->udp[i]);
+    dm->n_udp = 0;
+    for (size_t i = 0; i < dm->n_tcp; i++)
+        tcp_close(dm->tcp[i]);
+    dm->n_tcp = 0;
+    http_close(dm->http);
+    dm->http = NULL;
+    uv_handle_t *handles[] = {
+        (uv_handle_t *)&dm->sig_int,        (uv_handle_t *)&dm->sig_term,
+        (uv_handle_t *)&dm->sig_usr1,       (uv_handle_t *)&dm->sig_hup,
+        (uv_handle_t *)&dm->stats_timer,    (uv_handle_t *)&dm->drain_timer,
+        (uv_handle_t *)&dm->expiry_timer,   (uv_handle_t *)&dm->snapshot_timer,
+        (uv_handle_t *)&dm->watchdog_timer, (uv_handle_t *)&dm->flush_check,
+    };
+    for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
+        if (!uv_is_closing(handles[i]))
+            uv_close(handles[i], NULL);
+}
+
+/* While stopping: keep reading until every socket's queue is empty or the grace period is
+ * over, so a SIGTERM in the middle of a burst does not throw the queued part away. */
+static void on_drain_timer(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    int64_t queued = 0;
+    for (size_t i = 0; i < dm->n_udp; i++) {
+        int64_t q = udp_queued(dm->udp[i]);
+        if (q > 0)
+            queued += q;
+    }
+    bool late = uv_now(&dm->loop) >= dm->stop_deadline_ms;
+    if (queued > 0 && !late)
+        return;
+    if (queued > 0)
+        log_warning("shutdown grace of %u s over with %lld bytes still queued; those "
+                    "datagrams are not read",
+                    dm->cfg->shutdown_grace_s, (long long)queued);
+    ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
+    print_stats(dm, " (final)");
+    close_all(dm);
+}
+
+static void on_stop_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *dm = s->data;
+    if (dm->stopping) {
+        log_warning("second %s: stopping now", strsignal(signum));
+        ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
+        close_all(dm);
+        return;
+    }
+    dm->stopping = true;
+    notify_stopping();
+    log_info("%s: draining the sockets, then stopping", strsignal(signum));
+    dm->stop_deadline_ms = uv_now(&dm->loop) + (uint64_t)dm->cfg->shutdown_grace_s * 1000;
+    /* The datagrams themselves are read by the normal path; this only checks for empty. */
+    uv_timer_start(&dm->drain_timer, on_drain_timer, 0, 10);
+}
+
+static void on_usr1(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    print_stats(s->data, "");
+}
+
+static void on_hup(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    reload_run(s->data);
+}
+
+static int open_listeners(struct daemon *dm)
+{
+    const struct config *cfg = dm->cfg;
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        struct udp *u;
+        int rc = udp_new(&dm->loop, (const struct sockaddr *)&cfg->listen_addr[i], cfg->rcvbuf,
+                         cfg->reuseport, on_datagram, dm, &u);
+        if (rc != 0) {
+            log_error("cannot listen on udp %s: %s", cfg->listen[i], uv_strerror(rc));
+            return rc;
+        }
+        dm->udp[dm->n_udp++] = u;
+        log_info("listening on udp %s (receive buffer: asked %zu bytes, kernel reports %zu)",
+                 udp_name(u), cfg->rcvbuf, udp_rcvbuf(u));
+        if (cfg->reuseport > 0)
+            log_info("udp %s is shared by a group of %u processes (SO_REUSEPORT): this one "
+                     "sees the senders whose address falls to it",
+                     udp_name(u), cfg->reuseport);
+        if (cfg->tcp) {
+            /* The same address and port number, the bound one when 0 was asked. */
+            struct sockaddr_storage a;
+            address_parse(udp_name(u), &a);
+            struct tcp_config tc = {.addr = (const struct sockaddr *)&a, .ingest = dm->ingest};
+            struct tcp *t;
+            if ((rc = tcp_new(&dm->loop, &tc, &t)) != 0) {
+                log_error("cannot listen on tcp %s: %s", udp_name(u), uv_strerror(rc));
+                return rc;
+            }
+            dm->tcp[dm->n_tcp++] = t;
+            log_info("listening on tcp %s (one document per connection)", tcp_name(t));
+        }
+        if (udp_rcvbuf_clamped(u))
+            log_warning("udp %s: asked for a %zu-byte receive buffer, the kernel granted %zu: "
+                        "bursts larger than that are dropped. Raise the limit with "
+                        "'sysctl -w net.core.rmem_max=%zu' or run with CAP_NET_ADMIN",
+                        udp_name(u), cfg->rcvbuf, udp_rcvbuf(u) / 2, cfg->rcvbuf);
+    }
+    return 0;
+}
+
+/* The allow-list and the signature keys, checked before the first datagram. */
+static int open_security(struct daemon *dm)
+{
+    const struct config *cfg = dm->cfg;
+    int rc;
+    if (cfg->allow[0] != '\0') {
+        struct acl *acl;
+        char why[256];
+        if ((rc = acl_parse(cfg->allow, &acl, why, sizeof(why))) != 0) { /* config checked it */
+            log_error("allow: %s", why);
+            return rc;
+        }
+        if (acl_any_signed(acl) && cfg->key_file[0] == '\0') {
+            log_error("allow: a block is marked +signed, but no key-file is given to check "
+                      "signatures with");
+            acl_free(acl);
+            return -EINVAL;
+        }
+        ingest_set_acl(dm->ingest, acl);
+        log_info("accepting alerts only from: %s (%zu blocks)", cfg->allow, acl_size(acl));
+    }
+    if (cfg->key_file[0] != '\0') {
+        struct auth *auth;
+        char why[512];
+        struct auth_config au = {.key_file = cfg->key_file,
+                                 .required = cfg->require_signature,
+                                 .skew_s = cfg->signature_skew_s};
+        if ((rc = auth_new(&au, &auth, why, sizeof(why))) != 0) {
+            log_error("key-file: %s", why);
+            return rc;
+        }
+        ingest_set_auth(dm->ingest, auth);
+        log_info("signatures checked with %s%s", cfg->key_file,
+                 cfg->require_signature ? "; unsigned datagrams are refused" : "");
+    } else if (cfg->require_signature) {
+        log_error("require-signature needs key-file");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int open_http(struct daemon *dm)
+{
+    const struct config *cfg = dm->cfg;
+    struct timespec now;
+    char token[512];
+    int rc;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (cfg->http_token_file[0] != '\0' &&
+        (rc = http_read_token(cfg->http_token_file, token, sizeof(token))) != 0) {
+        log_error("http-token-file %s: %s", cfg->http_token_file,
+                  rc == -EINVAL ? "empty" : strerror(-rc));
+        return rc;
+    }
+    struct http_config hc = {
+        .addr = (const struct sockaddr *)&cfg->http_addr,
+        .ingest = dm->ingest,
+        .collector_id = cfg->collector_id,
+        .listeners = list_listeners,
+        .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+        .token = cfg->http_token_file[0] ? token : NULL,
+        .token_metrics = cfg->http_token_metrics,
+        .refresh = refresh_drops,
+        .data = dm,
+    };
+    rc = http_new(&dm->loop, &hc, &dm->http);
+    memset(token, 0, sizeof(token));
+    if (rc != 0) {
+        log_error("cannot serve HTTP on %s: %s (--http off to go without)", cfg->http,
+                  strerror(-rc));
+        return rc;
+    }
+    log_info("HTTP API on http://%s/ (the dashboard page is at /)%s", http_name(dm->http),
+             cfg->http_token_file[0] ? "; bearer token required for the data" : "");
+    return 0;
+}
+
+/* Timers and handles: initialised before anything can fail after them, so close_all() may
+ * close every one of them. */
+static void init_handles(struct daemon *dm)
+{
+    uv_signal_t *sigs[] = {&dm->sig_int, &dm->sig_term, &dm->sig_usr1, &dm->sig_hup};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        uv_signal_init(&dm->loop, sigs[i]);
+        sigs[i]->data = dm;
+    }
+    uv_timer_t *timers[] = {&dm->stats_timer, &dm->drain_timer, &dm->expiry_timer,
+                            &dm->snapshot_timer, &dm->watchdog_timer};
+    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+        uv_timer_init(&dm->loop, timers[i]);
+        timers[i]->data = dm;
+    }
+    uv_check_init(&dm->loop, &dm->flush_check);
+    dm->flush_check.data = dm;
+}
+
+static void start_handles(struct daemon *dm)
+{
+    uv_signal_start(&dm->sig_int, on_stop_signal, SIGINT);
+    uv_signal_start(&dm->sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&dm->sig_usr1, on_usr1, SIGUSR1);
+    uv_signal_start(&dm->sig_hup, on_hup, SIGHUP);
+    uv_check_start(&dm->flush_check, on_flush_check);
+    uv_timer_start(&dm->expiry_timer, on_expiry_timer, 1000, 1000);
+    daemon_set_snapshot_timer(dm);
+    daemon_set_stats_timer(dm);
+    uint64_t wd = notify_watchdog_ms();
+    if (wd > 0)
+        uv_timer_start(&dm->watchdog_timer, on_watchdog_timer, wd, wd);
+}
+
+static void say_ready(struct daemon *dm)
+{
+    const struct config *cfg = dm->cfg;
+    char status[256], where[1400];
+    daemon_status(dm, status, sizeof(status));
+    notify_ready(status);
+    const char *output = strcmp(cfg->output, "-") == 0 ? "stdout" : cfg->output;
+    if (cfg->amqp_url[0] == '\0')
+        snprintf(where, sizeof(where), "%s", output);
+    else if (!cfg->output_given)
+        snprintf(where, sizeof(where), "amqp exchange %s", cfg->amqp_exchange);
+    else
+        snprintf(where, sizeof(where), "amqp exchange %s and %s", cfg->amqp_exchange, output);
+    log_info("injectord %s ready: collector %s, changes to %s", INJECTOR_VERSION, cfg->collector_id,
+             where);
+}
+
+int daemon_run(struct config *cfg, int argc, char **argv)
+{
+    struct daemon dm = {.cfg = cfg, .argc = argc, .argv = argv};
+    struct sink *sinks[2];
+    size_t n_sinks;
+    uint64_t spool_version;
+    int rc;
+
+    if ((rc = uv_loop_init(&dm.loop)) != 0) {
+        log_error("event loop: %s", uv_strerror(rc));
+        return 1;
+    }
+    if ((rc = open_sinks(cfg, sinks, &n_sinks, &spool_version, &dm.amqp)) != 0)
+        goto out;
+    struct ingest_config ic = {.collector_id = cfg->collector_id,
+                               .max_alerts = cfg->max_alerts,
+                               .default_ttl_s = cfg->default_ttl_s,
+                               .max_hosts = cfg->max_hosts,
+                               .rate_limit = cfg->rate_limit,
+                               .rate_burst = cfg->rate_burst};
+    if ((rc = ingest_new(&ic, sinks, n_sinks, &dm.ingest)) != 0) {
+        log_error("cannot start: %s", strerror(-rc));
+        goto out;
+    }
+    /* The sink has its copy of the URL; the one kept here (for reloads to compare with a
+     * re-read, starred argv) loses its password. */
+    secret_scrub_url(cfg->amqp_url);
+    if ((rc = open_security(&dm)) != 0)
+        goto out;
+    /* Changes still in the spool were numbered by an earlier run: number on from them. */
+    state_set_version(ingest_state(dm.ingest), spool_version);
+
+    init_handles(&dm);
+    /* The table is whole before the first datagram is read. */
+    if (cfg->snapshot[0] != '\0')
+        load_snapshot(&dm);
+    start_epoch(ingest_state(dm.ingest));
+
+    if ((rc = open_listeners(&dm)) != 0 || (cfg->http[0] != '\0' && (rc = open_http(&dm)) != 0)) {
+        close_all(&dm);
+        uv_run(&dm.loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    start_handles(&dm);
+    say_ready(&dm);
+    rc = uv_run(&dm.loop, UV_RUN_DEFAULT);
+    if (cfg->snapshot[0] != '\0')
+        final_snapshot(&dm);
+    log_info("stopped");
+out:
+    ingest_free(dm.ingest); /* owns the sinks once ingest_new was called */
+    uv_loop_close(&dm.loop);
+    return rc == 0 ? 0 : 1;
+}
