@@ -49,7 +49,7 @@ struct args {
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: injector-send [OPTION]... --host HOST --component COMP [MESSAGE]...\n"
-               "       injector-send --raw [--target ADDR] < datagrams\n"
+               "  or:  injector-send --raw [--target ADDR] < datagrams\n"
                "Send one alert to an injector collector over UDP (one datagram, no reply).\n"
                "MESSAGE, if given, is the Msg field.\n\n"
                "  --target HOST:PORT     collector address [127.0.0.1:8341]; [v6]:PORT for IPv6\n"
