@@ -11,7 +11,7 @@
 
 static enum log_level max_level = LOG_LEVEL_INFO;
 
-static const char *const level_names[] = {
+const char *const log_level_names[LOG_LEVEL_DEBUG + 1] = {
     [LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARNING] = "warning",
     [LOG_LEVEL_NOTICE] = "notice", [LOG_LEVEL_INFO] = "info",
     [LOG_LEVEL_DEBUG] = "debug",
@@ -25,7 +25,7 @@ void log_set_level(enum log_level level)
 int log_level_parse(const char *s, enum log_level *out)
 {
     for (int l = LOG_LEVEL_ERROR; l <= LOG_LEVEL_DEBUG; l++) {
-        if (strcmp(s, level_names[l]) == 0) {
+        if (strcmp(s, log_level_names[l]) == 0) {
             *out = (enum log_level)l;
             return 0;
         }
@@ -37,7 +37,7 @@ const char *log_level_name(enum log_level level)
 {
     if (level < LOG_LEVEL_ERROR || level > LOG_LEVEL_DEBUG)
         return "?";
-    return level_names[level];
+    return log_level_names[level];
 }
 
 static void vlog(enum log_level level, const char *fmt, va_list ap)

@@ -21,6 +21,9 @@ enum log_level {
 /* Messages above this level are dropped; the default is info. */
 void log_set_level(enum log_level level);
 
+/* The names by level ("error" at LOG_LEVEL_ERROR, ...; NULL below it), for the config. */
+extern const char *const log_level_names[LOG_LEVEL_DEBUG + 1];
+
 /* "error", "warning", "notice", "info", "debug". Returns 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level level);
