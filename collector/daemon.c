@@ -34,16 +34,20 @@ static void on_datagram(const struct udp_datagram *d, void *data)
                     (int64_t)uv_now(&dm->loop));
 }
 
-static void refresh_drops(void *data)
+/* The gauges the daemon keeps, up to date before a report. */
+static void refresh_gauges(void *data)
 {
     struct daemon *dm = data;
+    struct stats *s = ingest_counters(dm->ingest);
     uint64_t total = 0;
     for (size_t i = 0; i < dm->n_udp; i++) {
         int64_t d = udp_drops(dm->udp[i]);
         if (d > 0)
             total += (uint64_t)d;
     }
-    ingest_set_kernel_drops(dm->ingest, total);
+    s->kernel_drops = total;
+    uv_update_time(&dm->loop);
+    s->uptime_seconds = (double)(uv_now(&dm->loop) - dm->started_ms) / 1000.0;
 }
 
 /* The HTTP API's view of the listeners (http.h), read at each request. */
@@ -64,17 +68,18 @@ void daemon_status(struct daemon *dm, char *buf, size_t size)
 {
     const struct stats *s = ingest_stats(dm->ingest);
     snprintf(buf, size, "%llu active alerts, %llu datagrams, %llu kernel drops, version %llu",
-             (unsigned long long)s->active, (unsigned long long)s->datagrams,
+             (unsigned long long)s->active_alerts, (unsigned long long)s->datagrams,
              (unsigned long long)s->kernel_drops, (unsigned long long)s->version);
 }
 
 static void print_stats(struct daemon *dm, const char *why)
 {
-    char line[1024], sinks[512], status[256];
-    refresh_drops(dm);
-    stats_format(ingest_stats(dm->ingest), line, sizeof(line));
-    ingest_format_sink_stats(dm->ingest, sinks, sizeof(sinks));
-    log_info("stats%s: %s%s", why, line, sinks);
+    char line[1536], status[256];
+    struct stats_report r;
+    refresh_gauges(dm);
+    ingest_report(dm->ingest, &r);
+    stats_format_line(&r, line, sizeof(line));
+    log_info("stats%s: %s", why, line);
     daemon_status(dm, status, sizeof(status));
     notify_status(status);
 }
@@ -417,10 +422,8 @@ static int open_security(struct daemon *dm)
 static int open_http(struct daemon *dm)
 {
     const struct config *cfg = dm->cfg;
-    struct timespec now;
     char token[512];
     int rc;
-    clock_gettime(CLOCK_REALTIME, &now);
     if (cfg->http_token_file[0] != '\0' &&
         (rc = http_read_token(cfg->http_token_file, token, sizeof(token))) != 0) {
         log_error("http-token-file %s: %s", cfg->http_token_file,
@@ -432,10 +435,9 @@ static int open_http(struct daemon *dm)
         .ingest = dm->ingest,
         .collector_id = cfg->collector_id,
         .listeners = list_listeners,
-        .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
         .token = cfg->http_token_file[0] ? token : NULL,
         .token_metrics = cfg->http_token_metrics,
-        .refresh = refresh_drops,
+        .refresh = refresh_gauges,
         .data = dm,
     };
     rc = http_new(&dm->loop, &hc, &dm->http);
@@ -513,6 +515,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
         log_error("event loop: %s", uv_strerror(rc));
         return 1;
     }
+    dm.started_ms = uv_now(&dm.loop);
     if ((rc = open_sinks(cfg, sinks, &n_sinks, &spool_version, &dm.amqp)) != 0)
         goto out;
     struct ingest_config ic = {.collector_id = cfg->collector_id,

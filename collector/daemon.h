@@ -39,6 +39,7 @@ struct daemon {
     uv_check_t flush_check;
     bool stopping;
     uint64_t stop_deadline_ms;
+    uint64_t started_ms; /* loop time at start, for the uptime */
 };
 
 /* Run the collector with cfg until it is stopped. cfg stays the caller's and is changed by

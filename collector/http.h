@@ -36,10 +36,9 @@ struct http_config {
     const char *collector_id;
     /* Calls fn(l, arg) once per listener, in order; at each request that shows them. */
     void (*listeners)(http_listener_fn fn, void *arg, void *data);
-    int64_t started_ms; /* wall clock */
     const char *token;    /* bearer token required for all but /healthz; NULL: none */
     bool token_metrics;   /* the token guards /metrics too */
-    /* Called before counters are read (refreshes the kernel drop counts). */
+    /* Called before counters are read (brings the daemon's gauges up to date). */
     void (*refresh)(void *data);
     void *data;
 };

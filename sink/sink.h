@@ -9,6 +9,7 @@
 #define INJECTOR_SINK_H
 
 #include "sink/change.h"
+#include "sink/counter.h"
 
 #include <stddef.h>
 
@@ -28,8 +29,11 @@ struct sink_ops {
     int (*flush)(struct sink *sk);
     /* Reopen output (log rotation). May be NULL. */
     int (*reopen)(struct sink *sk);
-    /* Append " key=value" counters for the stats line to buf. May be NULL. */
-    int (*format_stats)(struct sink *sk, char *buf, size_t size);
+    /* Report the sink's counters and gauges: fn(c, data) once each (counter.h), in a fixed
+     * order, with names no other sink uses (a sink's own prefix where two could clash:
+     * "file_lost"). Shown on the stats line, in /v1/stats under "sink" and in /metrics as
+     * injector_sink_<name>. Loop thread, at each report. May be NULL. */
+    void (*counters)(struct sink *sk, counter_fn fn, void *data);
     /* Flush and free. Called once; safe for a half-built sink. */
     void (*free)(struct sink *sk);
 };
@@ -54,14 +58,10 @@ static inline int sink_reopen(struct sink *sk)
     return sk->ops->reopen != NULL ? sk->ops->reopen(sk) : 0;
 }
 
-static inline int sink_format_stats(struct sink *sk, char *buf, size_t size)
+static inline void sink_counters(struct sink *sk, counter_fn fn, void *data)
 {
-    if (sk->ops->format_stats == NULL) {
-        if (size > 0)
-            buf[0] = '\0';
-        return 0;
-    }
-    return sk->ops->format_stats(sk, buf, size);
+    if (sk->ops->counters != NULL)
+        sk->ops->counters(sk, fn, data);
 }
 
 static inline void sink_free(struct sink *sk)

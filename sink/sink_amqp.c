@@ -464,21 +464,35 @@ static int amqp_flush(struct sink *sk)
     return outbox_flush(((struct sink_amqp *)sk)->ob);
 }
 
-static int amqp_format_stats(struct sink *sk, char *buf, size_t size)
+static void amqp_counters(struct sink *sk, counter_fn fn, void *d)
 {
     struct sink_amqp *a = (struct sink_amqp *)sk;
     struct outbox_stats os;
     outbox_stats(a->ob, &os);
     int64_t oldest = atomic_load(&a->oldest_ms);
-    return snprintf(buf, size,
-                    " amqp=%s queued=%" PRIu64 " spooled=%" PRIu64 " spool_bytes=%" PRIu64
-                    " amqp_published=%llu confirmed=%llu nacked=%llu returned=%llu"
-                    " reconnects=%llu lost=%" PRIu64 " oldest_unconfirmed_s=%.1f",
-                    atomic_load(&a->connected) ? "up" : "down", os.queued, os.spooled,
-                    os.spool_bytes, atomic_load(&a->published), atomic_load(&a->confirmed),
-                    atomic_load(&a->nacked), atomic_load(&a->returned),
-                    atomic_load(&a->reconnects), os.lost,
-                    oldest ? (double)(mono_ms() - oldest) / 1000.0 : 0.0);
+    counter_gauge(fn, d, "amqp_up", COUNTER_UNIT_NONE, atomic_load(&a->connected),
+                  "1 while connected to the broker.");
+    counter_gauge(fn, d, "queued", COUNTER_UNIT_NONE, os.queued,
+                  "Changes in the outbox, waiting for the broker.");
+    counter_total(fn, d, "spooled", COUNTER_UNIT_NONE, os.spooled,
+                  "Changes written to the spool (the broker slow or down).");
+    counter_gauge(fn, d, "spool_bytes", COUNTER_UNIT_BYTES, os.spool_bytes,
+                  "Bytes in the spool now.");
+    counter_total(fn, d, "amqp_sent", COUNTER_UNIT_NONE, atomic_load(&a->published),
+                  "Messages sent to the broker, again after a reconnect included.");
+    counter_total(fn, d, "confirmed", COUNTER_UNIT_NONE, atomic_load(&a->confirmed),
+                  "Changes the broker confirmed: it has them.");
+    counter_total(fn, d, "nacked", COUNTER_UNIT_NONE, atomic_load(&a->nacked),
+                  "Changes the broker refused (published again).");
+    counter_total(fn, d, "returned", COUNTER_UNIT_NONE, atomic_load(&a->returned),
+                  "Changes no queue was bound for (--amqp-mandatory).");
+    counter_total(fn, d, "reconnects", COUNTER_UNIT_NONE, atomic_load(&a->reconnects),
+                  "Connections to the broker after the first.");
+    counter_total(fn, d, "lost", COUNTER_UNIT_NONE, os.lost,
+                  "Changes lost: the outbox full without a spool, or the spool failing.");
+    counter_seconds(fn, d, "oldest_unconfirmed_s",
+                    oldest ? (double)(mono_ms() - oldest) / 1000.0 : 0.0,
+                    "Age of the oldest change the broker has not confirmed.");
 }
 
 static void amqp_free(struct sink *sk)
@@ -537,7 +551,7 @@ static const struct sink_ops amqp_ops = {
     .name = "amqp",
     .write = amqp_write,
     .flush = amqp_flush,
-    .format_stats = amqp_format_stats,
+    .counters = amqp_counters,
     .free = amqp_free,
 };
 
