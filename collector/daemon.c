@@ -4,6 +4,7 @@
 #include "collector/acl.h"
 #include "collector/address.h"
 #include "collector/auth.h"
+#include "collector/check.h"
 #include "collector/log.h"
 #include "collector/notify.h"
 #include "collector/reload.h"
@@ -511,6 +512,13 @@ int daemon_run(struct config *cfg, int argc, char **argv)
     uint64_t spool_version;
     int rc;
 
+    /* The table is saved at exit: a place it cannot be written to would lose it then, after
+     * running for days; say so now instead. */
+    char why[CONFIG_PATH_MAX * 2 + 256];
+    if (cfg->snapshot[0] != '\0' && check_path(cfg, CONFIG_snapshot, why, sizeof(why)) != 0) {
+        log_error("%s; not starting (the table could not be saved)", why);
+        return 1;
+    }
     if ((rc = uv_loop_init(&dm.loop)) != 0) {
         log_error("event loop: %s", uv_strerror(rc));
         return 1;

@@ -1,4 +1,5 @@
 /* main.c - injectord: read the configuration, check it or run the daemon with it. */
+#include "collector/check.h"
 #include "collector/config.h"
 #include "collector/daemon.h"
 #include "collector/log.h"
@@ -20,6 +21,12 @@ static char **keep_args(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         secret_scrub_url(argv[i]);
     return copy;
+}
+
+static void report_problem(const char *problem, void *data)
+{
+    (void)data;
+    fprintf(stderr, "injectord: %s\n", problem);
 }
 
 static void free_args(int argc, char **args)
@@ -45,8 +52,9 @@ int main(int argc, char **argv)
         return mode != CONFIG_RUN ? 1 : 2;
     }
     if (mode != CONFIG_RUN) {
+        int problems = check_config(&cfg, mode == CONFIG_CHECK_BIND, report_problem, NULL);
         config_print(&cfg, stdout);
-        return 0;
+        return problems > 0 ? 1 : 0;
     }
     log_set_level((enum log_level)cfg.log_level);
     char **args = keep_args(argc, argv);

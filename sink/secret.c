@@ -1,8 +1,43 @@
 /* secret.c - where a URL keeps its password, and keeping it out of sight. */
 #include "sink/secret.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+int secret_read_file(const char *path, char **out)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -errno;
+    char *line = NULL;
+    size_t cap = 0;
+    errno = 0;
+    ssize_t n = getline(&line, &cap, f);
+    int rc = n < 0 && errno != 0 ? -errno : 0;
+    fclose(f);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    if (rc == 0 && n <= 0)
+        rc = -ENODATA;
+    if (rc != 0) {
+        free(line); /* nothing was read into it */
+        return rc;
+    }
+    *out = line;
+    return 0;
+}
+
+void secret_free(char *s)
+{
+    if (s == NULL)
+        return;
+    /* volatile: the wipe of memory about to be freed is not optimised away */
+    for (volatile char *p = s; *p != '\0'; p++)
+        *p = '\0';
+    free(s);
+}
 
 /* The password in the URL that starts somewhere in s: *start and *len span the characters
  * between "user:" and "@host" (the last '@' before the path, as passwords may hold '@').

@@ -84,8 +84,13 @@ case_install_and_unit_verify() {
         fail "systemd-analyze verify (template): $(cat "$WORK/verify.txt")"
     grep -q '^ExecStart=.* -c /etc/injector/injectord-%i.conf$' "$unit" &&
         grep -q '^StateDirectory=injector/%i$' "$unit" || fail "template instance settings"
-    "$INJECTORD" --check-config -c "$WORK/stage/etc/injector/injectord.conf" >"$WORK/eff.txt" ||
-        fail "the shipped config does not check"
+    # Its state directory is systemd's to create (StateDirectory=): the only problem the
+    # check may find on a machine without it.
+    rc=0
+    "$INJECTORD" --check-config -c "$WORK/stage/etc/injector/injectord.conf" >"$WORK/eff.txt" \
+        2>"$WORK/check.txt" || rc=$?
+    [ "$rc" -eq 0 ] || { [ "$rc" -eq 1 ] && ! grep -v 'in /var/lib/injector: ' "$WORK/check.txt"; } ||
+        fail "the shipped config does not check: $(cat "$WORK/check.txt")"
     grep -A1 '^\[snapshot\]$' "$WORK/eff.txt" | grep -q '^path = /var/lib/injector/snapshot.json$' ||
         fail "effective config: $(cat "$WORK/eff.txt")"
     rc=0
@@ -212,6 +217,43 @@ $(cat "$WORK/reload.txt")"
         jq -e '.collector == "test-a"' >/dev/null || fail "a restart-only setting changed live"
     grep -q 'log-level info -> debug' "$WORK/reload.txt" || fail "log level"
     echo "$applied applied live, $restart need a restart"
+    stop_injectord d
+}
+
+# --check-config finds what start-up would run into; start-up refuses a snapshot it could
+# not write at exit, in one line.
+case_check_config_finds_startup_problems() {
+    local rc=0
+    "$INJECTORD" --check-config --listen 127.0.0.1:0 --snapshot "$WORK/missing/snap.json" \
+        --key-file "$WORK/keys" --output "$WORK/missing/out.json" >"$WORK/eff.txt" \
+        2>"$WORK/check.txt" || rc=$?
+    [ "$rc" -eq 1 ] || fail "check passed: rc=$rc"
+    grep -q "snapshot $WORK/missing/snap.json: cannot create files in $WORK/missing" "$WORK/check.txt" &&
+        grep -q "key-file: $WORK/keys: No such file" "$WORK/check.txt" &&
+        grep -q "output $WORK/missing/out.json" "$WORK/check.txt" ||
+        fail "problems not named: $(cat "$WORK/check.txt")"
+    grep -q '^\[snapshot\]$' "$WORK/eff.txt" || fail "the settings are printed all the same"
+
+    rc=0
+    timeout 10 "$INJECTORD" --listen 127.0.0.1:0 --http off --snapshot "$WORK/missing/snap.json" \
+        >/dev/null 2>"$WORK/start.txt" || rc=$?
+    [ "$rc" -eq 1 ] && [ "$(wc -l <"$WORK/start.txt")" -eq 1 ] &&
+        grep -q "snapshot $WORK/missing/snap.json: cannot create files in .*; not starting" \
+            "$WORK/start.txt" || fail "start-up with an unwritable snapshot: rc=$rc $(cat "$WORK/start.txt")"
+
+    rc=0
+    "$INJECTORD" --check-config -c "$WORK" >/dev/null 2>"$WORK/dir.txt" || rc=$?
+    [ "$rc" -eq 1 ] && grep -q "$WORK: is a directory" "$WORK/dir.txt" || fail "-c DIR: rc=$rc"
+
+    # =bind: an address another collector holds.
+    start_injectord d --listen 127.0.0.1:0
+    rc=0
+    "$INJECTORD" --check-config=bind --listen "127.0.0.1:$PORT_d" --http 127.0.0.1:0 \
+        >/dev/null 2>"$WORK/bind.txt" || rc=$?
+    [ "$rc" -eq 1 ] && grep -q "listen (udp) 127.0.0.1:$PORT_d: cannot bind: Address already in use" \
+        "$WORK/bind.txt" || fail "bind check: rc=$rc $(cat "$WORK/bind.txt")"
+    "$INJECTORD" --check-config=bind --listen 127.0.0.1:0 --http 127.0.0.1:0 >/dev/null ||
+        fail "free addresses did not check"
     stop_injectord d
 }
 
