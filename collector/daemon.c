@@ -9,6 +9,7 @@
 #include "collector/notify.h"
 #include "collector/reload.h"
 #include "collector/snapshot.h"
+#include "sink/secret.h"
 #include "sink/sink_amqp.h"
 #include "sink/sink_file.h"
 
@@ -423,12 +424,12 @@ static int open_security(struct daemon *dm)
 static int open_http(struct daemon *dm)
 {
     const struct config *cfg = dm->cfg;
-    char token[512];
+    char *token = NULL;
     int rc;
     if (cfg->http_token_file[0] != '\0' &&
-        (rc = http_read_token(cfg->http_token_file, token, sizeof(token))) != 0) {
+        (rc = secret_read_file(cfg->http_token_file, &token)) != 0) {
         log_error("http-token-file %s: %s", cfg->http_token_file,
-                  rc == -EINVAL ? "empty" : strerror(-rc));
+                  rc == -ENODATA ? "empty" : strerror(-rc));
         return rc;
     }
     struct http_config hc = {
@@ -436,13 +437,13 @@ static int open_http(struct daemon *dm)
         .ingest = dm->ingest,
         .collector_id = cfg->collector_id,
         .listeners = list_listeners,
-        .token = cfg->http_token_file[0] ? token : NULL,
+        .token = token,
         .token_metrics = cfg->http_token_metrics,
         .refresh = refresh_gauges,
         .data = dm,
     };
     rc = http_new(&dm->loop, &hc, &dm->http);
-    memset(token, 0, sizeof(token));
+    secret_free(token);
     if (rc != 0) {
         log_error("cannot serve HTTP on %s: %s (--http off to go without)", cfg->http.text,
                   strerror(-rc));

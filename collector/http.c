@@ -403,19 +403,6 @@ int http_set_token(struct http *h, const char *token, bool token_metrics)
     return 0;
 }
 
-int http_read_token(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -errno;
-    char *ok = fgets(buf, (int)size, f);
-    fclose(f);
-    if (ok == NULL)
-        return -EINVAL;
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return buf[0] != '\0' ? 0 : -EINVAL;
-}
-
 const char *http_name(const struct http *h)
 {
     return h->name;

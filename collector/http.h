@@ -51,10 +51,6 @@ int http_new(uv_loop_t *loop, const struct http_config *cfg, struct http **out);
 /* Change the token (SIGHUP); NULL removes it. Copied. Returns 0 or -ENOMEM. */
 int http_set_token(struct http *h, const char *token, bool token_metrics);
 
-/* Read a token from the first line of path into buf. Returns 0, or a negative errno
- * (-EINVAL: empty). */
-int http_read_token(const char *path, char *buf, size_t size);
-
 /* Stop serving and close. Safe on NULL. */
 void http_close(struct http *h);
 

@@ -388,11 +388,13 @@ void ingest_flush(struct ingest *in, int64_t mono_ms)
     for (size_t i = 0; i < in->n_sinks; i++) {
         int rc = sink_flush(in->sinks[i]);
         if (rc != 0) {
-            /* A full disk fails every flush: loud, but not one line per loop iteration. */
+            /* A full disk fails every flush: loud, but not one line per loop iteration. The
+             * sink keeps what it could not write (sink.h) and tries again at the next
+             * flush; a change it has no room for is refused at write, and counted there. */
             in->stats.sink_errors++;
             log_ratelimited(&in->rl_sink, mono_ms, LOG_LEVEL_ERROR,
-                            "%s sink: writing out failed: %s; the changes in that write are "
-                            "lost (counted), the state table stays right",
+                            "%s sink: writing out failed: %s; what is buffered is kept and "
+                            "written at the next flush, the state table stays right",
                             in->sinks[i]->ops->name, strerror(-rc));
         }
     }

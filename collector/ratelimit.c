@@ -6,10 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HASH_NONFATAL_OOM 1
-#define uthash_nonfatal_oom(obj) (oom_flag = true)
-static bool oom_flag;
-#include <uthash.h>
+#include "collector/hash.h"
 
 #define KEY_LEN 18 /* family, 16 address bytes */
 

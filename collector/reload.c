@@ -7,6 +7,7 @@
 #include "collector/daemon.h"
 #include "collector/log.h"
 #include "collector/notify.h"
+#include "sink/secret.h"
 #include "sink/sink_amqp.h"
 
 #include <errno.h>
@@ -122,21 +123,20 @@ static int apply_auth(struct daemon *dm, const struct config *next, char *why, s
 /* The token file is read again at every reload: rotating the token needs no restart. */
 static int apply_http_token(struct daemon *dm, const struct config *next, char *why, size_t size)
 {
-    char token[512];
+    char *token = NULL;
     int rc = 0;
     if (dm->http == NULL) {
         snprintf(why, size, "(the HTTP API is off)");
         return 0;
     }
     if (next->http_token_file[0] != '\0' &&
-        (rc = http_read_token(next->http_token_file, token, sizeof(token))) != 0) {
+        (rc = secret_read_file(next->http_token_file, &token)) != 0) {
         snprintf(why, size, "%s: %s", next->http_token_file,
-                 rc == -EINVAL ? "empty" : strerror(-rc));
+                 rc == -ENODATA ? "empty" : strerror(-rc));
         return rc;
     }
-    rc =
-        http_set_token(dm->http, next->http_token_file[0] ? token : NULL, next->http_token_metrics);
-    memset(token, 0, sizeof(token));
+    rc = http_set_token(dm->http, token, next->http_token_metrics);
+    secret_free(token);
     if (rc != 0)
         snprintf(why, size, "%s", strerror(-rc));
     return rc;

@@ -9,11 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* uthash's default on a failed allocation is exit(); record it and fail the call instead. */
-#define HASH_NONFATAL_OOM 1
-#define uthash_nonfatal_oom(obj) (oom_flag = true)
-static bool oom_flag;
-#include <uthash.h>
+#include "collector/hash.h"
 
 #define TEXT_ABSENT UINT32_MAX
 #define KEY_BUF     (2 * (ALERT_KEY_MAX + 1))

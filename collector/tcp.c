@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_ITEMS 1024 /* the parser's per-document alert limit */
+#define MAX_ITEMS ALERT_XML_MAX_ALERTS /* the parser's per-document alert limit */
 
 struct conn {
     uv_tcp_t handle;

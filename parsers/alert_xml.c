@@ -20,7 +20,6 @@
 
 #define DEFAULT_MAX_DATAGRAM 65507u
 #define DEFAULT_MAX_DEPTH    16u
-#define DEFAULT_MAX_ALERTS   1024u
 
 /* The context's name dictionary keeps every element name ever seen; a sender inventing
  * names would grow it without bound, so past this many names the context is rebuilt. */
@@ -621,7 +620,7 @@ int alert_xml_new(const struct alert_xml_limits *limits, struct alert_xml **out)
 
     p->lim.max_datagram = DEFAULT_MAX_DATAGRAM;
     p->lim.max_depth = DEFAULT_MAX_DEPTH;
-    p->lim.max_alerts = DEFAULT_MAX_ALERTS;
+    p->lim.max_alerts = ALERT_XML_MAX_ALERTS;
     if (limits != NULL) {
         if (limits->max_datagram)
             p->lim.max_datagram = limits->max_datagram;

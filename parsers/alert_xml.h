@@ -44,10 +44,14 @@ const char *alert_xml_reason_name(enum alert_xml_reason reason);
 /* True for the reasons that refuse the whole datagram. */
 int alert_xml_reason_is_document(enum alert_xml_reason reason);
 
+/* Alerts one document may hold unless limits say otherwise: a reader of results (a TCP
+ * reply) needs room for this many. */
+#define ALERT_XML_MAX_ALERTS 1024u
+
 struct alert_xml_limits {
     size_t max_datagram; /* bytes; default 65507 (the largest UDP payload) */
     unsigned max_depth;  /* element nesting; default 16 */
-    unsigned max_alerts; /* alerts in one datagram; default 1024 */
+    unsigned max_alerts; /* alerts in one datagram; default ALERT_XML_MAX_ALERTS */
 };
 
 struct alert_xml_result {

@@ -15,8 +15,14 @@
 
 struct sink;
 
-/* How sinks log (they never include collector/): level is a syslog priority (3 error,
- * 4 warning, 6 info), msg one line. Called from any thread. */
+/* How sinks log (they never include collector/): level is a syslog priority, msg one line.
+ * Called from any thread. */
+enum sink_log_level {
+    SINK_LOG_ERROR = 3,
+    SINK_LOG_WARNING = 4,
+    SINK_LOG_NOTICE = 5,
+    SINK_LOG_INFO = 6,
+};
 typedef void (*sink_log_fn)(int level, const char *msg);
 
 struct sink_ops {
@@ -25,7 +31,9 @@ struct sink_ops {
      * only. Returns 0, or a negative errno when the change could not be taken (counted by
      * the caller; the sink logs the why). */
     int (*write)(struct sink *sk, const struct change *c, const char *json, size_t len);
-    /* Push buffered output out; called once per loop iteration that wrote. May be NULL. */
+    /* Push buffered output out; called once per loop iteration that wrote. Returns 0 or a
+     * negative errno; what could not be written stays buffered for the next flush (a sink
+     * that has to drop it counts it). May be NULL. */
     int (*flush)(struct sink *sk);
     /* Reopen output (log rotation). May be NULL. */
     int (*reopen)(struct sink *sk);

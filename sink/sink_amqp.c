@@ -2,6 +2,7 @@
 #include "sink/sink_amqp.h"
 
 #include "sink/outbox.h"
+#include "sink/secret.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -311,7 +312,7 @@ static int read_frames(struct sink_amqp *a)
             amqp_basic_return_t *ret = f.payload.method.decoded;
             uint64_t n = atomic_fetch_add(&a->returned, 1) + 1;
             if (n <= 5 || n % 10000 == 0)
-                say(a, 4, "amqp: change with routing key %.*s was unroutable (no queue bound; "
+                say(a, SINK_LOG_WARNING, "amqp: change with routing key %.*s was unroutable (no queue bound; "
                           "%" PRIu64 " so far)",
                     (int)ret->routing_key.len, (const char *)ret->routing_key.bytes, n);
             amqp_message_t msg;
@@ -401,7 +402,7 @@ static void *publisher_main(void *arg)
             if (atomic_load(&a->stop))
                 break; /* no broker at shutdown: the rest is spooled at once */
             if (connect_broker(a) != 0) {
-                say(a, 4, "amqp: cannot connect to %s: %s; retrying in %.1f s", a->url_shown,
+                say(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; retrying in %.1f s", a->url_shown,
                     a->reason, backoff / 1000.0);
                 wait_stop(a, backoff);
                 backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
@@ -411,12 +412,12 @@ static void *publisher_main(void *arg)
                 atomic_fetch_add(&a->reconnects, 1);
             ever = true;
             backoff = BACKOFF_MIN_MS;
-            say(a, 6, "amqp: connected to %s, exchange %s%s", a->url_shown, a->exchange,
+            say(a, SINK_LOG_INFO, "amqp: connected to %s, exchange %s%s", a->url_shown, a->exchange,
                 a->n_inflight ? "; publishing the unconfirmed changes again" : "");
         }
         bool drained;
         if (fill_window(a, &drained) != 0 || read_frames(a) != 0) {
-            say(a, 3, "amqp: connection to %s lost: %s; %zu changes unconfirmed, they are "
+            say(a, SINK_LOG_ERROR, "amqp: connection to %s lost: %s; %zu changes unconfirmed, they are "
                       "published again after reconnecting",
                 a->url_shown, a->reason, a->n_inflight);
             disconnect(a);
@@ -521,15 +522,15 @@ static void amqp_free(struct sink *sk)
         long spooled = outbox_spool_rest(a->ob, a->inflight, a->n_inflight);
         a->n_inflight = 0;
         if (spooled > 0)
-            say(a, 5, "amqp: stopped; %" PRIu64 " changes confirmed, %ld (%zu of them "
+            say(a, SINK_LOG_NOTICE, "amqp: stopped; %" PRIu64 " changes confirmed, %ld (%zu of them "
                       "unconfirmed) spooled to %s for the next start",
                 confirmed, spooled, unconfirmed, a->cfg.spool_dir);
         else if (spooled < 0)
-            say(a, 3, "amqp: stopped; %zu unconfirmed and the queued changes could not be "
+            say(a, SINK_LOG_ERROR, "amqp: stopped; %zu unconfirmed and the queued changes could not be "
                       "spooled (%s): they are lost",
                 unconfirmed, a->cfg.spool_dir ? strerror((int)-spooled) : "no --spool-dir");
         else
-            say(a, 6, "amqp: stopped; %" PRIu64 " changes confirmed, none left over",
+            say(a, SINK_LOG_INFO, "amqp: stopped; %" PRIu64 " changes confirmed, none left over",
                 confirmed);
     }
     outbox_free(a->ob);
@@ -555,25 +556,6 @@ static const struct sink_ops amqp_ops = {
     .free = amqp_free,
 };
 
-int sink_amqp_read_password(const char *path, char **out)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -errno;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n = getline(&line, &cap, f);
-    fclose(f);
-    if (n < 0) {
-        free(line);
-        return -EINVAL;
-    }
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    *out = line;
-    return 0;
-}
-
 /* Fill a's target (URL, credentials, exchange, the URL shown in logs) from cfg.
  * Returns 0, -EINVAL or -ENOMEM; logs why. */
 static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg)
@@ -584,7 +566,7 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg)
         return -ENOMEM;
     amqp_default_connection_info(&a->info);
     if (amqp_parse_url(a->url_buf, &a->info) != AMQP_STATUS_OK) {
-        say(a, 3, "amqp: cannot use URL (want amqp[s]://user[:password]@host[:port][/vhost])");
+        say(a, SINK_LOG_ERROR, "amqp: cannot use URL (want amqp[s]://user[:password]@host[:port][/vhost])");
         return -EINVAL;
     }
     /* "amqp://host:5672/" parses to vhost "": users mean the default vhost by it. */
@@ -592,29 +574,23 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg)
         a->info.vhost = "/";
     const char *env = getenv("INJECTOR_AMQP_PASSWORD");
     if (cfg->password_file != NULL) {
-        if ((rc = sink_amqp_read_password(cfg->password_file, &a->password)) != 0) {
-            say(a, 3, "amqp: cannot read the password file %s: %s", cfg->password_file,
-                strerror(-rc));
+        if ((rc = secret_read_file(cfg->password_file, &a->password)) != 0) {
+            say(a, SINK_LOG_ERROR, "amqp: cannot read the password file %s: %s",
+                cfg->password_file, rc == -ENODATA ? "empty" : strerror(-rc));
             return -EINVAL;
         }
     } else if ((a->password = strdup(env != NULL ? env : a->info.password)) == NULL) {
         return -ENOMEM;
     }
-    if (asprintf(&a->url_shown, "%s://%s@%s:%d%s%s", a->info.ssl ? "amqps" : "amqp",
-                 a->info.user, a->info.host, a->info.port, a->info.vhost[0] == '/' ? "" : "/",
-                 a->info.vhost) < 0) {
-        a->url_shown = NULL;
+    char shown[1024];
+    if ((a->url_shown = strdup(secret_mask_url(cfg->url, shown, sizeof(shown)))) == NULL)
         return -ENOMEM;
-    }
     return 0;
 }
 
 static void target_free(struct sink_amqp *a)
 {
-    if (a->password != NULL) {
-        memset(a->password, 0, strlen(a->password));
-        free(a->password);
-    }
+    secret_free(a->password);
     free(a->url_buf);
     free(a->url_shown);
     free(a->exchange);
@@ -634,7 +610,7 @@ static void take_target(struct sink_amqp *a)
         return;
     char *old = a->url_shown;
     a->url_shown = NULL;
-    say(a, 5, "amqp: switching from %s to %s, exchange %s; %zu unconfirmed changes are "
+    say(a, SINK_LOG_NOTICE, "amqp: switching from %s to %s, exchange %s; %zu unconfirmed changes are "
               "published there first",
         old ? old : "?", p->url_shown, p->exchange, a->n_inflight);
     free(old);
@@ -702,17 +678,17 @@ int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out,
     struct outbox_config oc = {.capacity = cfg->outbox_size ? cfg->outbox_size : 100000,
                                .spool_dir = cfg->spool_dir};
     if ((rc = outbox_new(&oc, &a->ob, &rec)) != 0) {
-        say(a, 3, "amqp: cannot open the spool %s: %s", cfg->spool_dir, strerror(-rc));
+        say(a, SINK_LOG_ERROR, "amqp: cannot open the spool %s: %s", cfg->spool_dir, strerror(-rc));
         goto fail;
     }
     if (rec.segments > 0 || rec.bytes_cut > 0)
-        say(a, rec.bytes_cut ? 4 : 6,
+        say(a, rec.bytes_cut ? SINK_LOG_WARNING : SINK_LOG_INFO,
             "amqp: spool %s: %" PRIu64 " changes in %zu segment(s) to replay first (versions up "
             "to %" PRIu64 ")%s",
             cfg->spool_dir, rec.records, rec.segments, rec.max_version,
             rec.bytes_cut ? "; a partial record at a segment's end was cut" : "");
     if (rec.bytes_cut > 0)
-        say(a, 4, "amqp: spool recovery cut %" PRIu64 " bytes (a crash mid-write)",
+        say(a, SINK_LOG_WARNING, "amqp: spool recovery cut %" PRIu64 " bytes (a crash mid-write)",
             rec.bytes_cut);
     if (spool_version != NULL)
         *spool_version = rec.max_version;

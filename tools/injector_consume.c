@@ -20,6 +20,7 @@
 
 #include "consume_view.h"
 #include "http_get.h"
+#include "sink/secret.h"
 #include "sink/sink_amqp.h"
 
 #define MAX_BINDS      32
@@ -247,10 +248,10 @@ static int parse_args(int argc, char **argv, struct args *a)
     }
     if (a->token_file != NULL) {
         /* the same reader as passwords: first line, trailing newline dropped */
-        int rc = sink_amqp_read_password(a->token_file, &a->token);
+        int rc = secret_read_file(a->token_file, &a->token);
         if (rc != 0) {
             fprintf(stderr, "injector-consume: %s: %s\n", a->token_file,
-                    rc == -EINVAL ? "empty" : strerror(-rc));
+                    rc == -ENODATA ? "empty" : strerror(-rc));
             return -1;
         }
     }
@@ -317,10 +318,10 @@ static amqp_connection_state_t connect_to(const struct args *a, char **password_
     if (a->password_file != NULL) {
         free(*password_buf); /* a reconnect reads it again */
         *password_buf = NULL;
-        int rc = sink_amqp_read_password(a->password_file, password_buf);
+        int rc = secret_read_file(a->password_file, password_buf);
         if (rc != 0) {
             fprintf(stderr, "injector-consume: %s: %s\n", a->password_file,
-                    rc == -EINVAL ? "empty" : strerror(-rc));
+                    rc == -ENODATA ? "empty" : strerror(-rc));
             goto fail;
         }
         password = *password_buf;
