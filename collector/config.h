@@ -162,7 +162,7 @@ struct config_urls { /* URLS: the nodes of one cluster; n == 0 when off */
     X(amqp_key_file, PATH, "amqp-key-file", "amqp", "key_file", "PATH", "",                        \
       (.file = CONFIG_FILE_READ), RESTART, "amqps://: the client certificate's key")               \
     X(amqp_confirm_window, COUNT, "amqp-confirm-window", "amqp", "confirm_window", "N", "256",     \
-      (.min = 1, .max = 65535), RESTART, "changes sent and awaiting the broker's confirm")        \
+      (.min = 1, .max = 65535), RESTART, "changes sent and awaiting the broker's confirm")         \
     X(amqp_mandatory, BOOL, "amqp-mandatory", "amqp", "mandatory", "BOOL", "false", (), RESTART,   \
       "count changes no queue is bound for (basic.return)")                                        \
     X(amqp_heartbeat_ms, DURATION, "amqp-heartbeat", "amqp", "heartbeat", "SECONDS", "10",         \

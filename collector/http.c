@@ -113,9 +113,8 @@ static void get_alerts(struct http *h, struct MHD_Connection *conn, struct reply
 static void listener_json(const struct http_listener *l, void *arg)
 {
     json_array_append_new(arg, json_pack("{ss sI sb sI}", "address", l->address, "rcvbuf",
-                                         (json_int_t)l->rcvbuf, "rcvbuf_clamped",
-                                         l->rcvbuf_clamped, "kernel_drops",
-                                         (json_int_t)l->kernel_drops));
+                                         (json_int_t)l->rcvbuf, "rcvbuf_clamped", l->rcvbuf_clamped,
+                                         "kernel_drops", (json_int_t)l->kernel_drops));
 }
 
 static void get_stats(struct http *h, struct reply *r)
@@ -170,13 +169,12 @@ static int source_cb(const struct source_info *info, void *data)
     char addr[72], seen[32];
     address_format(info->addr, addr, sizeof(addr));
     change_format_time(info->last_seen_ms, seen, sizeof(seen));
-    json_t *o = json_pack("{ss sI sI sI sI sI ss}", "sender", addr, "datagrams",
-                          (json_int_t)info->datagrams, "alerts", (json_int_t)info->alerts,
-                          "seq_gaps", (json_int_t)info->seq_gaps, "reordered",
-                          (json_int_t)info->reordered, "duplicates",
-                          (json_int_t)info->duplicates, "last_seen", seen);
-    json_object_set_new(o, "last_seq", info->last_seq < 0 ? json_null()
-                                                          : json_integer(info->last_seq));
+    json_t *o = json_pack(
+        "{ss sI sI sI sI sI ss}", "sender", addr, "datagrams", (json_int_t)info->datagrams,
+        "alerts", (json_int_t)info->alerts, "seq_gaps", (json_int_t)info->seq_gaps, "reordered",
+        (json_int_t)info->reordered, "duplicates", (json_int_t)info->duplicates, "last_seen", seen);
+    json_object_set_new(o, "last_seq",
+                        info->last_seq < 0 ? json_null() : json_integer(info->last_seq));
     json_array_append_new(data, o);
     return 0;
 }
@@ -187,8 +185,9 @@ static void get_sources(struct http *h, struct reply *r)
     json_t *arr = json_array();
     sources_foreach(ingest_sources(h->cfg.ingest), source_cb, arr);
     sources_totals(ingest_sources(h->cfg.ingest), &t);
-    reply_json(r, 200,
-               json_pack("{so sI}", "sources", arr, "untracked_datagrams", (json_int_t)t.untracked));
+    reply_json(
+        r, 200,
+        json_pack("{so sI}", "sources", arr, "untracked_datagrams", (json_int_t)t.untracked));
 }
 
 /* Equal strings, compared in time that depends only on the length of the given one, so the
@@ -249,15 +248,15 @@ static void route(struct http *h, struct MHD_Connection *conn, const char *url, 
     } else if (strcmp(url, "/v1/sources") == 0) {
         get_sources(h, r);
     } else {
-        reply_error(r, 404, "not found: try / (the dashboard), /v1/alerts, /v1/stats, "
-                            "/v1/sources, /metrics, /healthz");
+        reply_error(r, 404,
+                    "not found: try / (the dashboard), /v1/alerts, /v1/stats, "
+                    "/v1/sources, /metrics, /healthz");
     }
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct http *h = cls;
     struct reply r = {0};
@@ -351,10 +350,10 @@ int http_new(uv_loop_t *loop, const struct http_config *cfg, struct http **out)
         return -ENOMEM;
     }
     h->cfg.token = NULL; /* the owned copy is h->token */
-    h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-                              MHD_OPTION_SOCK_ADDR, cfg->addr, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                              MHD_OPTION_END);
+    h->mhd =
+        MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+                         MHD_OPTION_SOCK_ADDR, cfg->addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (h->mhd == NULL) {
         int err = errno ? errno : EADDRINUSE;
         free(h->token);

@@ -22,9 +22,9 @@
 
 /* One listening socket, as /v1/stats and /metrics show it. */
 struct http_listener {
-    const char *address; /* "127.0.0.1:8341"; valid for the call only */
-    size_t rcvbuf;       /* the receive buffer the kernel granted */
-    bool rcvbuf_clamped; /* below what was asked (net.core.rmem_max) */
+    const char *address;  /* "127.0.0.1:8341"; valid for the call only */
+    size_t rcvbuf;        /* the receive buffer the kernel granted */
+    bool rcvbuf_clamped;  /* below what was asked (net.core.rmem_max) */
     int64_t kernel_drops; /* -1: unknown */
 };
 
@@ -36,8 +36,8 @@ struct http_config {
     const char *collector_id;
     /* Calls fn(l, arg) once per listener, in order; at each request that shows them. */
     void (*listeners)(http_listener_fn fn, void *arg, void *data);
-    const char *token;    /* bearer token required for all but /healthz; NULL: none */
-    bool token_metrics;   /* the token guards /metrics too */
+    const char *token;  /* bearer token required for all but /healthz; NULL: none */
+    bool token_metrics; /* the token guards /metrics too */
     /* Called before counters are read (brings the daemon's gauges up to date). */
     void (*refresh)(void *data);
     void *data;

@@ -192,9 +192,8 @@ static int process(struct ingest *in, int rc, const struct sockaddr *from, int64
     if (rc != 0) {
         in->stats.malformed++;
         in->stats.refused[res->reason]++;
-        log_ratelimited(&in->rl_malformed, mono_ms, LOG_LEVEL_WARNING,
-                        "%s from %s refused: %s: %s", items ? "document" : "datagram",
-                        sender_text(from, sender, sizeof(sender)),
+        log_ratelimited(&in->rl_malformed, mono_ms, LOG_LEVEL_WARNING, "%s from %s refused: %s: %s",
+                        items ? "document" : "datagram", sender_text(from, sender, sizeof(sender)),
                         alert_xml_reason_name(res->reason), res->error);
         return rc;
     }
@@ -267,8 +266,8 @@ struct auth *ingest_auth(struct ingest *in)
 /* The signature check (AUTH_ACCEPT when signatures are not checked); on acceptance, buf
  * and len are narrowed to the document. Counts nothing: a TCP document cut short is looked
  * at again. */
-static enum auth_reason check_auth(struct ingest *in, const char **buf, size_t *len,
-                                   bool must_sign, int64_t now_ms)
+static enum auth_reason check_auth(struct ingest *in, const char **buf, size_t *len, bool must_sign,
+                                   int64_t now_ms)
 {
     if (in->auth == NULL)
         return AUTH_ACCEPT; /* +signed blocks without keys are refused at start-up */

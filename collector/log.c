@@ -16,9 +16,8 @@
 static atomic_int max_level = LOG_LEVEL_INFO;
 
 const char *const log_level_names[LOG_LEVEL_DEBUG + 1] = {
-    [LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARNING] = "warning",
-    [LOG_LEVEL_NOTICE] = "notice", [LOG_LEVEL_INFO] = "info",
-    [LOG_LEVEL_DEBUG] = "debug",
+    [LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
+    [LOG_LEVEL_INFO] = "info",   [LOG_LEVEL_DEBUG] = "debug",
 };
 
 void log_set_level(enum log_level level)
@@ -64,8 +63,7 @@ static void vlog(enum log_level level, const char *fmt, va_list ap)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ldZ %s: %s\n", when, ts.tv_nsec / 1000000, log_level_name(level),
-            msg);
+    fprintf(stderr, "%s.%03ldZ %s: %s\n", when, ts.tv_nsec / 1000000, log_level_name(level), msg);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

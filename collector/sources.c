@@ -41,7 +41,8 @@ void sources_free(struct sources *s)
     if (s == NULL)
         return;
     struct source *e, *tmp;
-    HASH_ITER(hh, s->table, e, tmp) {
+    HASH_ITER(hh, s->table, e, tmp)
+    {
         HASH_DELETE(hh, s->table, e);
         free(e);
     }

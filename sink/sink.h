@@ -50,8 +50,7 @@ struct sink {
     const struct sink_ops *ops;
 };
 
-static inline int sink_write(struct sink *sk, const struct change *c, const char *json,
-                             size_t len)
+static inline int sink_write(struct sink *sk, const struct change *c, const char *json, size_t len)
 {
     return sk->ops->write(sk, c, json, len);
 }

@@ -25,11 +25,11 @@
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 
-#define CHANNEL         1
-#define BACKOFF_MIN_MS  500
-#define BACKOFF_MAX_MS  30000
-#define SYNC_EVERY_MS   1000
-#define IDLE_POLL_MS    200 /* also bounds how late a heartbeat is sent */
+#define CHANNEL        1
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+#define SYNC_EVERY_MS  1000
+#define IDLE_POLL_MS   200 /* also bounds how late a heartbeat is sent */
 
 struct sink_amqp {
     struct sink base;
@@ -97,8 +97,8 @@ int sink_amqp_routing_key(const struct change *c, char *buf, size_t size)
     if (alert_has_num(al, ALERT_SEVERITY))
         return snprintf(buf, size, "%s.%" PRId64 ".%.*s", change_outcome_name(c->outcome),
                         al->num[ALERT_SEVERITY], (int)al->host_len, al->host);
-    return snprintf(buf, size, "%s.none.%.*s", change_outcome_name(c->outcome),
-                    (int)al->host_len, al->host);
+    return snprintf(buf, size, "%s.none.%.*s", change_outcome_name(c->outcome), (int)al->host_len,
+                    al->host);
 }
 
 /* ---- the publisher thread ---------------------------------------------------------- */
@@ -118,12 +118,12 @@ static void describe_reply(amqp_rpc_reply_t r, const char *what, char *buf, size
     case AMQP_RESPONSE_SERVER_EXCEPTION:
         if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
             amqp_connection_close_t *m = r.reply.decoded;
-            snprintf(buf, size, "%s: broker closed the connection: %u %.*s", what,
-                     m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+            snprintf(buf, size, "%s: broker closed the connection: %u %.*s", what, m->reply_code,
+                     (int)m->reply_text.len, (const char *)m->reply_text.bytes);
         } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
             amqp_channel_close_t *m = r.reply.decoded;
-            snprintf(buf, size, "%s: broker closed the channel: %u %.*s", what,
-                     m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+            snprintf(buf, size, "%s: broker closed the channel: %u %.*s", what, m->reply_code,
+                     (int)m->reply_text.len, (const char *)m->reply_text.bytes);
         } else {
             snprintf(buf, size, "%s: broker error (method 0x%08x)", what, r.reply.id);
         }
@@ -229,8 +229,8 @@ static int publish(struct sink_amqp *a, size_t i)
     const struct outbox_msg *m = a->inflight[i];
     amqp_basic_properties_t props;
     memset(&props, 0, sizeof(props));
-    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
-                   AMQP_BASIC_APP_ID_FLAG;
+    props._flags =
+        AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_APP_ID_FLAG;
     props.content_type = amqp_cstring_bytes("application/json");
     props.delivery_mode = 2; /* persistent */
     props.app_id = amqp_cstring_bytes("injector");
@@ -312,8 +312,9 @@ static int read_frames(struct sink_amqp *a)
             amqp_basic_return_t *ret = f.payload.method.decoded;
             uint64_t n = atomic_fetch_add(&a->returned, 1) + 1;
             if (n <= 5 || n % 10000 == 0)
-                say(a, SINK_LOG_WARNING, "amqp: change with routing key %.*s was unroutable (no queue bound; "
-                          "%" PRIu64 " so far)",
+                say(a, SINK_LOG_WARNING,
+                    "amqp: change with routing key %.*s was unroutable (no queue bound; "
+                    "%" PRIu64 " so far)",
                     (int)ret->routing_key.len, (const char *)ret->routing_key.bytes, n);
             amqp_message_t msg;
             amqp_rpc_reply_t r = amqp_read_message(a->conn, f.channel, &msg, 0);
@@ -402,8 +403,8 @@ static void *publisher_main(void *arg)
             if (atomic_load(&a->stop))
                 break; /* no broker at shutdown: the rest is spooled at once */
             if (connect_broker(a) != 0) {
-                say(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; retrying in %.1f s", a->url_shown,
-                    a->reason, backoff / 1000.0);
+                say(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; retrying in %.1f s",
+                    a->url_shown, a->reason, backoff / 1000.0);
                 wait_stop(a, backoff);
                 backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
                 continue;
@@ -417,8 +418,9 @@ static void *publisher_main(void *arg)
         }
         bool drained;
         if (fill_window(a, &drained) != 0 || read_frames(a) != 0) {
-            say(a, SINK_LOG_ERROR, "amqp: connection to %s lost: %s; %zu changes unconfirmed, they are "
-                      "published again after reconnecting",
+            say(a, SINK_LOG_ERROR,
+                "amqp: connection to %s lost: %s; %zu changes unconfirmed, they are "
+                "published again after reconnecting",
                 a->url_shown, a->reason, a->n_inflight);
             disconnect(a);
             continue;
@@ -434,9 +436,8 @@ static void *publisher_main(void *arg)
             {.fd = a->stopfd, .events = POLLIN},
         };
         /* Frames may already sit in librabbitmq's buffer, where poll cannot see them. */
-        int timeout = amqp_frames_enqueued(a->conn) || amqp_data_in_buffer(a->conn)
-                          ? 0
-                          : IDLE_POLL_MS;
+        int timeout =
+            amqp_frames_enqueued(a->conn) || amqp_data_in_buffer(a->conn) ? 0 : IDLE_POLL_MS;
         if (poll(p, a->n_inflight < a->cfg.confirm_window ? 3 : 1, timeout) > 0 &&
             (p[1].revents & POLLIN))
             outbox_clear_wake(a->ob);
@@ -522,12 +523,14 @@ static void amqp_free(struct sink *sk)
         long spooled = outbox_spool_rest(a->ob, a->inflight, a->n_inflight);
         a->n_inflight = 0;
         if (spooled > 0)
-            say(a, SINK_LOG_NOTICE, "amqp: stopped; %" PRIu64 " changes confirmed, %ld (%zu of them "
-                      "unconfirmed) spooled to %s for the next start",
+            say(a, SINK_LOG_NOTICE,
+                "amqp: stopped; %" PRIu64 " changes confirmed, %ld (%zu of them "
+                "unconfirmed) spooled to %s for the next start",
                 confirmed, spooled, unconfirmed, a->cfg.spool_dir);
         else if (spooled < 0)
-            say(a, SINK_LOG_ERROR, "amqp: stopped; %zu unconfirmed and the queued changes could not be "
-                      "spooled (%s): they are lost",
+            say(a, SINK_LOG_ERROR,
+                "amqp: stopped; %zu unconfirmed and the queued changes could not be "
+                "spooled (%s): they are lost",
                 unconfirmed, a->cfg.spool_dir ? strerror((int)-spooled) : "no --spool-dir");
         else
             say(a, SINK_LOG_INFO, "amqp: stopped; %" PRIu64 " changes confirmed, none left over",
@@ -566,7 +569,8 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg)
         return -ENOMEM;
     amqp_default_connection_info(&a->info);
     if (amqp_parse_url(a->url_buf, &a->info) != AMQP_STATUS_OK) {
-        say(a, SINK_LOG_ERROR, "amqp: cannot use URL (want amqp[s]://user[:password]@host[:port][/vhost])");
+        say(a, SINK_LOG_ERROR,
+            "amqp: cannot use URL (want amqp[s]://user[:password]@host[:port][/vhost])");
         return -EINVAL;
     }
     /* "amqp://host:5672/" parses to vhost "": users mean the default vhost by it. */
@@ -575,8 +579,8 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg)
     const char *env = getenv("INJECTOR_AMQP_PASSWORD");
     if (cfg->password_file != NULL) {
         if ((rc = secret_read_file(cfg->password_file, &a->password)) != 0) {
-            say(a, SINK_LOG_ERROR, "amqp: cannot read the password file %s: %s",
-                cfg->password_file, rc == -ENODATA ? "empty" : strerror(-rc));
+            say(a, SINK_LOG_ERROR, "amqp: cannot read the password file %s: %s", cfg->password_file,
+                rc == -ENODATA ? "empty" : strerror(-rc));
             return -EINVAL;
         }
     } else if ((a->password = strdup(env != NULL ? env : a->info.password)) == NULL) {
@@ -610,8 +614,9 @@ static void take_target(struct sink_amqp *a)
         return;
     char *old = a->url_shown;
     a->url_shown = NULL;
-    say(a, SINK_LOG_NOTICE, "amqp: switching from %s to %s, exchange %s; %zu unconfirmed changes are "
-              "published there first",
+    say(a, SINK_LOG_NOTICE,
+        "amqp: switching from %s to %s, exchange %s; %zu unconfirmed changes are "
+        "published there first",
         old ? old : "?", p->url_shown, p->exchange, a->n_inflight);
     free(old);
     disconnect(a); /* everything unconfirmed goes again, to the new target */
@@ -648,8 +653,7 @@ int sink_amqp_retarget(struct sink *sk, const struct sink_amqp_config *cfg)
     return 0;
 }
 
-int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out,
-                  uint64_t *spool_version)
+int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out, uint64_t *spool_version)
 {
     int rc = -ENOMEM;
     struct spool_recovery rec;

@@ -40,8 +40,7 @@ struct sink_amqp_config {
  * that is down is not an error here). *spool_version gets the highest version found in
  * the spool (0 if none), so the collector can number on from it. Returns 0, -EINVAL (bad
  * URL, unreadable password file), or a spool error. The password is never logged. */
-int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out,
-                  uint64_t *spool_version);
+int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out, uint64_t *spool_version);
 
 /* Point the sink at another broker or exchange (SIGHUP): url, password_file and exchange
  * are taken from cfg (the rest of cfg is ignored). The publisher drops its connection,

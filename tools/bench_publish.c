@@ -106,8 +106,11 @@ static unsigned long long counter_of(struct sink *sk, const char *name)
 static double run_sink(const char *url, long n, unsigned window, const char *body, size_t len)
 {
     struct sink *sk;
-    struct sink_amqp_config cfg = {.url = url, .exchange = "bench", .confirm_window = window,
-                                   .heartbeat_s = 10, .flush_timeout_s = 5,
+    struct sink_amqp_config cfg = {.url = url,
+                                   .exchange = "bench",
+                                   .confirm_window = window,
+                                   .heartbeat_s = 10,
+                                   .flush_timeout_s = 5,
                                    .outbox_size = (size_t)n + 1};
     if (sink_amqp_new(&cfg, &sk, NULL) != 0)
         die("sink_amqp_new");
