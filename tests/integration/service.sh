@@ -185,12 +185,27 @@ case_reload_names_every_setting() {
         [snapshot]="$WORK/snap2.json" [snapshot-interval]=30
         [log-level]=debug [stats-interval]=3600
     )
+    # A setting added later gets a value from its --help line (its argument and default)
+    # when its type allows; else this test asks for one above.
+    "$INJECTORD" --help >"$WORK/help.txt"
+    local arg dflt
+    for opt in "${opts[@]}"; do
+        [ -z "${new[$opt]:-}" ] || continue
+        arg=$(sed -n "s/^  --$opt \([A-Z:]*\) .*/\1/p" "$WORK/help.txt")
+        dflt=$(sed -n "s/^  --$opt .* \[\([^]]*\)\]\$/\1/p" "$WORK/help.txt")
+        case "$arg" in
+        BOOL) [ "$dflt" = true ] && new[$opt]=false || new[$opt]=true ;;
+        N) [[ "$dflt" =~ ^[0-9]+$ ]] && new[$opt]=$((dflt + 1)) || new[$opt]=1 ;;
+        BYTES | SIZE) [ "$dflt" = 5M ] && new[$opt]=6M || new[$opt]=5M ;;
+        SECONDS | DURATION) [[ "$dflt" =~ ^7s?$ ]] && new[$opt]=8s || new[$opt]=7s ;;
+        PATH) new[$opt]="$WORK/new-$opt" && echo s3cret >"${new[$opt]}" ;;
+        DIR) new[$opt]="$WORK/new-$opt" ;;
+        *) fail "no changed value for --$opt ($arg) in this test: add one" ;;
+        esac
+    done
     {
         echo "[changed]"
-        for opt in "${opts[@]}"; do
-            [ -n "${new[$opt]:-}" ] || fail "no changed value for --$opt in this test: add one"
-            echo "$opt = ${new[$opt]}"
-        done
+        for opt in "${opts[@]}"; do echo "$opt = ${new[$opt]}"; done
     } >"$WORK/d.conf"
     kill -HUP "$PID_d"
     wait_for 10 grep -q 'reload: [0-9]* setting(s) applied' "$WORK/d.err" ||
