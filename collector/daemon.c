@@ -4,6 +4,7 @@
 #include "collector/acl.h"
 #include "collector/address.h"
 #include "collector/auth.h"
+#include "collector/check.h"
 #include "collector/log.h"
 #include "collector/notify.h"
 #include "collector/reload.h"
@@ -35,16 +36,20 @@ static void on_datagram(const struct udp_datagram *d, void *data)
                     (int64_t)uv_now(&dm->loop));
 }
 
-static void refresh_drops(void *data)
+/* The gauges the daemon keeps, up to date before a report. */
+static void refresh_gauges(void *data)
 {
     struct daemon *dm = data;
+    struct stats *s = ingest_counters(dm->ingest);
     uint64_t total = 0;
     for (size_t i = 0; i < dm->n_udp; i++) {
         int64_t d = udp_drops(dm->udp[i]);
         if (d > 0)
             total += (uint64_t)d;
     }
-    ingest_set_kernel_drops(dm->ingest, total);
+    s->kernel_drops = total;
+    uv_update_time(&dm->loop);
+    s->uptime_seconds = (double)(uv_now(&dm->loop) - dm->started_ms) / 1000.0;
 }
 
 /* The HTTP API's view of the listeners (http.h), read at each request. */
@@ -65,17 +70,18 @@ void daemon_status(struct daemon *dm, char *buf, size_t size)
 {
     const struct stats *s = ingest_stats(dm->ingest);
     snprintf(buf, size, "%llu active alerts, %llu datagrams, %llu kernel drops, version %llu",
-             (unsigned long long)s->active, (unsigned long long)s->datagrams,
+             (unsigned long long)s->active_alerts, (unsigned long long)s->datagrams,
              (unsigned long long)s->kernel_drops, (unsigned long long)s->version);
 }
 
 static void print_stats(struct daemon *dm, const char *why)
 {
-    char line[1024], sinks[512], status[256];
-    refresh_drops(dm);
-    stats_format(ingest_stats(dm->ingest), line, sizeof(line));
-    ingest_format_sink_stats(dm->ingest, sinks, sizeof(sinks));
-    log_info("stats%s: %s%s", why, line, sinks);
+    char line[1536], status[256];
+    struct stats_report r;
+    refresh_gauges(dm);
+    ingest_report(dm->ingest, &r);
+    stats_format_line(&r, line, sizeof(line));
+    log_info("stats%s: %s", why, line);
     daemon_status(dm, status, sizeof(status));
     notify_status(status);
 }
@@ -100,9 +106,10 @@ static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n, 
     int rc;
     *n = 0;
     *version = 0;
-    if (cfg->amqp_url[0] != '\0') {
+    if (cfg->amqp.n > 0) {
+        /* The nodes of one cluster: the sink takes the first for now. */
         struct sink_amqp_config ac = {
-            .url = cfg->amqp_url,
+            .url = cfg->amqp.url[0],
             .password_file = cfg->amqp_password_file[0] ? cfg->amqp_password_file : NULL,
             .ca_file = cfg->amqp_ca_file[0] ? cfg->amqp_ca_file : NULL,
             .cert_file = cfg->amqp_cert_file[0] ? cfg->amqp_cert_file : NULL,
@@ -110,8 +117,8 @@ static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n, 
             .exchange = cfg->amqp_exchange,
             .confirm_window = cfg->amqp_confirm_window,
             .mandatory = cfg->amqp_mandatory,
-            .heartbeat_s = cfg->amqp_heartbeat_s,
-            .flush_timeout_s = cfg->shutdown_grace_s,
+            .heartbeat_s = (unsigned)(cfg->amqp_heartbeat_ms / 1000),
+            .flush_timeout_s = (unsigned)(cfg->shutdown_grace_ms / 1000),
             .spool_dir = cfg->spool_dir[0] ? cfg->spool_dir : NULL,
             .outbox_size = cfg->outbox_size,
             .log = sink_log,
@@ -125,9 +132,13 @@ static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n, 
         if (ac.spool_dir == NULL)
             log_warning("amqp: no --spool-dir: while the broker is down, changes past the "
                         "%zu held in memory are lost (counted)",
-                        cfg->outbox_size);
+                        (size_t)cfg->outbox_size);
+        if (cfg->amqp.n > 1)
+            log_warning("amqp: %zu broker URLs given; this version publishes to the first "
+                        "only",
+                        cfg->amqp.n);
     }
-    if (cfg->amqp_url[0] == '\0' || cfg->output_given) {
+    if (cfg->amqp.n == 0 || cfg->given[CONFIG_output]) {
         if ((rc = sink_file_new(cfg->output, &sinks[*n])) != 0) {
             log_error("cannot open output %s: %s", cfg->output, strerror(-rc));
             for (size_t i = 0; i < *n; i++)
@@ -147,9 +158,8 @@ static void on_stats_timer(uv_timer_t *t)
     print_stats(dm, "");
 }
 
-void daemon_set_stats_timer(struct daemon *dm)
+void daemon_set_stats_timer(struct daemon *dm, uint64_t ms)
 {
-    uint64_t ms = dm->cfg->stats_interval_s * 1000ull;
     uv_timer_stop(&dm->stats_timer);
     if (ms > 0)
         uv_timer_start(&dm->stats_timer, on_stats_timer, ms, ms);
@@ -195,9 +205,8 @@ static void on_snapshot_timer(uv_timer_t *t)
         dm->snapshot_child = pid;
 }
 
-void daemon_set_snapshot_timer(struct daemon *dm)
+void daemon_set_snapshot_timer(struct daemon *dm, uint64_t ms)
 {
-    uint64_t ms = dm->cfg->snapshot_interval_s * 1000ull;
     if (dm->cfg->snapshot[0] != '\0')
         uv_timer_start(&dm->snapshot_timer, on_snapshot_timer, ms, ms);
 }
@@ -206,8 +215,8 @@ static void load_snapshot(struct daemon *dm)
 {
     const struct config *cfg = dm->cfg;
     struct snapshot_restored r;
-    snapshot_restore(ingest_state(dm->ingest), cfg->snapshot, cfg->snapshot_interval_s,
-                     (int64_t)time(NULL), &r);
+    snapshot_restore(ingest_state(dm->ingest), cfg->snapshot,
+                     (unsigned)(cfg->snapshot_interval_ms / 1000), (int64_t)time(NULL), &r);
     if (r.jumped_to != 0)
         log_warning("snapshot: the previous run did not stop cleanly; numbering goes on from "
                     "%llu instead of %llu, so no version is used twice",
@@ -294,9 +303,9 @@ static void on_drain_timer(uv_timer_t *t)
     if (queued > 0 && !late)
         return;
     if (queued > 0)
-        log_warning("shutdown grace of %u s over with %lld bytes still queued; those "
+        log_warning("shutdown grace of %llu s over with %lld bytes still queued; those "
                     "datagrams are not read",
-                    dm->cfg->shutdown_grace_s, (long long)queued);
+                    (unsigned long long)(dm->cfg->shutdown_grace_ms / 1000), (long long)queued);
     ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
     print_stats(dm, " (final)");
     close_all(dm);
@@ -314,7 +323,7 @@ static void on_stop_signal(uv_signal_t *s, int signum)
     dm->stopping = true;
     notify_stopping();
     log_info("%s: draining the sockets, then stopping", strsignal(signum));
-    dm->stop_deadline_ms = uv_now(&dm->loop) + (uint64_t)dm->cfg->shutdown_grace_s * 1000;
+    dm->stop_deadline_ms = uv_now(&dm->loop) + dm->cfg->shutdown_grace_ms;
     /* The datagrams themselves are read by the normal path; this only checks for empty. */
     uv_timer_start(&dm->drain_timer, on_drain_timer, 0, 10);
 }
@@ -334,21 +343,21 @@ static void on_hup(uv_signal_t *s, int signum)
 static int open_listeners(struct daemon *dm)
 {
     const struct config *cfg = dm->cfg;
-    for (size_t i = 0; i < cfg->n_listen; i++) {
+    for (size_t i = 0; i < cfg->listen.n; i++) {
         struct udp *u;
-        int rc = udp_new(&dm->loop, (const struct sockaddr *)&cfg->listen_addr[i], cfg->rcvbuf,
-                         cfg->reuseport, on_datagram, dm, &u);
+        int rc = udp_new(&dm->loop, (const struct sockaddr *)&cfg->listen.a[i].sa,
+                         (size_t)cfg->rcvbuf, (unsigned)cfg->reuseport, on_datagram, dm, &u);
         if (rc != 0) {
-            log_error("cannot listen on udp %s: %s", cfg->listen[i], uv_strerror(rc));
+            log_error("cannot listen on udp %s: %s", cfg->listen.a[i].text, uv_strerror(rc));
             return rc;
         }
         dm->udp[dm->n_udp++] = u;
         log_info("listening on udp %s (receive buffer: asked %zu bytes, kernel reports %zu)",
-                 udp_name(u), cfg->rcvbuf, udp_rcvbuf(u));
+                 udp_name(u), (size_t)cfg->rcvbuf, udp_rcvbuf(u));
         if (cfg->reuseport > 0)
             log_info("udp %s is shared by a group of %u processes (SO_REUSEPORT): this one "
                      "sees the senders whose address falls to it",
-                     udp_name(u), cfg->reuseport);
+                     udp_name(u), (unsigned)cfg->reuseport);
         if (cfg->tcp) {
             /* The same address and port number, the bound one when 0 was asked. */
             struct sockaddr_storage a;
@@ -366,7 +375,7 @@ static int open_listeners(struct daemon *dm)
             log_warning("udp %s: asked for a %zu-byte receive buffer, the kernel granted %zu: "
                         "bursts larger than that are dropped. Raise the limit with "
                         "'sysctl -w net.core.rmem_max=%zu' or run with CAP_NET_ADMIN",
-                        udp_name(u), cfg->rcvbuf, udp_rcvbuf(u) / 2, cfg->rcvbuf);
+                        udp_name(u), (size_t)cfg->rcvbuf, udp_rcvbuf(u) / 2, (size_t)cfg->rcvbuf);
     }
     return 0;
 }
@@ -397,7 +406,7 @@ static int open_security(struct daemon *dm)
         char why[512];
         struct auth_config au = {.key_file = cfg->key_file,
                                  .required = cfg->require_signature,
-                                 .skew_s = cfg->signature_skew_s};
+                                 .skew_s = (unsigned)(cfg->signature_skew_ms / 1000)};
         if ((rc = auth_new(&au, &auth, why, sizeof(why))) != 0) {
             log_error("key-file: %s", why);
             return rc;
@@ -415,31 +424,28 @@ static int open_security(struct daemon *dm)
 static int open_http(struct daemon *dm)
 {
     const struct config *cfg = dm->cfg;
-    struct timespec now;
-    char token[512];
+    char *token = NULL;
     int rc;
-    clock_gettime(CLOCK_REALTIME, &now);
     if (cfg->http_token_file[0] != '\0' &&
-        (rc = http_read_token(cfg->http_token_file, token, sizeof(token))) != 0) {
+        (rc = secret_read_file(cfg->http_token_file, &token)) != 0) {
         log_error("http-token-file %s: %s", cfg->http_token_file,
-                  rc == -EINVAL ? "empty" : strerror(-rc));
+                  rc == -ENODATA ? "empty" : strerror(-rc));
         return rc;
     }
     struct http_config hc = {
-        .addr = (const struct sockaddr *)&cfg->http_addr,
+        .addr = (const struct sockaddr *)&cfg->http.sa,
         .ingest = dm->ingest,
         .collector_id = cfg->collector_id,
         .listeners = list_listeners,
-        .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-        .token = cfg->http_token_file[0] ? token : NULL,
+        .token = token,
         .token_metrics = cfg->http_token_metrics,
-        .refresh = refresh_drops,
+        .refresh = refresh_gauges,
         .data = dm,
     };
     rc = http_new(&dm->loop, &hc, &dm->http);
-    memset(token, 0, sizeof(token));
+    secret_free(token);
     if (rc != 0) {
-        log_error("cannot serve HTTP on %s: %s (--http off to go without)", cfg->http,
+        log_error("cannot serve HTTP on %s: %s (--http off to go without)", cfg->http.text,
                   strerror(-rc));
         return rc;
     }
@@ -475,8 +481,8 @@ static void start_handles(struct daemon *dm)
     uv_signal_start(&dm->sig_hup, on_hup, SIGHUP);
     uv_check_start(&dm->flush_check, on_flush_check);
     uv_timer_start(&dm->expiry_timer, on_expiry_timer, 1000, 1000);
-    daemon_set_snapshot_timer(dm);
-    daemon_set_stats_timer(dm);
+    daemon_set_snapshot_timer(dm, dm->cfg->snapshot_interval_ms);
+    daemon_set_stats_timer(dm, dm->cfg->stats_interval_ms);
     uint64_t wd = notify_watchdog_ms();
     if (wd > 0)
         uv_timer_start(&dm->watchdog_timer, on_watchdog_timer, wd, wd);
@@ -489,9 +495,9 @@ static void say_ready(struct daemon *dm)
     daemon_status(dm, status, sizeof(status));
     notify_ready(status);
     const char *output = strcmp(cfg->output, "-") == 0 ? "stdout" : cfg->output;
-    if (cfg->amqp_url[0] == '\0')
+    if (cfg->amqp.n == 0)
         snprintf(where, sizeof(where), "%s", output);
-    else if (!cfg->output_given)
+    else if (!cfg->given[CONFIG_output])
         snprintf(where, sizeof(where), "amqp exchange %s", cfg->amqp_exchange);
     else
         snprintf(where, sizeof(where), "amqp exchange %s and %s", cfg->amqp_exchange, output);
@@ -507,15 +513,23 @@ int daemon_run(struct config *cfg, int argc, char **argv)
     uint64_t spool_version;
     int rc;
 
+    /* The table is saved at exit: a place it cannot be written to would lose it then, after
+     * running for days; say so now instead. */
+    char why[CONFIG_PATH_MAX * 2 + 256];
+    if (cfg->snapshot[0] != '\0' && check_path(cfg, CONFIG_snapshot, why, sizeof(why)) != 0) {
+        log_error("%s; not starting (the table could not be saved)", why);
+        return 1;
+    }
     if ((rc = uv_loop_init(&dm.loop)) != 0) {
         log_error("event loop: %s", uv_strerror(rc));
         return 1;
     }
+    dm.started_ms = uv_now(&dm.loop);
     if ((rc = open_sinks(cfg, sinks, &n_sinks, &spool_version, &dm.amqp)) != 0)
         goto out;
     struct ingest_config ic = {.collector_id = cfg->collector_id,
                                .max_alerts = cfg->max_alerts,
-                               .default_ttl_s = cfg->default_ttl_s,
+                               .default_ttl_s = (unsigned)(cfg->default_ttl_ms / 1000),
                                .max_hosts = cfg->max_hosts,
                                .rate_limit = cfg->rate_limit,
                                .rate_burst = cfg->rate_burst};
@@ -523,9 +537,6 @@ int daemon_run(struct config *cfg, int argc, char **argv)
         log_error("cannot start: %s", strerror(-rc));
         goto out;
     }
-    /* The sink has its copy of the URL; the one kept here (for reloads to compare with a
-     * re-read, starred argv) loses its password. */
-    secret_scrub_url(cfg->amqp_url);
     if ((rc = open_security(&dm)) != 0)
         goto out;
     /* Changes still in the spool were numbered by an earlier run: number on from them. */
@@ -537,7 +548,8 @@ int daemon_run(struct config *cfg, int argc, char **argv)
         load_snapshot(&dm);
     start_epoch(ingest_state(dm.ingest));
 
-    if ((rc = open_listeners(&dm)) != 0 || (cfg->http[0] != '\0' && (rc = open_http(&dm)) != 0)) {
+    if ((rc = open_listeners(&dm)) != 0 ||
+        (cfg->http.text[0] != '\0' && (rc = open_http(&dm)) != 0)) {
         close_all(&dm);
         uv_run(&dm.loop, UV_RUN_DEFAULT);
         goto out;

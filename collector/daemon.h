@@ -23,8 +23,8 @@
 
 struct daemon {
     struct config *cfg; /* the running configuration; changed only by a reload */
-    int argc;           /* to re-read the same file and options on SIGHUP */
-    char **argv;
+    int argc;           /* to re-read the same file and options on SIGHUP (a private copy: */
+    char **argv;        /* the process's own is scrubbed of passwords for ps) */
     uv_loop_t loop;
     struct ingest *ingest;
     struct udp *udp[CONFIG_MAX_LISTEN];
@@ -39,6 +39,7 @@ struct daemon {
     uv_check_t flush_check;
     bool stopping;
     uint64_t stop_deadline_ms;
+    uint64_t started_ms; /* loop time at start, for the uptime */
 };
 
 /* Run the collector with cfg until it is stopped. cfg stays the caller's and is changed by
@@ -46,11 +47,11 @@ struct daemon {
  * could not start). */
 int daemon_run(struct config *cfg, int argc, char **argv);
 
-/* (Re)start the stats line timer at cfg->stats_interval_s (0: stopped). */
-void daemon_set_stats_timer(struct daemon *dm);
+/* (Re)start the stats line timer: a line every interval_ms (0: stopped). */
+void daemon_set_stats_timer(struct daemon *dm, uint64_t interval_ms);
 
-/* (Re)start the periodic snapshot timer at cfg->snapshot_interval_s (with a snapshot). */
-void daemon_set_snapshot_timer(struct daemon *dm);
+/* (Re)start the periodic snapshot timer (when a snapshot is kept). */
+void daemon_set_snapshot_timer(struct daemon *dm, uint64_t interval_ms);
 
 /* The one-line status for systemd ("N active alerts, ..."). */
 void daemon_status(struct daemon *dm, char *buf, size_t size);

@@ -144,7 +144,7 @@ static void forward(struct ingest *in, const struct state_result *r, const struc
         }
     }
     if (all)
-        in->stats.published++;
+        in->stats.forwarded++;
     in->dirty = true;
 }
 
@@ -191,17 +191,16 @@ static int process(struct ingest *in, int rc, const struct sockaddr *from, int64
     }
     if (rc != 0) {
         in->stats.malformed++;
-        in->stats.rejects[res->reason]++;
-        log_ratelimited(&in->rl_malformed, mono_ms, LOG_LEVEL_WARNING,
-                        "%s from %s refused: %s: %s", items ? "document" : "datagram",
-                        sender_text(from, sender, sizeof(sender)),
+        in->stats.refused[res->reason]++;
+        log_ratelimited(&in->rl_malformed, mono_ms, LOG_LEVEL_WARNING, "%s from %s refused: %s: %s",
+                        items ? "document" : "datagram", sender_text(from, sender, sizeof(sender)),
                         alert_xml_reason_name(res->reason), res->error);
         return rc;
     }
     if (res->n_rejected > 0) {
         in->stats.invalid += res->n_rejected;
         for (int i = 0; i < ALERT_XML_REASON_COUNT; i++)
-            in->stats.rejects[i] += res->rejected[i];
+            in->stats.refused[i] += res->rejected[i];
         log_ratelimited(&in->rl_invalid, mono_ms, LOG_LEVEL_WARNING,
                         "%zu alert(s) from %s refused, %zu kept: %s: %s", res->n_rejected,
                         sender_text(from, sender, sizeof(sender)), res->n_alerts,
@@ -267,8 +266,8 @@ struct auth *ingest_auth(struct ingest *in)
 /* The signature check (AUTH_ACCEPT when signatures are not checked); on acceptance, buf
  * and len are narrowed to the document. Counts nothing: a TCP document cut short is looked
  * at again. */
-static enum auth_reason check_auth(struct ingest *in, const char **buf, size_t *len,
-                                   bool must_sign, int64_t now_ms)
+static enum auth_reason check_auth(struct ingest *in, const char **buf, size_t *len, bool must_sign,
+                                   int64_t now_ms)
 {
     if (in->auth == NULL)
         return AUTH_ACCEPT; /* +signed blocks without keys are refused at start-up */
@@ -280,7 +279,7 @@ static void count_auth_refusal(struct ingest *in, enum auth_reason r, const char
                                const struct sockaddr *from, int64_t mono_ms)
 {
     char sender[72];
-    in->stats.auth[r]++;
+    in->stats.auth_refused[r]++;
     log_ratelimited(&in->rl_auth, mono_ms, LOG_LEVEL_WARNING, "%s from %s refused: signature: %s",
                     what, sender_text(from, sender, sizeof(sender)), auth_reason_name(r));
 }
@@ -313,7 +312,7 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
     if (truncated) {
         in->stats.truncated++;
         in->stats.malformed++;
-        in->stats.rejects[ALERT_XML_TOO_LARGE]++;
+        in->stats.refused[ALERT_XML_TOO_LARGE]++;
         log_ratelimited(&in->rl_malformed, mono_ms, LOG_LEVEL_WARNING,
                         "datagram from %s refused: too_large: longer than %zu bytes",
                         sender_text(from, sender, sizeof(sender)), len);
@@ -388,11 +387,13 @@ void ingest_flush(struct ingest *in, int64_t mono_ms)
     for (size_t i = 0; i < in->n_sinks; i++) {
         int rc = sink_flush(in->sinks[i]);
         if (rc != 0) {
-            /* A full disk fails every flush: loud, but not one line per loop iteration. */
+            /* A full disk fails every flush: loud, but not one line per loop iteration. The
+             * sink keeps what it could not write (sink.h) and tries again at the next
+             * flush; a change it has no room for is refused at write, and counted there. */
             in->stats.sink_errors++;
             log_ratelimited(&in->rl_sink, mono_ms, LOG_LEVEL_ERROR,
-                            "%s sink: writing out failed: %s; the changes in that write are "
-                            "lost (counted), the state table stays right",
+                            "%s sink: writing out failed: %s; what is buffered is kept and "
+                            "written at the next flush, the state table stays right",
                             in->sinks[i]->ops->name, strerror(-rc));
         }
     }
@@ -421,15 +422,22 @@ const struct stats *ingest_stats(struct ingest *in)
     in->stats.seq_gaps = t.seq_gaps;
     in->stats.seq_reordered = t.reordered;
     in->stats.seq_duplicates = t.duplicates;
-    in->stats.active = state_count(in->state);
+    in->stats.active_alerts = state_count(in->state);
     in->stats.hosts = state_host_count(in->state);
     in->stats.version = state_version(in->state);
     return &in->stats;
 }
 
-void ingest_set_kernel_drops(struct ingest *in, uint64_t total)
+struct stats *ingest_counters(struct ingest *in)
 {
-    in->stats.kernel_drops = total;
+    return &in->stats;
+}
+
+void ingest_report(struct ingest *in, struct stats_report *out)
+{
+    out->stats = ingest_stats(in);
+    out->sinks = in->sinks;
+    out->n_sinks = in->n_sinks;
 }
 
 void ingest_tick(struct ingest *in, int64_t mono_ms)
@@ -446,16 +454,4 @@ void ingest_tick(struct ingest *in, int64_t mono_ms)
 struct state *ingest_state(struct ingest *in)
 {
     return in->state;
-}
-
-void ingest_format_sink_stats(struct ingest *in, char *buf, size_t size)
-{
-    size_t n = 0;
-    if (size > 0)
-        buf[0] = '\0';
-    for (size_t i = 0; i < in->n_sinks && n < size; i++) {
-        int k = sink_format_stats(in->sinks[i], buf + n, size - n);
-        if (k > 0)
-            n += (size_t)k;
-    }
 }

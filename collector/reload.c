@@ -1,4 +1,5 @@
-/* reload.c - SIGHUP: the running configuration against a fresh read of the same sources. */
+/* reload.c - SIGHUP: the running configuration against a fresh read of the same sources,
+ * setting by setting, as config.h's table says. */
 #include "collector/reload.h"
 
 #include "collector/acl.h"
@@ -11,187 +12,282 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* Settings a reload cannot apply: they hold sockets, files or a connection. */
-static void needs_restart(const char *what, bool changed, int *n)
+/* An apply function's answer besides 0 (applied) and a negative errno (the new value is
+ * not usable; why says why and the old value stays). */
+#define NEEDS_RESTART 1
+
+/* Put next's values of a group of settings into effect on the running daemon. dm->cfg
+ * still holds the old values; the caller moves the new ones over once this returned 0.
+ * Returns 0 (why: an optional note for the log line), NEEDS_RESTART (why: the reason) or
+ * a negative errno (why: what is wrong). */
+typedef int (*apply_fn)(struct daemon *dm, const struct config *next, char *why, size_t size);
+
+static int apply_log_level(struct daemon *dm, const struct config *next, char *why, size_t size)
 {
-    if (!changed)
-        return;
-    log_warning("reload: %s changed; that takes a restart, the old value stays in force", what);
-    (*n)++;
+    (void)dm, (void)why, (void)size;
+    log_set_level((enum log_level)next->log_level);
+    return 0;
 }
 
-/* SIGHUP: re-read the configuration, apply what can change live, say what cannot; reopen
- * the output (logrotate). The sockets stay open throughout: nothing is lost. A file that
- * does not parse changes nothing. */
+static int apply_stats_interval(struct daemon *dm, const struct config *next, char *why,
+                                size_t size)
+{
+    (void)why, (void)size;
+    daemon_set_stats_timer(dm, next->stats_interval_ms);
+    return 0;
+}
+
+static int apply_default_ttl(struct daemon *dm, const struct config *next, char *why, size_t size)
+{
+    state_set_default_ttl(ingest_state(dm->ingest), (unsigned)(next->default_ttl_ms / 1000));
+    snprintf(why, size, "(from each alert's next refresh)");
+    return 0;
+}
+
+static int apply_snapshot_interval(struct daemon *dm, const struct config *next, char *why,
+                                   size_t size)
+{
+    if (dm->cfg->snapshot[0] == '\0')
+        snprintf(why, size, "(no snapshot is kept: nothing to time)");
+    else
+        daemon_set_snapshot_timer(dm, next->snapshot_interval_ms);
+    return 0;
+}
+
+/* The grace is read when SIGTERM comes. */
+static int apply_shutdown_grace(struct daemon *dm, const struct config *next, char *why,
+                                size_t size)
+{
+    (void)next;
+    snprintf(why, size, "(from the next SIGTERM%s)",
+             dm->amqp != NULL ? "; the AMQP sink keeps the grace it started with" : "");
+    return 0;
+}
+
+static int apply_caps(struct daemon *dm, const struct config *next, char *why, size_t size)
+{
+    state_set_caps(ingest_state(dm->ingest), next->max_alerts, next->max_hosts);
+    snprintf(why, size, "(alerts over a lowered cap stay)");
+    return 0;
+}
+
+static int apply_rate_limit(struct daemon *dm, const struct config *next, char *why, size_t size)
+{
+    (void)why, (void)size;
+    ingest_set_rate_limit(dm->ingest, next->rate_limit, next->rate_burst);
+    return 0;
+}
+
+static int apply_allow(struct daemon *dm, const struct config *next, char *why, size_t size)
+{
+    struct acl *acl;
+    if (acl_parse(next->allow, &acl, why, size) != 0)
+        return -EINVAL;
+    if (acl_any_signed(acl) && ingest_auth(dm->ingest) == NULL) {
+        snprintf(why, size,
+                 "a block is marked +signed, but signatures are not checked (no "
+                 "key-file at start)");
+        acl_free(acl);
+        return -EINVAL;
+    }
+    ingest_set_acl(dm->ingest, acl);
+    return 0;
+}
+
+/* Keys are read again at every reload (rotation); the nonce cache is kept, so a reload
+ * opens no replay window. Turning signatures on or off changes the data path: restart. */
+static int apply_auth(struct daemon *dm, const struct config *next, char *why, size_t size)
+{
+    struct auth *auth = ingest_auth(dm->ingest);
+    if (auth == NULL && (next->key_file[0] != '\0' || next->require_signature)) {
+        snprintf(why, size, "turning signatures on");
+        return NEEDS_RESTART;
+    }
+    if (auth == NULL) {
+        snprintf(why, size, "(signatures are not checked)");
+        return 0;
+    }
+    if (next->key_file[0] == '\0') {
+        snprintf(why, size, "turning signatures off");
+        return NEEDS_RESTART;
+    }
+    struct auth_config au = {.key_file = next->key_file,
+                             .required = next->require_signature,
+                             .skew_s = (unsigned)(next->signature_skew_ms / 1000)};
+    return auth_reload(auth, &au, why, size);
+}
+
+/* The token file is read again at every reload: rotating the token needs no restart. */
+static int apply_http_token(struct daemon *dm, const struct config *next, char *why, size_t size)
+{
+    char *token = NULL;
+    int rc = 0;
+    if (dm->http == NULL) {
+        snprintf(why, size, "(the HTTP API is off)");
+        return 0;
+    }
+    if (next->http_token_file[0] != '\0' &&
+        (rc = secret_read_file(next->http_token_file, &token)) != 0) {
+        snprintf(why, size, "%s: %s", next->http_token_file,
+                 rc == -ENODATA ? "empty" : strerror(-rc));
+        return rc;
+    }
+    rc = http_set_token(dm->http, token, next->http_token_metrics);
+    secret_free(token);
+    if (rc != 0)
+        snprintf(why, size, "%s", strerror(-rc));
+    return rc;
+}
+
+/* The AMQP target (URL, exchange, password file) moves live: the sink reconnects and
+ * keeps its outbox and spool. Turning the broker on or off changes the sinks: restart. */
+static int apply_amqp_target(struct daemon *dm, const struct config *next, char *why, size_t size)
+{
+    if (dm->amqp == NULL || next->amqp.n == 0) {
+        snprintf(why, size, "turning the broker on or off");
+        return NEEDS_RESTART;
+    }
+    struct sink_amqp_config ac = {
+        .url = next->amqp.url[0],
+        .password_file = next->amqp_password_file[0] ? next->amqp_password_file : NULL,
+        .exchange = next->amqp_exchange,
+    };
+    if (sink_amqp_retarget(dm->amqp, &ac) != 0) {
+        snprintf(why, size, "the new AMQP target is not usable (see above)");
+        return -EINVAL;
+    }
+    snprintf(why, size, "(the sink reconnects; the outbox and spool are kept)");
+    return 0;
+}
+
+enum reload_kind { RELOAD_RESTART, RELOAD_LIVE, RELOAD_REREAD };
+
+struct reload_rule {
+    enum reload_kind kind;
+    apply_fn apply;
+};
+
+/* What a reload does with each setting: the reload column of config.h's table. */
+#define RESTART                                                                                    \
+    {                                                                                              \
+        RELOAD_RESTART, NULL                                                                       \
+    }
+#define LIVE(fn)                                                                                   \
+    {                                                                                              \
+        RELOAD_LIVE, apply_##fn                                                                    \
+    }
+#define REREAD(fn)                                                                                 \
+    {                                                                                              \
+        RELOAD_REREAD, apply_##fn                                                                  \
+    }
+#define RULE(field, type, option, section, key, arg, dflt, lim, reload, help)                      \
+    [CONFIG_##field] = reload,
+static const struct reload_rule rules[CONFIG_N] = {CONFIG_SETTINGS(RULE)};
+
+/* A setting's value for a log line; an empty one as --help shows it. */
+static const char *shown(enum config_id id, const struct config *c, char *buf, size_t size)
+{
+    config_format(id, c, buf, size);
+    if (buf[0] == '\0') {
+        const char *s = config_settings[id].lim.shown;
+        snprintf(buf, size, "%s", s != NULL && s[0] != '\0' ? s : "(none)");
+    }
+    return buf;
+}
+
+struct tally {
+    int applied, restart, failed;
+};
+
+/* One group: the settings that share apply (one setting for most). */
+static void reload_group(struct daemon *dm, const struct config *next, int first, bool *done,
+                         struct tally *t)
+{
+    struct config *cur = dm->cfg;
+    apply_fn apply = rules[first].apply;
+    bool changed = false;
+    int reread = -1;
+    char why[512] = "", was[2048], now[2048];
+    for (int i = first; i < CONFIG_N; i++) {
+        if (rules[i].apply != apply)
+            continue;
+        changed = changed || !config_equal(i, cur, next);
+        if (rules[i].kind == RELOAD_REREAD && !config_is_empty(i, next))
+            reread = i;
+    }
+    int rc = changed || reread >= 0 ? apply(dm, next, why, sizeof(why)) : 0;
+    for (int i = first; i < CONFIG_N; i++) {
+        if (rules[i].apply != apply)
+            continue;
+        done[i] = true;
+        if (config_equal(i, cur, next))
+            continue;
+        const char *opt = config_settings[i].option;
+        shown(i, cur, was, sizeof(was));
+        shown(i, next, now, sizeof(now));
+        if (rc == 0) {
+            log_info("reload: %s %s -> %s%s%s", opt, was, now, why[0] ? " " : "", why);
+            config_copy(i, cur, next);
+            t->applied++;
+        } else if (rc == NEEDS_RESTART) {
+            log_warning("reload: %s changed; that takes a restart (%s), the old value stays in "
+                        "force",
+                        opt, why);
+            t->restart++;
+        } else {
+            log_error("reload: %s: %s; keeping %s", opt, why, was);
+            t->failed++;
+        }
+    }
+    if (!changed && reread >= 0) {
+        const char *opt = config_settings[reread].option;
+        if (rc == 0)
+            log_info("reload: %s %s read again", opt, shown(reread, next, now, sizeof(now)));
+        else if (rc < 0)
+            log_error("reload: %s: %s; keeping what was read before", opt, why);
+        t->failed += rc < 0;
+    }
+}
+
 void reload_run(struct daemon *dm)
 {
-    struct config *cur = dm->cfg, next;
+    struct config *next = malloc(sizeof(*next)); /* tens of KB: not on the stack */
+    struct tally t = {0};
+    bool done[CONFIG_N] = {false};
+    enum config_mode mode;
     char err[512];
-    bool check;
-    int restart = 0, applied = 0;
 
     notify_reloading();
-    int rc = config_load(&next, dm->argc, dm->argv, &check, err, sizeof(err));
+    int rc =
+        next == NULL ? -ENOMEM : config_load(next, dm->argc, dm->argv, &mode, err, sizeof(err));
     if (rc != 0) {
-        log_error("reload failed, keeping the running configuration: %s", err);
+        log_error("reload failed, keeping the running configuration: %s",
+                  next == NULL ? strerror(ENOMEM) : err);
         goto reopen;
     }
-    if (next.log_level != cur->log_level) {
-        log_info("reload: log-level %s -> %s", log_level_name(cur->log_level),
-                 log_level_name(next.log_level));
-        log_set_level(next.log_level);
-        cur->log_level = next.log_level;
-        applied++;
-    }
-    if (next.stats_interval_s != cur->stats_interval_s) {
-        log_info("reload: stats-interval %u -> %u s", cur->stats_interval_s, next.stats_interval_s);
-        cur->stats_interval_s = next.stats_interval_s;
-        daemon_set_stats_timer(dm);
-        applied++;
-    }
-    if (next.default_ttl_s != cur->default_ttl_s) {
-        log_info("reload: default-ttl %u -> %u s (from each alert's next refresh)",
-                 cur->default_ttl_s, next.default_ttl_s);
-        cur->default_ttl_s = next.default_ttl_s;
-        state_set_default_ttl(ingest_state(dm->ingest), next.default_ttl_s);
-        applied++;
-    }
-    if (next.snapshot_interval_s != cur->snapshot_interval_s && cur->snapshot[0] != '\0') {
-        log_info("reload: snapshot-interval %u -> %u s", cur->snapshot_interval_s,
-                 next.snapshot_interval_s);
-        cur->snapshot_interval_s = next.snapshot_interval_s;
-        daemon_set_snapshot_timer(dm);
-        applied++;
-    }
-    if (next.shutdown_grace_s != cur->shutdown_grace_s) {
-        cur->shutdown_grace_s = next.shutdown_grace_s;
-        applied++;
-    }
-    bool listen_changed = next.n_listen != cur->n_listen;
-    for (size_t i = 0; !listen_changed && i < next.n_listen; i++)
-        listen_changed = strcmp(next.listen[i], cur->listen[i]) != 0;
-    needs_restart("listen", listen_changed, &restart);
-    needs_restart("rcvbuf", next.rcvbuf != cur->rcvbuf, &restart);
-    needs_restart("http", strcmp(next.http, cur->http) != 0, &restart);
-    needs_restart("output", strcmp(next.output, cur->output) != 0, &restart);
-    needs_restart("reuseport", next.reuseport != cur->reuseport, &restart);
-    needs_restart("collector-id", strcmp(next.collector_id, cur->collector_id) != 0, &restart);
-    if (next.max_alerts != cur->max_alerts || next.max_hosts != cur->max_hosts) {
-        log_info("reload: max-alerts %zu -> %zu, max-hosts %zu -> %zu", cur->max_alerts,
-                 next.max_alerts, cur->max_hosts, next.max_hosts);
-        cur->max_alerts = next.max_alerts;
-        cur->max_hosts = next.max_hosts;
-        state_set_caps(ingest_state(dm->ingest), cur->max_alerts, cur->max_hosts);
-        applied++;
-    }
-    if (next.rate_limit != cur->rate_limit || next.rate_burst != cur->rate_burst) {
-        log_info("reload: rate-limit %g -> %g /s, burst %g -> %g", cur->rate_limit, next.rate_limit,
-                 cur->rate_burst, next.rate_burst);
-        cur->rate_limit = next.rate_limit;
-        cur->rate_burst = next.rate_burst;
-        ingest_set_rate_limit(dm->ingest, cur->rate_limit, cur->rate_burst);
-        applied++;
-    }
-    needs_restart("snapshot", strcmp(next.snapshot, cur->snapshot) != 0, &restart);
-    if (dm->http != NULL &&
-        (strcmp(next.http_token_file, cur->http_token_file) != 0 ||
-         next.http_token_metrics != cur->http_token_metrics || next.http_token_file[0] != '\0')) {
-        /* The file is read again on every reload: rotating the token needs no restart. */
-        char token[512];
-        int trc = next.http_token_file[0] != '\0'
-                      ? http_read_token(next.http_token_file, token, sizeof(token))
-                      : 0;
-        if (trc != 0) {
-            log_error("reload: http-token-file %s: %s; keeping the running token",
-                      next.http_token_file, trc == -EINVAL ? "empty" : strerror(-trc));
-        } else {
-            http_set_token(dm->http, next.http_token_file[0] ? token : NULL,
-                           next.http_token_metrics);
-            snprintf(cur->http_token_file, sizeof(cur->http_token_file), "%s",
-                     next.http_token_file);
-            cur->http_token_metrics = next.http_token_metrics;
-            applied++;
+    for (int i = 0; i < CONFIG_N; i++) {
+        if (done[i])
+            continue;
+        if (rules[i].kind != RELOAD_RESTART) {
+            reload_group(dm, next, i, done, &t);
+            continue;
         }
-        memset(token, 0, sizeof(token));
-    }
-    if (next.key_file[0] != '\0' && ingest_auth(dm->ingest) != NULL) {
-        /* Keys are read again on every reload (rotation); the nonce cache is kept. */
-        char why[512];
-        struct auth_config au = {.key_file = next.key_file,
-                                 .required = next.require_signature,
-                                 .skew_s = next.signature_skew_s};
-        if (auth_reload(ingest_auth(dm->ingest), &au, why, sizeof(why)) != 0) {
-            log_error("reload: key-file: %s; keeping the running keys", why);
-        } else {
-            snprintf(cur->key_file, sizeof(cur->key_file), "%s", next.key_file);
-            cur->require_signature = next.require_signature;
-            cur->signature_skew_s = next.signature_skew_s;
-            applied++;
-        }
-    } else {
-        needs_restart("key-file (turning signatures on or off)",
-                      strcmp(next.key_file, cur->key_file) != 0, &restart);
-    }
-    if (strcmp(next.allow, cur->allow) != 0) {
-        struct acl *acl = NULL;
-        char why[256];
-        if (acl_parse(next.allow, &acl, why, sizeof(why)) != 0) {
-            log_error("reload: allow: %s; keeping the running list", why);
-        } else if (acl_any_signed(acl) && ingest_auth(dm->ingest) == NULL) {
-            log_error("reload: allow marks a block +signed, but signatures are not checked "
-                      "(no key-file at start); keeping the running list");
-            acl_free(acl);
-        } else {
-            ingest_set_acl(dm->ingest, acl);
-            log_info("reload: allow %s -> %s", cur->allow[0] ? cur->allow : "(everyone)",
-                     next.allow[0] ? next.allow : "(everyone)");
-            snprintf(cur->allow, sizeof(cur->allow), "%s", next.allow);
-            applied++;
+        if (!config_equal(i, dm->cfg, next)) {
+            log_warning("reload: %s changed; that takes a restart, the old value stays in force",
+                        config_settings[i].option);
+            t.restart++;
         }
     }
-    /* The AMQP target (URL, exchange, password file) moves live: the sink reconnects and
-     * keeps its outbox and spool. URLs are compared with their passwords starred, as the
-     * running one is kept. */
-    char next_url[sizeof(next.amqp_url)];
-    snprintf(next_url, sizeof(next_url), "%s", next.amqp_url);
-    secret_scrub_url(next_url);
-    bool target = strcmp(next_url, cur->amqp_url) != 0 ||
-                  strcmp(next.amqp_exchange, cur->amqp_exchange) != 0 ||
-                  strcmp(next.amqp_password_file, cur->amqp_password_file) != 0;
-    if (target && (dm->amqp == NULL || next.amqp_url[0] == '\0')) {
-        needs_restart("amqp (turning the broker on or off)", true, &restart);
-    } else if (target) {
-        struct sink_amqp_config ac = {
-            .url = next.amqp_url,
-            .password_file = next.amqp_password_file[0] ? next.amqp_password_file : NULL,
-            .exchange = next.amqp_exchange,
-        };
-        if (sink_amqp_retarget(dm->amqp, &ac) == 0) {
-            log_info("reload: amqp target -> %s, exchange %s (the outbox and spool are kept)",
-                     next_url, next.amqp_exchange);
-            snprintf(cur->amqp_url, sizeof(cur->amqp_url), "%s", next_url);
-            snprintf(cur->amqp_exchange, sizeof(cur->amqp_exchange), "%s", next.amqp_exchange);
-            snprintf(cur->amqp_password_file, sizeof(cur->amqp_password_file), "%s",
-                     next.amqp_password_file);
-            applied++;
-        } else {
-            log_error("reload: the new AMQP target is not usable; still publishing to %s",
-                      cur->amqp_url);
-        }
-    }
-    needs_restart("amqp-confirm-window, amqp-mandatory or amqp-heartbeat",
-                  next.amqp_confirm_window != cur->amqp_confirm_window ||
-                      next.amqp_mandatory != cur->amqp_mandatory ||
-                      next.amqp_heartbeat_s != cur->amqp_heartbeat_s,
-                  &restart);
-    needs_restart("spool",
-                  strcmp(next.spool_dir, cur->spool_dir) != 0 ||
-                      next.outbox_size != cur->outbox_size,
-                  &restart);
-    log_info("reload: %d setting(s) applied, %d need a restart", applied, restart);
+    if (t.failed > 0)
+        log_info("reload: %d setting(s) applied, %d need a restart, %d could not be applied",
+                 t.applied, t.restart, t.failed);
+    else
+        log_info("reload: %d setting(s) applied, %d need a restart", t.applied, t.restart);
 reopen:
+    free(next);
     rc = ingest_reopen(dm->ingest);
     if (rc != 0)
         log_error("SIGHUP: reopening %s failed: %s; still writing to the old file", dm->cfg->output,

@@ -30,8 +30,8 @@ struct snapshot_info {
 
 /* Write the table to path now; clean marks the last snapshot of a clean exit. Returns 0,
  * or a negative errno with err filled. */
-int snapshot_write(const struct state *s, const char *path, const char *collector_id,
-                   bool clean, char *err, size_t errlen);
+int snapshot_write(const struct state *s, const char *path, const char *collector_id, bool clean,
+                   char *err, size_t errlen);
 
 /* Fork a child that writes the table to path and exits. Returns the child's pid, or a
  * negative errno (fork failed; nothing written). Reap it with waitpid. */
@@ -45,12 +45,12 @@ int snapshot_load(struct state *s, const char *path, struct snapshot_info *info,
 
 /* What snapshot_restore found and did, for the caller to report. */
 struct snapshot_restored {
-    int rc;                   /* snapshot_load's answer: 0, -ENOENT, -EBADMSG, ... */
+    int rc; /* snapshot_load's answer: 0, -ENOENT, -EBADMSG, ... */
     struct snapshot_info info;
-    uint64_t jumped_to;       /* numbering goes on after this, not info.version; 0: no jump */
-    char err[512];            /* rc != 0: what is wrong with the file */
-    char aside[1100];         /* damaged: where the file now is; "" when it could not move */
-    int aside_errno;          /* damaged and not moved: why */
+    uint64_t jumped_to; /* numbering goes on after this, not info.version; 0: no jump */
+    char err[512];      /* rc != 0: what is wrong with the file */
+    char aside[1100];   /* damaged: where the file now is; "" when it could not move */
+    int aside_errno;    /* damaged and not moved: why */
 };
 
 /* Start-up: read path into the (empty) table, with the rules that keep every version

@@ -52,8 +52,7 @@ void state_free(struct state *s);
  * Returns 0 and fills *out; -ENOSPC when a raise would pass max_alerts or, for a new host,
  * max_hosts (nothing changed);
  * -ENOMEM when a raise or update could not be stored (nothing changed). */
-int state_apply(struct state *s, const struct alert *in, int64_t now_ms,
-                struct state_result *out);
+int state_apply(struct state *s, const struct alert *in, int64_t now_ms, struct state_result *out);
 
 /* Expire the alert whose time is up soonest, if its time (its TTL, or the default TTL,
  * since its last Upd/Post/Updonly) is <= now_ms. Returns 1 and fills *out (outcome
@@ -105,8 +104,7 @@ uint64_t state_random64(void);
 /* Call cb for every active alert (host == NULL) or those of one host, in no particular
  * order; stop early when cb returns non-zero and return that value. The alert and meta are
  * valid for the duration of the callback only; cb must not modify the table. */
-typedef int (*state_foreach_cb)(const struct alert *a, const struct state_meta *meta,
-                                void *data);
+typedef int (*state_foreach_cb)(const struct alert *a, const struct state_meta *meta, void *data);
 int state_foreach(const struct state *s, const char *host, state_foreach_cb cb, void *data);
 
 #endif

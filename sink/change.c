@@ -10,7 +10,6 @@
 
 #include <jansson.h>
 
-
 static const char *const outcome_names[CHANGE_OUTCOME_COUNT] = {
     [CHANGE_RAISE] = "raise",
     [CHANGE_UPDATE] = "update",
@@ -33,7 +32,6 @@ bool change_outcome_forwarded(enum change_outcome outcome)
     return outcome == CHANGE_RAISE || outcome == CHANGE_UPDATE || outcome == CHANGE_CLEAR ||
            outcome == CHANGE_EXPIRE;
 }
-
 
 /* Encoding is written out here rather than built as a jansson tree: jansson's encoder
  * costs ~5 us per change on this machine (a tree of ~20 allocations, then a dump), more
@@ -94,11 +92,21 @@ static int put_str(struct change_json *out, const char *str, size_t n)
         } else if (c < 0x20 || c == 0x7f) {
             *p++ = '\\';
             switch (c) {
-            case '\n': *p++ = 'n'; break;
-            case '\t': *p++ = 't'; break;
-            case '\r': *p++ = 'r'; break;
-            case '\b': *p++ = 'b'; break;
-            case '\f': *p++ = 'f'; break;
+            case '\n':
+                *p++ = 'n';
+                break;
+            case '\t':
+                *p++ = 't';
+                break;
+            case '\r':
+                *p++ = 'r';
+                break;
+            case '\b':
+                *p++ = 'b';
+                break;
+            case '\f':
+                *p++ = 'f';
+                break;
             default:
                 *p++ = 'u';
                 *p++ = '0';
@@ -172,11 +180,10 @@ char *change_format_time(int64_t ms, char *buf, size_t size)
     return buf;
 }
 
-
-#define TRY(x)                                                                             \
-    do {                                                                                   \
-        if ((rc = (x)) != 0)                                                               \
-            goto fail;                                                                     \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        if ((rc = (x)) != 0)                                                                       \
+            goto fail;                                                                             \
     } while (0)
 
 /* host, component and every field the alert has, each preceded by a comma. */
@@ -377,7 +384,8 @@ int change_json_decode_stored(const char *text, size_t len, struct alert_json *o
     json_t *extra = json_object_get(o, "extra");
     const char *key;
     json_t *val;
-    json_object_foreach(extra, key, val) {
+    json_object_foreach(extra, key, val)
+    {
         if (a->n_extra >= ALERT_EXTRA_MAX)
             break;
         json_t *k = json_string(key);

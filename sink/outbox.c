@@ -74,8 +74,8 @@ void outbox_free(struct outbox *ob)
     free(ob);
 }
 
-static struct outbox_msg *msg_new(uint64_t version, const char *rk, size_t rk_len,
-                                  const char *body, size_t body_len)
+static struct outbox_msg *msg_new(uint64_t version, const char *rk, size_t rk_len, const char *body,
+                                  size_t body_len)
 {
     struct outbox_msg *m = malloc(sizeof(*m) + rk_len + body_len);
     if (m == NULL)

@@ -2,6 +2,7 @@
 #include "sink/sink_amqp.h"
 
 #include "sink/outbox.h"
+#include "sink/secret.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -24,11 +25,11 @@
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 
-#define CHANNEL         1
-#define BACKOFF_MIN_MS  500
-#define BACKOFF_MAX_MS  30000
-#define SYNC_EVERY_MS   1000
-#define IDLE_POLL_MS    200 /* also bounds how late a heartbeat is sent */
+#define CHANNEL        1
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+#define SYNC_EVERY_MS  1000
+#define IDLE_POLL_MS   200 /* also bounds how late a heartbeat is sent */
 
 struct sink_amqp {
     struct sink base;
@@ -96,8 +97,8 @@ int sink_amqp_routing_key(const struct change *c, char *buf, size_t size)
     if (alert_has_num(al, ALERT_SEVERITY))
         return snprintf(buf, size, "%s.%" PRId64 ".%.*s", change_outcome_name(c->outcome),
                         al->num[ALERT_SEVERITY], (int)al->host_len, al->host);
-    return snprintf(buf, size, "%s.none.%.*s", change_outcome_name(c->outcome),
-                    (int)al->host_len, al->host);
+    return snprintf(buf, size, "%s.none.%.*s", change_outcome_name(c->outcome), (int)al->host_len,
+                    al->host);
 }
 
 /* ---- the publisher thread ---------------------------------------------------------- */
@@ -117,12 +118,12 @@ static void describe_reply(amqp_rpc_reply_t r, const char *what, char *buf, size
     case AMQP_RESPONSE_SERVER_EXCEPTION:
         if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
             amqp_connection_close_t *m = r.reply.decoded;
-            snprintf(buf, size, "%s: broker closed the connection: %u %.*s", what,
-                     m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+            snprintf(buf, size, "%s: broker closed the connection: %u %.*s", what, m->reply_code,
+                     (int)m->reply_text.len, (const char *)m->reply_text.bytes);
         } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
             amqp_channel_close_t *m = r.reply.decoded;
-            snprintf(buf, size, "%s: broker closed the channel: %u %.*s", what,
-                     m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+            snprintf(buf, size, "%s: broker closed the channel: %u %.*s", what, m->reply_code,
+                     (int)m->reply_text.len, (const char *)m->reply_text.bytes);
         } else {
             snprintf(buf, size, "%s: broker error (method 0x%08x)", what, r.reply.id);
         }
@@ -228,8 +229,8 @@ static int publish(struct sink_amqp *a, size_t i)
     const struct outbox_msg *m = a->inflight[i];
     amqp_basic_properties_t props;
     memset(&props, 0, sizeof(props));
-    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
-                   AMQP_BASIC_APP_ID_FLAG;
+    props._flags =
+        AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_APP_ID_FLAG;
     props.content_type = amqp_cstring_bytes("application/json");
     props.delivery_mode = 2; /* persistent */
     props.app_id = amqp_cstring_bytes("injector");
@@ -311,8 +312,9 @@ static int read_frames(struct sink_amqp *a)
             amqp_basic_return_t *ret = f.payload.method.decoded;
             uint64_t n = atomic_fetch_add(&a->returned, 1) + 1;
             if (n <= 5 || n % 10000 == 0)
-                say(a, 4, "amqp: change with routing key %.*s was unroutable (no queue bound; "
-                          "%" PRIu64 " so far)",
+                say(a, SINK_LOG_WARNING,
+                    "amqp: change with routing key %.*s was unroutable (no queue bound; "
+                    "%" PRIu64 " so far)",
                     (int)ret->routing_key.len, (const char *)ret->routing_key.bytes, n);
             amqp_message_t msg;
             amqp_rpc_reply_t r = amqp_read_message(a->conn, f.channel, &msg, 0);
@@ -401,8 +403,8 @@ static void *publisher_main(void *arg)
             if (atomic_load(&a->stop))
                 break; /* no broker at shutdown: the rest is spooled at once */
             if (connect_broker(a) != 0) {
-                say(a, 4, "amqp: cannot connect to %s: %s; retrying in %.1f s", a->url_shown,
-                    a->reason, backoff / 1000.0);
+                say(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; retrying in %.1f s",
+                    a->url_shown, a->reason, backoff / 1000.0);
                 wait_stop(a, backoff);
                 backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
                 continue;
@@ -411,13 +413,14 @@ static void *publisher_main(void *arg)
                 atomic_fetch_add(&a->reconnects, 1);
             ever = true;
             backoff = BACKOFF_MIN_MS;
-            say(a, 6, "amqp: connected to %s, exchange %s%s", a->url_shown, a->exchange,
+            say(a, SINK_LOG_INFO, "amqp: connected to %s, exchange %s%s", a->url_shown, a->exchange,
                 a->n_inflight ? "; publishing the unconfirmed changes again" : "");
         }
         bool drained;
         if (fill_window(a, &drained) != 0 || read_frames(a) != 0) {
-            say(a, 3, "amqp: connection to %s lost: %s; %zu changes unconfirmed, they are "
-                      "published again after reconnecting",
+            say(a, SINK_LOG_ERROR,
+                "amqp: connection to %s lost: %s; %zu changes unconfirmed, they are "
+                "published again after reconnecting",
                 a->url_shown, a->reason, a->n_inflight);
             disconnect(a);
             continue;
@@ -433,9 +436,8 @@ static void *publisher_main(void *arg)
             {.fd = a->stopfd, .events = POLLIN},
         };
         /* Frames may already sit in librabbitmq's buffer, where poll cannot see them. */
-        int timeout = amqp_frames_enqueued(a->conn) || amqp_data_in_buffer(a->conn)
-                          ? 0
-                          : IDLE_POLL_MS;
+        int timeout =
+            amqp_frames_enqueued(a->conn) || amqp_data_in_buffer(a->conn) ? 0 : IDLE_POLL_MS;
         if (poll(p, a->n_inflight < a->cfg.confirm_window ? 3 : 1, timeout) > 0 &&
             (p[1].revents & POLLIN))
             outbox_clear_wake(a->ob);
@@ -464,21 +466,35 @@ static int amqp_flush(struct sink *sk)
     return outbox_flush(((struct sink_amqp *)sk)->ob);
 }
 
-static int amqp_format_stats(struct sink *sk, char *buf, size_t size)
+static void amqp_counters(struct sink *sk, counter_fn fn, void *d)
 {
     struct sink_amqp *a = (struct sink_amqp *)sk;
     struct outbox_stats os;
     outbox_stats(a->ob, &os);
     int64_t oldest = atomic_load(&a->oldest_ms);
-    return snprintf(buf, size,
-                    " amqp=%s queued=%" PRIu64 " spooled=%" PRIu64 " spool_bytes=%" PRIu64
-                    " amqp_published=%llu confirmed=%llu nacked=%llu returned=%llu"
-                    " reconnects=%llu lost=%" PRIu64 " oldest_unconfirmed_s=%.1f",
-                    atomic_load(&a->connected) ? "up" : "down", os.queued, os.spooled,
-                    os.spool_bytes, atomic_load(&a->published), atomic_load(&a->confirmed),
-                    atomic_load(&a->nacked), atomic_load(&a->returned),
-                    atomic_load(&a->reconnects), os.lost,
-                    oldest ? (double)(mono_ms() - oldest) / 1000.0 : 0.0);
+    counter_gauge(fn, d, "amqp_up", COUNTER_UNIT_NONE, atomic_load(&a->connected),
+                  "1 while connected to the broker.");
+    counter_gauge(fn, d, "queued", COUNTER_UNIT_NONE, os.queued,
+                  "Changes in the outbox, waiting for the broker.");
+    counter_total(fn, d, "spooled", COUNTER_UNIT_NONE, os.spooled,
+                  "Changes written to the spool (the broker slow or down).");
+    counter_gauge(fn, d, "spool_bytes", COUNTER_UNIT_BYTES, os.spool_bytes,
+                  "Bytes in the spool now.");
+    counter_total(fn, d, "amqp_sent", COUNTER_UNIT_NONE, atomic_load(&a->published),
+                  "Messages sent to the broker, again after a reconnect included.");
+    counter_total(fn, d, "confirmed", COUNTER_UNIT_NONE, atomic_load(&a->confirmed),
+                  "Changes the broker confirmed: it has them.");
+    counter_total(fn, d, "nacked", COUNTER_UNIT_NONE, atomic_load(&a->nacked),
+                  "Changes the broker refused (published again).");
+    counter_total(fn, d, "returned", COUNTER_UNIT_NONE, atomic_load(&a->returned),
+                  "Changes no queue was bound for (--amqp-mandatory).");
+    counter_total(fn, d, "reconnects", COUNTER_UNIT_NONE, atomic_load(&a->reconnects),
+                  "Connections to the broker after the first.");
+    counter_total(fn, d, "lost", COUNTER_UNIT_NONE, os.lost,
+                  "Changes lost: the outbox full without a spool, or the spool failing.");
+    counter_seconds(fn, d, "oldest_unconfirmed_s",
+                    oldest ? (double)(mono_ms() - oldest) / 1000.0 : 0.0,
+                    "Age of the oldest change the broker has not confirmed.");
 }
 
 static void amqp_free(struct sink *sk)
@@ -507,15 +523,17 @@ static void amqp_free(struct sink *sk)
         long spooled = outbox_spool_rest(a->ob, a->inflight, a->n_inflight);
         a->n_inflight = 0;
         if (spooled > 0)
-            say(a, 5, "amqp: stopped; %" PRIu64 " changes confirmed, %ld (%zu of them "
-                      "unconfirmed) spooled to %s for the next start",
+            say(a, SINK_LOG_NOTICE,
+                "amqp: stopped; %" PRIu64 " changes confirmed, %ld (%zu of them "
+                "unconfirmed) spooled to %s for the next start",
                 confirmed, spooled, unconfirmed, a->cfg.spool_dir);
         else if (spooled < 0)
-            say(a, 3, "amqp: stopped; %zu unconfirmed and the queued changes could not be "
-                      "spooled (%s): they are lost",
+            say(a, SINK_LOG_ERROR,
+                "amqp: stopped; %zu unconfirmed and the queued changes could not be "
+                "spooled (%s): they are lost",
                 unconfirmed, a->cfg.spool_dir ? strerror((int)-spooled) : "no --spool-dir");
         else
-            say(a, 6, "amqp: stopped; %" PRIu64 " changes confirmed, none left over",
+            say(a, SINK_LOG_INFO, "amqp: stopped; %" PRIu64 " changes confirmed, none left over",
                 confirmed);
     }
     outbox_free(a->ob);
@@ -537,28 +555,9 @@ static const struct sink_ops amqp_ops = {
     .name = "amqp",
     .write = amqp_write,
     .flush = amqp_flush,
-    .format_stats = amqp_format_stats,
+    .counters = amqp_counters,
     .free = amqp_free,
 };
-
-int sink_amqp_read_password(const char *path, char **out)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -errno;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n = getline(&line, &cap, f);
-    fclose(f);
-    if (n < 0) {
-        free(line);
-        return -EINVAL;
-    }
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    *out = line;
-    return 0;
-}
 
 /* Fill a's target (URL, credentials, exchange, the URL shown in logs) from cfg.
  * Returns 0, -EINVAL or -ENOMEM; logs why. */
@@ -570,7 +569,8 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg)
         return -ENOMEM;
     amqp_default_connection_info(&a->info);
     if (amqp_parse_url(a->url_buf, &a->info) != AMQP_STATUS_OK) {
-        say(a, 3, "amqp: cannot use URL (want amqp[s]://user[:password]@host[:port][/vhost])");
+        say(a, SINK_LOG_ERROR,
+            "amqp: cannot use URL (want amqp[s]://user[:password]@host[:port][/vhost])");
         return -EINVAL;
     }
     /* "amqp://host:5672/" parses to vhost "": users mean the default vhost by it. */
@@ -578,29 +578,23 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg)
         a->info.vhost = "/";
     const char *env = getenv("INJECTOR_AMQP_PASSWORD");
     if (cfg->password_file != NULL) {
-        if ((rc = sink_amqp_read_password(cfg->password_file, &a->password)) != 0) {
-            say(a, 3, "amqp: cannot read the password file %s: %s", cfg->password_file,
-                strerror(-rc));
+        if ((rc = secret_read_file(cfg->password_file, &a->password)) != 0) {
+            say(a, SINK_LOG_ERROR, "amqp: cannot read the password file %s: %s", cfg->password_file,
+                rc == -ENODATA ? "empty" : strerror(-rc));
             return -EINVAL;
         }
     } else if ((a->password = strdup(env != NULL ? env : a->info.password)) == NULL) {
         return -ENOMEM;
     }
-    if (asprintf(&a->url_shown, "%s://%s@%s:%d%s%s", a->info.ssl ? "amqps" : "amqp",
-                 a->info.user, a->info.host, a->info.port, a->info.vhost[0] == '/' ? "" : "/",
-                 a->info.vhost) < 0) {
-        a->url_shown = NULL;
+    char shown[1024];
+    if ((a->url_shown = strdup(secret_mask_url(cfg->url, shown, sizeof(shown)))) == NULL)
         return -ENOMEM;
-    }
     return 0;
 }
 
 static void target_free(struct sink_amqp *a)
 {
-    if (a->password != NULL) {
-        memset(a->password, 0, strlen(a->password));
-        free(a->password);
-    }
+    secret_free(a->password);
     free(a->url_buf);
     free(a->url_shown);
     free(a->exchange);
@@ -620,8 +614,9 @@ static void take_target(struct sink_amqp *a)
         return;
     char *old = a->url_shown;
     a->url_shown = NULL;
-    say(a, 5, "amqp: switching from %s to %s, exchange %s; %zu unconfirmed changes are "
-              "published there first",
+    say(a, SINK_LOG_NOTICE,
+        "amqp: switching from %s to %s, exchange %s; %zu unconfirmed changes are "
+        "published there first",
         old ? old : "?", p->url_shown, p->exchange, a->n_inflight);
     free(old);
     disconnect(a); /* everything unconfirmed goes again, to the new target */
@@ -658,8 +653,7 @@ int sink_amqp_retarget(struct sink *sk, const struct sink_amqp_config *cfg)
     return 0;
 }
 
-int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out,
-                  uint64_t *spool_version)
+int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out, uint64_t *spool_version)
 {
     int rc = -ENOMEM;
     struct spool_recovery rec;
@@ -688,17 +682,17 @@ int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out,
     struct outbox_config oc = {.capacity = cfg->outbox_size ? cfg->outbox_size : 100000,
                                .spool_dir = cfg->spool_dir};
     if ((rc = outbox_new(&oc, &a->ob, &rec)) != 0) {
-        say(a, 3, "amqp: cannot open the spool %s: %s", cfg->spool_dir, strerror(-rc));
+        say(a, SINK_LOG_ERROR, "amqp: cannot open the spool %s: %s", cfg->spool_dir, strerror(-rc));
         goto fail;
     }
     if (rec.segments > 0 || rec.bytes_cut > 0)
-        say(a, rec.bytes_cut ? 4 : 6,
+        say(a, rec.bytes_cut ? SINK_LOG_WARNING : SINK_LOG_INFO,
             "amqp: spool %s: %" PRIu64 " changes in %zu segment(s) to replay first (versions up "
             "to %" PRIu64 ")%s",
             cfg->spool_dir, rec.records, rec.segments, rec.max_version,
             rec.bytes_cut ? "; a partial record at a segment's end was cut" : "");
     if (rec.bytes_cut > 0)
-        say(a, 4, "amqp: spool recovery cut %" PRIu64 " bytes (a crash mid-write)",
+        say(a, SINK_LOG_WARNING, "amqp: spool recovery cut %" PRIu64 " bytes (a crash mid-write)",
             rec.bytes_cut);
     if (spool_version != NULL)
         *spool_version = rec.max_version;

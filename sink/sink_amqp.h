@@ -40,8 +40,7 @@ struct sink_amqp_config {
  * that is down is not an error here). *spool_version gets the highest version found in
  * the spool (0 if none), so the collector can number on from it. Returns 0, -EINVAL (bad
  * URL, unreadable password file), or a spool error. The password is never logged. */
-int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out,
-                  uint64_t *spool_version);
+int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out, uint64_t *spool_version);
 
 /* Point the sink at another broker or exchange (SIGHUP): url, password_file and exchange
  * are taken from cfg (the rest of cfg is ignored). The publisher drops its connection,
@@ -49,10 +48,6 @@ int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out,
  * outbox and the spool are untouched, so nothing is lost. Returns 0, or -EINVAL (bad URL,
  * unreadable password file: the old target stays). */
 int sink_amqp_retarget(struct sink *sk, const struct sink_amqp_config *cfg);
-
-/* Read a password: the first line of path, line end removed. Returns 0 and *out (malloc'd;
- * the caller frees it), -EINVAL when the file is empty, or a negative errno. */
-int sink_amqp_read_password(const char *path, char **out);
 
 /* The routing key for a change: "<outcome>.<severity>.<host>". Returns its length (as
  * snprintf). */

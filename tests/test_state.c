@@ -336,8 +336,8 @@ static void test_state_host_cap_refuses_new_hosts_only(void **st)
                  c = mk(ALERT_UPD, "h3", "x"), a2 = mk(ALERT_UPD, "h1", "y");
     assert_int_equal(state_apply(s, &a, 0, &r), 0);
     assert_int_equal(state_apply(s, &b, 0, &r), 0);
-    assert_int_equal(state_apply(s, &c, 0, &r), -ENOSPC);  /* a third host */
-    assert_int_equal(state_apply(s, &a2, 0, &r), 0);       /* a known host: fine */
+    assert_int_equal(state_apply(s, &c, 0, &r), -ENOSPC); /* a third host */
+    assert_int_equal(state_apply(s, &a2, 0, &r), 0);      /* a known host: fine */
     assert_int_equal(state_host_count(s), 2);
     state_set_caps(s, 0, 0);
     assert_int_equal(state_apply(s, &c, 0, &r), 0);

@@ -84,30 +84,39 @@ static double run_bare(const char *url, long n, unsigned window, const char *bod
     return t;
 }
 
-static unsigned long long confirmed_of(struct sink *sk)
+struct lookup {
+    const char *name;
+    unsigned long long value;
+};
+
+static void find_counter(const struct counter *c, void *data)
 {
-    char buf[512];
-    sink_format_stats(sk, buf, sizeof(buf));
-    const char *p = strstr(buf, " confirmed=");
-    return p ? strtoull(p + 11, NULL, 10) : 0;
+    struct lookup *l = data;
+    if (strcmp(c->name, l->name) == 0)
+        l->value = c->value;
+}
+
+static unsigned long long counter_of(struct sink *sk, const char *name)
+{
+    struct lookup l = {name, 0};
+    sink_counters(sk, find_counter, &l);
+    return l.value;
 }
 
 static double run_sink(const char *url, long n, unsigned window, const char *body, size_t len)
 {
     struct sink *sk;
-    struct sink_amqp_config cfg = {.url = url, .exchange = "bench", .confirm_window = window,
-                                   .heartbeat_s = 10, .flush_timeout_s = 5,
+    struct sink_amqp_config cfg = {.url = url,
+                                   .exchange = "bench",
+                                   .confirm_window = window,
+                                   .heartbeat_s = 10,
+                                   .flush_timeout_s = 5,
                                    .outbox_size = (size_t)n + 1};
     if (sink_amqp_new(&cfg, &sk, NULL) != 0)
         die("sink_amqp_new");
     /* Wait for the connection so both sides are timed from a connected state. */
-    for (int i = 0; i < 500; i++) {
-        char buf[512];
-        sink_format_stats(sk, buf, sizeof(buf));
-        if (strstr(buf, "amqp=up") != NULL)
-            break;
+    for (int i = 0; i < 500 && counter_of(sk, "amqp_up") == 0; i++)
         usleep(10000);
-    }
     struct alert a;
     alert_clear(&a);
     a.host = "n0418";
@@ -125,7 +134,7 @@ static double run_sink(const char *url, long n, unsigned window, const char *bod
             sink_flush(sk);
     }
     sink_flush(sk);
-    while (confirmed_of(sk) < (unsigned long long)n)
+    while (counter_of(sk, "confirmed") < (unsigned long long)n)
         usleep(200);
     double t = now_s() - t0;
     sink_free(sk);

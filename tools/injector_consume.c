@@ -20,11 +20,12 @@
 
 #include "consume_view.h"
 #include "http_get.h"
+#include "sink/secret.h"
 #include "sink/sink_amqp.h"
 
 #define MAX_BINDS      32
 #define MAX_COLLECTORS 32
-#define CHANNEL   1
+#define CHANNEL        1
 
 enum format { FORMAT_JSON, FORMAT_TEXT, FORMAT_TABLE, FORMAT_NONE };
 
@@ -57,65 +58,72 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: injector-consume --amqp URL [--collector URL]... [OPTION]...\n"
-            "Follow injector's change stream from RabbitMQ: print each change as one JSON\n"
-            "line (or an aligned text line), acknowledging it only after it is written.\n"
-            "With --collector: keep an exact view of the collectors' active alerts (bind the\n"
-            "queue, take each collector's /v1/alerts snapshot, apply the newer changes; on a\n"
-            "gap in versions or a collector restart, resynchronise from the snapshot and say\n"
-            "so). Changes a resync makes up are marked \"resync\":true.\n\n"
-            "  --amqp URL            amqp[s]://user[:password]@host[:port][/vhost]\n"
-            "                        (or $INJECTOR_AMQP_URL)\n"
-            "  --ca-file PATH        amqps: CA certificates to verify the broker with\n"
-            "  --cert-file PATH      amqps: client certificate; --key-file PATH its key\n"
-            "  --password-file PATH  read the password from this file\n"
-            "  --exchange NAME       the collector's exchange [injector]\n"
-            "  --queue NAME          a durable named queue (survives us); default: a private\n"
-            "                        queue that goes away when we do\n"
-            "  --queue-type TYPE     classic or quorum (replicated across a RabbitMQ cluster;\n"
-            "                        needs --queue) [classic]\n"
-            "  --bind KEY            routing key pattern, repeatable [#]; keys are\n"
-            "                        <outcome>.<severity>.<host>, e.g. 'raise.#', '*.1.#'\n"
-            "  --prefetch N          unacknowledged deliveries at a time [100]\n"
-            "  --collector URL       a collector's HTTP API (http://host:8342), repeatable:\n"
-            "                        keep the view of its active alerts; the view is keyed\n"
-            "                        by (collector, host, component)\n"
-            "  --view FILE           keep FILE (atomically replaced) equal to the view: JSON\n"
-            "                        {updated, collectors, count, alerts}\n"
-            "  --view-interval S     write FILE / redraw the table at most this often [1]\n"
-            "  --http-token-file P   bearer token for the collectors' HTTP API\n"
-            "  --format json|text|table|none\n"
-            "                        output: change lines as JSON [json] or text, a live\n"
-            "                        table of the view (most severe, lowest number, first),\n"
-            "                        or none (with --view: only the file)\n"
-            "  --count N             exit after N changes\n"
-            "  --timeout S           exit after S seconds without a change\n"
-            "  --setup               declare and bind the queue, then exit (so it collects\n"
-            "                        changes before anyone consumes)\n"
-            "  -h, --help            show this help\n\n"
-            "Signals: SIGINT/SIGTERM write the view and stop; SIGUSR1 resynchronises now.\n"
-            "A view waits for its broker and outlives a lost connection: it reconnects\n"
-            "and resynchronises.\n"
-            "Exit status: 0 done, 1 connection failed or lost (without --collector),\n"
-            "2 usage error, 3 --timeout reached before --count changes.\n");
+    fprintf(f, "Usage: injector-consume --amqp URL [--collector URL]... [OPTION]...\n"
+               "Follow injector's change stream from RabbitMQ: print each change as one JSON\n"
+               "line (or an aligned text line), acknowledging it only after it is written.\n"
+               "With --collector: keep an exact view of the collectors' active alerts (bind the\n"
+               "queue, take each collector's /v1/alerts snapshot, apply the newer changes; on a\n"
+               "gap in versions or a collector restart, resynchronise from the snapshot and say\n"
+               "so). Changes a resync makes up are marked \"resync\":true.\n\n"
+               "  --amqp URL            amqp[s]://user[:password]@host[:port][/vhost]\n"
+               "                        (or $INJECTOR_AMQP_URL)\n"
+               "  --ca-file PATH        amqps: CA certificates to verify the broker with\n"
+               "  --cert-file PATH      amqps: client certificate; --key-file PATH its key\n"
+               "  --password-file PATH  read the password from this file\n"
+               "  --exchange NAME       the collector's exchange [injector]\n"
+               "  --queue NAME          a durable named queue (survives us); default: a private\n"
+               "                        queue that goes away when we do\n"
+               "  --queue-type TYPE     classic or quorum (replicated across a RabbitMQ cluster;\n"
+               "                        needs --queue) [classic]\n"
+               "  --bind KEY            routing key pattern, repeatable [#]; keys are\n"
+               "                        <outcome>.<severity>.<host>, e.g. 'raise.#', '*.1.#'\n"
+               "  --prefetch N          unacknowledged deliveries at a time [100]\n"
+               "  --collector URL       a collector's HTTP API (http://host:8342), repeatable:\n"
+               "                        keep the view of its active alerts; the view is keyed\n"
+               "                        by (collector, host, component)\n"
+               "  --view FILE           keep FILE (atomically replaced) equal to the view: JSON\n"
+               "                        {updated, collectors, count, alerts}\n"
+               "  --view-interval S     write FILE / redraw the table at most this often [1]\n"
+               "  --http-token-file P   bearer token for the collectors' HTTP API\n"
+               "  --format json|text|table|none\n"
+               "                        output: change lines as JSON [json] or text, a live\n"
+               "                        table of the view (most severe, lowest number, first),\n"
+               "                        or none (with --view: only the file)\n"
+               "  --count N             exit after N changes\n"
+               "  --timeout S           exit after S seconds without a change\n"
+               "  --setup               declare and bind the queue, then exit (so it collects\n"
+               "                        changes before anyone consumes)\n"
+               "  -h, --help            show this help\n\n"
+               "Signals: SIGINT/SIGTERM write the view and stop; SIGUSR1 resynchronises now.\n"
+               "A view waits for its broker and outlives a lost connection: it reconnects\n"
+               "and resynchronises.\n"
+               "Exit status: 0 done, 1 connection failed or lost (without --collector),\n"
+               "2 usage error, 3 --timeout reached before --count changes.\n");
 }
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
-        {"amqp", required_argument, NULL, 'a'},      {"exchange", required_argument, NULL, 'e'},
-        {"queue", required_argument, NULL, 'q'},     {"bind", required_argument, NULL, 'b'},
-        {"prefetch", required_argument, NULL, 'p'},  {"format", required_argument, NULL, 'f'},
-        {"count", required_argument, NULL, 'n'},     {"timeout", required_argument, NULL, 't'},
-        {"password-file", required_argument, NULL, 'P'}, {"setup", no_argument, NULL, 's'},
-        {"ca-file", required_argument, NULL, 'A'},   {"cert-file", required_argument, NULL, 'E'},
+        {"amqp", required_argument, NULL, 'a'},
+        {"exchange", required_argument, NULL, 'e'},
+        {"queue", required_argument, NULL, 'q'},
+        {"bind", required_argument, NULL, 'b'},
+        {"prefetch", required_argument, NULL, 'p'},
+        {"format", required_argument, NULL, 'f'},
+        {"count", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 't'},
+        {"password-file", required_argument, NULL, 'P'},
+        {"setup", no_argument, NULL, 's'},
+        {"ca-file", required_argument, NULL, 'A'},
+        {"cert-file", required_argument, NULL, 'E'},
         {"key-file", required_argument, NULL, 'k'},
-        {"collector", required_argument, NULL, 'C'}, {"view", required_argument, NULL, 'v'},
+        {"collector", required_argument, NULL, 'C'},
+        {"view", required_argument, NULL, 'v'},
         {"view-interval", required_argument, NULL, 'i'},
         {"http-token-file", required_argument, NULL, 'T'},
         {"queue-type", required_argument, NULL, 'Q'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     a->url = getenv("INJECTOR_AMQP_URL");
     a->exchange = "injector";
@@ -129,16 +137,36 @@ static int parse_args(int argc, char **argv, struct args *a)
     char *end;
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'a': a->url = optarg; break;
-        case 'e': a->exchange = optarg; break;
-        case 'q': a->queue = optarg; break;
-        case 'P': a->password_file = optarg; break;
-        case 's': a->setup = true; break;
-        case 'A': a->ca_file = optarg; break;
-        case 'E': a->cert_file = optarg; break;
-        case 'k': a->key_file = optarg; break;
-        case 'v': a->view_file = optarg; break;
-        case 'T': a->token_file = optarg; break;
+        case 'a':
+            a->url = optarg;
+            break;
+        case 'e':
+            a->exchange = optarg;
+            break;
+        case 'q':
+            a->queue = optarg;
+            break;
+        case 'P':
+            a->password_file = optarg;
+            break;
+        case 's':
+            a->setup = true;
+            break;
+        case 'A':
+            a->ca_file = optarg;
+            break;
+        case 'E':
+            a->cert_file = optarg;
+            break;
+        case 'k':
+            a->key_file = optarg;
+            break;
+        case 'v':
+            a->view_file = optarg;
+            break;
+        case 'T':
+            a->token_file = optarg;
+            break;
         case 'Q':
             if (strcmp(optarg, "classic") != 0 && strcmp(optarg, "quorum") != 0) {
                 fprintf(stderr, "injector-consume: --queue-type is classic or quorum\n");
@@ -160,8 +188,10 @@ static int parse_args(int argc, char **argv, struct args *a)
             char *u = malloc(n + 16);
             if (u == NULL || strncmp(optarg, "http://", 7) != 0) {
                 free(u);
-                fprintf(stderr, "injector-consume: --collector takes http://HOST:PORT (the "
-                                "collector's HTTP API), not '%s'\n", optarg);
+                fprintf(stderr,
+                        "injector-consume: --collector takes http://HOST:PORT (the "
+                        "collector's HTTP API), not '%s'\n",
+                        optarg);
                 return -1;
             }
             snprintf(u, n + 16, "%.*s%s", (int)n, optarg, bare ? "/v1/alerts" : "");
@@ -217,7 +247,9 @@ static int parse_args(int argc, char **argv, struct args *a)
                 return -1;
             }
             break;
-        case 'h': usage(stdout); exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
         case ':':
             fprintf(stderr, "injector-consume: %s needs a value (see --help)\n", argv[optind - 1]);
             return -1;
@@ -247,10 +279,10 @@ static int parse_args(int argc, char **argv, struct args *a)
     }
     if (a->token_file != NULL) {
         /* the same reader as passwords: first line, trailing newline dropped */
-        int rc = sink_amqp_read_password(a->token_file, &a->token);
+        int rc = secret_read_file(a->token_file, &a->token);
         if (rc != 0) {
             fprintf(stderr, "injector-consume: %s: %s\n", a->token_file,
-                    rc == -EINVAL ? "empty" : strerror(-rc));
+                    rc == -ENODATA ? "empty" : strerror(-rc));
             return -1;
         }
     }
@@ -308,7 +340,8 @@ static amqp_connection_state_t connect_to(const struct args *a, char **password_
 
     amqp_default_connection_info(&info);
     if (url == NULL || amqp_parse_url(url, &info) != AMQP_STATUS_OK) {
-        fprintf(stderr, "injector-consume: --amqp: want amqp[s]://user[:password]@host[:port][/vhost]\n");
+        fprintf(stderr,
+                "injector-consume: --amqp: want amqp[s]://user[:password]@host[:port][/vhost]\n");
         goto fail;
     }
     if (info.vhost == NULL || info.vhost[0] == '\0')
@@ -317,10 +350,10 @@ static amqp_connection_state_t connect_to(const struct args *a, char **password_
     if (a->password_file != NULL) {
         free(*password_buf); /* a reconnect reads it again */
         *password_buf = NULL;
-        int rc = sink_amqp_read_password(a->password_file, password_buf);
+        int rc = secret_read_file(a->password_file, password_buf);
         if (rc != 0) {
             fprintf(stderr, "injector-consume: %s: %s\n", a->password_file,
-                    rc == -EINVAL ? "empty" : strerror(-rc));
+                    rc == -ENODATA ? "empty" : strerror(-rc));
             goto fail;
         }
         password = *password_buf;
@@ -612,14 +645,13 @@ int main(int argc, char **argv)
         goto out;
     }
     if (a.n_collectors > 0) {
-        struct view_config vc = {.urls = (const char *const *)a.collectors,
-                                 .n_urls = a.n_collectors,
-                                 .fetch = fetch_snapshot,
-                                 .emit = a.format == FORMAT_TABLE || a.format == FORMAT_NONE
-                                             ? NULL
-                                             : print_change,
-                                 .log = log_line,
-                                 .data = &o};
+        struct view_config vc = {
+            .urls = (const char *const *)a.collectors,
+            .n_urls = a.n_collectors,
+            .fetch = fetch_snapshot,
+            .emit = a.format == FORMAT_TABLE || a.format == FORMAT_NONE ? NULL : print_change,
+            .log = log_line,
+            .data = &o};
         if (view_new(&vc, &view) != 0) {
             fprintf(stderr, "injector-consume: out of memory\n");
             goto out;
@@ -641,7 +673,8 @@ int main(int argc, char **argv)
             }
             if (t - retried >= retry_every) { /* collectors that could not be reached */
                 /* 2 s, backing off to 30 s while some stay away (each try may wait 5 s) */
-                retry_every = view_sync(view) == 0 ? 2 : (retry_every * 2 > 30 ? 30 : retry_every * 2);
+                retry_every =
+                    view_sync(view) == 0 ? 2 : (retry_every * 2 > 30 ? 30 : retry_every * 2);
                 retried = now_s();
             }
             if (view_dirty(view) && t - shown >= show_every) {
