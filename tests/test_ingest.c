@@ -74,10 +74,11 @@ static int capture_reopen(struct sink *sk)
     return cap->reopen_rc;
 }
 
-static int capture_format_stats(struct sink *sk, char *buf, size_t size)
+static void capture_counters(struct sink *sk, counter_fn fn, void *data)
 {
     struct capture *cap = (struct capture *)sk;
-    return snprintf(buf, size, " capture_writes=%u", cap->writes);
+    counter_total(fn, data, "capture_writes", COUNTER_UNIT_NONE, cap->writes,
+                  "Changes the capture took.");
 }
 
 /* The capture is the test's (static or on its stack): free only notes the call. */
@@ -91,7 +92,7 @@ static const struct sink_ops capture_ops = {
     .write = capture_write,
     .flush = capture_flush,
     .reopen = capture_reopen,
-    .format_stats = capture_format_stats,
+    .counters = capture_counters,
     .free = capture_free,
 };
 
@@ -184,7 +185,7 @@ static void test_ingest_each_outcome_and_what_the_sinks_get(void **st)
     struct fx *f = *st;
     char x[512];
     dgram(f, alert(x, sizeof(x), "Upd", "web12", "disk", "<Severity>3</Severity>"));
-    assert_int_equal(stats(f)->active, 1);
+    assert_int_equal(stats(f)->active_alerts, 1);
     assert_int_equal(stats(f)->hosts, 1);
     assert_int_equal(stats(f)->version, 1);
     dgram(f, x); /* the same again */
@@ -204,10 +205,10 @@ static void test_ingest_each_outcome_and_what_the_sinks_get(void **st)
     assert_int_equal(s->outcomes[CHANGE_REDUNDANT_CLEAR], 1);
     assert_int_equal(s->outcomes[CHANGE_UPDONLY_MISS], 1);
     assert_int_equal(s->outcomes[CHANGE_EXPIRE], 0);
-    assert_int_equal(s->published, 4);
+    assert_int_equal(s->forwarded, 4);
     assert_int_equal(s->sink_errors, 0);
     assert_int_equal(s->malformed + s->invalid, 0);
-    assert_int_equal(s->active, 1);
+    assert_int_equal(s->active_alerts, 1);
     assert_int_equal(s->hosts, 1);
     assert_int_equal(s->version, 4);
 
@@ -311,14 +312,14 @@ static void test_ingest_batch_in_document_order(void **st)
     assert_int_equal(s->datagrams, 1);
     assert_int_equal(s->bytes, strlen(doc));
     assert_int_equal(s->alerts, 3);
-    assert_int_equal(s->published, 3);
+    assert_int_equal(s->forwarded, 3);
     assert_int_equal(f->a.n, 3);
     assert_string_equal(f->a.got[0].host, "h1");
     assert_int_equal(f->a.got[0].outcome, CHANGE_RAISE);
     assert_string_equal(f->a.got[1].host, "h2");
     assert_int_equal(f->a.got[2].outcome, CHANGE_CLEAR);
     assert_int_equal(f->a.got[2].version, 3);
-    assert_int_equal(s->active, 1);
+    assert_int_equal(s->active_alerts, 1);
 }
 
 static void test_ingest_bad_alert_refused_its_siblings_kept(void **st)
@@ -338,8 +339,8 @@ static void test_ingest_bad_alert_refused_its_siblings_kept(void **st)
     assert_int_equal(s->datagrams, 1);
     assert_int_equal(s->malformed, 0);
     assert_int_equal(s->invalid, 2);
-    assert_int_equal(s->rejects[ALERT_XML_NO_HOST], 1);
-    assert_int_equal(s->rejects[ALERT_XML_BAD_NUMBER], 1);
+    assert_int_equal(s->refused[ALERT_XML_NO_HOST], 1);
+    assert_int_equal(s->refused[ALERT_XML_BAD_NUMBER], 1);
     assert_int_equal(s->alerts, 2);
     assert_int_equal(f->a.n, 2);
     assert_string_equal(f->a.got[1].host, "h4");
@@ -355,9 +356,9 @@ static void test_ingest_malformed_datagrams_are_counted_by_reason(void **st)
     const struct stats *s = stats(f);
     assert_int_equal(s->datagrams, 4);
     assert_int_equal(s->malformed, 4);
-    assert_int_equal(s->rejects[ALERT_XML_SYNTAX], 2);
-    assert_int_equal(s->rejects[ALERT_XML_DOCTYPE], 1);
-    assert_int_equal(s->rejects[ALERT_XML_NO_ALERT], 1);
+    assert_int_equal(s->refused[ALERT_XML_SYNTAX], 2);
+    assert_int_equal(s->refused[ALERT_XML_DOCTYPE], 1);
+    assert_int_equal(s->refused[ALERT_XML_NO_ALERT], 1);
     assert_int_equal(s->alerts, 0);
     assert_int_equal(s->invalid, 0);
     assert_int_equal(s->version, 0);
@@ -381,7 +382,7 @@ static void test_ingest_truncated_datagram_is_refused_unread(void **st)
     assert_int_equal(s->datagrams, 1);
     assert_int_equal(s->truncated, 1);
     assert_int_equal(s->malformed, 1);
-    assert_int_equal(s->rejects[ALERT_XML_TOO_LARGE], 1);
+    assert_int_equal(s->refused[ALERT_XML_TOO_LARGE], 1);
     assert_int_equal(s->alerts, 0);
     assert_int_equal(f->a.writes, 0);
     /* The sender is known (its datagram arrived), its alert is not. */
@@ -405,7 +406,7 @@ static void test_ingest_active_alert_cap(void **st)
     assert_int_equal(s->refused_full, 1);
     assert_int_equal(s->outcomes[CHANGE_RAISE], 2);
     assert_int_equal(s->alerts, 3); /* accepted by the parser, refused by the table */
-    assert_int_equal(s->active, 2);
+    assert_int_equal(s->active_alerts, 2);
     assert_int_equal(f->a.n, 2);
     /* Updates and clears of what is active still go through; a clear makes room. */
     dgram(f, alert(x, sizeof(x), "Upd", "h1", "c", "<Severity>9</Severity>"));
@@ -531,11 +532,11 @@ static void test_ingest_signatures_refused_by_reason(void **st)
     signed_dgram(f, buf, n); /* forged */
     const struct stats *s = stats(f);
     assert_int_equal(s->datagrams, 5);
-    assert_int_equal(s->auth[AUTH_UNSIGNED], 1);
-    assert_int_equal(s->auth[AUTH_REPLAY], 1);
-    assert_int_equal(s->auth[AUTH_STALE], 1);
-    assert_int_equal(s->auth[AUTH_BAD_MAC], 1);
-    assert_int_equal(s->auth[AUTH_ACCEPT], 0);
+    assert_int_equal(s->auth_refused[AUTH_UNSIGNED], 1);
+    assert_int_equal(s->auth_refused[AUTH_REPLAY], 1);
+    assert_int_equal(s->auth_refused[AUTH_STALE], 1);
+    assert_int_equal(s->auth_refused[AUTH_BAD_MAC], 1);
+    assert_int_equal(s->auth_refused[AUTH_ACCEPT], 0);
     assert_int_equal(s->malformed, 0);
     assert_int_equal(s->alerts, 1);
     assert_int_equal(f->a.n, 1);
@@ -569,14 +570,14 @@ static void test_ingest_signed_allow_list_block(void **st)
 
     alert(x, sizeof(x), "Upd", "h", "c", "");
     dgram(f, x); /* 10.0.0.1 must sign */
-    assert_int_equal(stats(f)->auth[AUTH_UNSIGNED], 1);
+    assert_int_equal(stats(f)->auth_refused[AUTH_UNSIGNED], 1);
     size_t n = sign(buf, sizeof(buf), x, T0 / 1000, "n1");
     signed_dgram(f, buf, n);
     assert_int_equal(f->a.n, 1);
     f->from = addr4("192.168.0.9", 5000);
     dgram(f, alert(x, sizeof(x), "Upd", "h2", "c", "")); /* need not */
     assert_int_equal(f->a.n, 2);
-    assert_int_equal(stats(f)->auth[AUTH_UNSIGNED], 1);
+    assert_int_equal(stats(f)->auth_refused[AUTH_UNSIGNED], 1);
 }
 
 /* ---- Seq accounting through ingest ---- */
@@ -638,9 +639,9 @@ static void test_ingest_sink_refusal_is_counted_table_stays_right(void **st)
     dgram(f, alert(x, sizeof(x), "Upd", "h2", "c", ""));
     const struct stats *s = stats(f);
     assert_int_equal(s->sink_errors, 2);
-    assert_int_equal(s->published, 0); /* published: taken by every sink */
+    assert_int_equal(s->forwarded, 0); /* forwarded: taken by every sink */
     assert_int_equal(s->outcomes[CHANGE_RAISE], 2);
-    assert_int_equal(s->active, 2);
+    assert_int_equal(s->active_alerts, 2);
     assert_int_equal(s->version, 2);
     assert_int_equal(f->a.writes, 2);
     assert_int_equal(f->a.n, 0);
@@ -649,13 +650,13 @@ static void test_ingest_sink_refusal_is_counted_table_stays_right(void **st)
     dgram(f, alert(x, sizeof(x), "Upd", "h3", "c", ""));
     s = stats(f);
     assert_int_equal(s->sink_errors, 2);
-    assert_int_equal(s->published, 1);
+    assert_int_equal(s->forwarded, 1);
     assert_int_equal(f->a.got[0].version, 3);
     /* Both sinks failing: one error each. */
     f->a.write_rc = f->b.write_rc = -ENOSPC;
     dgram(f, alert(x, sizeof(x), "Del", "h3", "c", ""));
     assert_int_equal(stats(f)->sink_errors, 4);
-    assert_int_equal(stats(f)->published, 1);
+    assert_int_equal(stats(f)->forwarded, 1);
 }
 
 static void test_ingest_flush_only_after_a_write(void **st)
@@ -699,13 +700,13 @@ static void test_ingest_flush_failure_is_counted_once_per_sink(void **st)
     ingest_flush(f->in, 0);
     assert_int_equal(f->b.flushes, 1);
     assert_int_equal(stats(f)->sink_errors, 1);
-    assert_int_equal(stats(f)->published, 1); /* handed over: the flush fails afterwards */
+    assert_int_equal(stats(f)->forwarded, 1); /* handed over: the flush fails afterwards */
 }
 
 static void test_ingest_reopen_stats_and_kernel_drops(void **st)
 {
     struct fx *f = *st;
-    char buf[128];
+    char buf[2048];
     assert_int_equal(ingest_reopen(f->in), 0);
     f->a.reopen_rc = -EACCES;
     f->b.reopen_rc = -ENOENT;
@@ -714,10 +715,11 @@ static void test_ingest_reopen_stats_and_kernel_drops(void **st)
     assert_int_equal(f->b.reopens, 2); /* every sink is asked, whatever the first said */
     char x[512];
     dgram(f, alert(x, sizeof(x), "Upd", "h1", "c", ""));
-    ingest_format_sink_stats(f->in, buf, sizeof(buf));
-    assert_string_equal(buf, " capture_writes=1 capture_writes=1");
-    ingest_set_kernel_drops(f->in, 17);
-    ingest_set_kernel_drops(f->in, 40); /* a total, not a delta */
+    struct stats_report rep;
+    ingest_report(f->in, &rep);
+    stats_format_line(&rep, buf, sizeof(buf));
+    assert_non_null(strstr(buf, " capture_writes=1 capture_writes=1"));
+    ingest_counters(f->in)->kernel_drops = 40; /* the daemon sets the sockets' total */
     assert_int_equal(stats(f)->kernel_drops, 40);
 }
 
@@ -730,16 +732,16 @@ static void test_ingest_expiry_is_forwarded(void **st)
     alert(x, sizeof(x), "Upd", "h", "c", "<TTL>10</TTL>");
     dgram_at(f, x, 0);
     ingest_expire(f->in, T0 + 9999, 9999);
-    assert_int_equal(stats(f)->active, 1);
+    assert_int_equal(stats(f)->active_alerts, 1);
     dgram_at(f, x, 5000); /* a duplicate refreshes the TTL */
     ingest_expire(f->in, T0 + 10000, 10000);
-    assert_int_equal(stats(f)->active, 1);
+    assert_int_equal(stats(f)->active_alerts, 1);
     assert_int_equal(f->a.n, 1);
     ingest_expire(f->in, T0 + 15000, 15000);
     const struct stats *s = stats(f);
-    assert_int_equal(s->active, 0);
+    assert_int_equal(s->active_alerts, 0);
     assert_int_equal(s->outcomes[CHANGE_EXPIRE], 1);
-    assert_int_equal(s->published, 2);
+    assert_int_equal(s->forwarded, 2);
     assert_int_equal(s->version, 2);
     assert_int_equal(f->a.n, 2);
     assert_int_equal(f->b.n, 2);
@@ -770,7 +772,7 @@ static void test_ingest_default_ttl_expires_in_deadline_order(void **st)
     assert_string_equal(f->a.got[3].host, "soon");
     assert_string_equal(f->a.got[4].host, "late");
     assert_int_equal(f->a.got[4].version, 5);
-    assert_int_equal(stats(f)->active, 1);
+    assert_int_equal(stats(f)->active_alerts, 1);
     teardown((void **)&f);
 }
 
