@@ -109,9 +109,8 @@ start() {
     for n in 2 3; do
         (
             node_env "$n"
-            ctl stop_app >/dev/null && ctl join_cluster "$first" >/dev/null &&
-                ctl start_app >/dev/null
-        ) || die "node $n could not join $first"
+            ctl stop_app && ctl join_cluster "$first" && ctl start_app
+        ) >"$dir/n$n/join.log" 2>&1 || die "node $n could not join $first: $(tail -n 5 "$dir/n$n/join.log")"
     done
     local running
     running=$(node_env 1 && ctl cluster_status --formatter json 2>/dev/null |

@@ -204,7 +204,8 @@ _confirmed_after_loss() {
 }
 
 _distinct_at_least() {
-    [ "$(jq -r .version "$1" | sort -u | wc -l)" -ge "$2" ]
+    [ "$(wc -l <"$1")" -ge "$2" ] &&
+        [ "$(grep -o '"version":[0-9]*' "$1" | sort -u | wc -l)" -ge "$2" ]
 }
 
 "case_$1"

@@ -294,9 +294,10 @@ stop_consumer() {
 need_cluster() {
     [ -n "${INJECTOR_TEST_CLUSTER_DIR:-}" ] || skip "no test cluster (run through make test)"
     : "${INJECTOR_CONSUME:?INJECTOR_CONSUME must name the injector-consume binary}"
-    local d=$INJECTOR_TEST_CLUSTER_DIR
+    local d=$INJECTOR_TEST_CLUSTER_DIR t0=$SECONDS
     wait_for 240 test -e "$d/env" -o -e "$d/failed" ||
         fail "the test cluster did not come up within 240 s"
+    [ "$SECONDS" -eq "$t0" ] || echo "waited $((SECONDS - t0)) s for the test cluster"
     [ ! -e "$d/failed" ] || fail "the test cluster did not start: $(cat "$d/failed")"
     # shellcheck disable=SC1091
     source "$d/env"
