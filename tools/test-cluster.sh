@@ -31,10 +31,10 @@ node_env() {
     local d="$dir/n$n"
     export HOME="$dir" RABBITMQ_NODENAME="injector-cluster-$BASE-$n@localhost"
     export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$((BASE + n - 1))
-    export RABBITMQ_DIST_PORT=$((BASE + 20000 + n - 1))
+    export RABBITMQ_DIST_PORT=$((BASE + 3 + n - 1))
     export RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/log"
     export RABBITMQ_PID_FILE="$d/pid" RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins"
-    export RABBITMQ_CONFIG_FILE="$d/rabbitmq"
+    export RABBITMQ_CONFIG_FILE="$d/rabbitmq" ERL_CRASH_DUMP="$d/erl_crash.dump"
 }
 
 ctl() {
@@ -53,24 +53,58 @@ launch() {
     : >"$dir/n$n/rabbitmq.conf"
     (
         node_env "$n"
+        cd "$dir/n$n" # what a VM leaves in its working directory (MnesiaCore.*) stays here
         "$RMQ/rabbitmq-server" -detached >"$dir/n$n/start.log" 2>&1
     )
 }
 
-# await N: wait until node N has started (and, once clustered, rejoined); fail with its log.
+# await N: wait until node N has started (and, once clustered, rejoined). Returns 0, 2 when
+# its VM is gone (it died at start: a port taken meanwhile), or fails with its log.
 await() {
     local n=$1
     (
         node_env "$n"
         # await_startup fails at once until the node has registered with epmd: ping first.
-        local deadline=$((SECONDS + 120))
+        local deadline=$((SECONDS + 120)) gone=0
         until ctl ping >/dev/null 2>&1; do
             [ "$SECONDS" -lt "$deadline" ] || die "node $n did not answer within 120 s"
+            if [ -n "$(vm_of "$RABBITMQ_NODENAME")" ]; then gone=0; else gone=$((gone + 1)); fi
+            [ "$gone" -lt 3 ] || exit 2 # three looks (a ping takes a second or more)
             sleep 0.2
         done
         timeout 120 "$RMQ/rabbitmqctl" -n "$RABBITMQ_NODENAME" await_startup >/dev/null 2>&1 ||
             die "node $n did not finish starting"
     )
+}
+
+# vm_of NAME: the PID of node NAME's Erlang VM, if it runs (the name is in its environment,
+# not on its command line).
+vm_of() {
+    local p
+    for p in $(pgrep -x beam.smp); do
+        if { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "RABBITMQ_NODENAME=$1"; then
+            echo "$p"
+            return
+        fi
+    done
+}
+
+# pick_ports: a base port with BASE..BASE+5 free (AMQP of nodes 1-3, then their Erlang
+# distribution ports), below the kernel's ephemeral range, so no outgoing connection of
+# another test can hold one by the time the node binds it.
+pick_ports() {
+    local low high base p ok
+    read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+    high=$((low < 12000 ? 12000 : low))
+    for _ in $(seq 1 50); do
+        base=$((10000 + RANDOM % (high - 10000 - 6)))
+        ok=1
+        for p in $(seq "$base" $((base + 5))); do
+            port_free "$p" || { ok=0; break; }
+        done
+        [ "$ok" = 0 ] || break
+    done
+    echo "BASE=$base" >"$dir/ports"
 }
 
 die() {
@@ -85,26 +119,31 @@ start() {
     [ -x "$RMQ/rabbitmq-server" ] ||
         die "rabbitmq-server is not installed (make deps)"
     rm -f "$dir/env" "$dir/failed"
-    trap 'rc=$?; [ "$rc" -eq 0 ] || [ -e "$dir/failed" ] || die "start failed (exit $rc)"' EXIT
-    local base=
-    for _ in $(seq 1 50); do
-        base=$((20000 + RANDOM % 19990))
-        local ok=1 p
-        for p in $base $((base + 1)) $((base + 2)) $((base + 20000)) $((base + 20001)) \
-            $((base + 20002)); do
-            port_free "$p" || { ok=0; break; }
-        done
-        [ "$ok" = 1 ] && break
-    done
-    echo "BASE=$base" >"$dir/ports"
+    # A start that fails says why and leaves no node running.
+    trap 'rc=$?; if [ "$rc" -ne 0 ]; then [ -e "$dir/failed" ] || die "start failed (exit $rc)"
+        stop; fi' EXIT
     # One cookie for the three nodes and rabbitmqctl (HOME=DIR for all of them).
     head -c 30 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/.erlang.cookie"
     chmod 400 "$dir/.erlang.cookie"
-    local t0=$SECONDS n
-    # The three boot at once (the slow part), then 2 and 3 join 1, one at a time.
-    for n in "${NODES[@]}"; do launch "$n"; done
-    for n in "${NODES[@]}"; do await "$n" || exit 1; done
-    local first
+    local t0=$SECONDS n attempt rc
+    # The three boot at once (the slow part), then 2 and 3 join 1, one at a time. A node
+    # that died at start (a port taken between the check and its bind) means new ports.
+    for attempt in 1 2 3; do
+        pick_ports
+        for n in "${NODES[@]}"; do launch "$n"; done
+        rc=0
+        for n in "${NODES[@]}"; do
+            await "$n" || { rc=$?; break; }
+        done
+        [ "$rc" = 2 ] || break
+        echo "test-cluster: node $n died at start (attempt $attempt); again on other ports" >&2
+        for n in "${NODES[@]}"; do stop_node "$n"; done
+        rm -rf "$dir"/n?
+    done
+    [ "$rc" = 0 ] || die "node $n did not start (3 attempts)"
+    # shellcheck disable=SC1091
+    source "$dir/ports"
+    local base=$BASE first
     first=$(node_env 1 && echo "$RABBITMQ_NODENAME")
     for n in 2 3; do
         (
@@ -135,7 +174,9 @@ stop_node() {
     local n=$1 pid
     [ -f "$dir/n$n/pid" ] || return 0
     pid=$(cat "$dir/n$n/pid")
-    if kill -TERM "$pid" 2>/dev/null; then
+    # Only that node's VM, never a process that took the PID of one that died meanwhile.
+    if [ "$(node_env "$n" && vm_of "$RABBITMQ_NODENAME")" = "$pid" ] &&
+        kill -TERM "$pid" 2>/dev/null; then
         local deadline=$((SECONDS + 60))
         while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
