@@ -10,13 +10,15 @@
 #   test-cluster.sh stop-node DIR N    stop node N (1-3) cleanly (SIGTERM), wait until it is gone
 #   test-cluster.sh start-node DIR N   start node N again (same name, port, data: it rejoins)
 #                                      and wait until it serves
+#   test-cluster.sh heal DIR           start again any node that is not running (a test
+#                                      killed before it could)
 #   test-cluster.sh ctl DIR N ...      rabbitmqctl against node N
 # The nodes run as the invoking user with HOME=DIR, so they and rabbitmqctl share the one
 # cookie in DIR/.erlang.cookie and no directory needs to be reachable by the rabbitmq user.
 # About 30 s and 400 MiB (three Erlang VMs) on two cores.
 set -euo pipefail
 
-usage="usage: test-cluster.sh start|stop DIR | stop-node|start-node DIR N | ctl DIR N ARGS..."
+usage="usage: test-cluster.sh start|stop|heal DIR | stop-node|start-node DIR N | ctl DIR N ARGS..."
 cmd=${1:?$usage}
 dir=$(mkdir -p "${2:?$usage}" && cd "$2" && pwd)
 shift 2
@@ -207,6 +209,16 @@ start-node)
     node_arg "${1:-}"
     launch "$1"
     await "$1"
+    ;;
+heal)
+    for n in "${NODES[@]}"; do
+        if [ -z "$(node_env "$n" && vm_of "$RABBITMQ_NODENAME")" ]; then
+            echo "test-cluster: node $n was down; starting it again" >&2
+            rm -f "$dir/n$n/pid"
+            launch "$n"
+            await "$n"
+        fi
+    done
     ;;
 ctl) node_arg "${1:-}"; n=$1; shift; node_env "$n"; ctl "$@" ;;
 *) echo "$usage" >&2; exit 2 ;;

@@ -6,18 +6,6 @@
 source "$(dirname "$0")/lib.sh"
 need_cluster
 
-# stop_node_soon N: stop node N in the background (the stream goes on meanwhile);
-# wait_stopped waits for it.
-stop_node_soon() {
-    STOPPED_NODES+=("$1")
-    "$INJECTOR_TEST_CLUSTER_CTL" stop-node "$INJECTOR_TEST_CLUSTER_DIR" "$1" &
-    STOP_PID=$!
-}
-
-wait_stopped() {
-    wait "$STOP_PID" || fail "the node did not stop"
-}
-
 # stopped_at N: when node N last began to stop, by its own log, in seconds since the epoch.
 stopped_at() {
     local log=CLUSTER_LOG$1

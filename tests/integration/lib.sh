@@ -299,6 +299,8 @@ need_cluster() {
         fail "the test cluster did not come up within 240 s"
     [ "$SECONDS" -eq "$t0" ] || echo "waited $((SECONDS - t0)) s for the test cluster"
     [ ! -e "$d/failed" ] || fail "the test cluster did not start: $(cat "$d/failed")"
+    # A case killed on its timeout had no chance to start its node again.
+    "$INJECTOR_TEST_CLUSTER_CTL" heal "$d" || fail "the test cluster cannot be made whole"
     # shellcheck disable=SC1091
     source "$d/env"
     EXCHANGE="test-$(basename "$WORK")"
@@ -317,15 +319,23 @@ node() {
     if [ "$1" = stop ]; then STOPPED_NODES+=("$2"); fi
 }
 
+# stop_node_soon N: stop node N in the background (a stream goes on meanwhile);
+# wait_stopped waits for it.
+stop_node_soon() {
+    STOPPED_NODES+=("$1")
+    "$INJECTOR_TEST_CLUSTER_CTL" stop-node "$INJECTOR_TEST_CLUSTER_DIR" "$1" &
+    STOP_PID=$!
+}
+
+wait_stopped() {
+    wait "$STOP_PID" || fail "the node did not stop"
+}
+
 restart_nodes() {
     local n
+    [ -z "${STOP_PID:-}" ] || wait "$STOP_PID" 2>/dev/null || true
     for n in "${STOPPED_NODES[@]}"; do
         "$INJECTOR_TEST_CLUSTER_CTL" start-node "$INJECTOR_TEST_CLUSTER_DIR" "$n" >/dev/null ||
             echo "cluster node $n did not start again" >&2
     done
-}
-
-# node_ctl N ARGS...: rabbitmqctl against node N.
-node_ctl() {
-    "$INJECTOR_TEST_CLUSTER_CTL" ctl "$INJECTOR_TEST_CLUSTER_DIR" "$@"
 }
