@@ -376,6 +376,21 @@ void ingest_count_tcp(struct ingest *in, bool accepted)
         in->stats.tcp_refused++;
 }
 
+void ingest_count_http(struct ingest *in, enum ingest_http_event e)
+{
+    switch (e) {
+    case INGEST_HTTP_ACCEPTED:
+        in->stats.http_connections++;
+        break;
+    case INGEST_HTTP_REFUSED:
+        in->stats.http_refused++;
+        break;
+    case INGEST_HTTP_DROPPED:
+        in->stats.http_dropped++;
+        break;
+    }
+}
+
 void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms)
 {
     struct state_result r;

@@ -66,6 +66,14 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
 /* Count TCP connection events (the TCP listener owns the connections, ingest the counters). */
 void ingest_count_tcp(struct ingest *in, bool accepted);
 
+/* HTTP connection events, counted the same way (the HTTP API owns the connections). */
+enum ingest_http_event {
+    INGEST_HTTP_ACCEPTED, /* taken */
+    INGEST_HTTP_REFUSED,  /* closed at once: no descriptor, or refused by libmicrohttpd */
+    INGEST_HTTP_DROPPED,  /* closed by us without a whole request: too slow, or gave way */
+};
+void ingest_count_http(struct ingest *in, enum ingest_http_event e);
+
 struct acl;
 struct auth;
 

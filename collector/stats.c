@@ -33,6 +33,9 @@ int stats_format(const struct stats *s, char *buf, size_t size)
                 {"tcp_connections", s->tcp_connections},
                 {"tcp_documents", s->tcp_documents},
                 {"tcp_refused", s->tcp_refused},
+                {"http_connections", s->http_connections},
+                {"http_refused", s->http_refused},
+                {"http_dropped", s->http_dropped},
                 {"seq_reordered", s->seq_reordered},
                 {"seq_duplicates", s->seq_duplicates},
                 {"nomem", s->nomem}};

@@ -34,8 +34,11 @@ struct stats {
     uint64_t rate_limited;    /* alerts refused by the per-sender rate limit */
     uint64_t auth[AUTH_REASON_COUNT]; /* datagrams refused by the signature check, by reason */
     uint64_t tcp_connections; /* TCP clients accepted */
-    uint64_t tcp_refused;     /* TCP clients turned away at the connection limit */
+    uint64_t tcp_refused;     /* TCP clients turned away: at the limit, or accept failed */
     uint64_t tcp_documents;   /* documents received over TCP (not in datagrams) */
+    uint64_t http_connections; /* HTTP clients taken */
+    uint64_t http_refused;     /* HTTP clients closed at once (no descriptor, refused) */
+    uint64_t http_dropped;     /* HTTP connections closed without a whole request in time */
     uint64_t seq_gaps;       /* Seq numbers senders skipped: loss anywhere on the path */
     uint64_t seq_reordered;  /* Seq numbers that came late */
     uint64_t seq_duplicates; /* Seq numbers that came twice */
