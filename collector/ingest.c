@@ -407,13 +407,16 @@ void ingest_flush(struct ingest *in, int64_t mono_ms)
     in->dirty = false;
     for (size_t i = 0; i < in->n_sinks; i++) {
         int rc = sink_flush(in->sinks[i]);
-        if (rc != 0) {
-            /* A full disk fails every flush: loud, but not one line per loop iteration. */
-            in->stats.sink_errors++;
+        if (rc == -EAGAIN) {
+            /* Output waiting on a stalled reader or a full disk: tried again on the next
+             * loop iteration (the loop turns at least once a second, the expiry timer).
+             * A flush loses nothing; what does not fit, the sink counts in changes. */
+            in->dirty = true;
+        } else if (rc != 0) {
+            /* Not sink_errors: that counts changes, and the sink counts its lost ones. */
             log_ratelimited(&in->rl_sink, mono_ms, LOG_LEVEL_ERROR,
-                            "%s sink: writing out failed: %s; the changes in that write are "
-                            "lost (counted), the state table stays right",
-                            in->sinks[i]->ops->name, strerror(-rc));
+                            "%s sink: writing out failed: %s", in->sinks[i]->ops->name,
+                            strerror(-rc));
         }
     }
 }

@@ -91,8 +91,9 @@ void ingest_set_acl(struct ingest *in, struct acl *acl);
 /* Expire every alert due at wall-clock now_ms and forward the expire changes. */
 void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms);
 
-/* Flush the sinks if anything was written since the last flush (mono_ms: for the rate
- * limit of the error line). */
+/* Flush the sinks if anything was written since the last flush, or a sink still has output
+ * waiting (a stalled reader): call it once per loop iteration (mono_ms: for the rate limit
+ * of the error line). */
 void ingest_flush(struct ingest *in, int64_t mono_ms);
 
 /* Reopen file sinks (SIGHUP). Returns 0 or the first error. */

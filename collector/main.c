@@ -138,7 +138,7 @@ static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n,
                         cfg->outbox_size);
     }
     if (cfg->amqp_url[0] == '\0' || cfg->output_given) {
-        if ((rc = sink_file_new(cfg->output, &sinks[*n])) != 0) {
+        if ((rc = sink_file_new(cfg->output, 0, sink_log, &sinks[*n])) != 0) {
             log_error("cannot open output %s: %s", cfg->output, strerror(-rc));
             for (size_t i = 0; i < *n; i++)
                 sink_free(sinks[i]);
