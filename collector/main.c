@@ -39,6 +39,7 @@ struct daemon {
     uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
     uv_timer_t stats_timer, drain_timer, expiry_timer, snapshot_timer, watchdog_timer;
     pid_t snapshot_child; /* a forked writer still running, or 0 */
+    struct log_ratelimit rl_snapshot; /* a failing snapshot fails every interval */
     uv_check_t flush_check;
     bool stopping;
     uint64_t stop_deadline_ms;
@@ -152,9 +153,7 @@ static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n,
 
 static void on_stats_timer(uv_timer_t *t)
 {
-    struct daemon *dm = t->data;
-    ingest_tick(dm->ingest, (int64_t)uv_now(&dm->loop));
-    print_stats(dm, "");
+    print_stats(t->data, "");
 }
 
 /* Once a second: expire what is due. TTLs are whole seconds, so this is exact enough, and
@@ -163,6 +162,8 @@ static void on_expiry_timer(uv_timer_t *t)
 {
     struct daemon *dm = t->data;
     ingest_expire(dm->ingest, wall_ms(), (int64_t)uv_now(&dm->loop));
+    /* The "... N more" summaries of rate-limited lines, whatever the stats interval. */
+    ingest_tick(dm->ingest, (int64_t)uv_now(&dm->loop));
 }
 
 /* Has the last forked snapshot writer finished? Reaps it and says how it went. */
@@ -174,8 +175,16 @@ static bool snapshot_child_done(struct daemon *dm, bool block)
     pid_t r = waitpid(dm->snapshot_child, &status, block ? 0 : WNOHANG);
     if (r == 0)
         return false;
-    if (r == dm->snapshot_child && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-        log_error("snapshot: writing %s failed (see the line above)", dm->cfg->snapshot);
+    int64_t now = (int64_t)uv_now(&dm->loop);
+    if (r == dm->snapshot_child && WIFSIGNALED(status))
+        log_ratelimited(&dm->rl_snapshot, now, LOG_LEVEL_ERROR,
+                        "snapshot: the writer of %s was killed by signal %d (%s); the previous "
+                        "snapshot stays",
+                        dm->cfg->snapshot, WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else if (r == dm->snapshot_child && WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        log_ratelimited(&dm->rl_snapshot, now, LOG_LEVEL_ERROR,
+                        "snapshot: writing %s failed: %s; the previous snapshot stays",
+                        dm->cfg->snapshot, strerror(WEXITSTATUS(status)));
     dm->snapshot_child = 0;
     return true;
 }
@@ -185,14 +194,18 @@ static bool snapshot_child_done(struct daemon *dm, bool block)
 static void on_snapshot_timer(uv_timer_t *t)
 {
     struct daemon *dm = t->data;
+    int64_t now = (int64_t)uv_now(&dm->loop);
+    log_ratelimit_flush(&dm->rl_snapshot, now);
     if (!snapshot_child_done(dm, false)) {
-        log_warning("snapshot: the previous write is still running; skipping this one");
+        log_ratelimited(&dm->rl_snapshot, now, LOG_LEVEL_WARNING,
+                        "snapshot: the previous write is still running; skipping this one");
         return;
     }
     pid_t pid = snapshot_write_async(ingest_state(dm->ingest), dm->cfg->snapshot,
                                      dm->cfg->collector_id);
     if (pid < 0)
-        log_error("snapshot: cannot fork a writer: %s", strerror((int)-pid));
+        log_ratelimited(&dm->rl_snapshot, now, LOG_LEVEL_ERROR,
+                        "snapshot: cannot fork a writer: %s", strerror((int)-pid));
     else
         dm->snapshot_child = pid;
 }
@@ -576,7 +589,8 @@ static int open_listeners(struct daemon *dm)
 
 static int run(struct config *cfg, int argc, char **argv)
 {
-    struct daemon dm = {.cfg = cfg, .argc = argc, .argv = argv};
+    struct daemon dm = {.cfg = cfg, .argc = argc, .argv = argv,
+                        .rl_snapshot = {.what = "snapshot lines"}};
     struct sink *sinks[2];
     size_t n_sinks;
     uint64_t spool_version;
