@@ -400,17 +400,16 @@ void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms)
     }
 }
 
-void ingest_flush(struct ingest *in, int64_t mono_ms)
+bool ingest_flush(struct ingest *in, int64_t mono_ms)
 {
     if (!in->dirty)
-        return;
+        return false;
     in->dirty = false;
     for (size_t i = 0; i < in->n_sinks; i++) {
         int rc = sink_flush(in->sinks[i]);
         if (rc == -EAGAIN) {
             /* Output waiting on a stalled reader or a full disk: tried again on the next
-             * loop iteration (the loop turns at least once a second, the expiry timer).
-             * A flush loses nothing; what does not fit, the sink counts in changes. */
+             * call. A flush loses nothing; what does not fit, the sink counts in changes. */
             in->dirty = true;
         } else if (rc != 0) {
             /* Not sink_errors: that counts changes, and the sink counts its lost ones. */
@@ -419,6 +418,7 @@ void ingest_flush(struct ingest *in, int64_t mono_ms)
                             strerror(-rc));
         }
     }
+    return in->dirty;
 }
 
 int ingest_reopen(struct ingest *in)

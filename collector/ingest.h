@@ -93,8 +93,9 @@ void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms);
 
 /* Flush the sinks if anything was written since the last flush, or a sink still has output
  * waiting (a stalled reader): call it once per loop iteration (mono_ms: for the rate limit
- * of the error line). */
-void ingest_flush(struct ingest *in, int64_t mono_ms);
+ * of the error line). Returns whether output is still waiting: then call it again soon,
+ * even if nothing else happens. */
+bool ingest_flush(struct ingest *in, int64_t mono_ms);
 
 /* Reopen file sinks (SIGHUP). Returns 0 or the first error. */
 int ingest_reopen(struct ingest *in);

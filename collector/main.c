@@ -41,6 +41,7 @@ struct daemon {
     pid_t snapshot_child; /* a forked writer still running, or 0 */
     struct log_ratelimit rl_snapshot; /* a failing snapshot fails every interval */
     uv_check_t flush_check;
+    uv_timer_t flush_timer; /* wakes the loop while output waits for a stalled reader */
     bool stopping;
     uint64_t stop_deadline_ms;
 };
@@ -275,11 +276,25 @@ static void final_snapshot(struct daemon *dm)
         log_error("snapshot: %s", err);
 }
 
-/* After each poll phase: one flush for everything the sinks got in this iteration. */
+static void on_flush_timer(uv_timer_t *t);
+
+/* After each poll phase: one flush for everything the sinks got in this iteration. While
+ * output waits for a stalled reader, a timer tries again every 20 ms, so that it goes out
+ * as soon as the reader is back rather than with the next datagram. */
 static void on_flush_check(uv_check_t *c)
 {
     struct daemon *dm = c->data;
-    ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
+    bool waiting = ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
+    if (waiting && !uv_is_active((uv_handle_t *)&dm->flush_timer))
+        uv_timer_start(&dm->flush_timer, on_flush_timer, 20, 20);
+    else if (!waiting)
+        uv_timer_stop(&dm->flush_timer);
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    on_flush_check(&dm->flush_check);
 }
 
 static void close_all(struct daemon *dm)
@@ -298,7 +313,7 @@ static void close_all(struct daemon *dm)
         (uv_handle_t *)&dm->stats_timer, (uv_handle_t *)&dm->drain_timer,
         (uv_handle_t *)&dm->expiry_timer,    (uv_handle_t *)&dm->snapshot_timer,
         (uv_handle_t *)&dm->watchdog_timer,
-        (uv_handle_t *)&dm->flush_check,
+        (uv_handle_t *)&dm->flush_check,     (uv_handle_t *)&dm->flush_timer,
     };
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
         if (!uv_is_closing(handles[i]))
@@ -669,7 +684,9 @@ static int run(struct config *cfg, int argc, char **argv)
         load_snapshot(&dm);
     start_epoch(ingest_state(dm.ingest));
     uv_check_init(&dm.loop, &dm.flush_check);
+    uv_timer_init(&dm.loop, &dm.flush_timer);
     dm.stats_timer.data = dm.drain_timer.data = dm.flush_check.data = &dm;
+    dm.flush_timer.data = &dm;
 
     if ((rc = open_listeners(&dm)) != 0) {
         close_all(&dm);

@@ -22,6 +22,9 @@
 #define REPORT_MS 10000
 /* At exit, how long a slow reader gets for what is still buffered. */
 #define EXIT_WAIT_MS 2000
+/* A pipe is grown to this (the unprivileged limit by default): while the reader lags, each
+ * retry (every 20 ms, see main.c) moves this much rather than the default 64 KiB. */
+#define PIPE_SIZE (1 << 20)
 
 struct sink_file {
     struct sink base;
@@ -275,6 +278,14 @@ static const struct sink_ops file_ops = {
     .free = file_free,
 };
 
+/* A bigger pipe, if the kernel allows; harmless to the reader, so errors are ignored. */
+static void grow_pipe(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+        (void)fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE);
+}
+
 /* stdout, made non-blocking without touching what others share. */
 static int open_stdout(struct sink_file *f)
 {
@@ -297,6 +308,7 @@ static int open_stdout(struct sink_file *f)
     if (fd >= 0) {
         f->fd = fd;
         f->own_fd = true;
+        grow_pipe(fd);
         return 0;
     }
     int err = errno;
@@ -306,6 +318,7 @@ static int open_stdout(struct sink_file *f)
     if (flags < 0 || fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK) != 0)
         return -errno;
     f->restore_flags = flags;
+    grow_pipe(STDOUT_FILENO);
     say(f, 5,
         "output stdout: cannot open it anew (%s); made the shared descriptor "
         "non-blocking until exit",
@@ -339,6 +352,7 @@ int sink_file_new(const char *path, size_t buffer, sink_log_fn log, struct sink 
             goto fail;
         }
         f->own_fd = true;
+        grow_pipe(f->fd);
     }
     *out = &f->base;
     return 0;
