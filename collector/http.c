@@ -543,25 +543,29 @@ static void on_listen(uv_poll_t *p, int status, int events);
 /* A connection that could give way to a newcomer: still waiting for its request. */
 static bool can_make_room(const struct http *h)
 {
-    if (h->n_conns >= HTTP_MAX_CONNECTIONS + HTTP_SLACK)
-        return false;
     for (const struct http_conn *c = h->conns; c != NULL; c = c->next)
         if (!c->in_request && !c->shut)
             return true;
     return false;
 }
 
+/* At the limit: a newcomer needs a slot made for it. */
 static bool full(const struct http *h)
 {
     return h->n_conns - h->n_shut >= HTTP_MAX_CONNECTIONS;
+}
+
+/* A connection can be taken now, a slot made for it if need be. */
+static bool can_take(const struct http *h)
+{
+    return h->n_conns < HTTP_MAX_CONNECTIONS + HTTP_SLACK && (!full(h) || can_make_room(h));
 }
 
 /* Watch the listening socket exactly while a connection can be taken (or a slot made for
  * it): the socket is level-triggered, watching it otherwise would spin. */
 static void set_accepting(struct http *h)
 {
-    bool want =
-        !h->closing && uv_now(h->loop) >= h->paused_until_ms && (!full(h) || can_make_room(h));
+    bool want = !h->closing && uv_now(h->loop) >= h->paused_until_ms && can_take(h);
     if (want && !h->accepting)
         uv_poll_start(&h->listen, UV_READABLE, on_listen);
     else if (!want && h->accepting)
@@ -678,9 +682,9 @@ static void on_listen(uv_poll_t *p, int status, int events)
     struct http *h = p->data;
     (void)status, (void)events;
     for (int i = 0; i < HTTP_ACCEPT_BATCH; i++) {
-        bool make = full(h);
-        if (make && !can_make_room(h))
+        if (!can_take(h))
             break;
+        bool make = full(h);
         struct sockaddr_storage addr;
         socklen_t len = sizeof(addr);
         int fd =
