@@ -78,13 +78,14 @@ static void vlog(enum log_level level, const char *fmt, va_list ap)
         }
         civil_from_days(day, &y, &mo, &d);
         n = snprintf(line, sizeof(line), "%04d-%02u-%02uT%02d:%02d:%02d.%03ldZ %s: ", y, mo, d,
-                     (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60),
-                     ts.tv_nsec / 1000000, log_level_name(level));
+                     (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), ts.tv_nsec / 1000000,
+                     log_level_name(level));
     }
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m < sizeof(line) - (size_t)n - 1
-                                              ? (size_t)m
-                                              : sizeof(line) - (size_t)n - 2);
+    size_t len =
+        (size_t)n + (m < 0                                      ? 0
+                     : (size_t)m < sizeof(line) - (size_t)n - 1 ? (size_t)m
+                                                                : sizeof(line) - (size_t)n - 2);
     line[len++] = '\n';
     for (size_t off = 0; off < len;) {
         ssize_t w = write(STDERR_FILENO, line + off, len - off);

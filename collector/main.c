@@ -313,7 +313,8 @@ static void close_all(struct daemon *dm)
         (uv_handle_t *)&dm->stats_timer, (uv_handle_t *)&dm->drain_timer,
         (uv_handle_t *)&dm->expiry_timer,    (uv_handle_t *)&dm->snapshot_timer,
         (uv_handle_t *)&dm->watchdog_timer,
-        (uv_handle_t *)&dm->flush_check,     (uv_handle_t *)&dm->flush_timer,
+        (uv_handle_t *)&dm->flush_check,
+        (uv_handle_t *)&dm->flush_timer,
     };
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
         if (!uv_is_closing(handles[i]))
@@ -604,8 +605,8 @@ static int open_listeners(struct daemon *dm)
 
 static int run(struct config *cfg, int argc, char **argv)
 {
-    struct daemon dm = {.cfg = cfg, .argc = argc, .argv = argv,
-                        .rl_snapshot = {.what = "snapshot lines"}};
+    struct daemon dm = {
+        .cfg = cfg, .argc = argc, .argv = argv, .rl_snapshot = {.what = "snapshot lines"}};
     struct sink *sinks[2];
     size_t n_sinks;
     uint64_t spool_version;
