@@ -66,6 +66,14 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
 /* Count TCP connection events (the TCP listener owns the connections, ingest the counters). */
 void ingest_count_tcp(struct ingest *in, bool accepted);
 
+/* HTTP connection events, counted the same way (the HTTP API owns the connections). */
+enum ingest_http_event {
+    INGEST_HTTP_ACCEPTED, /* taken */
+    INGEST_HTTP_REFUSED,  /* closed at once: no descriptor, or refused by libmicrohttpd */
+    INGEST_HTTP_DROPPED,  /* closed by us without a whole request: too slow, or gave way */
+};
+void ingest_count_http(struct ingest *in, enum ingest_http_event e);
+
 struct acl;
 struct auth;
 
@@ -83,9 +91,11 @@ void ingest_set_acl(struct ingest *in, struct acl *acl);
 /* Expire every alert due at wall-clock now_ms and forward the expire changes. */
 void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms);
 
-/* Flush the sinks if anything was written since the last flush (mono_ms: for the rate
- * limit of the error line). */
-void ingest_flush(struct ingest *in, int64_t mono_ms);
+/* Flush the sinks if anything was written since the last flush, or a sink still has output
+ * waiting (a stalled reader): call it once per loop iteration (mono_ms: for the rate limit
+ * of the error line). Returns whether output is still waiting: then call it again soon,
+ * even if nothing else happens. */
+bool ingest_flush(struct ingest *in, int64_t mono_ms);
 
 /* Reopen file sinks (SIGHUP). Returns 0 or the first error. */
 int ingest_reopen(struct ingest *in);
