@@ -174,17 +174,17 @@ case_stalled_reader() {
         fail "datagrams=$(counter d datagrams) + kernel_drops=$(counter d kernel_drops) != $sent"
     [ "$(counter d output_lost)" -gt 0 ] || fail "a stopped reader took $sent changes"
     # Every change written (or waiting) or lost, and the counters say which.
-    local version published lost
+    local version forwarded lost
     version=$(counter d version)
-    published=$(counter d published)
+    forwarded=$(counter d forwarded)
     lost=$(counter d output_lost)
-    [ $((published + lost)) -eq "$version" ] ||
-        fail "published=$published + output_lost=$lost != $version changes"
+    [ $((forwarded + lost)) -eq "$version" ] ||
+        fail "forwarded=$forwarded + output_lost=$lost != $version changes"
     [ "$(counter d sink_errors)" -eq "$lost" ] || fail "sink_errors does not count changes"
     # The reader comes back: what waited arrives with nothing else waking the daemon.
     kill -CONT "$reader"
-    _got_all() { [ "$(wc -l <"$WORK/got.json")" -eq "$published" ]; }
-    wait_for 3 _got_all || fail "$(wc -l <"$WORK/got.json") lines arrived, $published written"
+    _got_all() { [ "$(wc -l <"$WORK/got.json")" -eq "$forwarded" ]; }
+    wait_for 3 _got_all || fail "$(wc -l <"$WORK/got.json") lines arrived, $forwarded written"
     local n
     n=$(grep -c 'stats: ' "$WORK/d.err")
     kill -USR1 "$PID_d"
