@@ -32,6 +32,9 @@ box_cleanup() {
 trap box_cleanup EXIT
 
 in_box() { "$BOX_TOOL" run "$BOX" "$@"; }
+# has PATTERN: grep stdin, reading all of it (grep -q would stop at the first match, and
+# the writer's SIGPIPE fail the pipeline: pipefail is on).
+has() { grep "$@" >/dev/null; }
 box_net() { "$BOX_TOOL" net "$BOX" "$@"; }
 
 # wait_box TIMEOUT CMD...: wait_for, polling less often (each poll enters the box).
@@ -64,7 +67,7 @@ install_deb() {
 
 # journal UNIT: what the unit and systemd about it logged, messages only.
 journal() { in_box journalctl -u "$1" -o cat --no-pager; }
-journal_has() { journal "$1" | grep -q -- "$2"; }
+journal_has() { journal "$1" | has -- "$2"; }
 
 # changes UNIT [JQ-FILTER]: the unit's change lines (stdout goes to the journal).
 changes() {
@@ -139,7 +142,7 @@ case_start_ready_status_alerts_healthz() {
     in_box systemctl stop injectord
     in_box systemctl start injectord
     # No waiting from here on: start returned, so READY (with its STATUS) came.
-    prop injectord StatusText | grep -q '^3 active alerts' ||
+    prop injectord StatusText | has '^3 active alerts' ||
         fail "no STATUS from READY right after start: '$(prop injectord StatusText)'"
     [ "$(http 8342 /healthz)" = ok ] || fail "/healthz does not answer at once"
     count_is 8342 3 || fail "the table is not there once started: $(http 8342 /v1/alerts)"
@@ -147,7 +150,7 @@ case_start_ready_status_alerts_healthz() {
     send_to 8341 --host web3 --component disk
     wait_box 10 count_is 8342 4 || fail "the 4th alert"
     in_box systemctl kill -s USR1 --kill-whom=main injectord # a stats line, STATUS with it
-    _status_4() { in_box systemctl status --no-pager injectord | grep -q 'Status: "4 active alerts'; }
+    _status_4() { in_box systemctl status --no-pager injectord | has 'Status: "4 active alerts'; }
     wait_box 10 _status_4 || fail "systemctl status: $(in_box systemctl status --no-pager injectord)"
 
     local pid soft
@@ -179,7 +182,7 @@ case_reload() {
     in_box systemctl reload injectord
     wait_box 10 journal_has injectord 'reload failed, keeping the running configuration' ||
         fail "a bad file was not refused: $(journal injectord | tail -n 5)"
-    journal injectord | grep -q 'injectord.conf:[0-9]*: rcvbuf' ||
+    journal injectord | has 'injectord.conf:[0-9]*: rcvbuf' ||
         fail "the journal does not say why: $(journal injectord | tail -n 5)"
     active injectord || fail "not active after a bad reload"
     [ "$(main_pid injectord)" = "$pid" ] || fail "the reload restarted it"
@@ -221,8 +224,8 @@ case_watchdog() {
     _restarted() { active injectord && [ "$(main_pid injectord)" != "$pid" ] &&
         [ "$(main_pid injectord)" != 0 ]; }
     wait_box 30 _restarted || fail "not restarted: $(in_box systemctl status --no-pager injectord)"
-    journal injectord | grep -q 'Watchdog timeout' || fail "no watchdog timeout in the journal"
-    journal injectord | grep -q "Killing process $pid (injectord) with signal SIGABRT" ||
+    journal injectord | has 'Watchdog timeout' || fail "no watchdog timeout in the journal"
+    journal injectord | has "Killing process $pid (injectord) with signal SIGABRT" ||
         fail "not killed with SIGABRT: $(journal injectord | grep -i kill)"
     [ "$(prop injectord NRestarts)" -gt "$restarts" ] || fail "NRestarts did not move"
     table 8342 >"$WORK/after.txt"
@@ -240,12 +243,12 @@ case_stop_drains_start_restores() {
     box_net "$INJECTOR_SEND" --raw --target 127.0.0.1:8341 <"$WORK/burst.txt"
     in_box systemctl stop injectord
     active injectord && fail "still active after stop"
-    journal injectord | grep -q 'snapshot: 2000 active alerts written to /var/lib/injector/snapshot.json' ||
+    journal injectord | has 'snapshot: 2000 active alerts written to /var/lib/injector/snapshot.json' ||
         fail "the stop did not drain and save: $(journal injectord | grep -E 'snapshot|final')"
     [ "$(changes injectord '.outcome == "raise"' | wc -l)" = 2000 ] || fail "raises before the stop"
 
     in_box systemctl start injectord
-    journal injectord | grep -q 'snapshot: restored 2000 active alerts' ||
+    journal injectord | has 'snapshot: restored 2000 active alerts' ||
         fail "not restored: $(journal injectord | grep snapshot)"
     count_is 8342 2000 || fail "table after start: $(http 8342 /v1/alerts | jq .count)"
     send_to 8341 --host n7 --component node --del
@@ -290,7 +293,7 @@ case_instances_beside_the_default() {
     # And the other order: the default started while the instances run.
     in_box systemctl restart injectord || fail "injectord.service did not start beside instances"
     active injectord && active injectord@a && active injectord@b || fail "not all three active"
-    journal injectord@b | grep -q 'shared by a group of 2 processes' || fail "b does not share"
+    journal injectord@b | has 'shared by a group of 2 processes' || fail "b does not share"
 
     local src n=0
     for src in 127.0.0.1 127.0.0.2 127.0.0.3 127.0.0.4; do
@@ -347,7 +350,7 @@ case_instance_state_migrates() {
         fail "a's config: $(in_box cat /etc/injector/injectord-a.conf)"
     in_box test -f /etc/injector/injectord-a.conf.dpkg-old || fail "the old config was not kept"
     active injectord@a || fail "a was not started again: $(journal injectord@a | tail -n 5)"
-    journal injectord@a | grep -q 'snapshot: restored 3 active alerts from /var/lib/injectord/a/snapshot.json' ||
+    journal injectord@a | has 'snapshot: restored 3 active alerts from /var/lib/injectord/a/snapshot.json' ||
         fail "a did not restore its table: $(journal injectord@a | grep snapshot)"
     table 8352 >"$WORK/after.txt"
     diff -u "$WORK/before.txt" "$WORK/after.txt" >&2 || fail "a's table changed"
@@ -395,7 +398,7 @@ case_consumer_unit() {
     }
     wait_box 30 _view_is 3 ||
         fail "the view is not the table: $(cat "$WORK/view.txt") / $(cat "$WORK/table.txt"); $(journal injector-consume@dash | tail -n 5)"
-    in_box stat -c '%U %a' "$view" | grep -q '^injector-consume 644$' ||
+    in_box stat -c '%U %a' "$view" | has '^injector-consume 644$' ||
         fail "the view's owner and mode: $(in_box stat -c '%U %a' "$view" 2>&1)"
 
     local pid
@@ -439,12 +442,12 @@ case_remove_and_purge() {
     in_box grep -q '"count":2' /var/lib/injector/snapshot.json || fail "dpkg -r: the state is gone"
     in_box test -d /var/lib/injectord/a && in_box test -d /var/lib/injector-consume/x ||
         fail "dpkg -r: instance or consumer state is gone"
-    in_box dpkg-query -W -f '${Status}' injector | grep -q 'deinstall ok config-files' ||
+    in_box dpkg-query -W -f '${Status}' injector | has 'deinstall ok config-files' ||
         fail "status after dpkg -r: $(in_box dpkg-query -W -f '${Status}' injector)"
 
     install_deb
     active injectord || fail "enabled before the remove, not started by the install after it"
-    journal injectord | grep -q 'snapshot: restored 2 active alerts' || fail "the kept state was not restored"
+    journal injectord | has 'snapshot: restored 2 active alerts' || fail "the kept state was not restored"
 
     in_box dpkg -P injector >"$WORK/purge.txt" 2>&1 || fail "dpkg -P: $(cat "$WORK/purge.txt")"
     active injectord && fail "injectord still active after dpkg -P"
@@ -455,7 +458,7 @@ case_remove_and_purge() {
     done
     in_box sh -c 'ls /etc/systemd/system/*.wants/ | grep -E "^injector"' && fail "enable links left"
     in_box test -f /etc/injector/injectord-a.conf || fail "dpkg -P removed the administrator's file"
-    in_box dpkg-query -W -f '${Status}' injector 2>/dev/null | grep -q 'ok installed\|config-files' &&
+    in_box dpkg-query -W -f '${Status}' injector 2>/dev/null | has 'ok installed\|config-files' &&
         fail "dpkg still knows the package"
     return 0
 }
