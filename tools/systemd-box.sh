@@ -7,7 +7,7 @@
 #   systemd-box.sh start DIR       boot a box whose state lives in DIR (created, kept empty
 #                                  of anything but the box's bookkeeping); returns once
 #                                  systemd has finished booting. Exit 77: cannot boot here
-#                                  (no cgroup write access, no namespaces), reason on stderr.
+#                                  (not root, no cgroup write access), reason on stderr.
 #   systemd-box.sh run DIR CMD...  run CMD inside (all its namespaces, its root)
 #   systemd-box.sh net DIR CMD...  run CMD in its network namespace only (this machine's
 #                                  files: a build tree's binaries, a socket to relay through)
@@ -19,9 +19,10 @@
 # How (issue 15): cgroups of its own in both hierarchies of this machine's hybrid layout;
 # `unshare --pid --fork --mount --net --uts --ipc --cgroup` into a PID 1 that mounts a tmpfs
 # and an overlay (lowerdir=/, upper on the tmpfs: every write the box makes is gone with
-# it), proc with /proc/sys read-only (no unit changes this machine's sysctls), sysfs
-# read-only, a /dev of its own (a few device nodes bound in: nothing in the box creates or
-# changes a node of this machine's /dev), brings lo up, pivot_root's into the overlay and
+# it), proc with /proc/sys (and sysrq-trigger, irq, bus) read-only (no unit changes this
+# machine's sysctls), sysfs read-only, a /dev of its own (a few device nodes bound in:
+# nothing in the box creates or changes a node of this machine's /dev), a tmpfs /run and
+# /tmp, brings lo up, pivot_root's into the overlay and
 # execs systemd with a target of its own (injector-box.target: sysinit and sockets). The
 # machine's generators and every unit sysinit.target and sockets.target would start but
 # journald's are masked inside: nothing loads a kernel module, sets the clock, or mounts
@@ -56,7 +57,7 @@ init() {
     local r="$t/root"
     mount -t proc proc "$r/proc"
     local p
-    for p in sys sysrq-trigger; do
+    for p in sys sysrq-trigger irq bus; do
         [ -e "$r/proc/$p" ] || continue
         mount --bind "$r/proc/$p" "$r/proc/$p"
         mount -o remount,bind,ro "$r/proc/$p"
@@ -107,7 +108,7 @@ EOF
     for u in systemd-timesyncd.service systemd-modules-load.service systemd-sysctl.service \
         systemd-binfmt.service systemd-udevd.service systemd-udev-trigger.service \
         systemd-tmpfiles-setup-dev.service systemd-remount-fs.service \
-        systemd-journald-audit.socket timers.target paths.target; do
+        systemd-journald-audit.socket modprobe@.service timers.target paths.target; do
         ln -sf /dev/null "$etc/$u"
     done
 
