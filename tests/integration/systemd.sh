@@ -472,7 +472,7 @@ case_security() {
     printf 'INJECTOR_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/\nARGS=--collector http://127.0.0.1:8342\n' \
         >"$WORK/consume.conf"
     "$BOX_TOOL" put "$BOX" "$WORK/consume.conf" /etc/injector/injector-consume-x.conf
-    local u score worst=0
+    local u score
     for u in injectord.service injectord@a.service injector-consume@x.service; do
         in_box systemd-analyze verify "$u" >"$WORK/verify.txt" 2>&1 ||
             fail "systemd-analyze verify $u: $(cat "$WORK/verify.txt")"
