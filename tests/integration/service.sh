@@ -84,7 +84,7 @@ case_install_and_unit_verify() {
     systemd-analyze verify "$WORK/injectord@a.service" 2>"$WORK/verify.txt" ||
         fail "systemd-analyze verify (template): $(cat "$WORK/verify.txt")"
     grep -q '^ExecStart=.* -c /etc/injector/injectord-%i.conf$' "$unit" &&
-        grep -q '^StateDirectory=injector/%i$' "$unit" || fail "template instance settings"
+        grep -q '^StateDirectory=injectord/%i$' "$unit" || fail "template instance settings"
     # Its state directory is systemd's to create (StateDirectory=): the only problem the
     # check may find on a machine without it.
     rc=0
