@@ -53,6 +53,7 @@ enum key_id {
     K_AMQP_CERT_FILE,
     K_AMQP_KEY_FILE,
     K_REUSEPORT,
+    K_QUEUE_MEMORY,
     K_COUNT
 };
 
@@ -107,6 +108,11 @@ static const struct key keys[K_COUNT] = {
                      "injectord (SO_REUSEPORT); a sender's address picks the process, so one "
                      "host's alerts always meet the same table (README: Scale-out); 0 the "
                      "port is ours alone [0]"},
+    [K_QUEUE_MEMORY] = {"queue-memory", "BYTES",
+                        "memory for datagrams taken from the sockets and not yet processed, "
+                        "all listeners together; when it is full the sockets are left "
+                        "unread (their buffers take the rest, the kernel counts what "
+                        "overflows), K/M/G suffixes [" CONFIG_DEFAULT_QUEUE_MEMORY_TEXT "]"},
     [K_MAX_HOSTS] = {"max-hosts", "N",
                      "refuse new alerts for hosts past this many with active alerts, 0 no cap "
                      "[0]"},
@@ -146,6 +152,7 @@ void config_defaults(struct config *c)
     config_parse_address(c->listen[0], &c->listen_addr[0]);
     c->n_listen = 1;
     c->rcvbuf = 32u << 20;
+    c->queue_memory = CONFIG_DEFAULT_QUEUE_MEMORY;
     snprintf(c->output, sizeof(c->output), "-");
     if (gethostname(c->collector_id, sizeof(c->collector_id) - 1) != 0 ||
         c->collector_id[0] == '\0')
@@ -399,6 +406,14 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
             return fail(err, errlen, "reuseport: '%s' is not a group size from 0 to 64", value);
         c->reuseport = (unsigned)u;
         return 0;
+    case K_QUEUE_MEMORY:
+        if (config_parse_size(value, &sz) != 0 || sz < (64u << 10))
+            return fail(err, errlen,
+                        "queue-memory: '%s' is not a size of 64K or more (bytes or K/M/G "
+                        "suffix)",
+                        value);
+        c->queue_memory = sz;
+        return 0;
     case K_MAX_HOSTS:
         if (parse_uint(value, SIZE_MAX, &u) != 0)
             return fail(err, errlen, "max-hosts: '%s' is not a count", value);
@@ -619,7 +634,7 @@ void config_print(const struct config *c, FILE *f)
             c->output, c->collector_id, c->stats_interval_s);
     fprintf(f, "log-level = %s\nmax-alerts = %zu\ndefault-ttl = %u\nshutdown-grace = %u\n",
             log_level_name(c->log_level), c->max_alerts, c->default_ttl_s, c->shutdown_grace_s);
-    fprintf(f, "reuseport = %u\n", c->reuseport);
+    fprintf(f, "reuseport = %u\nqueue-memory = %zu\n", c->reuseport, c->queue_memory);
     fprintf(f, "max-hosts = %zu\nrate-limit = %g\nrate-burst = %g\n", c->max_hosts,
             c->rate_limit, c->rate_burst);
     fprintf(f, "key-file = %s\nrequire-signature = %s\nsignature-skew = %u\n", c->key_file,

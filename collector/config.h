@@ -17,6 +17,9 @@
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_DEFAULT_PORT 8341
 #define CONFIG_DEFAULT_HTTP "127.0.0.1:8342"
+/* Holds a 1,000,000-alert full-speed burst with margin (README: Benchmarks). */
+#define CONFIG_DEFAULT_QUEUE_MEMORY      (512u << 20)
+#define CONFIG_DEFAULT_QUEUE_MEMORY_TEXT "512M"
 
 struct config {
     char listen[CONFIG_MAX_LISTEN][64]; /* as given: "0.0.0.0:8341", "[::1]:8341" */
@@ -25,6 +28,7 @@ struct config {
     bool listen_given; /* the first --listen replaces the default */
     size_t rcvbuf;     /* requested SO_RCVBUF, bytes */
     unsigned reuseport; /* size of the SO_REUSEPORT group; 0: the ports are ours alone */
+    size_t queue_memory; /* cap on the intake queues' memory, all listeners together */
     char output[1024]; /* "-" for stdout, else a file path */
     char collector_id[256];
     unsigned stats_interval_s; /* 0: no periodic stats line */

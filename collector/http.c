@@ -57,6 +57,15 @@ static size_t collect(struct http *h, struct metric *m)
     C("kernel_drops", "Datagrams the kernel dropped on our sockets for want of buffer.",
       s->kernel_drops);
     C("seq_gaps", "Seq numbers senders skipped: loss anywhere on the path.", s->seq_gaps);
+    G("intake_queued", "Datagrams taken from the sockets, waiting to be processed.",
+      s->intake.queued);
+    G("intake_queued_bytes", "Queue memory those datagrams take.", s->intake.queued_bytes);
+    G("intake_queued_peak", "The most datagrams queued at once since start.", s->intake.peak);
+    G("intake_queued_peak_bytes", "The most queue memory they took at once since start.",
+      s->intake.peak_bytes);
+    G("intake_memory_bytes", "Queue memory held now (--queue-memory caps it).", s->intake.memory);
+    C("intake_full_ms", "Milliseconds the intake waited at the queue-memory cap, not reading.",
+      s->intake.full_ms);
     C("seq_reordered", "Seq numbers that arrived late.", s->seq_reordered);
     C("seq_duplicates", "Seq numbers that arrived twice.", s->seq_duplicates);
     C("extra_dropped", "Unknown elements past the per-alert cap.", s->extra_dropped);

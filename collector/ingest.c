@@ -432,6 +432,11 @@ const struct stats *ingest_stats(struct ingest *in)
     return &in->stats;
 }
 
+void ingest_set_intake(struct ingest *in, const struct stats_intake *q)
+{
+    in->stats.intake = *q;
+}
+
 void ingest_set_kernel_drops(struct ingest *in, uint64_t total)
 {
     in->stats.kernel_drops = total;

@@ -96,6 +96,9 @@ const struct stats *ingest_stats(struct ingest *in);
 /* Set the kernel drop count the caller read from the sockets (a total since they opened). */
 void ingest_set_kernel_drops(struct ingest *in, uint64_t total);
 
+/* Set the intake queues' gauges the caller read from the listeners. */
+void ingest_set_intake(struct ingest *in, const struct stats_intake *q);
+
 /* Emit summaries of rate-limited log lines whose window has passed. */
 void ingest_tick(struct ingest *in, int64_t mono_ms);
 

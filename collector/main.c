@@ -32,6 +32,7 @@ struct daemon {
     struct ingest *ingest;
     struct udp *udp[CONFIG_MAX_LISTEN];
     size_t n_udp;
+    struct intake_pool *pool; /* the listeners' queue memory, one cap for all */
     struct tcp *tcp[CONFIG_MAX_LISTEN];
     size_t n_tcp;
     struct sink *amqp; /* the AMQP sink (owned by ingest), NULL without a broker */
@@ -55,7 +56,7 @@ static int64_t wall_ms(void)
 static void on_datagram(const struct udp_datagram *d, void *data)
 {
     struct daemon *dm = data;
-    ingest_datagram(dm->ingest, d->buf, d->len, d->truncated, d->from, wall_ms(),
+    ingest_datagram(dm->ingest, d->buf, d->len, d->truncated, d->from, d->received_ms,
                     (int64_t)uv_now(&dm->loop));
 }
 
@@ -63,12 +64,21 @@ static void refresh_drops(void *data)
 {
     struct daemon *dm = data;
     uint64_t total = 0;
+    struct stats_intake q = {.memory = dm->pool ? intake_pool_memory(dm->pool) : 0};
     for (size_t i = 0; i < dm->n_udp; i++) {
         int64_t d = udp_drops(dm->udp[i]);
         if (d > 0)
             total += (uint64_t)d;
+        struct intake_stats is;
+        udp_stats(dm->udp[i], &is);
+        q.queued += is.queued;
+        q.queued_bytes += is.queued_bytes;
+        q.peak += is.peak;
+        q.peak_bytes += is.peak_bytes;
+        q.full_ms += is.full_ms;
     }
     ingest_set_kernel_drops(dm->ingest, total);
+    ingest_set_intake(dm->ingest, &q);
 }
 
 static void status_line(struct daemon *dm, char *buf, size_t size)
@@ -292,24 +302,38 @@ static void close_all(struct daemon *dm)
             uv_close(handles[i], NULL);
 }
 
-/* While stopping: keep reading until every socket's queue is empty or the grace period is
- * over, so a SIGTERM in the middle of a burst does not throw the queued part away. */
+/* While stopping: keep reading until every socket and intake queue is empty or the grace
+ * period is over, so a SIGTERM in the middle of a burst does not throw the queued part away. */
 static void on_drain_timer(uv_timer_t *t)
 {
     struct daemon *dm = t->data;
     int64_t queued = 0;
+    uint64_t held = 0;
     for (size_t i = 0; i < dm->n_udp; i++) {
         int64_t q = udp_queued(dm->udp[i]);
+        struct intake_stats is;
+        udp_stats(dm->udp[i], &is);
         if (q > 0)
             queued += q;
+        held += is.queued;
     }
     bool late = uv_now(&dm->loop) >= dm->stop_deadline_ms;
-    if (queued > 0 && !late)
+    if ((queued > 0 || held > 0) && !late)
         return;
-    if (queued > 0)
-        log_warning("shutdown grace of %u s over with %lld bytes still queued; those "
-                    "datagrams are not read",
-                    dm->cfg->shutdown_grace_s, (long long)queued);
+    if (queued > 0 || held > 0) {
+        /* Stop the intakes first, so the count said and the final stats line are exact. */
+        held = 0;
+        for (size_t i = 0; i < dm->n_udp; i++) {
+            struct intake_stats is;
+            udp_stop(dm->udp[i]);
+            udp_stats(dm->udp[i], &is);
+            held += is.queued;
+        }
+        log_warning("shutdown grace of %u s over with %llu datagrams taken in but not "
+                    "processed (intake_queued) and %lld bytes still in the sockets; those "
+                    "datagrams are lost",
+                    dm->cfg->shutdown_grace_s, (unsigned long long)held, (long long)queued);
+    }
     ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
     print_stats(dm, " (final)");
     close_all(dm);
@@ -518,6 +542,12 @@ static void on_hup(uv_signal_t *s, int signum)
                       next.amqp_mandatory != cur->amqp_mandatory ||
                       next.amqp_heartbeat_s != cur->amqp_heartbeat_s,
                   &restart);
+    if (next.queue_memory != cur->queue_memory) {
+        log_info("reload: queue-memory %zu -> %zu bytes", cur->queue_memory, next.queue_memory);
+        intake_pool_set_cap(dm->pool, next.queue_memory);
+        cur->queue_memory = next.queue_memory;
+        applied++;
+    }
     needs_restart("spool", strcmp(next.spool_dir, cur->spool_dir) != 0 ||
                                next.outbox_size != cur->outbox_size,
                   &restart);
@@ -540,7 +570,7 @@ static int open_listeners(struct daemon *dm)
     for (size_t i = 0; i < cfg->n_listen; i++) {
         struct udp *u;
         int rc = udp_new(&dm->loop, (const struct sockaddr *)&cfg->listen_addr[i], cfg->rcvbuf,
-                         cfg->reuseport, on_datagram, dm, &u);
+                         cfg->reuseport, dm->pool, on_datagram, dm, &u);
         if (rc != 0) {
             log_error("cannot listen on udp %s: %s", cfg->listen[i], uv_strerror(rc));
             return rc;
@@ -585,6 +615,10 @@ static int run(struct config *cfg, int argc, char **argv)
     if ((rc = uv_loop_init(&dm.loop)) != 0) {
         log_error("event loop: %s", uv_strerror(rc));
         return 1;
+    }
+    if ((rc = intake_pool_new(cfg->queue_memory, &dm.pool)) != 0) {
+        log_error("cannot start: %s", strerror(-rc));
+        goto out;
     }
     if ((rc = open_sinks(cfg, sinks, &n_sinks, &spool_version, &dm.amqp)) != 0)
         goto out;
@@ -733,6 +767,7 @@ static int run(struct config *cfg, int argc, char **argv)
 out:
     ingest_free(dm.ingest); /* owns the sink once ingest_new was called */
     uv_loop_close(&dm.loop);
+    intake_pool_free(dm.pool); /* after the loop ran the intakes' close callbacks */
     return rc == 0 ? 0 : 1;
 }
 

@@ -9,9 +9,9 @@ int stats_format(const struct stats *s, char *buf, size_t size)
     int n = snprintf(buf, size,
                      "datagrams=%" PRIu64 " bytes=%" PRIu64 " alerts=%" PRIu64
                      " malformed=%" PRIu64 " invalid=%" PRIu64 " kernel_drops=%" PRIu64
-                     " seq_gaps=%" PRIu64,
-                     s->datagrams, s->bytes, s->alerts, s->malformed, s->invalid,
-                     s->kernel_drops, s->seq_gaps);
+                     " seq_gaps=%" PRIu64 " intake_queued=%" PRIu64 " intake_peak=%" PRIu64,
+                     s->datagrams, s->bytes, s->alerts, s->malformed, s->invalid, s->kernel_drops,
+                     s->seq_gaps, s->intake.queued, s->intake.peak);
     /* Per-reason refusals and the rare counters only once they happen: a quiet line
      * when all is well, the reason in plain sight when it is not. */
     for (int i = 1; i < ALERT_XML_REASON_COUNT && n >= 0 && (size_t)n < size; i++)
@@ -35,7 +35,8 @@ int stats_format(const struct stats *s, char *buf, size_t size)
                 {"tcp_refused", s->tcp_refused},
                 {"seq_reordered", s->seq_reordered},
                 {"seq_duplicates", s->seq_duplicates},
-                {"nomem", s->nomem}};
+                {"nomem", s->nomem},
+                {"intake_full_ms", s->intake.full_ms}};
     for (size_t i = 0; i < sizeof(rare) / sizeof(rare[0]) && n >= 0 && (size_t)n < size; i++)
         if (rare[i].v > 0)
             n += snprintf(buf + n, size - (size_t)n, " %s=%" PRIu64, rare[i].name, rare[i].v);

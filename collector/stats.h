@@ -14,6 +14,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The intake queues (intake.h), summed over the listeners. */
+struct stats_intake {
+    uint64_t queued;       /* gauge: datagrams taken from the sockets, not yet processed */
+    uint64_t queued_bytes; /* gauge: the queue memory they take (records, not chunks) */
+    uint64_t peak;         /* the most queued at once since start (per listener, summed) */
+    uint64_t peak_bytes;
+    uint64_t memory;  /* gauge: queue memory mapped now (capped by --queue-memory) */
+    uint64_t full_ms; /* counter: time spent waiting at that cap, the sockets unread */
+};
+
 struct stats {
     /* counters */
     uint64_t datagrams;   /* received from the sockets */
@@ -39,6 +49,7 @@ struct stats {
     uint64_t seq_gaps;       /* Seq numbers senders skipped: loss anywhere on the path */
     uint64_t seq_reordered;  /* Seq numbers that came late */
     uint64_t seq_duplicates; /* Seq numbers that came twice */
+    struct stats_intake intake;
 
     /* gauges */
     uint64_t active;
