@@ -122,16 +122,25 @@ static struct chunk *chunk_map(size_t size)
     return c;
 }
 
-/* A chunk with room for a record of `need` bytes, or NULL when the cap is reached (or the
- * memory cannot be had). force: map it even past the cap (the caller holds nothing queued,
- * so waiting would wait for nobody). Pool lock held. */
-static struct chunk *pool_take_locked(struct intake_pool *p, size_t need, bool force)
+/* The size of a chunk for a record of `need` bytes: the standard size, or bigger for a
+ * record that does not fit one. */
+static size_t chunk_size_for(const struct intake_pool *p, size_t need)
 {
-    size_t size = p->chunk_size;
-    if (HDR_SIZE + need > size) {
-        size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        size = (HDR_SIZE + need + page - 1) / page * page;
-    }
+    if (HDR_SIZE + need <= p->chunk_size)
+        return p->chunk_size;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (HDR_SIZE + need + page - 1) / page * page;
+}
+
+/* Pool lock held. Returns a spare chunk of `size`, or NULL and *grant: the bytes the caller
+ * may now map (counted in `mapped` already), 0 at the cap. force: grant even past the cap.
+ * Spares that had to go to make room for a bigger chunk are put on *unmap (the caller
+ * unmaps them after unlocking). The mapping itself is done by the caller without the lock,
+ * so the loop thread's pool_put never waits behind a system call. */
+static struct chunk *pool_take_locked(struct intake_pool *p, size_t size, bool force, size_t *grant,
+                                      struct chunk **unmap)
+{
+    *grant = 0;
     if (size == p->chunk_size && p->free != NULL) {
         struct chunk *c = p->free;
         p->free = c->free_next;
@@ -141,22 +150,41 @@ static struct chunk *pool_take_locked(struct intake_pool *p, size_t need, bool f
         c->free_next = NULL;
         return c;
     }
-    size_t mapped = atomic_load(&p->mapped);
-    /* A spare chunk of the standard size is no use to a bigger record: give it back first
-     * so it does not hold the cap. */
-    while (mapped + size > atomic_load(&p->cap) && p->free != NULL) {
+    size_t cap = atomic_load(&p->cap);
+    while (atomic_load(&p->mapped) + size > cap && p->free != NULL) {
         struct chunk *c = p->free;
         p->free = c->free_next;
         p->n_free--;
-        mapped -= c->size;
-        atomic_store(&p->mapped, mapped);
-        munmap(c, c->size);
+        atomic_fetch_sub(&p->mapped, c->size);
+        c->free_next = *unmap;
+        *unmap = c;
     }
-    if (mapped + size > atomic_load(&p->cap) && !force)
-        return NULL;
-    struct chunk *c = chunk_map(size);
-    if (c != NULL)
+    if (atomic_load(&p->mapped) + size <= cap || force) {
         atomic_fetch_add(&p->mapped, size);
+        *grant = size;
+    }
+    return NULL;
+}
+
+static void unmap_list(struct chunk *c)
+{
+    while (c != NULL) {
+        struct chunk *next = c->free_next;
+        munmap(c, c->size);
+        c = next;
+    }
+}
+
+/* Map a granted chunk; on failure the grant is returned to the pool. */
+static struct chunk *pool_map(struct intake_pool *p, size_t grant)
+{
+    struct chunk *c = chunk_map(grant);
+    if (c == NULL) {
+        pthread_mutex_lock(&p->lock);
+        atomic_fetch_sub(&p->mapped, grant);
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+    }
     return c;
 }
 
@@ -256,34 +284,50 @@ static void publish(struct intake *in)
 }
 
 /* A new tail chunk with room for a record of `need` bytes; waits while the pool is at its
- * cap. Returns false when told to stop meanwhile. */
+ * cap (or the system has no memory to give). Returns false when told to stop meanwhile. */
 static bool next_chunk(struct intake *in, size_t need)
 {
     struct intake_pool *p = in->pool;
-    struct chunk *c;
+    size_t size = chunk_size_for(p, need);
+    struct chunk *c = NULL;
     uint64_t t0 = 0;
     /* What is written so far becomes visible before we wait: the loop thread can drain it
      * and hand chunks back. */
     publish(in);
-    pthread_mutex_lock(&p->lock);
-    for (;;) {
-        /* When the tail is all this intake holds, no chunk of ours will come back: waiting
-         * could be forever (other listeners' tails, or a record bigger than the cap). Then
-         * take one past the cap: the cap is exceeded by at most one chunk per intake. */
-        bool alone = atomic_load_explicit(&in->head_pub, memory_order_acquire) == in->tail;
-        c = pool_take_locked(p, need, alone);
-        if (c != NULL || atomic_load(&in->stop))
-            break;
-        if (t0 == 0) {
-            t0 = mono_ns();
-            atomic_store_explicit(&in->waiting, true, memory_order_relaxed);
+    while (c == NULL && !atomic_load(&in->stop)) {
+        struct chunk *unmap = NULL;
+        size_t grant = 0;
+        pthread_mutex_lock(&p->lock);
+        for (;;) {
+            /* When the tail is all this intake holds, no chunk of ours will come back:
+             * waiting could be forever (other listeners' tails, or a record bigger than the
+             * cap). Then take one past the cap: it is exceeded by at most one chunk per
+             * intake. */
+            bool alone = atomic_load_explicit(&in->head_pub, memory_order_acquire) == in->tail;
+            c = pool_take_locked(p, size, alone, &grant, &unmap);
+            if (c != NULL || grant > 0 || atomic_load(&in->stop))
+                break;
+            if (t0 == 0) {
+                t0 = mono_ns();
+                atomic_store_explicit(&in->waiting, true, memory_order_relaxed);
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += 1; /* every give-back, cap change and stop broadcasts: a safety net */
+            pthread_cond_timedwait(&p->cond, &p->lock, &ts);
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += 1; /* every give-back, cap change and stop broadcasts; a safety net */
-        pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+        pthread_mutex_unlock(&p->lock);
+        unmap_list(unmap);
+        if (grant > 0 && (c = pool_map(p, grant)) == NULL) {
+            /* No memory from the system: wait as at the cap, the datagrams held stay. */
+            if (t0 == 0) {
+                t0 = mono_ns();
+                atomic_store_explicit(&in->waiting, true, memory_order_relaxed);
+            }
+            struct timespec pause = {0, 10 * 1000000};
+            nanosleep(&pause, NULL);
+        }
     }
-    pthread_mutex_unlock(&p->lock);
     if (t0 != 0) {
         atomic_fetch_add_explicit(&in->full_ns, mono_ns() - t0, memory_order_relaxed);
         atomic_store_explicit(&in->waiting, false, memory_order_relaxed);
@@ -497,10 +541,14 @@ int intake_new(uv_loop_t *loop, const struct intake_config *cfg, struct intake *
         rc = -errno;
         goto fail;
     }
+    /* The first chunk is granted whatever the cap: each intake needs its tail. */
+    struct chunk *unmap = NULL;
+    size_t grant = 0;
     pthread_mutex_lock(&in->pool->lock);
-    in->tail = pool_take_locked(in->pool, 0, true);
+    in->tail = pool_take_locked(in->pool, in->pool->chunk_size, true, &grant, &unmap);
     pthread_mutex_unlock(&in->pool->lock);
-    if (in->tail == NULL)
+    unmap_list(unmap);
+    if (in->tail == NULL && (in->tail = pool_map(in->pool, grant)) == NULL)
         goto fail;
     in->head = in->tail;
     atomic_init(&in->head_pub, in->head);
