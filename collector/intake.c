@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -368,6 +369,16 @@ static bool append(struct intake *in, unsigned i, int64_t now_ms)
 static void *run(void *arg)
 {
     struct intake *in = arg;
+    /* Ahead of the loop thread (nice 10 lower, this thread only on Linux): the intake must
+     * keep the kernel's pace, the parser may lag (the queue absorbs it; at the cap the intake
+     * sleeps, so it cannot starve the parser). Measured on the loaded 2-core machine: the
+     * intake's rate vs. a bare recvmmsg loop 0.35 at the same nice, 0.67-0.75 at -10. Needs
+     * CAP_SYS_NICE or RLIMIT_NICE (the unit's LimitNICE); without, it stays as it is. */
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0 && setpriority(PRIO_PROCESS, 0, nice - 10 < -20 ? -20 : nice - 10) != 0) {
+        /* not permitted: the same nice as the loop thread */
+    }
     struct pollfd pf[2] = {{.fd = in->fd, .events = POLLIN}, {.fd = in->wake_fd, .events = POLLIN}};
     while (!atomic_load_explicit(&in->stop, memory_order_relaxed)) {
         for (unsigned i = 0; i < in->batch; i++) {

@@ -15,6 +15,10 @@
  * counter (SO_MEMINFO), so no loss goes uncounted. Chunks beyond a small reserve are unmapped
  * as soon as they are given back: memory returns to the system as the backlog drains.
  *
+ * The receive thread runs at a nice value 10 below the process's when it may (CAP_SYS_NICE,
+ * or RLIMIT_NICE: the unit's LimitNICE), so that on a busy machine it keeps the kernel's
+ * pace ahead of the parser.
+ *
  * Threads: everything here is called on the loop thread (the one that runs `loop`), except
  * intake_pool_set_cap and intake_pool_memory, which any thread may call. The receive thread
  * is internal.

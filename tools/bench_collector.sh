@@ -164,12 +164,19 @@ drain_intake() {
 # A bare recvmmsg loop draining N queued datagrams: seconds, and on a second line the CPU
 # seconds it used.
 drain_bare() {
-    local p
-    p=$(port)
-    "$build/bench-recvmmsg" "$p" "$RCV" "$N" >"$WORK/bare.out" &
-    local pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 1 500); do grep -q ready "$WORK/bare.out" 2>/dev/null && break; sleep 0.01; done
+    local p pid try
+    for try in 1 2 3 4 5; do # another port if someone else holds this one
+        p=$(port)
+        "$build/bench-recvmmsg" "$p" "$RCV" "$N" >"$WORK/bare.out" 2>"$WORK/bare.err" &
+        pid=$!
+        PIDS+=("$pid")
+        for _ in $(seq 1 500); do
+            grep -q ready "$WORK/bare.out" 2>/dev/null && break 2
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.01
+        done
+        wait "$pid" 2>/dev/null || true
+    done
     "$build/injector-burst" --target "127.0.0.1:$p" --no-stats --count "$N" --changes "$1" >/dev/null
     kill -USR1 "$pid"
     wait "$pid"
@@ -219,19 +226,21 @@ if want drain; then
     echo
 fi
 # burst_1m ARGS...: one 1,000,000-alert burst at full speed into a default collector; prints
-# "lost kernel_drops send_rate queue_peak rss_rest_kib rss_peak_kib rss_10s_kib".
+# "lost kernel_drops send_rate queue_peak queue_peak_kib rss_rest_kib rss_peak_kib rss_10s_kib".
 burst_1m() {
     start_collector
-    local rest peak later hwm
+    local rest peak later hwm hwmb
     rest=$(kib "$PID" VmRSS)
     burst --count 1000000 --timeout 120 --json "$@" >"$WORK/m.json" 2>/dev/null
     hwm=$(stat intake_queued_peak)
+    hwmb=$(stat intake_queued_peak_bytes)
     [ "$hwm" != null ] || hwm=-
+    if [ "$hwmb" != null ]; then hwmb=$((hwmb / 1024)); else hwmb=-; fi
     peak=$(kib "$PID" VmHWM)
     sleep 10
     later=$(kib "$PID" VmRSS)
     stop_collector
-    echo "$(jq -r '"\(.lost) \(.kernel_drops) \(.send_rate | floor)"' "$WORK/m.json") $hwm $rest $peak $later"
+    echo "$(jq -r '"\(.lost) \(.kernel_drops) \(.send_rate | floor)"' "$WORK/m.json") $hwm $hwmb $rest $peak $later"
 }
 
 # rsyslog_root: Debian's rsyslog, unpacked into the build tree (nothing on the machine is
@@ -295,7 +304,7 @@ burst_rsyslog() {
     later=$(kib "$pid" VmRSS)
     kill -TERM "$pid"
     wait "$pid" || true
-    echo "$((1000000 - lines)) ${drops:--} $(jq -r '.send_rate | floor' "$WORK/rs.json") - $rest $peak $later"
+    echo "$((1000000 - lines)) ${drops:--} $(jq -r '.send_rate | floor' "$WORK/rs.json") - - $rest $peak $later"
 }
 
 mib() {
@@ -305,8 +314,8 @@ mib() {
 if want burst; then
     echo "== bursts: 1,000,000 alerts at full speed from one sender into the default settings"
     echo "   (rcvbuf 32M, the default queue memory), medians of $ROUNDS; RSS in MiB"
-    printf '%-30s %7s %12s %9s %10s %8s %8s %8s\n' "burst" "lost" "kernel_drops" "send/s" \
-        "queue_peak" "rss_rest" "rss_peak" "rss_10s"
+    printf '%-32s %7s %12s %8s %10s %9s %8s %8s %8s\n' "burst" "lost" "kernel_drops" "send/s" \
+        "queue_peak" "queue_MiB" "rss_rest" "rss_peak" "rss_10s"
     rs=$(rsyslog_root) || rs=
     for kind in new repeats updel rsyslog; do
         : >"$WORK/k"
@@ -323,15 +332,15 @@ if want burst; then
             echo "rsyslog imudp: not measured (apt-get download rsyslog failed)"
             continue
         fi
-        read -r lost drops rate hwm rest peak later < <(median_cols "$WORK/k")
+        read -r lost drops rate hwm hwmb rest peak later < <(median_cols "$WORK/k")
         case $kind in
         new) label="injectord, new alerts" ;;
         repeats) label="injectord, repeats (1,000 keys)" ;;
         updel) label="injectord, 50/50 Upd/Del" ;;
         rsyslog) label="rsyslog imudp, new alerts" ;;
         esac
-        printf '%-30s %7s %12s %9s %10s %8s %8s %8s\n' "$label" "$lost" "$drops" "$rate" "$hwm" \
-            "$(mib "$rest")" "$(mib "$peak")" "$(mib "$later")"
+        printf '%-32s %7s %12s %8s %10s %9s %8s %8s %8s\n' "$label" "$lost" "$drops" "$rate" "$hwm" \
+            "$(mib "$hwmb")" "$(mib "$rest")" "$(mib "$peak")" "$(mib "$later")"
     done
     echo "(target: lost 0 for all three of ours; rsyslog's kernel drops from /proc/net/udp)"
     echo
