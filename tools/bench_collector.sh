@@ -41,6 +41,8 @@ start_collector() {
     for try in 1 2 3 4 5; do
         UP=$(port)
         HP=$((UP + 1))
+        # a fresh file: the last collector's "ready" line must not pass for this one's
+        rm -f "$WORK/d.err"
         "$build/injectord" --listen "127.0.0.1:$UP" --http "127.0.0.1:$HP" --stats-interval 0 \
             --output /dev/null "$@" 2>"$WORK/d.err" &
         PID=$!
@@ -265,7 +267,7 @@ burst_rsyslog() {
     p=$(port)
     hex=$(printf '%04X' "$p")
     mkdir -p "$WORK/rs"
-    rm -f "$WORK/rs/out.log"
+    rm -f "$WORK/rs/out.log" "$WORK/rs/err"
     {
         echo "global(workDirectory=\"$WORK/rs\")"
         echo 'module(load="imudp")'
@@ -433,13 +435,14 @@ drain_group() {
     up=$(port)
     for i in $(seq 1 "$k"); do
         local hp=$((up + i))
+        rm -f "$WORK/g$i.err"
         "$build/injectord" --listen "127.0.0.1:$up" --http "127.0.0.1:$hp" --stats-interval 0 \
             --output /dev/null --rcvbuf "$RCV" --collector-id "g$i" \
             $([ "$k" -gt 1 ] && echo "--reuseport $k") 2>"$WORK/g$i.err" &
         pids+=("$!")
         PIDS+=("$!")
         hps+=("$hp")
-        for _ in $(seq 1 500); do grep -q ' ready: ' "$WORK/g$i.err" && break; sleep 0.01; done
+        for _ in $(seq 1 500); do grep -q ' ready: ' "$WORK/g$i.err" 2>/dev/null && break; sleep 0.01; done
     done
     kill -STOP "${pids[@]}"
     for src in 127.0.0.1 127.0.0.2; do
