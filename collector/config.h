@@ -106,6 +106,11 @@ struct config_urls { /* URLS: the nodes of one cluster; n == 0 when off */
       "connection)")                                                                               \
     X(rcvbuf, SIZE, "rcvbuf", "listen", "rcvbuf", "BYTES", "32M", (.min = 4096, .max = 1u << 30),  \
       RESTART, "socket receive buffer per listener, K/M/G suffixes")                               \
+    X(queue_memory, SIZE, "queue-memory", "listen", "queue_memory", "BYTES", "512M",               \
+      (.min = 64u << 10, .max = 1024ull << 30), LIVE(queue_memory),                                \
+      "memory for datagrams taken from the sockets and not yet processed, all listeners "          \
+      "together; when it is full the sockets are left unread (their buffers take the rest, the "   \
+      "kernel counts what overflows), K/M/G suffixes")                                             \
     X(reuseport, COUNT, "reuseport", "listen", "reuseport", "N", "0", (.max = 64), RESTART,        \
       "share each listen port with the other processes of a group of N injectord "                 \
       "(SO_REUSEPORT); a sender's address picks the process, so one host's alerts always meet "    \

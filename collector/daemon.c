@@ -32,7 +32,7 @@ static int64_t wall_ms(void)
 static void on_datagram(const struct udp_datagram *d, void *data)
 {
     struct daemon *dm = data;
-    ingest_datagram(dm->ingest, d->buf, d->len, d->truncated, d->from, wall_ms(),
+    ingest_datagram(dm->ingest, d->buf, d->len, d->truncated, d->from, d->received_ms,
                     (int64_t)uv_now(&dm->loop));
 }
 
@@ -41,13 +41,24 @@ static void refresh_gauges(void *data)
 {
     struct daemon *dm = data;
     struct stats *s = ingest_counters(dm->ingest);
-    uint64_t total = 0;
+    uint64_t total = 0, full_ms = 0;
+    s->intake_queued = s->intake_queued_bytes = 0;
+    s->intake_queued_peak = s->intake_queued_peak_bytes = 0;
     for (size_t i = 0; i < dm->n_udp; i++) {
         int64_t d = udp_drops(dm->udp[i]);
         if (d > 0)
             total += (uint64_t)d;
+        struct intake_stats is;
+        udp_stats(dm->udp[i], &is);
+        s->intake_queued += is.queued;
+        s->intake_queued_bytes += is.queued_bytes;
+        s->intake_queued_peak += is.peak;
+        s->intake_queued_peak_bytes += is.peak_bytes;
+        full_ms += is.full_ms;
     }
     s->kernel_drops = total;
+    s->intake_memory_bytes = dm->pool != NULL ? intake_pool_memory(dm->pool) : 0;
+    s->intake_full_seconds = (double)full_ms / 1000.0;
     uv_update_time(&dm->loop);
     s->uptime_seconds = (double)(uv_now(&dm->loop) - dm->started_ms) / 1000.0;
 }
@@ -58,10 +69,14 @@ static void list_listeners(http_listener_fn fn, void *arg, void *data)
     struct daemon *dm = data;
     for (size_t i = 0; i < dm->n_udp; i++) {
         const struct udp *u = dm->udp[i];
+        struct intake_stats is;
+        udp_stats(u, &is);
         struct http_listener l = {.address = udp_name(u),
                                   .rcvbuf = udp_rcvbuf(u),
                                   .rcvbuf_clamped = udp_rcvbuf_clamped(u),
-                                  .kernel_drops = udp_drops(u)};
+                                  .kernel_drops = udp_drops(u),
+                                  .queued = is.queued,
+                                  .queued_peak = is.peak};
         fn(&l, arg);
     }
 }
@@ -315,24 +330,39 @@ static void close_all(struct daemon *dm)
             uv_close(handles[i], NULL);
 }
 
-/* While stopping: keep reading until every socket's queue is empty or the grace period is
- * over, so a SIGTERM in the middle of a burst does not throw the queued part away. */
+/* While stopping: keep reading until every socket and intake queue is empty or the grace
+ * period is over, so a SIGTERM in the middle of a burst does not throw the queued part away. */
 static void on_drain_timer(uv_timer_t *t)
 {
     struct daemon *dm = t->data;
     int64_t queued = 0;
+    uint64_t held = 0;
     for (size_t i = 0; i < dm->n_udp; i++) {
         int64_t q = udp_queued(dm->udp[i]);
+        struct intake_stats is;
+        udp_stats(dm->udp[i], &is);
         if (q > 0)
             queued += q;
+        held += is.queued;
     }
     bool late = uv_now(&dm->loop) >= dm->stop_deadline_ms;
-    if (queued > 0 && !late)
+    if ((queued > 0 || held > 0) && !late)
         return;
-    if (queued > 0)
-        log_warning("shutdown grace of %llu s over with %lld bytes still queued; those "
-                    "datagrams are not read",
-                    (unsigned long long)(dm->cfg->shutdown_grace_ms / 1000), (long long)queued);
+    if (queued > 0 || held > 0) {
+        /* Stop the intakes first, so the count said and the final stats line are exact. */
+        held = 0;
+        for (size_t i = 0; i < dm->n_udp; i++) {
+            struct intake_stats is;
+            udp_stop(dm->udp[i]);
+            udp_stats(dm->udp[i], &is);
+            held += is.queued;
+        }
+        log_warning("shutdown grace of %llu s over with %llu datagrams taken in but not "
+                    "processed (intake_queued) and %lld bytes still in the sockets; those "
+                    "datagrams are lost",
+                    (unsigned long long)(dm->cfg->shutdown_grace_ms / 1000),
+                    (unsigned long long)held, (long long)queued);
+    }
     ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
     print_stats(dm, " (final)");
     close_all(dm);
@@ -372,8 +402,9 @@ static int open_listeners(struct daemon *dm)
     const struct config *cfg = dm->cfg;
     for (size_t i = 0; i < cfg->listen.n; i++) {
         struct udp *u;
-        int rc = udp_new(&dm->loop, (const struct sockaddr *)&cfg->listen.a[i].sa,
-                         (size_t)cfg->rcvbuf, (unsigned)cfg->reuseport, on_datagram, dm, &u);
+        int rc =
+            udp_new(&dm->loop, (const struct sockaddr *)&cfg->listen.a[i].sa, (size_t)cfg->rcvbuf,
+                    (unsigned)cfg->reuseport, dm->pool, on_datagram, dm, &u);
         if (rc != 0) {
             log_error("cannot listen on udp %s: %s", cfg->listen.a[i].text, uv_strerror(rc));
             return rc;
@@ -553,6 +584,10 @@ int daemon_run(struct config *cfg, int argc, char **argv)
         return 1;
     }
     dm.started_ms = uv_now(&dm.loop);
+    if ((rc = intake_pool_new((size_t)cfg->queue_memory, &dm.pool)) != 0) {
+        log_error("cannot start: %s", strerror(-rc));
+        goto out;
+    }
     if ((rc = open_sinks(cfg, sinks, &n_sinks, &spool_version, &dm.amqp)) != 0)
         goto out;
     struct ingest_config ic = {.collector_id = cfg->collector_id,
@@ -591,5 +626,6 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 out:
     ingest_free(dm.ingest); /* owns the sinks once ingest_new was called */
     uv_loop_close(&dm.loop);
+    intake_pool_free(dm.pool); /* after the loop ran the intakes' close callbacks */
     return rc == 0 ? 0 : 1;
 }

@@ -29,6 +29,7 @@ struct daemon {
     struct ingest *ingest;
     struct udp *udp[CONFIG_MAX_LISTEN];
     size_t n_udp;
+    struct intake_pool *pool; /* the listeners' queue memory, one cap for all */
     struct tcp *tcp[CONFIG_MAX_LISTEN];
     size_t n_tcp;
     struct sink *amqp; /* the AMQP sink (owned by ingest), NULL without a broker */

@@ -165,9 +165,11 @@ static void get_alerts(struct http *h, struct MHD_Connection *conn, struct reply
 
 static void listener_json(const struct http_listener *l, void *arg)
 {
-    json_array_append_new(arg, json_pack("{ss sI sb sI}", "address", l->address, "rcvbuf",
+    json_array_append_new(arg, json_pack("{ss sI sb sI sI sI}", "address", l->address, "rcvbuf",
                                          (json_int_t)l->rcvbuf, "rcvbuf_clamped", l->rcvbuf_clamped,
-                                         "kernel_drops", (json_int_t)l->kernel_drops));
+                                         "kernel_drops", (json_int_t)l->kernel_drops,
+                                         "intake_queued", (json_int_t)l->queued,
+                                         "intake_queued_peak", (json_int_t)l->queued_peak));
 }
 
 static void get_stats(struct http *h, struct reply *r)

@@ -34,6 +34,8 @@ struct http_listener {
     size_t rcvbuf;        /* the receive buffer the kernel granted */
     bool rcvbuf_clamped;  /* below what was asked (net.core.rmem_max) */
     int64_t kernel_drops; /* -1: unknown */
+    uint64_t queued;      /* datagrams in its intake queue now (intake.h) */
+    uint64_t queued_peak; /* the most it held at once */
 };
 
 typedef void (*http_listener_fn)(const struct http_listener *l, void *arg);

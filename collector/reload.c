@@ -5,6 +5,7 @@
 #include "collector/acl.h"
 #include "collector/auth.h"
 #include "collector/daemon.h"
+#include "collector/intake.h"
 #include "collector/log.h"
 #include "collector/notify.h"
 #include "sink/secret.h"
@@ -71,6 +72,14 @@ static int apply_caps(struct daemon *dm, const struct config *next, char *why, s
 {
     state_set_caps(ingest_state(dm->ingest), next->max_alerts, next->max_hosts);
     snprintf(why, size, "(alerts over a lowered cap stay)");
+    return 0;
+}
+
+/* One cap for every listener's queue; an intake waiting at the old cap looks again at once. */
+static int apply_queue_memory(struct daemon *dm, const struct config *next, char *why, size_t size)
+{
+    (void)why, (void)size;
+    intake_pool_set_cap(dm->pool, (size_t)next->queue_memory);
     return 0;
 }
 

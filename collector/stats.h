@@ -41,6 +41,18 @@
     S(kernel_drops, TOTAL, NONE, ALWAYS,                                                           \
       "Datagrams the kernel dropped on our sockets for want of buffer.")                           \
     S(seq_gaps, TOTAL, NONE, ALWAYS, "Seq numbers senders skipped: loss anywhere on the path.")    \
+    S(intake_queued, GAUGE, NONE, ALWAYS,                                                          \
+      "Datagrams taken from the sockets, waiting to be processed.")                                \
+    S(intake_queued_peak, GAUGE, NONE, ALWAYS,                                                     \
+      "The most datagrams queued at once since start (per listener, summed).")                     \
+    S(intake_queued_bytes, GAUGE, BYTES, NEVER,                                                    \
+      "Queue memory the queued datagrams take (payload plus ~48 bytes each).")                     \
+    S(intake_queued_peak_bytes, GAUGE, BYTES, NEVER,                                               \
+      "The most queue memory they took at once since start.")                                      \
+    S(intake_memory_bytes, GAUGE, BYTES, NEVER,                                                    \
+      "Queue memory held now, spare chunks included (--queue-memory caps it).")                    \
+    S(intake_full_seconds, TOTAL, SECONDS, NONZERO,                                                \
+      "Time the intake waited at the queue-memory cap, the sockets unread.")                       \
     F(refused, "reason", ALERT_XML_REASON_COUNT, 1, alert_xml_reason_name, "refused_", NONZERO,    \
       "Datagrams and alerts refused, by reason.")                                                  \
     F(auth_refused, "reason", AUTH_REASON_COUNT, 1, auth_reason_name, "auth_", NONZERO,            \

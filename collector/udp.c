@@ -1,4 +1,5 @@
-/* udp.c - UDP listener on libuv with recvmmsg batches, buffer sizing and drop counting. */
+/* udp.c - UDP listener: the socket (buffer sizing, SO_REUSEPORT steering, drop counting),
+ * read by an intake thread. */
 #include "collector/udp.h"
 
 #include "collector/address.h"
@@ -18,46 +19,27 @@
 #define SO_MEMINFO 55
 #endif
 
-/* libuv (1.44) splits the buffer into 64 KiB slots, one datagram each, and takes at most
- * 20 per recvmmsg call; a bigger buffer buys nothing. */
-#define SLOT_SIZE (64 * 1024)
-#define SLOTS     20
-
 struct udp {
-    uv_udp_t handle;
+    int fd;
+    struct intake *intake;
     udp_datagram_cb cb;
     void *data;
     char name[72];
     size_t rcvbuf;
     bool clamped;
-    char *buf; /* SLOTS * SLOT_SIZE, reused for every batch */
 };
 
-static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+static void on_datagram(const struct intake_datagram *d, void *data)
 {
-    struct udp *u = handle->data;
-    (void)suggested;
-    *buf = uv_buf_init(u->buf, SLOTS * SLOT_SIZE);
-}
-
-static void on_recv(uv_udp_t *handle, ssize_t nread, const uv_buf_t *buf,
-                    const struct sockaddr *addr, unsigned flags)
-{
-    struct udp *u = handle->data;
-    (void)buf;
-    /* nread == 0 with no address: the socket is drained, or (UV_UDP_MMSG_FREE) the end of
-     * a batch whose buffer we would free if it were not reused. */
-    if (addr == NULL || (flags & UV_UDP_MMSG_FREE))
-        return;
-    if (nread < 0)
-        return; /* a transient receive error (ICMP feedback and the like); nothing lost */
-    struct udp_datagram d = {
-        .buf = buf->base,
-        .len = (size_t)nread,
-        .from = addr,
-        .truncated = (flags & UV_UDP_PARTIAL) != 0,
+    struct udp *u = data;
+    struct udp_datagram ud = {
+        .buf = d->buf,
+        .len = d->len,
+        .from = d->from,
+        .received_ms = d->received_ms,
+        .truncated = d->truncated,
     };
-    u->cb(&d, u->data);
+    u->cb(&ud, u->data);
 }
 
 /* Ask for size; when the kernel clamps to net.core.rmem_max, force it (CAP_NET_ADMIN).
@@ -81,15 +63,9 @@ static void set_rcvbuf(struct udp *u, int fd, size_t want)
     u->clamped = (size_t)got < full;
 }
 
-static void on_close(uv_handle_t *handle)
-{
-    struct udp *u = handle->data;
-    free(u->buf);
-    free(u);
-}
-
-/* A socket bound to addr in a SO_REUSEPORT group of n, steered by source address. */
-static int open_shared(const struct sockaddr *addr, unsigned n, uv_os_sock_t *out)
+/* A socket bound to addr (IPv6: IPv6-only); with n > 0, in a SO_REUSEPORT group of n,
+ * steered by source address. */
+static int open_socket(const struct sockaddr *addr, unsigned n, int *out)
 {
     int one = 1;
     bool v6 = addr->sa_family == AF_INET6;
@@ -107,9 +83,9 @@ static int open_shared(const struct sockaddr *addr, unsigned n, uv_os_sock_t *ou
     struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
     socklen_t len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if ((v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        (n > 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
         bind(fd, addr, len) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) != 0) {
+        (n > 0 && setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) != 0)) {
         int rc = -errno;
         close(fd);
         return rc;
@@ -119,71 +95,56 @@ static int open_shared(const struct sockaddr *addr, unsigned n, uv_os_sock_t *ou
 }
 
 int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigned reuseport,
-            udp_datagram_cb cb, void *data, struct udp **out)
+            struct intake_pool *pool, udp_datagram_cb cb, void *data, struct udp **out)
 {
     int rc;
-    uv_os_fd_t fd;
     struct sockaddr_storage bound;
-    int blen = sizeof(bound);
+    socklen_t blen = sizeof(bound);
     struct udp *u = calloc(1, sizeof(*u));
     if (u == NULL)
         return -ENOMEM;
+    u->fd = -1;
     u->cb = cb;
     u->data = data;
-    if ((u->buf = malloc(SLOTS * SLOT_SIZE)) == NULL) {
-        free(u);
-        return -ENOMEM;
-    }
-
-    uv_os_sock_t shared = -1;
-    if (reuseport > 0 && (rc = open_shared(addr, reuseport, &shared)) != 0) {
-        free(u->buf);
-        free(u);
-        return rc;
-    }
-    /* A shared socket is made here and handed over (libuv 1.44 has no UV_UDP_REUSEPORT). */
-    rc = uv_udp_init_ex(loop, &u->handle,
-                        (shared >= 0 ? AF_UNSPEC : (unsigned)addr->sa_family) | UV_UDP_RECVMMSG);
-    if (rc != 0) {
-        if (shared >= 0)
-            close(shared);
-        free(u->buf);
-        free(u);
-        return rc;
-    }
-    u->handle.data = u;
-    /* From here on the handle exists: every failure closes it, and on_close frees u. */
-    if (shared >= 0) {
-        if ((rc = uv_udp_open(&u->handle, shared)) != 0) {
-            close(shared);
-            goto fail;
-        }
-    } else {
-        rc = uv_udp_bind(&u->handle, addr, addr->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
-        if (rc != 0)
-            goto fail;
-    }
-    if ((rc = uv_fileno((uv_handle_t *)&u->handle, &fd)) != 0)
+    if ((rc = open_socket(addr, reuseport, &u->fd)) != 0)
         goto fail;
-    set_rcvbuf(u, fd, rcvbuf);
-    if ((rc = uv_udp_getsockname(&u->handle, (struct sockaddr *)&bound, &blen)) != 0)
+    set_rcvbuf(u, u->fd, rcvbuf);
+    if (getsockname(u->fd, (struct sockaddr *)&bound, &blen) != 0) {
+        rc = -errno;
         goto fail;
+    }
     address_format((struct sockaddr *)&bound, u->name, sizeof(u->name));
-    if ((rc = uv_udp_recv_start(&u->handle, on_alloc, on_recv)) != 0)
+    struct intake_config ic = {.fd = u->fd, .pool = pool, .cb = on_datagram, .data = u};
+    if ((rc = intake_new(loop, &ic, &u->intake)) != 0)
         goto fail;
     *out = u;
     return 0;
 fail:
-    uv_close((uv_handle_t *)&u->handle, on_close);
+    if (u->fd >= 0)
+        close(u->fd);
+    free(u);
     return rc;
+}
+
+void udp_stop(struct udp *u)
+{
+    intake_stop(u->intake);
 }
 
 void udp_close(struct udp *u)
 {
     if (u == NULL)
         return;
-    uv_udp_recv_stop(&u->handle);
-    uv_close((uv_handle_t *)&u->handle, on_close);
+    /* The thread is joined here, so the socket can go at once; the queue's memory follows
+     * when libuv has closed the intake's handles. */
+    intake_close(u->intake);
+    close(u->fd);
+    free(u);
+}
+
+void udp_stats(const struct udp *u, struct intake_stats *out)
+{
+    intake_stats(u->intake, out);
 }
 
 const char *udp_name(const struct udp *u)
@@ -203,11 +164,8 @@ bool udp_rcvbuf_clamped(const struct udp *u)
 
 static int meminfo(const struct udp *u, uint32_t mem[SK_MEMINFO_VARS])
 {
-    uv_os_fd_t fd;
     socklen_t len = sizeof(uint32_t) * SK_MEMINFO_VARS;
-    if (uv_fileno((const uv_handle_t *)&u->handle, &fd) != 0)
-        return -1;
-    return getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len);
+    return getsockopt(u->fd, SOL_SOCKET, SO_MEMINFO, mem, &len);
 }
 
 int64_t udp_drops(const struct udp *u)

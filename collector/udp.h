@@ -1,11 +1,12 @@
-/* udp.h - one UDP listener: a libuv socket receiving alert datagrams in recvmmsg batches.
+/* udp.h - one UDP listener: the socket, and the intake thread that reads it.
  *
  * Sets the receive buffer as large as asked (SO_RCVBUF, then SO_RCVBUFFORCE when the
  * kernel clamped it and we may force), reads the effective size back, and counts the
- * datagrams the kernel dropped on this socket for want of buffer (SO_MEMINFO: libuv's
- * recvmmsg path passes no control buffer, so SO_RXQ_OVFL never reaches us).
+ * datagrams the kernel dropped on this socket for want of buffer (SO_MEMINFO). An intake
+ * thread (intake.h) takes the datagrams off the socket at the kernel's pace into an in-memory
+ * queue; the callback still gets them on the loop thread, in arrival order.
  *
- * Loop thread only. Closing is asynchronous: udp_close() frees in the close callback.
+ * Loop thread only.
  */
 #ifndef INJECTOR_UDP_H
 #define INJECTOR_UDP_H
@@ -16,11 +17,14 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "collector/intake.h"
+
 struct udp_datagram {
     const char *buf; /* valid for the duration of the callback only */
     size_t len;
     const struct sockaddr *from;
-    bool truncated; /* longer than the receive slot: buf holds only the start */
+    int64_t received_ms; /* wall clock (ms since the epoch) when the intake read it */
+    bool truncated;      /* longer than the receive slot: buf holds only the start */
 };
 
 typedef void (*udp_datagram_cb)(const struct udp_datagram *d, void *data);
@@ -28,19 +32,28 @@ typedef void (*udp_datagram_cb)(const struct udp_datagram *d, void *data);
 struct udp;
 
 /* Bind addr (IPv6 sockets are IPv6-only, so 0.0.0.0 and [::] can both be bound) and start
- * receiving; cb gets each datagram. Returns 0 and *out, or a negative errno (-EADDRINUSE,
- * -EACCES, ...): then nothing is left open and cb is never called.
+ * receiving; cb gets each datagram on the loop thread, in arrival order. The queue's memory
+ * comes from pool (shared by every listener; it must outlive the listener). Returns 0 and
+ * *out, or a negative errno (-EADDRINUSE, -EACCES, ...): then nothing is left open and cb is
+ * never called.
  *
  * reuseport > 0: the port is shared (SO_REUSEPORT) by a group of that many processes, and a
  * classic BPF program steers each datagram by its source address (the low 32 bits, mod the
  * group size), so one sender reaches the same process whatever its source port. While fewer
  * processes than that are bound, the kernel spreads the rest by its own 4-tuple hash. */
 int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigned reuseport,
-            udp_datagram_cb cb, void *data, struct udp **out);
+            struct intake_pool *pool, udp_datagram_cb cb, void *data, struct udp **out);
 
-/* Stop receiving and close; the memory is freed once libuv has closed the handle.
+/* Stop reading the socket (what is queued is still delivered): at the end of the shutdown
+ * grace, so the count of what is left (udp_stats) is final. */
+void udp_stop(struct udp *u);
+
+/* Stop receiving and close; what is still queued is dropped (count it first: udp_stats).
  * Safe on NULL. */
 void udp_close(struct udp *u);
+
+/* The intake's counters: taken from the socket, delivered, queued now, the peak. */
+void udp_stats(const struct udp *u, struct intake_stats *out);
 
 /* The bound address as text ("127.0.0.1:40112", "[::1]:8341"), with the real port. */
 const char *udp_name(const struct udp *u);

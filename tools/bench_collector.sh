@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # The collector under load, on loopback (make bench runs this after the micro-benchmarks):
-#   drain rate    collector vs. a bare recvmmsg loop draining the same full socket
+#   intake        how fast the intake empties a full socket while the loop thread parses,
+#                 vs. a bare recvmmsg loop draining the same full socket
+#   drain rate    collector (parsed and applied) vs. a bare recvmmsg loop, same method
+#   burst         1,000,000-alert bursts at full speed into the default collector (new
+#                 alerts, repeats, 50/50 Upd/Del): loss, queue high-water mark, RSS at
+#                 the peak and 10 s later; the same new-alert burst into rsyslog's imudp
 #   sustained     one full-speed sender for ~10 s into the default collector: loss
 #   capacity      largest zero-loss burst at SO_RCVBUF 208 KiB, 4 MiB, 32 MiB; and one
 #                 1,000,000-alert burst of new alerts at the default
@@ -9,7 +14,7 @@
 #   reuseport     the same queue drained by one collector vs. two sharing the port
 # Usage: tools/bench_collector.sh BUILD_DIR   (a release build)
 #        BENCH_ONLY="drain http" tools/bench_collector.sh ... runs only those sections
-#        (drain sustained capacity http snapshot memory reuseport)
+#        (intake drain burst sustained capacity http snapshot memory reuseport)
 set -euo pipefail
 build=$(cd "${1:?usage: bench_collector.sh BUILD_DIR}" && pwd)
 N=${BENCH_DRAIN_N:-200000}
@@ -29,17 +34,26 @@ want() {
     [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]
 }
 
-# start_collector ARGS...: a release injectord on fresh loopback ports; sets PID UP HP.
+# start_collector ARGS...: a release injectord on fresh loopback ports; sets PID UP HP. A
+# port someone else took meanwhile (the machine is shared) is retried with other ports.
 start_collector() {
-    UP=$(port)
-    HP=$((UP + 1))
-    "$build/injectord" --listen "127.0.0.1:$UP" --http "127.0.0.1:$HP" --stats-interval 0 \
-        --output /dev/null "$@" 2>"$WORK/d.err" &
-    PID=$!
-    PIDS+=("$PID")
-    for _ in $(seq 1 500); do
-        grep -q ' ready: ' "$WORK/d.err" 2>/dev/null && return 0
-        sleep 0.01
+    local try
+    for try in 1 2 3 4 5; do
+        UP=$(port)
+        HP=$((UP + 1))
+        # a fresh file: the last collector's "ready" line must not pass for this one's
+        rm -f "$WORK/d.err"
+        "$build/injectord" --listen "127.0.0.1:$UP" --http "127.0.0.1:$HP" --stats-interval 0 \
+            --output /dev/null "$@" 2>"$WORK/d.err" &
+        PID=$!
+        PIDS+=("$PID")
+        for _ in $(seq 1 500); do
+            grep -q ' ready: ' "$WORK/d.err" 2>/dev/null && return 0
+            kill -0 "$PID" 2>/dev/null || break
+            sleep 0.01
+        done
+        wait "$PID" 2>/dev/null || true
+        grep -q 'already in use' "$WORK/d.err" || break
     done
     echo "bench: injectord did not start: $(cat "$WORK/d.err")" >&2
     exit 1
@@ -64,16 +78,38 @@ median() {
     sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
-# datagrams_at HP: set DG to the collector's datagrams counter, with bash builtins only: a
-# curl | jq pair every few ms takes a core from the collector being timed (2 cores here).
+# median_cols FILE: the median of each column of FILE's lines ('-' stays '-').
+median_cols() {
+    awk '{ for (i = 1; i <= NF; i++) v[i, NR] = $i; n = NF } END {
+        for (i = 1; i <= n; i++) {
+            for (r = 1; r <= NR; r++) a[r] = v[i, r]
+            if (a[1] == "-") { printf "-%s", (i < n ? " " : "\n"); continue }
+            for (r = 1; r <= NR; r++) for (q = r + 1; q <= NR; q++)
+                if (a[q] + 0 < a[r] + 0) { t = a[r]; a[r] = a[q]; a[q] = t }
+            printf "%s%s", a[int((NR + 1) / 2)], (i < n ? " " : "\n")
+        } }' "$1"
+}
+
+# datagrams_at HP: set DG to the collector's datagrams counter (parsed and applied) and IN
+# to what its intake took from the sockets (DG plus what waits in the queue), with bash
+# builtins only: a curl | jq pair every few ms takes a core from the collector being timed
+# (2 cores here).
 datagrams_at() {
     local body=
     DG=0
+    IN=0
     exec 3<>"/dev/tcp/127.0.0.1/$1"
     printf 'GET /v1/stats HTTP/1.0\r\nHost: b\r\n\r\n' >&3
     IFS= read -r -d '' -u 3 body || true
     exec 3<&-
     if [[ $body =~ \"datagrams\":([0-9]+) ]]; then DG=${BASH_REMATCH[1]}; fi
+    IN=$DG
+    if [[ $body =~ \"intake_queued\":([0-9]+) ]]; then IN=$((DG + BASH_REMATCH[1])); fi
+}
+
+# kib PID FIELD: a /proc/PID/status size (VmRSS, VmHWM) in KiB.
+kib() {
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
 }
 
 # pause: 10 ms without starting a process (a read that times out on a fifo of our own).
@@ -101,19 +137,77 @@ drain_collector() {
     echo "$t1 - $t0" | bc -l
 }
 
+# The collector's intake taking N queued datagrams off the socket (the loop thread parses
+# meanwhile: the two share the machine's cores, as in a real burst). Prints the seconds it
+# took and, on a second line, the CPU seconds the intake thread used (schedstat, ns).
+drain_intake() {
+    start_collector --rcvbuf "$RCV"
+    kill -STOP "$PID"
+    burst --no-stats --count "$N" --changes "$1" >/dev/null
+    local t0 t1 task cpu0 cpu1
+    task=$(grep -l '^intake$' /proc/"$PID"/task/*/comm | head -n1)
+    task=${task%/comm}
+    cpu0=$(cut -d' ' -f1 "$task/schedstat")
+    t0=$EPOCHREALTIME
+    kill -CONT "$PID"
+    local deadline=$((SECONDS + 60))
+    while datagrams_at "$HP" && [ "$IN" -lt "$N" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || { echo "bench: the intake never drained" >&2; exit 1; }
+        pause
+    done
+    t1=$EPOCHREALTIME
+    cpu1=$(cut -d' ' -f1 "$task/schedstat")
+    [ "$(stat kernel_drops)" -eq 0 ] || echo "bench: the queue overflowed; raise RCV" >&2
+    stop_collector
+    echo "$t1 - $t0" | bc -l
+    echo "($cpu1 - $cpu0) / 1000000000" | bc -l
+}
+
+# A bare recvmmsg loop draining N queued datagrams: seconds, and on a second line the CPU
+# seconds it used.
 drain_bare() {
-    local p
-    p=$(port)
-    "$build/bench-recvmmsg" "$p" "$RCV" "$N" >"$WORK/bare.out" &
-    local pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 1 500); do grep -q ready "$WORK/bare.out" 2>/dev/null && break; sleep 0.01; done
+    local p pid try
+    for try in 1 2 3 4 5; do # another port if someone else holds this one
+        p=$(port)
+        "$build/bench-recvmmsg" "$p" "$RCV" "$N" >"$WORK/bare.out" 2>"$WORK/bare.err" &
+        pid=$!
+        PIDS+=("$pid")
+        for _ in $(seq 1 500); do
+            grep -q ready "$WORK/bare.out" 2>/dev/null && break 2
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.01
+        done
+        wait "$pid" 2>/dev/null || true
+    done
     "$build/injector-burst" --target "127.0.0.1:$p" --no-stats --count "$N" --changes "$1" >/dev/null
     kill -USR1 "$pid"
     wait "$pid"
-    tail -n1 "$WORK/bare.out"
+    sed -n 2,3p "$WORK/bare.out"
 }
 
+if want intake; then
+    echo "== intake: $N queued datagrams (10% changes) taken off a full socket while the loop"
+    echo "   thread parses, vs. a bare recvmmsg loop draining the same socket, medians of $ROUNDS"
+    : >"$WORK/b"
+    : >"$WORK/i"
+    for _ in $(seq 1 "$ROUNDS"); do
+        # through files: a collector started in a pipeline would hold the pipe open
+        drain_bare 10 >"$WORK/x"
+        paste -sd' ' "$WORK/x" >>"$WORK/b"
+        drain_intake 10 >"$WORK/x"
+        paste -sd' ' "$WORK/x" >>"$WORK/i"
+    done
+    read -r b bc < <(median_cols "$WORK/b")
+    read -r i ic < <(median_cols "$WORK/i")
+    printf '%-22s %14s %14s %8s\n' "" "bare" "intake" "ratio"
+    printf '%-22s %14.0f %14.0f %8.2f\n' "datagrams/s" "$(echo "$N / $b" | bc -l)" \
+        "$(echo "$N / $i" | bc -l)" "$(echo "$b / $i" | bc -l)"
+    printf '%-22s %14.3f %14.3f %8.2f\n' "CPU us per datagram" "$(echo "$bc * 1000000 / $N" | bc -l)" \
+        "$(echo "$ic * 1000000 / $N" | bc -l)" "$(echo "$bc / $ic" | bc -l)"
+    echo "(ratio = intake rate / bare drain rate; target >= 0.80. The CPU ratio is the same"
+    echo " comparison with what else runs on the machine taken out: bare CPU / intake CPU)"
+    echo
+fi
 if want drain; then
     echo "== drain rate: $N queued datagrams, collector vs. bare recvmmsg loop, medians of $ROUNDS"
     printf '%-22s %14s %14s %8s\n' "stream" "bare/s" "collector/s" "ratio"
@@ -121,7 +215,8 @@ if want drain; then
         : >"$WORK/b"
         : >"$WORK/c"
         for _ in $(seq 1 "$ROUNDS"); do
-            drain_bare "$changes" >>"$WORK/b"
+            drain_bare "$changes" >"$WORK/x"
+            sed -n 1p "$WORK/x" >>"$WORK/b"
             drain_collector "$changes" >>"$WORK/c"
         done
         b=$(median <"$WORK/b")
@@ -129,7 +224,127 @@ if want drain; then
         printf '%-22s %14.0f %14.0f %8.2f\n' "$([ "$changes" = 0 ] && echo all duplicates || echo "10% changes")" \
             "$(echo "$N / $b" | bc -l)" "$(echo "$N / $c" | bc -l)" "$(echo "$b / $c" | bc -l)"
     done
-    echo "(ratio = collector drain rate / bare drain rate; target >= 0.50)"
+    echo "(ratio = collector drain rate / bare drain rate; target >= 0.70)"
+    echo
+fi
+# burst_1m ARGS...: one 1,000,000-alert burst at full speed into a default collector; prints
+# "lost kernel_drops send_rate queue_peak queue_peak_kib rss_rest_kib rss_peak_kib rss_10s_kib".
+burst_1m() {
+    start_collector
+    local rest peak later hwm hwmb
+    rest=$(kib "$PID" VmRSS)
+    burst --count 1000000 --timeout 120 --json "$@" >"$WORK/m.json" 2>/dev/null
+    hwm=$(stat intake_queued_peak)
+    hwmb=$(stat intake_queued_peak_bytes)
+    [ "$hwm" != null ] || hwm=-
+    if [ "$hwmb" != null ]; then hwmb=$((hwmb / 1024)); else hwmb=-; fi
+    peak=$(kib "$PID" VmHWM)
+    sleep 10
+    later=$(kib "$PID" VmRSS)
+    stop_collector
+    echo "$(jq -r '"\(.lost) \(.kernel_drops) \(.send_rate | floor)"' "$WORK/m.json") $hwm $hwmb $rest $peak $later"
+}
+
+# rsyslog_root: Debian's rsyslog, unpacked into the build tree (nothing on the machine is
+# replaced); prints its root, or fails when the package cannot be had.
+rsyslog_root() {
+    local root=$build/rsyslog-root
+    if [ ! -x "$root/usr/sbin/rsyslogd" ]; then
+        mkdir -p "$build/rsyslog-debs"
+        (cd "$build/rsyslog-debs" &&
+            apt-get download rsyslog libestr0 libfastjson4 liblognorm5 >/dev/null 2>&1) ||
+            return 1
+        for deb in "$build"/rsyslog-debs/*.deb; do dpkg -x "$deb" "$root"; done
+    fi
+    echo "$root"
+}
+
+# burst_rsyslog ROOT: the same new-alert burst into rsyslog's imudp -> omfile (the raw
+# message, one per line), rcvbuf as ours; prints the same columns (queue peak: -).
+burst_rsyslog() {
+    local root=$1 lib p pid rest peak later lines=0 prev=-1 still=0 hex drops
+    lib=$root/usr/lib/x86_64-linux-gnu
+    p=$(port)
+    hex=$(printf '%04X' "$p")
+    mkdir -p "$WORK/rs"
+    rm -f "$WORK/rs/out.log" "$WORK/rs/err"
+    {
+        echo "global(workDirectory=\"$WORK/rs\")"
+        echo 'module(load="imudp")'
+        echo "input(type=\"imudp\" address=\"127.0.0.1\" port=\"$p\" rcvbufSize=\"32m\")"
+        echo 'template(name="raw" type="string" string="%rawmsg%\n")'
+        echo "action(type=\"omfile\" file=\"$WORK/rs/out.log\" template=\"raw\")"
+    } >"$WORK/rs/rsyslog.conf"
+    LD_LIBRARY_PATH=$lib "$root/usr/sbin/rsyslogd" -n -f "$WORK/rs/rsyslog.conf" \
+        -i "$WORK/rs/pid" -M "$lib/rsyslog" 2>"$WORK/rs/err" &
+    pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 1 500); do
+        grep -q ":$hex 00000000:0000 07" /proc/net/udp && break
+        sleep 0.01
+    done
+    rest=$(kib "$pid" VmRSS)
+    "$build/injector-burst" --target "127.0.0.1:$p" --no-stats --count 1000000 --fresh \
+        --json >"$WORK/rs.json" 2>/dev/null || true
+    # Drained when the file holds every datagram, or stops growing for a second.
+    for _ in $(seq 1 600); do
+        lines=$(wc -l <"$WORK/rs/out.log" 2>/dev/null || echo 0)
+        [ "$lines" -ge 1000000 ] && break
+        if [ "$lines" -eq "$prev" ]; then
+            still=$((still + 1))
+            [ "$still" -ge 10 ] && break
+        else
+            still=0
+        fi
+        prev=$lines
+        sleep 0.1
+    done
+    # /proc/net/udp: local address is field 2, drops the last field
+    drops=$(awk -v h=":$hex" '$2 ~ h"$" { print $NF }' /proc/net/udp | head -n1)
+    peak=$(kib "$pid" VmHWM)
+    sleep 10
+    later=$(kib "$pid" VmRSS)
+    kill -TERM "$pid"
+    wait "$pid" || true
+    echo "$((1000000 - lines)) ${drops:--} $(jq -r '.send_rate | floor' "$WORK/rs.json") - - $rest $peak $later"
+}
+
+mib() {
+    if [ "$1" = - ]; then echo -; else echo $(($1 / 1024)); fi
+}
+
+if want burst; then
+    echo "== bursts: 1,000,000 alerts at full speed from one sender into the default settings"
+    echo "   (rcvbuf 32M, the default queue memory), medians of $ROUNDS; RSS in MiB"
+    printf '%-32s %7s %12s %8s %10s %9s %8s %8s %8s\n' "burst" "lost" "kernel_drops" "send/s" \
+        "queue_peak" "queue_MiB" "rss_rest" "rss_peak" "rss_10s"
+    rs=$(rsyslog_root) || rs=
+    for kind in new repeats updel rsyslog; do
+        : >"$WORK/k"
+        for _ in $(seq 1 "$ROUNDS"); do
+            case $kind in
+            new) burst_1m --fresh ;;
+            repeats) burst_1m --hosts 1000 ;;
+            # 1,050 keys: each key's alerts alternate Upd, Del (every alert is a change)
+            updel) burst_1m --hosts 1050 --mix upd=50,del=50 ;;
+            rsyslog) if [ -n "$rs" ]; then burst_rsyslog "$rs"; fi ;;
+            esac >>"$WORK/k"
+        done
+        if [ ! -s "$WORK/k" ]; then
+            echo "rsyslog imudp: not measured (apt-get download rsyslog failed)"
+            continue
+        fi
+        read -r lost drops rate hwm hwmb rest peak later < <(median_cols "$WORK/k")
+        case $kind in
+        new) label="injectord, new alerts" ;;
+        repeats) label="injectord, repeats (1,000 keys)" ;;
+        updel) label="injectord, 50/50 Upd/Del" ;;
+        rsyslog) label="rsyslog imudp, new alerts" ;;
+        esac
+        printf '%-32s %7s %12s %8s %10s %9s %8s %8s %8s\n' "$label" "$lost" "$drops" "$rate" "$hwm" \
+            "$(mib "$hwmb")" "$(mib "$rest")" "$(mib "$peak")" "$(mib "$later")"
+    done
+    echo "(target: lost 0 for all three of ours; rsyslog's kernel drops from /proc/net/udp)"
     echo
 fi
 if want sustained; then
@@ -220,13 +435,14 @@ drain_group() {
     up=$(port)
     for i in $(seq 1 "$k"); do
         local hp=$((up + i))
+        rm -f "$WORK/g$i.err"
         "$build/injectord" --listen "127.0.0.1:$up" --http "127.0.0.1:$hp" --stats-interval 0 \
             --output /dev/null --rcvbuf "$RCV" --collector-id "g$i" \
             $([ "$k" -gt 1 ] && echo "--reuseport $k") 2>"$WORK/g$i.err" &
         pids+=("$!")
         PIDS+=("$!")
         hps+=("$hp")
-        for _ in $(seq 1 500); do grep -q ' ready: ' "$WORK/g$i.err" && break; sleep 0.01; done
+        for _ in $(seq 1 500); do grep -q ' ready: ' "$WORK/g$i.err" 2>/dev/null && break; sleep 0.01; done
     done
     kill -STOP "${pids[@]}"
     for src in 127.0.0.1 127.0.0.2; do
