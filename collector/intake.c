@@ -1,6 +1,8 @@
 /* intake.c - receive thread + single-producer single-consumer queue of chunks per socket. */
 #include "collector/intake.h"
 
+#include "collector/log.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -377,7 +379,11 @@ static void *run(void *arg)
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, 0);
     if (errno == 0 && setpriority(PRIO_PROCESS, 0, nice - 10 < -20 ? -20 : nice - 10) != 0) {
-        /* not permitted: the same nice as the loop thread */
+        /* EACCES: no limit allows it; EPERM: a system call filter refused it (the unit's
+         * lets it through: tests/integration/systemd.sh tells the two apart by this line). */
+        log_debug("intake: the receive thread stays at nice %d, the loop thread's "
+                  "(setpriority: %s)",
+                  nice, strerror(errno));
     }
     struct pollfd pf[2] = {{.fd = in->fd, .events = POLLIN}, {.fd = in->wake_fd, .events = POLLIN}};
     while (!atomic_load_explicit(&in->stop, memory_order_relaxed)) {

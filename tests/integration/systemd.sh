@@ -489,6 +489,27 @@ case_security() {
     send_to 8351 --host s1 --component c
     wait_box 10 count_is 8352 1 || fail "injectord@a does not take alerts"
     active injectord && active injector-consume@x || fail "a unit stopped"
+    # The intake thread's nice under the filter (setpriority let through, LimitNICE=-10):
+    # -10, the loop thread's 0. Where systemd cannot grant the limit (a container without
+    # CAP_SYS_RESOURCE, as this machine may be) the kernel refuses the call (EACCES), and
+    # the debug line says so; the filter's refusal would be EPERM.
+    set_conf "$CONF" logging level debug
+    in_box systemctl restart injectord
+    local pid limit nices
+    pid=$(main_pid injectord)
+    limit=$(in_box awk '/^Max nice priority/ { print $4 }' "/proc/$pid/limits")
+    nices=$(in_box sh -c 'for t in /proc/$1/task/*; do echo "$(cat $t/comm) $(cut -d" " -f19 $t/stat)"; done' \
+        - "$pid" | sort -u | tr '\n' ' ')
+    echo "threads (name nice): $nices; RLIMIT_NICE $limit"
+    if [ "$limit" -ge 30 ]; then
+        [[ " $nices" == *" intake -10 "* && " $nices" == *" injectord 0 "* ]] ||
+            fail "threads and their nice values: $nices"
+    else
+        echo "NOTE: systemd could not set LimitNICE=-10 here (RLIMIT_NICE $limit): checking" \
+            "that the kernel, not the system call filter, refused the intake's nice"
+        journal injectord | has 'receive thread stays at nice 0.*(setpriority: Permission denied)' ||
+            fail "the intake's setpriority: $(journal injectord | grep -i 'setpriority\|nice')"
+    fi
 }
 
 "case_$1"
