@@ -34,6 +34,8 @@ enum key_id {
     K_AMQP_MANDATORY,
     K_AMQP_HEARTBEAT,
     K_SPOOL_DIR,
+    K_STATE_DIR,
+    K_JOURNAL_SYNC,
     K_OUTBOX_SIZE,
     K_HTTP,
     K_DEFAULT_TTL,
@@ -79,6 +81,7 @@ static const struct key keys[K_COUNT] = {
                           "long at most [5]"},
     [K_AMQP] = {"amqp", "URL",
                 "publish changes to RabbitMQ: amqp://user[:password]@host[:port][/vhost]; "
+                "repeat (or list) for the nodes of a cluster, failed over in order; "
                 "stdout is then off unless --output is given [off]"},
     [K_AMQP_EXCHANGE] = {"amqp-exchange", "NAME", "durable topic exchange to publish to [injector]"},
     [K_AMQP_PASSWORD_FILE] = {"amqp-password-file", "PATH",
@@ -89,9 +92,17 @@ static const struct key keys[K_COUNT] = {
     [K_AMQP_MANDATORY] = {"amqp-mandatory", "BOOL",
                           "count changes no queue is bound for (basic.return) [false]"},
     [K_AMQP_HEARTBEAT] = {"amqp-heartbeat", "SECONDS", "AMQP heartbeat, 0 off [10]"},
-    [K_SPOOL_DIR] = {"spool-dir", "DIR",
-                     "spool changes here while the broker is slow or down [off]"},
-    [K_OUTBOX_SIZE] = {"outbox-size", "N", "changes held in memory for the broker [100000]"},
+    [K_SPOOL_DIR] = {"spool-dir", "DIR", "replaced by --state-dir (the change journal)"},
+    [K_STATE_DIR] = {"state-dir", "DIR",
+                     "keep the change journal (DIR/journal) and the snapshot "
+                     "(DIR/snapshot.json unless --snapshot says otherwise) here: a crash "
+                     "or a broker outage loses nothing accepted [off: memory only]"},
+    [K_JOURNAL_SYNC] = {"journal-sync", "DURATION",
+                        "fdatasync the journal at most this often (ms, or with ms/s): the "
+                        "broker sees a change once it is on disk [50ms]"},
+    [K_OUTBOX_SIZE] = {"outbox-size", "N",
+                       "changes the journal keeps in memory for the broker (all it has "
+                       "without --state-dir) [100000]"},
     [K_DEFAULT_TTL] = {"default-ttl", "SECONDS",
                        "alerts without a TTL of their own expire after this long without "
                        "a refresh, 0 never [0]"},
@@ -157,6 +168,7 @@ void config_defaults(struct config *c)
     c->amqp_confirm_window = 256;
     c->amqp_heartbeat_s = 10;
     c->outbox_size = 100000;
+    c->journal_sync_ms = 50;
     c->snapshot_interval_s = 60;
     c->signature_skew_s = 60;
     snprintf(c->http, sizeof(c->http), "%s", CONFIG_DEFAULT_HTTP);
@@ -289,6 +301,35 @@ static int find_key(const char *name)
     return -1;
 }
 
+/* amqp: one URL, or a list (commas or spaces), the nodes of one cluster; the first
+ * --amqp replaces the file's list, the next ones add to it. */
+static int set_amqp(struct config *c, const char *value, char *err, size_t errlen)
+{
+    size_t have, urls = 0;
+    if (!c->amqp_given) {
+        c->amqp_url[0] = '\0';
+        c->amqp_given = true;
+    }
+    for (const char *p = c->amqp_url; *p != '\0'; p += strspn(p, " "), urls++)
+        p += strcspn(p, " ");
+    for (const char *p = value + strspn(value, ", \t"); *p != '\0'; p += strspn(p, ", \t")) {
+        size_t len = strcspn(p, ", \t");
+        if (strncmp(p, "amqp://", 7) != 0 && strncmp(p, "amqps://", 8) != 0)
+            return fail(err, errlen,
+                        "amqp: '%.*s' is not amqp[s]://user[:password]@host[:port][/vhost]",
+                        (int)len, p);
+        have = strlen(c->amqp_url);
+        if (++urls > CONFIG_MAX_AMQP || have + len + 2 > sizeof(c->amqp_url))
+            return fail(err, errlen, "amqp: at most %d URLs", CONFIG_MAX_AMQP);
+        snprintf(c->amqp_url + have, sizeof(c->amqp_url) - have, "%s%.*s", have ? " " : "",
+                 (int)len, p);
+        p += len;
+    }
+    if (urls == 0)
+        return fail(err, errlen, "amqp: want amqp[s]://user[:password]@host[:port][/vhost]");
+    return 0;
+}
+
 int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen)
 {
     unsigned long long u;
@@ -354,12 +395,7 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         c->shutdown_grace_s = (unsigned)u;
         return 0;
     case K_AMQP:
-        if ((strncmp(value, "amqp://", 7) != 0 && strncmp(value, "amqps://", 8) != 0) ||
-            strlen(value) >= sizeof(c->amqp_url))
-            return fail(err, errlen,
-                        "amqp: want amqp[s]://user[:password]@host[:port][/vhost]");
-        snprintf(c->amqp_url, sizeof(c->amqp_url), "%s", value);
-        return 0;
+        return set_amqp(c, value, err, errlen);
     case K_AMQP_EXCHANGE:
         if (value[0] == '\0' || strlen(value) >= sizeof(c->amqp_exchange))
             return fail(err, errlen, "amqp-exchange: 1 to 255 characters");
@@ -464,7 +500,28 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
         c->amqp_heartbeat_s = (unsigned)u;
         return 0;
     case K_SPOOL_DIR:
-        return set_path(c->spool_dir, sizeof(c->spool_dir), "spool-dir", value, err, errlen);
+        return fail(err, errlen, "spool-dir is gone: use state-dir (the change journal in "
+                                 "STATE-DIR/journal keeps every change until the broker "
+                                 "confirmed it, and the snapshot goes there too)");
+    case K_STATE_DIR:
+        return set_path(c->state_dir, sizeof(c->state_dir) - 32, "state-dir", value, err,
+                        errlen);
+    case K_JOURNAL_SYNC: {
+        char *end;
+        errno = 0;
+        double v = isdigit((unsigned char)value[0]) ? strtod(value, &end) : -1;
+        if (v >= 0 && errno == 0 && strcmp(end, "s") == 0)
+            v *= 1000;
+        else if (v >= 0 && errno == 0 && *end != '\0' && strcmp(end, "ms") != 0)
+            v = -1;
+        if (v < 1 || v > 10000)
+            return fail(err, errlen,
+                        "journal-sync: '%s' is not a duration from 1ms to 10s (e.g. 50ms, "
+                        "0.1s)",
+                        value);
+        c->journal_sync_ms = (unsigned)v;
+        return 0;
+    }
     case K_DEFAULT_TTL:
         if (parse_uint(value, 10ull * 366 * 24 * 3600, &u) != 0)
             return fail(err, errlen, "default-ttl: '%s' is not seconds (0 never)", value);
@@ -528,6 +585,8 @@ static const struct {
 } aliases[] = {
     {"listen", "address", "listen"},   {"listen", "tcp", "tcp"}, {"listen", "reuseport", "reuseport"},   {"amqp", "url", "amqp"},
     {"spool", "dir", "spool-dir"},     {"spool", "outbox_size", "outbox-size"},
+    {"state", "dir", "state-dir"},     {"journal", "sync", "journal-sync"},
+    {"journal", "memory", "outbox-size"},
     {"http", "listen", "http"},        {"http", "token_file", "http-token-file"},
     {"amqp", "ca_file", "amqp-ca-file"}, {"amqp", "cert_file", "amqp-cert-file"},
     {"amqp", "key_file", "amqp-key-file"},
@@ -593,7 +652,22 @@ int config_load(struct config *c, int argc, char **argv, bool *check, char *err,
         return fail(err, errlen, "%s: no such file", file);
     if (rc != 0 && rc != -ENOENT)
         return rc;
-    return config_parse_args(c, argc, argv, err, errlen);
+    if ((rc = config_parse_args(c, argc, argv, err, errlen)) != 0)
+        return rc;
+    /* The state directory holds the snapshot too, unless it is given elsewhere. */
+    if (c->state_dir[0] != '\0' && c->snapshot[0] == '\0')
+        snprintf(c->snapshot, sizeof(c->snapshot), "%.990s/snapshot.json", c->state_dir);
+    return 0;
+}
+
+size_t config_amqp_urls(char *list, const char **urls, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *u = strtok_r(list, " ", &save); u != NULL && n < max;
+         u = strtok_r(NULL, " ", &save))
+        urls[n++] = u;
+    return n;
 }
 
 /* The URL with its password, if any, masked. */
@@ -629,14 +703,23 @@ void config_print(const struct config *c, FILE *f)
             c->http_token_metrics ? "true" : "false", c->tcp ? "true" : "false", c->allow);
     fprintf(f, "snapshot = %s\nsnapshot-interval = %u\n", c->snapshot[0] ? c->snapshot : "",
             c->snapshot_interval_s);
-    masked_url(c->amqp_url, url, sizeof(url));
-    fprintf(f, "amqp = %s\namqp-exchange = %s\namqp-password-file = %s\n", url,
-            c->amqp_exchange, c->amqp_password_file);
+    char list[sizeof(c->amqp_url)];
+    const char *urls[CONFIG_MAX_AMQP];
+    snprintf(list, sizeof(list), "%s", c->amqp_url);
+    size_t n = config_amqp_urls(list, urls, CONFIG_MAX_AMQP);
+    fprintf(f, "amqp = ");
+    for (size_t i = 0; i < n; i++) {
+        masked_url(urls[i], url, sizeof(url));
+        fprintf(f, "%s%s", i ? ", " : "", url);
+    }
+    fprintf(f, "\namqp-exchange = %s\namqp-password-file = %s\n", c->amqp_exchange,
+            c->amqp_password_file);
     fprintf(f, "amqp-ca-file = %s\namqp-cert-file = %s\namqp-key-file = %s\n", c->amqp_ca_file,
             c->amqp_cert_file, c->amqp_key_file);
     fprintf(f, "amqp-confirm-window = %u\namqp-mandatory = %s\namqp-heartbeat = %u\n",
             c->amqp_confirm_window, c->amqp_mandatory ? "true" : "false", c->amqp_heartbeat_s);
-    fprintf(f, "spool-dir = %s\noutbox-size = %zu\n", c->spool_dir, c->outbox_size);
+    fprintf(f, "state-dir = %s\njournal-sync = %ums\noutbox-size = %zu\n", c->state_dir,
+            c->journal_sync_ms, c->outbox_size);
 }
 
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen)
@@ -655,6 +738,7 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
     int ch;
     /* Options win over the file: the first --listen here replaces the file's too. */
     c->listen_given = false;
+    c->amqp_given = false;
     while ((ch = getopt_long(argc, argv, ":hVc:", opts, NULL)) != -1) {
         if (ch == 'c' || ch == 'C')
             continue; /* taken by config_load */

@@ -42,8 +42,10 @@ struct config {
     char snapshot[1024];       /* "" : no snapshot */
     unsigned snapshot_interval_s;
     unsigned shutdown_grace_s; /* how long SIGTERM waits for the sockets to drain */
-    /* AMQP sink: used when amqp_url is set; then stdout only if --output was given */
-    char amqp_url[1024];
+    /* AMQP sink: used when amqp_url is set; then stdout only if --output was given. The
+     * nodes of one cluster, space-separated, tried in this order. */
+    char amqp_url[4096];
+    bool amqp_given; /* the first --amqp replaces the file's list, later ones add to it */
     char amqp_exchange[256];
     char amqp_password_file[1024];
     char amqp_ca_file[1024];
@@ -52,8 +54,9 @@ struct config {
     unsigned amqp_confirm_window;
     bool amqp_mandatory;
     unsigned amqp_heartbeat_s;
-    char spool_dir[1024]; /* "" : no spool */
-    size_t outbox_size;
+    char state_dir[1024];     /* "" : no journal on disk (changes in memory only) */
+    unsigned journal_sync_ms; /* fdatasync the journal at most this often */
+    size_t outbox_size;       /* changes the journal holds in memory */
     bool output_given;
     char http[64];                     /* "" : no HTTP API */
     char http_token_file[1024];        /* "" : no token needed */
@@ -75,8 +78,8 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen);
 
 /* Read an INI file over c. Keys are the long option names ("rcvbuf", "amqp-exchange"; '_'
- * for '-' is fine), in any section or named after their section ([amqp] exchange, [spool]
- * dir, [snapshot] interval, [logging] level, ...). Returns 0; -ENOENT when the file does not
+ * for '-' is fine), in any section or named after their section ([amqp] exchange, [state]
+ * dir, [journal] sync, [snapshot] interval, [logging] level, ...). Returns 0; -ENOENT when the file does not
  * exist; -EINVAL with "file:line: ..." in err. */
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
 
@@ -84,6 +87,12 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
  * exists), then the command line, which wins. *check is set by --check-config.
  * Returns as config_parse_args. */
 int config_load(struct config *c, int argc, char **argv, bool *check, char *err, size_t errlen);
+
+/* Split the amqp setting into its URLs (in place: spaces become NULs). Returns how many
+ * were put in urls (at most max). */
+size_t config_amqp_urls(char *list, const char **urls, size_t max);
+
+#define CONFIG_MAX_AMQP 16
 
 /* Print the effective configuration as an INI file (the AMQP password masked). */
 void config_print(const struct config *c, FILE *f);

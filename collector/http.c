@@ -82,7 +82,7 @@ static size_t collect(struct http *h, struct metric *m)
 /* The sink's own counters come as " key=value" tokens (sink_format_stats). */
 static void sink_tokens(struct http *h, void (*cb)(const char *k, const char *v, void *d), void *d)
 {
-    char buf[1024];
+    char buf[2048];
     ingest_format_sink_stats(h->cfg.ingest, buf, sizeof(buf));
     char *save = NULL;
     for (char *tok = strtok_r(buf, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
@@ -141,6 +141,9 @@ static void get_alerts(struct http *h, struct MHD_Connection *conn, struct reply
     struct state *st = ingest_state(h->cfg.ingest);
     struct change_json out = {0};
     char head[512];
+    /* Every version shown here is written to the journal first: a crash (kill -9) can
+     * then not take back a version a consumer has seen. */
+    ingest_write_journal(h->cfg.ingest);
     /* The version is read in the same loop turn as the alerts: no change can fall between,
      * so a consumer applying queued changes with a higher version is exact. */
     int n = snprintf(head, sizeof(head),
@@ -267,8 +270,12 @@ static void add_sink_metric(const char *k, const char *v, void *d)
     if (*end != '\0')
         return;
     /* Levels are gauges; everything else the sink reports only grows. */
-    bool gauge = strcmp(k, "queued") == 0 || strcmp(k, "spool_bytes") == 0 ||
-                 strcmp(k, "oldest_unconfirmed_s") == 0;
+    static const char *const gauges[] = {
+        "journal_bytes", "journal_segments", "journal_synced", "journal_cached",
+        "journal_unwritten", "lag_changes", "lag_s"};
+    bool gauge = false;
+    for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
+        gauge |= strcmp(k, gauges[i]) == 0;
     char name[96];
     snprintf(name, sizeof(name), "injector_sink_%s%s", k, gauge ? "" : "_total");
     family(t, name, "Sink counter (see README, Send changes to RabbitMQ).",

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct ingest {
     char *collector_id;
@@ -22,6 +23,7 @@ struct ingest {
     struct acl *acl; /* NULL: everyone */
     struct ratelimit *rate;
     struct auth *auth; /* NULL: signatures not checked */
+    struct journal *journal; /* borrowed; NULL: none */
     struct sink *sinks[INGEST_MAX_SINKS];
     size_t n_sinks;
     bool dirty; /* written since the last flush */
@@ -50,6 +52,7 @@ int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_si
         in->sinks[i] = sinks[i];
     in->n_sinks = n_sinks;
     n_sinks = 0; /* owned by in from here */
+    in->journal = cfg->journal;
 
     in->rl_malformed.what = "malformed datagrams";
     in->rl_invalid.what = "invalid alerts";
@@ -138,6 +141,16 @@ static void forward(struct ingest *in, const struct state_result *r, const struc
         return;
     }
     bool all = true;
+    /* The journal first: the publisher reads it, and a restart replays it. */
+    if (in->journal != NULL && (rc = journal_append(in->journal, &c, in->json.buf,
+                                                    in->json.len)) != 0) {
+        all = false;
+        in->stats.sink_errors++;
+        log_ratelimited(&in->rl_sink, mono_ms, LOG_LEVEL_ERROR,
+                        "journal refused change %llu: %s (memory and disk full: lost, "
+                        "counted in journal_lost)",
+                        (unsigned long long)r->version, strerror(-rc));
+    }
     for (size_t i = 0; i < in->n_sinks; i++) {
         rc = sink_write(in->sinks[i], &c, in->json.buf, in->json.len);
         if (rc != 0) {
@@ -387,6 +400,9 @@ void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms)
 
 void ingest_flush(struct ingest *in, int64_t mono_ms)
 {
+    /* Errors are the journal's to log and count (it holds the changes in memory). */
+    if (in->journal != NULL)
+        journal_flush(in->journal, mono_ms);
     if (!in->dirty)
         return;
     in->dirty = false;
@@ -401,6 +417,15 @@ void ingest_flush(struct ingest *in, int64_t mono_ms)
                             in->sinks[i]->ops->name, strerror(-rc));
         }
     }
+}
+
+void ingest_write_journal(struct ingest *in)
+{
+    struct timespec ts;
+    if (in->journal == NULL)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    journal_flush(in->journal, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 int ingest_reopen(struct ingest *in)
@@ -458,6 +483,11 @@ void ingest_format_sink_stats(struct ingest *in, char *buf, size_t size)
     size_t n = 0;
     if (size > 0)
         buf[0] = '\0';
+    if (in->journal != NULL && size > 0) {
+        int k = journal_format_stats(in->journal, buf, size);
+        if (k > 0)
+            n = (size_t)k < size ? (size_t)k : size - 1;
+    }
     for (size_t i = 0; i < in->n_sinks && n < size; i++) {
         int k = sink_format_stats(in->sinks[i], buf + n, size - n);
         if (k > 0)

@@ -11,6 +11,7 @@
 
 #include "collector/state.h"
 #include "collector/stats.h"
+#include "sink/journal.h"
 #include "sink/sink.h"
 
 #include <stdbool.h>
@@ -27,6 +28,8 @@ struct ingest_config {
     size_t max_hosts;         /* 0: no cap */
     double rate_limit;        /* alerts/s per sender address; 0: off */
     double rate_burst;        /* 0: rate_limit */
+    struct journal *journal;  /* every change goes here before any sink; borrowed (it
+                               * outlives ingest); NULL: no journal */
 };
 
 struct ingest;
@@ -83,9 +86,14 @@ void ingest_set_acl(struct ingest *in, struct acl *acl);
 /* Expire every alert due at wall-clock now_ms and forward the expire changes. */
 void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms);
 
-/* Flush the sinks if anything was written since the last flush (mono_ms: for the rate
- * limit of the error line). */
+/* Write the journal out (every iteration: it also retries a failed write), then flush the
+ * sinks if anything was written since the last flush (mono_ms: a monotonic clock, for the
+ * rate limit of the error line and the journal's back-off). */
 void ingest_flush(struct ingest *in, int64_t mono_ms);
+
+/* Write what the journal holds to its file now (no sync), so that every version the table
+ * shows is written: the HTTP API calls it before answering /v1/alerts. */
+void ingest_write_journal(struct ingest *in);
 
 /* Reopen file sinks (SIGHUP). Returns 0 or the first error. */
 int ingest_reopen(struct ingest *in);
@@ -104,7 +112,7 @@ struct state *ingest_state(struct ingest *in);
 /* The per-sender table (for the HTTP API). */
 struct sources *ingest_sources(struct ingest *in);
 
-/* Append every sink's own counters (" key=value"...) to buf. */
+/* Append the journal's and every sink's own counters (" key=value"...) to buf. */
 void ingest_format_sink_stats(struct ingest *in, char *buf, size_t size);
 
 #endif

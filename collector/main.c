@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <uv.h>
 
 static void scrub_url(char *s);
+static void start_epoch(struct state *st);
 
 struct daemon {
     struct config *cfg; /* changed only by a reload, on the loop thread */
@@ -34,11 +36,16 @@ struct daemon {
     size_t n_udp;
     struct tcp *tcp[CONFIG_MAX_LISTEN];
     size_t n_tcp;
-    struct sink *amqp; /* the AMQP sink (owned by ingest), NULL without a broker */
+    struct sink *amqp;       /* the AMQP sink (owned by ingest), NULL without a broker */
+    struct journal *journal; /* every change, before any sink; NULL: none (no state dir,
+                              * no broker) */
+    bool journal_disk;       /* the journal has files (a state dir) */
+    bool journal_started;
     struct http *http;
     uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
     uv_timer_t stats_timer, drain_timer, expiry_timer, snapshot_timer, watchdog_timer;
-    pid_t snapshot_child; /* a forked writer still running, or 0 */
+    pid_t snapshot_child;            /* a forked writer still running, or 0 */
+    uint64_t snapshot_child_version; /* the table's version it writes */
     uv_check_t flush_check;
     bool stopping;
     uint64_t stop_deadline_ms;
@@ -81,7 +88,7 @@ static void status_line(struct daemon *dm, char *buf, size_t size)
 
 static void print_stats(struct daemon *dm, const char *why)
 {
-    char line[1024], sinks[512], status[256];
+    char line[1024], sinks[2048], status[256];
     refresh_drops(dm);
     stats_format(ingest_stats(dm->ingest), line, sizeof(line));
     ingest_format_sink_stats(dm->ingest, sinks, sizeof(sinks));
@@ -102,17 +109,20 @@ static void sink_log(int level, const char *msg)
     log_msg((enum log_level)level, "%s", msg);
 }
 
-/* Build the sinks: AMQP when a broker is configured, the JSON-lines output when none is or
- * when --output was asked for as well. *version gets the highest version in the spool. */
-static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n,
-                      uint64_t *version, struct sink **amqp)
+/* Build the sinks: AMQP when a broker is configured (it reads dm->journal), the
+ * JSON-lines output when none is or when --output was asked for as well. */
+static int open_sinks(struct daemon *dm, struct sink **sinks, size_t *n)
 {
+    const struct config *cfg = dm->cfg;
     int rc;
     *n = 0;
-    *version = 0;
     if (cfg->amqp_url[0] != '\0') {
+        char list[sizeof(cfg->amqp_url)];
+        const char *urls[CONFIG_MAX_AMQP];
+        snprintf(list, sizeof(list), "%s", cfg->amqp_url);
         struct sink_amqp_config ac = {
-            .url = cfg->amqp_url,
+            .urls = urls,
+            .n_urls = config_amqp_urls(list, urls, CONFIG_MAX_AMQP),
             .password_file = cfg->amqp_password_file[0] ? cfg->amqp_password_file : NULL,
             .ca_file = cfg->amqp_ca_file[0] ? cfg->amqp_ca_file : NULL,
             .cert_file = cfg->amqp_cert_file[0] ? cfg->amqp_cert_file : NULL,
@@ -122,19 +132,21 @@ static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n,
             .mandatory = cfg->amqp_mandatory,
             .heartbeat_s = cfg->amqp_heartbeat_s,
             .flush_timeout_s = cfg->shutdown_grace_s,
-            .spool_dir = cfg->spool_dir[0] ? cfg->spool_dir : NULL,
-            .outbox_size = cfg->outbox_size,
+            .journal = dm->journal,
             .log = sink_log,
         };
-        if ((rc = sink_amqp_new(&ac, &sinks[*n], version)) != 0) {
+        if ((rc = sink_amqp_new(&ac, &sinks[*n])) != 0) {
             log_error("cannot start the AMQP sink: %s", strerror(-rc));
             return rc;
         }
-        *amqp = sinks[*n];
+        dm->amqp = sinks[*n];
         (*n)++;
-        if (ac.spool_dir == NULL)
-            log_warning("amqp: no --spool-dir: while the broker is down, changes past the "
-                        "%zu held in memory are lost (counted)",
+        if (ac.n_urls > 1)
+            log_info("amqp: %zu nodes, failed over in the order given", ac.n_urls);
+        if (!dm->journal_disk)
+            log_warning("amqp: no --state-dir: the journal is in memory only; a crash loses "
+                        "what the broker has not confirmed, and while it is down changes past "
+                        "the %zu held in memory are lost (counted)",
                         cfg->outbox_size);
     }
     if (cfg->amqp_url[0] == '\0' || cfg->output_given) {
@@ -143,11 +155,130 @@ static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n,
             for (size_t i = 0; i < *n; i++)
                 sink_free(sinks[i]);
             *n = 0;
+            dm->amqp = NULL;
             return rc;
         }
         (*n)++;
     }
     return 0;
+}
+
+/* The change journal: on disk in STATE-DIR/journal; in memory only when there is a broker
+ * but no state directory; none without either. Opening it recovers what is on disk. */
+static int open_journal(struct daemon *dm, struct journal_recovery *rec)
+{
+    const struct config *cfg = dm->cfg;
+    char dir[1100];
+    memset(rec, 0, sizeof(*rec));
+    if (cfg->state_dir[0] == '\0' && cfg->amqp_url[0] == '\0')
+        return 0;
+    if (cfg->state_dir[0] != '\0') {
+        if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST) {
+            log_error("state-dir %s: %s", cfg->state_dir, strerror(errno));
+            return -errno;
+        }
+        snprintf(dir, sizeof(dir), "%s/journal", cfg->state_dir);
+    }
+    struct journal_config jc = {
+        .dir = cfg->state_dir[0] ? dir : NULL,
+        .sync_ms = cfg->journal_sync_ms,
+        .cache_changes = cfg->outbox_size,
+        .reader = cfg->amqp_url[0] != '\0',
+        .log = sink_log,
+    };
+    int rc = journal_open(&jc, &dm->journal, rec);
+    if (rc != 0) {
+        log_error("journal %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    dm->journal_disk = jc.dir != NULL;
+    if (dm->journal_disk)
+        log_info("journal: %s holds %llu changes in %zu segment(s), versions %llu-%llu; the "
+                 "last run %s; the broker had confirmed up to %llu",
+                 dir, (unsigned long long)rec->records, rec->segments,
+                 (unsigned long long)rec->first_version, (unsigned long long)rec->last_version,
+                 !rec->meta_found ? "left no record"
+                 : rec->clean     ? "stopped cleanly"
+                                  : "did not stop cleanly",
+                 (unsigned long long)rec->confirmed);
+    return 0;
+}
+
+struct replay {
+    struct state *st;
+    struct alert_json aj;
+    uint64_t applied, bad, refused;
+};
+
+static int replay_one(uint64_t version, const char *body, size_t len, void *data)
+{
+    struct replay *r = data;
+    enum change_outcome oc;
+    int64_t received;
+    int rc = change_json_decode_change(body, len, &r->aj, &oc, &received);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc != 0) {
+        r->bad++;
+        return 0;
+    }
+    rc = state_replay(r->st, &r->aj.alert, oc, version, received ? received : wall_ms());
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc != 0)
+        r->refused++;
+    else
+        r->applied++;
+    return 0;
+}
+
+/* After the snapshot: the journal's changes past it replayed onto the table, then the
+ * version series and numbering decided (journal_resume), then the journal started. */
+static int resume_journal(struct daemon *dm, const struct journal_recovery *rec)
+{
+    struct state *st = ingest_state(dm->ingest);
+    uint64_t snap_version = state_version(st), snap_epoch = state_epoch(st);
+    if (dm->journal_disk) {
+        struct replay r = {.st = st};
+        int64_t t0 = (int64_t)uv_hrtime() / 1000000;
+        int rc = journal_replay(dm->journal, snap_version, replay_one, &r);
+        alert_json_free(&r.aj);
+        if (rc != 0) {
+            log_error("journal: replay failed: %s", strerror(-rc));
+            return rc;
+        }
+        if (r.applied + r.bad + r.refused > 0)
+            log_info("journal: replayed %llu changes after version %llu in %lld ms; the table "
+                     "holds %zu alerts at version %llu",
+                     (unsigned long long)r.applied, (unsigned long long)snap_version,
+                     (long long)((int64_t)uv_hrtime() / 1000000 - t0), state_count(st),
+                     (unsigned long long)state_version(st));
+        if (r.bad + r.refused > 0)
+            log_error("journal: %llu changes could not be read back and %llu were refused by "
+                      "a cap; the table may miss them",
+                      (unsigned long long)r.bad, (unsigned long long)r.refused);
+        if (rec->records > 0 && rec->first_version > snap_version + 1 && snap_version > 0)
+            log_warning("journal: it starts at version %llu, the snapshot is at %llu: the "
+                        "changes between are in neither",
+                        (unsigned long long)rec->first_version, (unsigned long long)snap_version);
+        struct journal_resume jr;
+        journal_resume(rec, snap_epoch, snap_version, &jr);
+        state_set_version(st, jr.version);
+        if (jr.epoch != 0) {
+            state_set_epoch(st, jr.epoch);
+            log_info("versions: the same series %016llx goes on after %llu",
+                     (unsigned long long)jr.epoch, (unsigned long long)jr.version);
+        } else {
+            if (jr.why != NULL)
+                log_warning("versions: %s: a new series starts (consumers resynchronise)", jr.why);
+            state_set_epoch(st, 0);
+        }
+    }
+    start_epoch(st);
+    int rc = journal_start(dm->journal, state_epoch(st), state_version(st));
+    if (rc != 0)
+        log_error("journal: cannot start: %s", strerror(-rc));
+    return rc;
 }
 
 static void on_stats_timer(uv_timer_t *t)
@@ -176,6 +307,8 @@ static bool snapshot_child_done(struct daemon *dm, bool block)
         return false;
     if (r == dm->snapshot_child && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
         log_error("snapshot: writing %s failed (see the line above)", dm->cfg->snapshot);
+    else if (r == dm->snapshot_child && dm->journal != NULL)
+        journal_snapshot_done(dm->journal, dm->snapshot_child_version); /* compacts it */
     dm->snapshot_child = 0;
     return true;
 }
@@ -189,12 +322,17 @@ static void on_snapshot_timer(uv_timer_t *t)
         log_warning("snapshot: the previous write is still running; skipping this one");
         return;
     }
+    /* Everything the snapshot holds is written to the journal before it, so the journal
+     * never lacks a change the snapshot has. */
+    ingest_write_journal(dm->ingest);
     pid_t pid = snapshot_write_async(ingest_state(dm->ingest), dm->cfg->snapshot,
                                      dm->cfg->collector_id);
-    if (pid < 0)
+    if (pid < 0) {
         log_error("snapshot: cannot fork a writer: %s", strerror((int)-pid));
-    else
+    } else {
         dm->snapshot_child = pid;
+        dm->snapshot_child_version = state_version(ingest_state(dm->ingest));
+    }
 }
 
 static void load_snapshot(struct daemon *dm)
@@ -203,7 +341,11 @@ static void load_snapshot(struct daemon *dm)
     struct snapshot_info info;
     char err[512];
     int rc = snapshot_load(ingest_state(dm->ingest), cfg->snapshot, &info, err, sizeof(err));
-    if (rc == 0 && !info.clean) {
+    if (rc == 0 && dm->journal != NULL)
+        journal_snapshot_done(dm->journal, info.version); /* it is on disk */
+    /* With a journal on disk, what the crashed run numbered after the snapshot is in it:
+     * no jump needed (resume_journal). */
+    if (rc == 0 && !info.clean && !dm->journal_disk) {
         /* The last run did not stop cleanly: after this (periodic) snapshot it may have
          * numbered up to snapshot-interval seconds of changes more. Jump past anything it
          * could have issued (a million changes a second is above what one collector does),
@@ -255,11 +397,14 @@ static void final_snapshot(struct daemon *dm)
     char err[512];
     snapshot_child_done(dm, true);
     if (snapshot_write(ingest_state(dm->ingest), dm->cfg->snapshot, dm->cfg->collector_id, true,
-                       err, sizeof(err)) == 0)
+                       err, sizeof(err)) == 0) {
         log_info("snapshot: %zu active alerts written to %s",
                  state_count(ingest_state(dm->ingest)), dm->cfg->snapshot);
-    else
+        if (dm->journal != NULL)
+            journal_snapshot_done(dm->journal, state_version(ingest_state(dm->ingest)));
+    } else {
         log_error("snapshot: %s", err);
+    }
 }
 
 /* After each poll phase: one flush for everything the sinks got in this iteration. */
@@ -484,7 +629,7 @@ static void on_hup(uv_signal_t *s, int signum)
         }
     }
     /* The AMQP target (URL, exchange, password file) moves live: the sink reconnects and
-     * keeps its outbox and spool. URLs are compared with their passwords starred, as the
+     * keeps reading the journal. URLs are compared with their passwords starred, as the
      * running one is kept. */
     char next_url[sizeof(next.amqp_url)];
     snprintf(next_url, sizeof(next_url), "%s", next.amqp_url);
@@ -495,14 +640,18 @@ static void on_hup(uv_signal_t *s, int signum)
     if (target && (dm->amqp == NULL || next.amqp_url[0] == '\0')) {
         needs_restart("amqp (turning the broker on or off)", true, &restart);
     } else if (target) {
+        char list[sizeof(next.amqp_url)];
+        const char *urls[CONFIG_MAX_AMQP];
+        snprintf(list, sizeof(list), "%s", next.amqp_url);
         struct sink_amqp_config ac = {
-            .url = next.amqp_url,
+            .urls = urls,
+            .n_urls = config_amqp_urls(list, urls, CONFIG_MAX_AMQP),
             .password_file = next.amqp_password_file[0] ? next.amqp_password_file : NULL,
             .exchange = next.amqp_exchange,
         };
         if (sink_amqp_retarget(dm->amqp, &ac) == 0) {
-            log_info("reload: amqp target -> %s, exchange %s (the outbox and spool are kept)",
-                     next_url, next.amqp_exchange);
+            log_info("reload: amqp target -> %s, exchange %s (the journal is kept)", next_url,
+                     next.amqp_exchange);
             snprintf(cur->amqp_url, sizeof(cur->amqp_url), "%s", next_url);
             snprintf(cur->amqp_exchange, sizeof(cur->amqp_exchange), "%s", next.amqp_exchange);
             snprintf(cur->amqp_password_file, sizeof(cur->amqp_password_file), "%s",
@@ -518,8 +667,10 @@ static void on_hup(uv_signal_t *s, int signum)
                       next.amqp_mandatory != cur->amqp_mandatory ||
                       next.amqp_heartbeat_s != cur->amqp_heartbeat_s,
                   &restart);
-    needs_restart("spool", strcmp(next.spool_dir, cur->spool_dir) != 0 ||
-                               next.outbox_size != cur->outbox_size,
+    needs_restart("state-dir, journal-sync or outbox-size",
+                  strcmp(next.state_dir, cur->state_dir) != 0 ||
+                      next.journal_sync_ms != cur->journal_sync_ms ||
+                      next.outbox_size != cur->outbox_size,
                   &restart);
     log_info("reload: %d setting(s) applied, %d need a restart", applied, restart);
 reopen:
@@ -579,21 +730,22 @@ static int run(struct config *cfg, int argc, char **argv)
     struct daemon dm = {.cfg = cfg, .argc = argc, .argv = argv};
     struct sink *sinks[2];
     size_t n_sinks;
-    uint64_t spool_version;
+    struct journal_recovery rec;
     int rc;
 
     if ((rc = uv_loop_init(&dm.loop)) != 0) {
         log_error("event loop: %s", uv_strerror(rc));
         return 1;
     }
-    if ((rc = open_sinks(cfg, sinks, &n_sinks, &spool_version, &dm.amqp)) != 0)
+    if ((rc = open_journal(&dm, &rec)) != 0 || (rc = open_sinks(&dm, sinks, &n_sinks)) != 0)
         goto out;
     struct ingest_config ic = {.collector_id = cfg->collector_id,
                                .max_alerts = cfg->max_alerts,
                                .default_ttl_s = cfg->default_ttl_s,
                                .max_hosts = cfg->max_hosts,
                                .rate_limit = cfg->rate_limit,
-                               .rate_burst = cfg->rate_burst};
+                               .rate_burst = cfg->rate_burst,
+                               .journal = dm.journal};
     if ((rc = ingest_new(&ic, sinks, n_sinks, &dm.ingest)) != 0) {
         log_error("cannot start: %s", strerror(-rc));
         goto out;
@@ -636,8 +788,17 @@ static int run(struct config *cfg, int argc, char **argv)
         rc = -EINVAL;
         goto out;
     }
-    /* Changes still in the spool were numbered by an earlier run: number on from them. */
-    state_set_version(ingest_state(dm.ingest), spool_version);
+    /* The table is whole before the first datagram is read: the snapshot, then the
+     * journal's changes past it. */
+    if (cfg->snapshot[0] != '\0')
+        load_snapshot(&dm);
+    if (dm.journal != NULL) {
+        if ((rc = resume_journal(&dm, &rec)) != 0)
+            goto out;
+        dm.journal_started = true;
+    } else {
+        start_epoch(ingest_state(dm.ingest));
+    }
 
     uv_signal_t *sigs[] = {&dm.sig_int, &dm.sig_term, &dm.sig_usr1, &dm.sig_hup};
     for (size_t i = 0; i < 4; i++) {
@@ -650,10 +811,6 @@ static int run(struct config *cfg, int argc, char **argv)
     uv_timer_init(&dm.loop, &dm.snapshot_timer);
     uv_timer_init(&dm.loop, &dm.watchdog_timer);
     dm.expiry_timer.data = dm.snapshot_timer.data = dm.watchdog_timer.data = &dm;
-    /* The table is whole before the first datagram is read. */
-    if (cfg->snapshot[0] != '\0')
-        load_snapshot(&dm);
-    start_epoch(ingest_state(dm.ingest));
     uv_check_init(&dm.loop, &dm.flush_check);
     dm.stats_timer.data = dm.drain_timer.data = dm.flush_check.data = &dm;
 
@@ -727,30 +884,43 @@ static int run(struct config *cfg, int argc, char **argv)
     log_info("injectord %s ready: collector %s, changes to %s", INJECTOR_VERSION,
              cfg->collector_id, where);
     rc = uv_run(&dm.loop, UV_RUN_DEFAULT);
+    /* The last changes synced now, so the publisher can send them in its grace period. */
+    if (dm.journal != NULL) {
+        ingest_write_journal(dm.ingest);
+        journal_sync(dm.journal);
+    }
     if (cfg->snapshot[0] != '\0')
         final_snapshot(&dm);
     log_info("stopped");
 out:
     ingest_free(dm.ingest); /* owns the sink once ingest_new was called */
+    if (dm.journal_started) {
+        int jrc = journal_finish(dm.journal);
+        if (jrc != 0)
+            log_error("journal: the clean stop could not be recorded: %s; the next start "
+                      "takes this one for a crash",
+                      strerror(-jrc));
+    }
+    journal_free(dm.journal);
     uv_loop_close(&dm.loop);
     return rc == 0 ? 0 : 1;
 }
 
-/* Star out the password of an amqp:// URL in place. */
+/* Star out the passwords of the amqp:// URLs in s, in place. */
 static void scrub_url(char *s)
 {
-    size_t skip = 8;
-    char *url = strstr(s, "amqps://");
-    if (url == NULL) {
-        url = strstr(s, "amqp://");
-        skip = 7;
+    for (char *url = s; (url = strstr(url, "amqp")) != NULL; url++) {
+        size_t skip = strncmp(url, "amqps://", 8) == 0  ? 8
+                      : strncmp(url, "amqp://", 7) == 0 ? 7
+                                                        : 0;
+        if (skip == 0)
+            continue;
+        size_t end = strcspn(url, ", \t");
+        char *at = memchr(url, '@', end);
+        char *colon = memchr(url + skip, ':', end - skip);
+        if (at != NULL && colon != NULL && colon < at)
+            memset(colon + 1, '*', (size_t)(at - colon - 1));
     }
-    if (url == NULL)
-        return;
-    char *at = strchr(url, '@');
-    char *colon = strchr(url + skip, ':');
-    if (at != NULL && colon != NULL && colon < at)
-        memset(colon + 1, '*', (size_t)(at - colon - 1));
 }
 
 /* The URL may carry a password: blank it in our argv so ps(1) does not show it. */

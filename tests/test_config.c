@@ -145,7 +145,7 @@ static void test_config_file_sections_and_options_win(void **st)
                "[listen]\naddress = 127.0.0.1:9100\naddress = [::1]:9100\nrcvbuf = 4M\n"
                "[amqp]\nurl = amqp://guest:secret@127.0.0.1:5672/\nexchange = alerts\n"
                "confirm_window = 64\n"
-               "[spool]\ndir = /var/lib/injector/spool\n"
+               "[state]\ndir = /var/lib/injector\n[journal]\nsync = 20ms\n"
                "[snapshot]\npath = /var/lib/injector/snapshot.json\ninterval = 30\n"
                "[logging]\nlevel = warning\nstats_interval = 10\n"
                "[http]\nlisten = 127.0.0.1:9200\n");
@@ -160,7 +160,8 @@ static void test_config_file_sections_and_options_win(void **st)
     assert_int_equal(c.rcvbuf, 8u << 20); /* the option wins */
     assert_string_equal(c.amqp_exchange, "alerts");
     assert_int_equal(c.amqp_confirm_window, 64);
-    assert_string_equal(c.spool_dir, "/var/lib/injector/spool");
+    assert_string_equal(c.state_dir, "/var/lib/injector");
+    assert_int_equal(c.journal_sync_ms, 20);
     assert_string_equal(c.snapshot, "/var/lib/injector/snapshot.json");
     assert_int_equal(c.snapshot_interval_s, 30);
     assert_int_equal(c.log_level, LOG_LEVEL_WARNING);
@@ -182,6 +183,68 @@ static void test_config_file_sections_and_options_win(void **st)
     assert_int_equal(config_load(&c, 5, argv2, &check, err, sizeof(err)), 0);
     assert_int_equal(c.n_listen, 1);
     assert_string_equal(c.listen[0], "127.0.0.1:9300");
+    unlink(cfgpath);
+}
+
+/* The state directory holds the journal and, unless --snapshot says otherwise, the
+ * snapshot; --spool-dir is gone and says what replaced it. */
+static void test_config_state_dir_and_journal_sync(void **st)
+{
+    (void)st;
+    struct config c;
+    char err[512];
+    bool check;
+    char *argv[] = {"injectord", "--state-dir", "/var/lib/x", "--journal-sync", "0.2s", NULL};
+    assert_int_equal(config_load(&c, 5, argv, &check, err, sizeof(err)), 0);
+    assert_string_equal(c.snapshot, "/var/lib/x/snapshot.json");
+    assert_int_equal(c.journal_sync_ms, 200);
+    char *argv2[] = {"injectord", "--state-dir", "/var/lib/x", "--snapshot", "/s.json", NULL};
+    assert_int_equal(config_load(&c, 5, argv2, &check, err, sizeof(err)), 0);
+    assert_string_equal(c.snapshot, "/s.json");
+    config_defaults(&c);
+    assert_int_equal(c.journal_sync_ms, 50);
+    assert_int_equal(config_set(&c, "journal-sync", "15", err, sizeof(err)), 0);
+    assert_int_equal(c.journal_sync_ms, 15);
+    assert_int_equal(config_set(&c, "journal-sync", "1m", err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "journal-sync: '1m'"));
+    assert_int_equal(config_set(&c, "journal-sync", "0ms", err, sizeof(err)), -EINVAL);
+    assert_int_equal(config_set(&c, "spool-dir", "/var/spool", err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "use state-dir"));
+}
+
+/* --amqp repeats for the nodes of a cluster (or takes a list); the first one on the
+ * command line replaces the file's list. */
+static void test_config_amqp_urls_repeat_and_list(void **st)
+{
+    (void)st;
+    struct config c;
+    char err[512];
+    bool check;
+    const char *u[CONFIG_MAX_AMQP];
+    write_file("[amqp]\nurl = amqp://a:1@h1:5672/, amqp://a:1@h2:5672/\n");
+    char *argv[] = {"injectord", "-c", cfgpath, NULL};
+    assert_int_equal(config_load(&c, 3, argv, &check, err, sizeof(err)), 0);
+    char list[sizeof(c.amqp_url)];
+    snprintf(list, sizeof(list), "%s", c.amqp_url);
+    assert_int_equal(config_amqp_urls(list, u, CONFIG_MAX_AMQP), 2);
+    assert_string_equal(u[1], "amqp://a:1@h2:5672/");
+    char *argv2[] = {"injectord", "-c", cfgpath, "--amqp", "amqp://g@n1:1/", "--amqp",
+                     "amqp://g@n2:2/", "--amqp", "amqps://g@n3:3/", NULL};
+    assert_int_equal(config_load(&c, 9, argv2, &check, err, sizeof(err)), 0);
+    snprintf(list, sizeof(list), "%s", c.amqp_url);
+    assert_int_equal(config_amqp_urls(list, u, CONFIG_MAX_AMQP), 3);
+    assert_string_equal(u[0], "amqp://g@n1:1/");
+    assert_string_equal(u[2], "amqps://g@n3:3/");
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    config_print(&c, f);
+    fclose(f);
+    assert_non_null(strstr(out, "amqp = amqp://g@n1:1/, amqp://g@n2:2/, amqps://g@n3:3/\n"));
+    free(out);
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "amqp", "amqp://h/, http://x/", err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "'http://x/' is not amqp"));
     unlink(cfgpath);
 }
 
@@ -221,6 +284,8 @@ int main(void)
         cmocka_unit_test(test_config_command_line_errors),
         cmocka_unit_test(test_config_file_sections_and_options_win),
         cmocka_unit_test(test_config_file_errors_name_file_and_line),
+        cmocka_unit_test(test_config_state_dir_and_journal_sync),
+        cmocka_unit_test(test_config_amqp_urls_repeat_and_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
