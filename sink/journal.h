@@ -92,7 +92,8 @@ int journal_replay(struct journal *j, uint64_t after, journal_replay_cb cb, void
  * machine with every numbered change written (kill -9, OOM, watchdog: the page cache kept
  * it all). A new series (consumers resync) when the last run stopped uncleanly on an
  * earlier boot (power loss may have taken its unsynced tail, whose versions /v1/alerts may
- * have shown) or with changes it could not write; numbering then goes on past anything it
+ * have shown), or with changes it could not write, or when damaged records were set aside
+ * (consumers may hold changes the table lacks); numbering then goes on past anything it
  * may have issued. */
 struct journal_resume {
     uint64_t epoch;   /* 0: start a new series */
