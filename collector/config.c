@@ -36,6 +36,7 @@ enum key_id {
     K_SPOOL_DIR,
     K_STATE_DIR,
     K_JOURNAL_SYNC,
+    K_JOURNAL_SEGMENT,
     K_OUTBOX_SIZE,
     K_HTTP,
     K_DEFAULT_TTL,
@@ -100,6 +101,9 @@ static const struct key keys[K_COUNT] = {
     [K_JOURNAL_SYNC] = {"journal-sync", "DURATION",
                         "fdatasync the journal at most this often (ms, or with ms/s): the "
                         "broker sees a change once it is on disk [50ms]"},
+    [K_JOURNAL_SEGMENT] = {"journal-segment", "BYTES",
+                           "journal segment file size, K/M/G suffixes: segments go whole, once "
+                           "in a snapshot and confirmed [16M]"},
     [K_OUTBOX_SIZE] = {"outbox-size", "N",
                        "changes the journal keeps in memory for the broker (all it has "
                        "without --state-dir) [100000]"},
@@ -169,6 +173,7 @@ void config_defaults(struct config *c)
     c->amqp_heartbeat_s = 10;
     c->outbox_size = 100000;
     c->journal_sync_ms = 50;
+    c->journal_segment = 16u << 20;
     c->snapshot_interval_s = 60;
     c->signature_skew_s = 60;
     snprintf(c->http, sizeof(c->http), "%s", CONFIG_DEFAULT_HTTP);
@@ -506,6 +511,14 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
     case K_STATE_DIR:
         return set_path(c->state_dir, sizeof(c->state_dir) - 32, "state-dir", value, err,
                         errlen);
+    case K_JOURNAL_SEGMENT:
+        if (config_parse_size(value, &sz) != 0 || sz < (64u << 10) || sz > (1u << 30))
+            return fail(err, errlen,
+                        "journal-segment: '%s' is not a size from 64K to 1G (bytes or K/M/G "
+                        "suffix)",
+                        value);
+        c->journal_segment = sz;
+        return 0;
     case K_JOURNAL_SYNC: {
         char *end;
         errno = 0;
@@ -586,6 +599,7 @@ static const struct {
     {"listen", "address", "listen"},   {"listen", "tcp", "tcp"}, {"listen", "reuseport", "reuseport"},   {"amqp", "url", "amqp"},
     {"spool", "dir", "spool-dir"},     {"spool", "outbox_size", "outbox-size"},
     {"state", "dir", "state-dir"},     {"journal", "sync", "journal-sync"},
+    {"journal", "segment", "journal-segment"},
     {"journal", "memory", "outbox-size"},
     {"http", "listen", "http"},        {"http", "token_file", "http-token-file"},
     {"amqp", "ca_file", "amqp-ca-file"}, {"amqp", "cert_file", "amqp-cert-file"},
@@ -718,8 +732,8 @@ void config_print(const struct config *c, FILE *f)
             c->amqp_cert_file, c->amqp_key_file);
     fprintf(f, "amqp-confirm-window = %u\namqp-mandatory = %s\namqp-heartbeat = %u\n",
             c->amqp_confirm_window, c->amqp_mandatory ? "true" : "false", c->amqp_heartbeat_s);
-    fprintf(f, "state-dir = %s\njournal-sync = %ums\noutbox-size = %zu\n", c->state_dir,
-            c->journal_sync_ms, c->outbox_size);
+    fprintf(f, "state-dir = %s\njournal-sync = %ums\njournal-segment = %zu\noutbox-size = %zu\n",
+            c->state_dir, c->journal_sync_ms, c->journal_segment, c->outbox_size);
 }
 
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen)

@@ -56,6 +56,7 @@ struct config {
     unsigned amqp_heartbeat_s;
     char state_dir[1024];     /* "" : no journal on disk (changes in memory only) */
     unsigned journal_sync_ms; /* fdatasync the journal at most this often */
+    size_t journal_segment;   /* roll to a new segment file past this size */
     size_t outbox_size;       /* changes the journal holds in memory */
     bool output_given;
     char http[64];                     /* "" : no HTTP API */

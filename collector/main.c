@@ -182,6 +182,7 @@ static int open_journal(struct daemon *dm, struct journal_recovery *rec)
     struct journal_config jc = {
         .dir = cfg->state_dir[0] ? dir : NULL,
         .sync_ms = cfg->journal_sync_ms,
+        .segment_max = cfg->journal_segment,
         .cache_changes = cfg->outbox_size,
         .reader = cfg->amqp_url[0] != '\0',
         .log = sink_log,
@@ -261,6 +262,19 @@ static int resume_journal(struct daemon *dm, const struct journal_recovery *rec)
             log_warning("journal: it starts at version %llu, the snapshot is at %llu: the "
                         "changes between are in neither",
                         (unsigned long long)rec->first_version, (unsigned long long)snap_version);
+        /* What the journal (with the snapshot that compacted it) ends at, against what the
+         * last run recorded it had numbered (every sync interval: a lower bound). */
+        uint64_t end = rec->last_version > snap_version ? rec->last_version : snap_version;
+        if (rec->meta_found && !rec->clean && rec->issued > end)
+            log_warning("journal: the last run did not stop cleanly: it had numbered at least "
+                        "%llu changes, the journal ends at %llu: %llu changes (never shown nor "
+                        "published) died with it",
+                        (unsigned long long)rec->issued, (unsigned long long)end,
+                        (unsigned long long)(rec->issued - end));
+        else if (rec->meta_found && !rec->clean)
+            log_info("journal: the last run did not stop cleanly; the journal ends at %llu, past "
+                     "everything it recorded as numbered",
+                     (unsigned long long)end);
         struct journal_resume jr;
         journal_resume(rec, snap_epoch, snap_version, &jr);
         state_set_version(st, jr.version);
@@ -667,9 +681,10 @@ static void on_hup(uv_signal_t *s, int signum)
                       next.amqp_mandatory != cur->amqp_mandatory ||
                       next.amqp_heartbeat_s != cur->amqp_heartbeat_s,
                   &restart);
-    needs_restart("state-dir, journal-sync or outbox-size",
+    needs_restart("state-dir, journal-sync, journal-segment or outbox-size",
                   strcmp(next.state_dir, cur->state_dir) != 0 ||
                       next.journal_sync_ms != cur->journal_sync_ms ||
+                      next.journal_segment != cur->journal_segment ||
                       next.outbox_size != cur->outbox_size,
                   &restart);
     log_info("reload: %d setting(s) applied, %d need a restart", applied, restart);
