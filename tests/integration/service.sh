@@ -82,11 +82,12 @@ case_install_and_unit_verify() {
     sed "s|^ExecStart=[^ ]*|ExecStart=$INJECTORD|" "$unit" >"$WORK/injectord@a.service"
     systemd-analyze verify "$WORK/injectord@a.service" 2>"$WORK/verify.txt" ||
         fail "systemd-analyze verify (template): $(cat "$WORK/verify.txt")"
-    grep -q '^ExecStart=.* -c /etc/injector/injectord-%i.conf$' "$unit" &&
+    grep -q '^ExecStart=.* --state-dir /var/lib/injector/%i -c /etc/injector/injectord-%i.conf$' "$unit" &&
         grep -q '^StateDirectory=injector/%i$' "$unit" || fail "template instance settings"
     "$INJECTORD" --check-config -c "$WORK/stage/etc/injector/injectord.conf" >"$WORK/eff.txt" ||
         fail "the shipped config does not check"
-    grep -q '^snapshot = /var/lib/injector/snapshot.json$' "$WORK/eff.txt" || fail "effective config"
+    grep -q '^snapshot = /var/lib/injector/snapshot.json$' "$WORK/eff.txt" &&
+        grep -q '^state-dir = /var/lib/injector$' "$WORK/eff.txt" || fail "effective config"
     rc=0
     printf '[listen]\nrcvbuf = huge\n' >"$WORK/bad.conf"
     "$INJECTORD" --check-config -c "$WORK/bad.conf" 2>"$WORK/bad.txt" || rc=$?
