@@ -59,7 +59,6 @@ rounds() {
         start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
             --amqp-exchange "$EXCHANGE" --state-dir "$WORK/state" --snapshot-interval 1 \
             --amqp-heartbeat 2
-        cp "$WORK/d.err" "$WORK/r$round.err"
         local e v
         e=$(api d /v1/alerts?host=none | jq -r .epoch)
         v=$(api d /v1/alerts?host=none | jq .version)
@@ -87,6 +86,9 @@ rounds() {
         [ "$round" -eq 6 ] && break
         stream d
         crash d
+        # Kept for a look after a failure; gone, so the next start waits for its own
+        # ' ready: ' line, not this run's.
+        mv "$WORK/d.err" "$WORK/r$round.err"
     done
     if [ "$mode" = down ]; then
         broker start
