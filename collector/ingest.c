@@ -376,6 +376,9 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
     in->stats.bytes += received;
     void *src = sources_datagram(in->sources, from, now_ms);
     rc = process(in, rc, from, now_ms, mono_ms, items, max, n, src);
+    /* The reply names versions: they are written to the journal before anyone sees them. */
+    if (*n > 0)
+        ingest_write_journal(in);
     *reason = alert_xml_reason_name(in->res.reason);
     *error = in->res.error;
     return rc;
