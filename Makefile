@@ -49,9 +49,7 @@ fuzz: deps
 
 # A .deb for this machine's Debian (prefix /usr): build/package/injector_*.deb
 package: deps
-	cmake -S . -B build/package -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr
-	cmake --build build/package -j $(JOBS)
-	cd build/package && cpack
+	JOBS=$(JOBS) tools/package.sh build/package
 
 clean:
 	rm -rf build

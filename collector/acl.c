@@ -80,10 +80,13 @@ int acl_parse(const char *spec, struct acl **out, char *err, size_t errlen)
         free(copy);
         return -ENOMEM;
     }
-    for (char *tok = strtok_r(copy, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+    for (char *tok = strtok_r(copy, ", \t", &save); tok != NULL;
+         tok = strtok_r(NULL, ", \t", &save)) {
         if (parse_block(tok, &a->blocks[a->n]) != 0) {
-            snprintf(err, errlen, "'%s' is not an address or CIDR block (a.b.c.d/n, x:y::/n, "
-                                  "optionally +signed; no bits set past the prefix)", tok);
+            snprintf(err, errlen,
+                     "'%s' is not an address or CIDR block (a.b.c.d/n, x:y::/n, "
+                     "optionally +signed; no bits set past the prefix)",
+                     tok);
             free(copy);
             free(a);
             return -EINVAL;

@@ -8,10 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HASH_NONFATAL_OOM 1
-#define uthash_nonfatal_oom(obj) (oom_flag = true)
-static bool oom_flag;
-#include <uthash.h>
+#include "collector/hash.h"
 
 #define MAX_KEYS 16
 
@@ -25,15 +22,18 @@ struct auth {
     size_t n_keys;
     bool required;
     int64_t skew;
-    struct seen *table;  /* uthash on key */
-    struct seen **ring;  /* insertion order, for forgetting the oldest */
+    struct seen *table; /* uthash on key */
+    struct seen **ring; /* insertion order, for forgetting the oldest */
     size_t cap, head, n;
 };
 
 static const char *const names[AUTH_REASON_COUNT] = {
-    [AUTH_ACCEPT] = "ok",           [AUTH_UNSIGNED] = "unsigned",
-    [AUTH_BAD_HEADER] = "bad_header", [AUTH_UNKNOWN_KEY] = "unknown_key",
-    [AUTH_BAD_MAC] = "bad_mac",     [AUTH_STALE] = "stale",
+    [AUTH_ACCEPT] = "ok",
+    [AUTH_UNSIGNED] = "unsigned",
+    [AUTH_BAD_HEADER] = "bad_header",
+    [AUTH_UNKNOWN_KEY] = "unknown_key",
+    [AUTH_BAD_MAC] = "bad_mac",
+    [AUTH_STALE] = "stale",
     [AUTH_REPLAY] = "replay",
 };
 
@@ -80,7 +80,8 @@ void auth_free(struct auth *a)
     if (a == NULL)
         return;
     struct seen *s, *tmp;
-    HASH_ITER(hh, a->table, s, tmp) {
+    HASH_ITER(hh, a->table, s, tmp)
+    {
         HASH_DELETE(hh, a->table, s);
         free(s);
     }

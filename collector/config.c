@@ -1,186 +1,45 @@
-/* config.c - the settings table, value parsers and the command line. */
+/* config.c - the settings table, walked: value parsers, the command line, the INI file,
+ * --help, the effective configuration, comparisons for reload. */
 #include "collector/config.h"
 
 #include "collector/acl.h"
+#include "collector/address.h"
+#include "sink/secret.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <netinet/in.h>
+#include <math.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
 
-enum key_id {
-    K_LISTEN,
-    K_RCVBUF,
-    K_OUTPUT,
-    K_COLLECTOR_ID,
-    K_STATS_INTERVAL,
-    K_LOG_LEVEL,
-    K_MAX_ALERTS,
-    K_SHUTDOWN_GRACE,
-    K_AMQP,
-    K_AMQP_EXCHANGE,
-    K_AMQP_PASSWORD_FILE,
-    K_AMQP_CONFIRM_WINDOW,
-    K_AMQP_MANDATORY,
-    K_AMQP_HEARTBEAT,
-    K_SPOOL_DIR,
-    K_STATE_DIR,
-    K_JOURNAL_SYNC,
-    K_JOURNAL_SEGMENT,
-    K_OUTBOX_SIZE,
-    K_HTTP,
-    K_DEFAULT_TTL,
-    K_SNAPSHOT,
-    K_SNAPSHOT_INTERVAL,
-    K_TCP,
-    K_ALLOW,
-    K_MAX_HOSTS,
-    K_RATE_LIMIT,
-    K_RATE_BURST,
-    K_HTTP_TOKEN_FILE,
-    K_HTTP_TOKEN_METRICS,
-    K_KEY_FILE,
-    K_REQUIRE_SIGNATURE,
-    K_SIGNATURE_SKEW,
-    K_AMQP_CA_FILE,
-    K_AMQP_CERT_FILE,
-    K_AMQP_KEY_FILE,
-    K_REUSEPORT,
-    K_COUNT
-};
+#define CONFIG_UNPAREN(...) __VA_ARGS__
+#define CONFIG_ENTRY(field_, type_, option_, section_, key_, arg_, dflt_, lim_, reload_, help_)    \
+    [CONFIG_##field_] = {                                                                          \
+        .field = #field_,                                                                          \
+        .type = CONFIG_TYPE_##type_,                                                               \
+        .option = option_,                                                                         \
+        .section = section_,                                                                       \
+        .key = key_,                                                                               \
+        .arg = arg_,                                                                               \
+        .dflt = dflt_,                                                                             \
+        .help = help_,                                                                             \
+        .lim = {CONFIG_UNPAREN lim_},                                                              \
+        .offset = offsetof(struct config, field_),                                                 \
+        .size = sizeof(((struct config *)0)->field_),                                              \
+    },
 
-struct key {
-    const char *name;
-    const char *arg;
-    const char *help;
-};
+const struct config_setting config_settings[CONFIG_N] = {CONFIG_SETTINGS(CONFIG_ENTRY)};
 
-static const struct key keys[K_COUNT] = {
-    [K_LISTEN] = {"listen", "ADDR:PORT",
-                  "UDP address to receive alerts on; repeat for several (IPv6: [::]:8341)"
-                  " [0.0.0.0:8341]"},
-    [K_RCVBUF] = {"rcvbuf", "BYTES",
-                  "socket receive buffer per listener, K/M/G suffixes [32M]"},
-    [K_OUTPUT] = {"output", "PATH", "JSON-lines output for changes, - for stdout [-]"},
-    [K_COLLECTOR_ID] = {"collector-id", "ID", "this collector's name in every change [host name]"},
-    [K_STATS_INTERVAL] = {"stats-interval", "SECONDS",
-                          "print a stats line to stderr this often, 0 never [60]"},
-    [K_LOG_LEVEL] = {"log-level", "LEVEL", "error, warning, notice, info or debug [info]"},
-    [K_MAX_ALERTS] = {"max-alerts", "N", "refuse new alerts past this many active, 0 no cap [0]"},
-    [K_SHUTDOWN_GRACE] = {"shutdown-grace", "SECONDS",
-                          "on SIGTERM, keep reading queued datagrams (and publishing) this "
-                          "long at most [5]"},
-    [K_AMQP] = {"amqp", "URL",
-                "publish changes to RabbitMQ: amqp://user[:password]@host[:port][/vhost]; "
-                "repeat (or list) for the nodes of a cluster, failed over in order; "
-                "stdout is then off unless --output is given [off]"},
-    [K_AMQP_EXCHANGE] = {"amqp-exchange", "NAME", "durable topic exchange to publish to [injector]"},
-    [K_AMQP_PASSWORD_FILE] = {"amqp-password-file", "PATH",
-                              "read the AMQP password from this file (else from "
-                              "$INJECTOR_AMQP_PASSWORD, else the URL)"},
-    [K_AMQP_CONFIRM_WINDOW] = {"amqp-confirm-window", "N",
-                               "published changes awaiting the broker's confirm [256]"},
-    [K_AMQP_MANDATORY] = {"amqp-mandatory", "BOOL",
-                          "count changes no queue is bound for (basic.return) [false]"},
-    [K_AMQP_HEARTBEAT] = {"amqp-heartbeat", "SECONDS", "AMQP heartbeat, 0 off [10]"},
-    [K_SPOOL_DIR] = {"spool-dir", "DIR", "replaced by --state-dir (the change journal)"},
-    [K_STATE_DIR] = {"state-dir", "DIR",
-                     "keep the change journal (DIR/journal) and the snapshot "
-                     "(DIR/snapshot.json unless --snapshot says otherwise) here: a crash "
-                     "or a broker outage loses nothing accepted [off: memory only]"},
-    [K_JOURNAL_SYNC] = {"journal-sync", "DURATION",
-                        "fdatasync the journal at most this often (ms, or with ms/s): the "
-                        "broker sees a change once it is on disk [50ms]"},
-    [K_JOURNAL_SEGMENT] = {"journal-segment", "BYTES",
-                           "journal segment file size, K/M/G suffixes: segments go whole, once "
-                           "in a snapshot and confirmed [16M]"},
-    [K_OUTBOX_SIZE] = {"outbox-size", "N",
-                       "changes the journal keeps in memory for the broker (all it has "
-                       "without --state-dir) [100000]"},
-    [K_DEFAULT_TTL] = {"default-ttl", "SECONDS",
-                       "alerts without a TTL of their own expire after this long without "
-                       "a refresh, 0 never [0]"},
-    [K_SNAPSHOT] = {"snapshot", "PATH",
-                    "keep the active alerts in this file (written every --snapshot-interval "
-                    "and at exit, read at start) [off]"},
-    [K_SNAPSHOT_INTERVAL] = {"snapshot-interval", "SECONDS", "how often to write it [60]"},
-    [K_ALLOW] = {"allow", "CIDRS",
-                 "accept alerts only from these sources, e.g. '10.0.0.0/8, 2001:db8::/32, "
-                 "127.0.0.1'; the rest is counted (rejected_acl) and dropped [everyone]"},
-    [K_REUSEPORT] = {"reuseport", "N",
-                     "share each listen port with the other processes of a group of N "
-                     "injectord (SO_REUSEPORT); a sender's address picks the process, so one "
-                     "host's alerts always meet the same table (README: Scale-out); 0 the "
-                     "port is ours alone [0]"},
-    [K_MAX_HOSTS] = {"max-hosts", "N",
-                     "refuse new alerts for hosts past this many with active alerts, 0 no cap "
-                     "[0]"},
-    [K_RATE_LIMIT] = {"rate-limit", "N",
-                      "alerts per second per sender address, the rest refused and counted; "
-                      "0 off [0]"},
-    [K_RATE_BURST] = {"rate-burst", "N", "alerts a sender may send at once [rate-limit]"},
-    [K_HTTP_TOKEN_FILE] = {"http-token-file", "PATH",
-                           "require 'Authorization: Bearer <token>' (the file's first line) "
-                           "for the HTTP API, /healthz excepted [off]"},
-    [K_HTTP_TOKEN_METRICS] = {"http-token-metrics", "BOOL",
-                              "the token guards /metrics too [false]"},
-    [K_KEY_FILE] = {"key-file", "PATH",
-                    "HMAC keys ('keyid hexkey' lines) to check signed datagrams with "
-                    "(parsers/FORMAT.md) [off]"},
-    [K_REQUIRE_SIGNATURE] = {"require-signature", "BOOL",
-                             "refuse datagrams that are not signed with a key of key-file "
-                             "[false]"},
-    [K_SIGNATURE_SKEW] = {"signature-skew", "SECONDS",
-                          "accepted difference between a signature's time and ours [60]"},
-    [K_AMQP_CA_FILE] = {"amqp-ca-file", "PATH",
-                        "amqps://: CA certificates to verify the broker with [system default]"},
-    [K_AMQP_CERT_FILE] = {"amqp-cert-file", "PATH", "amqps://: client certificate [none]"},
-    [K_AMQP_KEY_FILE] = {"amqp-key-file", "PATH", "amqps://: the client certificate's key"},
-    [K_TCP] = {"tcp", "BOOL",
-               "also take documents over TCP on each listen address (one document, one XML "
-               "reply, per connection) [false]"},
-    [K_HTTP] = {"http", "ADDR:PORT",
-                "HTTP API and the dashboard page (/, /v1/alerts, /v1/stats, /metrics, "
-                "/v1/sources, /healthz), or off [" CONFIG_DEFAULT_HTTP "]"},
-};
-
-void config_defaults(struct config *c)
-{
-    memset(c, 0, sizeof(*c));
-    snprintf(c->listen[0], sizeof(c->listen[0]), "0.0.0.0:%d", CONFIG_DEFAULT_PORT);
-    config_parse_address(c->listen[0], &c->listen_addr[0]);
-    c->n_listen = 1;
-    c->rcvbuf = 32u << 20;
-    snprintf(c->output, sizeof(c->output), "-");
-    if (gethostname(c->collector_id, sizeof(c->collector_id) - 1) != 0 ||
-        c->collector_id[0] == '\0')
-        snprintf(c->collector_id, sizeof(c->collector_id), "injector");
-    c->stats_interval_s = 60;
-    c->log_level = LOG_LEVEL_INFO;
-    c->shutdown_grace_s = 5;
-    snprintf(c->amqp_exchange, sizeof(c->amqp_exchange), "injector");
-    c->amqp_confirm_window = 256;
-    c->amqp_heartbeat_s = 10;
-    c->outbox_size = 100000;
-    c->journal_sync_ms = 50;
-    c->journal_segment = 16u << 20;
-    c->snapshot_interval_s = 60;
-    c->signature_skew_s = 60;
-    snprintf(c->http, sizeof(c->http), "%s", CONFIG_DEFAULT_HTTP);
-    config_parse_address(c->http, &c->http_addr);
-}
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -190,569 +49,501 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -EINVAL;
 }
 
-static int parse_port(const char *s, uint16_t *out)
+static void *field_of(struct config *c, enum config_id id)
 {
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v > 65535)
-        return -EINVAL;
-    *out = (uint16_t)v;
-    return 0;
+    return (char *)c + config_settings[id].offset;
 }
 
-int config_parse_address(const char *s, struct sockaddr_storage *out)
+static const void *cfield_of(const struct config *c, enum config_id id)
 {
-    char host[64];
-    const char *port;
-    uint16_t p;
-    memset(out, 0, sizeof(*out));
-
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host))
-            return -EINVAL;
-        memcpy(host, s + 1, (size_t)(close - s - 1));
-        host[close - s - 1] = '\0';
-        port = close + 2;
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
-        if (parse_port(port, &p) != 0 || inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-            return -EINVAL;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons(p);
-        return 0;
-    }
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-        return -EINVAL;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    struct sockaddr_in *a4 = (struct sockaddr_in *)out;
-    if (parse_port(colon + 1, &p) != 0)
-        return -EINVAL;
-    if (host[0] == '\0')
-        a4->sin_addr.s_addr = htonl(INADDR_ANY);
-    else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-        return -EINVAL;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons(p);
-    return 0;
+    return (const char *)c + config_settings[id].offset;
 }
 
-int config_parse_size(const char *s, size_t *out)
+/* ---- value parsers ------------------------------------------------------------- */
+
+static int parse_uint(const char *s, uint64_t *out, const char **rest)
 {
     char *end;
     errno = 0;
     if (!isdigit((unsigned char)s[0]))
         return -EINVAL;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0)
+    if (errno != 0 || (rest == NULL && *end != '\0'))
+        return -EINVAL;
+    if (rest != NULL)
+        *rest = end;
+    *out = v;
+    return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+    uint64_t v;
+    const char *end;
+    if (parse_uint(s, &v, &end) != 0)
         return -EINVAL;
     unsigned shift = 0;
     if (*end != '\0') {
         switch (toupper((unsigned char)*end)) {
-        case 'K': shift = 10; break;
-        case 'M': shift = 20; break;
-        case 'G': shift = 30; break;
-        default: return -EINVAL;
+        case 'K':
+            shift = 10;
+            break;
+        case 'M':
+            shift = 20;
+            break;
+        case 'G':
+            shift = 30;
+            break;
+        default:
+            return -EINVAL;
         }
         end++;
         if (strcasecmp(end, "") != 0 && strcasecmp(end, "B") != 0 && strcasecmp(end, "iB") != 0)
             return -EINVAL;
     }
-    if (v > (SIZE_MAX >> shift))
+    if (v > (UINT64_MAX >> shift))
         return -EINVAL;
-    *out = (size_t)(v << shift);
+    *out = v << shift;
     return 0;
 }
 
-static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+int config_parse_duration(const char *s, uint64_t *ms)
 {
-    char *end;
-    errno = 0;
-    if (!isdigit((unsigned char)s[0]))
+    static const struct {
+        const char *suffix;
+        uint64_t ms;
+    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    uint64_t v;
+    const char *end;
+    if (parse_uint(s, &v, &end) != 0)
         return -EINVAL;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > max)
-        return -EINVAL;
-    *out = v;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            if (v > UINT64_MAX / units[i].ms)
+                return -EINVAL;
+            *ms = v * units[i].ms;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int config_parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* 32M rather than 33554432 when it is a whole number of K, M or G. */
+static const char *format_size(uint64_t v, char *buf, size_t size)
+{
+    static const char units[] = "GMK";
+    for (int i = 0; i < 3; i++) {
+        uint64_t unit = 1ull << (10 * (3 - i));
+        if (v != 0 && v % unit == 0) {
+            snprintf(buf, size, "%" PRIu64 "%c", v / unit, units[i]);
+            return buf;
+        }
+    }
+    snprintf(buf, size, "%" PRIu64, v);
+    return buf;
+}
+
+static const char *format_duration(uint64_t ms, char *buf, size_t size)
+{
+    if (ms == 0)
+        snprintf(buf, size, "0");
+    else if (ms % 1000 == 0)
+        snprintf(buf, size, "%" PRIu64 "s", ms / 1000);
+    else
+        snprintf(buf, size, "%" PRIu64 "ms", ms);
+    return buf;
+}
+
+/* The next item of a list value (comma- or space-separated) into buf; NULL at the end. */
+static const char *next_item(const char **s, char *buf, size_t size, bool *too_long)
+{
+    const char *p = *s + strspn(*s, ", \t");
+    size_t n = strcspn(p, ", \t");
+    if (n == 0)
+        return NULL;
+    *too_long = n >= size;
+    snprintf(buf, size, "%.*s", (int)(n < size ? n : size - 1), p);
+    *s = p + n;
+    return buf;
+}
+
+/* Whether the setting may be empty: those that are off by default ("" default). */
+static bool may_be_empty(const struct config_setting *s)
+{
+    return s->dflt[0] == '\0' && s->lim.min == 0;
+}
+
+static int set_address(const struct config_setting *s, struct config_address *a, const char *value,
+                       char *err, size_t errlen)
+{
+    if (s->lim.off && strcmp(value, "off") == 0) {
+        memset(a, 0, sizeof(*a));
+        return 0;
+    }
+    if (strlen(value) >= sizeof(a->text) || address_parse(value, &a->sa) != 0)
+        return fail(err, errlen, "%s: '%s' is not ADDR:PORT (numeric IPv4, [IPv6]:PORT or :PORT)%s",
+                    s->option, value, s->lim.off ? ", nor off" : "");
+    snprintf(a->text, sizeof(a->text), "%s", value);
     return 0;
 }
 
-static int set_path(char *dst, size_t size, const char *key, const char *value, char *err,
-                    size_t errlen)
+/* Parse value into setting id of c. fresh: the first value of this setting from this
+ * source, which a list takes in place of what it held; later ones are added. */
+static int set_value(struct config *c, enum config_id id, const char *value, bool fresh, char *err,
+                     size_t errlen)
 {
-    if (value[0] == '\0' || strlen(value) >= size)
-        return fail(err, errlen, "%s: give a path of 1 to %zu characters", key, size - 1);
-    snprintf(dst, size, "%s", value);
-    return 0;
+    const struct config_setting *s = &config_settings[id];
+    void *f = field_of(c, id);
+    uint64_t u, max = s->lim.max;
+    char lo[32], hi[32], item[CONFIG_PATH_MAX];
+    bool too_long;
+
+    switch (s->type) {
+    case CONFIG_TYPE_BOOL:
+        if (config_parse_bool(value, f) != 0)
+            return fail(err, errlen, "%s: '%s' is not true or false", s->option, value);
+        return 0;
+    case CONFIG_TYPE_COUNT:
+        if (parse_uint(value, &u, NULL) != 0 || u < s->lim.min || u > max) {
+            if (s->lim.min == 0 && max == UINT64_MAX)
+                return fail(err, errlen, "%s: '%s' is not a count (0 or more)", s->option, value);
+            return fail(err, errlen, "%s: '%s' is not a count from %" PRIu64 " to %" PRIu64,
+                        s->option, value, s->lim.min, max);
+        }
+        *(uint64_t *)f = u;
+        return 0;
+    case CONFIG_TYPE_NUMBER: {
+        char *end;
+        double v = strtod(value, &end);
+        if (end == value || *end != '\0' || !isfinite(v) || !(v >= (double)s->lim.min) ||
+            v > (double)max)
+            return fail(err, errlen, "%s: '%s' is not a number from %" PRIu64 " to %" PRIu64,
+                        s->option, value, s->lim.min, max);
+        *(double *)f = v;
+        return 0;
+    }
+    case CONFIG_TYPE_SIZE:
+        if (config_parse_size(value, &u) != 0 || u < s->lim.min || u > max)
+            return fail(err, errlen, "%s: '%s' is not a size from %s to %s (bytes or K/M/G suffix)",
+                        s->option, value, format_size(s->lim.min, lo, sizeof(lo)),
+                        format_size(max, hi, sizeof(hi)));
+        *(uint64_t *)f = u;
+        return 0;
+    case CONFIG_TYPE_DURATION: {
+        uint64_t res = s->lim.resolution_ms ? s->lim.resolution_ms : 1000;
+        if (config_parse_duration(value, &u) != 0 || u < s->lim.min || u > max)
+            return fail(err, errlen,
+                        "%s: '%s' is not a duration from %s to %s (seconds, or a number with "
+                        "ms, s, m or h)",
+                        s->option, value, format_duration(s->lim.min, lo, sizeof(lo)),
+                        format_duration(max, hi, sizeof(hi)));
+        if (u % res != 0)
+            return fail(err, errlen, "%s: '%s' is not a whole number of %s", s->option, value,
+                        res == 1000 ? "seconds" : format_duration(res, lo, sizeof(lo)));
+        *(uint64_t *)f = u;
+        return 0;
+    }
+    case CONFIG_TYPE_ENUM: {
+        char names[256] = "";
+        for (int i = 0; i < s->lim.n_names; i++) {
+            if (s->lim.names[i] == NULL)
+                continue;
+            if (strcmp(value, s->lim.names[i]) == 0) {
+                *(int *)f = i;
+                return 0;
+            }
+            size_t n = strlen(names);
+            snprintf(names + n, sizeof(names) - n, "%s%s", n ? ", " : "", s->lim.names[i]);
+        }
+        return fail(err, errlen, "%s: '%s' is not one of %s", s->option, value, names);
+    }
+    case CONFIG_TYPE_TEXT:
+    case CONFIG_TYPE_PATH: {
+        size_t n = strlen(value), most = max ? max : s->size - 1;
+        if ((n == 0 && !may_be_empty(s)) || n > most || n < s->lim.min)
+            return fail(err, errlen, "%s: give %s of %" PRIu64 " to %zu characters%s", s->option,
+                        s->type == CONFIG_TYPE_PATH ? "a file path" : "a name",
+                        s->lim.min ? s->lim.min : 1, most,
+                        strcmp(s->dflt, "-") == 0 ? ", or - for stdout" : "");
+        snprintf(f, s->size, "%s", value);
+        return 0;
+    }
+    case CONFIG_TYPE_CIDRS: {
+        char joined[CONFIG_CIDRS_MAX * 2], why[256];
+        struct acl *acl;
+        const char *old = f;
+        snprintf(joined, sizeof(joined), "%s%s%s", fresh ? "" : old,
+                 fresh || old[0] == '\0' ? "" : ", ", value);
+        if (strlen(joined) >= s->size)
+            return fail(err, errlen, "%s: at most %zu characters", s->option, s->size - 1);
+        if (acl_parse(joined, &acl, why, sizeof(why)) != 0)
+            return fail(err, errlen, "%s: %s", s->option, why);
+        acl_free(acl);
+        snprintf(f, s->size, "%s", joined);
+        return 0;
+    }
+    case CONFIG_TYPE_ADDRESS:
+        return set_address(s, f, value, err, errlen);
+    case CONFIG_TYPE_ADDRESSES: {
+        struct config_addresses *l = f, next = *l;
+        if (fresh)
+            next.n = 0;
+        for (const char *p = value; next_item(&p, item, sizeof(item), &too_long) != NULL;) {
+            if (next.n >= max)
+                return fail(err, errlen, "%s: at most %" PRIu64 " addresses", s->option, max);
+            int rc = too_long ? fail(err, errlen, "%s: '%s' is not ADDR:PORT", s->option, item)
+                              : set_address(s, &next.a[next.n], item, err, errlen);
+            if (rc != 0)
+                return rc;
+            next.n++;
+        }
+        if (next.n < s->lim.min)
+            return fail(err, errlen, "%s: give at least one ADDR:PORT", s->option);
+        *l = next;
+        return 0;
+    }
+    case CONFIG_TYPE_URLS: {
+        struct config_urls *l = f;
+        size_t n = fresh ? 0 : l->n;
+        char shown[CONFIG_PATH_MAX];
+        for (const char *p = value; next_item(&p, item, sizeof(item), &too_long) != NULL;) {
+            /* The URL may hold a password: errors show it without. */
+            if (too_long || (strncmp(item, "amqp://", 7) != 0 && strncmp(item, "amqps://", 8) != 0))
+                return fail(err, errlen,
+                            "%s: '%s' is not amqp[s]://user[:password]@host[:port][/vhost]%s",
+                            s->option, secret_mask_url(item, shown, sizeof(shown)),
+                            too_long ? " (too long)" : "");
+            if (n >= max)
+                return fail(err, errlen, "%s: at most %" PRIu64 " URLs", s->option, max);
+            snprintf(l->url[n++], sizeof(l->url[0]), "%s", item);
+        }
+        l->n = n;
+        return 0;
+    }
+    }
+    return fail(err, errlen, "%s: unknown type", s->option);
 }
 
-static int find_key(const char *name)
+/* ---- names: lookup and near misses ---------------------------------------------- */
+
+/* Equal names, '_' and '-' alike. */
+static bool same_name(const char *a, const char *b)
 {
-    for (int i = 0; i < K_COUNT; i++)
-        if (strcmp(keys[i].name, name) == 0)
-            return i;
-    /* INI style spells keys with underscores; accept both everywhere. */
-    char alt[64];
-    size_t n = strlen(name);
-    if (n >= sizeof(alt))
-        return -1;
-    for (size_t i = 0; i <= n; i++)
-        alt[i] = name[i] == '_' ? '-' : name[i];
-    for (int i = 0; i < K_COUNT; i++)
-        if (strcmp(keys[i].name, alt) == 0)
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        char x = *a == '_' ? '-' : *a, y = *b == '_' ? '-' : *b;
+        if (x != y)
+            return false;
+    }
+    return *a == *b;
+}
+
+int config_find(const char *option)
+{
+    for (int i = 0; i < CONFIG_N; i++)
+        if (same_name(config_settings[i].option, option))
             return i;
     return -1;
 }
 
-/* amqp: one URL, or a list (commas or spaces), the nodes of one cluster; the first
- * --amqp replaces the file's list, the next ones add to it. */
-static int set_amqp(struct config *c, const char *value, char *err, size_t errlen)
+/* Edit distance ('_' and '-' alike), capped: names are short. */
+static size_t distance(const char *a, const char *b)
 {
-    size_t have, urls = 0;
-    if (!c->amqp_given) {
-        c->amqp_url[0] = '\0';
-        c->amqp_given = true;
+    size_t n = strlen(a), m = strlen(b), row[64], prev;
+    if (n >= 64 || m >= 64)
+        return 64;
+    for (size_t j = 0; j <= m; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            char x = a[i - 1] == '_' ? '-' : a[i - 1], y = b[j - 1] == '_' ? '-' : b[j - 1];
+            size_t sub = prev + (x != y), del = row[j] + 1, ins = row[j - 1] + 1, best = sub;
+            if (del < best)
+                best = del;
+            if (ins < best)
+                best = ins;
+            prev = row[j];
+            row[j] = best;
+        }
     }
-    for (const char *p = c->amqp_url; *p != '\0'; p += strspn(p, " "), urls++)
-        p += strcspn(p, " ");
-    for (const char *p = value + strspn(value, ", \t"); *p != '\0'; p += strspn(p, ", \t")) {
-        size_t len = strcspn(p, ", \t");
-        if (strncmp(p, "amqp://", 7) != 0 && strncmp(p, "amqps://", 8) != 0)
-            return fail(err, errlen,
-                        "amqp: '%.*s' is not amqp[s]://user[:password]@host[:port][/vhost]",
-                        (int)len, p);
-        have = strlen(c->amqp_url);
-        if (++urls > CONFIG_MAX_AMQP || have + len + 2 > sizeof(c->amqp_url))
-            return fail(err, errlen, "amqp: at most %d URLs", CONFIG_MAX_AMQP);
-        snprintf(c->amqp_url + have, sizeof(c->amqp_url) - have, "%s%.*s", have ? " " : "",
-                 (int)len, p);
-        p += len;
-    }
-    if (urls == 0)
-        return fail(err, errlen, "amqp: want amqp[s]://user[:password]@host[:port][/vhost]");
-    return 0;
+    return row[m];
 }
 
-int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen)
+static bool near(const char *given, const char *name, size_t *best)
 {
-    unsigned long long u;
-    size_t sz;
-    int k = find_key(key);
-
-    switch (k) {
-    case K_LISTEN:
-        if (!c->listen_given) {
-            c->n_listen = 0;
-            c->listen_given = true;
-        }
-        if (c->n_listen >= CONFIG_MAX_LISTEN)
-            return fail(err, errlen, "listen: at most %d addresses", CONFIG_MAX_LISTEN);
-        if (strlen(value) >= sizeof(c->listen[0]) ||
-            config_parse_address(value, &c->listen_addr[c->n_listen]) != 0)
-            return fail(err, errlen,
-                        "listen: '%s' is not ADDR:PORT (numeric IPv4, [IPv6]:PORT or :PORT)",
-                        value);
-        snprintf(c->listen[c->n_listen], sizeof(c->listen[0]), "%s", value);
-        c->n_listen++;
-        return 0;
-    case K_RCVBUF:
-        if (config_parse_size(value, &sz) != 0 || sz < 4096 || sz > (1u << 30))
-            return fail(err, errlen,
-                        "rcvbuf: '%s' is not a size from 4K to 1G (bytes or K/M/G suffix)",
-                        value);
-        c->rcvbuf = sz;
-        return 0;
-    case K_OUTPUT:
-        if (value[0] == '\0' || strlen(value) >= sizeof(c->output))
-            return fail(err, errlen, "output: give a file path or - for stdout");
-        snprintf(c->output, sizeof(c->output), "%s", value);
-        c->output_given = true;
-        return 0;
-    case K_COLLECTOR_ID:
-        if (value[0] == '\0' || strlen(value) >= sizeof(c->collector_id))
-            return fail(err, errlen, "collector-id: 1 to %zu characters",
-                        sizeof(c->collector_id) - 1);
-        snprintf(c->collector_id, sizeof(c->collector_id), "%s", value);
-        return 0;
-    case K_STATS_INTERVAL:
-        if (parse_uint(value, 86400, &u) != 0)
-            return fail(err, errlen, "stats-interval: '%s' is not seconds from 0 to 86400",
-                        value);
-        c->stats_interval_s = (unsigned)u;
-        return 0;
-    case K_LOG_LEVEL:
-        if (log_level_parse(value, &c->log_level) != 0)
-            return fail(err, errlen,
-                        "log-level: '%s' is not one of error, warning, notice, info, debug",
-                        value);
-        return 0;
-    case K_MAX_ALERTS:
-        if (parse_uint(value, SIZE_MAX, &u) != 0)
-            return fail(err, errlen, "max-alerts: '%s' is not a count", value);
-        c->max_alerts = (size_t)u;
-        return 0;
-    case K_SHUTDOWN_GRACE:
-        if (parse_uint(value, 3600, &u) != 0)
-            return fail(err, errlen, "shutdown-grace: '%s' is not seconds from 0 to 3600",
-                        value);
-        c->shutdown_grace_s = (unsigned)u;
-        return 0;
-    case K_AMQP:
-        return set_amqp(c, value, err, errlen);
-    case K_AMQP_EXCHANGE:
-        if (value[0] == '\0' || strlen(value) >= sizeof(c->amqp_exchange))
-            return fail(err, errlen, "amqp-exchange: 1 to 255 characters");
-        snprintf(c->amqp_exchange, sizeof(c->amqp_exchange), "%s", value);
-        return 0;
-    case K_AMQP_PASSWORD_FILE:
-        return set_path(c->amqp_password_file, sizeof(c->amqp_password_file), "amqp-password-file",
-                        value, err, errlen);
-    case K_AMQP_CONFIRM_WINDOW:
-        if (parse_uint(value, 65535, &u) != 0 || u == 0)
-            return fail(err, errlen, "amqp-confirm-window: '%s' is not a count from 1 to 65535",
-                        value);
-        c->amqp_confirm_window = (unsigned)u;
-        return 0;
-    case K_AMQP_MANDATORY:
-        if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
-            c->amqp_mandatory = true;
-        else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
-                 strcmp(value, "0") == 0)
-            c->amqp_mandatory = false;
-        else
-            return fail(err, errlen, "amqp-mandatory: '%s' is not true or false", value);
-        return 0;
-    case K_ALLOW: {
-        struct acl *acl;
-        char why[256];
-        if (strlen(value) >= sizeof(c->allow))
-            return fail(err, errlen, "allow: at most %zu characters", sizeof(c->allow) - 1);
-        if (acl_parse(value, &acl, why, sizeof(why)) != 0)
-            return fail(err, errlen, "allow: %s", why);
-        acl_free(acl);
-        snprintf(c->allow, sizeof(c->allow), "%s", value);
-        return 0;
-    }
-    case K_REUSEPORT:
-        if (parse_uint(value, 64, &u) != 0)
-            return fail(err, errlen, "reuseport: '%s' is not a group size from 0 to 64", value);
-        c->reuseport = (unsigned)u;
-        return 0;
-    case K_MAX_HOSTS:
-        if (parse_uint(value, SIZE_MAX, &u) != 0)
-            return fail(err, errlen, "max-hosts: '%s' is not a count", value);
-        c->max_hosts = (size_t)u;
-        return 0;
-    case K_RATE_LIMIT:
-    case K_RATE_BURST: {
-        char *end;
-        double v = strtod(value, &end);
-        if (end == value || *end != '\0' || !(v >= 0) || v > 1e9)
-            return fail(err, errlen, "%s: '%s' is not a number of alerts (0 to 1e9)",
-                        keys[k].name, value);
-        if (k == K_RATE_LIMIT)
-            c->rate_limit = v;
-        else
-            c->rate_burst = v;
-        return 0;
-    }
-    case K_HTTP_TOKEN_FILE:
-        return set_path(c->http_token_file, sizeof(c->http_token_file), "http-token-file", value,
-                        err, errlen);
-    case K_HTTP_TOKEN_METRICS:
-        if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
-            c->http_token_metrics = strcmp(value, "true") == 0;
-            return 0;
-        }
-        return fail(err, errlen, "http-token-metrics: '%s' is not true or false", value);
-    case K_AMQP_CA_FILE:
-        return set_path(c->amqp_ca_file, sizeof(c->amqp_ca_file), "amqp-ca-file", value, err,
-                        errlen);
-    case K_AMQP_CERT_FILE:
-        return set_path(c->amqp_cert_file, sizeof(c->amqp_cert_file), "amqp-cert-file", value,
-                        err, errlen);
-    case K_AMQP_KEY_FILE:
-        return set_path(c->amqp_key_file, sizeof(c->amqp_key_file), "amqp-key-file", value,
-                        err, errlen);
-    case K_KEY_FILE:
-        return set_path(c->key_file, sizeof(c->key_file), "key-file", value, err, errlen);
-    case K_REQUIRE_SIGNATURE:
-        if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
-            c->require_signature = strcmp(value, "true") == 0;
-            return 0;
-        }
-        return fail(err, errlen, "require-signature: '%s' is not true or false", value);
-    case K_SIGNATURE_SKEW:
-        if (parse_uint(value, 86400, &u) != 0 || u == 0)
-            return fail(err, errlen, "signature-skew: '%s' is not seconds from 1 to 86400",
-                        value);
-        c->signature_skew_s = (unsigned)u;
-        return 0;
-    case K_TCP:
-        if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
-            c->tcp = true;
-        else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
-                 strcmp(value, "0") == 0)
-            c->tcp = false;
-        else
-            return fail(err, errlen, "tcp: '%s' is not true or false", value);
-        return 0;
-    case K_AMQP_HEARTBEAT:
-        if (parse_uint(value, 3600, &u) != 0)
-            return fail(err, errlen, "amqp-heartbeat: '%s' is not seconds from 0 to 3600", value);
-        c->amqp_heartbeat_s = (unsigned)u;
-        return 0;
-    case K_SPOOL_DIR:
-        return fail(err, errlen, "spool-dir is gone: use state-dir (the change journal in "
-                                 "STATE-DIR/journal keeps every change until the broker "
-                                 "confirmed it, and the snapshot goes there too)");
-    case K_STATE_DIR:
-        return set_path(c->state_dir, sizeof(c->state_dir) - 32, "state-dir", value, err,
-                        errlen);
-    case K_JOURNAL_SEGMENT:
-        if (config_parse_size(value, &sz) != 0 || sz < (64u << 10) || sz > (1u << 30))
-            return fail(err, errlen,
-                        "journal-segment: '%s' is not a size from 64K to 1G (bytes or K/M/G "
-                        "suffix)",
-                        value);
-        c->journal_segment = sz;
-        return 0;
-    case K_JOURNAL_SYNC: {
-        char *end;
-        errno = 0;
-        double v = isdigit((unsigned char)value[0]) ? strtod(value, &end) : -1;
-        if (v >= 0 && errno == 0 && strcmp(end, "s") == 0)
-            v *= 1000;
-        else if (v >= 0 && errno == 0 && *end != '\0' && strcmp(end, "ms") != 0)
-            v = -1;
-        if (v < 1 || v > 10000)
-            return fail(err, errlen,
-                        "journal-sync: '%s' is not a duration from 1ms to 10s (e.g. 50ms, "
-                        "0.1s)",
-                        value);
-        c->journal_sync_ms = (unsigned)v;
-        return 0;
-    }
-    case K_DEFAULT_TTL:
-        if (parse_uint(value, 10ull * 366 * 24 * 3600, &u) != 0)
-            return fail(err, errlen, "default-ttl: '%s' is not seconds (0 never)", value);
-        c->default_ttl_s = (unsigned)u;
-        return 0;
-    case K_SNAPSHOT:
-        return set_path(c->snapshot, sizeof(c->snapshot) - 32, "snapshot", value, err, errlen);
-    case K_SNAPSHOT_INTERVAL:
-        if (parse_uint(value, 86400, &u) != 0 || u == 0)
-            return fail(err, errlen, "snapshot-interval: '%s' is not seconds from 1 to 86400",
-                        value);
-        c->snapshot_interval_s = (unsigned)u;
-        return 0;
-    case K_HTTP:
-        if (strcmp(value, "off") == 0) {
-            c->http[0] = '\0';
-            return 0;
-        }
-        if (strlen(value) >= sizeof(c->http) || config_parse_address(value, &c->http_addr) != 0)
-            return fail(err, errlen, "http: '%s' is not ADDR:PORT (numeric) or off", value);
-        snprintf(c->http, sizeof(c->http), "%s", value);
-        return 0;
-    case K_OUTBOX_SIZE:
-        if (parse_uint(value, 100000000, &u) != 0 || u == 0)
-            return fail(err, errlen, "outbox-size: '%s' is not a count from 1 to 100000000",
-                        value);
-        c->outbox_size = (size_t)u;
-        return 0;
-    default:
-        return fail(err, errlen, "unknown setting '%s'", key);
-    }
+    size_t d = distance(given, name), most = strlen(given) <= 4 ? 1 : 2;
+    if (d > most || d >= *best)
+        return false;
+    *best = d;
+    return true;
 }
 
-void config_usage(FILE *f)
+/* Settings that are gone, and what took their place. */
+static const struct {
+    const char *option, *section, *key, *instead;
+} retired[] = {
+    {"spool-dir", "spool", "dir",
+     "spool-dir is gone: use state-dir (the change journal in STATE-DIR/journal keeps every "
+     "change until the broker confirmed it; the snapshot goes there too)"},
+};
+
+/* " (did you mean 'address'?)" for a key that is close to one we know, else "". section
+ * is NULL for a command-line option. */
+static void suggest(const char *section, const char *given, char *buf, size_t size)
 {
-    fprintf(f,
-            "Usage: injectord [OPTION]...\n"
-            "Collect alert datagrams (XML) on UDP, keep the table of active alerts, and\n"
-            "write every real change (raise, update, clear) as one JSON line.\n\n");
-    for (int i = 0; i < K_COUNT; i++) {
-        char left[48];
-        snprintf(left, sizeof(left), "--%s %s", keys[i].name, keys[i].arg);
-        fprintf(f, "  %-28s %s\n", left, keys[i].help);
+    size_t best = SIZE_MAX;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(retired) / sizeof(retired[0]); i++) {
+        if (same_name(given, retired[i].option) ||
+            (section != NULL && strcmp(section, retired[i].section) == 0 &&
+             same_name(given, retired[i].key))) {
+            snprintf(buf, size, ": %s", retired[i].instead);
+            return;
+        }
     }
-    fprintf(f, "  %-28s %s\n  %-28s %s\n  %-28s %s\n  %-28s %s\n", "-c, --config PATH",
-            "read settings from this INI file [" CONFIG_DEFAULT_FILE " if it exists]",
-            "--check-config", "validate the settings, print them (password masked), exit 0/1",
-            "-h, --help", "show this help and exit", "-V, --version",
-            "show the version and exit");
-    fprintf(f, "\nSignals: SIGINT/SIGTERM drain the sockets and stop; SIGUSR1 prints the\n"
-               "stats line now; SIGHUP re-reads the config file (applying what can change\n"
-               "live, naming what needs a restart) and reopens the output file.\n"
-               "Wire format and outcomes: parsers/FORMAT.md and the README.\n");
+    for (int i = 0; i < CONFIG_N; i++) {
+        const struct config_setting *s = &config_settings[i];
+        if (section != NULL && same_name(s->key, given) && strcmp(s->section, section) != 0) {
+            snprintf(buf, size, " (did you mean [%s] %s?)", s->section, s->key);
+            return;
+        }
+        if (section != NULL && strcmp(s->section, section) == 0 && near(given, s->key, &best))
+            snprintf(buf, size, " (did you mean '%s'?)", s->key);
+        if (near(given, s->option, &best)) {
+            if (section == NULL)
+                snprintf(buf, size, " (did you mean '--%s'?)", s->option);
+            else
+                snprintf(buf, size, " (did you mean '%s'?)", s->option);
+        }
+    }
 }
 
 /* ---- the INI file --------------------------------------------------------------- */
 
-/* [section] key spellings that are not "<section>-<key>" nor a plain key. */
-static const struct {
-    const char *section, *key, *setting;
-} aliases[] = {
-    {"listen", "address", "listen"},   {"listen", "tcp", "tcp"}, {"listen", "reuseport", "reuseport"},   {"amqp", "url", "amqp"},
-    {"spool", "dir", "spool-dir"},     {"spool", "outbox_size", "outbox-size"},
-    {"state", "dir", "state-dir"},     {"journal", "sync", "journal-sync"},
-    {"journal", "segment", "journal-segment"},
-    {"journal", "memory", "outbox-size"},
-    {"http", "listen", "http"},        {"http", "token_file", "http-token-file"},
-    {"amqp", "ca_file", "amqp-ca-file"}, {"amqp", "cert_file", "amqp-cert-file"},
-    {"amqp", "key_file", "amqp-key-file"},
-    {"http", "token_metrics", "http-token-metrics"},        {"snapshot", "path", "snapshot"},
-    {"logging", "level", "log-level"}, {"output", "path", "output"},
-};
+static int ini_lookup(const char *section, const char *name)
+{
+    char joined[160];
+    for (int i = 0; i < CONFIG_N; i++)
+        if (strcmp(config_settings[i].section, section) == 0 &&
+            same_name(config_settings[i].key, name))
+            return i;
+    int id = config_find(name);
+    if (id >= 0)
+        return id;
+    snprintf(joined, sizeof(joined), "%s-%s", section, name);
+    return section[0] != '\0' ? config_find(joined) : -1;
+}
 
 struct ini_ctx {
     struct config *c;
-    char err[256];
+    FILE *f;
+    int line;     /* lines read so far: the one being handled */
+    int bad_line; /* the first line with an error of ours, 0 while none */
+    char err[400];
+    bool seen[CONFIG_N];
 };
+
+/* inih's reader: one line at a time, so the line being handled is known, and reading stops
+ * at the first error (its line and its message go together). */
+static char *ini_read(char *buf, int size, void *stream)
+{
+    struct ini_ctx *x = stream;
+    if (x->bad_line != 0 || fgets(buf, size, x->f) == NULL)
+        return NULL;
+    x->line++;
+    size_t n = strlen(buf);
+    if (n == (size_t)size - 1 && buf[n - 1] != '\n' && !feof(x->f)) {
+        x->bad_line = x->line;
+        snprintf(x->err, sizeof(x->err),
+                 "line longer than %d characters (give a long list as several lines of the same "
+                 "key)",
+                 size - 3);
+        return NULL;
+    }
+    return buf;
+}
 
 static int on_ini(void *user, const char *section, const char *name, const char *value)
 {
     struct ini_ctx *x = user;
-    char joined[160];
-    for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
-        if (strcmp(section, aliases[i].section) == 0 && strcmp(name, aliases[i].key) == 0)
-            return config_set(x->c, aliases[i].setting, value, x->err, sizeof(x->err)) == 0;
-    snprintf(joined, sizeof(joined), "%s-%s", section, name);
-    if (section[0] != '\0' && find_key(joined) >= 0)
-        return config_set(x->c, joined, value, x->err, sizeof(x->err)) == 0;
-    if (find_key(name) >= 0)
-        return config_set(x->c, name, value, x->err, sizeof(x->err)) == 0;
-    snprintf(x->err, sizeof(x->err), "unknown setting '%s' in [%s] (keys are the --long "
-                                     "option names; see injectord --help)",
-             name, section);
-    return 0;
+    char hint[128];
+    int id = ini_lookup(section, name);
+    int rc = 0;
+    if (id < 0) {
+        suggest(section, name, hint, sizeof(hint));
+        snprintf(x->err, sizeof(x->err),
+                 "unknown setting '%s' in [%s]%s; keys are those injectord --check-config "
+                 "prints, or the --option names",
+                 name, section, hint);
+        rc = -EINVAL;
+    } else {
+        rc = set_value(x->c, id, value, !x->seen[id], x->err, sizeof(x->err));
+        x->seen[id] = true;
+        x->c->given[id] = true;
+    }
+    if (rc != 0 && x->bad_line == 0)
+        x->bad_line = x->line;
+    return rc == 0;
 }
 
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
 {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT ? -ENOENT : fail(err, errlen, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return fail(err, errlen, "%s: is a directory, not a config file", path);
     struct ini_ctx x = {.c = c};
-    if (access(path, F_OK) != 0)
-        return -ENOENT;
-    int line = ini_parse(path, on_ini, &x);
-    if (line == -1)
+    if ((x.f = fopen(path, "r")) == NULL)
         return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    int line = ini_parse_stream(ini_read, &x, on_ini, &x);
+    fclose(x.f);
     if (line == -2)
         return fail(err, errlen, "%s: out of memory", path);
-    if (line > 0)
-        return fail(err, errlen, "%s:%d: %s", path, line,
-                    x.err[0] ? x.err : "not a 'key = value' line nor a [section]");
+    /* inih's line is the first error it saw (ours included); a line before ours is one
+     * that is neither 'key = value' nor a [section]. */
+    if (x.bad_line != 0 && (line == 0 || line >= x.bad_line))
+        return fail(err, errlen, "%s:%d: %s", path, x.bad_line, x.err);
+    if (line != 0)
+        return fail(err, errlen, "%s:%d: not a 'key = value' line nor a [section]", path, line);
     return 0;
 }
 
-int config_load(struct config *c, int argc, char **argv, bool *check, char *err, size_t errlen)
-{
-    const char *file = NULL;
-    *check = false;
-    config_defaults(c);
-    /* A first look for -c and --check-config: the file goes under the options. */
-    for (int i = 1; i < argc; i++) {
-        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
-            file = argv[++i];
-        else if (strncmp(argv[i], "--config=", 9) == 0)
-            file = argv[i] + 9;
-        else if (strcmp(argv[i], "--check-config") == 0)
-            *check = true;
-    }
-    int rc = config_load_file(c, file ? file : CONFIG_DEFAULT_FILE, err, errlen);
-    if (rc == -ENOENT && file != NULL)
-        return fail(err, errlen, "%s: no such file", file);
-    if (rc != 0 && rc != -ENOENT)
-        return rc;
-    if ((rc = config_parse_args(c, argc, argv, err, errlen)) != 0)
-        return rc;
-    /* The state directory holds the snapshot too, unless it is given elsewhere. */
-    if (c->state_dir[0] != '\0' && c->snapshot[0] == '\0')
-        snprintf(c->snapshot, sizeof(c->snapshot), "%.990s/snapshot.json", c->state_dir);
-    return 0;
-}
-
-size_t config_amqp_urls(char *list, const char **urls, size_t max)
-{
-    size_t n = 0;
-    char *save = NULL;
-    for (char *u = strtok_r(list, " ", &save); u != NULL && n < max;
-         u = strtok_r(NULL, " ", &save))
-        urls[n++] = u;
-    return n;
-}
-
-/* The URL with its password, if any, masked. */
-static void masked_url(const char *url, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s", url);
-    char *at = strchr(buf, '@');
-    char *colon = strchr(buf + 7, ':');
-    if (at != NULL && colon != NULL && colon < at) {
-        char rest[1024];
-        snprintf(rest, sizeof(rest), "%s", at);
-        snprintf(colon, size - (size_t)(colon - buf), ":***%s", rest);
-    }
-}
-
-void config_print(const struct config *c, FILE *f)
-{
-    char url[1100];
-    fprintf(f, "# injectord %s: effective configuration\n", INJECTOR_VERSION);
-    for (size_t i = 0; i < c->n_listen; i++)
-        fprintf(f, "listen = %s\n", c->listen[i]);
-    fprintf(f, "rcvbuf = %zu\noutput = %s\ncollector-id = %s\nstats-interval = %u\n", c->rcvbuf,
-            c->output, c->collector_id, c->stats_interval_s);
-    fprintf(f, "log-level = %s\nmax-alerts = %zu\ndefault-ttl = %u\nshutdown-grace = %u\n",
-            log_level_name(c->log_level), c->max_alerts, c->default_ttl_s, c->shutdown_grace_s);
-    fprintf(f, "reuseport = %u\n", c->reuseport);
-    fprintf(f, "max-hosts = %zu\nrate-limit = %g\nrate-burst = %g\n", c->max_hosts,
-            c->rate_limit, c->rate_burst);
-    fprintf(f, "key-file = %s\nrequire-signature = %s\nsignature-skew = %u\n", c->key_file,
-            c->require_signature ? "true" : "false", c->signature_skew_s);
-    fprintf(f, "http = %s\nhttp-token-file = %s\nhttp-token-metrics = %s\ntcp = %s\nallow = %s\n",
-            c->http[0] ? c->http : "off", c->http_token_file,
-            c->http_token_metrics ? "true" : "false", c->tcp ? "true" : "false", c->allow);
-    fprintf(f, "snapshot = %s\nsnapshot-interval = %u\n", c->snapshot[0] ? c->snapshot : "",
-            c->snapshot_interval_s);
-    char list[sizeof(c->amqp_url)];
-    const char *urls[CONFIG_MAX_AMQP];
-    snprintf(list, sizeof(list), "%s", c->amqp_url);
-    size_t n = config_amqp_urls(list, urls, CONFIG_MAX_AMQP);
-    fprintf(f, "amqp = ");
-    for (size_t i = 0; i < n; i++) {
-        masked_url(urls[i], url, sizeof(url));
-        fprintf(f, "%s%s", i ? ", " : "", url);
-    }
-    fprintf(f, "\namqp-exchange = %s\namqp-password-file = %s\n", c->amqp_exchange,
-            c->amqp_password_file);
-    fprintf(f, "amqp-ca-file = %s\namqp-cert-file = %s\namqp-key-file = %s\n", c->amqp_ca_file,
-            c->amqp_cert_file, c->amqp_key_file);
-    fprintf(f, "amqp-confirm-window = %u\namqp-mandatory = %s\namqp-heartbeat = %u\n",
-            c->amqp_confirm_window, c->amqp_mandatory ? "true" : "false", c->amqp_heartbeat_s);
-    fprintf(f, "state-dir = %s\njournal-sync = %ums\njournal-segment = %zu\noutbox-size = %zu\n",
-            c->state_dir, c->journal_sync_ms, c->journal_segment, c->outbox_size);
-}
+/* ---- the command line ----------------------------------------------------------- */
 
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen)
 {
-    struct option opts[K_COUNT + 5];
-    for (int i = 0; i < K_COUNT; i++)
-        opts[i] = (struct option){keys[i].name, required_argument, NULL, 1000 + i};
-    opts[K_COUNT] = (struct option){"help", no_argument, NULL, 'h'};
-    opts[K_COUNT + 1] = (struct option){"version", no_argument, NULL, 'V'};
-    opts[K_COUNT + 2] = (struct option){"config", required_argument, NULL, 'c'};
-    opts[K_COUNT + 3] = (struct option){"check-config", no_argument, NULL, 'C'};
-    opts[K_COUNT + 4] = (struct option){NULL, 0, NULL, 0};
+    struct option opts[CONFIG_N + 5];
+    bool seen[CONFIG_N] = {false};
+    for (int i = 0; i < CONFIG_N; i++)
+        opts[i] = (struct option){config_settings[i].option, required_argument, NULL, 1000 + i};
+    opts[CONFIG_N] = (struct option){"help", no_argument, NULL, 'h'};
+    opts[CONFIG_N + 1] = (struct option){"version", no_argument, NULL, 'V'};
+    opts[CONFIG_N + 2] = (struct option){"config", required_argument, NULL, 'c'};
+    opts[CONFIG_N + 3] = (struct option){"check-config", optional_argument, NULL, 'C'};
+    opts[CONFIG_N + 4] = (struct option){NULL, 0, NULL, 0};
 
     optind = 1;
     opterr = 0;
     int ch;
-    /* Options win over the file: the first --listen here replaces the file's too. */
-    c->listen_given = false;
-    c->amqp_given = false;
     while ((ch = getopt_long(argc, argv, ":hVc:", opts, NULL)) != -1) {
         if (ch == 'c' || ch == 'C')
             continue; /* taken by config_load */
@@ -770,13 +561,273 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
         }
         if (ch == ':')
             return fail(err, errlen, "%s needs a value (see --help)", argv[optind - 1]);
-        if (ch == '?')
-            return fail(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
-        int rc = config_set(c, keys[ch - 1000].name, optarg, err, errlen);
+        if (ch == '?') {
+            char name[64], hint[128] = "";
+            const char *a = argv[optind - 1];
+            if (strncmp(a, "--", 2) == 0) {
+                snprintf(name, sizeof(name), "%.*s", (int)strcspn(a + 2, "="), a + 2);
+                suggest(NULL, name, hint, sizeof(hint));
+            }
+            return fail(err, errlen, "unknown option '%s'%s (see --help)", a, hint);
+        }
+        int id = ch - 1000;
+        int rc = set_value(c, id, optarg, !seen[id], err, errlen);
         if (rc != 0)
             return rc;
+        seen[id] = c->given[id] = true;
     }
     if (optind < argc)
         return fail(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
     return 0;
+}
+
+int config_set(struct config *c, const char *key, const char *value, char *err, size_t errlen)
+{
+    char hint[128];
+    int id = config_find(key);
+    if (id < 0) {
+        suggest(NULL, key, hint, sizeof(hint));
+        return fail(err, errlen, "unknown setting '%s'%s", key, hint);
+    }
+    int rc = set_value(c, id, value, !c->given[id], err, errlen);
+    if (rc == 0)
+        c->given[id] = true;
+    return rc;
+}
+
+void config_defaults(struct config *c)
+{
+    char err[256];
+    memset(c, 0, sizeof(*c));
+    for (int i = 0; i < CONFIG_N; i++) {
+        if (config_settings[i].dflt[0] != '\0' &&
+            set_value(c, i, config_settings[i].dflt, true, err, sizeof(err)) != 0) {
+            /* A default the table cannot parse: a bug, caught by the first test run. */
+            fprintf(stderr, "injectord: bad default: %s\n", err);
+            abort();
+        }
+    }
+    if (gethostname(c->collector_id, sizeof(c->collector_id) - 1) != 0 ||
+        c->collector_id[0] == '\0')
+        snprintf(c->collector_id, sizeof(c->collector_id), "injector");
+}
+
+int config_load(struct config *c, int argc, char **argv, enum config_mode *mode, char *err,
+                size_t errlen)
+{
+    const char *file = NULL;
+    *mode = CONFIG_RUN;
+    config_defaults(c);
+    /* A first look for -c and --check-config: the file goes under the options. */
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
+            file = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+        else if (strcmp(argv[i], "--check-config") == 0)
+            *mode = CONFIG_CHECK;
+        else if (strcmp(argv[i], "--check-config=bind") == 0)
+            *mode = CONFIG_CHECK_BIND;
+        else if (strncmp(argv[i], "--check-config=", 15) == 0) {
+            *mode = CONFIG_CHECK;
+            return fail(err, errlen, "%s: --check-config takes no value, or =bind", argv[i]);
+        }
+    }
+    int rc = config_load_file(c, file ? file : CONFIG_DEFAULT_FILE, err, errlen);
+    if (rc == -ENOENT && file != NULL)
+        return fail(err, errlen, "%s: no such file", file);
+    if (rc != 0 && rc != -ENOENT)
+        return rc;
+    if ((rc = config_parse_args(c, argc, argv, err, errlen)) != 0)
+        return rc;
+    config_derive(c);
+    return 0;
+}
+
+void config_derive(struct config *c)
+{
+    /* The state directory holds the snapshot too, unless it is given elsewhere. */
+    if (c->state_dir[0] != '\0' && c->snapshot[0] == '\0')
+        snprintf(c->snapshot, sizeof(c->snapshot), "%.990s/snapshot.json", c->state_dir);
+}
+
+/* ---- one setting: compare, copy, show --------------------------------------------- */
+
+bool config_equal(enum config_id id, const struct config *a, const struct config *b)
+{
+    const struct config_setting *s = &config_settings[id];
+    const void *x = cfield_of(a, id), *y = cfield_of(b, id);
+    switch (s->type) {
+    case CONFIG_TYPE_TEXT:
+    case CONFIG_TYPE_PATH:
+    case CONFIG_TYPE_CIDRS:
+        return strcmp(x, y) == 0;
+    case CONFIG_TYPE_ADDRESS:
+        return strcmp(((const struct config_address *)x)->text,
+                      ((const struct config_address *)y)->text) == 0;
+    case CONFIG_TYPE_ADDRESSES: {
+        const struct config_addresses *l = x, *m = y;
+        if (l->n != m->n)
+            return false;
+        for (size_t i = 0; i < l->n; i++)
+            if (strcmp(l->a[i].text, m->a[i].text) != 0)
+                return false;
+        return true;
+    }
+    case CONFIG_TYPE_URLS: {
+        const struct config_urls *l = x, *m = y;
+        if (l->n != m->n)
+            return false;
+        for (size_t i = 0; i < l->n; i++)
+            if (strcmp(l->url[i], m->url[i]) != 0)
+                return false;
+        return true;
+    }
+    case CONFIG_TYPE_NUMBER:
+        return *(const double *)x == *(const double *)y;
+    case CONFIG_TYPE_BOOL:
+        return *(const bool *)x == *(const bool *)y;
+    case CONFIG_TYPE_ENUM:
+        return *(const int *)x == *(const int *)y;
+    default:
+        return *(const uint64_t *)x == *(const uint64_t *)y;
+    }
+}
+
+void config_copy(enum config_id id, struct config *dst, const struct config *src)
+{
+    memcpy(field_of(dst, id), cfield_of(src, id), config_settings[id].size);
+}
+
+bool config_is_empty(enum config_id id, const struct config *c)
+{
+    const void *f = cfield_of(c, id);
+    switch (config_settings[id].type) {
+    case CONFIG_TYPE_TEXT:
+    case CONFIG_TYPE_PATH:
+    case CONFIG_TYPE_CIDRS:
+        return ((const char *)f)[0] == '\0';
+    case CONFIG_TYPE_ADDRESS:
+        return ((const struct config_address *)f)->text[0] == '\0';
+    case CONFIG_TYPE_ADDRESSES:
+        return ((const struct config_addresses *)f)->n == 0;
+    case CONFIG_TYPE_URLS:
+        return ((const struct config_urls *)f)->n == 0;
+    default:
+        return false;
+    }
+}
+
+/* Item i of setting id (lists; i == 0 for the rest) as text, or NULL past the end. */
+static const char *format_item(enum config_id id, const struct config *c, size_t i, char *buf,
+                               size_t size)
+{
+    const struct config_setting *s = &config_settings[id];
+    const void *f = cfield_of(c, id);
+    if (s->type == CONFIG_TYPE_ADDRESSES) {
+        const struct config_addresses *l = f;
+        return i < l->n ? snprintf(buf, size, "%s", l->a[i].text), buf : NULL;
+    }
+    if (s->type == CONFIG_TYPE_URLS) {
+        const struct config_urls *l = f;
+        return i < l->n ? secret_mask_url(l->url[i], buf, size) : NULL;
+    }
+    if (i > 0)
+        return NULL;
+    switch (s->type) {
+    case CONFIG_TYPE_BOOL:
+        snprintf(buf, size, "%s", *(const bool *)f ? "true" : "false");
+        break;
+    case CONFIG_TYPE_COUNT:
+        snprintf(buf, size, "%" PRIu64, *(const uint64_t *)f);
+        break;
+    case CONFIG_TYPE_NUMBER:
+        snprintf(buf, size, "%g", *(const double *)f);
+        break;
+    case CONFIG_TYPE_SIZE:
+        format_size(*(const uint64_t *)f, buf, size);
+        break;
+    case CONFIG_TYPE_DURATION:
+        format_duration(*(const uint64_t *)f, buf, size);
+        break;
+    case CONFIG_TYPE_ENUM:
+        snprintf(buf, size, "%s", s->lim.names[*(const int *)f]);
+        break;
+    case CONFIG_TYPE_ADDRESS: {
+        const struct config_address *a = f;
+        snprintf(buf, size, "%s", a->text[0] != '\0' ? a->text : s->lim.off ? "off" : "");
+        break;
+    }
+    default:
+        snprintf(buf, size, "%s", (const char *)f);
+        break;
+    }
+    return buf;
+}
+
+const char *config_format(enum config_id id, const struct config *c, char *buf, size_t size)
+{
+    char item[CONFIG_PATH_MAX];
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; format_item(id, c, i, item, sizeof(item)) != NULL && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "", item);
+    return buf;
+}
+
+void config_print(const struct config *c, FILE *f)
+{
+    char item[CONFIG_PATH_MAX * 2];
+    const char *done[CONFIG_N];
+    size_t n_done = 0;
+    fprintf(f, "# injectord %s: effective configuration (passwords in URLs left out)\n",
+            INJECTOR_VERSION);
+    /* Section by section, in the table's order of first appearance. */
+    for (int i = 0; i < CONFIG_N; i++) {
+        const char *section = config_settings[i].section;
+        bool printed = false;
+        for (size_t k = 0; k < n_done; k++)
+            printed = printed || strcmp(done[k], section) == 0;
+        if (printed)
+            continue;
+        done[n_done++] = section;
+        fprintf(f, "\n[%s]\n", section);
+        for (int j = i; j < CONFIG_N; j++) {
+            if (strcmp(config_settings[j].section, section) != 0)
+                continue;
+            const char *key = config_settings[j].key;
+            if (format_item(j, c, 0, item, sizeof(item)) == NULL)
+                fprintf(f, "%s =\n", key); /* an empty list */
+            for (size_t k = 0; format_item(j, c, k, item, sizeof(item)) != NULL; k++)
+                fprintf(f, "%s =%s%s\n", key, item[0] ? " " : "", item);
+        }
+    }
+}
+
+void config_usage(FILE *f)
+{
+    fprintf(f, "Usage: injectord [OPTION]...\n"
+               "Collect alert datagrams (XML) on UDP, keep the table of active alerts, and\n"
+               "write every real change (raise, update, clear) as one JSON line.\n\n");
+    for (int i = 0; i < CONFIG_N; i++) {
+        const struct config_setting *s = &config_settings[i];
+        char left[64], dflt[64] = "";
+        const char *shown = s->lim.shown != NULL ? s->lim.shown : s->dflt;
+        if (shown[0] != '\0')
+            snprintf(dflt, sizeof(dflt), " [%s]", shown);
+        snprintf(left, sizeof(left), "--%s %s", s->option, s->arg);
+        fprintf(f, "  %-28s %s%s\n", left, s->help, dflt);
+    }
+    fprintf(f, "  %-28s %s\n  %-28s %s\n  %-28s %s\n  %-28s %s\n", "-c, --config PATH",
+            "read settings from this INI file [" CONFIG_DEFAULT_FILE " if it exists]",
+            "--check-config[=bind]",
+            "check the settings and the files and addresses they name (=bind: bind the "
+            "addresses too), print them as an INI file, exit 0/1",
+            "-h, --help", "show this help and exit", "-V, --version", "show the version and exit");
+    fprintf(f, "\nEvery option is also a key of the config file: [section] key as --check-config\n"
+               "prints it, or the option's own name in any section. Options win over the file.\n"
+               "Signals: SIGINT/SIGTERM drain the sockets and stop; SIGUSR1 prints the\n"
+               "stats line now; SIGHUP re-reads the config file (applying what can change\n"
+               "live, naming what needs a restart) and reopens the output file.\n"
+               "Wire format and outcomes: parsers/FORMAT.md and the README.\n");
 }

@@ -13,7 +13,6 @@
 #define INJECTOR_HTTP_H
 
 #include "collector/ingest.h"
-#include "collector/udp.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,16 +20,25 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+/* One listening socket, as /v1/stats and /metrics show it. */
+struct http_listener {
+    const char *address;  /* "127.0.0.1:8341"; valid for the call only */
+    size_t rcvbuf;        /* the receive buffer the kernel granted */
+    bool rcvbuf_clamped;  /* below what was asked (net.core.rmem_max) */
+    int64_t kernel_drops; /* -1: unknown */
+};
+
+typedef void (*http_listener_fn)(const struct http_listener *l, void *arg);
+
 struct http_config {
     const struct sockaddr *addr;
     struct ingest *ingest;
     const char *collector_id;
-    struct udp *const *udp; /* the daemon's listeners, read at each request */
-    const size_t *n_udp;
-    int64_t started_ms; /* wall clock */
-    const char *token;    /* bearer token required for all but /healthz; NULL: none */
-    bool token_metrics;   /* the token guards /metrics too */
-    /* Called before counters are read (refreshes the kernel drop counts). */
+    /* Calls fn(l, arg) once per listener, in order; at each request that shows them. */
+    void (*listeners)(http_listener_fn fn, void *arg, void *data);
+    const char *token;  /* bearer token required for all but /healthz; NULL: none */
+    bool token_metrics; /* the token guards /metrics too */
+    /* Called before counters are read (brings the daemon's gauges up to date). */
     void (*refresh)(void *data);
     void *data;
 };
@@ -42,10 +50,6 @@ int http_new(uv_loop_t *loop, const struct http_config *cfg, struct http **out);
 
 /* Change the token (SIGHUP); NULL removes it. Copied. Returns 0 or -ENOMEM. */
 int http_set_token(struct http *h, const char *token, bool token_metrics);
-
-/* Read a token from the first line of path into buf. Returns 0, or a negative errno
- * (-EINVAL: empty). */
-int http_read_token(const char *path, char *buf, size_t size);
 
 /* Stop serving and close. Safe on NULL. */
 void http_close(struct http *h);

@@ -2,11 +2,11 @@
 #include "collector/ingest.h"
 
 #include "collector/acl.h"
+#include "collector/address.h"
 #include "collector/auth.h"
 #include "collector/log.h"
 #include "collector/ratelimit.h"
 #include "collector/sources.h"
-#include "collector/udp.h"
 #include "parsers/alert_xml.h"
 
 #include <errno.h>
@@ -15,6 +15,13 @@
 #include <string.h>
 #include <time.h>
 
+/* The journal's counters join the sinks' in a report (under "sink" in /v1/stats, as
+ * injector_sink_journal_... in /metrics): a sink that takes nothing and reports them. */
+struct journal_reporter {
+    struct sink base;
+    struct journal *journal;
+};
+
 struct ingest {
     char *collector_id;
     struct alert_xml *parser;
@@ -22,11 +29,13 @@ struct ingest {
     struct sources *sources;
     struct acl *acl; /* NULL: everyone */
     struct ratelimit *rate;
-    struct auth *auth; /* NULL: signatures not checked */
+    struct auth *auth;       /* NULL: signatures not checked */
     struct journal *journal; /* borrowed; NULL: none */
     struct sink *sinks[INGEST_MAX_SINKS];
     size_t n_sinks;
-    bool dirty; /* written since the last flush */
+    struct journal_reporter reporter;
+    struct sink *reported[INGEST_MAX_SINKS + 1]; /* the reporter, then the sinks */
+    bool dirty;                                  /* written since the last flush */
     struct stats stats;
     struct change_json json;
     struct alert_xml_result res; /* large: kept here rather than on the stack */
@@ -35,6 +44,32 @@ struct ingest {
     struct sockaddr_storage last_from;
     char last_sender[72];
     struct log_ratelimit rl_malformed, rl_invalid, rl_full, rl_sink, rl_acl, rl_rate, rl_auth;
+};
+
+static int reporter_write(struct sink *sk, const struct change *c, const char *json, size_t len)
+{
+    (void)sk;
+    (void)c;
+    (void)json;
+    (void)len;
+    return 0;
+}
+
+static void reporter_counters(struct sink *sk, counter_fn fn, void *data)
+{
+    journal_counters(((struct journal_reporter *)sk)->journal, fn, data);
+}
+
+static void reporter_free(struct sink *sk)
+{
+    (void)sk; /* the journal is the daemon's */
+}
+
+static const struct sink_ops reporter_ops = {
+    .name = "journal",
+    .write = reporter_write,
+    .counters = reporter_counters,
+    .free = reporter_free,
 };
 
 int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_sinks,
@@ -53,6 +88,7 @@ int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_si
     in->n_sinks = n_sinks;
     n_sinks = 0; /* owned by in from here */
     in->journal = cfg->journal;
+    in->reporter = (struct journal_reporter){.base.ops = &reporter_ops, .journal = cfg->journal};
 
     in->rl_malformed.what = "malformed datagrams";
     in->rl_invalid.what = "invalid alerts";
@@ -99,22 +135,17 @@ void ingest_free(struct ingest *in)
 
 static const char *sender_text(const struct sockaddr *from, char *buf, size_t size)
 {
-    return from != NULL ? udp_format_addr(from, buf, size) : NULL;
-}
-
-static size_t addr_len(const struct sockaddr *sa)
-{
-    return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    return from != NULL ? address_format(from, buf, size) : NULL;
 }
 
 static const char *sender_cached(struct ingest *in, const struct sockaddr *from)
 {
     if (from == NULL)
         return NULL;
-    size_t n = addr_len(from);
+    size_t n = address_len(from);
     if (memcmp(&in->last_from, from, n) != 0) {
         memcpy(&in->last_from, from, n);
-        udp_format_addr(from, in->last_sender, sizeof(in->last_sender));
+        address_format(from, in->last_sender, sizeof(in->last_sender));
     }
     return in->last_sender;
 }
@@ -142,8 +173,8 @@ static void forward(struct ingest *in, const struct state_result *r, const struc
     }
     bool all = true;
     /* The journal first: the publisher reads it, and a restart replays it. */
-    if (in->journal != NULL && (rc = journal_append(in->journal, &c, in->json.buf,
-                                                    in->json.len)) != 0) {
+    if (in->journal != NULL &&
+        (rc = journal_append(in->journal, &c, in->json.buf, in->json.len)) != 0) {
         all = false;
         in->stats.sink_errors++;
         log_ratelimited(&in->rl_sink, mono_ms, LOG_LEVEL_ERROR,
@@ -162,7 +193,7 @@ static void forward(struct ingest *in, const struct state_result *r, const struc
         }
     }
     if (all)
-        in->stats.published++;
+        in->stats.forwarded++;
     in->dirty = true;
 }
 
@@ -209,17 +240,16 @@ static int process(struct ingest *in, int rc, const struct sockaddr *from, int64
     }
     if (rc != 0) {
         in->stats.malformed++;
-        in->stats.rejects[res->reason]++;
-        log_ratelimited(&in->rl_malformed, mono_ms, LOG_LEVEL_WARNING,
-                        "%s from %s refused: %s: %s", items ? "document" : "datagram",
-                        sender_text(from, sender, sizeof(sender)),
+        in->stats.refused[res->reason]++;
+        log_ratelimited(&in->rl_malformed, mono_ms, LOG_LEVEL_WARNING, "%s from %s refused: %s: %s",
+                        items ? "document" : "datagram", sender_text(from, sender, sizeof(sender)),
                         alert_xml_reason_name(res->reason), res->error);
         return rc;
     }
     if (res->n_rejected > 0) {
         in->stats.invalid += res->n_rejected;
         for (int i = 0; i < ALERT_XML_REASON_COUNT; i++)
-            in->stats.rejects[i] += res->rejected[i];
+            in->stats.refused[i] += res->rejected[i];
         log_ratelimited(&in->rl_invalid, mono_ms, LOG_LEVEL_WARNING,
                         "%zu alert(s) from %s refused, %zu kept: %s: %s", res->n_rejected,
                         sender_text(from, sender, sizeof(sender)), res->n_alerts,
@@ -285,8 +315,8 @@ struct auth *ingest_auth(struct ingest *in)
 /* The signature check (AUTH_ACCEPT when signatures are not checked); on acceptance, buf
  * and len are narrowed to the document. Counts nothing: a TCP document cut short is looked
  * at again. */
-static enum auth_reason check_auth(struct ingest *in, const char **buf, size_t *len,
-                                   bool must_sign, int64_t now_ms)
+static enum auth_reason check_auth(struct ingest *in, const char **buf, size_t *len, bool must_sign,
+                                   int64_t now_ms)
 {
     if (in->auth == NULL)
         return AUTH_ACCEPT; /* +signed blocks without keys are refused at start-up */
@@ -298,7 +328,7 @@ static void count_auth_refusal(struct ingest *in, enum auth_reason r, const char
                                const struct sockaddr *from, int64_t mono_ms)
 {
     char sender[72];
-    in->stats.auth[r]++;
+    in->stats.auth_refused[r]++;
     log_ratelimited(&in->rl_auth, mono_ms, LOG_LEVEL_WARNING, "%s from %s refused: signature: %s",
                     what, sender_text(from, sender, sizeof(sender)), auth_reason_name(r));
 }
@@ -331,7 +361,7 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
     if (truncated) {
         in->stats.truncated++;
         in->stats.malformed++;
-        in->stats.rejects[ALERT_XML_TOO_LARGE]++;
+        in->stats.refused[ALERT_XML_TOO_LARGE]++;
         log_ratelimited(&in->rl_malformed, mono_ms, LOG_LEVEL_WARNING,
                         "datagram from %s refused: too_large: longer than %zu bytes",
                         sender_text(from, sender, sizeof(sender)), len);
@@ -412,11 +442,13 @@ void ingest_flush(struct ingest *in, int64_t mono_ms)
     for (size_t i = 0; i < in->n_sinks; i++) {
         int rc = sink_flush(in->sinks[i]);
         if (rc != 0) {
-            /* A full disk fails every flush: loud, but not one line per loop iteration. */
+            /* A full disk fails every flush: loud, but not one line per loop iteration. The
+             * sink keeps what it could not write (sink.h) and tries again at the next
+             * flush; a change it has no room for is refused at write, and counted there. */
             in->stats.sink_errors++;
             log_ratelimited(&in->rl_sink, mono_ms, LOG_LEVEL_ERROR,
-                            "%s sink: writing out failed: %s; the changes in that write are "
-                            "lost (counted), the state table stays right",
+                            "%s sink: writing out failed: %s; what is buffered is kept and "
+                            "written at the next flush, the state table stays right",
                             in->sinks[i]->ops->name, strerror(-rc));
         }
     }
@@ -454,15 +486,29 @@ const struct stats *ingest_stats(struct ingest *in)
     in->stats.seq_gaps = t.seq_gaps;
     in->stats.seq_reordered = t.reordered;
     in->stats.seq_duplicates = t.duplicates;
-    in->stats.active = state_count(in->state);
+    in->stats.active_alerts = state_count(in->state);
     in->stats.hosts = state_host_count(in->state);
     in->stats.version = state_version(in->state);
     return &in->stats;
 }
 
-void ingest_set_kernel_drops(struct ingest *in, uint64_t total)
+struct stats *ingest_counters(struct ingest *in)
 {
-    in->stats.kernel_drops = total;
+    return &in->stats;
+}
+
+void ingest_report(struct ingest *in, struct stats_report *out)
+{
+    out->stats = ingest_stats(in);
+    out->sinks = in->sinks;
+    out->n_sinks = in->n_sinks;
+    if (in->journal != NULL) {
+        in->reported[0] = &in->reporter.base;
+        for (size_t i = 0; i < in->n_sinks; i++)
+            in->reported[i + 1] = in->sinks[i];
+        out->sinks = in->reported;
+        out->n_sinks = in->n_sinks + 1;
+    }
 }
 
 void ingest_tick(struct ingest *in, int64_t mono_ms)
@@ -479,21 +525,4 @@ void ingest_tick(struct ingest *in, int64_t mono_ms)
 struct state *ingest_state(struct ingest *in)
 {
     return in->state;
-}
-
-void ingest_format_sink_stats(struct ingest *in, char *buf, size_t size)
-{
-    size_t n = 0;
-    if (size > 0)
-        buf[0] = '\0';
-    if (in->journal != NULL && size > 0) {
-        int k = journal_format_stats(in->journal, buf, size);
-        if (k > 0)
-            n = (size_t)k < size ? (size_t)k : size - 1;
-    }
-    for (size_t i = 0; i < in->n_sinks && n < size; i++) {
-        int k = sink_format_stats(in->sinks[i], buf + n, size - n);
-        if (k > 0)
-            n += (size_t)k;
-    }
 }

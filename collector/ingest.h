@@ -98,11 +98,16 @@ void ingest_write_journal(struct ingest *in);
 /* Reopen file sinks (SIGHUP). Returns 0 or the first error. */
 int ingest_reopen(struct ingest *in);
 
-/* Counters, with the gauges (active, hosts, version) brought up to date. */
+/* Counters, with the gauges (active_alerts, hosts, version, seq_*) brought up to date. */
 const struct stats *ingest_stats(struct ingest *in);
 
-/* Set the kernel drop count the caller read from the sockets (a total since they opened). */
-void ingest_set_kernel_drops(struct ingest *in, uint64_t total);
+/* The counters for their owners outside ingest (the daemon: kernel_drops, uptime; set them
+ * before a report). */
+struct stats *ingest_counters(struct ingest *in);
+
+/* A report of every counter: ingest_stats, the journal's and the sinks' (stats.h). Valid until the
+ * next call into ingest. */
+void ingest_report(struct ingest *in, struct stats_report *out);
 
 /* Emit summaries of rate-limited log lines whose window has passed. */
 void ingest_tick(struct ingest *in, int64_t mono_ms);
@@ -111,8 +116,5 @@ struct state *ingest_state(struct ingest *in);
 
 /* The per-sender table (for the HTTP API). */
 struct sources *ingest_sources(struct ingest *in);
-
-/* Append the journal's and every sink's own counters (" key=value"...) to buf. */
-void ingest_format_sink_stats(struct ingest *in, char *buf, size_t size);
 
 #endif

@@ -4,28 +4,36 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static enum log_level max_level = LOG_LEVEL_INFO;
+/* Written by the loop thread (a reload), read by every thread that logs (the AMQP
+ * publisher too): atomic. Relaxed: a line logged at the old level around a reload is fine,
+ * only a torn or cached-forever read is not. */
+static atomic_int max_level = LOG_LEVEL_INFO;
 
-static const char *const level_names[] = {
-    [LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARNING] = "warning",
-    [LOG_LEVEL_NOTICE] = "notice", [LOG_LEVEL_INFO] = "info",
-    [LOG_LEVEL_DEBUG] = "debug",
+const char *const log_level_names[LOG_LEVEL_DEBUG + 1] = {
+    [LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
+    [LOG_LEVEL_INFO] = "info",   [LOG_LEVEL_DEBUG] = "debug",
 };
 
 void log_set_level(enum log_level level)
 {
-    max_level = level;
+    atomic_store_explicit(&max_level, (int)level, memory_order_relaxed);
+}
+
+static bool enabled(enum log_level level)
+{
+    return (int)level <= atomic_load_explicit(&max_level, memory_order_relaxed);
 }
 
 int log_level_parse(const char *s, enum log_level *out)
 {
     for (int l = LOG_LEVEL_ERROR; l <= LOG_LEVEL_DEBUG; l++) {
-        if (strcmp(s, level_names[l]) == 0) {
+        if (strcmp(s, log_level_names[l]) == 0) {
             *out = (enum log_level)l;
             return 0;
         }
@@ -37,7 +45,7 @@ const char *log_level_name(enum log_level level)
 {
     if (level < LOG_LEVEL_ERROR || level > LOG_LEVEL_DEBUG)
         return "?";
-    return level_names[level];
+    return log_level_names[level];
 }
 
 static void vlog(enum log_level level, const char *fmt, va_list ap)
@@ -55,13 +63,12 @@ static void vlog(enum log_level level, const char *fmt, va_list ap)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ldZ %s: %s\n", when, ts.tv_nsec / 1000000, log_level_name(level),
-            msg);
+    fprintf(stderr, "%s.%03ldZ %s: %s\n", when, ts.tv_nsec / 1000000, log_level_name(level), msg);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-    if (level > max_level)
+    if (!enabled(level))
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -84,7 +91,7 @@ void log_ratelimit_flush(struct log_ratelimit *rl, int64_t now_ms)
 void log_ratelimited(struct log_ratelimit *rl, int64_t now_ms, enum log_level level,
                      const char *fmt, ...)
 {
-    if (level > max_level)
+    if (!enabled(level))
         return;
     log_ratelimit_flush(rl, now_ms);
     if (rl->used >= LOG_RATELIMIT_BURST) {

@@ -2,7 +2,8 @@
  *
  * Lines go to stderr: with a timestamp on a terminal, with a syslog priority prefix
  * ("<4>") when stderr is the journal (JOURNAL_STREAM set), which journald turns into the
- * entry's priority. Loop thread and other threads alike (one fprintf per line).
+ * entry's priority. log_msg and log_set_level: any thread (one fprintf per line). A
+ * struct log_ratelimit belongs to one thread.
  */
 #ifndef INJECTOR_LOG_H
 #define INJECTOR_LOG_H
@@ -18,8 +19,12 @@ enum log_level {
     LOG_LEVEL_DEBUG = 7,
 };
 
-/* Messages above this level are dropped; the default is info. */
+/* Messages above this level are dropped; the default is info. Any thread (the level is
+ * an atomic: the loop sets it on reload while the publisher thread logs). */
 void log_set_level(enum log_level level);
+
+/* The names by level ("error" at LOG_LEVEL_ERROR, ...; NULL below it), for the config. */
+extern const char *const log_level_names[LOG_LEVEL_DEBUG + 1];
 
 /* "error", "warning", "notice", "info", "debug". Returns 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);

@@ -6,10 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HASH_NONFATAL_OOM 1
-#define uthash_nonfatal_oom(obj) (oom_flag = true)
-static bool oom_flag;
-#include <uthash.h>
+#include "collector/hash.h"
 
 #define KEY_LEN 18 /* family, 16 address bytes */
 
@@ -44,7 +41,8 @@ void ratelimit_free(struct ratelimit *r)
     if (r == NULL)
         return;
     struct bucket *b, *tmp;
-    HASH_ITER(hh, r->table, b, tmp) {
+    HASH_ITER(hh, r->table, b, tmp)
+    {
         HASH_DELETE(hh, r->table, b);
         free(b);
     }
@@ -90,8 +88,7 @@ static struct bucket *find(struct ratelimit *r, const struct sockaddr *addr, int
     return b;
 }
 
-size_t ratelimit_take(struct ratelimit *r, const struct sockaddr *addr, size_t n,
-                      int64_t mono_ms)
+size_t ratelimit_take(struct ratelimit *r, const struct sockaddr *addr, size_t n, int64_t mono_ms)
 {
     if (r->rate <= 0 || addr == NULL)
         return n;

@@ -26,7 +26,6 @@ void ratelimit_set(struct ratelimit *r, double rate, double burst);
 
 /* Take n tokens for an alert batch from addr at mono_ms. Returns how many of the n may
  * pass (the first ones in the batch). */
-size_t ratelimit_take(struct ratelimit *r, const struct sockaddr *addr, size_t n,
-                      int64_t mono_ms);
+size_t ratelimit_take(struct ratelimit *r, const struct sockaddr *addr, size_t n, int64_t mono_ms);
 
 #endif

@@ -72,8 +72,8 @@ static int fsync_dir(const char *path)
     return rc;
 }
 
-int snapshot_write(const struct state *s, const char *path, const char *collector_id,
-                   bool clean, char *err, size_t errlen)
+int snapshot_write(const struct state *s, const char *path, const char *collector_id, bool clean,
+                   char *err, size_t errlen)
 {
     char tmp[4096], head[512];
     struct writer w = {.fd = -1};
@@ -84,8 +84,9 @@ int snapshot_write(const struct state *s, const char *path, const char *collecto
         snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(-rc));
         return rc;
     }
-    int n = snprintf(head, sizeof(head), "{\"injector_snapshot\":1,\"version\":%" PRIu64
-                                         ",\"epoch\":\"%016" PRIx64 "\",\"count\":%zu,\"clean\":%s,\"collector\":",
+    int n = snprintf(head, sizeof(head),
+                     "{\"injector_snapshot\":1,\"version\":%" PRIu64 ",\"epoch\":\"%016" PRIx64
+                     "\",\"count\":%zu,\"clean\":%s,\"collector\":",
                      state_version(s), state_epoch(s), state_count(s), clean ? "true" : "false");
     if ((rc = change_json_append(&w.buf, head, (size_t)n)) != 0 ||
         (rc = change_json_append_str(&w.buf, collector_id, strlen(collector_id))) != 0 ||
@@ -196,8 +197,8 @@ int snapshot_load(struct state *s, const char *path, struct snapshot_info *info,
         goto out;
     }
     if (!ended || info->loaded != info->count) {
-        snprintf(err, errlen, "%s: truncated: %zu of %zu alerts, no end line", path,
-                 info->loaded, info->count);
+        snprintf(err, errlen, "%s: truncated: %zu of %zu alerts, no end line", path, info->loaded,
+                 info->count);
         goto out;
     }
     rc = 0;
@@ -206,4 +207,23 @@ out:
     free(line);
     fclose(f);
     return rc;
+}
+
+int snapshot_restore(struct state *s, const char *path, unsigned interval_s, int64_t now_s,
+                     struct snapshot_restored *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->rc = snapshot_load(s, path, &r->info, r->err, sizeof(r->err));
+    if (r->rc == 0 && !r->info.clean && interval_s > 0) {
+        uint64_t jump = ((uint64_t)interval_s + 10) * 1000000u;
+        r->jumped_to = r->info.version + jump;
+        state_set_version(s, r->jumped_to);
+    } else if (r->rc != 0 && r->rc != -ENOENT) {
+        snprintf(r->aside, sizeof(r->aside), "%s.corrupt-%lld", path, (long long)now_s);
+        if (rename(path, r->aside) != 0) {
+            r->aside_errno = errno;
+            r->aside[0] = '\0';
+        }
+    }
+    return r->rc;
 }

@@ -30,8 +30,8 @@ struct snapshot_info {
 
 /* Write the table to path now; clean marks the last snapshot of a clean exit. Returns 0,
  * or a negative errno with err filled. */
-int snapshot_write(const struct state *s, const char *path, const char *collector_id,
-                   bool clean, char *err, size_t errlen);
+int snapshot_write(const struct state *s, const char *path, const char *collector_id, bool clean,
+                   char *err, size_t errlen);
 
 /* Fork a child that writes the table to path and exits. Returns the child's pid, or a
  * negative errno (fork failed; nothing written). Reap it with waitpid. */
@@ -42,5 +42,31 @@ pid_t snapshot_write_async(const struct state *s, const char *path, const char *
  * damage are kept, info says how many); another negative errno when it cannot be read. */
 int snapshot_load(struct state *s, const char *path, struct snapshot_info *info, char *err,
                   size_t errlen);
+
+/* What snapshot_restore found and did, for the caller to report. */
+struct snapshot_restored {
+    int rc; /* snapshot_load's answer: 0, -ENOENT, -EBADMSG, ... */
+    struct snapshot_info info;
+    uint64_t jumped_to; /* numbering goes on after this, not info.version; 0: no jump */
+    char err[512];      /* rc != 0: what is wrong with the file */
+    char aside[1100];   /* damaged: where the file now is; "" when it could not move */
+    int aside_errno;    /* damaged and not moved: why */
+};
+
+/* Start-up: read path into the (empty) table, with the rules that keep every version
+ * unique and damage in sight:
+ *  - A snapshot not written at a clean exit is a periodic one: the run that wrote it may
+ *    have numbered up to interval_s seconds of changes after it, then died. Numbering
+ *    jumps past anything it could have issued (a million changes a second, above what
+ *    one collector does, for interval_s + 10 seconds), so no version is used twice; a
+ *    consumer sees the gap and resyncs.
+ *  - A damaged file (corrupt, truncated, unreadable) keeps the alerts read before the
+ *    damage, and is renamed to PATH.corrupt-<now_s> so the next snapshot does not
+ *    overwrite what someone may want to look at.
+ * interval_s 0: the caller keeps a change journal, which knows what came after the
+ * snapshot: no jump.
+ * A missing file is an empty table (rc -ENOENT). Returns r->rc. */
+int snapshot_restore(struct state *s, const char *path, unsigned interval_s, int64_t now_s,
+                     struct snapshot_restored *r);
 
 #endif

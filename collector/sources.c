@@ -7,10 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HASH_NONFATAL_OOM 1
-#define uthash_nonfatal_oom(obj) (oom_flag = true)
-static bool oom_flag;
-#include <uthash.h>
+#include "collector/hash.h"
 
 #define KEY_LEN 20 /* family, port, 16 address bytes */
 
@@ -44,7 +41,8 @@ void sources_free(struct sources *s)
     if (s == NULL)
         return;
     struct source *e, *tmp;
-    HASH_ITER(hh, s->table, e, tmp) {
+    HASH_ITER(hh, s->table, e, tmp)
+    {
         HASH_DELETE(hh, s->table, e);
         free(e);
     }

@@ -5,12 +5,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
-/* uthash's default on a failed allocation is exit(); record it and fail the call instead. */
-#define HASH_NONFATAL_OOM 1
-#define uthash_nonfatal_oom(obj) (oom_flag = true)
-static bool oom_flag;
-#include <uthash.h>
+#include "collector/hash.h"
 
 #define TEXT_ABSENT UINT32_MAX
 #define KEY_BUF     (2 * (ALERT_KEY_MAX + 1))
@@ -91,12 +90,14 @@ void state_free(struct state *s)
     if (s == NULL)
         return;
     struct entry *e, *etmp;
-    HASH_ITER(hh, s->entries, e, etmp) {
+    HASH_ITER(hh, s->entries, e, etmp)
+    {
         HASH_DELETE(hh, s->entries, e);
         entry_free(e);
     }
     struct host *h, *htmp;
-    HASH_ITER(hh, s->hosts, h, htmp) {
+    HASH_ITER(hh, s->hosts, h, htmp)
+    {
         HASH_DELETE(hh, s->hosts, h);
         free(h);
     }
@@ -164,8 +165,8 @@ static void heap_remove(struct state *s, struct entry *e)
  * the heap cannot grow (the alert then does not expire; counted by the caller as nomem). */
 static int schedule(struct state *s, struct entry *e, int64_t now_ms)
 {
-    int64_t ttl = (e->num_present >> ALERT_TTL & 1u) ? e->num[ALERT_TTL]
-                                                      : (int64_t)s->cfg.default_ttl_s;
+    int64_t ttl =
+        (e->num_present >> ALERT_TTL & 1u) ? e->num[ALERT_TTL] : (int64_t)s->cfg.default_ttl_s;
     if (ttl <= 0) {
         heap_remove(s, e);
         return 0;
@@ -239,6 +240,26 @@ uint64_t state_epoch(const struct state *s)
 void state_set_epoch(struct state *s, uint64_t epoch)
 {
     s->epoch = epoch;
+}
+
+bool state_begin_series(struct state *s, uint64_t (*random64)(void))
+{
+    if (s->epoch != 0)
+        return false; /* a snapshot's series goes on */
+    uint64_t e = 0;
+    for (int tries = 0; e == 0 && tries < 8; tries++)
+        e = random64();
+    /* A source that keeps saying 0 still must not leave the series unnamed. */
+    s->epoch = e != 0 ? e : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 1;
+    return true;
+}
+
+uint64_t state_random64(void)
+{
+    uint64_t e = 0;
+    if (getrandom(&e, sizeof(e), 0) != (ssize_t)sizeof(e))
+        e = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    return e;
 }
 
 static size_t make_key(const struct alert *a, char *key)
@@ -493,8 +514,8 @@ static void merge(const struct entry *e, const struct alert *in, struct alert *m
     }
 }
 
-static int update_alert(struct state *s, struct entry *e, const struct alert *in,
-                        int64_t now_ms, struct state_result *out)
+static int update_alert(struct state *s, struct entry *e, const struct alert *in, int64_t now_ms,
+                        struct state_result *out)
 {
     const struct alert *want = in;
     struct alert tmp;
@@ -570,8 +591,7 @@ int state_expire(struct state *s, int64_t now_ms, struct state_result *out)
     return 1;
 }
 
-int state_apply(struct state *s, const struct alert *in, int64_t now_ms,
-                struct state_result *out)
+int state_apply(struct state *s, const struct alert *in, int64_t now_ms, struct state_result *out)
 {
     char key[KEY_BUF];
     struct entry *e;

@@ -14,6 +14,7 @@
 #include "parsers/alert.h"
 #include "sink/change.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,8 +52,7 @@ void state_free(struct state *s);
  * Returns 0 and fills *out; -ENOSPC when a raise would pass max_alerts or, for a new host,
  * max_hosts (nothing changed);
  * -ENOMEM when a raise or update could not be stored (nothing changed). */
-int state_apply(struct state *s, const struct alert *in, int64_t now_ms,
-                struct state_result *out);
+int state_apply(struct state *s, const struct alert *in, int64_t now_ms, struct state_result *out);
 
 /* Expire the alert whose time is up soonest, if its time (its TTL, or the default TTL,
  * since its last Upd/Post/Updonly) is <= now_ms. Returns 1 and fills *out (outcome
@@ -92,11 +92,19 @@ void state_set_version(struct state *s, uint64_t v);
 uint64_t state_epoch(const struct state *s);
 void state_set_epoch(struct state *s, uint64_t epoch);
 
+/* Start a new version series unless the table already has one (from a snapshot): the
+ * epoch becomes random64()'s first non-zero answer. Returns true when a new series began
+ * (numbering may have started over: consumers that see the new id resync). */
+bool state_begin_series(struct state *s, uint64_t (*random64)(void));
+
+/* 64 random bits from the kernel (getrandom), for state_begin_series; falls back to the
+ * time and pid when the kernel has none to give. */
+uint64_t state_random64(void);
+
 /* Call cb for every active alert (host == NULL) or those of one host, in no particular
  * order; stop early when cb returns non-zero and return that value. The alert and meta are
  * valid for the duration of the callback only; cb must not modify the table. */
-typedef int (*state_foreach_cb)(const struct alert *a, const struct state_meta *meta,
-                                void *data);
+typedef int (*state_foreach_cb)(const struct alert *a, const struct state_meta *meta, void *data);
 int state_foreach(const struct state *s, const char *host, state_foreach_cb cb, void *data);
 
 /* Replay one journaled change onto the table at start-up (no outcome, no new version):

@@ -1,8 +1,13 @@
-/* stats.h - the collector's counters, and the one-line summary printed to stderr.
+/* stats.h - the collector's counters and gauges, declared once, and the three places that
+ * show them: the stats line, /v1/stats (JSON) and /metrics (Prometheus text).
  *
- * Plain integers owned by the loop thread; anything that reports them (the stats line,
- * later the HTTP API) reads them on that thread. Counters only grow; gauges are set by
- * their owner before a report.
+ * STATS_LIST below declares each one: its field in struct stats, kind, unit, when the
+ * stats line shows it, and its help. Adding one is one line there plus the code that
+ * counts it (in->stats.<name>++); every report then has it. The sinks report theirs
+ * through sink.h; the renderers here show both as struct counter (sink/counter.h).
+ *
+ * Plain integers owned by the loop thread: counted there, and every report reads them
+ * there. Counters only grow; gauges are set by their owner before a report.
  */
 #ifndef INJECTOR_STATS_H
 #define INJECTOR_STATS_H
@@ -10,44 +15,90 @@
 #include "collector/auth.h"
 #include "parsers/alert_xml.h"
 #include "sink/change.h"
+#include "sink/counter.h"
+#include "sink/sink.h"
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+/* STATS_LIST(S, F): every counter and gauge, in the stats line's order.
+ *   S(name, KIND, UNIT, LINE, help)   one value
+ *   F(name, "label", count, first, label_fn, "line_prefix", LINE, help)
+ *                                     a family: name[count], member i (from first on)
+ *                                     labelled label_fn(i); on the stats line as
+ *                                     line_prefix + label
+ * KIND: TOTAL or GAUGE; UNIT: NONE, BYTES or SECONDS (a double); LINE: ALWAYS, NONZERO
+ * (once it happened) or NEVER (counter.h). */
+#define STATS_LIST(S, F)                                                                           \
+    S(datagrams, TOTAL, NONE, ALWAYS, "Datagrams received on the UDP sockets.")                    \
+    S(bytes, TOTAL, BYTES, ALWAYS, "Payload bytes of those datagrams.")                            \
+    S(alerts, TOTAL, NONE, ALWAYS, "Alerts parsed and applied to the table.")                      \
+    S(malformed, TOTAL, NONE, ALWAYS, "Datagrams refused whole (see refused by reason).")          \
+    S(invalid, TOTAL, NONE, ALWAYS, "Alerts refused inside an accepted datagram.")                 \
+    S(kernel_drops, TOTAL, NONE, ALWAYS,                                                           \
+      "Datagrams the kernel dropped on our sockets for want of buffer.")                           \
+    S(seq_gaps, TOTAL, NONE, ALWAYS, "Seq numbers senders skipped: loss anywhere on the path.")    \
+    F(refused, "reason", ALERT_XML_REASON_COUNT, 1, alert_xml_reason_name, "refused_", NONZERO,    \
+      "Datagrams and alerts refused, by reason.")                                                  \
+    F(auth_refused, "reason", AUTH_REASON_COUNT, 1, auth_reason_name, "auth_", NONZERO,            \
+      "Datagrams refused by the signature check.")                                                 \
+    S(truncated, TOTAL, NONE, NONZERO, "Datagrams longer than the receive slot.")                  \
+    S(extra_dropped, TOTAL, NONE, NONZERO, "Unknown elements past the per-alert cap.")             \
+    S(refused_full, TOTAL, NONE, NONZERO, "Raises refused at the active-alert cap.")               \
+    S(rejected_acl, TOTAL, NONE, NONZERO,                                                          \
+      "Datagrams and documents from sources outside the allow-list.")                              \
+    S(rate_limited, TOTAL, NONE, NONZERO, "Alerts refused by the per-sender rate limit.")          \
+    S(tcp_connections, TOTAL, NONE, NONZERO, "TCP clients accepted.")                              \
+    S(tcp_documents, TOTAL, NONE, NONZERO, "Documents received over TCP.")                         \
+    S(tcp_refused, TOTAL, NONE, NONZERO, "TCP clients turned away at the connection limit.")       \
+    S(seq_reordered, TOTAL, NONE, NONZERO, "Seq numbers that arrived late.")                       \
+    S(seq_duplicates, TOTAL, NONE, NONZERO, "Seq numbers that arrived twice.")                     \
+    S(nomem, TOTAL, NONE, NONZERO, "Alerts not applied for lack of memory.")                       \
+    F(outcomes, "outcome", CHANGE_OUTCOME_COUNT, 0, change_outcome_name, "", ALWAYS,               \
+      "Alerts by the outcome they had.")                                                           \
+    S(forwarded, TOTAL, NONE, ALWAYS,                                                              \
+      "Changes handed to every sink (what a broker has confirmed: the sink's confirmed).")         \
+    S(sink_errors, TOTAL, NONE, ALWAYS, "Sink writes that failed.")                                \
+    S(active_alerts, GAUGE, NONE, ALWAYS, "Alerts active now.")                                    \
+    S(hosts, GAUGE, NONE, ALWAYS, "Hosts with at least one active alert.")                         \
+    S(version, GAUGE, NONE, ALWAYS, "Version of the last change.")                                 \
+    S(uptime_seconds, GAUGE, SECONDS, NEVER, "Seconds since start.")
+
+#define STATS_CTYPE_NONE    uint64_t
+#define STATS_CTYPE_BYTES   uint64_t
+#define STATS_CTYPE_SECONDS double
 
 struct stats {
-    /* counters */
-    uint64_t datagrams;   /* received from the sockets */
-    uint64_t bytes;       /* their payload bytes */
-    uint64_t truncated;   /* longer than the receive slot: refused, counted as malformed */
-    uint64_t alerts;      /* alerts accepted by the parser and applied */
-    uint64_t malformed;   /* datagrams refused whole */
-    uint64_t invalid;     /* alerts refused inside an accepted datagram */
-    uint64_t rejects[ALERT_XML_REASON_COUNT]; /* malformed and invalid, by reason */
-    uint64_t extra_dropped;                   /* unknown elements past the per-alert cap */
-    uint64_t outcomes[CHANGE_OUTCOME_COUNT];
-    uint64_t refused_full; /* raises refused: the active-alert cap was reached */
-    uint64_t nomem;        /* alerts not applied for lack of memory */
-    uint64_t published;    /* changes handed to every sink */
-    uint64_t sink_errors;  /* sink writes that failed */
-    uint64_t kernel_drops; /* datagrams the kernel dropped on our sockets (SO_MEMINFO) */
-    uint64_t rejected_acl;    /* datagrams/documents from sources not in the allow-list */
-    uint64_t rate_limited;    /* alerts refused by the per-sender rate limit */
-    uint64_t auth[AUTH_REASON_COUNT]; /* datagrams refused by the signature check, by reason */
-    uint64_t tcp_connections; /* TCP clients accepted */
-    uint64_t tcp_refused;     /* TCP clients turned away at the connection limit */
-    uint64_t tcp_documents;   /* documents received over TCP (not in datagrams) */
-    uint64_t seq_gaps;       /* Seq numbers senders skipped: loss anywhere on the path */
-    uint64_t seq_reordered;  /* Seq numbers that came late */
-    uint64_t seq_duplicates; /* Seq numbers that came twice */
-
-    /* gauges */
-    uint64_t active;
-    uint64_t hosts;
-    uint64_t version;
+#define STATS_FIELD(name, kind, unit, line, help)   STATS_CTYPE_##unit name;
+#define STATS_FAMILY_FIELD(name, label, count, ...) uint64_t name[count];
+    STATS_LIST(STATS_FIELD, STATS_FAMILY_FIELD)
+#undef STATS_FIELD
+#undef STATS_FAMILY_FIELD
 };
 
-/* Format the one-line summary ("datagrams=... alerts=... raise=..."). Returns the length
- * (as snprintf: may exceed size, then the line is cut). */
-int stats_format(const struct stats *s, char *buf, size_t size);
+/* What a report shows: the collector's counters, then each sink's. */
+struct stats_report {
+    const struct stats *stats;
+    struct sink *const *sinks;
+    size_t n_sinks;
+};
+
+/* Call fn once per value of the report, in order (a family once per member). */
+void stats_foreach(const struct stats_report *r, counter_fn fn, void *data);
+
+/* The one-line summary ("datagrams=... alerts=... raise=... confirmed=..."). Returns the
+ * length (as snprintf: may exceed size, then the line is cut). */
+int stats_format_line(const struct stats_report *r, char *buf, size_t size);
+
+/* Add every value to the JSON object o: a value as o.name, a family as o.name.label, a
+ * sink's as o.sink.name; durations are numbers of seconds with ms precision. */
+void stats_json(const struct stats_report *r, json_t *o);
+
+/* Write every value in the Prometheus text format (0.0.4) to f: injector_<name>[_total],
+ * a family as one metric with a label, a sink's as injector_sink_<name>[_total]. */
+void stats_prometheus(const struct stats_report *r, FILE *f);
 
 #endif

@@ -1,7 +1,7 @@
 /* tcp.c - one document per connection, one reply, on libuv streams. */
 #include "collector/tcp.h"
 
-#include "collector/udp.h"
+#include "collector/address.h"
 #include "parsers/alert_xml.h"
 
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_ITEMS 1024 /* the parser's per-document alert limit */
+#define MAX_ITEMS ALERT_XML_MAX_ALERTS /* the parser's per-document alert limit */
 
 struct conn {
     uv_tcp_t handle;
@@ -78,8 +78,7 @@ static void on_written(uv_write_t *w, int status)
 {
     struct conn *c = w->data;
     c->shutdown.data = c;
-    if (status != 0 ||
-        uv_shutdown(&c->shutdown, (uv_stream_t *)&c->handle, on_shutdown) != 0)
+    if (status != 0 || uv_shutdown(&c->shutdown, (uv_stream_t *)&c->handle, on_shutdown) != 0)
         conn_close(c);
 }
 
@@ -136,14 +135,13 @@ static void try_document(struct conn *c, bool final)
     size_t n = 0;
     const char *reason = NULL, *error = NULL;
     uv_loop_t *loop = c->handle.loop;
-    int rc = ingest_document(t->cfg.ingest, c->buf, c->len, final,
-                             (const struct sockaddr *)&c->peer, wall_ms(), (int64_t)uv_now(loop),
-                             t->items, MAX_ITEMS, &n, &reason, &error);
+    int rc =
+        ingest_document(t->cfg.ingest, c->buf, c->len, final, (const struct sockaddr *)&c->peer,
+                        wall_ms(), (int64_t)uv_now(loop), t->items, MAX_ITEMS, &n, &reason, &error);
     if (rc == -EAGAIN)
         return; /* cut short: wait for the rest */
     if (rc != 0) {
-        reply_error(c, rc == -ENOMEM ? "nomem" : reason,
-                    rc == -ENOMEM ? "out of memory" : error);
+        reply_error(c, rc == -ENOMEM ? "nomem" : reason, rc == -ENOMEM ? "out of memory" : error);
         return;
     }
     struct alert_xml_reply_item items[MAX_ITEMS];
@@ -173,8 +171,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     if (c->buf == NULL)
         c->buf = malloc(max + 1);
     /* Room for one byte past the limit, to tell "too large" from "exactly at it". */
-    *b = c->buf ? uv_buf_init(c->buf + c->len, (unsigned)(max + 1 - c->len))
-                : uv_buf_init(NULL, 0);
+    *b = c->buf ? uv_buf_init(c->buf + c->len, (unsigned)(max + 1 - c->len)) : uv_buf_init(NULL, 0);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
@@ -285,7 +282,7 @@ int tcp_new(uv_loop_t *loop, const struct tcp_config *cfg, struct tcp **out)
         uv_close((uv_handle_t *)&t->listener, listener_closed);
         return rc;
     }
-    udp_format_addr((struct sockaddr *)&bound, t->name, sizeof(t->name));
+    address_format((struct sockaddr *)&bound, t->name, sizeof(t->name));
     *out = t;
     return 0;
 }

@@ -1,6 +1,8 @@
 /* udp.c - UDP listener on libuv with recvmmsg batches, buffer sizing and drop counting. */
 #include "collector/udp.h"
 
+#include "collector/address.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
@@ -30,23 +32,6 @@ struct udp {
     bool clamped;
     char *buf; /* SLOTS * SLOT_SIZE, reused for every batch */
 };
-
-const char *udp_format_addr(const struct sockaddr *sa, char *buf, size_t size)
-{
-    char host[INET6_ADDRSTRLEN];
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-        snprintf(buf, size, "[%s]:%u", host, ntohs(a->sin6_port));
-    } else if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-        snprintf(buf, size, "%s:%u", host, ntohs(a->sin_port));
-    } else {
-        snprintf(buf, size, "?");
-    }
-    return buf;
-}
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
@@ -183,7 +168,7 @@ int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigne
     set_rcvbuf(u, fd, rcvbuf);
     if ((rc = uv_udp_getsockname(&u->handle, (struct sockaddr *)&bound, &blen)) != 0)
         goto fail;
-    udp_format_addr((struct sockaddr *)&bound, u->name, sizeof(u->name));
+    address_format((struct sockaddr *)&bound, u->name, sizeof(u->name));
     if ((rc = uv_udp_recv_start(&u->handle, on_alloc, on_recv)) != 0)
         goto fail;
     *out = u;

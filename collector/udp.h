@@ -58,7 +58,4 @@ int64_t udp_drops(const struct udp *u);
 /* Bytes waiting in the socket's receive queue (0: drained); -1 if unknown. */
 int64_t udp_queued(const struct udp *u);
 
-/* Format a socket address as "a.b.c.d:port" / "[v6]:port" into buf (>= 64 bytes). */
-const char *udp_format_addr(const struct sockaddr *sa, char *buf, size_t size);
-
 #endif

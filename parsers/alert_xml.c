@@ -20,7 +20,6 @@
 
 #define DEFAULT_MAX_DATAGRAM 65507u
 #define DEFAULT_MAX_DEPTH    16u
-#define DEFAULT_MAX_ALERTS   1024u
 
 /* The context's name dictionary keeps every element name ever seen; a sender inventing
  * names would grow it without bound, so past this many names the context is rebuilt. */
@@ -72,7 +71,7 @@ struct alert_xml {
     enum alert_xml_reason cur_bad; /* first alert-level problem of the open alert */
     char cur_bad_text[120];
 
-    bool capturing; /* inside a field element of the open alert */
+    bool capturing;                    /* inside a field element of the open alert */
     const struct field_def *cap_field; /* NULL for an unknown element (extra) */
     const char *cap_name;              /* extra: its name, in the arena */
     size_t cap_start, cap_max;
@@ -121,11 +120,11 @@ static void build_fields(struct alert_xml *p)
     p->fields[n++] = (struct field_def){"Component", "component", F_COMPONENT, 0};
     p->fields[n++] = (struct field_def){"Action", "action", F_ACTION, 0};
     for (int i = 0; i < ALERT_TEXT_COUNT; i++)
-        p->fields[n++] = (struct field_def){alert_text_info[i].element,
-                                            alert_text_info[i].element, F_TEXT, i};
+        p->fields[n++] =
+            (struct field_def){alert_text_info[i].element, alert_text_info[i].element, F_TEXT, i};
     for (int i = 0; i < ALERT_NUM_COUNT; i++)
-        p->fields[n++] = (struct field_def){alert_num_info[i].element,
-                                            alert_num_info[i].element, F_NUM, i};
+        p->fields[n++] =
+            (struct field_def){alert_num_info[i].element, alert_num_info[i].element, F_NUM, i};
     for (size_t i = 0; i < n; i++) {
         index_add(&p->elem_index, (unsigned char)p->fields[i].element[0], &p->fields[i]);
         index_add(&p->attr_index, (unsigned char)tolower((unsigned char)p->fields[i].attr[0]),
@@ -320,8 +319,8 @@ static void set_field(struct alert_xml *p, const struct field_def *f, char *v, s
     case F_COMPONENT:
         v = trim(v, &len);
         if (len > ALERT_KEY_MAX) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element,
-                 len, ALERT_KEY_MAX);
+            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element, len,
+                 ALERT_KEY_MAX);
             return;
         }
         if (f->kind == F_HOST) {
@@ -341,8 +340,8 @@ static void set_field(struct alert_xml *p, const struct field_def *f, char *v, s
         return;
     case F_TEXT:
         if (len > ALERT_TEXT_MAX) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element,
-                 len, ALERT_TEXT_MAX);
+            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element, len,
+                 ALERT_TEXT_MAX);
             return;
         }
         a->text[f->idx] = v;
@@ -352,16 +351,16 @@ static void set_field(struct alert_xml *p, const struct field_def *f, char *v, s
         const struct alert_num_info *ni = &alert_num_info[f->idx];
         int64_t n;
         v = trim(v, &len);
-        bool ok = ni->kind == ALERT_KIND_BOOL ? parse_bool(v, &n)
-                                              : parse_int(v, ni->min, ni->max, &n);
+        bool ok =
+            ni->kind == ALERT_KIND_BOOL ? parse_bool(v, &n) : parse_int(v, ni->min, ni->max, &n);
         if (!ok) {
             if (ni->kind == ALERT_KIND_BOOL)
-                alert_bad(p, ALERT_XML_BAD_NUMBER, "%s '%.32s' is not true or false",
-                          f->element, v);
+                alert_bad(p, ALERT_XML_BAD_NUMBER, "%s '%.32s' is not true or false", f->element,
+                          v);
             else
                 alert_bad(p, ALERT_XML_BAD_NUMBER,
-                          "%s '%.32s' is not an integer in [%" PRId64 ", %" PRId64 "]",
-                          f->element, v, ni->min, ni->max);
+                          "%s '%.32s' is not an integer in [%" PRId64 ", %" PRId64 "]", f->element,
+                          v, ni->min, ni->max);
             return;
         }
         alert_set_num(a, (enum alert_num)f->idx, n);
@@ -392,8 +391,8 @@ static void end_alert(struct alert_xml *p)
     r->rejected[p->cur_bad]++;
     if (r->reason == ALERT_XML_OK) {
         r->reason = p->cur_bad;
-        snprintf(r->error, sizeof(r->error), "line %d: alert %zu: %s", current_line(p),
-                 p->n_seen, p->cur_bad_text);
+        snprintf(r->error, sizeof(r->error), "line %d: alert %zu: %s", current_line(p), p->n_seen,
+                 p->cur_bad_text);
     }
 }
 
@@ -435,8 +434,8 @@ static void proxd_alert(struct alert_xml *p, enum alert_action action, int nb_at
             continue; /* the element name is the action; unknown attributes are ignored */
         size_t max = f->kind == F_TEXT ? ALERT_TEXT_MAX : ALERT_KEY_MAX + SHORT_VALUE_MAX;
         if (len > max) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "attribute %s is %zu bytes, the limit is %zu",
-                 name, len, max);
+            stop(p, ALERT_XML_FIELD_TOO_LONG, "attribute %s is %zu bytes, the limit is %zu", name,
+                 len, max);
             return;
         }
         char *v = attr_strdup(p, vstart, &len);
@@ -447,9 +446,9 @@ static void proxd_alert(struct alert_xml *p, enum alert_action action, int nb_at
         end_alert(p);
 }
 
-static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
-                     const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
-                     int nb_attributes, int nb_defaulted, const xmlChar **attributes)
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+                     int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
+                     int nb_defaulted, const xmlChar **attributes)
 {
     struct alert_xml *p = ctx;
     const char *name = (const char *)localname;
@@ -480,8 +479,8 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
     if (f == NULL) {
         size_t nlen = strlen(name);
         if (nlen > ALERT_EXTRA_NAME_MAX) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "element name is %zu bytes, the limit is %d",
-                 nlen, ALERT_EXTRA_NAME_MAX);
+            stop(p, ALERT_XML_FIELD_TOO_LONG, "element name is %zu bytes, the limit is %d", nlen,
+                 ALERT_EXTRA_NAME_MAX);
             return;
         }
         p->cap_name = arena_strdup(p, name, nlen);
@@ -514,8 +513,7 @@ static void on_chars(void *ctx, const xmlChar *ch, int len)
     arena_put(p, (const char *)ch, (size_t)len);
 }
 
-static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
-                   const xmlChar *uri)
+static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
 {
     struct alert_xml *p = ctx;
     (void)localname, (void)prefix, (void)uri;
@@ -621,7 +619,7 @@ int alert_xml_new(const struct alert_xml_limits *limits, struct alert_xml **out)
 
     p->lim.max_datagram = DEFAULT_MAX_DATAGRAM;
     p->lim.max_depth = DEFAULT_MAX_DEPTH;
-    p->lim.max_alerts = DEFAULT_MAX_ALERTS;
+    p->lim.max_alerts = ALERT_XML_MAX_ALERTS;
     if (limits != NULL) {
         if (limits->max_datagram)
             p->lim.max_datagram = limits->max_datagram;
@@ -675,8 +673,7 @@ static int refuse(struct alert_xml_result *r, enum alert_xml_reason reason, cons
     return -EBADMSG;
 }
 
-int alert_xml_parse(struct alert_xml *p, const char *buf, size_t len,
-                    struct alert_xml_result *out)
+int alert_xml_parse(struct alert_xml *p, const char *buf, size_t len, struct alert_xml_result *out)
 {
     result_reset(out);
     if (len > p->lim.max_datagram) {
@@ -759,8 +756,7 @@ int alert_xml_reply(char *buf, size_t size, const struct alert_xml_reply_item *i
         if (items[i].version != 0)
             rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "version", BAD_CAST v) < 0;
         rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "host", BAD_CAST items[i].host) < 0;
-        rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "component",
-                                          BAD_CAST items[i].component) < 0;
+        rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "component", BAD_CAST items[i].component) < 0;
         rc |= xmlTextWriterEndElement(w) < 0;
     }
     rc |= xmlTextWriterEndDocument(w) < 0;

@@ -44,22 +44,26 @@ const char *alert_xml_reason_name(enum alert_xml_reason reason);
 /* True for the reasons that refuse the whole datagram. */
 int alert_xml_reason_is_document(enum alert_xml_reason reason);
 
+/* Alerts one document may hold unless limits say otherwise: a reader of results (a TCP
+ * reply) needs room for this many. */
+#define ALERT_XML_MAX_ALERTS 1024u
+
 struct alert_xml_limits {
     size_t max_datagram; /* bytes; default 65507 (the largest UDP payload) */
     unsigned max_depth;  /* element nesting; default 16 */
-    unsigned max_alerts; /* alerts in one datagram; default 1024 */
+    unsigned max_alerts; /* alerts in one datagram; default ALERT_XML_MAX_ALERTS */
 };
 
 struct alert_xml_result {
     const struct alert *alerts; /* the accepted alerts, in document order; owned by parser */
     size_t n_alerts;
-    size_t n_rejected;                       /* alerts refused for alert-level reasons */
+    size_t n_rejected;                         /* alerts refused for alert-level reasons */
     unsigned rejected[ALERT_XML_REASON_COUNT]; /* ... by reason */
-    size_t n_extra_dropped;                  /* unknown elements past ALERT_EXTRA_MAX */
-    enum alert_xml_reason reason;            /* document reason, else first alert reason */
-    int truncated;                           /* refused because the document ends early:
-                                              * on a stream, more bytes may complete it */
-    char error[200];                         /* "line 1 col 42: ..." for reason, else "" */
+    size_t n_extra_dropped;                    /* unknown elements past ALERT_EXTRA_MAX */
+    enum alert_xml_reason reason;              /* document reason, else first alert reason */
+    int truncated;                             /* refused because the document ends early:
+                                                * on a stream, more bytes may complete it */
+    char error[200];                           /* "line 1 col 42: ..." for reason, else "" */
 };
 
 struct alert_xml;
@@ -76,8 +80,7 @@ void alert_xml_free(struct alert_xml *p);
  * none, when every alert was refused: then n_rejected > 0). Returns -EBADMSG when the
  * datagram is refused whole (out->reason, out->error say why, out->n_alerts is 0), or
  * -ENOMEM. out is always filled; its pointers stay valid until the next call on p. */
-int alert_xml_parse(struct alert_xml *p, const char *buf, size_t len,
-                    struct alert_xml_result *out);
+int alert_xml_parse(struct alert_xml *p, const char *buf, size_t len, struct alert_xml_result *out);
 
 /* One alert's fate, for a reply to a client that waits for one (TCP). */
 struct alert_xml_reply_item {

@@ -55,8 +55,8 @@ int envelope_parse(const char *buf, size_t len, struct envelope *out)
     return 0;
 }
 
-int envelope_mac(const struct envelope_key *key, const char *keyid, int64_t time,
-                 const char *nonce, const char *body, size_t body_len, char hex[65])
+int envelope_mac(const struct envelope_key *key, const char *keyid, int64_t time, const char *nonce,
+                 const char *body, size_t body_len, char hex[65])
 {
     static const char digits[] = "0123456789abcdef";
     char head[160];
@@ -94,14 +94,13 @@ bool envelope_verify(const struct envelope_key *key, const struct envelope *e)
     return CRYPTO_memcmp(want, e->mac, 64) == 0;
 }
 
-int envelope_sign(const struct envelope_key *key, int64_t time, const char *nonce,
-                  const char *body, size_t body_len, char *out, size_t size)
+int envelope_sign(const struct envelope_key *key, int64_t time, const char *nonce, const char *body,
+                  size_t body_len, char *out, size_t size)
 {
     char hex[65];
     if (envelope_mac(key, key->id, time, nonce, body, body_len, hex) != 0)
         return -ENOMEM;
-    int n = snprintf(out, size, ENVELOPE_MAGIC "%s %" PRId64 " %s %s\n", key->id, time, nonce,
-                     hex);
+    int n = snprintf(out, size, ENVELOPE_MAGIC "%s %" PRId64 " %s %s\n", key->id, time, nonce, hex);
     if (n < 0 || (size_t)n + body_len >= size)
         return -ENOSPC;
     memcpy(out + n, body, body_len);
@@ -111,7 +110,9 @@ int envelope_sign(const struct envelope_key *key, int64_t time, const char *nonc
 
 static int unhex(char c)
 {
-    return isdigit((unsigned char)c) ? c - '0' : isxdigit((unsigned char)c) ? (tolower(c) - 'a' + 10) : -1;
+    return isdigit((unsigned char)c)    ? c - '0'
+           : isxdigit((unsigned char)c) ? (tolower(c) - 'a' + 10)
+                                        : -1;
 }
 
 int envelope_load_keys(const char *path, struct envelope_key *keys, size_t max, char *err,
@@ -138,8 +139,9 @@ int envelope_load_keys(const char *path, struct envelope_key *keys, size_t max, 
         size_t hl = k == 2 ? strlen(hex) : 0;
         if (k != 2 || strlen(id) > ENVELOPE_ID_MAX || hl % 2 != 0 || hl < 32 ||
             hl > 2 * ENVELOPE_KEY_MAX || n >= max) {
-            snprintf(err, errlen, "%s:%d: want 'keyid hexkey' (id up to %d characters, key 16 "
-                                  "to %d bytes in hex), at most %zu keys",
+            snprintf(err, errlen,
+                     "%s:%d: want 'keyid hexkey' (id up to %d characters, key 16 "
+                     "to %d bytes in hex), at most %zu keys",
                      path, lineno, ENVELOPE_ID_MAX, ENVELOPE_KEY_MAX, max);
             fclose(f);
             return -EINVAL;

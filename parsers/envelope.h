@@ -42,15 +42,15 @@ int envelope_parse(const char *buf, size_t len, struct envelope *out);
 
 /* The MAC (64 hex digits and a NUL in hex) of keyid/time/nonce/body under key. 0 or
  * -ENOMEM. */
-int envelope_mac(const struct envelope_key *key, const char *keyid, int64_t time,
-                 const char *nonce, const char *body, size_t body_len, char hex[65]);
+int envelope_mac(const struct envelope_key *key, const char *keyid, int64_t time, const char *nonce,
+                 const char *body, size_t body_len, char hex[65]);
 
 /* Whether e's MAC is right for key (constant-time comparison). */
 bool envelope_verify(const struct envelope_key *key, const struct envelope *e);
 
 /* Write a signed datagram for body into out. Returns its length, or -ENOSPC / -ENOMEM. */
-int envelope_sign(const struct envelope_key *key, int64_t time, const char *nonce,
-                  const char *body, size_t body_len, char *out, size_t size);
+int envelope_sign(const struct envelope_key *key, int64_t time, const char *nonce, const char *body,
+                  size_t body_len, char *out, size_t size);
 
 /* Read a key file: "keyid hexkey" lines, # comments. Returns how many keys were read into
  * keys (at most max), or -EINVAL with file:line in err, or another negative errno. */

@@ -10,7 +10,6 @@
 
 #include <jansson.h>
 
-
 static const char *const outcome_names[CHANGE_OUTCOME_COUNT] = {
     [CHANGE_RAISE] = "raise",
     [CHANGE_UPDATE] = "update",
@@ -33,7 +32,6 @@ bool change_outcome_forwarded(enum change_outcome outcome)
     return outcome == CHANGE_RAISE || outcome == CHANGE_UPDATE || outcome == CHANGE_CLEAR ||
            outcome == CHANGE_EXPIRE;
 }
-
 
 /* Encoding is written out here rather than built as a jansson tree: jansson's encoder
  * costs ~5 us per change on this machine (a tree of ~20 allocations, then a dump), more
@@ -94,11 +92,21 @@ static int put_str(struct change_json *out, const char *str, size_t n)
         } else if (c < 0x20 || c == 0x7f) {
             *p++ = '\\';
             switch (c) {
-            case '\n': *p++ = 'n'; break;
-            case '\t': *p++ = 't'; break;
-            case '\r': *p++ = 'r'; break;
-            case '\b': *p++ = 'b'; break;
-            case '\f': *p++ = 'f'; break;
+            case '\n':
+                *p++ = 'n';
+                break;
+            case '\t':
+                *p++ = 't';
+                break;
+            case '\r':
+                *p++ = 'r';
+                break;
+            case '\b':
+                *p++ = 'b';
+                break;
+            case '\f':
+                *p++ = 'f';
+                break;
             default:
                 *p++ = 'u';
                 *p++ = '0';
@@ -215,11 +223,10 @@ char *change_format_time(int64_t ms, char *buf, size_t size)
     return buf;
 }
 
-
-#define TRY(x)                                                                             \
-    do {                                                                                   \
-        if ((rc = (x)) != 0)                                                               \
-            goto fail;                                                                     \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        if ((rc = (x)) != 0)                                                                       \
+            goto fail;                                                                             \
     } while (0)
 
 /* host, component and every field the alert has, each preceded by a comma. */
@@ -418,7 +425,8 @@ static int decode_alert(json_t *o, size_t len, struct alert_json *out)
     json_t *extra = json_object_get(o, "extra");
     const char *key;
     json_t *val;
-    json_object_foreach(extra, key, val) {
+    json_object_foreach(extra, key, val)
+    {
         if (a->n_extra >= ALERT_EXTRA_MAX)
             break;
         json_t *k = json_string(key);
@@ -446,9 +454,9 @@ static int parse_time(const char *s, int64_t *ms)
 {
     struct tm tm = {0};
     int millis = 0, n = 0;
-    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon,
-                            &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis,
-                            &n) != 7 ||
+    if (s == NULL ||
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis, &n) != 7 ||
         s[n] != '\0')
         return -EBADMSG;
     tm.tm_year -= 1900;
@@ -473,8 +481,7 @@ int change_json_decode_change(const char *text, size_t len, struct alert_json *o
                 rc = 0;
             }
     }
-    if (rc == 0 && parse_time(json_string_value(json_object_get(o, "received")),
-                              received_ms) != 0)
+    if (rc == 0 && parse_time(json_string_value(json_object_get(o, "received")), received_ms) != 0)
         *received_ms = 0;
     json_decref(o);
     return rc;

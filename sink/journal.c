@@ -316,7 +316,8 @@ static void meta_read(struct journal *j, struct journal_recovery *rec)
     close(fd);
     if (n != (ssize_t)sizeof(m) || memcmp(m.magic, META_MAGIC, 8) != 0 || m.crc != meta_crc(&m)) {
         rec->meta_damaged = true;
-        say(j, 4, "journal: %s is damaged; the last stop is taken for an unclean one", path);
+        say(j, SINK_LOG_WARNING,
+            "journal: %s is damaged; the last stop is taken for an unclean one", path);
         return;
     }
     m.boot_id[sizeof(m.boot_id) - 1] = '\0';
@@ -468,7 +469,7 @@ static int segment_recover(struct journal *j, struct segment *s, uint64_t after,
             fdatasync(fd);
         rec->torn++;
         rec->torn_bytes += size - good;
-        say(j, 4,
+        say(j, SINK_LOG_WARNING,
             "journal: %s ended in %s (a crash mid-write): cut %" PRIu64 " bytes, kept "
             "%" PRIu64 " changes%s",
             name, why, size - good, records, rc ? " (the cut failed: read-only?)" : "");
@@ -477,13 +478,13 @@ static int segment_recover(struct journal *j, struct segment *s, uint64_t after,
         rc = set_aside(j, s, data, good, aside, sizeof(aside));
         rec->corrupt++;
         rec->corrupt_bytes += size - good;
-        say(j, 3,
+        say(j, SINK_LOG_ERROR,
             "journal: %s: %s at byte %" PRIu64 "; kept the %" PRIu64 " changes before it "
             "(versions %" PRIu64 "-%" PRIu64 "), %s the rest (%" PRIu64 " bytes) as %s",
             name, why, good, records, s->first, s->last, rc ? "could not set aside" : "set aside",
             size - good, aside);
         if (rc != 0)
-            say(j, 3, "journal: setting %s aside failed: %s", name, strerror(-rc));
+            say(j, SINK_LOG_ERROR, "journal: setting %s aside failed: %s", name, strerror(-rc));
     }
     if (data != NULL)
         munmap(data, size);
@@ -546,7 +547,7 @@ static int recover_all(struct journal *j, struct journal_recovery *rec)
         int r = segment_recover(j, s, after, i == n - 1, rec);
         if (r <= 0) {
             if (r < 0)
-                say(j, 3, "journal: cannot recover %s: %s; it is left alone", s->path,
+                say(j, SINK_LOG_ERROR, "journal: cannot recover %s: %s; it is left alone", s->path,
                     strerror(-r));
             segment_free(s);
             continue;
@@ -746,7 +747,7 @@ int journal_start(struct journal *j, uint64_t epoch, uint64_t version)
         else if ((rc = meta_write(j, &m, true)) == 0 && fsync(j->dirfd) != 0)
             rc = -errno;
         if (rc != 0)
-            say(j, 3, "journal: cannot write %s: %s", path, strerror(-rc));
+            say(j, SINK_LOG_ERROR, "journal: cannot write %s: %s", path, strerror(-rc));
     }
     if ((rc = pthread_create(&j->thread, NULL, sync_main, j)) != 0)
         return -rc;
@@ -989,8 +990,8 @@ static int current_segment(struct journal *j, int64_t now, struct segment **out)
         j->roll_retry_ms = now + 1000;
         if (cur == NULL)
             return rc;
-        say(j, 4, "journal: cannot start a new segment: %s; going on in the current one",
-            strerror(-rc));
+        say(j, SINK_LOG_WARNING,
+            "journal: cannot start a new segment: %s; going on in the current one", strerror(-rc));
         *out = cur;
         return 0;
     }
@@ -1117,14 +1118,14 @@ int journal_flush(struct journal *j, int64_t now)
                 j->fail_since_ms = now;
                 j->nag_at_ms = now + NAG_MS;
                 j->released_n = atomic_load(&j->written_n);
-                say(j, 3,
+                say(j, SINK_LOG_ERROR,
                     "journal: writing to %s failed: %s; the changes stay in memory "
                     "(published all the same, counted as not durable) and the write "
                     "is retried",
                     j->cur != NULL ? j->cur->path : j->dir, strerror(-rc));
             } else if (now >= j->nag_at_ms) {
                 j->nag_at_ms = now + NAG_MS;
-                say(j, 3,
+                say(j, SINK_LOG_ERROR,
                     "journal: writes still failing (%s) after %lld s; %" PRIu64
                     " changes in memory only, %" PRIu64 " lost so far",
                     strerror(-rc), (long long)((now - j->fail_since_ms) / 1000),
@@ -1137,7 +1138,7 @@ int journal_flush(struct journal *j, int64_t now)
         } else if (j->failing) {
             j->failing = false;
             j->backoff_ms = BACKOFF_MIN_MS;
-            say(j, 5,
+            say(j, SINK_LOG_NOTICE,
                 "journal: writing again after %lld s; every change held in memory is "
                 "now in %s",
                 (long long)((now - j->fail_since_ms) / 1000), j->cur->path);
@@ -1239,7 +1240,7 @@ static void do_sync(struct journal *j)
     for (int i = 0; i < nc; i++)
         close(close_fds[i]);
     if (rc != 0)
-        say(j, 3,
+        say(j, SINK_LOG_ERROR,
             "journal: fdatasync failed: %s; the changes written since the last good "
             "sync may not be on disk (published all the same, counted as not durable)",
             strerror(-rc));
@@ -1543,7 +1544,7 @@ static int read_disk(struct journal *j, const char *path, uint64_t first, uint64
             len >= PAY_FIXED && len <= REC_MAX ? rbuf_get(j, j->rfoff + HDR, len, whole) : NULL;
         if (p == NULL || crc32c(p, len) != crc) {
             atomic_fetch_add(&j->corrupt, 1);
-            say(j, 3,
+            say(j, SINK_LOG_ERROR,
                 "journal: %s: a bad record at byte %" PRIu64 " while reading it back; the "
                 "rest of it (up to version %" PRIu64 ") is skipped",
                 path, j->rfoff, last);
@@ -1660,7 +1661,7 @@ int journal_finish(struct journal *j)
     housekeeping(j);
     uint64_t unwritten = atomic_load(&j->appended_n) - atomic_load(&j->written_n);
     if (unwritten > 0) {
-        say(j, 3,
+        say(j, SINK_LOG_ERROR,
             "journal: %" PRIu64 " changes could not be written before the stop: they "
             "are lost; the next start begins a new version series",
             unwritten);
@@ -1752,20 +1753,39 @@ void journal_stats(struct journal *j, struct journal_stats *o)
     }
 }
 
-int journal_format_stats(struct journal *j, char *buf, size_t size)
+void journal_counters(struct journal *j, counter_fn fn, void *d)
 {
     struct journal_stats s;
     journal_stats(j, &s);
-    int n = snprintf(
-        buf, size,
-        " journal_changes=%" PRIu64 " journal_bytes=%" PRIu64 " journal_segments=%" PRIu64
-        " journal_synced=%" PRIu64 " journal_cached=%" PRIu64 " journal_unwritten=%" PRIu64
-        " not_durable=%" PRIu64 " journal_lost=%" PRIu64 " journal_write_errors=%" PRIu64
-        " journal_sync_errors=%" PRIu64 " journal_torn=%" PRIu64 " journal_corrupt=%" PRIu64,
-        s.appended, s.bytes, s.segments, s.synced, s.cached, s.unwritten, s.not_durable, s.lost,
-        s.write_errors, s.sync_errors, s.torn, s.corrupt);
-    if (j->cfg.reader && n >= 0 && (size_t)n < size)
-        n += snprintf(buf + n, size - (size_t)n, " lag_changes=%" PRIu64 " lag_s=%.1f",
-                      s.newest > s.confirmed ? s.newest - s.confirmed : 0, s.lag_s);
-    return n;
+    counter_total(fn, d, "journal_changes", COUNTER_UNIT_NONE, s.appended,
+                  "Changes appended to the journal since start.");
+    counter_gauge(fn, d, "journal_synced", COUNTER_UNIT_NONE, s.synced,
+                  "Every version up to this one is on disk (fdatasync).");
+    counter_gauge(fn, d, "journal_bytes", COUNTER_UNIT_BYTES, s.bytes,
+                  "Bytes in the journal's segment files now.");
+    counter_gauge(fn, d, "journal_segments", COUNTER_UNIT_NONE, s.segments,
+                  "The journal's segment files now.");
+    counter_gauge(fn, d, "journal_cached", COUNTER_UNIT_NONE, s.cached,
+                  "Changes the journal holds in memory now.");
+    counter_gauge(fn, d, "journal_unwritten", COUNTER_UNIT_NONE, s.unwritten,
+                  "Changes in memory that are in no file (writes failing).");
+    counter_total(fn, d, "not_durable", COUNTER_UNIT_NONE, s.not_durable,
+                  "Changes handed to the broker before they were on disk (writes failing).");
+    counter_total(fn, d, "journal_lost", COUNTER_UNIT_NONE, s.lost,
+                  "Changes lost: neither the disk nor memory had room.");
+    counter_total(fn, d, "journal_write_errors", COUNTER_UNIT_NONE, s.write_errors,
+                  "Journal writes that failed (retried).");
+    counter_total(fn, d, "journal_sync_errors", COUNTER_UNIT_NONE, s.sync_errors,
+                  "Journal syncs that failed.");
+    counter_total(fn, d, "journal_torn", COUNTER_UNIT_NONE, s.torn,
+                  "Segments whose partial last record was cut at start.");
+    counter_total(fn, d, "journal_corrupt", COUNTER_UNIT_NONE, s.corrupt,
+                  "Damaged records found: the rest of their segment set aside.");
+    if (!j->cfg.reader)
+        return;
+    counter_gauge(fn, d, "lag_changes", COUNTER_UNIT_NONE,
+                  s.newest > s.confirmed ? s.newest - s.confirmed : 0,
+                  "Changes between the newest one and the last the broker confirmed.");
+    counter_seconds(fn, d, "lag_seconds", s.lag_s,
+                    "Age of the oldest change the broker has not confirmed.");
 }

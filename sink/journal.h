@@ -177,8 +177,9 @@ struct journal_stats {
 
 void journal_stats(struct journal *j, struct journal_stats *out);
 
-/* Append the stats as " key=value" tokens (the stats line). Returns as snprintf. */
-int journal_format_stats(struct journal *j, char *buf, size_t size);
+/* Report the journal's counters (counter.h): fn(c, data) once each, in a fixed order. Any
+ * thread. */
+void journal_counters(struct journal *j, counter_fn fn, void *data);
 
 /* Read this machine's boot id (36 characters) into buf (37 bytes). Returns 0 or a negative
  * errno. */

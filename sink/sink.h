@@ -10,13 +10,20 @@
 #define INJECTOR_SINK_H
 
 #include "sink/change.h"
+#include "sink/counter.h"
 
 #include <stddef.h>
 
 struct sink;
 
-/* How sinks log (they never include collector/): level is a syslog priority (3 error,
- * 4 warning, 6 info), msg one line. Called from any thread. */
+/* How sinks log (they never include collector/): level is a syslog priority, msg one line.
+ * Called from any thread. */
+enum sink_log_level {
+    SINK_LOG_ERROR = 3,
+    SINK_LOG_WARNING = 4,
+    SINK_LOG_NOTICE = 5,
+    SINK_LOG_INFO = 6,
+};
 typedef void (*sink_log_fn)(int level, const char *msg);
 
 struct sink_ops {
@@ -25,12 +32,17 @@ struct sink_ops {
      * only. Returns 0, or a negative errno when the change could not be taken (counted by
      * the caller; the sink logs the why). */
     int (*write)(struct sink *sk, const struct change *c, const char *json, size_t len);
-    /* Push buffered output out; called once per loop iteration that wrote. May be NULL. */
+    /* Push buffered output out; called once per loop iteration that wrote. Returns 0 or a
+     * negative errno; what could not be written stays buffered for the next flush (a sink
+     * that has to drop it counts it). May be NULL. */
     int (*flush)(struct sink *sk);
     /* Reopen output (log rotation). May be NULL. */
     int (*reopen)(struct sink *sk);
-    /* Append " key=value" counters for the stats line to buf. May be NULL. */
-    int (*format_stats)(struct sink *sk, char *buf, size_t size);
+    /* Report the sink's counters and gauges: fn(c, data) once each (counter.h), in a fixed
+     * order, with names no other sink uses (a sink's own prefix where two could clash:
+     * "file_lost"). Shown on the stats line, in /v1/stats under "sink" and in /metrics as
+     * injector_sink_<name>. Loop thread, at each report. May be NULL. */
+    void (*counters)(struct sink *sk, counter_fn fn, void *data);
     /* Flush and free. Called once; safe for a half-built sink. */
     void (*free)(struct sink *sk);
 };
@@ -39,8 +51,7 @@ struct sink {
     const struct sink_ops *ops;
 };
 
-static inline int sink_write(struct sink *sk, const struct change *c, const char *json,
-                             size_t len)
+static inline int sink_write(struct sink *sk, const struct change *c, const char *json, size_t len)
 {
     return sk->ops->write(sk, c, json, len);
 }
@@ -55,14 +66,10 @@ static inline int sink_reopen(struct sink *sk)
     return sk->ops->reopen != NULL ? sk->ops->reopen(sk) : 0;
 }
 
-static inline int sink_format_stats(struct sink *sk, char *buf, size_t size)
+static inline void sink_counters(struct sink *sk, counter_fn fn, void *data)
 {
-    if (sk->ops->format_stats == NULL) {
-        if (size > 0)
-            buf[0] = '\0';
-        return 0;
-    }
-    return sk->ops->format_stats(sk, buf, size);
+    if (sk->ops->counters != NULL)
+        sk->ops->counters(sk, fn, data);
 }
 
 static inline void sink_free(struct sink *sk)

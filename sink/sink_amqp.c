@@ -2,6 +2,8 @@
  * and failover between the nodes of a cluster. */
 #include "sink/sink_amqp.h"
 
+#include "sink/secret.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -345,7 +347,7 @@ static int read_frames(struct sink_amqp *a)
             amqp_basic_return_t *ret = f.payload.method.decoded;
             uint64_t n = atomic_fetch_add(&a->returned, 1) + 1;
             if (n <= 5 || n % 10000 == 0)
-                say(a, 4,
+                say(a, SINK_LOG_WARNING,
                     "amqp: change with routing key %.*s was unroutable (no queue bound; "
                     "%" PRIu64 " so far)",
                     (int)ret->routing_key.len, (const char *)ret->routing_key.bytes, n);
@@ -393,7 +395,8 @@ static int fill_window(struct sink_amqp *a)
         int rc = journal_next(a->j, &m->buf, &m->cap, &r);
         if (rc != 0) {
             if (rc != -EAGAIN)
-                say(a, 3, "amqp: reading the journal: %s; trying again", strerror(-rc));
+                say(a, SINK_LOG_ERROR, "amqp: reading the journal: %s; trying again",
+                    strerror(-rc));
             a->drained = true;
             break;
         }
@@ -432,8 +435,9 @@ static int connect_next(struct sink_amqp *a, size_t *failures, int *backoff)
             atomic_fetch_add(&a->reconnects, 1);
         if (a->last_node != SIZE_MAX && a->last_node != a->node)
             atomic_fetch_add(&a->failovers, 1);
-        say(a, 6, "amqp: connected to %s (node %zu of %zu), exchange %s%s", nd->shown, a->node + 1,
-            a->t.n, a->t.exchange, a->count ? "; publishing the unconfirmed changes again" : "");
+        say(a, SINK_LOG_INFO, "amqp: connected to %s (node %zu of %zu), exchange %s%s", nd->shown,
+            a->node + 1, a->t.n, a->t.exchange,
+            a->count ? "; publishing the unconfirmed changes again" : "");
         a->last_node = a->node;
         *failures = 0;
         *backoff = BACKOFF_MIN_MS;
@@ -442,12 +446,12 @@ static int connect_next(struct sink_amqp *a, size_t *failures, int *backoff)
     (*failures)++;
     a->node = (a->node + 1) % a->t.n;
     if (*failures % a->t.n != 0) {
-        say(a, 4, "amqp: cannot connect to %s: %s; trying %s now", nd->shown, a->reason,
-            cur_node(a)->shown);
+        say(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; trying %s now", nd->shown,
+            a->reason, cur_node(a)->shown);
         return -1;
     }
-    say(a, 4, "amqp: cannot connect to %s: %s; %sretrying in %.1f s", nd->shown, a->reason,
-        a->t.n > 1 ? "no node answered; " : "", *backoff / 1000.0);
+    say(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; %sretrying in %.1f s", nd->shown,
+        a->reason, a->t.n > 1 ? "no node answered; " : "", *backoff / 1000.0);
     wait_stop(a, *backoff);
     *backoff = *backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff * 2;
     return -1;
@@ -472,7 +476,7 @@ static void *publisher_main(void *arg)
         if (fill_window(a) != 0 || read_frames(a) != 0) {
             struct node *lost = cur_node(a);
             a->node = (a->node + 1) % a->t.n;
-            say(a, 3,
+            say(a, SINK_LOG_ERROR,
                 "amqp: connection to %s lost: %s; %zu changes unconfirmed, they are "
                 "published again on %s",
                 lost->shown, a->reason, a->count, a->t.n > 1 ? cur_node(a)->shown : "reconnecting");
@@ -516,19 +520,28 @@ static int amqp_write(struct sink *sk, const struct change *c, const char *json,
     return 0;
 }
 
-static int amqp_format_stats(struct sink *sk, char *buf, size_t size)
+static void amqp_counters(struct sink *sk, counter_fn fn, void *d)
 {
     struct sink_amqp *a = (struct sink_amqp *)sk;
     char where[280];
     pthread_mutex_lock(&a->where_mu);
     snprintf(where, sizeof(where), "%s", a->where);
     pthread_mutex_unlock(&a->where_mu);
-    return snprintf(buf, size,
-                    " amqp=%s amqp_node=%s failovers=%llu amqp_published=%llu confirmed=%llu"
-                    " nacked=%llu returned=%llu reconnects=%llu",
-                    atomic_load(&a->connected) ? "up" : "down", where, atomic_load(&a->failovers),
-                    atomic_load(&a->published), atomic_load(&a->confirmed), atomic_load(&a->nacked),
-                    atomic_load(&a->returned), atomic_load(&a->reconnects));
+    counter_gauge(fn, d, "amqp_up", COUNTER_UNIT_NONE, atomic_load(&a->connected),
+                  "1 while connected to the broker.");
+    counter_info(fn, d, "amqp_node", where, "The broker node in use (or being tried).");
+    counter_total(fn, d, "failovers", COUNTER_UNIT_NONE, atomic_load(&a->failovers),
+                  "Connections made to another node than the last one.");
+    counter_total(fn, d, "amqp_sent", COUNTER_UNIT_NONE, atomic_load(&a->published),
+                  "Messages sent to the broker, again after a reconnect included.");
+    counter_total(fn, d, "confirmed", COUNTER_UNIT_NONE, atomic_load(&a->confirmed),
+                  "Changes the broker confirmed: it has them.");
+    counter_total(fn, d, "nacked", COUNTER_UNIT_NONE, atomic_load(&a->nacked),
+                  "Changes the broker refused (published again).");
+    counter_total(fn, d, "returned", COUNTER_UNIT_NONE, atomic_load(&a->returned),
+                  "Changes no queue was bound for (--amqp-mandatory).");
+    counter_total(fn, d, "reconnects", COUNTER_UNIT_NONE, atomic_load(&a->reconnects),
+                  "Connections to the broker after the first.");
 }
 
 static void target_clear(struct target *t)
@@ -538,10 +551,7 @@ static void target_clear(struct target *t)
         free(t->nodes[i].shown);
     }
     free(t->nodes);
-    if (t->password != NULL) {
-        memset(t->password, 0, strlen(t->password));
-        free(t->password);
-    }
+    secret_free(t->password); /* wipes it; a strdup'd one from the environment too */
     free(t->exchange);
     memset(t, 0, sizeof(*t));
 }
@@ -571,15 +581,15 @@ static void amqp_free(struct sink *sk)
         uint64_t left = js.newest > js.confirmed ? js.newest - js.confirmed : 0;
         uint64_t confirmed = atomic_load(&a->confirmed);
         if (left == 0)
-            say(a, 6, "amqp: stopped; %llu changes confirmed, none left over",
+            say(a, SINK_LOG_INFO, "amqp: stopped; %llu changes confirmed, none left over",
                 (unsigned long long)confirmed);
         else if (js.disk)
-            say(a, 5,
+            say(a, SINK_LOG_NOTICE,
                 "amqp: stopped; %llu changes confirmed, %" PRIu64 " unconfirmed stay in "
                 "the journal and are published at the next start",
                 (unsigned long long)confirmed, left);
         else
-            say(a, 3,
+            say(a, SINK_LOG_ERROR,
                 "amqp: stopped; %llu changes confirmed, %" PRIu64 " unconfirmed are lost "
                 "(no --state-dir: the journal was in memory only)",
                 (unsigned long long)confirmed, left);
@@ -602,28 +612,9 @@ static void amqp_free(struct sink *sk)
 static const struct sink_ops amqp_ops = {
     .name = "amqp",
     .write = amqp_write,
-    .format_stats = amqp_format_stats,
+    .counters = amqp_counters,
     .free = amqp_free,
 };
-
-int sink_amqp_read_password(const char *path, char **out)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -errno;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n = getline(&line, &cap, f);
-    fclose(f);
-    if (n < 0) {
-        free(line);
-        return -EINVAL;
-    }
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    *out = line;
-    return 0;
-}
 
 /* Fill t from cfg (the nodes, credentials, exchange). Returns 0, -EINVAL or -ENOMEM;
  * logs why through a. */
@@ -632,7 +623,7 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg,
     int rc;
     memset(t, 0, sizeof(*t));
     if (cfg->n_urls == 0) {
-        say(a, 3, "amqp: no broker URL");
+        say(a, SINK_LOG_ERROR, "amqp: no broker URL");
         return -EINVAL;
     }
     if ((t->nodes = calloc(cfg->n_urls, sizeof(*t->nodes))) == NULL ||
@@ -645,7 +636,7 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg,
             return -ENOMEM;
         amqp_default_connection_info(&nd->info);
         if (amqp_parse_url(nd->url_buf, &nd->info) != AMQP_STATUS_OK) {
-            say(a, 3,
+            say(a, SINK_LOG_ERROR,
                 "amqp: cannot use URL %zu of %zu (want "
                 "amqp[s]://user[:password]@host[:port][/vhost])",
                 i + 1, t->n);
@@ -654,19 +645,16 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg,
         /* "amqp://host:5672/" parses to vhost "": users mean the default vhost by it. */
         if (nd->info.vhost == NULL || nd->info.vhost[0] == '\0')
             nd->info.vhost = "/";
-        if (asprintf(&nd->shown, "%s://%s@%s:%d%s%s", nd->info.ssl ? "amqps" : "amqp",
-                     nd->info.user, nd->info.host, nd->info.port,
-                     nd->info.vhost[0] == '/' ? "" : "/", nd->info.vhost) < 0) {
-            nd->shown = NULL;
+        char shown[1024];
+        if ((nd->shown = strdup(secret_mask_url(cfg->urls[i], shown, sizeof(shown)))) == NULL)
             return -ENOMEM;
-        }
         snprintf(nd->where, sizeof(nd->where), "%s:%d", nd->info.host, nd->info.port);
     }
     const char *env = getenv("INJECTOR_AMQP_PASSWORD");
     if (cfg->password_file != NULL) {
-        if ((rc = sink_amqp_read_password(cfg->password_file, &t->password)) != 0) {
-            say(a, 3, "amqp: cannot read the password file %s: %s", cfg->password_file,
-                strerror(-rc));
+        if ((rc = secret_read_file(cfg->password_file, &t->password)) != 0) {
+            say(a, SINK_LOG_ERROR, "amqp: cannot read the password file %s: %s", cfg->password_file,
+                rc == -ENODATA ? "empty" : strerror(-rc));
             return -EINVAL;
         }
     } else if (env != NULL && (t->password = strdup(env)) == NULL) {
@@ -686,7 +674,7 @@ static void take_target(struct sink_amqp *a)
     pthread_mutex_unlock(&a->target_mu);
     if (p == NULL)
         return;
-    say(a, 5,
+    say(a, SINK_LOG_NOTICE,
         "amqp: switching from %s to %s%s, exchange %s; %zu unconfirmed changes are "
         "published there first",
         cur_node(a)->shown, p->nodes[0].shown, p->n > 1 ? " (and its cluster)" : "", p->exchange,

@@ -56,8 +56,4 @@ int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out);
  * an unreadable password file: the old target stays). */
 int sink_amqp_retarget(struct sink *sk, const struct sink_amqp_config *cfg);
 
-/* Read a password: the first line of path, line end removed. Returns 0 and *out (malloc'd;
- * the caller frees it), -EINVAL when the file is empty, or a negative errno. */
-int sink_amqp_read_password(const char *path, char **out);
-
 #endif

@@ -33,9 +33,8 @@ static void test_acl_blocks_match_by_prefix(void **st)
     (void)st;
     struct acl *a;
     char err[256];
-    assert_int_equal(acl_parse("10.0.0.0/8, 2001:db8::/32 127.0.0.1,192.168.4.0/22", &a, err,
-                               sizeof(err)),
-                     0);
+    assert_int_equal(
+        acl_parse("10.0.0.0/8, 2001:db8::/32 127.0.0.1,192.168.4.0/22", &a, err, sizeof(err)), 0);
     assert_int_equal(acl_size(a), 4);
     assert_true(allows(a, "10.200.3.4"));
     assert_false(allows(a, "11.0.0.1"));

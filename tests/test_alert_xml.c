@@ -181,8 +181,9 @@ static void test_alert_xml_seq_ttl_and_extras(void **state)
 static void test_alert_xml_extras_past_the_cap_are_dropped_and_counted(void **state)
 {
     char doc[4096];
-    int n = snprintf(doc, sizeof(doc), "<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost>"
-                                       "<Component>c</Component>");
+    int n = snprintf(doc, sizeof(doc),
+                     "<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost>"
+                     "<Component>c</Component>");
     for (int i = 0; i < ALERT_EXTRA_MAX + 3; i++)
         n += snprintf(doc + n, sizeof(doc) - (size_t)n, "<X%d>v</X%d>", i, i);
     snprintf(doc + n, sizeof(doc) - (size_t)n, "</Alert>");
@@ -192,8 +193,7 @@ static void test_alert_xml_extras_past_the_cap_are_dropped_and_counted(void **st
     assert_int_equal(r.n_extra_dropped, 3);
 }
 
-static void assert_refused(void **state, const char *doc, size_t len,
-                           enum alert_xml_reason reason)
+static void assert_refused(void **state, const char *doc, size_t len, enum alert_xml_reason reason)
 {
     struct alert_xml_result r;
     assert_int_equal(alert_xml_parse(*state, doc, len, &r), -EBADMSG);
@@ -257,8 +257,9 @@ static void test_alert_xml_deep_nesting_refused(void **state)
 static char *alert_with_field(const char *field, size_t len, size_t *total)
 {
     char *doc = malloc(len + 256);
-    size_t n = (size_t)sprintf(doc, "<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost>"
-                                    "<Component>c</Component><%s>",
+    size_t n = (size_t)sprintf(doc,
+                               "<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost>"
+                               "<Component>c</Component><%s>",
                                field);
     memset(doc + n, 'x', len);
     n += len;
@@ -296,15 +297,19 @@ static void test_alert_xml_host_length_limit(void **state)
 
     memset(host, 'h', ALERT_KEY_MAX);
     host[ALERT_KEY_MAX] = '\0';
-    snprintf(doc, sizeof(doc), "<Alert><Action>Upd</Action><ProblemHost>%s</ProblemHost>"
-                               "<Component>c</Component></Alert>", host);
+    snprintf(doc, sizeof(doc),
+             "<Alert><Action>Upd</Action><ProblemHost>%s</ProblemHost>"
+             "<Component>c</Component></Alert>",
+             host);
     assert_int_equal(parse(state, doc, &r), 0);
     assert_int_equal(r.alerts[0].host_len, ALERT_KEY_MAX);
 
     host[ALERT_KEY_MAX] = 'h';
     host[ALERT_KEY_MAX + 1] = '\0';
-    snprintf(doc, sizeof(doc), "<Alert><Action>Upd</Action><ProblemHost>%s</ProblemHost>"
-                               "<Component>c</Component></Alert>", host);
+    snprintf(doc, sizeof(doc),
+             "<Alert><Action>Upd</Action><ProblemHost>%s</ProblemHost>"
+             "<Component>c</Component></Alert>",
+             host);
     assert_refused(state, doc, strlen(doc), ALERT_XML_FIELD_TOO_LONG);
 }
 
@@ -453,8 +458,10 @@ static void test_alert_xml_invented_names_do_not_grow_without_bound(void **state
     char doc[256];
     struct alert_xml_result r;
     for (int i = 0; i < 10000; i++) {
-        snprintf(doc, sizeof(doc), "<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost>"
-                                   "<Component>c</Component><N%d>v</N%d></Alert>", i, i);
+        snprintf(doc, sizeof(doc),
+                 "<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost>"
+                 "<Component>c</Component><N%d>v</N%d></Alert>",
+                 i, i);
         assert_int_equal(parse(state, doc, &r), 0);
         assert_int_equal(r.alerts[0].n_extra, 1);
     }
@@ -465,28 +472,41 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_alert_xml_del_example, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_full_upd_example_any_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_xml_event_wrapper_cdata_and_blanks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_event_wrapper_cdata_and_blanks, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_batch_keeps_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_proxd_attribute_form, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_xml_declaration_whitespace_newline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_declaration_whitespace_newline, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_latin1_is_transcoded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_seq_ttl_and_extras, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_xml_extras_past_the_cap_are_dropped_and_counted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_xml_billion_laughs_refused_at_doctype, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_extras_past_the_cap_are_dropped_and_counted,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_billion_laughs_refused_at_doctype, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_external_entity_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_xml_undeclared_entity_is_syntax_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_undeclared_entity_is_syntax_error, setup,
+                                        teardown),
         cmocka_unit_test(test_alert_xml_deep_nesting_refused),
         cmocka_unit_test_setup_teardown(test_alert_xml_megabyte_field_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_host_length_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_xml_truncated_refused_with_position, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_xml_binary_junk_and_empty_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_xml_invalid_utf8_that_libxml2_passes_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_xml_well_formed_without_alert_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_xml_missing_required_fields_reject_the_alert, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_xml_bad_alert_does_not_take_siblings_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_truncated_refused_with_position, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_binary_junk_and_empty_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_invalid_utf8_that_libxml2_passes_is_refused,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_well_formed_without_alert_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_missing_required_fields_reject_the_alert,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_bad_alert_does_not_take_siblings_down, setup,
+                                        teardown),
         cmocka_unit_test(test_alert_xml_alert_count_limit),
-        cmocka_unit_test_setup_teardown(test_alert_xml_context_reusable_after_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_alert_xml_invented_names_do_not_grow_without_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_context_reusable_after_refusals, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_invented_names_do_not_grow_without_bound,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

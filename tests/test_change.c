@@ -40,8 +40,8 @@ static void test_change_every_field_round_trips(void **st)
 {
     (void)st;
     struct alert a = base();
-    const char *texts[ALERT_TEXT_COUNT] = {"Node n0418 is Down", "long", "ops", "me", "T1",
-                                           "hyak", "nagios", "I7", "It9"};
+    const char *texts[ALERT_TEXT_COUNT] = {
+        "Node n0418 is Down", "long", "ops", "me", "T1", "hyak", "nagios", "I7", "It9"};
     for (int i = 0; i < ALERT_TEXT_COUNT; i++) {
         a.text[i] = texts[i];
         a.text_len[i] = (uint32_t)strlen(texts[i]);
@@ -55,8 +55,12 @@ static void test_change_every_field_round_trips(void **st)
     alert_set_num(&a, ALERT_TTL, 180);
     a.n_extra = 1;
     a.extra[0] = (struct alert_extra){"Foo", "bar"};
-    struct change c = {.outcome = CHANGE_RAISE, .version = 1ULL << 40, .collector = "mon1",
-                       .received_ms = 1795676400123LL, .sender = "10.1.2.3:40112", .alert = &a};
+    struct change c = {.outcome = CHANGE_RAISE,
+                       .version = 1ULL << 40,
+                       .collector = "mon1",
+                       .received_ms = 1795676400123LL,
+                       .sender = "10.1.2.3:40112",
+                       .alert = &a};
     json_t *o = encode_and_load(&c);
 
     assert_string_equal(json_string_value(json_object_get(o, "outcome")), "raise");
@@ -111,8 +115,8 @@ static void test_change_escapes_hostile_strings(void **st)
     json_t *o = encode_and_load(&c);
     assert_string_equal(json_string_value(json_object_get(o, "host")), evil);
     assert_string_equal(json_string_value(json_object_get(o, "msg")), evil);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(o, "extra"), "We\"ird")), evil);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "extra"), "We\"ird")),
+                        evil);
     json_decref(o);
 }
 
@@ -143,8 +147,8 @@ static void test_change_every_ascii_byte_round_trips(void **st)
     a.text_len[ALERT_LONGMSG] = (uint32_t)strlen(multi);
     alert_set_num(&a, ALERT_SEVERITY, INT32_MIN);
     alert_set_num(&a, ALERT_START_TIME, INT64_C(1) << 52);
-    struct change c = {.outcome = CHANGE_UPDATE, .version = UINT64_C(9007199254740991),
-                       .alert = &a};
+    struct change c = {
+        .outcome = CHANGE_UPDATE, .version = UINT64_C(9007199254740991), .alert = &a};
     json_t *o = encode_and_load(&c);
     assert_string_equal(json_string_value(json_object_get(o, "msg")), all);
     assert_string_equal(json_string_value(json_object_get(o, "longmsg")), multi);
@@ -221,8 +225,12 @@ static void test_change_decodes_back_for_replay(void **st)
     alert_set_num(&a, ALERT_TTL, 60);
     a.n_extra = 1;
     a.extra[0] = (struct alert_extra){"Rack", "r7"};
-    struct change c = {.outcome = CHANGE_UPDATE, .version = 77, .collector = "mon1",
-                       .epoch = 0xabc, .received_ms = 1795676400123LL, .sender = "[::1]:5",
+    struct change c = {.outcome = CHANGE_UPDATE,
+                       .version = 77,
+                       .collector = "mon1",
+                       .epoch = 0xabc,
+                       .received_ms = 1795676400123LL,
+                       .sender = "[::1]:5",
                        .alert = &a};
     struct change_json out = {0};
     assert_int_equal(change_json_encode(&out, &c), 0);

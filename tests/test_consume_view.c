@@ -52,8 +52,8 @@ static void apply(struct view *v, const char *json)
 static struct view *make(struct fake *f, size_t n_urls)
 {
     static const char *const urls[] = {"http://c1/v1/alerts", "http://c2/v1/alerts"};
-    struct view_config cfg = {.urls = urls, .n_urls = n_urls, .fetch = fetch, .emit = emit,
-                              .data = f};
+    struct view_config cfg = {
+        .urls = urls, .n_urls = n_urls, .fetch = fetch, .emit = emit, .data = f};
     struct view *v;
     assert_int_equal(view_new(&cfg, &v), 0);
     return v;
@@ -66,7 +66,8 @@ static bool has(const struct view *v, const char *col, const char *host, long lo
     size_t i;
     json_t *a;
     bool found = false;
-    json_array_foreach(json_object_get(doc, "alerts"), i, a) {
+    json_array_foreach(json_object_get(doc, "alerts"), i, a)
+    {
         if (strcmp(json_string_value(json_object_get(a, "collector")), col) == 0 &&
             strcmp(json_string_value(json_object_get(a, "host")), host) == 0 &&
             json_integer_value(json_object_get(a, "version")) == ver)
@@ -79,7 +80,8 @@ static bool has(const struct view *v, const char *col, const char *host, long lo
 static void test_view_snapshot_then_changes_in_order(void **st)
 {
     (void)st;
-    struct fake f = {.docs = {"{\"version\":2,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
+    struct fake f = {.docs = {"{\"version\":2,\"epoch\":\"" E1
+                              "\",\"collector\":\"c1\",\"alerts\":["
                               "{\"version\":1,\"host\":\"a\",\"component\":\"x\",\"severity\":3},"
                               "{\"version\":2,\"host\":\"b\",\"component\":\"x\"}]}"}};
     struct view *v = make(&f, 1);
@@ -121,12 +123,13 @@ static void test_view_snapshot_then_changes_in_order(void **st)
 static void test_view_gap_resyncs_and_reports_the_difference(void **st)
 {
     (void)st;
-    struct fake f = {.docs = {"{\"version\":2,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
-                              "{\"version\":1,\"host\":\"a\",\"component\":\"x\"},"
-                              "{\"version\":2,\"host\":\"b\",\"component\":\"x\"}]}",
-                              "{\"version\":9,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
-                              "{\"version\":1,\"host\":\"a\",\"component\":\"x\"},"
-                              "{\"version\":8,\"host\":\"d\",\"component\":\"x\"}]}"}};
+    struct fake f = {
+        .docs = {"{\"version\":2,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
+                 "{\"version\":1,\"host\":\"a\",\"component\":\"x\"},"
+                 "{\"version\":2,\"host\":\"b\",\"component\":\"x\"}]}",
+                 "{\"version\":9,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
+                 "{\"version\":1,\"host\":\"a\",\"component\":\"x\"},"
+                 "{\"version\":8,\"host\":\"d\",\"component\":\"x\"}]}"}};
     struct view *v = make(&f, 1);
     view_sync(v);
     f.emitted[0] = '\0';
@@ -159,14 +162,14 @@ static void test_view_new_series_and_new_id(void **st)
     (void)st;
     const char *e2 = "{\"version\":1,\"epoch\":\"" E2 "\",\"collector\":\"c1\",\"alerts\":["
                      "{\"version\":1,\"host\":\"new\",\"component\":\"x\"}]}";
-    struct fake f = {.docs = {
-                         "{\"version\":50,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
-                         "{\"version\":50,\"host\":\"old\",\"component\":\"x\"}]}",
-                         e2, /* restarted without its snapshot: numbering from 1 again */
-                         e2,
-                         /* then under another id */
-                         "{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c9\",\"alerts\":["
-                         "{\"version\":1,\"host\":\"nine\",\"component\":\"x\"}]}"}};
+    struct fake f = {
+        .docs = {"{\"version\":50,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
+                 "{\"version\":50,\"host\":\"old\",\"component\":\"x\"}]}",
+                 e2, /* restarted without its snapshot: numbering from 1 again */
+                 e2,
+                 /* then under another id */
+                 "{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c9\",\"alerts\":["
+                 "{\"version\":1,\"host\":\"nine\",\"component\":\"x\"}]}"}};
     struct view *v = make(&f, 1);
     view_sync(v);
     apply(v, "{\"outcome\":\"raise\",\"version\":1,\"collector\":\"c1\",\"epoch\":\"" E2
@@ -197,14 +200,15 @@ static void test_view_new_series_and_new_id(void **st)
 static void test_view_foreign_collector_and_unreachable(void **st)
 {
     (void)st;
-    struct fake f = {.docs = {NULL, /* first attempt: unreachable */
-                              "{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":[]}",
-                              "{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":[]}"}};
+    struct fake f = {
+        .docs = {NULL, /* first attempt: unreachable */
+                 "{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":[]}",
+                 "{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":[]}"}};
     struct view *v = make(&f, 1);
     assert_int_equal(view_sync(v), 1);
     json_t *doc = view_to_json(v, 0);
-    assert_true(json_is_false(json_object_get(json_array_get(json_object_get(doc, "collectors"), 0),
-                                              "synced")));
+    assert_true(json_is_false(
+        json_object_get(json_array_get(json_object_get(doc, "collectors"), 0), "synced")));
     json_decref(doc);
     assert_int_equal(view_sync(v), 0);
     /* An id no URL serves: one round of asking, then counted without asking again. */
@@ -228,21 +232,26 @@ static void test_view_foreign_collector_and_unreachable(void **st)
 static void test_view_invented_ids_and_down_collector_cost_bounded(void **st)
 {
     (void)st;
-    struct fake f = {.docs = {"{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":[]}"}};
+    struct fake f = {
+        .docs = {"{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":[]}"}};
     struct view *v = make(&f, 1);
     assert_int_equal(view_sync(v), 0);
     char buf[200];
     for (int i = 0; i < 40; i++) {
-        snprintf(buf, sizeof(buf), "{\"outcome\":\"raise\",\"version\":1,\"collector\":\"x%d\","
-                                   "\"host\":\"h\",\"component\":\"x\"}", i);
+        snprintf(buf, sizeof(buf),
+                 "{\"outcome\":\"raise\",\"version\":1,\"collector\":\"x%d\","
+                 "\"host\":\"h\",\"component\":\"x\"}",
+                 i);
         apply(v, buf);
     }
     assert_int_equal(view_get_stats(v)->foreign, 40);
     assert_int_equal(f.fetches, 1 + 16); /* one look for each of the first 16 ids */
     /* Those looks found c1 gone: its changes are dropped, not each one a new look. */
     for (int i = 2; i < 12; i++) {
-        snprintf(buf, sizeof(buf), "{\"outcome\":\"raise\",\"version\":%d,\"collector\":\"c1\","
-                                   "\"epoch\":\"" E1 "\",\"host\":\"h\",\"component\":\"x\"}", i);
+        snprintf(buf, sizeof(buf),
+                 "{\"outcome\":\"raise\",\"version\":%d,\"collector\":\"c1\","
+                 "\"epoch\":\"" E1 "\",\"host\":\"h\",\"component\":\"x\"}",
+                 i);
         apply(v, buf);
     }
     assert_int_equal(view_get_stats(v)->unsynced, 10);
@@ -253,10 +262,11 @@ static void test_view_invented_ids_and_down_collector_cost_bounded(void **st)
 static void test_view_two_collectors_same_key(void **st)
 {
     (void)st;
-    struct fake f = {.docs = {"{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
-                              "{\"version\":1,\"host\":\"h\",\"component\":\"x\",\"severity\":5}]}",
-                              "{\"version\":7,\"epoch\":\"" E2 "\",\"collector\":\"c2\",\"alerts\":["
-                              "{\"version\":7,\"host\":\"h\",\"component\":\"x\",\"severity\":1}]}"}};
+    struct fake f = {
+        .docs = {"{\"version\":1,\"epoch\":\"" E1 "\",\"collector\":\"c1\",\"alerts\":["
+                 "{\"version\":1,\"host\":\"h\",\"component\":\"x\",\"severity\":5}]}",
+                 "{\"version\":7,\"epoch\":\"" E2 "\",\"collector\":\"c2\",\"alerts\":["
+                 "{\"version\":7,\"host\":\"h\",\"component\":\"x\",\"severity\":1}]}"}};
     struct view *v = make(&f, 2);
     assert_int_equal(view_sync(v), 0);
     assert_int_equal(view_count(v), 2);

@@ -68,11 +68,15 @@ static void test_envelope_malformed_headers(void **st)
     (void)st;
     struct envelope e;
     const char *bad[] = {
-        "INJ1 k1 1795676400 n0nce\n<Alert/>",             /* no MAC */
+        "INJ1 k1 1795676400 n0nce\n<Alert/>", /* no MAC */
         "INJ1 k1 soon n0nce 0000000000000000000000000000000000000000000000000000000000000000\nx",
-        "INJ1 k1 1 n0nce 00\nx",                           /* short MAC */
-        "INJ1 k1 1 n0nce 0000000000000000000000000000000000000000000000000000000000000000", /* no body line */
-        "INJ1  1 n 0000000000000000000000000000000000000000000000000000000000000000\nx", /* empty id */
+        "INJ1 k1 1 n0nce 00\nx", /* short MAC */
+        "INJ1 k1 1 n0nce 0000000000000000000000000000000000000000000000000000000000000000", /* no
+                                                                                               body
+                                                                                               line
+                                                                                             */
+        "INJ1  1 n 0000000000000000000000000000000000000000000000000000000000000000\nx", /* empty id
+                                                                                          */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (envelope_parse(bad[i], strlen(bad[i]), &e) != -EBADMSG)
@@ -88,7 +92,8 @@ static void test_envelope_key_files(void **st)
     snprintf(path, sizeof(path), "/tmp/injector-keys-%d", (int)getpid());
     FILE *f = fopen(path, "w");
     fputs("# rotation: old and new\nold 00112233445566778899aabbccddeeff\n"
-          "new 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f # current\n", f);
+          "new 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f # current\n",
+          f);
     fclose(f);
     assert_int_equal(envelope_load_keys(path, keys, 4, err, sizeof(err)), 2);
     assert_string_equal(keys[1].id, "new");

@@ -602,9 +602,8 @@ static void test_journal_reader_on_another_thread(void **st)
 {
     (void)st;
     for (int mode = 0; mode < 2; mode++) {
-        struct journal_config cfg = mode ? disk(true)
-                                         : (struct journal_config){.reader = true,
-                                                                   .cache_changes = 100000};
+        struct journal_config cfg =
+            mode ? disk(true) : (struct journal_config){.reader = true, .cache_changes = 100000};
         cfg.chunk_bytes = 4096;
         cfg.cache_bytes = mode ? 32768 : 0;
         cfg.segment_max = 65536;

@@ -32,7 +32,7 @@ static void test_ratelimit_burst_then_rate(void **st)
     /* Another port, the same address: the same bucket. */
     assert_int_equal(ratelimit_take(r, (struct sockaddr *)&a2, 15, 0), 5);
     assert_int_equal(ratelimit_take(r, (struct sockaddr *)&a, 1, 0), 0);
-    assert_int_equal(ratelimit_take(r, (struct sockaddr *)&a, 100, 1000), 10); /* 1 s: 10 */
+    assert_int_equal(ratelimit_take(r, (struct sockaddr *)&a, 100, 1000), 10);  /* 1 s: 10 */
     assert_int_equal(ratelimit_take(r, (struct sockaddr *)&a, 100, 60000), 20); /* capped */
     struct sockaddr_in b = addr("10.0.0.2", 1000);
     assert_int_equal(ratelimit_take(r, (struct sockaddr *)&b, 5, 60000), 5); /* its own */

@@ -204,6 +204,72 @@ static void test_snapshot_missing_is_enoent(void **st)
     state_free(s);
 }
 
+/* A periodic snapshot (a run that may have crashed after it): numbering jumps past what
+ * that run could have issued in interval + 10 s at a million changes a second. */
+static void test_snapshot_restore_after_a_crash_jumps_the_version(void **st)
+{
+    (void)st;
+    struct state *s = filled(), *t;
+    pid_t pid = snapshot_write_async(s, path, "mon1");
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(state_new(NULL, &t), 0);
+    struct snapshot_restored r;
+    assert_int_equal(snapshot_restore(t, path, 60, 1000, &r), 0);
+    assert_false(r.info.clean);
+    assert_int_equal(r.info.version, 102);
+    assert_int_equal(r.jumped_to, 102 + 70 * 1000000ull);
+    assert_int_equal(state_version(t), 102 + 70 * 1000000ull);
+    assert_int_equal(state_count(t), 100);
+    state_free(t);
+
+    /* With a journal (interval 0) what came after is known: no jump. */
+    assert_int_equal(state_new(NULL, &t), 0);
+    assert_int_equal(snapshot_restore(t, path, 0, 1000, &r), 0);
+    assert_int_equal(r.jumped_to, 0);
+    assert_int_equal(state_version(t), 102);
+    state_free(t);
+
+    /* A clean exit's snapshot: numbering goes on right after it. */
+    char err[512];
+    assert_int_equal(snapshot_write(s, path, "mon1", true, err, sizeof(err)), 0);
+    assert_int_equal(state_new(NULL, &t), 0);
+    assert_int_equal(snapshot_restore(t, path, 60, 1000, &r), 0);
+    assert_int_equal(r.jumped_to, 0);
+    assert_int_equal(state_version(t), 102);
+    state_free(t);
+    state_free(s);
+}
+
+/* A damaged file keeps what was whole, and moves aside (named after the time) so the next
+ * snapshot does not overwrite it; a missing one is an empty table and moves nothing. */
+static void test_snapshot_restore_sets_a_damaged_file_aside(void **st)
+{
+    (void)st;
+    char err[512], aside[400];
+    struct state *s = filled(), *t;
+    assert_int_equal(snapshot_write(s, path, "mon1", true, err, sizeof(err)), 0);
+    truncate_file(3000);
+    assert_int_equal(state_new(NULL, &t), 0);
+    struct snapshot_restored r;
+    assert_int_equal(snapshot_restore(t, path, 60, 1234567, &r), -EBADMSG);
+    snprintf(aside, sizeof(aside), "%s.corrupt-1234567", path);
+    assert_string_equal(r.aside, aside);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(access(aside, F_OK), 0);
+    assert_true(r.info.loaded > 0 && r.info.loaded < 100);
+    assert_int_equal(state_count(t), r.info.loaded);
+    assert_int_equal(r.jumped_to, 0);
+    state_free(t);
+
+    assert_int_equal(state_new(NULL, &t), 0);
+    assert_int_equal(snapshot_restore(t, path, 60, 1234568, &r), -ENOENT);
+    assert_string_equal(r.aside, "");
+    assert_int_equal(state_count(t), 0);
+    state_free(t);
+    state_free(s);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -212,6 +278,8 @@ int main(void)
         T(test_snapshot_written_by_a_forked_child),
         T(test_snapshot_truncated_or_corrupt_is_an_error_not_a_crash),
         T(test_snapshot_missing_is_enoent),
+        T(test_snapshot_restore_after_a_crash_jumps_the_version),
+        T(test_snapshot_restore_sets_a_damaged_file_aside),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -336,8 +336,8 @@ static void test_state_host_cap_refuses_new_hosts_only(void **st)
                  c = mk(ALERT_UPD, "h3", "x"), a2 = mk(ALERT_UPD, "h1", "y");
     assert_int_equal(state_apply(s, &a, 0, &r), 0);
     assert_int_equal(state_apply(s, &b, 0, &r), 0);
-    assert_int_equal(state_apply(s, &c, 0, &r), -ENOSPC);  /* a third host */
-    assert_int_equal(state_apply(s, &a2, 0, &r), 0);       /* a known host: fine */
+    assert_int_equal(state_apply(s, &c, 0, &r), -ENOSPC); /* a third host */
+    assert_int_equal(state_apply(s, &a2, 0, &r), 0);      /* a known host: fine */
     assert_int_equal(state_host_count(s), 2);
     state_set_caps(s, 0, 0);
     assert_int_equal(state_apply(s, &c, 0, &r), 0);
@@ -558,6 +558,33 @@ static void test_state_replay_of_the_changes_rebuilds_the_table(void **st)
     state_free(b);
 }
 
+static uint64_t rand_seq[4];
+static size_t rand_at;
+static uint64_t fake_random(void)
+{
+    return rand_seq[rand_at++ % 4];
+}
+
+/* A table without a series (no snapshot) starts one with a non-zero random id; one that
+ * has a series (restored from a snapshot) keeps it. */
+static void test_state_begin_series_only_without_one(void **st)
+{
+    uint64_t seq[4] = {0, 0, 0xabcdef, 7};
+    memcpy(rand_seq, seq, sizeof(seq));
+    rand_at = 0;
+    assert_int_equal(state_epoch(*st), 0);
+    assert_true(state_begin_series(*st, fake_random)); /* zeros are not an id */
+    assert_true(state_epoch(*st) == 0xabcdef);
+    assert_false(state_begin_series(*st, fake_random));
+    assert_true(state_epoch(*st) == 0xabcdef);
+
+    struct state *t;
+    assert_int_equal(state_new(NULL, &t), 0);
+    assert_true(state_begin_series(t, state_random64));
+    assert_true(state_epoch(t) != 0);
+    state_free(t);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -585,6 +612,7 @@ int main(void)
         T(test_state_cleared_alert_does_not_expire),
         T(test_state_many_alerts_expire_in_deadline_order),
         T(test_state_replay_of_the_changes_rebuilds_the_table),
+        T(test_state_begin_series_only_without_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

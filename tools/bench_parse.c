@@ -101,7 +101,8 @@ static double run_dom(const struct stream *s)
 {
     double t0 = now_s();
     for (size_t i = 0; i < s->n; i++) {
-        xmlDocPtr d = xmlReadMemory(s->buf + s->off[i], (int)s->len[i], NULL, NULL, XML_PARSE_NONET);
+        xmlDocPtr d =
+            xmlReadMemory(s->buf + s->off[i], (int)s->len[i], NULL, NULL, XML_PARSE_NONET);
         xmlFreeDoc(d);
     }
     return now_s() - t0;
@@ -149,8 +150,7 @@ int main(void)
     xmlInitParser();
     printf("parse benchmark: %d documents of ~%zu bytes per run, %d rounds, medians\n", DOCS,
            strlen(TEMPLATE), ROUNDS);
-    printf("%-16s %14s %14s %14s %10s\n", "stream", "bare SAX2/s", "ours/s", "DOM/s",
-           "ours/bare");
+    printf("%-16s %14s %14s %14s %10s\n", "stream", "bare SAX2/s", "ours/s", "DOM/s", "ours/bare");
     for (int distinct = 1; distinct >= 0; distinct--) {
         struct stream s;
         double bare[ROUNDS], ours[ROUNDS], dom[ROUNDS];

@@ -91,14 +91,33 @@ static double run_bare(const char *url, long n, unsigned window, const char *bod
     return t;
 }
 
+struct lookup {
+    const char *name;
+    unsigned long long value;
+};
+
+static void find_counter(const struct counter *c, void *data)
+{
+    struct lookup *l = data;
+    if (strcmp(c->name, l->name) == 0)
+        l->value = c->value;
+}
+
+static unsigned long long counter_of(struct sink *sk, const char *name)
+{
+    struct lookup l = {name, 0};
+    sink_counters(sk, find_counter, &l);
+    return l.value;
+}
+
 /* A journal in dir (NULL: memory only), started at version 0. */
 static unsigned sync_ms = 50;
 
 static struct journal *journal_for(const char *dir, long n, bool reader)
 {
     struct journal *j;
-    struct journal_config jc = {.dir = dir, .cache_changes = (size_t)n + 1, .reader = reader,
-                                .sync_ms = sync_ms};
+    struct journal_config jc = {
+        .dir = dir, .cache_changes = (size_t)n + 1, .reader = reader, .sync_ms = sync_ms};
     if (dir != NULL) {
         char cmd[512];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
@@ -131,25 +150,24 @@ static void append_all(struct journal *j, long n, const char *body, size_t len)
     journal_flush(j, (long long)(now_s() * 1000));
 }
 
-static double run_sink(const char *url, const char *dir, long n, unsigned window,
-                       const char *body, size_t len)
+static double run_sink(const char *url, const char *dir, long n, unsigned window, const char *body,
+                       size_t len)
 {
     struct sink *sk;
     struct journal *j = journal_for(dir, n, true);
     const char *urls[] = {url};
-    struct sink_amqp_config cfg = {.urls = urls, .n_urls = 1, .exchange = "bench",
-                                   .confirm_window = window, .heartbeat_s = 10,
-                                   .flush_timeout_s = 5, .journal = j};
+    struct sink_amqp_config cfg = {.urls = urls,
+                                   .n_urls = 1,
+                                   .exchange = "bench",
+                                   .confirm_window = window,
+                                   .heartbeat_s = 10,
+                                   .flush_timeout_s = 5,
+                                   .journal = j};
     if (sink_amqp_new(&cfg, &sk) != 0)
         die("sink_amqp_new");
     /* Wait for the connection so both sides are timed from a connected state. */
-    for (int i = 0; i < 500; i++) {
-        char buf[512];
-        sink_format_stats(sk, buf, sizeof(buf));
-        if (strstr(buf, "amqp=up") != NULL)
-            break;
+    for (int i = 0; i < 500 && counter_of(sk, "amqp_up") == 0; i++)
         usleep(10000);
-    }
     double t0 = now_s();
     append_all(j, n, body, len);
     /* Wait for the last confirm: the journal's position, read once a millisecond (the

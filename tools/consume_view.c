@@ -17,8 +17,8 @@
 
 struct source {
     char *url;
-    char *id;        /* from its snapshot; NULL before the first */
-    uint64_t epoch;  /* version series of the snapshot */
+    char *id;       /* from its snapshot; NULL before the first */
+    uint64_t epoch; /* version series of the snapshot */
     uint64_t version;
     uint64_t stale_epoch; /* an older series still draining from the queue */
     bool synced;
@@ -92,7 +92,7 @@ void view_free(struct view *v)
         return;
     struct entry *e, *tmp;
     HASH_ITER(hh, v->entries, e, tmp)
-        entry_delete(v, e);
+    entry_delete(v, e);
     for (size_t i = 0; i < v->cfg.n_urls; i++) {
         free(v->src[i].url);
         free(v->src[i].id);
@@ -110,8 +110,7 @@ static uint64_t parse_epoch(json_t *o)
 }
 
 /* key = collector \0 host \0 component, in buf (malloc'd). */
-static char *make_key(const char *collector, const char *host, const char *component,
-                      size_t *len)
+static char *make_key(const char *collector, const char *host, const char *component, size_t *len)
 {
     size_t a = strlen(collector), b = strlen(host), c = strlen(component);
     char *k = malloc(a + b + c + 3);
@@ -174,11 +173,12 @@ static json_t *stored_form(json_t *from, const char *collector, const char *firs
     json_object_set(o, "version", json_object_get(from, "version"));
     if (first_seen != NULL)
         json_object_set_new(o, "first_seen", json_string(first_seen));
-    json_object_foreach(from, k, val) {
-        if (strcmp(k, "outcome") == 0 || strcmp(k, "epoch") == 0 ||
-            strcmp(k, "received") == 0 || strcmp(k, "sender") == 0 ||
-            strcmp(k, "last_seen") == 0 || strcmp(k, "collector") == 0 ||
-            strcmp(k, "version") == 0 || strcmp(k, "first_seen") == 0)
+    json_object_foreach(from, k, val)
+    {
+        if (strcmp(k, "outcome") == 0 || strcmp(k, "epoch") == 0 || strcmp(k, "received") == 0 ||
+            strcmp(k, "sender") == 0 || strcmp(k, "last_seen") == 0 ||
+            strcmp(k, "collector") == 0 || strcmp(k, "version") == 0 ||
+            strcmp(k, "first_seen") == 0)
             continue;
         json_object_set(o, k, val);
     }
@@ -208,8 +208,10 @@ static int resync(struct view *v, size_t i, bool first)
     char err[1024];
     if (v->cfg.fetch(s->url, &doc, err, sizeof(err), v->cfg.data) != 0) {
         if (s->synced || first)
-            logf_(v, "%s (will retry; its changes are dropped until then, the snapshot "
-                     "covers them)", err);
+            logf_(v,
+                  "%s (will retry; its changes are dropped until then, the snapshot "
+                  "covers them)",
+                  err);
         s->synced = false;
         return -1;
     }
@@ -217,28 +219,29 @@ static int resync(struct view *v, size_t i, bool first)
     const char *id = json_string_value(json_object_get(doc, "collector"));
     json_t *alerts = json_object_get(doc, "alerts");
     if (!json_is_integer(ver) || id == NULL || !json_is_array(alerts)) {
-        logf_(v, "%s: not a collector's /v1/alerts document (version, collector, alerts)",
-              s->url);
+        logf_(v, "%s: not a collector's /v1/alerts document (version, collector, alerts)", s->url);
         json_decref(doc);
         s->synced = false;
         return -1;
     }
     if (s->id != NULL && strcmp(s->id, id) != 0)
-        logf_(v, "%s is now collector '%s' (was '%s'): its old alerts leave the view", s->url,
-              id, s->id);
+        logf_(v, "%s is now collector '%s' (was '%s'): its old alerts leave the view", s->url, id,
+              s->id);
     for (size_t j = 0; j < v->cfg.n_urls; j++)
         if (j != i && v->src[j].id != NULL && strcmp(v->src[j].id, id) == 0)
-            logf_(v, "%s and %s both say they are collector '%s': give each collector its "
-                     "own collector-id, or the view mixes them up",
+            logf_(v,
+                  "%s and %s both say they are collector '%s': give each collector its "
+                  "own collector-id, or the view mixes them up",
                   s->url, v->src[j].url, id);
 
     struct entry *e, *tmp;
     HASH_ITER(hh, v->entries, e, tmp)
-        if (e->src == i)
-            e->seen = false;
+    if (e->src == i)
+        e->seen = false;
     size_t idx;
     json_t *a;
-    json_array_foreach(alerts, idx, a) {
+    json_array_foreach(alerts, idx, a)
+    {
         const char *host = json_string_value(json_object_get(a, "host"));
         const char *comp = json_string_value(json_object_get(a, "component"));
         if (host == NULL || comp == NULL)
@@ -256,11 +259,11 @@ static int resync(struct view *v, size_t i, bool first)
         json_decref(st);
     }
     HASH_ITER(hh, v->entries, e, tmp)
-        if (e->src == i && !e->seen) {
-            emit_made_up(v, e->alert, "clear");
-            entry_delete(v, e);
-            v->dirty = true;
-        }
+    if (e->src == i && !e->seen) {
+        emit_made_up(v, e->alert, "clear");
+        entry_delete(v, e);
+        v->dirty = true;
+    }
     free(s->id);
     s->id = strdup(id);
     s->epoch = parse_epoch(doc);
@@ -268,8 +271,8 @@ static int resync(struct view *v, size_t i, bool first)
     s->synced = true;
     if (!first)
         v->stats.resyncs++;
-    logf_(v, "%s: collector '%s' in step at version %" PRIu64 " (%zu active alerts)", s->url,
-          id, s->version, json_array_size(alerts));
+    logf_(v, "%s: collector '%s' in step at version %" PRIu64 " (%zu active alerts)", s->url, id,
+          s->version, json_array_size(alerts));
     v->dirty = true; /* the collectors' versions are part of the view */
     json_decref(doc);
     return 0;
@@ -325,11 +328,13 @@ void view_apply(struct view *v, const char *body, size_t len)
     const char *comp = json_string_value(json_object_get(c, "component"));
     json_t *jv = json_object_get(c, "version");
     bool up = outcome != NULL && (strcmp(outcome, "raise") == 0 || strcmp(outcome, "update") == 0);
-    bool down = outcome != NULL && (strcmp(outcome, "clear") == 0 || strcmp(outcome, "expire") == 0);
+    bool down =
+        outcome != NULL && (strcmp(outcome, "clear") == 0 || strcmp(outcome, "expire") == 0);
     if (id == NULL || host == NULL || comp == NULL || !json_is_integer(jv) || (!up && !down)) {
         if (v->stats.malformed++ < 10)
-            logf_(v, "a delivery that is not a change (outcome raise/update/clear/expire, "
-                     "version, collector, host, component) is ignored: %.*s",
+            logf_(v,
+                  "a delivery that is not a change (outcome raise/update/clear/expire, "
+                  "version, collector, host, component) is ignored: %.*s",
                   (int)(len < 200 ? len : 200), body);
         json_decref(c);
         return;
@@ -342,8 +347,7 @@ void view_apply(struct view *v, const char *body, size_t len)
         view_resync_all(v, "a change from an unknown collector id");
         s = source_of(v, id, &i);
         if (s == NULL)
-            logf_(v, "changes from collector '%s' are ignored: no --collector URL serves it",
-                  id);
+            logf_(v, "changes from collector '%s' are ignored: no --collector URL serves it", id);
     }
     if (s == NULL) {
         v->stats.foreign++;
@@ -359,8 +363,9 @@ void view_apply(struct view *v, const char *body, size_t len)
             v->stats.skipped++;
             goto out;
         }
-        logf_(v, "collector '%s' numbers in a new series (%016" PRIx64 ", was %016" PRIx64
-                 "): it restarted without its snapshot; resynchronising",
+        logf_(v,
+              "collector '%s' numbers in a new series (%016" PRIx64 ", was %016" PRIx64
+              "): it restarted without its snapshot; resynchronising",
               id, epoch, s->epoch);
         if (resync(v, i, false) != 0) {
             v->stats.unsynced++;
@@ -378,8 +383,9 @@ void view_apply(struct view *v, const char *body, size_t len)
     }
     if (ver > s->version + 1) {
         v->stats.gaps++;
-        logf_(v, "collector '%s': version %" PRIu64 " follows %" PRIu64
-                 " (%" PRIu64 " changes missing): resynchronising from %s",
+        logf_(v,
+              "collector '%s': version %" PRIu64 " follows %" PRIu64 " (%" PRIu64
+              " changes missing): resynchronising from %s",
               id, ver, s->version, ver - s->version - 1, s->url);
         if (resync(v, i, false) != 0) {
             v->stats.unsynced++;
@@ -390,8 +396,9 @@ void view_apply(struct view *v, const char *body, size_t len)
             goto out;
         }
         if (ver > s->version + 1)
-            logf_(v, "collector '%s': its snapshot (version %" PRIu64 ") is older than change "
-                     "%" PRIu64 "; applying it",
+            logf_(v,
+                  "collector '%s': its snapshot (version %" PRIu64 ") is older than change "
+                  "%" PRIu64 "; applying it",
                   id, s->version, ver);
     }
     struct entry *e = find(v, id, host, comp);
@@ -490,8 +497,8 @@ int view_write_file(const struct view *v, const char *path, int64_t now_ms, char
 {
     char tmp[4200];
     json_t *doc = view_to_json(v, now_ms);
-    if (doc == NULL || snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >=
-                           (int)sizeof(tmp)) {
+    if (doc == NULL ||
+        snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
         json_decref(doc);
         snprintf(err, errlen, "%s: out of memory or path too long", path);
         return -1;

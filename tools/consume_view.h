@@ -27,8 +27,7 @@
 #include <stdio.h>
 
 /* Fetch url's snapshot (/v1/alerts document). Returns 0 and *doc, or -1 with err filled. */
-typedef int (*view_fetch_fn)(const char *url, json_t **doc, char *err, size_t errlen,
-                             void *data);
+typedef int (*view_fetch_fn)(const char *url, json_t **doc, char *err, size_t errlen, void *data);
 /* A change line for the output: an applied change as it came, or one a resync made up. */
 typedef void (*view_emit_fn)(const char *line, size_t len, void *data);
 /* A line for the log (stderr), without a trailing newline. */

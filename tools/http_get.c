@@ -86,15 +86,16 @@ int http_get_json(const char *url, const char *token, json_t **out, char *err, s
     }
     int fd = connect_to(host, port);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot reach the collector's HTTP API at %s: %s (is injectord "
-                              "running, with --http on that address?)",
+        snprintf(err, errlen,
+                 "cannot reach the collector's HTTP API at %s: %s (is injectord "
+                 "running, with --http on that address?)",
                  url, strerror(errno));
         return -1;
     }
     char req[2048];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\n%s%s%s\r\n", path, host,
-                     token ? "Authorization: Bearer " : "", token ? token : "",
-                     token ? "\r\n" : "");
+    int n =
+        snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\n%s%s%s\r\n", path, host,
+                 token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "");
     size_t cap = 65536, len = 0;
     char *buf = malloc(cap);
     if (n < 0 || (size_t)n >= sizeof(req) || buf == NULL || write(fd, req, (size_t)n) != n) {

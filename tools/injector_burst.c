@@ -121,16 +121,26 @@ static double parse_duration(const char *s, bool *ok)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     static const struct option lo[] = {
-        {"target", required_argument, NULL, 't'},  {"count", required_argument, NULL, 'n'},
-        {"repeat", required_argument, NULL, 'r'},  {"pause", required_argument, NULL, 'p'},
-        {"rate", required_argument, NULL, 'R'},    {"size", required_argument, NULL, 's'},
-        {"hosts", required_argument, NULL, 'H'},   {"components", required_argument, NULL, 'C'},
-        {"mix", required_argument, NULL, 'm'},     {"ipv6", no_argument, NULL, '6'},
-        {"seq", no_argument, NULL, 'q'},           {"stats", required_argument, NULL, 'S'},
-        {"no-stats", no_argument, NULL, 'N'},      {"settle", required_argument, NULL, 'T'},
-        {"timeout", required_argument, NULL, 'W'}, {"find-capacity", no_argument, NULL, 'F'},
-        {"max-count", required_argument, NULL, 'M'}, {"json", no_argument, NULL, 'j'},
-        {"fresh", no_argument, NULL, 'f'},         {"help", no_argument, NULL, 'h'},
+        {"target", required_argument, NULL, 't'},
+        {"count", required_argument, NULL, 'n'},
+        {"repeat", required_argument, NULL, 'r'},
+        {"pause", required_argument, NULL, 'p'},
+        {"rate", required_argument, NULL, 'R'},
+        {"size", required_argument, NULL, 's'},
+        {"hosts", required_argument, NULL, 'H'},
+        {"components", required_argument, NULL, 'C'},
+        {"mix", required_argument, NULL, 'm'},
+        {"ipv6", no_argument, NULL, '6'},
+        {"seq", no_argument, NULL, 'q'},
+        {"stats", required_argument, NULL, 'S'},
+        {"no-stats", no_argument, NULL, 'N'},
+        {"settle", required_argument, NULL, 'T'},
+        {"timeout", required_argument, NULL, 'W'},
+        {"find-capacity", no_argument, NULL, 'F'},
+        {"max-count", required_argument, NULL, 'M'},
+        {"json", no_argument, NULL, 'j'},
+        {"fresh", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
         {"changes", required_argument, NULL, 'c'},
         {"key-file", required_argument, NULL, 'K'},
         {"source", required_argument, NULL, 'o'},
@@ -152,16 +162,32 @@ static int parse_args(int argc, char **argv, struct opts *o)
     int idx = -1;
     while ((idx = -1, ch = getopt_long(argc, argv, ":h", lo, &idx)) != -1) {
         switch (ch) {
-        case 't': o->target = optarg; break;
-        case 'n': o->count = strtol(optarg, &end, 10); ok = *end == '\0' && o->count > 0; break;
-        case 'r': o->repeat = strtol(optarg, &end, 10); ok = *end == '\0' && o->repeat > 0; break;
-        case 'p': o->pause_s = parse_duration(optarg, &ok); break;
-        case 'R': o->rate = strtod(optarg, &end); ok = *end == '\0' && o->rate >= 0; break;
+        case 't':
+            o->target = optarg;
+            break;
+        case 'n':
+            o->count = strtol(optarg, &end, 10);
+            ok = *end == '\0' && o->count > 0;
+            break;
+        case 'r':
+            o->repeat = strtol(optarg, &end, 10);
+            ok = *end == '\0' && o->repeat > 0;
+            break;
+        case 'p':
+            o->pause_s = parse_duration(optarg, &ok);
+            break;
+        case 'R':
+            o->rate = strtod(optarg, &end);
+            ok = *end == '\0' && o->rate >= 0;
+            break;
         case 's':
             o->size = strtol(optarg, &end, 10);
             ok = *end == '\0' && o->size > 0 && o->size <= MAX_SIZE;
             break;
-        case 'H': o->hosts = strtol(optarg, &end, 10); ok = *end == '\0' && o->hosts > 0; break;
+        case 'H':
+            o->hosts = strtol(optarg, &end, 10);
+            ok = *end == '\0' && o->hosts > 0;
+            break;
         case 'C':
             o->components = strtol(optarg, &end, 10);
             ok = *end == '\0' && o->components > 0;
@@ -176,26 +202,50 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->upd_pct = u;
             break;
         }
-        case '6': o->ipv6 = true; break;
-        case 'o': o->source = optarg; break;
-        case 'q': o->seq = true; break;
-        case 'S': o->stats_url = optarg; break;
-        case 'N': o->no_stats = true; break;
-        case 'T': o->settle_s = parse_duration(optarg, &ok); break;
-        case 'W': o->timeout_s = parse_duration(optarg, &ok); break;
-        case 'F': o->find_capacity = true; break;
+        case '6':
+            o->ipv6 = true;
+            break;
+        case 'o':
+            o->source = optarg;
+            break;
+        case 'q':
+            o->seq = true;
+            break;
+        case 'S':
+            o->stats_url = optarg;
+            break;
+        case 'N':
+            o->no_stats = true;
+            break;
+        case 'T':
+            o->settle_s = parse_duration(optarg, &ok);
+            break;
+        case 'W':
+            o->timeout_s = parse_duration(optarg, &ok);
+            break;
+        case 'F':
+            o->find_capacity = true;
+            break;
         case 'M':
             o->max_count = strtol(optarg, &end, 10);
             ok = *end == '\0' && o->max_count > 0;
             break;
-        case 'j': o->json = true; break;
-        case 'f': o->fresh = true; break;
-        case 'K': o->key_file = optarg; break;
+        case 'j':
+            o->json = true;
+            break;
+        case 'f':
+            o->fresh = true;
+            break;
+        case 'K':
+            o->key_file = optarg;
+            break;
         case 'c':
             o->changes_pct = (int)strtol(optarg, &end, 10);
             ok = *end == '\0' && o->changes_pct >= 0 && o->changes_pct <= 100;
             break;
-        case 'h': usage(stdout); exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
         case ':':
             fprintf(stderr, "injector-burst: %s needs a value (see --help)\n", argv[optind - 1]);
             return -1;
@@ -250,12 +300,15 @@ static int open_target(const struct opts *o)
     }
     int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd >= 0 && o->source != NULL) {
-        struct addrinfo hints = {.ai_family = ai->ai_family, .ai_socktype = SOCK_DGRAM,
+        struct addrinfo hints = {.ai_family = ai->ai_family,
+                                 .ai_socktype = SOCK_DGRAM,
                                  .ai_flags = AI_NUMERICHOST | AI_PASSIVE},
                         *src;
         if (getaddrinfo(o->source, "0", &hints, &src) != 0) {
-            fprintf(stderr, "injector-burst: --source %s: not an address of the target's "
-                            "family\n", o->source);
+            fprintf(stderr,
+                    "injector-burst: --source %s: not an address of the target's "
+                    "family\n",
+                    o->source);
             freeaddrinfo(ai);
             close(fd);
             return -1;
@@ -307,8 +360,7 @@ static char *build(const struct opts *o, long count, long burst, uint64_t *seq, 
         int n = snprintf(p, slot,
                          "<Alert><Action>%s</Action><ProblemHost>b%ld-n%ld</ProblemHost>"
                          "<Component>c%ld</Component><Severity>3</Severity>",
-                         del ? "Del" : "Upd", o->fresh ? burst : 0, host,
-                         (i / hosts) % comps);
+                         del ? "Del" : "Upd", o->fresh ? burst : 0, host, (i / hosts) % comps);
         if (o->seq)
             n += snprintf(p + n, slot - (size_t)n, "<Seq>%" PRIu64 "</Seq>", ++*seq);
         if (o->size > 0 && (size_t)o->size > (size_t)n + 30) {
@@ -367,8 +419,9 @@ static double send_all(int fd, const struct opts *o, const char *buf, const size
             if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN)
                 continue;
             if (errno == ECONNREFUSED) /* ICMP for an earlier datagram: nobody listens */
-                fprintf(stderr, "injector-burst: %s refused datagrams: is the collector "
-                                "listening there?\n",
+                fprintf(stderr,
+                        "injector-burst: %s refused datagrams: is the collector "
+                        "listening there?\n",
                         o->target);
             else
                 fprintf(stderr, "injector-burst: send: %s\n", strerror(errno));
@@ -395,8 +448,8 @@ static int drain(const struct opts *o, const struct counts *before, long sent, s
     for (;;) {
         if (get_counts(o, after) != 0)
             return -1;
-        int64_t accounted = (after->datagrams - before->datagrams) +
-                            (after->kernel_drops - before->kernel_drops);
+        int64_t accounted =
+            (after->datagrams - before->datagrams) + (after->kernel_drops - before->kernel_drops);
         double t = now_s();
         if (after->datagrams != prev.datagrams || after->kernel_drops != prev.kernel_drops)
             changed = t;
@@ -458,11 +511,11 @@ out:
 static void print_result(const struct opts *o, long burst, const struct result *r)
 {
     if (o->json) {
-        json_t *j = json_pack("{sI sI sI sI sI sf sf sb}", "sent", (json_int_t)r->sent,
-                              "received", (json_int_t)r->received, "lost", (json_int_t)r->lost,
-                              "kernel_drops", (json_int_t)r->kernel_drops, "seq_gaps",
-                              (json_int_t)r->seq_gaps, "send_rate", r->send_rate, "drain_s",
-                              r->drain_s, "settled", r->settled);
+        json_t *j =
+            json_pack("{sI sI sI sI sI sf sf sb}", "sent", (json_int_t)r->sent, "received",
+                      (json_int_t)r->received, "lost", (json_int_t)r->lost, "kernel_drops",
+                      (json_int_t)r->kernel_drops, "seq_gaps", (json_int_t)r->seq_gaps, "send_rate",
+                      r->send_rate, "drain_s", r->drain_s, "settled", r->settled);
         char *s = json_dumps(j, JSON_COMPACT);
         printf("%s\n", s);
         free(s);
@@ -476,7 +529,8 @@ static void print_result(const struct opts *o, long burst, const struct result *
         printf("%-6ld %10ld %10s %10s %12s %9s %12.0f %8s\n", burst, r->sent, "-", "-", "-", "-",
                r->send_rate, "-");
     else
-        printf("%-6ld %10ld %10" PRId64 " %10" PRId64 " %12" PRId64 " %9" PRId64 " %12.0f %8.3f%s\n",
+        printf("%-6ld %10ld %10" PRId64 " %10" PRId64 " %12" PRId64 " %9" PRId64
+               " %12.0f %8.3f%s\n",
                burst, r->sent, r->received, r->lost, r->kernel_drops, r->seq_gaps, r->send_rate,
                r->drain_s, r->settled ? "" : "  (still draining at --timeout)");
     fflush(stdout);

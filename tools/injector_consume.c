@@ -18,18 +18,21 @@
 #include <amqp_tcp_socket.h>
 #include <jansson.h>
 
+#include "consume_nodes.h"
 #include "consume_view.h"
 #include "http_get.h"
 #include "sink/sink_amqp.h"
+#include "sink/secret.h"
 
 #define MAX_BINDS      32
 #define MAX_COLLECTORS 32
-#define CHANNEL   1
+#define CHANNEL        1
 
 enum format { FORMAT_JSON, FORMAT_TEXT, FORMAT_TABLE, FORMAT_NONE };
 
 struct args {
-    const char *url, *exchange, *queue, *password_file;
+    struct consume_nodes *nodes; /* the --amqp URLs: the nodes of one cluster */
+    const char *exchange, *queue, *password_file;
     enum format format;
     const char *ca_file, *cert_file, *key_file;
     const char *binds[MAX_BINDS];
@@ -57,67 +60,82 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: injector-consume --amqp URL [--collector URL]... [OPTION]...\n"
-            "Follow injector's change stream from RabbitMQ: print each change as one JSON\n"
-            "line (or an aligned text line), acknowledging it only after it is written.\n"
-            "With --collector: keep an exact view of the collectors' active alerts (bind the\n"
-            "queue, take each collector's /v1/alerts snapshot, apply the newer changes; on a\n"
-            "gap in versions or a collector restart, resynchronise from the snapshot and say\n"
-            "so). Changes a resync makes up are marked \"resync\":true.\n\n"
-            "  --amqp URL            amqp[s]://user[:password]@host[:port][/vhost]\n"
-            "                        (or $INJECTOR_AMQP_URL)\n"
-            "  --ca-file PATH        amqps: CA certificates to verify the broker with\n"
-            "  --cert-file PATH      amqps: client certificate; --key-file PATH its key\n"
-            "  --password-file PATH  read the password from this file\n"
-            "  --exchange NAME       the collector's exchange [injector]\n"
-            "  --queue NAME          a durable named queue (survives us); default: a private\n"
-            "                        queue that goes away when we do\n"
-            "  --queue-type TYPE     classic or quorum (replicated across a RabbitMQ cluster;\n"
-            "                        needs --queue) [classic]\n"
-            "  --bind KEY            routing key pattern, repeatable [#]; keys are\n"
-            "                        <outcome>.<severity>.<host>, e.g. 'raise.#', '*.1.#'\n"
-            "  --prefetch N          unacknowledged deliveries at a time [100]\n"
-            "  --collector URL       a collector's HTTP API (http://host:8342), repeatable:\n"
-            "                        keep the view of its active alerts; the view is keyed\n"
-            "                        by (collector, host, component)\n"
-            "  --view FILE           keep FILE (atomically replaced) equal to the view: JSON\n"
-            "                        {updated, collectors, count, alerts}\n"
-            "  --view-interval S     write FILE / redraw the table at most this often [1]\n"
-            "  --http-token-file P   bearer token for the collectors' HTTP API\n"
-            "  --format json|text|table|none\n"
-            "                        output: change lines as JSON [json] or text, a live\n"
-            "                        table of the view (most severe, lowest number, first),\n"
-            "                        or none (with --view: only the file)\n"
-            "  --count N             exit after N changes\n"
-            "  --timeout S           exit after S seconds without a change\n"
-            "  --setup               declare and bind the queue, then exit (so it collects\n"
-            "                        changes before anyone consumes)\n"
-            "  -h, --help            show this help\n\n"
-            "Signals: SIGINT/SIGTERM write the view and stop; SIGUSR1 resynchronises now.\n"
-            "A view waits for its broker and outlives a lost connection: it reconnects\n"
-            "and resynchronises.\n"
-            "Exit status: 0 done, 1 connection failed or lost (without --collector),\n"
-            "2 usage error, 3 --timeout reached before --count changes.\n");
+    fprintf(f, "Usage: injector-consume --amqp URL... [--collector URL]... [OPTION]...\n"
+               "Follow injector's change stream from RabbitMQ: print each change as one JSON\n"
+               "line (or an aligned text line), acknowledging it only after it is written.\n"
+               "With --collector: keep an exact view of the collectors' active alerts (bind the\n"
+               "queue, take each collector's /v1/alerts snapshot, apply the newer changes; on a\n"
+               "gap in versions or a collector restart, resynchronise from the snapshot and say\n"
+               "so). Changes a resync makes up are marked \"resync\":true.\n\n"
+               "  --amqp URL            amqp[s]://user[:password]@host[:port][/vhost];\n"
+               "                        repeat it for each node of a cluster: a lost node\n"
+               "                        gives way to the next at once (or $INJECTOR_AMQP_URL,\n"
+               "                        URLs separated by spaces)\n"
+               "  --ca-file PATH        amqps: CA certificates to verify the broker with\n"
+               "  --cert-file PATH      amqps: client certificate; --key-file PATH its key\n"
+               "  --password-file PATH  read the password from this file\n"
+               "  --exchange NAME       the collector's exchange [injector]\n"
+               "  --queue NAME          a durable named queue (survives us); default: a private\n"
+               "                        queue that goes away when we do\n"
+               "  --queue-type TYPE     classic or quorum (replicated across a RabbitMQ cluster,\n"
+               "                        it outlives a node; needs --queue) [classic]\n"
+               "  --bind KEY            routing key pattern, repeatable [#]; keys are\n"
+               "                        <outcome>.<severity>.<host>, e.g. 'raise.#', '*.1.#'\n"
+               "  --prefetch N          unacknowledged deliveries at a time [100]\n"
+               "  --collector URL       a collector's HTTP API (http://host:8342), repeatable:\n"
+               "                        keep the view of its active alerts; the view is keyed\n"
+               "                        by (collector, host, component)\n"
+               "  --view FILE           keep FILE (atomically replaced) equal to the view: JSON\n"
+               "                        {updated, collectors, count, alerts}\n"
+               "  --view-interval S     write FILE / redraw the table at most this often [1]\n"
+               "  --http-token-file P   bearer token for the collectors' HTTP API\n"
+               "  --format json|text|table|none\n"
+               "                        output: change lines as JSON [json] or text, a live\n"
+               "                        table of the view (most severe, lowest number, first),\n"
+               "                        or none (with --view: only the file)\n"
+               "  --count N             exit after N changes\n"
+               "  --timeout S           exit after S seconds without a change\n"
+               "  --setup               declare and bind the queue, then exit (so it collects\n"
+               "                        changes before anyone consumes)\n"
+               "  -h, --help            show this help\n\n"
+               "Signals: SIGINT/SIGTERM write the view and stop; SIGUSR1 resynchronises now.\n"
+               "A lost connection moves to the next --amqp node at once. A view waits for its\n"
+               "broker (every node tried, then 0.5 s to 2 s apart) and resynchronises after a\n"
+               "reconnect, unless its queue is a named quorum queue (that kept the changes).\n"
+               "Exit status: 0 done, 1 no node could be used (without --collector: after\n"
+               "trying each once), 2 usage error, 3 --timeout reached before --count changes.\n");
 }
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
-        {"amqp", required_argument, NULL, 'a'},      {"exchange", required_argument, NULL, 'e'},
-        {"queue", required_argument, NULL, 'q'},     {"bind", required_argument, NULL, 'b'},
-        {"prefetch", required_argument, NULL, 'p'},  {"format", required_argument, NULL, 'f'},
-        {"count", required_argument, NULL, 'n'},     {"timeout", required_argument, NULL, 't'},
-        {"password-file", required_argument, NULL, 'P'}, {"setup", no_argument, NULL, 's'},
-        {"ca-file", required_argument, NULL, 'A'},   {"cert-file", required_argument, NULL, 'E'},
+        {"amqp", required_argument, NULL, 'a'},
+        {"exchange", required_argument, NULL, 'e'},
+        {"queue", required_argument, NULL, 'q'},
+        {"bind", required_argument, NULL, 'b'},
+        {"prefetch", required_argument, NULL, 'p'},
+        {"format", required_argument, NULL, 'f'},
+        {"count", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 't'},
+        {"password-file", required_argument, NULL, 'P'},
+        {"setup", no_argument, NULL, 's'},
+        {"ca-file", required_argument, NULL, 'A'},
+        {"cert-file", required_argument, NULL, 'E'},
         {"key-file", required_argument, NULL, 'k'},
-        {"collector", required_argument, NULL, 'C'}, {"view", required_argument, NULL, 'v'},
+        {"collector", required_argument, NULL, 'C'},
+        {"view", required_argument, NULL, 'v'},
         {"view-interval", required_argument, NULL, 'i'},
         {"http-token-file", required_argument, NULL, 'T'},
         {"queue-type", required_argument, NULL, 'Q'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    a->url = getenv("INJECTOR_AMQP_URL");
+    const struct consume_nodes_config nc = {.first_pause_s = 0.5, .max_pause_s = 2};
+    char err[256];
+    if (consume_nodes_new(&nc, &a->nodes) != 0) {
+        fprintf(stderr, "injector-consume: out of memory\n");
+        return -1;
+    }
     a->exchange = "injector";
     a->format = FORMAT_JSON;
     a->prefetch = 100;
@@ -129,16 +147,39 @@ static int parse_args(int argc, char **argv, struct args *a)
     char *end;
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'a': a->url = optarg; break;
-        case 'e': a->exchange = optarg; break;
-        case 'q': a->queue = optarg; break;
-        case 'P': a->password_file = optarg; break;
-        case 's': a->setup = true; break;
-        case 'A': a->ca_file = optarg; break;
-        case 'E': a->cert_file = optarg; break;
-        case 'k': a->key_file = optarg; break;
-        case 'v': a->view_file = optarg; break;
-        case 'T': a->token_file = optarg; break;
+        case 'a':
+            if (consume_nodes_add(a->nodes, optarg, err, sizeof(err)) != 0) {
+                fprintf(stderr, "injector-consume: %s\n", err);
+                return -1;
+            }
+            break;
+        case 'e':
+            a->exchange = optarg;
+            break;
+        case 'q':
+            a->queue = optarg;
+            break;
+        case 'P':
+            a->password_file = optarg;
+            break;
+        case 's':
+            a->setup = true;
+            break;
+        case 'A':
+            a->ca_file = optarg;
+            break;
+        case 'E':
+            a->cert_file = optarg;
+            break;
+        case 'k':
+            a->key_file = optarg;
+            break;
+        case 'v':
+            a->view_file = optarg;
+            break;
+        case 'T':
+            a->token_file = optarg;
+            break;
         case 'Q':
             if (strcmp(optarg, "classic") != 0 && strcmp(optarg, "quorum") != 0) {
                 fprintf(stderr, "injector-consume: --queue-type is classic or quorum\n");
@@ -160,8 +201,10 @@ static int parse_args(int argc, char **argv, struct args *a)
             char *u = malloc(n + 16);
             if (u == NULL || strncmp(optarg, "http://", 7) != 0) {
                 free(u);
-                fprintf(stderr, "injector-consume: --collector takes http://HOST:PORT (the "
-                                "collector's HTTP API), not '%s'\n", optarg);
+                fprintf(stderr,
+                        "injector-consume: --collector takes http://HOST:PORT (the "
+                        "collector's HTTP API), not '%s'\n",
+                        optarg);
                 return -1;
             }
             snprintf(u, n + 16, "%.*s%s", (int)n, optarg, bare ? "/v1/alerts" : "");
@@ -217,7 +260,9 @@ static int parse_args(int argc, char **argv, struct args *a)
                 return -1;
             }
             break;
-        case 'h': usage(stdout); exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
         case ':':
             fprintf(stderr, "injector-consume: %s needs a value (see --help)\n", argv[optind - 1]);
             return -1;
@@ -227,7 +272,12 @@ static int parse_args(int argc, char **argv, struct args *a)
             return -1;
         }
     }
-    if (a->url == NULL) {
+    if (consume_nodes_count(a->nodes) == 0 && getenv("INJECTOR_AMQP_URL") != NULL &&
+        consume_nodes_add(a->nodes, getenv("INJECTOR_AMQP_URL"), err, sizeof(err)) != 0) {
+        fprintf(stderr, "injector-consume: $INJECTOR_AMQP_URL: %s\n", err);
+        return -1;
+    }
+    if (consume_nodes_count(a->nodes) == 0) {
         fprintf(stderr, "injector-consume: --amqp URL is required (see --help)\n");
         return -1;
     }
@@ -247,7 +297,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     }
     if (a->token_file != NULL) {
         /* the same reader as passwords: first line, trailing newline dropped */
-        int rc = sink_amqp_read_password(a->token_file, &a->token);
+        int rc = secret_read_file(a->token_file, &a->token);
         if (rc != 0) {
             fprintf(stderr, "injector-consume: %s: %s\n", a->token_file,
                     rc == -EINVAL ? "empty" : strerror(-rc));
@@ -271,44 +321,51 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 static void free_args(struct args *a)
 {
+    consume_nodes_free(a->nodes);
     free(a->token);
     for (size_t i = 0; i < a->n_collectors; i++)
         free(a->collectors[i]);
 }
 
-static bool reply_ok(amqp_rpc_reply_t r, const char *what)
+/* Whether r is a success; if not, what went wrong, in err ("what: why"). */
+static bool reply_ok(amqp_rpc_reply_t r, const char *what, char *err, size_t errlen)
 {
     if (r.reply_type == AMQP_RESPONSE_NORMAL)
         return true;
     if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
-        fprintf(stderr, "injector-consume: %s: %s\n", what, amqp_error_string2(r.library_error));
+        snprintf(err, errlen, "%s: %s", what, amqp_error_string2(r.library_error));
     } else if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
                r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
         amqp_connection_close_t *m = r.reply.decoded;
-        fprintf(stderr, "injector-consume: %s: broker closed the connection: %u %.*s\n", what,
-                m->reply_code, (int)m->reply_text.len, (char *)m->reply_text.bytes);
+        snprintf(err, errlen, "%s: broker closed the connection: %u %.*s", what, m->reply_code,
+                 (int)m->reply_text.len, (char *)m->reply_text.bytes);
     } else if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
                r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
         amqp_channel_close_t *m = r.reply.decoded;
-        fprintf(stderr, "injector-consume: %s: broker closed the channel: %u %.*s\n", what,
-                m->reply_code, (int)m->reply_text.len, (char *)m->reply_text.bytes);
+        snprintf(err, errlen, "%s: broker closed the channel: %u %.*s", what, m->reply_code,
+                 (int)m->reply_text.len, (char *)m->reply_text.bytes);
     } else {
-        fprintf(stderr, "injector-consume: %s: failed\n", what);
+        snprintf(err, errlen, "%s: failed", what);
     }
     return false;
 }
 
-static amqp_connection_state_t connect_to(const struct args *a, char **password_buf)
+/* Connect to url and open the channel. Returns the connection, or NULL with why in err
+ * (naming the node as name). */
+static amqp_connection_state_t connect_to(const struct args *a, const char *url_given,
+                                          const char *name, char **password_buf, char *err,
+                                          size_t errlen)
 {
     struct amqp_connection_info info;
-    char *url = strdup(a->url);
+    char *url = strdup(url_given);
     struct timeval tv = {5, 0};
     amqp_connection_state_t conn = NULL;
     const char *password;
+    char why[512];
 
     amqp_default_connection_info(&info);
     if (url == NULL || amqp_parse_url(url, &info) != AMQP_STATUS_OK) {
-        fprintf(stderr, "injector-consume: --amqp: want amqp[s]://user[:password]@host[:port][/vhost]\n");
+        snprintf(err, errlen, "%s: want amqp[s]://user[:password]@host[:port][/vhost]", name);
         goto fail;
     }
     if (info.vhost == NULL || info.vhost[0] == '\0')
@@ -317,10 +374,10 @@ static amqp_connection_state_t connect_to(const struct args *a, char **password_
     if (a->password_file != NULL) {
         free(*password_buf); /* a reconnect reads it again */
         *password_buf = NULL;
-        int rc = sink_amqp_read_password(a->password_file, password_buf);
+        int rc = secret_read_file(a->password_file, password_buf);
         if (rc != 0) {
-            fprintf(stderr, "injector-consume: %s: %s\n", a->password_file,
-                    rc == -EINVAL ? "empty" : strerror(-rc));
+            snprintf(err, errlen, "%s: %s", a->password_file,
+                     rc == -EINVAL ? "empty" : strerror(-rc));
             goto fail;
         }
         password = *password_buf;
@@ -335,24 +392,34 @@ static amqp_connection_state_t connect_to(const struct args *a, char **password_
         if ((a->ca_file != NULL && amqp_ssl_socket_set_cacert(sock, a->ca_file) != 0) ||
             (a->cert_file != NULL &&
              amqp_ssl_socket_set_key(sock, a->cert_file, a->key_file) != 0)) {
-            fprintf(stderr, "injector-consume: cannot use the TLS files given\n");
+            snprintf(err, errlen, "cannot use the TLS files given");
             goto fail;
         }
     }
     int rc = amqp_socket_open_noblock(sock, info.host, info.port, &tv);
     if (rc != AMQP_STATUS_OK) {
-        fprintf(stderr, "injector-consume: cannot connect to %s:%d: %s\n", info.host, info.port,
-                amqp_error_string2(rc));
+        snprintf(err, errlen, "cannot connect to %s: %s", name, amqp_error_string2(rc));
         goto fail;
     }
     amqp_set_rpc_timeout(conn, &tv);
-    if (!reply_ok(amqp_login(conn, info.vhost, 0, 131072, 30, AMQP_SASL_METHOD_PLAIN, info.user,
-                             password),
-                  "login"))
+    /* consumer_cancel_notify: told (basic.cancel) when the queue goes from under us, e.g.
+     * a classic queue whose node stopped, rather than waiting for deliveries forever. */
+    amqp_table_entry_t cap = {.key = amqp_cstring_bytes("consumer_cancel_notify"),
+                              .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}};
+    amqp_table_entry_t prop = {.key = amqp_cstring_bytes("capabilities"),
+                               .value = {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {1, &cap}}};
+    amqp_table_t props = {1, &prop};
+    if (!reply_ok(amqp_login_with_properties(conn, info.vhost, 0, 131072, 30, &props,
+                                             AMQP_SASL_METHOD_PLAIN, info.user, password),
+                  "login", why, sizeof(why))) {
+        snprintf(err, errlen, "%s: %s", name, why);
         goto fail;
+    }
     amqp_channel_open(conn, CHANNEL);
-    if (!reply_ok(amqp_get_rpc_reply(conn), "channel.open"))
+    if (!reply_ok(amqp_get_rpc_reply(conn), "channel.open", why, sizeof(why))) {
+        snprintf(err, errlen, "%s: %s", name, why);
         goto fail;
+    }
     free(url);
     return conn;
 fail:
@@ -362,12 +429,13 @@ fail:
     return NULL;
 }
 
-static int setup_queue(amqp_connection_state_t conn, const struct args *a, amqp_bytes_t *queue)
+static int setup_queue(amqp_connection_state_t conn, const struct args *a, amqp_bytes_t *queue,
+                       char *err, size_t errlen)
 {
     /* Same declaration as the collector's, so either may come first. */
     amqp_exchange_declare(conn, CHANNEL, amqp_cstring_bytes(a->exchange),
                           amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
-    if (!reply_ok(amqp_get_rpc_reply(conn), "exchange.declare"))
+    if (!reply_ok(amqp_get_rpc_reply(conn), "exchange.declare", err, errlen))
         return -1;
     bool named = a->queue != NULL;
     amqp_table_entry_t type = {.key = amqp_cstring_bytes("x-queue-type"),
@@ -377,26 +445,27 @@ static int setup_queue(amqp_connection_state_t conn, const struct args *a, amqp_
     amqp_queue_declare_ok_t *ok =
         amqp_queue_declare(conn, CHANNEL, named ? amqp_cstring_bytes(a->queue) : amqp_empty_bytes,
                            0, named, !named, !named, args);
-    if (!reply_ok(amqp_get_rpc_reply(conn), "queue.declare"))
+    if (!reply_ok(amqp_get_rpc_reply(conn), "queue.declare", err, errlen))
         return -1;
     amqp_bytes_free(*queue); /* a reconnect declares it again */
     *queue = amqp_bytes_malloc_dup(ok->queue);
     for (int i = 0; i < a->n_binds; i++) {
         amqp_queue_bind(conn, CHANNEL, *queue, amqp_cstring_bytes(a->exchange),
                         amqp_cstring_bytes(a->binds[i]), amqp_empty_table);
-        if (!reply_ok(amqp_get_rpc_reply(conn), "queue.bind"))
+        if (!reply_ok(amqp_get_rpc_reply(conn), "queue.bind", err, errlen))
             return -1;
     }
     return 0;
 }
 
-static int start_consuming(amqp_connection_state_t conn, const struct args *a, amqp_bytes_t queue)
+static int start_consuming(amqp_connection_state_t conn, const struct args *a, amqp_bytes_t queue,
+                           char *err, size_t errlen)
 {
     amqp_basic_qos(conn, CHANNEL, 0, (uint16_t)a->prefetch, 0);
-    if (!reply_ok(amqp_get_rpc_reply(conn), "basic.qos"))
+    if (!reply_ok(amqp_get_rpc_reply(conn), "basic.qos", err, errlen))
         return -1;
     amqp_basic_consume(conn, CHANNEL, queue, amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-    if (!reply_ok(amqp_get_rpc_reply(conn), "basic.consume"))
+    if (!reply_ok(amqp_get_rpc_reply(conn), "basic.consume", err, errlen))
         return -1;
     return 0;
 }
@@ -422,6 +491,56 @@ static void destroy_quietly(amqp_connection_state_t conn)
 {
     if (conn != NULL)
         amqp_destroy_connection(conn);
+}
+
+/* The reason the broker gave, if it left one in the connection: it closed the connection
+ * (a node shutting down says 320 CONNECTION_FORCED), closed the channel, or cancelled the
+ * consumer. Deliveries read meanwhile are dropped: they were not acknowledged, so they come
+ * again. Returns whether there was a reason. */
+static bool broker_said(amqp_connection_state_t conn, char *err, size_t errlen)
+{
+    amqp_frame_t f;
+    struct timeval tv = {0, 200000};
+    /* at most a prefetch window of deliveries (three frames each, more for big ones) */
+    for (int i = 0; i < 4 * 65536; i++) {
+        if (amqp_simple_wait_frame_noblock(conn, &f, &tv) != AMQP_STATUS_OK)
+            return false;
+        if (f.frame_type != AMQP_FRAME_METHOD)
+            continue; /* a delivery's header or body */
+        switch (f.payload.method.id) {
+        case AMQP_CONNECTION_CLOSE_METHOD: {
+            amqp_connection_close_t *m = f.payload.method.decoded;
+            snprintf(err, errlen, "broker closed the connection: %u %.*s", m->reply_code,
+                     (int)m->reply_text.len, (char *)m->reply_text.bytes);
+            return true;
+        }
+        case AMQP_CHANNEL_CLOSE_METHOD: {
+            amqp_channel_close_t *m = f.payload.method.decoded;
+            snprintf(err, errlen, "broker closed the channel: %u %.*s", m->reply_code,
+                     (int)m->reply_text.len, (char *)m->reply_text.bytes);
+            return true;
+        }
+        case AMQP_BASIC_CANCEL_METHOD:
+            snprintf(err, errlen,
+                     "the broker cancelled our consumer (the queue was deleted, "
+                     "or the node that holds it went down)");
+            return true;
+        default:
+            break; /* basic.deliver */
+        }
+        amqp_maybe_release_buffers(conn);
+    }
+    return false;
+}
+
+/* Why the connection stopped serving, from amqp_consume_message's reply r (or an ack that
+ * failed: what): the broker's own words when it left some. */
+static void why_lost(amqp_connection_state_t conn, amqp_rpc_reply_t r, const char *what, char *err,
+                     size_t errlen)
+{
+    if (broker_said(conn, err, errlen))
+        return;
+    reply_ok(r, what, err, errlen);
 }
 
 static void print_text(const amqp_bytes_t body)
@@ -520,8 +639,9 @@ static void print_view_stats(const struct view *v)
 }
 
 /* Write out what was printed, then acknowledge every delivery up to tag. Returns 0, -EIO
- * (the output cannot be written: stop) or -EPIPE (the ack did not go: the connection). */
-static int ack_written(amqp_connection_state_t conn, uint64_t tag)
+ * (the output cannot be written: stop) or -EPIPE (the ack did not go: the connection; why
+ * says so). */
+static int ack_written(amqp_connection_state_t conn, uint64_t tag, char *why, size_t whylen)
 {
     if (fflush(stdout) != 0) {
         fprintf(stderr, "injector-consume: writing output: %s\n", strerror(errno));
@@ -529,40 +649,125 @@ static int ack_written(amqp_connection_state_t conn, uint64_t tag)
     }
     int rc = amqp_basic_ack(conn, CHANNEL, tag, 1);
     if (rc != AMQP_STATUS_OK) {
-        fprintf(stderr, "injector-consume: ack: %s\n", amqp_error_string2(rc));
+        amqp_rpc_reply_t r = {.reply_type = AMQP_RESPONSE_LIBRARY_EXCEPTION, .library_error = rc};
+        why_lost(conn, r, "ack", why, whylen);
         return -EPIPE;
     }
     return 0;
 }
 
-/* A view outlives its broker connection: connect again (0.5 s to 30 s apart), bind again,
- * and resynchronise, since changes published meanwhile may be gone (a private queue is gone
- * with its connection). Returns the new connection, or NULL when asked to stop. */
-static amqp_connection_state_t reconnect(amqp_connection_state_t conn, const struct args *a,
-                                         char **password, amqp_bytes_t *queue, struct view *view)
+/* The node in use failed (what: which and why): count it, say so, and move to the next
+ * node, at once or after the pause (consume_nodes.h). Returns false when a command that
+ * does not wait (!wait) has now tried every node: it gives up. */
+static bool next_node(const struct args *a, const char *what, bool wait)
 {
-    double wait = 0.5;
-    destroy_quietly(conn);
-    fprintf(stderr, "injector-consume: lost the broker; the view stays as it is and is "
-                    "resynchronised once connected again\n");
+    double pause = consume_nodes_failed(a->nodes);
+    if (!wait && consume_nodes_all_failed(a->nodes)) {
+        fprintf(stderr, "injector-consume: %s\n", what);
+        return false;
+    }
+    const char *next = consume_nodes_name(a->nodes, consume_nodes_current(a->nodes));
+    if (consume_nodes_should_log(a->nodes)) {
+        if (pause == 0)
+            fprintf(stderr, "injector-consume: %s; trying %s now\n", what, next);
+        else if (consume_nodes_count(a->nodes) == 1)
+            fprintf(stderr, "injector-consume: %s; retrying in %.1f s\n", what, pause);
+        else
+            fprintf(stderr,
+                    "injector-consume: %s; every node failed: retrying in %.1f s, "
+                    "from %s\n",
+                    what, pause, next);
+    }
+    pause_s(pause);
+    return true;
+}
+
+/* A connection to a node that serves, the queue declared and bound (not consumed yet): the
+ * current node, else the next. The queue is bound before any snapshot is taken, so no
+ * change falls between. A view (wait) waits as long as it takes; a command gives up once
+ * every node has failed. Returns NULL then, or when asked to stop. */
+static amqp_connection_state_t attach(const struct args *a, char **password, amqp_bytes_t *queue,
+                                      bool wait)
+{
+    char err[1024], why[900];
     while (!stopping) {
-        pause_s(wait);
-        if (stopping)
-            break;
-        conn = connect_to(a, password);
-        if (conn != NULL && setup_queue(conn, a, queue) == 0) {
-            view_resync_all(view, "after a reconnect to the broker");
-            if (start_consuming(conn, a, *queue) == 0) {
-                fprintf(stderr, "injector-consume: connected to the broker again\n");
+        size_t i = consume_nodes_current(a->nodes);
+        const char *name = consume_nodes_name(a->nodes, i);
+        amqp_connection_state_t conn =
+            connect_to(a, consume_nodes_url(a->nodes, i), name, password, err, sizeof(err));
+        if (conn != NULL) {
+            if (setup_queue(conn, a, queue, why, sizeof(why)) == 0)
                 return conn;
-            }
+            snprintf(err, sizeof(err), "%s: %s", name, why);
+            destroy_quietly(conn);
         }
-        destroy_quietly(conn);
-        conn = NULL;
-        wait = wait * 2 > 30 ? 30 : wait * 2;
-        fprintf(stderr, "injector-consume: retrying in %.1f s\n", wait);
+        if (!next_node(a, err, wait))
+            return NULL;
     }
     return NULL;
+}
+
+/* A named quorum queue is replicated across the cluster: it outlives the node we lose and
+ * keeps every change published meanwhile. Any other queue may have lost some: a private
+ * queue goes with its connection, a classic one is out of reach while its node is down. */
+static bool queue_outlives_node(const struct args *a)
+{
+    return a->queue != NULL && a->queue_type != NULL && strcmp(a->queue_type, "quorum") == 0;
+}
+
+/* Consume from the queue on the node attach() found; failing that, from the next one. A
+ * view resynchronises first unless the queue kept the changes (redeliveries are then
+ * skipped by version, and a gap would still resynchronise). Returns the connection, or
+ * NULL: given up (a command, every node failed) or asked to stop. */
+static amqp_connection_state_t consume_from(amqp_connection_state_t conn, const struct args *a,
+                                            char **password, amqp_bytes_t *queue, struct view *view,
+                                            bool again)
+{
+    char err[1024], why[900];
+    while (conn != NULL) {
+        const char *name = consume_nodes_name(a->nodes, consume_nodes_current(a->nodes));
+        if (again && view != NULL && !queue_outlives_node(a))
+            view_resync_all(view, "after a reconnect to the broker");
+        else if (again && view != NULL)
+            fprintf(stderr,
+                    "injector-consume: quorum queue %s kept the changes: the view "
+                    "goes on from where it was\n",
+                    a->queue);
+        if (start_consuming(conn, a, *queue, why, sizeof(why)) == 0) {
+            if (again)
+                fprintf(stderr, "injector-consume: connected to the broker again at %s%s\n", name,
+                        view == NULL && a->queue == NULL
+                            ? " (a new private queue: changes published meanwhile are not in "
+                              "it; --queue NAME keeps them)"
+                            : "");
+            else if (consume_nodes_count(a->nodes) > 1)
+                fprintf(stderr, "injector-consume: consuming from %s\n", name);
+            consume_nodes_ok(a->nodes);
+            return conn;
+        }
+        destroy_quietly(conn);
+        snprintf(err, sizeof(err), "%s: %s", name, why);
+        if (!next_node(a, err, view != NULL))
+            return NULL;
+        conn = attach(a, password, queue, view != NULL);
+        again = true;
+    }
+    return NULL;
+}
+
+/* The node in use stopped serving (why): to the next node at once, and consume there. */
+static amqp_connection_state_t failover(amqp_connection_state_t conn, const struct args *a,
+                                        char **password, amqp_bytes_t *queue, struct view *view,
+                                        const char *why)
+{
+    char what[1200];
+    destroy_quietly(conn);
+    snprintf(what, sizeof(what), "lost the broker at %s: %s",
+             consume_nodes_name(a->nodes, consume_nodes_current(a->nodes)), why);
+    if (!next_node(a, what, view != NULL))
+        return NULL;
+    conn = attach(a, password, queue, view != NULL);
+    return consume_from(conn, a, password, queue, view, true);
 }
 
 int main(int argc, char **argv)
@@ -575,6 +780,7 @@ int main(int argc, char **argv)
     long received = 0;
     uint64_t pending = 0; /* the last delivery tag read and not yet acknowledged */
     unsigned n_pending = 0;
+    char why[1024];
 
     if (parse_args(argc, argv, &a) != 0) {
         free_args(&a);
@@ -586,24 +792,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct out o = {.a = &a, .text = a.format == FORMAT_TEXT};
-    amqp_connection_state_t conn;
-    for (double wait = 0.5;; wait = wait * 2 > 30 ? 30 : wait * 2) {
-        conn = connect_to(&a, &password);
-        /* The queue is bound before any snapshot is taken: no change can fall between. */
-        if (conn != NULL && setup_queue(conn, &a, &queue) == 0)
-            break;
-        /* A view is a service: it waits for its broker. A one-shot command says why and
-         * ends (exit 1). */
-        if (a.n_collectors == 0 || a.setup)
-            goto out;
-        destroy_quietly(conn);
-        conn = NULL;
-        fprintf(stderr, "injector-consume: retrying in %.1f s\n", wait);
-        pause_s(wait);
-        if (stopping) {
-            status = 0; /* asked to stop: not a failure */
-            goto out;
-        }
+    /* A view is a service: it waits for its broker. A command says why and ends (exit 1). */
+    amqp_connection_state_t conn = attach(&a, &password, &queue, a.n_collectors > 0 && !a.setup);
+    if (conn == NULL) {
+        status = stopping ? 0 : 1; /* asked to stop: not a failure */
+        goto out;
     }
     if (a.setup) {
         fprintf(stderr, "injector-consume: queue %.*s bound to %s\n", (int)queue.len,
@@ -612,14 +805,13 @@ int main(int argc, char **argv)
         goto out;
     }
     if (a.n_collectors > 0) {
-        struct view_config vc = {.urls = (const char *const *)a.collectors,
-                                 .n_urls = a.n_collectors,
-                                 .fetch = fetch_snapshot,
-                                 .emit = a.format == FORMAT_TABLE || a.format == FORMAT_NONE
-                                             ? NULL
-                                             : print_change,
-                                 .log = log_line,
-                                 .data = &o};
+        struct view_config vc = {
+            .urls = (const char *const *)a.collectors,
+            .n_urls = a.n_collectors,
+            .fetch = fetch_snapshot,
+            .emit = a.format == FORMAT_TABLE || a.format == FORMAT_NONE ? NULL : print_change,
+            .log = log_line,
+            .data = &o};
         if (view_new(&vc, &view) != 0) {
             fprintf(stderr, "injector-consume: out of memory\n");
             goto out;
@@ -628,8 +820,11 @@ int main(int argc, char **argv)
         fflush(stdout);
         show_view(view, &a);
     }
-    if (start_consuming(conn, &a, queue) != 0)
+    conn = consume_from(conn, &a, &password, &queue, view, false);
+    if (conn == NULL) {
+        status = stopping ? 0 : 1;
         goto out;
+    }
 
     double last = now_s(), shown = last, retried = last, retry_every = 2, show_every = 0;
     while (!stopping && (a.count < 0 || received < a.count)) {
@@ -641,7 +836,8 @@ int main(int argc, char **argv)
             }
             if (t - retried >= retry_every) { /* collectors that could not be reached */
                 /* 2 s, backing off to 30 s while some stay away (each try may wait 5 s) */
-                retry_every = view_sync(view) == 0 ? 2 : (retry_every * 2 > 30 ? 30 : retry_every * 2);
+                retry_every =
+                    view_sync(view) == 0 ? 2 : (retry_every * 2 > 30 ? 30 : retry_every * 2);
                 retried = now_s();
             }
             if (view_dirty(view) && t - shown >= show_every) {
@@ -668,13 +864,16 @@ int main(int argc, char **argv)
             }
             continue;
         }
-        if (!reply_ok(r, "consume")) {
-            if (view == NULL || stopping)
-                goto out;
+        if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+            why_lost(conn, r, "consume", why, sizeof(why));
             n_pending = 0; /* those tags were the old channel's: redelivered, or resynced */
-            conn = reconnect(conn, &a, &password, &queue, view);
+            if (stopping) {
+                status = 0;
+                goto out;
+            }
+            conn = failover(conn, &a, &password, &queue, view, why);
             if (conn == NULL) {
-                status = 0; /* NULL only when asked to stop */
+                status = stopping ? 0 : 1;
                 goto out;
             }
             continue;
@@ -693,21 +892,19 @@ int main(int argc, char **argv)
          * the ack gets those again. (A view is rebuilt from the snapshots at every start.) */
         if (++n_pending >= (a.prefetch + 1) / 2 || (a.count > 0 && received >= a.count) ||
             (!amqp_data_in_buffer(conn) && !amqp_frames_enqueued(conn))) {
-            int rc = ack_written(conn, pending);
+            int rc = ack_written(conn, pending, why, sizeof(why));
             n_pending = 0;
             if (rc == -EIO)
                 goto out;
-            if (rc != 0 && view == NULL)
-                goto out;
-            if (rc != 0 && (conn = reconnect(conn, &a, &password, &queue, view)) == NULL) {
-                status = 0; /* NULL only when asked to stop */
+            if (rc != 0 && (conn = failover(conn, &a, &password, &queue, view, why)) == NULL) {
+                status = stopping ? 0 : 1;
                 goto out;
             }
         }
     }
     status = 0;
 out:
-    if (conn != NULL && n_pending > 0 && ack_written(conn, pending) == -EIO)
+    if (conn != NULL && n_pending > 0 && ack_written(conn, pending, why, sizeof(why)) == -EIO)
         status = 1;
     if (view != NULL) {
         show_view(view, &a);

@@ -49,7 +49,7 @@ struct args {
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: injector-send [OPTION]... --host HOST --component COMP [MESSAGE]...\n"
-               "       injector-send --raw [--target ADDR] < datagrams\n"
+               "  or:  injector-send --raw [--target ADDR] < datagrams\n"
                "Send one alert to an injector collector over UDP (one datagram, no reply).\n"
                "MESSAGE, if given, is the Msg field.\n\n"
                "  --target HOST:PORT     collector address [127.0.0.1:8341]; [v6]:PORT for IPv6\n"
@@ -128,21 +128,42 @@ static int parse_args(int argc, char **argv, struct args *a, char **msg)
     int ch;
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'h': usage(stdout); exit(0);
-        case OPT_TARGET: a->target = optarg; break;
-        case OPT_HOST: a->host = optarg; break;
-        case OPT_COMPONENT: a->component = optarg; break;
-        case OPT_ACTION: a->action = optarg; break;
-        case OPT_DEL: a->action = "Del"; break;
-        case OPT_UPDONLY: a->action = "Updonly"; break;
-        case OPT_PRINT: a->print = 1; break;
-        case OPT_RAW: a->raw = 1; break;
-        case OPT_KEY_FILE: a->key_file = optarg; break;
-        case OPT_KEY_ID: a->key_id = optarg; break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case OPT_TARGET:
+            a->target = optarg;
+            break;
+        case OPT_HOST:
+            a->host = optarg;
+            break;
+        case OPT_COMPONENT:
+            a->component = optarg;
+            break;
+        case OPT_ACTION:
+            a->action = optarg;
+            break;
+        case OPT_DEL:
+            a->action = "Del";
+            break;
+        case OPT_UPDONLY:
+            a->action = "Updonly";
+            break;
+        case OPT_PRINT:
+            a->print = 1;
+            break;
+        case OPT_RAW:
+            a->raw = 1;
+            break;
+        case OPT_KEY_FILE:
+            a->key_file = optarg;
+            break;
+        case OPT_KEY_ID:
+            a->key_id = optarg;
+            break;
         case OPT_EXTRA:
             if (a->n_extra >= MAX_EXTRA || strchr(optarg, '=') == NULL || optarg[0] == '=') {
-                fprintf(stderr, "injector-send: --extra takes NAME=VALUE, at most %d\n",
-                        MAX_EXTRA);
+                fprintf(stderr, "injector-send: --extra takes NAME=VALUE, at most %d\n", MAX_EXTRA);
                 return -1;
             }
             a->extra[a->n_extra++] = optarg;
@@ -151,8 +172,7 @@ static int parse_args(int argc, char **argv, struct args *a, char **msg)
             fprintf(stderr, "injector-send: %s needs a value (see --help)\n", argv[optind - 1]);
             return -1;
         case '?':
-            fprintf(stderr, "injector-send: unknown option '%s' (see --help)\n",
-                    argv[optind - 1]);
+            fprintf(stderr, "injector-send: unknown option '%s' (see --help)\n", argv[optind - 1]);
             return -1;
         default:
             if (ch >= OPT_NUM)
@@ -229,8 +249,7 @@ static xmlBufferPtr build_xml(const struct args *a)
 }
 
 /* Sign body into out when a key is loaded; else copy it. Returns the length or -1. */
-static int maybe_sign(const struct args *a, const char *body, size_t len, char *out,
-                      size_t size)
+static int maybe_sign(const struct args *a, const char *body, size_t len, char *out, size_t size)
 {
     if (a->key_file == NULL) {
         if (len >= size)

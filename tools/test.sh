@@ -8,10 +8,27 @@ build=$(cd "${1:?usage: test.sh BUILD_DIR [CTEST_ARGS...]}" && pwd)
 shift
 tools=$(cd "$(dirname "$0")" && pwd)
 broker="$build/broker"
+cluster="$build/cluster"
 
 "$tools/test-broker.sh" stop "$broker" >/dev/null 2>&1 || true
-rm -rf "$broker"
-trap '"$tools/test-broker.sh" stop "$broker"' EXIT
+"$tools/test-cluster.sh" stop "$cluster" >/dev/null 2>&1 || true
+rm -rf "$broker" "$cluster"
+cluster_pid=
+finish() {
+    "$tools/test-broker.sh" stop "$broker"
+    if [ -n "$cluster_pid" ]; then
+        wait "$cluster_pid" || true # a start still under way ends first (bounded)
+        "$tools/test-cluster.sh" stop "$cluster"
+    fi
+}
+trap finish EXIT
+# The three-node cluster (label cluster) boots in the background while the fuzzer and the
+# other tests run; its tests run last and wait for DIR/env (or fail on DIR/failed).
+if (cd "$build" && ctest -N -L cluster "$@" | grep 'Test *#' >/dev/null); then
+    "$tools/test-cluster.sh" start "$cluster" >"$build/cluster.log" 2>&1 &
+    cluster_pid=$!
+    export INJECTOR_TEST_CLUSTER_DIR="$cluster" INJECTOR_TEST_CLUSTER_CTL="$tools/test-cluster.sh"
+fi
 "$tools/test-broker.sh" start "$broker"
 # shellcheck disable=SC1091
 source "$broker/env"

@@ -18,8 +18,12 @@ static unsigned long runs;
 
 static void check_change(const struct state_result *r)
 {
-    struct change c = {.outcome = r->outcome, .version = r->version, .collector = "fuzz",
-                       .received_ms = 1, .sender = "127.0.0.1:1", .alert = &r->alert};
+    struct change c = {.outcome = r->outcome,
+                       .version = r->version,
+                       .collector = "fuzz",
+                       .received_ms = 1,
+                       .sender = "127.0.0.1:1",
+                       .alert = &r->alert};
     if (change_json_encode(&json, &c) != 0)
         abort(); /* the parser hands over UTF-8 only: encoding cannot fail */
     json_error_t err;

@@ -160,7 +160,7 @@ case_reload_moves_the_target() {
     wait_counter d confirmed 100
     conf "$e2"
     kill -HUP "$PID_d"
-    wait_for 10 grep -q "reload: amqp target -> .*exchange $e2" "$WORK/d.err" ||
+    wait_for 10 grep -q "reload: amqp-exchange $e1 -> $e2" "$WORK/d.err" ||
         fail "target not moved: $(grep reload "$WORK/d.err")"
     sed 's/<ProblemHost>n/<ProblemHost>m/' "$WORK/a.txt" >"$WORK/b.txt"
     "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/b.txt"

@@ -145,9 +145,17 @@ broker() {
     "$INJECTOR_TEST_BROKER_CTL" "$1" "$INJECTOR_TEST_BROKER_DIR" >/dev/null
 }
 
-# consume ARGS...: injector-consume on this test's exchange.
+# consume ARGS...: injector-consume on this test's exchange, and the test broker unless
+# ARGS name nodes (--amqp).
 consume() {
-    "$INJECTOR_CONSUME" --amqp "$INJECTOR_TEST_AMQP_URL" --exchange "$EXCHANGE" "$@"
+    # shellcheck disable=SC2046 # two words: --amqp URL (no spaces in a test URL)
+    "$INJECTOR_CONSUME" $(_default_amqp "$@") --exchange "$EXCHANGE" "$@"
+}
+
+_default_amqp() {
+    local arg
+    for arg in "$@"; do [ "$arg" != --amqp ] || return 0; done
+    echo "--amqp $INJECTOR_TEST_AMQP_URL"
 }
 
 # check_versions FILE N: FILE (JSON lines) holds versions 1..N, none missing, in order of
@@ -169,6 +177,43 @@ check_versions() {
 # count_at_least N PATTERN FILE: FILE has at least N lines matching PATTERN (for wait_for).
 count_at_least() {
     [ "$(grep -c -- "$2" "$3" || true)" -ge "$1" ]
+}
+
+# random_stream N SEED: N random datagrams over 300 hosts x 4 components: Upd 55%, Del 30%,
+# Updonly 15%, severity 1-5 and one of three messages, so raises, updates, clears,
+# duplicates, redundant clears and updonly misses all happen.
+random_stream() {
+    awk -v n="$1" -v seed="$2" -v prefix="${3:-h}" 'BEGIN {
+        srand(seed)
+        for (i = 1; i <= n; i++) {
+            r = rand(); a = r < 0.55 ? "Upd" : (r < 0.85 ? "Del" : "Updonly")
+            printf "<Alert><Action>%s</Action><ProblemHost>%s%d</ProblemHost><Component>c%d</Component>", a, prefix, int(rand() * 300), int(rand() * 4)
+            printf "<Severity>%d</Severity><Msg>m%d</Msg></Alert>\n", 1 + int(rand() * 5), int(rand() * 3)
+        }
+    }'
+}
+
+# send_chunks NAME FILE CHUNK [HOOK_AT HOOK...]: send FILE in chunks of CHUNK lines, each
+# processed before the next (no kernel drops in a sanitizer build); after chunk HOOK_AT run
+# HOOK (so something can start in the middle of the stream).
+send_chunks() {
+    local name=$1 file=$2 chunk=$3 hook_at=${4:-0}
+    shift $(($# < 4 ? $# : 4))
+    local total sent=0 k=0 port base
+    total=$(wc -l <"$file")
+    port=$(eval echo "\$PORT_$name")
+    kill -USR1 "$(eval echo "\$PID_$name")"
+    wait_for 10 grep -q 'stats' "$WORK/$name.err"
+    base=$(counter "$name" datagrams)
+    while [ "$sent" -lt "$total" ]; do
+        sed -n "$((sent + 1)),$((sent + chunk))p" "$file" >"$WORK/chunk"
+        "$INJECTOR_SEND" --raw --target "127.0.0.1:$port" <"$WORK/chunk"
+        sent=$((sent + $(wc -l <"$WORK/chunk")))
+        k=$((k + 1))
+        wait_counter "$name" datagrams $((base + sent))
+        if [ "$k" -eq "$hook_at" ]; then "$@"; fi
+    done
+    [ "$(counter "$name" kernel_drops)" -eq 0 ] || fail "$name dropped datagrams"
 }
 
 # ---- injector-consume views (view.sh, scaleout.sh) ----
@@ -204,6 +249,16 @@ view_matches() {
     cmp -s "$WORK/want.json" "$WORK/have.json"
 }
 
+# replay FILE: fold a consumer's change lines (those a resync made up included) into the
+# table they describe, in the view's form: a reader of the lines is exact too.
+replay() {
+    jq -s -S 'reduce .[] as $c ({};
+            ($c.collector + "\u0000" + $c.host + "\u0000" + $c.component) as $k |
+            if $c.outcome == "raise" or $c.outcome == "update"
+            then .[$k] = ($c | {collector, host, component, version, severity, msg})
+            else del(.[$k]) end) | [.[]] | sort_by(.collector, .host, .component)' "$1"
+}
+
 # wait_view FILE NAME...: the view comes to equal the tables (it lags by its interval).
 wait_view() {
     wait_for 60 view_matches "$@" || {
@@ -217,7 +272,8 @@ wait_view() {
 start_consumer() {
     local name=$1
     shift
-    "$INJECTOR_CONSUME" --amqp "$INJECTOR_TEST_AMQP_URL" --exchange "$EXCHANGE" "$@" \
+    # shellcheck disable=SC2046 # two words: --amqp URL (no spaces in a test URL)
+    "$INJECTOR_CONSUME" $(_default_amqp "$@") --exchange "$EXCHANGE" "$@" \
         >"$WORK/$name.out" 2>"$WORK/$name.err" &
     PIDS+=("$!")
     printf -v "PID_$name" '%s' "$!"
@@ -228,4 +284,58 @@ stop_consumer() {
     pid=$(eval echo "\$PID_$1")
     kill -TERM "$pid"
     wait "$pid" || fail "consumer $1 exited $? after SIGTERM"
+}
+
+# ---- the three-node cluster (tools/test-cluster.sh; tools/test.sh starts it for the tests
+# labelled cluster, in the background) ----
+
+# need_cluster: wait until the cluster is up (it boots while other tests run), then
+# CLUSTER_URL1..3 name its nodes. A cluster that could not start fails the test.
+need_cluster() {
+    [ -n "${INJECTOR_TEST_CLUSTER_DIR:-}" ] || skip "no test cluster (run through make test)"
+    : "${INJECTOR_CONSUME:?INJECTOR_CONSUME must name the injector-consume binary}"
+    local d=$INJECTOR_TEST_CLUSTER_DIR t0=$SECONDS
+    wait_for 240 test -e "$d/env" -o -e "$d/failed" ||
+        fail "the test cluster did not come up within 240 s"
+    [ "$SECONDS" -eq "$t0" ] || echo "waited $((SECONDS - t0)) s for the test cluster"
+    [ ! -e "$d/failed" ] || fail "the test cluster did not start: $(cat "$d/failed")"
+    # A case killed on its timeout had no chance to start its node again.
+    "$INJECTOR_TEST_CLUSTER_CTL" heal "$d" || fail "the test cluster cannot be made whole"
+    # shellcheck disable=SC1091
+    source "$d/env"
+    EXCHANGE="test-$(basename "$WORK")"
+    STOPPED_NODES=()
+    trap 'rc=$?; restart_nodes; (exit "$rc"); cleanup' EXIT
+}
+
+# node stop|start N: stop node N of the cluster as an operator would, or start it again
+# (it rejoins); a node a test stopped is started again when the test ends, whatever happens.
+node() {
+    "$INJECTOR_TEST_CLUSTER_CTL" "$1-node" "$INJECTOR_TEST_CLUSTER_DIR" "$2" >/dev/null ||
+        fail "cluster node $2: $1 failed"
+    local n kept=()
+    for n in "${STOPPED_NODES[@]}"; do [ "$n" = "$2" ] || kept+=("$n"); done
+    STOPPED_NODES=("${kept[@]}")
+    if [ "$1" = stop ]; then STOPPED_NODES+=("$2"); fi
+}
+
+# stop_node_soon N: stop node N in the background (a stream goes on meanwhile);
+# wait_stopped waits for it.
+stop_node_soon() {
+    STOPPED_NODES+=("$1")
+    "$INJECTOR_TEST_CLUSTER_CTL" stop-node "$INJECTOR_TEST_CLUSTER_DIR" "$1" &
+    STOP_PID=$!
+}
+
+wait_stopped() {
+    wait "$STOP_PID" || fail "the node did not stop"
+}
+
+restart_nodes() {
+    local n
+    [ -z "${STOP_PID:-}" ] || wait "$STOP_PID" 2>/dev/null || true
+    for n in "${STOPPED_NODES[@]}"; do
+        "$INJECTOR_TEST_CLUSTER_CTL" start-node "$INJECTOR_TEST_CLUSTER_DIR" "$n" >/dev/null ||
+            echo "cluster node $n did not start again" >&2
+    done
 }

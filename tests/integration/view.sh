@@ -5,53 +5,6 @@
 source "$(dirname "$0")/lib.sh"
 need_broker
 
-# random_stream N SEED: N random datagrams over 300 hosts x 4 components: Upd 55%, Del 30%,
-# Updonly 15%, severity 1-5 and one of three messages, so raises, updates, clears,
-# duplicates, redundant clears and updonly misses all happen.
-random_stream() {
-    awk -v n="$1" -v seed="$2" -v prefix="${3:-h}" 'BEGIN {
-        srand(seed)
-        for (i = 1; i <= n; i++) {
-            r = rand(); a = r < 0.55 ? "Upd" : (r < 0.85 ? "Del" : "Updonly")
-            printf "<Alert><Action>%s</Action><ProblemHost>%s%d</ProblemHost><Component>c%d</Component>", a, prefix, int(rand() * 300), int(rand() * 4)
-            printf "<Severity>%d</Severity><Msg>m%d</Msg></Alert>\n", 1 + int(rand() * 5), int(rand() * 3)
-        }
-    }'
-}
-
-# send_chunks NAME FILE CHUNK [HOOK_AT HOOK...]: send FILE in chunks of CHUNK lines, each
-# processed before the next (no kernel drops in a sanitizer build); after chunk HOOK_AT run
-# HOOK (so something can start in the middle of the stream).
-send_chunks() {
-    local name=$1 file=$2 chunk=$3 hook_at=${4:-0}
-    shift $(($# < 4 ? $# : 4))
-    local total sent=0 k=0 port base
-    total=$(wc -l <"$file")
-    port=$(eval echo "\$PORT_$name")
-    kill -USR1 "$(eval echo "\$PID_$name")"
-    wait_for 10 grep -q 'stats' "$WORK/$name.err"
-    base=$(counter "$name" datagrams)
-    while [ "$sent" -lt "$total" ]; do
-        sed -n "$((sent + 1)),$((sent + chunk))p" "$file" >"$WORK/chunk"
-        "$INJECTOR_SEND" --raw --target "127.0.0.1:$port" <"$WORK/chunk"
-        sent=$((sent + $(wc -l <"$WORK/chunk")))
-        k=$((k + 1))
-        wait_counter "$name" datagrams $((base + sent))
-        if [ "$k" -eq "$hook_at" ]; then "$@"; fi
-    done
-    [ "$(counter "$name" kernel_drops)" -eq 0 ] || fail "$name dropped datagrams"
-}
-
-# replay FILE: fold a consumer's change lines (those a resync made up included) into the
-# table they describe, in the view's form: a reader of the lines is exact too.
-replay() {
-    jq -s -S 'reduce .[] as $c ({};
-            ($c.collector + "\u0000" + $c.host + "\u0000" + $c.component) as $k |
-            if $c.outcome == "raise" or $c.outcome == "update"
-            then .[$k] = ($c | {collector, host, component, version, severity, msg})
-            else del(.[$k]) end) | [.[]] | sort_by(.collector, .host, .component)' "$1"
-}
-
 # rabbitmqctl_ ARGS...: rabbitmqctl against the test broker.
 rabbitmqctl_() {
     "$INJECTOR_TEST_BROKER_CTL" ctl "$INJECTOR_TEST_BROKER_DIR" "$@"
