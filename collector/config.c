@@ -401,8 +401,7 @@ static const struct {
     const char *option, *section, *key, *instead;
 } retired[] = {
     {"spool-dir", "spool", "dir",
-     "spool-dir is gone: use state-dir (the change journal in STATE-DIR/journal keeps every "
-     "change until the broker confirmed it; the snapshot goes there too)"},
+     "spool-dir is gone: use state-dir (the change journal, kept until confirmed)"},
 };
 
 /* " (did you mean 'address'?)" for a key that is close to one we know, else "". section
