@@ -142,7 +142,7 @@ static int open_sinks(struct daemon *dm, struct sink **sinks, size_t *n)
                         (size_t)cfg->outbox_size);
     }
     if (cfg->amqp.n == 0 || cfg->given[CONFIG_output]) {
-        if ((rc = sink_file_new(cfg->output, &sinks[*n])) != 0) {
+        if ((rc = sink_file_new(cfg->output, 0, sink_log, &sinks[*n])) != 0) {
             log_error("cannot open output %s: %s", cfg->output, strerror(-rc));
             for (size_t i = 0; i < *n; i++)
                 sink_free(sinks[i]);
@@ -281,9 +281,7 @@ static int resume_journal(struct daemon *dm, const struct journal_recovery *rec)
 
 static void on_stats_timer(uv_timer_t *t)
 {
-    struct daemon *dm = t->data;
-    ingest_tick(dm->ingest, (int64_t)uv_now(&dm->loop));
-    print_stats(dm, "");
+    print_stats(t->data, "");
 }
 
 void daemon_set_stats_timer(struct daemon *dm, uint64_t ms)
@@ -299,6 +297,8 @@ static void on_expiry_timer(uv_timer_t *t)
 {
     struct daemon *dm = t->data;
     ingest_expire(dm->ingest, wall_ms(), (int64_t)uv_now(&dm->loop));
+    /* The "... N more" summaries of rate-limited lines, whatever the stats interval. */
+    ingest_tick(dm->ingest, (int64_t)uv_now(&dm->loop));
 }
 
 /* Has the last forked snapshot writer finished? Reaps it and says how it went. */
@@ -310,8 +310,16 @@ static bool snapshot_child_done(struct daemon *dm, bool block)
     pid_t r = waitpid(dm->snapshot_child, &status, block ? 0 : WNOHANG);
     if (r == 0)
         return false;
-    if (r == dm->snapshot_child && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-        log_error("snapshot: writing %s failed (see the line above)", dm->cfg->snapshot);
+    int64_t now = (int64_t)uv_now(&dm->loop);
+    if (r == dm->snapshot_child && WIFSIGNALED(status))
+        log_ratelimited(&dm->rl_snapshot, now, LOG_LEVEL_ERROR,
+                        "snapshot: the writer of %s was killed by signal %d (%s); the previous "
+                        "snapshot stays",
+                        dm->cfg->snapshot, WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else if (r == dm->snapshot_child && WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        log_ratelimited(&dm->rl_snapshot, now, LOG_LEVEL_ERROR,
+                        "snapshot: writing %s failed: %s; the previous snapshot stays",
+                        dm->cfg->snapshot, strerror(WEXITSTATUS(status)));
     else if (r == dm->snapshot_child && dm->journal != NULL)
         journal_snapshot_done(dm->journal, dm->snapshot_child_version); /* compacts it */
     dm->snapshot_child = 0;
@@ -323,8 +331,11 @@ static bool snapshot_child_done(struct daemon *dm, bool block)
 static void on_snapshot_timer(uv_timer_t *t)
 {
     struct daemon *dm = t->data;
+    int64_t now = (int64_t)uv_now(&dm->loop);
+    log_ratelimit_flush(&dm->rl_snapshot, now);
     if (!snapshot_child_done(dm, false)) {
-        log_warning("snapshot: the previous write is still running; skipping this one");
+        log_ratelimited(&dm->rl_snapshot, now, LOG_LEVEL_WARNING,
+                        "snapshot: the previous write is still running; skipping this one");
         return;
     }
     /* Everything the snapshot holds is written to the journal first. */
@@ -332,7 +343,8 @@ static void on_snapshot_timer(uv_timer_t *t)
     pid_t pid =
         snapshot_write_async(ingest_state(dm->ingest), dm->cfg->snapshot, dm->cfg->collector_id);
     if (pid < 0) {
-        log_error("snapshot: cannot fork a writer: %s", strerror((int)-pid));
+        log_ratelimited(&dm->rl_snapshot, now, LOG_LEVEL_ERROR,
+                        "snapshot: cannot fork a writer: %s", strerror((int)-pid));
     } else {
         dm->snapshot_child = pid;
         dm->snapshot_child_version = state_version(ingest_state(dm->ingest));
@@ -401,11 +413,25 @@ static void final_snapshot(struct daemon *dm)
     }
 }
 
-/* After each poll phase: one flush for everything the sinks got in this iteration. */
+static void on_flush_timer(uv_timer_t *t);
+
+/* After each poll phase: one flush for everything the sinks got in this iteration. While
+ * output waits for a stalled reader, a timer tries again every 20 ms, so that it goes out
+ * as soon as the reader is back rather than with the next datagram. */
 static void on_flush_check(uv_check_t *c)
 {
     struct daemon *dm = c->data;
-    ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
+    bool waiting = ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
+    if (waiting && !uv_is_active((uv_handle_t *)&dm->flush_timer))
+        uv_timer_start(&dm->flush_timer, on_flush_timer, 20, 20);
+    else if (!waiting)
+        uv_timer_stop(&dm->flush_timer);
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    on_flush_check(&dm->flush_check);
 }
 
 static void close_all(struct daemon *dm)
@@ -424,6 +450,7 @@ static void close_all(struct daemon *dm)
         (uv_handle_t *)&dm->stats_timer,    (uv_handle_t *)&dm->drain_timer,
         (uv_handle_t *)&dm->expiry_timer,   (uv_handle_t *)&dm->snapshot_timer,
         (uv_handle_t *)&dm->watchdog_timer, (uv_handle_t *)&dm->flush_check,
+        (uv_handle_t *)&dm->flush_timer,
     };
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
         if (!uv_is_closing(handles[i]))
@@ -605,8 +632,8 @@ static void init_handles(struct daemon *dm)
         uv_signal_init(&dm->loop, sigs[i]);
         sigs[i]->data = dm;
     }
-    uv_timer_t *timers[] = {&dm->stats_timer, &dm->drain_timer, &dm->expiry_timer,
-                            &dm->snapshot_timer, &dm->watchdog_timer};
+    uv_timer_t *timers[] = {&dm->stats_timer,    &dm->drain_timer,    &dm->expiry_timer,
+                            &dm->snapshot_timer, &dm->watchdog_timer, &dm->flush_timer};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
         uv_timer_init(&dm->loop, timers[i]);
         timers[i]->data = dm;
@@ -649,7 +676,8 @@ static void say_ready(struct daemon *dm)
 
 int daemon_run(struct config *cfg, int argc, char **argv)
 {
-    struct daemon dm = {.cfg = cfg, .argc = argc, .argv = argv};
+    struct daemon dm = {
+        .cfg = cfg, .argc = argc, .argv = argv, .rl_snapshot = {.what = "snapshot lines"}};
     struct sink *sinks[2];
     size_t n_sinks;
     struct journal_recovery rec;

@@ -39,9 +39,11 @@ struct daemon {
     struct http *http; /* NULL with --http off */
     uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
     uv_timer_t stats_timer, drain_timer, expiry_timer, snapshot_timer, watchdog_timer;
-    pid_t snapshot_child;            /* a forked writer still running, or 0 */
-    uint64_t snapshot_child_version; /* the table's version it writes */
+    pid_t snapshot_child;             /* a forked writer still running, or 0 */
+    uint64_t snapshot_child_version;  /* the table's version it writes */
+    struct log_ratelimit rl_snapshot; /* a failing snapshot fails every interval */
     uv_check_t flush_check;
+    uv_timer_t flush_timer; /* wakes the loop while output waits for a stalled reader */
     bool stopping;
     uint64_t stop_deadline_ms;
     uint64_t started_ms; /* loop time at start, for the uptime */

@@ -3,29 +3,82 @@
 #include "collector/dashboard.h"
 
 #include "collector/address.h"
-
+#include "collector/log.h"
 #include "collector/sources.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
 
+/* Connections at once. At the limit a newcomer takes the slot of the oldest connection
+ * still waiting for its request (a slowloris, an idle keep-alive), so the API stays
+ * reachable however many addresses hold connections open. */
+#define HTTP_MAX_CONNECTIONS 64
+/* A request's headers must be whole this long after the connection opened or the last
+ * answer went out, trickled byte by byte or not; then the connection is closed. */
+#define HTTP_REQUEST_S 10
+/* libmicrohttpd's own timeout: no byte either way for this long (a client that stopped
+ * reading an answer). */
+#define HTTP_IDLE_S 30
+/* Connections that gave way may still be open until libmicrohttpd has read their EOF (the
+ * same loop iteration, normally): at most this many over the limit. */
+#define HTTP_SLACK 8
+/* Accepted per wake-up, so a connection storm cannot starve the UDP path. */
+#define HTTP_ACCEPT_BATCH 16
+/* Out of descriptors and unable to shed: accepting pauses this long rather than spin. */
+#define HTTP_PAUSE_MS 1000
+/* Distinct libmicrohttpd messages rate-limited apart; the rest share the last slot. */
+#define MHD_LOG_KINDS 8
+
+/* One per connection libmicrohttpd holds, for the request deadline and the count. */
+struct http_conn {
+    struct http_conn *prev, *next;
+    int fd;
+    uint64_t since_ms; /* opened, or the last answer finished */
+    bool in_request;   /* headers whole, answer not yet finished: no deadline */
+    bool shut;         /* shut down by us; libmicrohttpd closes it when it sees EOF */
+};
+
 struct http {
     struct http_config cfg;
     char *token; /* owned copy; NULL: none */
+    uv_loop_t *loop;
     struct MHD_Daemon *mhd;
-    uv_poll_t poll;
-    uv_timer_t timer;
+    uv_poll_t poll;   /* libmicrohttpd's epoll descriptor */
+    uv_timer_t timer; /* libmicrohttpd's next timeout */
+    /* The listening socket is ours, not libmicrohttpd's: it is watched only while a
+     * connection can be taken, so it never wakes the loop for nothing and never waits for
+     * libmicrohttpd to notice a slot has freed. */
+    int listen_fd;
+    int spare_fd; /* held for running out of descriptors: closed to accept and refuse */
+    uv_poll_t listen;
+    bool accepting;           /* listen is started */
+    uint64_t paused_until_ms; /* accepting paused (out of descriptors) */
+    uv_timer_t tick;          /* 1 s: request deadlines, the pause, log summaries */
+    struct http_conn *conns;
+    unsigned n_conns, n_shut;
+    struct log_ratelimit rl_conn, rl_fd;
+    struct log_ratelimit rl_mhd[MHD_LOG_KINDS];
+    const char *mhd_fmt[MHD_LOG_KINDS];
+    char mhd_what[MHD_LOG_KINDS][96];
     int closing;
     char name[72];
 };
+
+static void request_started(struct http *h, struct MHD_Connection *conn);
 
 /* The counters, brought up to date (kernel drops, uptime) by the daemon first. */
 static void report(struct http *h, struct stats_report *r)
@@ -264,6 +317,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http *h = cls;
     struct reply r = {0};
     (void)version, (void)upload_data, (void)con_cls;
+    request_started(h, conn);
 
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         *upload_data_size = 0; /* a body, if any, is not read */
@@ -321,6 +375,41 @@ static void on_timer(uv_timer_t *t)
     run_mhd(t->data);
 }
 
+static void on_listen(uv_poll_t *p, int status, int events);
+
+/* A connection that could give way to a newcomer: still waiting for its request. */
+static bool can_make_room(const struct http *h)
+{
+    for (const struct http_conn *c = h->conns; c != NULL; c = c->next)
+        if (!c->in_request && !c->shut)
+            return true;
+    return false;
+}
+
+/* At the limit: a newcomer needs a slot made for it. */
+static bool full(const struct http *h)
+{
+    return h->n_conns - h->n_shut >= HTTP_MAX_CONNECTIONS;
+}
+
+/* A connection can be taken now, a slot made for it if need be. */
+static bool can_take(const struct http *h)
+{
+    return h->n_conns < HTTP_MAX_CONNECTIONS + HTTP_SLACK && (!full(h) || can_make_room(h));
+}
+
+/* Watch the listening socket exactly while a connection can be taken (or a slot made for
+ * it): the socket is level-triggered, watching it otherwise would spin. */
+static void set_accepting(struct http *h)
+{
+    bool want = !h->closing && uv_now(h->loop) >= h->paused_until_ms && can_take(h);
+    if (want && !h->accepting)
+        uv_poll_start(&h->listen, UV_READABLE, on_listen);
+    else if (!want && h->accepting)
+        uv_poll_stop(&h->listen);
+    h->accepting = want;
+}
+
 /* MHD says when it next needs to run (0 while it has ready connections to serve). */
 static void schedule(struct http *h)
 {
@@ -331,67 +420,354 @@ static void schedule(struct http *h)
         uv_timer_start(&h->timer, on_timer, ms, 0);
     else
         uv_timer_stop(&h->timer);
+    set_accepting(h);
+}
+
+/* libmicrohttpd's messages, prefixed and rate-limited by format (they are constant
+ * strings, so the pointer tells one kind from another). */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct http *h = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    size_t i = 0;
+    while (i < MHD_LOG_KINDS - 1 && h->mhd_fmt[i] != NULL && h->mhd_fmt[i] != fmt)
+        i++;
+    if (h->mhd_fmt[i] == NULL) {
+        h->mhd_fmt[i] = fmt;
+        if (i < MHD_LOG_KINDS - 1)
+            snprintf(h->mhd_what[i], sizeof(h->mhd_what[i]), "like \"%.60s\"", msg);
+        else
+            snprintf(h->mhd_what[i], sizeof(h->mhd_what[i]), "libmicrohttpd messages");
+        h->rl_mhd[i].what = h->mhd_what[i];
+    }
+    log_ratelimited(&h->rl_mhd[i], (int64_t)uv_now(h->loop), LOG_LEVEL_WARNING,
+                    "http %s: libmicrohttpd: %s", h->name, msg);
+}
+
+static void count(struct http *h, enum ingest_http_event e)
+{
+    ingest_count_http(h->cfg.ingest, e);
+}
+
+/* Close c from our side: libmicrohttpd sees the hang-up and closes it, which frees the
+ * slot. The descriptor stays libmicrohttpd's (shutdown, not close: no reuse race). */
+static void shut(struct http *h, struct http_conn *c)
+{
+    shutdown(c->fd, SHUT_RDWR);
+    c->shut = true;
+    h->n_shut++;
+}
+
+static void drop(struct http *h, struct http_conn *c)
+{
+    shut(h, c);
+    count(h, INGEST_HTTP_DROPPED);
+}
+
+/* At the limit: the oldest connection still waiting for its request gives way. Returns
+ * whether one did. */
+static bool make_room(struct http *h)
+{
+    struct http_conn *oldest = NULL;
+    for (struct http_conn *c = h->conns; c != NULL; c = c->next)
+        if (!c->in_request && !c->shut && (oldest == NULL || c->since_ms < oldest->since_ms))
+            oldest = c;
+    if (oldest == NULL)
+        return false;
+    log_ratelimited(&h->rl_conn, (int64_t)uv_now(h->loop), LOG_LEVEL_WARNING,
+                    "http %s: %d connections open: closed the one waiting longest (%.1f s) for "
+                    "its request, for a new client (counted in http_dropped)",
+                    h->name, HTTP_MAX_CONNECTIONS,
+                    (double)(uv_now(h->loop) - oldest->since_ms) / 1000.0);
+    drop(h, oldest);
+    return true;
+}
+
+/* Out of descriptors: close the spare, accept what waits and close it at once (the clients
+ * learn now, rather than hang in the queue), take the spare back. If that cannot be done,
+ * or the error is another one, accepting pauses. */
+static void shed(struct http *h, int err)
+{
+    unsigned refused = 0;
+    int rc = -1;
+    if (h->spare_fd >= 0 && (err == EMFILE || err == ENFILE)) {
+        close(h->spare_fd);
+        int fd;
+        while ((fd = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0 || errno == EINTR) {
+            if (fd >= 0) {
+                close(fd);
+                refused++;
+                count(h, INGEST_HTTP_REFUSED);
+            }
+        }
+        rc = errno;
+        h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    bool paused = (rc != EAGAIN && rc != EWOULDBLOCK) || h->spare_fd < 0;
+    if (paused)
+        h->paused_until_ms = uv_now(h->loop) + HTTP_PAUSE_MS;
+    log_ratelimited(&h->rl_fd, (int64_t)uv_now(h->loop), LOG_LEVEL_ERROR,
+                    "http %s: cannot accept: %s; %u connection(s) refused (counted in "
+                    "http_refused)%s",
+                    h->name, strerror(err), refused, paused ? "; not accepting for a second" : "");
+}
+
+static void on_listen(uv_poll_t *p, int status, int events)
+{
+    struct http *h = p->data;
+    (void)status, (void)events;
+    for (int i = 0; i < HTTP_ACCEPT_BATCH; i++) {
+        if (!can_take(h))
+            break;
+        bool make = full(h);
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof(addr);
+        int fd =
+            accept4(h->listen_fd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM)
+                continue;   /* this one connection failed */
+            shed(h, errno); /* no descriptor, no memory, or worse: do not spin on it */
+            break;
+        }
+        if (make)
+            make_room(h); /* its slot frees once libmicrohttpd has seen the hang-up */
+        /* MHD closes fd itself when it cannot take it. */
+        if (MHD_add_connection(h->mhd, fd, (struct sockaddr *)&addr, len) != MHD_YES) {
+            count(h, INGEST_HTTP_REFUSED);
+            log_ratelimited(&h->rl_conn, (int64_t)uv_now(h->loop), LOG_LEVEL_WARNING,
+                            "http %s: a connection refused: %s (counted in http_refused)", h->name,
+                            strerror(errno));
+        }
+    }
+    run_mhd(h);
+}
+
+static void on_connection_event(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                enum MHD_ConnectionNotificationCode toe)
+{
+    struct http *h = cls;
+    struct http_conn *c = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c = calloc(1, sizeof(*c));
+        h->n_conns++; /* counted whatever: CLOSED comes for it too */
+        count(h, INGEST_HTTP_ACCEPTED);
+        if (c == NULL)
+            return;
+        c->fd = fd != NULL ? fd->connect_fd : -1;
+        c->since_ms = uv_now(h->loop);
+        c->next = h->conns;
+        if (h->conns != NULL)
+            h->conns->prev = c;
+        h->conns = c;
+        *socket_context = c;
+        return;
+    }
+    h->n_conns--;
+    if (c == NULL)
+        return;
+    if (c->shut)
+        h->n_shut--;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    free(c);
+    *socket_context = NULL;
+}
+
+static struct http_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i != NULL ? i->socket_context : NULL;
+}
+
+/* The headers are whole: the request deadline is met. */
+static void request_started(struct http *h, struct MHD_Connection *conn)
+{
+    struct http_conn *c = conn_of(conn);
+    (void)h;
+    if (c != NULL)
+        c->in_request = true;
+}
+
+/* Answered (or failed): a kept-alive connection waits for its next request from now. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http *h = cls;
+    struct http_conn *c = conn_of(conn);
+    (void)con_cls, (void)toe;
+    if (c != NULL) {
+        c->in_request = false;
+        c->since_ms = uv_now(h->loop);
+    }
+}
+
+/* Once a second, over the connections waiting for a request: close those past the
+ * deadline, and those whose client has gone. libmicrohttpd watches its sockets
+ * edge-triggered and takes a short read for "drained", so a client whose last bytes and
+ * FIN arrive together can leave a connection it never reads again; a level-triggered look
+ * here frees it within a second instead of at its idle timeout. */
+static void on_tick(uv_timer_t *t)
+{
+    struct http *h = t->data;
+    uint64_t now = uv_now(h->loop);
+    struct pollfd pfd[HTTP_MAX_CONNECTIONS + HTTP_SLACK];
+    struct http_conn *polled[HTTP_MAX_CONNECTIONS + HTTP_SLACK];
+    nfds_t n = 0;
+    unsigned late = 0;
+    for (struct http_conn *c = h->conns; c != NULL; c = c->next) {
+        if (c->in_request || c->shut || c->fd < 0)
+            continue;
+        if (now - c->since_ms >= HTTP_REQUEST_S * 1000ull) {
+            drop(h, c);
+            late++;
+        } else if (n < sizeof(pfd) / sizeof(pfd[0])) {
+            pfd[n] = (struct pollfd){.fd = c->fd, .events = POLLRDHUP};
+            polled[n++] = c;
+        }
+    }
+    if (n > 0 && poll(pfd, n, 0) > 0)
+        for (nfds_t i = 0; i < n; i++)
+            if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+                shut(h, polled[i]);
+    if (late > 0)
+        log_ratelimited(&h->rl_conn, (int64_t)now, LOG_LEVEL_WARNING,
+                        "http %s: closed %u connection(s) without a whole request %d s after "
+                        "they opened or were last answered (counted in http_dropped)",
+                        h->name, late, HTTP_REQUEST_S);
+    log_ratelimit_flush(&h->rl_conn, (int64_t)now);
+    log_ratelimit_flush(&h->rl_fd, (int64_t)now);
+    for (size_t i = 0; i < MHD_LOG_KINDS && h->mhd_fmt[i] != NULL; i++)
+        log_ratelimit_flush(&h->rl_mhd[i], (int64_t)now);
+    run_mhd(h); /* sees the hang-ups now, and resumes accepting after a pause */
 }
 
 static void on_closed(uv_handle_t *handle)
 {
     struct http *h = handle->data;
     if (--h->closing == 0) {
+        while (h->conns != NULL) { /* MHD_stop_daemon reported each closed; in case not */
+            struct http_conn *c = h->conns;
+            h->conns = c->next;
+            free(c);
+        }
         free(h->token);
         free(h);
     }
 }
 
+/* A non-blocking listening socket on addr; *name gets "address:port" as bound. Returns the
+ * descriptor or a negative errno. */
+static int listen_on(const struct sockaddr *addr, char *name, size_t size)
+{
+    int one = 1, rc;
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_storage bound;
+    socklen_t len = sizeof(bound);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        (addr->sa_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+        bind(fd, addr,
+             addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                         : sizeof(struct sockaddr_in)) != 0 ||
+        listen(fd, 128) != 0 || getsockname(fd, (struct sockaddr *)&bound, &len) != 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    address_format((struct sockaddr *)&bound, name, size);
+    return fd;
+}
+
 int http_new(uv_loop_t *loop, const struct http_config *cfg, struct http **out)
 {
+    int rc = -ENOMEM;
     struct http *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return -ENOMEM;
     h->cfg = *cfg;
-    if (cfg->token != NULL && (h->token = strdup(cfg->token)) == NULL) {
-        free(h);
-        return -ENOMEM;
-    }
+    h->loop = loop;
+    h->listen_fd = h->spare_fd = -1;
+    h->rl_conn.what = "HTTP connection lines";
+    h->rl_fd.what = "HTTP accept errors";
+    if (cfg->token != NULL && (h->token = strdup(cfg->token)) == NULL)
+        goto fail;
     h->cfg.token = NULL; /* the owned copy is h->token */
-    h->mhd =
-        MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-                         MHD_OPTION_SOCK_ADDR, cfg->addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
-    if (h->mhd == NULL) {
-        int err = errno ? errno : EADDRINUSE;
-        free(h->token);
-        free(h);
-        return -err;
+    if ((h->listen_fd = listen_on(cfg->addr, h->name, sizeof(h->name))) < 0) {
+        rc = h->listen_fd;
+        goto fail;
     }
-    const union MHD_DaemonInfo *ep = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    const union MHD_DaemonInfo *port = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    char addr[72];
-    address_format(cfg->addr, addr, sizeof(addr));
-    /* the configured address, with the port the kernel gave when 0 was asked */
-    char *colon = strrchr(addr, ':');
-    if (colon != NULL && port != NULL)
-        snprintf(colon + 1, sizeof(addr) - (size_t)(colon + 1 - addr), "%u", port->port);
-    snprintf(h->name, sizeof(h->name), "%s", addr);
-
+    if ((h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    /* Our limit is enforced before MHD sees a connection; MHD's own is a backstop above
+     * it, so a slot freed by us is never refused by it. */
+    h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET, 0, NULL,
+                              NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS + 16,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_S,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection_event, h,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+    const union MHD_DaemonInfo *ep =
+        h->mhd != NULL ? MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    if (ep == NULL) {
+        rc = errno ? -errno : -EINVAL;
+        goto fail;
+    }
     uv_poll_init(loop, &h->poll, ep->epoll_fd);
+    uv_poll_init(loop, &h->listen, h->listen_fd);
     uv_timer_init(loop, &h->timer);
-    h->poll.data = h->timer.data = h;
+    uv_timer_init(loop, &h->tick);
+    h->poll.data = h->timer.data = h->listen.data = h->tick.data = h;
     uv_poll_start(&h->poll, UV_READABLE, on_poll);
+    uv_timer_start(&h->tick, on_tick, 1000, 1000);
     schedule(h);
     *out = h;
     return 0;
+fail:
+    if (h->mhd != NULL)
+        MHD_stop_daemon(h->mhd);
+    if (h->spare_fd >= 0)
+        close(h->spare_fd);
+    if (h->listen_fd >= 0)
+        close(h->listen_fd);
+    free(h->token);
+    free(h);
+    return rc;
 }
 
 void http_close(struct http *h)
 {
     if (h == NULL)
         return;
-    h->closing = 2;
-    uv_poll_stop(&h->poll); /* before MHD closes the descriptor it watches */
+    h->closing = 4;
+    /* Before the descriptors they watch are closed. */
+    uv_poll_stop(&h->poll);
+    uv_poll_stop(&h->listen);
     uv_timer_stop(&h->timer);
+    uv_timer_stop(&h->tick);
     MHD_stop_daemon(h->mhd);
+    close(h->listen_fd);
+    if (h->spare_fd >= 0)
+        close(h->spare_fd);
     uv_close((uv_handle_t *)&h->poll, on_closed);
+    uv_close((uv_handle_t *)&h->listen, on_closed);
     uv_close((uv_handle_t *)&h->timer, on_closed);
+    uv_close((uv_handle_t *)&h->tick, on_closed);
 }
 
 int http_set_token(struct http *h, const char *token, bool token_metrics)

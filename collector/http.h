@@ -6,6 +6,14 @@
  * built in one go (a 100,000-alert /v1/alerts takes tens of ms, which the socket buffer
  * absorbs) and written out piecewise as the client reads it, between datagram batches.
  *
+ * No client can hold it: the listening socket is ours (libmicrohttpd gets each accepted
+ * connection), watched only while a connection can be taken; at most 64 connections, and
+ * at the limit a newcomer takes the slot of the one waiting longest for its request; a
+ * request's headers must be whole within 10 s; out of descriptors, waiting clients are
+ * closed at once (a spare descriptor) rather than the loop spinning. Counted in
+ * http_connections, http_refused, http_dropped. libmicrohttpd's messages go to our log,
+ * prefixed and rate-limited.
+ *
  * Loop thread only. http_close() stops serving; memory is freed when libuv has closed
  * the handles.
  */

@@ -422,6 +422,21 @@ void ingest_count_tcp(struct ingest *in, bool accepted)
         in->stats.tcp_refused++;
 }
 
+void ingest_count_http(struct ingest *in, enum ingest_http_event e)
+{
+    switch (e) {
+    case INGEST_HTTP_ACCEPTED:
+        in->stats.http_connections++;
+        break;
+    case INGEST_HTTP_REFUSED:
+        in->stats.http_refused++;
+        break;
+    case INGEST_HTTP_DROPPED:
+        in->stats.http_dropped++;
+        break;
+    }
+}
+
 void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms)
 {
     struct state_result r;
@@ -431,27 +446,28 @@ void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms)
     }
 }
 
-void ingest_flush(struct ingest *in, int64_t mono_ms)
+bool ingest_flush(struct ingest *in, int64_t mono_ms)
 {
     /* Errors are the journal's to log and count (it holds the changes in memory). */
     if (in->journal != NULL)
         journal_flush(in->journal, mono_ms);
     if (!in->dirty)
-        return;
+        return false;
     in->dirty = false;
     for (size_t i = 0; i < in->n_sinks; i++) {
         int rc = sink_flush(in->sinks[i]);
-        if (rc != 0) {
-            /* A full disk fails every flush: loud, but not one line per loop iteration. The
-             * sink keeps what it could not write (sink.h) and tries again at the next
-             * flush; a change it has no room for is refused at write, and counted there. */
-            in->stats.sink_errors++;
+        if (rc == -EAGAIN) {
+            /* Output waiting on a stalled reader or a full disk: tried again on the next
+             * call. A flush loses nothing; what does not fit, the sink counts in changes. */
+            in->dirty = true;
+        } else if (rc != 0) {
+            /* Not sink_errors: that counts changes, and the sink counts its lost ones. */
             log_ratelimited(&in->rl_sink, mono_ms, LOG_LEVEL_ERROR,
-                            "%s sink: writing out failed: %s; what is buffered is kept and "
-                            "written at the next flush, the state table stays right",
-                            in->sinks[i]->ops->name, strerror(-rc));
+                            "%s sink: writing out failed: %s", in->sinks[i]->ops->name,
+                            strerror(-rc));
         }
     }
+    return in->dirty;
 }
 
 void ingest_write_journal(struct ingest *in)

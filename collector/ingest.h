@@ -69,6 +69,14 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
 /* Count TCP connection events (the TCP listener owns the connections, ingest the counters). */
 void ingest_count_tcp(struct ingest *in, bool accepted);
 
+/* HTTP connection events, counted the same way (the HTTP API owns the connections). */
+enum ingest_http_event {
+    INGEST_HTTP_ACCEPTED, /* taken */
+    INGEST_HTTP_REFUSED,  /* closed at once: no descriptor, or refused by libmicrohttpd */
+    INGEST_HTTP_DROPPED,  /* closed by us without a whole request: too slow, or gave way */
+};
+void ingest_count_http(struct ingest *in, enum ingest_http_event e);
+
 struct acl;
 struct auth;
 
@@ -87,9 +95,11 @@ void ingest_set_acl(struct ingest *in, struct acl *acl);
 void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms);
 
 /* Write the journal out (every iteration: it also retries a failed write), then flush the
- * sinks if anything was written since the last flush (mono_ms: a monotonic clock, for the
- * rate limit of the error line and the journal's back-off). */
-void ingest_flush(struct ingest *in, int64_t mono_ms);
+ * sinks if anything was written since the last flush, or a sink still has output waiting
+ * (a stalled reader): call it once per loop iteration (mono_ms: a monotonic clock, for the
+ * rate limit of the error line and the journal's back-off). Returns whether output is
+ * still waiting: then call it again soon, even if nothing else happens. */
+bool ingest_flush(struct ingest *in, int64_t mono_ms);
 
 /* Write what the journal holds to its file now (no sync), so that every version the table
  * shows is written: the HTTP API calls it before answering /v1/alerts. */

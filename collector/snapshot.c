@@ -108,7 +108,9 @@ int snapshot_write(const struct state *s, const char *path, const char *collecto
         goto fail;
     }
     change_json_free(&w.buf);
-    return fsync_dir(path);
+    if ((rc = fsync_dir(path)) != 0)
+        snprintf(err, errlen, "%s written, but syncing its directory: %s", path, strerror(-rc));
+    return rc;
 fail:
     snprintf(err, errlen, "writing %s: %s", tmp, strerror(-rc));
     if (w.fd >= 0)
@@ -126,12 +128,12 @@ pid_t snapshot_write_async(const struct state *s, const char *path, const char *
     if (pid > 0)
         return pid;
     /* The child: only this thread exists here; it writes and leaves without running any
-     * of the parent's exit handlers or flushing its stdio buffers. */
+     * of the parent's exit handlers or flushing its stdio buffers. Its error goes back as
+     * the exit status (an errno), and the parent says it in its rate-limited line: the
+     * child logging itself would repeat every interval, unlimited. */
     char err[512];
     int rc = snapshot_write(s, path, collector_id, false, err, sizeof(err));
-    if (rc != 0 && write(STDERR_FILENO, err, strlen(err)) > 0 && write(STDERR_FILENO, "\n", 1)) {
-    }
-    _exit(rc == 0 ? 0 : 1);
+    _exit(rc == 0 ? 0 : -rc > 0 && -rc < 256 ? -rc : EIO);
 }
 
 int snapshot_load(struct state *s, const char *path, struct snapshot_info *info, char *err,

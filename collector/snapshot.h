@@ -33,8 +33,9 @@ struct snapshot_info {
 int snapshot_write(const struct state *s, const char *path, const char *collector_id, bool clean,
                    char *err, size_t errlen);
 
-/* Fork a child that writes the table to path and exits. Returns the child's pid, or a
- * negative errno (fork failed; nothing written). Reap it with waitpid. */
+/* Fork a child that writes the table to path and exits: status 0, or the errno that made
+ * it fail (it logs nothing itself). Returns the child's pid, or a negative errno (fork
+ * failed; nothing written). Reap it with waitpid. */
 pid_t snapshot_write_async(const struct state *s, const char *path, const char *collector_id);
 
 /* Read path into the (empty) table. Returns 0; -ENOENT when there is no snapshot;

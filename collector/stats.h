@@ -53,7 +53,13 @@
     S(rate_limited, TOTAL, NONE, NONZERO, "Alerts refused by the per-sender rate limit.")          \
     S(tcp_connections, TOTAL, NONE, NONZERO, "TCP clients accepted.")                              \
     S(tcp_documents, TOTAL, NONE, NONZERO, "Documents received over TCP.")                         \
-    S(tcp_refused, TOTAL, NONE, NONZERO, "TCP clients turned away at the connection limit.")       \
+    S(tcp_refused, TOTAL, NONE, NONZERO,                                                           \
+      "TCP clients turned away: at the connection limit, or accept failed.")                       \
+    S(http_connections, TOTAL, NONE, NONZERO, "HTTP clients taken.")                               \
+    S(http_refused, TOTAL, NONE, NONZERO,                                                          \
+      "HTTP clients closed at once (no descriptor free, or refused).")                             \
+    S(http_dropped, TOTAL, NONE, NONZERO,                                                          \
+      "HTTP connections closed without a whole request in time.")                                  \
     S(seq_reordered, TOTAL, NONE, NONZERO, "Seq numbers that arrived late.")                       \
     S(seq_duplicates, TOTAL, NONE, NONZERO, "Seq numbers that arrived twice.")                     \
     S(nomem, TOTAL, NONE, NONZERO, "Alerts not applied for lack of memory.")                       \

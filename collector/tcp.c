@@ -1,6 +1,7 @@
 /* tcp.c - one document per connection, one reply, on libuv streams. */
 #include "collector/tcp.h"
 
+#include "collector/log.h"
 #include "collector/address.h"
 #include "parsers/alert_xml.h"
 
@@ -11,6 +12,10 @@
 #include <time.h>
 
 #define MAX_ITEMS ALERT_XML_MAX_ALERTS /* the parser's per-document alert limit */
+/* After an accept error that would repeat at once (no descriptor, no memory), the listener
+ * is closed for this long: pending clients are refused by the kernel meanwhile, and the loop
+ * does not spin on a socket it cannot accept from. */
+#define PAUSE_MS 1000
 
 struct conn {
     uv_tcp_t handle;
@@ -28,14 +33,18 @@ struct conn {
 };
 
 struct tcp {
-    uv_tcp_t listener;
+    /* NULL while paused. On the heap: a listener being closed outlives its successor. */
+    uv_tcp_t *listener;
+    uv_timer_t retry; /* listens again after a pause; prints the log summaries */
     struct tcp_config cfg;
+    struct sockaddr_storage bound; /* the address with the port the kernel gave */
     struct conn *conns;
-    unsigned n_conns;
+    unsigned n_conns; /* linked in conns: accepted and under the limit */
     char name[72];
     bool closing;
-    int open_handles;
+    int open_handles;          /* retry timer and listeners not yet closed */
     struct ingest_item *items; /* scratch for a reply, MAX_ITEMS */
+    struct log_ratelimit rl_refused, rl_accept;
 };
 
 static void conn_closed(uv_handle_t *h)
@@ -213,14 +222,106 @@ static void on_idle(uv_timer_t *tm)
         conn_close(c); /* replied, and the client neither closed nor went quiet */
 }
 
+static void on_retry(uv_timer_t *tm);
+
+/* A log line through rl; the retry timer makes sure the "... N more" summary of a burst
+ * that stopped is printed too. */
+#define TCP_LOG(t, rl, level, ...)                                                                 \
+    do {                                                                                           \
+        log_ratelimited((rl), (int64_t)uv_now((t)->retry.loop), (level), __VA_ARGS__);             \
+        if (!uv_is_active((uv_handle_t *)&(t)->retry))                                             \
+            uv_timer_start(&(t)->retry, on_retry, LOG_RATELIMIT_WINDOW_MS, 0);                     \
+    } while (0)
+
+static void refused_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Over the limit: a short "busy" reply if the socket takes it right away, then closed at
+ * once. The connection never counts against the limit and holds nothing afterwards.
+ * Returns 0, or -ENOMEM (not accepted: the caller pauses the listener). */
+static int refuse(struct tcp *t, uv_stream_t *server)
+{
+    ingest_count_tcp(t->cfg.ingest, false);
+    uv_tcp_t *h = malloc(sizeof(*h));
+    if (h == NULL)
+        return -ENOMEM;
+    uv_tcp_init(server->loop, h);
+    if (uv_accept(server, (uv_stream_t *)h) == 0) {
+        char buf[256];
+        int len = alert_xml_reply(buf, sizeof(buf) - 1, NULL, 0, "busy",
+                                  "too many connections; try again");
+        if (len > 0 && (size_t)len < sizeof(buf) - 1) {
+            buf[len++] = '\n';
+            uv_buf_t b = uv_buf_init(buf, (unsigned)len);
+            uv_try_write((uv_stream_t *)h, &b, 1);
+        }
+    }
+    uv_close((uv_handle_t *)h, refused_closed);
+    TCP_LOG(t, &t->rl_refused, LOG_LEVEL_WARNING,
+            "tcp %s: a connection refused: %u open, the limit (counted in tcp_refused)", t->name,
+            t->n_conns);
+    return 0;
+}
+
+/* t is freed with the last of its own handles (the retry timer and listeners). */
+static void tcp_handle_closed(struct tcp *t)
+{
+    if (--t->open_handles == 0) {
+        free(t->items);
+        free(t);
+    }
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    struct tcp *t = h->data;
+    free(h);
+    tcp_handle_closed(t);
+}
+
+static void retry_closed(uv_handle_t *h)
+{
+    tcp_handle_closed(h->data);
+}
+
+/* Close the listener and listen again in PAUSE_MS. libuv keeps accepting while the
+ * descriptor is open: after an error it cannot shed (its spare descriptor for EMFILE is
+ * gone), closing is the only way out of a busy loop. */
+static void pause_listening(struct tcp *t)
+{
+    if (t->listener == NULL)
+        return;
+    uv_close((uv_handle_t *)t->listener, listener_closed);
+    t->listener = NULL;
+    uv_timer_start(&t->retry, on_retry, PAUSE_MS, 0);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct tcp *t = server->data;
-    if (status != 0)
+    if (status != 0) {
+        /* libuv has already tried its spare descriptor for EMFILE; what reaches us repeats
+         * at once if the listener stays open. */
+        ingest_count_tcp(t->cfg.ingest, false);
+        TCP_LOG(t, &t->rl_accept, LOG_LEVEL_ERROR,
+                "tcp %s: cannot accept a connection: %s; not listening for %d s", t->name,
+                uv_strerror(status), PAUSE_MS / 1000);
+        pause_listening(t);
         return;
-    struct conn *c = calloc(1, sizeof(*c));
-    if (c == NULL)
+    }
+    struct conn *c = NULL;
+    if (t->n_conns >= t->cfg.max_connections || (c = calloc(1, sizeof(*c))) == NULL) {
+        if (refuse(t, server) != 0) {
+            /* Not accepted, libuv would stop watching the listener for good. */
+            TCP_LOG(t, &t->rl_accept, LOG_LEVEL_ERROR,
+                    "tcp %s: out of memory for a new connection; not listening for %d s", t->name,
+                    PAUSE_MS / 1000);
+            pause_listening(t);
+        }
         return;
+    }
     c->srv = t;
     uv_tcp_init(server->loop, &c->handle);
     uv_timer_init(server->loop, &c->idle);
@@ -237,11 +338,6 @@ static void on_connection(uv_stream_t *server, int status)
         t->conns->prev = c;
     t->conns = c;
     t->n_conns++;
-    if (t->n_conns > t->cfg.max_connections) {
-        ingest_count_tcp(t->cfg.ingest, false);
-        reply_error(c, "busy", "too many connections; try again");
-        return;
-    }
     ingest_count_tcp(t->cfg.ingest, true);
     int len = sizeof(c->peer);
     uv_tcp_getpeername(&c->handle, (struct sockaddr *)&c->peer, &len);
@@ -249,11 +345,44 @@ static void on_connection(uv_stream_t *server, int status)
     uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read);
 }
 
-static void listener_closed(uv_handle_t *h)
+/* A listener on t->bound. Returns 0, or a libuv error (nothing left open). */
+static int start_listening(struct tcp *t, uv_loop_t *loop)
 {
-    struct tcp *t = h->data;
-    free(t->items);
-    free(t);
+    int rc;
+    uv_tcp_t *l = malloc(sizeof(*l));
+    if (l == NULL)
+        return UV_ENOMEM;
+    uv_tcp_init(loop, l);
+    l->data = t;
+    t->open_handles++;
+    const struct sockaddr *a = (const struct sockaddr *)&t->bound;
+    if ((rc = uv_tcp_bind(l, a, a->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)l, 128, on_connection)) != 0) {
+        uv_close((uv_handle_t *)l, listener_closed);
+        return rc;
+    }
+    t->listener = l;
+    return 0;
+}
+
+static void on_retry(uv_timer_t *tm)
+{
+    struct tcp *t = tm->data;
+    int64_t now = (int64_t)uv_now(tm->loop);
+    log_ratelimit_flush(&t->rl_refused, now);
+    log_ratelimit_flush(&t->rl_accept, now);
+    if (t->listener == NULL && !t->closing) {
+        int rc = start_listening(t, tm->loop);
+        if (rc != 0) {
+            TCP_LOG(t, &t->rl_accept, LOG_LEVEL_ERROR, "tcp %s: cannot listen again: %s", t->name,
+                    uv_strerror(rc));
+            uv_timer_start(&t->retry, on_retry, PAUSE_MS, 0);
+            return;
+        }
+        log_notice("tcp %s: listening again", t->name);
+    }
+    if (t->rl_refused.suppressed > 0 || t->rl_accept.suppressed > 0)
+        uv_timer_start(&t->retry, on_retry, LOG_RATELIMIT_WINDOW_MS, 0);
 }
 
 int tcp_new(uv_loop_t *loop, const struct tcp_config *cfg, struct tcp **out)
@@ -265,24 +394,28 @@ int tcp_new(uv_loop_t *loop, const struct tcp_config *cfg, struct tcp **out)
         return -ENOMEM;
     }
     t->cfg = *cfg;
+    t->cfg.addr = NULL; /* the caller's; t->bound is ours */
     if (t->cfg.max_connections == 0)
         t->cfg.max_connections = 64;
     if (t->cfg.idle_s == 0)
         t->cfg.idle_s = 10;
     if (t->cfg.max_document == 0)
         t->cfg.max_document = 65507;
-    uv_tcp_init(loop, &t->listener);
-    t->listener.data = t;
-    struct sockaddr_storage bound;
-    int blen = sizeof(bound);
-    if ((rc = uv_tcp_bind(&t->listener, cfg->addr,
-                          cfg->addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&t->listener, 128, on_connection)) != 0 ||
-        (rc = uv_tcp_getsockname(&t->listener, (struct sockaddr *)&bound, &blen)) != 0) {
-        uv_close((uv_handle_t *)&t->listener, listener_closed);
+    t->rl_refused.what = "TCP connections refused at the limit";
+    t->rl_accept.what = "TCP accept errors";
+    uv_timer_init(loop, &t->retry);
+    t->retry.data = t;
+    t->open_handles = 1;
+    memcpy(&t->bound, cfg->addr,
+           cfg->addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in));
+    int blen = sizeof(t->bound);
+    if ((rc = start_listening(t, loop)) != 0 ||
+        (rc = uv_tcp_getsockname(t->listener, (struct sockaddr *)&t->bound, &blen)) != 0) {
+        tcp_close(t);
         return rc;
     }
-    address_format((struct sockaddr *)&bound, t->name, sizeof(t->name));
+    address_format((struct sockaddr *)&t->bound, t->name, sizeof(t->name));
     *out = t;
     return 0;
 }
@@ -291,9 +424,13 @@ void tcp_close(struct tcp *t)
 {
     if (t == NULL)
         return;
+    t->closing = true;
     while (t->conns != NULL)
         conn_close(t->conns);
-    uv_close((uv_handle_t *)&t->listener, listener_closed);
+    if (t->listener != NULL)
+        uv_close((uv_handle_t *)t->listener, listener_closed);
+    t->listener = NULL;
+    uv_close((uv_handle_t *)&t->retry, retry_closed);
 }
 
 const char *tcp_name(const struct tcp *t)

@@ -4,8 +4,11 @@
  * Each connection's bytes are collected (bounded) and handed to the parser whenever they
  * could end a document; a document cut short waits for more bytes. The client gets one
  * short XML reply (each alert's outcome and version, or the error) and the connection is
- * closed. Limits: connections at once, document size, idle time. Same state table and
- * counters as UDP (documents counted apart from datagrams).
+ * closed. Limits: connections at once (a client over it gets a "busy" reply and is closed
+ * at once, counted in tcp_refused), document size, idle time. An accept error closes the
+ * listener for a second rather than spin (clients past the descriptor limit are closed by
+ * libuv with its spare descriptor, not counted). Same state table and counters as UDP
+ * (documents counted apart from datagrams).
  *
  * Loop thread only. tcp_close() stops listening and closes every connection; memory is
  * freed in the close callbacks.

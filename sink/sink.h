@@ -32,9 +32,11 @@ struct sink_ops {
      * only. Returns 0, or a negative errno when the change could not be taken (counted by
      * the caller; the sink logs the why). */
     int (*write)(struct sink *sk, const struct change *c, const char *json, size_t len);
-    /* Push buffered output out; called once per loop iteration that wrote. Returns 0 or a
-     * negative errno; what could not be written stays buffered for the next flush (a sink
-     * that has to drop it counts it). May be NULL. */
+    /* Push buffered output out; called once per loop iteration that wrote, and again on
+     * later iterations while it returns -EAGAIN (output still waiting, nothing lost).
+     * Returns 0, -EAGAIN, or another negative errno (logged by the caller); what could not
+     * be written stays buffered for the next flush (a sink that has to drop it counts it).
+     * Must not block. May be NULL. */
     int (*flush)(struct sink *sk);
     /* Reopen output (log rotation). May be NULL. */
     int (*reopen)(struct sink *sk);

@@ -46,7 +46,8 @@ wait_for() {
 
 # start_injectord NAME ARGS...: start a daemon with stdout to $WORK/NAME.out and stderr to
 # $WORK/NAME.err; sets PID_<NAME>, PORT_<NAME> (first listener's port) and HTTP_<NAME> (the
-# HTTP API's port, ephemeral unless ARGS say otherwise) once it is ready.
+# HTTP API's port, ephemeral unless ARGS say otherwise) once it is ready (READY_TIMEOUT
+# seconds at most, 10 unless set).
 start_injectord() {
     local name=$1
     shift
@@ -58,7 +59,7 @@ start_injectord() {
     local pid=$!
     PIDS+=("$pid")
     printf -v "PID_$name" '%s' "$pid"
-    wait_for 10 grep -qs ' ready: ' "$WORK/$name.err" ||
+    wait_for "${READY_TIMEOUT:-10}" grep -qs ' ready: ' "$WORK/$name.err" ||
         fail "$name did not become ready: $(cat "$WORK/$name.err")"
     local port
     port=$(sed -n 's/.*listening on udp .*:\([0-9]*\) (receive.*/\1/p' "$WORK/$name.err" | head -n1)

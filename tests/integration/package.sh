@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # package.sh CASE - `make package` builds a .deb that holds what the README says: built the
 # way make package builds it (tools/package.sh, a release tree of its own next to the test
-# build), then inspected. Never installed on this machine (issue 12 installs it under a
-# real systemd); its postinst runs only in a private mount namespace with /proc/sys
-# read-only, so the host's sysctls cannot change.
+# build), then inspected. Never installed on this machine (systemd.sh installs it under a
+# real systemd, in a box); its postinst runs only in a private mount namespace with /proc/sys
+# read-only and /var/lib a tmpfs, so the host's sysctls and state cannot change.
 source "$(dirname "$0")/lib.sh"
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -31,6 +31,7 @@ case_contents() {
         contains "$WORK/contents.txt" " \./usr/share/man/man1/$p\.1\.gz\$" "no man page for $p"
     done
     for p in lib/systemd/system/injectord.service lib/systemd/system/injectord@.service \
+        lib/systemd/system/injector-consume@.service share/doc/injector/injector-consume.conf.example \
         lib/sysctl.d/60-injector.conf share/doc/injector/injectord.conf.example \
         share/doc/injector/README.md share/doc/injector/FORMAT.md; do
         contains "$WORK/contents.txt" "^-rw-r--r-- root/root .* \./usr/$p\$" "no /usr/$p"
@@ -51,14 +52,14 @@ case_contents() {
     [ "$(cat "$WORK/conffiles.txt")" = /etc/injector/injectord.conf ] ||
         fail "conffiles: $(cat "$WORK/conffiles.txt")"
     dpkg-deb -e "$deb" "$WORK/control"
-    [ -x "$WORK/control/postinst" ] && [ -x "$WORK/control/prerm" ] ||
-        fail "postinst and prerm missing or not executable"
+    [ -x "$WORK/control/postinst" ] && [ -x "$WORK/control/prerm" ] && [ -x "$WORK/control/postrm" ] ||
+        fail "postinst, prerm or postrm missing or not executable"
 
     # Unpacked: the units start a binary that is in the package; every program in it has
     # a man page naming each option its --help names (generated, so it cannot drift).
     dpkg-deb -x "$deb" "$WORK/root"
     local exec
-    for p in injectord.service injectord@.service; do
+    for p in injectord.service injectord@.service injector-consume@.service; do
         exec=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$WORK/root/usr/lib/systemd/system/$p")
         [ -x "$WORK/root$exec" ] || fail "$p starts $exec, which the package does not hold"
     done
@@ -102,6 +103,8 @@ set -e
 mount -o bind,ro /proc/sys /proc/sys
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /usr/lib/sysctl.d
+# The postinst moves instance state it finds in /var/lib: none of this machine's.
+mount -t tmpfs tmpfs /var/lib
 cp "$1" /usr/lib/sysctl.d/60-injector.conf
 # Read-only for certain before anything runs (the mount options of the last /proc/sys).
 awk '$2 == "/proc/sys" { o = $4 } END { exit o ~ /^ro/ ? 0 : 99 }' /proc/self/mounts
