@@ -83,7 +83,7 @@ case_install_and_unit_verify() {
     sed "s|^ExecStart=[^ ]*|ExecStart=$INJECTORD|" "$unit" >"$WORK/injectord@a.service"
     systemd-analyze verify "$WORK/injectord@a.service" 2>"$WORK/verify.txt" ||
         fail "systemd-analyze verify (template): $(cat "$WORK/verify.txt")"
-    grep -q '^ExecStart=.* --state-dir /var/lib/injectord/%i -c /etc/injector/injectord-%i.conf$' "$unit" &&
+    grep -q '^ExecStart=.* --state-dir ${STATE_DIRECTORY} -c /etc/injector/injectord-%i.conf$' "$unit" &&
         grep -q '^StateDirectory=injectord/%i$' "$unit" || fail "template instance settings"
     # Its state directory is systemd's to create (StateDirectory=): the only problem the
     # check may find on a machine without it.
