@@ -105,6 +105,12 @@ int check_path(const struct config *c, enum config_id id, char *why, size_t size
     int rc, fd;
     if (s->type != CONFIG_TYPE_PATH || path[0] == '\0')
         return 0;
+    /* A snapshot in the state directory: start-up creates the directory first, and
+     * state-dir's own check covers it. */
+    size_t dl = strlen(c->state_dir);
+    if (id == CONFIG_snapshot && dl > 0 && strncmp(path, c->state_dir, dl) == 0 &&
+        path[dl] == '/' && strchr(path + dl + 1, '/') == NULL && access(c->state_dir, F_OK) != 0)
+        return check_path(c, CONFIG_state_dir, why, size);
     switch (s->lim.file) {
     case CONFIG_FILE_NONE:
         return 0;
@@ -149,7 +155,6 @@ static bool used(const struct config *c, enum config_id id)
     case CONFIG_amqp_ca_file:
     case CONFIG_amqp_cert_file:
     case CONFIG_amqp_key_file:
-    case CONFIG_spool_dir:
         return broker;
     case CONFIG_http_token_file:
     case CONFIG_http_token_metrics:

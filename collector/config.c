@@ -396,12 +396,28 @@ static bool near(const char *given, const char *name, size_t *best)
     return true;
 }
 
+/* Settings that are gone, and what took their place. */
+static const struct {
+    const char *option, *section, *key, *instead;
+} retired[] = {
+    {"spool-dir", "spool", "dir",
+     "spool-dir is gone: use state-dir (the change journal, kept until confirmed)"},
+};
+
 /* " (did you mean 'address'?)" for a key that is close to one we know, else "". section
  * is NULL for a command-line option. */
 static void suggest(const char *section, const char *given, char *buf, size_t size)
 {
     size_t best = SIZE_MAX;
     buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(retired) / sizeof(retired[0]); i++) {
+        if (same_name(given, retired[i].option) ||
+            (section != NULL && strcmp(section, retired[i].section) == 0 &&
+             same_name(given, retired[i].key))) {
+            snprintf(buf, size, ": %s", retired[i].instead);
+            return;
+        }
+    }
     for (int i = 0; i < CONFIG_N; i++) {
         const struct config_setting *s = &config_settings[i];
         if (section != NULL && same_name(s->key, given) && strcmp(s->section, section) != 0) {
@@ -621,7 +637,17 @@ int config_load(struct config *c, int argc, char **argv, enum config_mode *mode,
         return fail(err, errlen, "%s: no such file", file);
     if (rc != 0 && rc != -ENOENT)
         return rc;
-    return config_parse_args(c, argc, argv, err, errlen);
+    if ((rc = config_parse_args(c, argc, argv, err, errlen)) != 0)
+        return rc;
+    config_derive(c);
+    return 0;
+}
+
+void config_derive(struct config *c)
+{
+    /* The state directory holds the snapshot too, unless it is given elsewhere. */
+    if (c->state_dir[0] != '\0' && c->snapshot[0] == '\0')
+        snprintf(c->snapshot, sizeof(c->snapshot), "%.990s/snapshot.json", c->state_dir);
 }
 
 /* ---- one setting: compare, copy, show --------------------------------------------- */

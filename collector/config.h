@@ -172,11 +172,24 @@ struct config_urls { /* URLS: the nodes of one cluster; n == 0 when off */
       "count changes no queue is bound for (basic.return)")                                        \
     X(amqp_heartbeat_ms, DURATION, "amqp-heartbeat", "amqp", "heartbeat", "SECONDS", "10",         \
       (.max = 3600 * 1000), RESTART, "AMQP heartbeat, 0 off")                                      \
-    X(spool_dir, PATH, "spool-dir", "spool", "dir", "DIR", "",                                     \
-      (.shown = "off", .file = CONFIG_FILE_DIR), RESTART,                                          \
-      "spool changes here while the broker is slow or down")                                       \
-    X(outbox_size, COUNT, "outbox-size", "spool", "outbox_size", "N", "100000",                    \
-      (.min = 1, .max = 100000000), RESTART, "changes held in memory for the broker")              \
+    X(state_dir, PATH, "state-dir", "state", "dir", "DIR", "",                                     \
+      (.max = CONFIG_PATH_MAX - 33, .shown = "off: changes in memory only",                        \
+       .file = CONFIG_FILE_DIR),                                                                   \
+      RESTART,                                                                                     \
+      "keep the change journal (DIR/journal) and the snapshot (DIR/snapshot.json unless "          \
+      "--snapshot says otherwise) here: a crash or a broker outage loses nothing accepted")        \
+    X(journal_sync_ms, DURATION, "journal-sync", "journal", "sync", "DURATION", "50ms",            \
+      (.min = 1, .max = 10000, .resolution_ms = 1), RESTART,                                       \
+      "fdatasync the journal at most this often (never per change): the broker gets a change "     \
+      "once it is on disk")                                                                        \
+    X(journal_segment, SIZE, "journal-segment", "journal", "segment", "BYTES", "16M",              \
+      (.min = 64 << 10, .max = 1u << 30), RESTART,                                                 \
+      "journal segment files of this size, K/M/G suffixes; one goes once a snapshot holds it "     \
+      "and the broker confirmed it")                                                               \
+    X(outbox_size, COUNT, "outbox-size", "journal", "memory", "N", "100000",                       \
+      (.min = 1, .max = 100000000), RESTART,                                                       \
+      "changes the journal keeps in memory for the broker (without --state-dir all it has: "       \
+      "past it, changes are lost while the broker is down)")                                       \
     X(http, ADDRESS, "http", "http", "listen", "ADDR:PORT", "127.0.0.1:8342", (.off = true),       \
       RESTART,                                                                                     \
       "HTTP API and the dashboard page (/, /v1/alerts, /v1/stats, /metrics, /v1/sources, "         \
@@ -190,7 +203,7 @@ struct config_urls { /* URLS: the nodes of one cluster; n == 0 when off */
     X(snapshot, PATH, "snapshot", "snapshot", "path", "PATH", "",                                  \
       (.max = CONFIG_PATH_MAX - 33, .shown = "off", .file = CONFIG_FILE_CREATE), RESTART,          \
       "keep the active alerts in this file (written every --snapshot-interval and at exit, "       \
-      "read at start)")                                                                            \
+      "read at start, then the journal's later changes)")                                          \
     X(snapshot_interval_ms, DURATION, "snapshot-interval", "snapshot", "interval", "SECONDS",      \
       "60", (.min = 1000, .max = 86400 * 1000), LIVE(snapshot_interval), "how often to write it")  \
     X(log_level, ENUM, "log-level", "logging", "level", "LEVEL", "info",                           \
@@ -244,6 +257,10 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
  * Returns as config_parse_args. */
 int config_load(struct config *c, int argc, char **argv, enum config_mode *mode, char *err,
                 size_t errlen);
+
+/* Values that follow from others, set once the file and the command line are read
+ * (config_load calls it): the snapshot in the state directory unless given. */
+void config_derive(struct config *c);
 
 /* Print the configuration as the INI file it would read back ([section] key = value,
  * passwords in URLs left out). */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -28,6 +29,8 @@ static int64_t wall_ms(void)
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+static void start_epoch(struct state *st);
 
 static void on_datagram(const struct udp_datagram *d, void *data)
 {
@@ -113,18 +116,20 @@ static void sink_log(int level, const char *msg)
     log_msg((enum log_level)level, "%s", msg);
 }
 
-/* Build the sinks: AMQP when a broker is configured, the JSON-lines output when none is or
- * when --output was asked for as well. *version gets the highest version in the spool. */
-static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n, uint64_t *version,
-                      struct sink **amqp)
+/* Build the sinks: AMQP when a broker is configured (it reads dm->journal), the
+ * JSON-lines output when none is or when --output was asked for as well. */
+static int open_sinks(struct daemon *dm, struct sink **sinks, size_t *n)
 {
+    const struct config *cfg = dm->cfg;
     int rc;
     *n = 0;
-    *version = 0;
     if (cfg->amqp.n > 0) {
-        /* The nodes of one cluster: the sink takes the first for now. */
+        const char *urls[CONFIG_MAX_URLS];
+        for (size_t i = 0; i < cfg->amqp.n; i++)
+            urls[i] = cfg->amqp.url[i];
         struct sink_amqp_config ac = {
-            .url = cfg->amqp.url[0],
+            .urls = urls,
+            .n_urls = cfg->amqp.n,
             .password_file = cfg->amqp_password_file[0] ? cfg->amqp_password_file : NULL,
             .ca_file = cfg->amqp_ca_file[0] ? cfg->amqp_ca_file : NULL,
             .cert_file = cfg->amqp_cert_file[0] ? cfg->amqp_cert_file : NULL,
@@ -134,24 +139,22 @@ static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n, 
             .mandatory = cfg->amqp_mandatory,
             .heartbeat_s = (unsigned)(cfg->amqp_heartbeat_ms / 1000),
             .flush_timeout_s = (unsigned)(cfg->shutdown_grace_ms / 1000),
-            .spool_dir = cfg->spool_dir[0] ? cfg->spool_dir : NULL,
-            .outbox_size = cfg->outbox_size,
+            .journal = dm->journal,
             .log = sink_log,
         };
-        if ((rc = sink_amqp_new(&ac, &sinks[*n], version)) != 0) {
+        if ((rc = sink_amqp_new(&ac, &sinks[*n])) != 0) {
             log_error("cannot start the AMQP sink: %s", strerror(-rc));
             return rc;
         }
-        *amqp = sinks[*n];
+        dm->amqp = sinks[*n];
         (*n)++;
-        if (ac.spool_dir == NULL)
-            log_warning("amqp: no --spool-dir: while the broker is down, changes past the "
+        if (ac.n_urls > 1)
+            log_info("amqp: %zu nodes, failed over in the order given", ac.n_urls);
+        if (!dm->journal_disk)
+            log_warning("amqp: no --state-dir: the journal is in memory only; a crash loses what "
+                        "the broker has not confirmed, and while it is down changes past the "
                         "%zu held in memory are lost (counted)",
                         (size_t)cfg->outbox_size);
-        if (cfg->amqp.n > 1)
-            log_warning("amqp: %zu broker URLs given; this version publishes to the first "
-                        "only",
-                        cfg->amqp.n);
     }
     if (cfg->amqp.n == 0 || cfg->given[CONFIG_output]) {
         if ((rc = sink_file_new(cfg->output, 0, sink_log, &sinks[*n])) != 0) {
@@ -159,11 +162,136 @@ static int open_sinks(const struct config *cfg, struct sink **sinks, size_t *n, 
             for (size_t i = 0; i < *n; i++)
                 sink_free(sinks[i]);
             *n = 0;
+            dm->amqp = NULL;
             return rc;
         }
         (*n)++;
     }
     return 0;
+}
+
+/* The change journal: on disk in STATE-DIR/journal; in memory only when there is a broker
+ * but no state directory; none without either. Opening it recovers what is on disk. */
+static int open_journal(struct daemon *dm, struct journal_recovery *rec)
+{
+    const struct config *cfg = dm->cfg;
+    char dir[CONFIG_PATH_MAX + 16];
+    memset(rec, 0, sizeof(*rec));
+    if (cfg->state_dir[0] == '\0' && cfg->amqp.n == 0)
+        return 0;
+    if (cfg->state_dir[0] != '\0') /* made by daemon_run */
+        snprintf(dir, sizeof(dir), "%s/journal", cfg->state_dir);
+    struct journal_config jc = {
+        .dir = cfg->state_dir[0] ? dir : NULL,
+        .sync_ms = (unsigned)cfg->journal_sync_ms,
+        .segment_max = cfg->journal_segment,
+        .cache_changes = (size_t)cfg->outbox_size,
+        .reader = cfg->amqp.n > 0,
+        .log = sink_log,
+    };
+    int rc = journal_open(&jc, &dm->journal, rec);
+    if (rc != 0) {
+        log_error("journal %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    dm->journal_disk = jc.dir != NULL;
+    if (dm->journal_disk)
+        log_info("journal: %s holds %llu changes in %zu segment(s), versions %llu-%llu; the "
+                 "last run %s; the broker had confirmed up to %llu",
+                 dir, (unsigned long long)rec->records, rec->segments,
+                 (unsigned long long)rec->first_version, (unsigned long long)rec->last_version,
+                 !rec->meta_found ? "left no record"
+                 : rec->clean     ? "stopped cleanly"
+                                  : "did not stop cleanly",
+                 (unsigned long long)rec->confirmed);
+    return 0;
+}
+
+struct replay {
+    struct state *st;
+    struct alert_json aj;
+    uint64_t applied, bad, refused;
+};
+
+static int replay_one(uint64_t version, const char *body, size_t len, void *data)
+{
+    struct replay *r = data;
+    enum change_outcome oc;
+    int64_t received;
+    int rc = change_json_decode_change(body, len, &r->aj, &oc, &received);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc != 0) {
+        r->bad++;
+        return 0;
+    }
+    rc = state_replay(r->st, &r->aj.alert, oc, version, received ? received : wall_ms());
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc != 0)
+        r->refused++;
+    else
+        r->applied++;
+    return 0;
+}
+
+/* After the snapshot: the journal's changes past it replayed onto the table, then the
+ * version series and numbering decided (journal_resume), then the journal started. */
+static int resume_journal(struct daemon *dm, const struct journal_recovery *rec)
+{
+    struct state *st = ingest_state(dm->ingest);
+    uint64_t snap_version = state_version(st), snap_epoch = state_epoch(st);
+    if (dm->journal_disk) {
+        struct replay r = {.st = st};
+        int64_t t0 = (int64_t)(uv_hrtime() / 1000000);
+        int rc = journal_replay(dm->journal, snap_version, replay_one, &r);
+        alert_json_free(&r.aj);
+        if (rc != 0) {
+            log_error("journal: replay failed: %s", strerror(-rc));
+            return rc;
+        }
+        if (r.applied + r.bad + r.refused > 0)
+            log_info("journal: replayed %llu changes after version %llu in %lld ms; the table "
+                     "holds %zu alerts at version %llu",
+                     (unsigned long long)r.applied, (unsigned long long)snap_version,
+                     (long long)((int64_t)(uv_hrtime() / 1000000) - t0), state_count(st),
+                     (unsigned long long)state_version(st));
+        if (r.bad + r.refused > 0)
+            log_error("journal: %llu changes could not be read back and %llu were refused by "
+                      "a cap; the table may miss them",
+                      (unsigned long long)r.bad, (unsigned long long)r.refused);
+        if (rec->records > 0 && rec->first_version > snap_version + 1 && snap_version > 0)
+            log_warning("journal: it starts at version %llu, the snapshot is at %llu: the "
+                        "changes between are in neither",
+                        (unsigned long long)rec->first_version, (unsigned long long)snap_version);
+        /* What the journal (with the snapshot that compacted it) ends at, against what the
+         * last run recorded it had numbered (every sync interval: a lower bound). */
+        uint64_t end = rec->last_version > snap_version ? rec->last_version : snap_version;
+        if (rec->meta_found && !rec->clean && rec->issued > end)
+            log_warning("journal: the last run did not stop cleanly: it had numbered at least "
+                        "%llu changes, the journal ends at %llu: %llu changes (never shown nor "
+                        "published) died with it",
+                        (unsigned long long)rec->issued, (unsigned long long)end,
+                        (unsigned long long)(rec->issued - end));
+        else if (rec->meta_found && !rec->clean)
+            log_info("journal: the last run did not stop cleanly; the journal ends at %llu, past "
+                     "everything it recorded as numbered",
+                     (unsigned long long)end);
+        struct journal_resume jr;
+        journal_resume(rec, snap_epoch, snap_version, &jr);
+        state_set_version(st, jr.version);
+        state_set_epoch(st, jr.epoch);
+        if (jr.epoch != 0)
+            log_info("versions: the same series %016llx goes on after %llu",
+                     (unsigned long long)jr.epoch, (unsigned long long)jr.version);
+        else if (jr.why != NULL)
+            log_warning("versions: %s: a new series starts (consumers resynchronise)", jr.why);
+    }
+    start_epoch(st);
+    int rc = journal_start(dm->journal, state_epoch(st), state_version(st));
+    if (rc != 0)
+        log_error("journal: cannot start: %s", strerror(-rc));
+    return rc;
 }
 
 static void on_stats_timer(uv_timer_t *t)
@@ -207,6 +335,8 @@ static bool snapshot_child_done(struct daemon *dm, bool block)
         log_ratelimited(&dm->rl_snapshot, now, LOG_LEVEL_ERROR,
                         "snapshot: writing %s failed: %s; the previous snapshot stays",
                         dm->cfg->snapshot, strerror(WEXITSTATUS(status)));
+    else if (r == dm->snapshot_child && dm->journal != NULL)
+        journal_snapshot_done(dm->journal, dm->snapshot_child_version); /* compacts it */
     dm->snapshot_child = 0;
     return true;
 }
@@ -223,13 +353,17 @@ static void on_snapshot_timer(uv_timer_t *t)
                         "snapshot: the previous write is still running; skipping this one");
         return;
     }
+    /* Everything the snapshot holds is written to the journal first. */
+    ingest_write_journal(dm->ingest);
     pid_t pid =
         snapshot_write_async(ingest_state(dm->ingest), dm->cfg->snapshot, dm->cfg->collector_id);
-    if (pid < 0)
+    if (pid < 0) {
         log_ratelimited(&dm->rl_snapshot, now, LOG_LEVEL_ERROR,
                         "snapshot: cannot fork a writer: %s", strerror((int)-pid));
-    else
+    } else {
         dm->snapshot_child = pid;
+        dm->snapshot_child_version = state_version(ingest_state(dm->ingest));
+    }
 }
 
 void daemon_set_snapshot_timer(struct daemon *dm, uint64_t ms)
@@ -242,8 +376,13 @@ static void load_snapshot(struct daemon *dm)
 {
     const struct config *cfg = dm->cfg;
     struct snapshot_restored r;
+    /* With a journal on disk, what a crashed run numbered after the snapshot is in it: no
+     * jump (interval 0). */
     snapshot_restore(ingest_state(dm->ingest), cfg->snapshot,
-                     (unsigned)(cfg->snapshot_interval_ms / 1000), (int64_t)time(NULL), &r);
+                     dm->journal_disk ? 0 : (unsigned)(cfg->snapshot_interval_ms / 1000),
+                     (int64_t)time(NULL), &r);
+    if (r.rc == 0 && dm->journal != NULL)
+        journal_snapshot_done(dm->journal, r.info.version); /* it is on disk */
     if (r.jumped_to != 0)
         log_warning("snapshot: the previous run did not stop cleanly; numbering goes on from "
                     "%llu instead of %llu, so no version is used twice",
@@ -279,11 +418,14 @@ static void final_snapshot(struct daemon *dm)
     char err[512];
     snapshot_child_done(dm, true);
     if (snapshot_write(ingest_state(dm->ingest), dm->cfg->snapshot, dm->cfg->collector_id, true,
-                       err, sizeof(err)) == 0)
+                       err, sizeof(err)) == 0) {
         log_info("snapshot: %zu active alerts written to %s", state_count(ingest_state(dm->ingest)),
                  dm->cfg->snapshot);
-    else
+        if (dm->journal != NULL)
+            journal_snapshot_done(dm->journal, state_version(ingest_state(dm->ingest)));
+    } else {
         log_error("snapshot: %s", err);
+    }
 }
 
 static void on_flush_timer(uv_timer_t *t);
@@ -569,9 +711,14 @@ int daemon_run(struct config *cfg, int argc, char **argv)
         .cfg = cfg, .argc = argc, .argv = argv, .rl_snapshot = {.what = "snapshot lines"}};
     struct sink *sinks[2];
     size_t n_sinks;
-    uint64_t spool_version;
+    struct journal_recovery rec;
     int rc;
 
+    /* The state directory first: the snapshot may go there. */
+    if (cfg->state_dir[0] != '\0' && mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST) {
+        log_error("state-dir %s: %s", cfg->state_dir, strerror(errno));
+        return 1;
+    }
     /* The table is saved at exit: a place it cannot be written to would lose it then, after
      * running for days; say so now instead. */
     char why[CONFIG_PATH_MAX * 2 + 256];
@@ -588,28 +735,33 @@ int daemon_run(struct config *cfg, int argc, char **argv)
         log_error("cannot start: %s", strerror(-rc));
         goto out;
     }
-    if ((rc = open_sinks(cfg, sinks, &n_sinks, &spool_version, &dm.amqp)) != 0)
+    if ((rc = open_journal(&dm, &rec)) != 0 || (rc = open_sinks(&dm, sinks, &n_sinks)) != 0)
         goto out;
     struct ingest_config ic = {.collector_id = cfg->collector_id,
                                .max_alerts = cfg->max_alerts,
                                .default_ttl_s = (unsigned)(cfg->default_ttl_ms / 1000),
                                .max_hosts = cfg->max_hosts,
                                .rate_limit = cfg->rate_limit,
-                               .rate_burst = cfg->rate_burst};
+                               .rate_burst = cfg->rate_burst,
+                               .journal = dm.journal};
     if ((rc = ingest_new(&ic, sinks, n_sinks, &dm.ingest)) != 0) {
         log_error("cannot start: %s", strerror(-rc));
         goto out;
     }
     if ((rc = open_security(&dm)) != 0)
         goto out;
-    /* Changes still in the spool were numbered by an earlier run: number on from them. */
-    state_set_version(ingest_state(dm.ingest), spool_version);
-
-    init_handles(&dm);
-    /* The table is whole before the first datagram is read. */
+    /* The table is whole before the first datagram is read: the snapshot, then the
+     * journal's changes past it. */
     if (cfg->snapshot[0] != '\0')
         load_snapshot(&dm);
-    start_epoch(ingest_state(dm.ingest));
+    if (dm.journal != NULL) {
+        if ((rc = resume_journal(&dm, &rec)) != 0)
+            goto out;
+        dm.journal_started = true;
+    } else {
+        start_epoch(ingest_state(dm.ingest));
+    }
+    init_handles(&dm);
 
     if ((rc = open_listeners(&dm)) != 0 ||
         (cfg->http.text[0] != '\0' && (rc = open_http(&dm)) != 0)) {
@@ -620,11 +772,24 @@ int daemon_run(struct config *cfg, int argc, char **argv)
     start_handles(&dm);
     say_ready(&dm);
     rc = uv_run(&dm.loop, UV_RUN_DEFAULT);
+    /* The last changes synced now, so the publisher can send them in its grace period. */
+    if (dm.journal != NULL) {
+        ingest_write_journal(dm.ingest);
+        journal_sync(dm.journal);
+    }
     if (cfg->snapshot[0] != '\0')
         final_snapshot(&dm);
     log_info("stopped");
 out:
     ingest_free(dm.ingest); /* owns the sinks once ingest_new was called */
+    if (dm.journal_started) {
+        int jrc = journal_finish(dm.journal);
+        if (jrc != 0)
+            log_error("journal: the clean stop could not be recorded: %s; the next start takes "
+                      "this one for a crash",
+                      strerror(-jrc));
+    }
+    journal_free(dm.journal);
     uv_loop_close(&dm.loop);
     intake_pool_free(dm.pool); /* after the loop ran the intakes' close callbacks */
     return rc == 0 ? 0 : 1;

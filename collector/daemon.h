@@ -32,11 +32,16 @@ struct daemon {
     struct intake_pool *pool; /* the listeners' queue memory, one cap for all */
     struct tcp *tcp[CONFIG_MAX_LISTEN];
     size_t n_tcp;
-    struct sink *amqp; /* the AMQP sink (owned by ingest), NULL without a broker */
+    struct sink *amqp;       /* the AMQP sink (owned by ingest), NULL without a broker */
+    struct journal *journal; /* every change, before any sink; NULL without a state
+                              * directory and a broker */
+    bool journal_disk;       /* the journal has files (a state directory) */
+    bool journal_started;
     struct http *http; /* NULL with --http off */
     uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
     uv_timer_t stats_timer, drain_timer, expiry_timer, snapshot_timer, watchdog_timer;
     pid_t snapshot_child;             /* a forked writer still running, or 0 */
+    uint64_t snapshot_child_version;  /* the table's version it writes */
     struct log_ratelimit rl_snapshot; /* a failing snapshot fails every interval */
     uv_check_t flush_check;
     uv_timer_t flush_timer; /* wakes the loop while output waits for a stalled reader */

@@ -137,6 +137,9 @@ static void get_alerts(struct http *h, struct MHD_Connection *conn, struct reply
     struct state *st = ingest_state(h->cfg.ingest);
     struct change_json out = {0};
     char head[512];
+    /* Every version shown here is written to the journal first: a crash (kill -9) can
+     * then not take back a version a consumer has seen. */
+    ingest_write_journal(h->cfg.ingest);
     /* The version is read in the same loop turn as the alerts: no change can fall between,
      * so a consumer applying queued changes with a higher version is exact. */
     int n = snprintf(head, sizeof(head),

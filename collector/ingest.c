@@ -13,6 +13,14 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* The journal's counters join the sinks' in a report (under "sink" in /v1/stats, as
+ * injector_sink_journal_... in /metrics): a sink that takes nothing and reports them. */
+struct journal_reporter {
+    struct sink base;
+    struct journal *journal;
+};
 
 struct ingest {
     char *collector_id;
@@ -21,10 +29,13 @@ struct ingest {
     struct sources *sources;
     struct acl *acl; /* NULL: everyone */
     struct ratelimit *rate;
-    struct auth *auth; /* NULL: signatures not checked */
+    struct auth *auth;       /* NULL: signatures not checked */
+    struct journal *journal; /* borrowed; NULL: none */
     struct sink *sinks[INGEST_MAX_SINKS];
     size_t n_sinks;
-    bool dirty; /* written since the last flush */
+    struct journal_reporter reporter;
+    struct sink *reported[INGEST_MAX_SINKS + 1]; /* the reporter, then the sinks */
+    bool dirty;                                  /* written since the last flush */
     struct stats stats;
     struct change_json json;
     struct alert_xml_result res; /* large: kept here rather than on the stack */
@@ -33,6 +44,32 @@ struct ingest {
     struct sockaddr_storage last_from;
     char last_sender[72];
     struct log_ratelimit rl_malformed, rl_invalid, rl_full, rl_sink, rl_acl, rl_rate, rl_auth;
+};
+
+static int reporter_write(struct sink *sk, const struct change *c, const char *json, size_t len)
+{
+    (void)sk;
+    (void)c;
+    (void)json;
+    (void)len;
+    return 0;
+}
+
+static void reporter_counters(struct sink *sk, counter_fn fn, void *data)
+{
+    journal_counters(((struct journal_reporter *)sk)->journal, fn, data);
+}
+
+static void reporter_free(struct sink *sk)
+{
+    (void)sk; /* the journal is the daemon's */
+}
+
+static const struct sink_ops reporter_ops = {
+    .name = "journal",
+    .write = reporter_write,
+    .counters = reporter_counters,
+    .free = reporter_free,
 };
 
 int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_sinks,
@@ -50,6 +87,8 @@ int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_si
         in->sinks[i] = sinks[i];
     in->n_sinks = n_sinks;
     n_sinks = 0; /* owned by in from here */
+    in->journal = cfg->journal;
+    in->reporter = (struct journal_reporter){.base.ops = &reporter_ops, .journal = cfg->journal};
 
     in->rl_malformed.what = "malformed datagrams";
     in->rl_invalid.what = "invalid alerts";
@@ -133,6 +172,16 @@ static void forward(struct ingest *in, const struct state_result *r, const struc
         return;
     }
     bool all = true;
+    /* The journal first: the publisher reads it, and a restart replays it. */
+    if (in->journal != NULL &&
+        (rc = journal_append(in->journal, &c, in->json.buf, in->json.len)) != 0) {
+        all = false;
+        in->stats.sink_errors++;
+        log_ratelimited(&in->rl_sink, mono_ms, LOG_LEVEL_ERROR,
+                        "journal refused change %llu: %s (memory and disk full: lost, "
+                        "counted in journal_lost)",
+                        (unsigned long long)r->version, strerror(-rc));
+    }
     for (size_t i = 0; i < in->n_sinks; i++) {
         rc = sink_write(in->sinks[i], &c, in->json.buf, in->json.len);
         if (rc != 0) {
@@ -357,6 +406,9 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
     in->stats.bytes += received;
     void *src = sources_datagram(in->sources, from, now_ms);
     rc = process(in, rc, from, now_ms, mono_ms, items, max, n, src);
+    /* The reply names versions: they are written to the journal before anyone sees them. */
+    if (*n > 0)
+        ingest_write_journal(in);
     *reason = alert_xml_reason_name(in->res.reason);
     *error = in->res.error;
     return rc;
@@ -396,6 +448,9 @@ void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms)
 
 bool ingest_flush(struct ingest *in, int64_t mono_ms)
 {
+    /* Errors are the journal's to log and count (it holds the changes in memory). */
+    if (in->journal != NULL)
+        journal_flush(in->journal, mono_ms);
     if (!in->dirty)
         return false;
     in->dirty = false;
@@ -413,6 +468,15 @@ bool ingest_flush(struct ingest *in, int64_t mono_ms)
         }
     }
     return in->dirty;
+}
+
+void ingest_write_journal(struct ingest *in)
+{
+    struct timespec ts;
+    if (in->journal == NULL)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    journal_flush(in->journal, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 int ingest_reopen(struct ingest *in)
@@ -454,6 +518,13 @@ void ingest_report(struct ingest *in, struct stats_report *out)
     out->stats = ingest_stats(in);
     out->sinks = in->sinks;
     out->n_sinks = in->n_sinks;
+    if (in->journal != NULL) {
+        in->reported[0] = &in->reporter.base;
+        for (size_t i = 0; i < in->n_sinks; i++)
+            in->reported[i + 1] = in->sinks[i];
+        out->sinks = in->reported;
+        out->n_sinks = in->n_sinks + 1;
+    }
 }
 
 void ingest_tick(struct ingest *in, int64_t mono_ms)

@@ -11,6 +11,7 @@
 
 #include "collector/state.h"
 #include "collector/stats.h"
+#include "sink/journal.h"
 #include "sink/sink.h"
 
 #include <stdbool.h>
@@ -27,6 +28,8 @@ struct ingest_config {
     size_t max_hosts;         /* 0: no cap */
     double rate_limit;        /* alerts/s per sender address; 0: off */
     double rate_burst;        /* 0: rate_limit */
+    struct journal *journal;  /* every change goes here before any sink; borrowed (it
+                               * outlives ingest); NULL: no journal */
 };
 
 struct ingest;
@@ -91,11 +94,16 @@ void ingest_set_acl(struct ingest *in, struct acl *acl);
 /* Expire every alert due at wall-clock now_ms and forward the expire changes. */
 void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms);
 
-/* Flush the sinks if anything was written since the last flush, or a sink still has output
- * waiting (a stalled reader): call it once per loop iteration (mono_ms: for the rate limit
- * of the error line). Returns whether output is still waiting: then call it again soon,
- * even if nothing else happens. */
+/* Write the journal out (every iteration: it also retries a failed write), then flush the
+ * sinks if anything was written since the last flush, or a sink still has output waiting
+ * (a stalled reader): call it once per loop iteration (mono_ms: a monotonic clock, for the
+ * rate limit of the error line and the journal's back-off). Returns whether output is
+ * still waiting: then call it again soon, even if nothing else happens. */
 bool ingest_flush(struct ingest *in, int64_t mono_ms);
+
+/* Write what the journal holds to its file now (no sync), so that every version the table
+ * shows is written: the HTTP API calls it before answering /v1/alerts. */
+void ingest_write_journal(struct ingest *in);
 
 /* Reopen file sinks (SIGHUP). Returns 0 or the first error. */
 int ingest_reopen(struct ingest *in);
@@ -107,8 +115,8 @@ const struct stats *ingest_stats(struct ingest *in);
  * before a report). */
 struct stats *ingest_counters(struct ingest *in);
 
-/* A report of every counter: ingest_stats and the sinks' (stats.h). Valid until the next
- * call into ingest. */
+/* A report of every counter: ingest_stats, the journal's and the sinks' (stats.h). Valid until the
+ * next call into ingest. */
 void ingest_report(struct ingest *in, struct stats_report *out);
 
 /* Emit summaries of rate-limited log lines whose window has passed. */

@@ -151,16 +151,20 @@ static int apply_http_token(struct daemon *dm, const struct config *next, char *
     return rc;
 }
 
-/* The AMQP target (URL, exchange, password file) moves live: the sink reconnects and
- * keeps its outbox and spool. Turning the broker on or off changes the sinks: restart. */
+/* The AMQP target (URLs, exchange, password file) moves live: the sink reconnects and
+ * keeps reading the journal. Turning the broker on or off changes the sinks: restart. */
 static int apply_amqp_target(struct daemon *dm, const struct config *next, char *why, size_t size)
 {
     if (dm->amqp == NULL || next->amqp.n == 0) {
         snprintf(why, size, "turning the broker on or off");
         return NEEDS_RESTART;
     }
+    const char *urls[CONFIG_MAX_URLS];
+    for (size_t i = 0; i < next->amqp.n; i++)
+        urls[i] = next->amqp.url[i];
     struct sink_amqp_config ac = {
-        .url = next->amqp.url[0],
+        .urls = urls,
+        .n_urls = next->amqp.n,
         .password_file = next->amqp_password_file[0] ? next->amqp_password_file : NULL,
         .exchange = next->amqp_exchange,
     };
@@ -168,7 +172,7 @@ static int apply_amqp_target(struct daemon *dm, const struct config *next, char 
         snprintf(why, size, "the new AMQP target is not usable (see above)");
         return -EINVAL;
     }
-    snprintf(why, size, "(the sink reconnects; the outbox and spool are kept)");
+    snprintf(why, size, "(the sink reconnects; the journal is kept)");
     return 0;
 }
 

@@ -216,7 +216,7 @@ int snapshot_restore(struct state *s, const char *path, unsigned interval_s, int
 {
     memset(r, 0, sizeof(*r));
     r->rc = snapshot_load(s, path, &r->info, r->err, sizeof(r->err));
-    if (r->rc == 0 && !r->info.clean) {
+    if (r->rc == 0 && !r->info.clean && interval_s > 0) {
         uint64_t jump = ((uint64_t)interval_s + 10) * 1000000u;
         r->jumped_to = r->info.version + jump;
         state_set_version(s, r->jumped_to);

@@ -64,6 +64,8 @@ struct snapshot_restored {
  *  - A damaged file (corrupt, truncated, unreadable) keeps the alerts read before the
  *    damage, and is renamed to PATH.corrupt-<now_s> so the next snapshot does not
  *    overwrite what someone may want to look at.
+ * interval_s 0: the caller keeps a change journal, which knows what came after the
+ * snapshot: no jump.
  * A missing file is an empty table (rc -ENOENT). Returns r->rc. */
 int snapshot_restore(struct state *s, const char *path, unsigned interval_s, int64_t now_s,
                      struct snapshot_restored *r);

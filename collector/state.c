@@ -684,3 +684,42 @@ int state_foreach(const struct state *s, const char *host, state_foreach_cb cb, 
         rc = foreach_entry(e, cb, data);
     return rc;
 }
+
+int state_replay(struct state *s, const struct alert *a, enum change_outcome outcome,
+                 uint64_t version, int64_t received_ms)
+{
+    char key[KEY_BUF];
+    struct entry *e;
+    size_t klen = make_key(a, key);
+    unsigned hv;
+    HASH_VALUE(key, klen - 1, hv);
+    HASH_FIND_BYHASHVALUE(hh, s->entries, key, klen - 1, hv, e);
+    state_set_version(s, version);
+    switch (outcome) {
+    case CHANGE_RAISE:
+    case CHANGE_UPDATE:
+        if (e == NULL) {
+            struct state_meta m = {version, received_ms, received_ms, 0};
+            return state_restore(s, a, &m);
+        }
+        if (entry_store(e, a) != 0)
+            return -ENOMEM;
+        if (outcome == CHANGE_RAISE)
+            e->first_seen_ms = received_ms;
+        e->last_seen_ms = received_ms;
+        e->version = version;
+        return schedule(s, e, received_ms);
+    case CHANGE_CLEAR:
+    case CHANGE_EXPIRE:
+        if (e != NULL) {
+            HASH_DELETE(hh, s->entries, e);
+            host_unlink(s, e);
+            heap_remove(s, e);
+            s->n--;
+            entry_free(e);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}

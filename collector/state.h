@@ -107,4 +107,12 @@ uint64_t state_random64(void);
 typedef int (*state_foreach_cb)(const struct alert *a, const struct state_meta *meta, void *data);
 int state_foreach(const struct state *s, const char *host, state_foreach_cb cb, void *data);
 
+/* Replay one journaled change onto the table at start-up (no outcome, no new version):
+ * raise and update put the alert as the change carries it (a raise sets first_seen, both
+ * set last_seen to received_ms and count the TTL from it); clear and expire remove it
+ * (nothing to remove is fine). The table's version is raised to at least version.
+ * Returns 0, -ENOSPC (a cap refused the raise) or -ENOMEM. */
+int state_replay(struct state *s, const struct alert *a, enum change_outcome outcome,
+                 uint64_t version, int64_t received_ms);
+
 #endif

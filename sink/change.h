@@ -86,9 +86,20 @@ struct alert_json {
  * host/component/version missing or of the wrong type), or -ENOMEM. */
 int change_json_decode_stored(const char *text, size_t len, struct alert_json *out);
 
+/* One change read back from its JSON (a journal record), for replay onto the table:
+ * the alert's fields as in change_json_decode_stored, plus the outcome and the receive
+ * time. Strings live in out as there. Returns 0, -EBADMSG (not a change: no outcome,
+ * version, host or component), or -ENOMEM. */
+int change_json_decode_change(const char *text, size_t len, struct alert_json *out,
+                              enum change_outcome *outcome, int64_t *received_ms);
+
 void alert_json_free(struct alert_json *a);
 
 void change_json_free(struct change_json *out);
+
+/* The AMQP routing key for a change: "<outcome>.<severity>.<host>" ("none" when the alert
+ * has no severity). Returns its length (as snprintf). */
+int change_routing_key(const struct change *c, char *buf, size_t size);
 
 /* Format a time as RFC 3339 UTC with milliseconds ("2026-11-26T07:00:00.123Z").
  * buf must hold 25 bytes. Returns buf. */

@@ -3,7 +3,8 @@
  * A sink is a small struct of function pointers (statsite's model). The collector encodes
  * each forwarded change once and hands every sink the change and its JSON. Sinks are called
  * from the loop thread only and must not block it for long: one that talks to a slow peer
- * (AMQP) queues and hands off to its own thread.
+ * (AMQP) works on its own thread, reading the change journal (journal.h), which the
+ * collector fills before any sink sees a change.
  */
 #ifndef INJECTOR_SINK_H
 #define INJECTOR_SINK_H

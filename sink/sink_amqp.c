@@ -1,7 +1,7 @@
-/* sink_amqp.c - the AMQP sink: outbox on the loop thread, one publisher thread with confirms. */
+/* sink_amqp.c - the AMQP sink: a publisher thread that reads the journal, with confirms
+ * and failover between the nodes of a cluster. */
 #include "sink/sink_amqp.h"
 
-#include "sink/outbox.h"
 #include "sink/secret.h"
 
 #include <errno.h>
@@ -26,24 +26,45 @@
 #include <amqp_tcp_socket.h>
 
 #define CHANNEL        1
-#define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 30000
-#define SYNC_EVERY_MS  1000
-#define IDLE_POLL_MS   200 /* also bounds how late a heartbeat is sent */
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 1000 /* a node that comes back is found within a second or two */
+#define IDLE_POLL_MS   200  /* also bounds how late a heartbeat is sent */
+
+/* One node: its parsed URL. */
+struct node {
+    char *url_buf; /* amqp_parse_url writes into it; info points into it */
+    struct amqp_connection_info info;
+    char *shown;     /* the URL without its password, for logs */
+    char where[280]; /* host:port, for the stats line */
+};
+
+/* Where to publish: the nodes, the credentials, the exchange. */
+struct target {
+    struct node *nodes;
+    size_t n;
+    char *password; /* from the password file or the environment; NULL: each URL's own */
+    char *exchange;
+};
+
+/* One message of the confirm window, with a buffer of its own that is reused. */
+struct slot {
+    uint64_t version;
+    uint16_t rk_len;
+    uint32_t body_len;
+    bool acked;
+    char *buf; /* routing key, then body */
+    size_t cap;
+};
 
 struct sink_amqp {
     struct sink base;
     struct sink_amqp_config cfg;
-    char *url_buf; /* amqp_parse_url writes into it; info points into it */
-    struct amqp_connection_info info;
-    char *password;
-    char *url_shown; /* the URL without its password, for logs */
-    char *exchange;
-    struct outbox *ob;
+    struct journal *j;
+    struct target t;
 
     /* A new target from sink_amqp_retarget, taken over by the publisher thread. */
     pthread_mutex_t target_mu;
-    struct sink_amqp *pending; /* only its target fields are used */
+    struct target *pending;
     atomic_bool retarget;
 
     pthread_t thread;
@@ -55,21 +76,21 @@ struct sink_amqp {
 
     /* publisher thread only */
     amqp_connection_state_t conn;
-    struct outbox_msg **inflight; /* published (or to be republished) and unconfirmed */
-    bool *acked;
-    int64_t *taken_ms;
-    size_t n_inflight, sent;
-    uint64_t first_tag; /* delivery tag of inflight[0] once sent */
+    size_t node;        /* index of the node in use or being tried */
+    size_t last_node;   /* the node of the last connection that succeeded */
+    struct slot *win;   /* ring of confirm_window slots */
+    size_t head, count; /* unconfirmed messages: win[head], ... */
+    size_t sent;        /* how many of them went out on this connection */
+    uint64_t first_tag; /* delivery tag of win[head] once sent */
+    bool drained;       /* the journal had nothing more the last time we asked */
     char reason[256];   /* why the connection was lost */
 
     /* counters, any thread */
-    atomic_ullong published, confirmed, nacked, returned, reconnects;
-    atomic_llong oldest_ms;
+    atomic_ullong published, confirmed, nacked, returned, reconnects, failovers;
     atomic_bool connected;
+    pthread_mutex_t where_mu; /* guards where */
+    char where[280];
 };
-
-static void take_target(struct sink_amqp *a);
-static void target_free(struct sink_amqp *a);
 
 static int64_t mono_ms(void)
 {
@@ -82,7 +103,7 @@ static void say(struct sink_amqp *a, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void say(struct sink_amqp *a, int level, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[768];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -91,14 +112,16 @@ static void say(struct sink_amqp *a, int level, const char *fmt, ...)
         a->cfg.log(level, msg);
 }
 
-int sink_amqp_routing_key(const struct change *c, char *buf, size_t size)
+static struct node *cur_node(struct sink_amqp *a)
 {
-    const struct alert *al = c->alert;
-    if (alert_has_num(al, ALERT_SEVERITY))
-        return snprintf(buf, size, "%s.%" PRId64 ".%.*s", change_outcome_name(c->outcome),
-                        al->num[ALERT_SEVERITY], (int)al->host_len, al->host);
-    return snprintf(buf, size, "%s.none.%.*s", change_outcome_name(c->outcome), (int)al->host_len,
-                    al->host);
+    return &a->t.nodes[a->node];
+}
+
+static void set_where(struct sink_amqp *a)
+{
+    pthread_mutex_lock(&a->where_mu);
+    snprintf(a->where, sizeof(a->where), "%s", cur_node(a)->where);
+    pthread_mutex_unlock(&a->where_mu);
 }
 
 /* ---- the publisher thread ---------------------------------------------------------- */
@@ -157,16 +180,17 @@ static int connect_broker(struct sink_amqp *a)
 {
     struct timeval open_tv = {5, 0}, rpc_tv = {10, 0};
     amqp_rpc_reply_t r;
+    struct node *nd = cur_node(a);
 
     a->conn = amqp_new_connection();
     amqp_socket_t *sock = NULL;
     if (a->conn != NULL)
-        sock = a->info.ssl ? amqp_ssl_socket_new(a->conn) : amqp_tcp_socket_new(a->conn);
+        sock = nd->info.ssl ? amqp_ssl_socket_new(a->conn) : amqp_tcp_socket_new(a->conn);
     if (sock == NULL) {
         snprintf(a->reason, sizeof(a->reason), "out of memory");
         goto fail;
     }
-    if (a->info.ssl) {
+    if (nd->info.ssl) {
         /* The broker's certificate and name are checked; a client certificate is sent
          * when one is configured. */
         amqp_ssl_socket_set_verify_peer(sock, 1);
@@ -182,10 +206,10 @@ static int connect_broker(struct sink_amqp *a)
             goto fail;
         }
     }
-    int rc = amqp_socket_open_noblock(sock, a->info.host, a->info.port, &open_tv);
+    int rc = amqp_socket_open_noblock(sock, nd->info.host, nd->info.port, &open_tv);
     if (rc != AMQP_STATUS_OK) {
-        snprintf(a->reason, sizeof(a->reason), "TCP connect to %s:%d: %s", a->info.host,
-                 a->info.port, amqp_error_string2(rc));
+        snprintf(a->reason, sizeof(a->reason), "TCP connect to %s:%d: %s", nd->info.host,
+                 nd->info.port, amqp_error_string2(rc));
         goto fail;
     }
     set_keepalive(amqp_get_sockfd(a->conn));
@@ -193,8 +217,9 @@ static int connect_broker(struct sink_amqp *a)
     amqp_set_rpc_timeout(a->conn, &rpc_tv);
     amqp_set_handshake_timeout(a->conn, &rpc_tv);
 
-    r = amqp_login(a->conn, a->info.vhost, 0, 131072, (int)a->cfg.heartbeat_s,
-                   AMQP_SASL_METHOD_PLAIN, a->info.user, a->password);
+    r = amqp_login(a->conn, nd->info.vhost, 0, 131072, (int)a->cfg.heartbeat_s,
+                   AMQP_SASL_METHOD_PLAIN, nd->info.user,
+                   a->t.password != NULL ? a->t.password : nd->info.password);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         describe_reply(r, "login", a->reason, sizeof(a->reason));
         goto fail;
@@ -204,7 +229,7 @@ static int connect_broker(struct sink_amqp *a)
         describe_reply(r, "channel.open", a->reason, sizeof(a->reason));
         goto fail;
     }
-    amqp_exchange_declare(a->conn, CHANNEL, amqp_cstring_bytes(a->exchange),
+    amqp_exchange_declare(a->conn, CHANNEL, amqp_cstring_bytes(a->t.exchange),
                           amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
     if ((r = amqp_get_rpc_reply(a->conn)).reply_type != AMQP_RESPONSE_NORMAL) {
         describe_reply(r, "exchange.declare", a->reason, sizeof(a->reason));
@@ -224,9 +249,14 @@ fail:
     return -1;
 }
 
+static struct slot *slot_at(struct sink_amqp *a, size_t i)
+{
+    return &a->win[(a->head + i) % a->cfg.confirm_window];
+}
+
 static int publish(struct sink_amqp *a, size_t i)
 {
-    const struct outbox_msg *m = a->inflight[i];
+    const struct slot *m = slot_at(a, i);
     amqp_basic_properties_t props;
     memset(&props, 0, sizeof(props));
     props._flags =
@@ -234,9 +264,9 @@ static int publish(struct sink_amqp *a, size_t i)
     props.content_type = amqp_cstring_bytes("application/json");
     props.delivery_mode = 2; /* persistent */
     props.app_id = amqp_cstring_bytes("injector");
-    amqp_bytes_t rk = {m->rk_len, (void *)outbox_msg_rk(m)};
-    amqp_bytes_t body = {m->body_len, (void *)outbox_msg_body(m)};
-    int rc = amqp_basic_publish(a->conn, CHANNEL, amqp_cstring_bytes(a->exchange), rk,
+    amqp_bytes_t rk = {m->rk_len, m->buf};
+    amqp_bytes_t body = {m->body_len, m->buf + m->rk_len};
+    int rc = amqp_basic_publish(a->conn, CHANNEL, amqp_cstring_bytes(a->t.exchange), rk,
                                 a->cfg.mandatory, 0, &props, body);
     if (rc != AMQP_STATUS_OK) {
         snprintf(a->reason, sizeof(a->reason), "publish: %s", amqp_error_string2(rc));
@@ -246,24 +276,23 @@ static int publish(struct sink_amqp *a, size_t i)
     return 0;
 }
 
-/* Drop the confirmed run at the front of the window. */
+/* Drop the confirmed run at the front of the window; the journal learns how far. */
 static void pop_confirmed(struct sink_amqp *a)
 {
     size_t k = 0;
-    while (k < a->sent && a->acked[k]) {
-        outbox_confirmed(a->ob, a->inflight[k]);
+    uint64_t last = 0;
+    while (a->count > 0 && a->sent > 0 && slot_at(a, 0)->acked) {
+        last = slot_at(a, 0)->version;
+        a->head = (a->head + 1) % a->cfg.confirm_window;
+        a->count--;
+        a->sent--;
+        a->first_tag++;
         k++;
     }
     if (k == 0)
         return;
-    memmove(a->inflight, a->inflight + k, (a->n_inflight - k) * sizeof(*a->inflight));
-    memmove(a->acked, a->acked + k, (a->n_inflight - k) * sizeof(*a->acked));
-    memmove(a->taken_ms, a->taken_ms + k, (a->n_inflight - k) * sizeof(*a->taken_ms));
-    a->n_inflight -= k;
-    a->sent -= k;
-    a->first_tag += k;
     atomic_fetch_add(&a->confirmed, k);
-    atomic_store(&a->oldest_ms, a->n_inflight > 0 ? a->taken_ms[0] : 0);
+    journal_confirmed(a->j, last);
 }
 
 static void on_ack(struct sink_amqp *a, uint64_t tag, bool multiple)
@@ -274,19 +303,25 @@ static void on_ack(struct sink_amqp *a, uint64_t tag, bool multiple)
     if (last >= a->sent)
         return; /* not one of ours on this channel: ignore */
     for (uint64_t i = multiple ? 0 : last; i <= last; i++)
-        a->acked[i] = true;
+        slot_at(a, i)->acked = true;
     pop_confirmed(a);
 }
 
 /* Read every frame that is there, without waiting. Returns 0, or -1 with a->reason. */
 static int read_frames(struct sink_amqp *a)
 {
-    for (;;) {
+    for (int frames = 0;; frames++) {
         amqp_frame_t f;
         struct timeval tv = {0, 0};
+        /* The decoded frames' memory goes back every 64 frames, not after each one (that
+         * was a fifth of the publisher's instructions per message). */
+        if (frames % 64 == 63)
+            amqp_maybe_release_buffers(a->conn);
         int rc = amqp_simple_wait_frame_noblock(a->conn, &f, &tv);
-        if (rc == AMQP_STATUS_TIMEOUT)
+        if (rc == AMQP_STATUS_TIMEOUT) {
+            amqp_maybe_release_buffers(a->conn);
             return 0;
+        }
         if (rc != AMQP_STATUS_OK) {
             snprintf(a->reason, sizeof(a->reason), "%s", amqp_error_string2(rc));
             return -1;
@@ -340,34 +375,37 @@ static int read_frames(struct sink_amqp *a)
         default:
             break;
         }
-        amqp_maybe_release_buffers(a->conn);
     }
 }
 
 /* Publish what is waiting: the unsent part of the window first (after a reconnect), then
- * new changes while the window has room. *drained tells whether the outbox ran dry (else
- * the window filled first). Returns 0 or -1 (connection lost). */
-static int fill_window(struct sink_amqp *a, bool *drained)
+ * new changes from the journal while the window has room (a->drained says whether the
+ * journal ran dry first). Returns 0 or -1 (connection lost). */
+static int fill_window(struct sink_amqp *a)
 {
-    *drained = false;
-    while (a->sent < a->n_inflight) {
+    a->drained = false;
+    while (a->sent < a->count) {
         if (publish(a, a->sent) != 0)
             return -1;
         a->sent++;
     }
-    while (a->n_inflight < a->cfg.confirm_window) {
-        struct outbox_msg *m = outbox_take(a->ob);
-        if (m == NULL) {
-            *drained = true;
+    while (a->count < a->cfg.confirm_window) {
+        struct slot *m = slot_at(a, a->count);
+        struct journal_record r;
+        int rc = journal_next(a->j, &m->buf, &m->cap, &r);
+        if (rc != 0) {
+            if (rc != -EAGAIN)
+                say(a, SINK_LOG_ERROR, "amqp: reading the journal: %s; trying again",
+                    strerror(-rc));
+            a->drained = true;
             break;
         }
-        size_t i = a->n_inflight++;
-        a->inflight[i] = m;
-        a->acked[i] = false;
-        a->taken_ms[i] = mono_ms();
-        if (i == 0)
-            atomic_store(&a->oldest_ms, a->taken_ms[0]);
-        if (publish(a, i) != 0)
+        m->version = r.version;
+        m->rk_len = r.rk_len;
+        m->body_len = r.body_len;
+        m->acked = false;
+        a->count++;
+        if (publish(a, a->sent) != 0)
             return -1;
         a->sent++;
     }
@@ -386,61 +424,81 @@ static bool past_deadline(struct sink_amqp *a)
     return atomic_load(&a->stop) && mono_ms() >= atomic_load(&a->deadline_ms);
 }
 
+/* Without a connection: try the current node; on failure move to the next, and after a
+ * whole round of failures wait (backoff). Returns 0 when connected. */
+static int connect_next(struct sink_amqp *a, size_t *failures, int *backoff)
+{
+    struct node *nd = cur_node(a);
+    set_where(a);
+    if (connect_broker(a) == 0) {
+        if (a->last_node != SIZE_MAX)
+            atomic_fetch_add(&a->reconnects, 1);
+        if (a->last_node != SIZE_MAX && a->last_node != a->node)
+            atomic_fetch_add(&a->failovers, 1);
+        say(a, SINK_LOG_INFO, "amqp: connected to %s (node %zu of %zu), exchange %s%s", nd->shown,
+            a->node + 1, a->t.n, a->t.exchange,
+            a->count ? "; publishing the unconfirmed changes again" : "");
+        a->last_node = a->node;
+        *failures = 0;
+        *backoff = BACKOFF_MIN_MS;
+        return 0;
+    }
+    (*failures)++;
+    a->node = (a->node + 1) % a->t.n;
+    if (*failures % a->t.n != 0) {
+        say(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; trying %s now", nd->shown,
+            a->reason, cur_node(a)->shown);
+        return -1;
+    }
+    say(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; %sretrying in %.1f s", nd->shown,
+        a->reason, a->t.n > 1 ? "no node answered; " : "", *backoff / 1000.0);
+    wait_stop(a, *backoff);
+    *backoff = *backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff * 2;
+    return -1;
+}
+
+static void take_target(struct sink_amqp *a);
+
 static void *publisher_main(void *arg)
 {
     struct sink_amqp *a = arg;
     int backoff = BACKOFF_MIN_MS;
-    bool ever = false;
-    int64_t next_sync = mono_ms() + SYNC_EVERY_MS;
+    size_t failures = 0;
 
     for (;;) {
         take_target(a);
-        if (mono_ms() >= next_sync) {
-            outbox_sync(a->ob);
-            next_sync = mono_ms() + SYNC_EVERY_MS;
-        }
         if (a->conn == NULL) {
             if (atomic_load(&a->stop))
-                break; /* no broker at shutdown: the rest is spooled at once */
-            if (connect_broker(a) != 0) {
-                say(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; retrying in %.1f s",
-                    a->url_shown, a->reason, backoff / 1000.0);
-                wait_stop(a, backoff);
-                backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+                break; /* no broker at shutdown: what is left stays in the journal */
+            if (connect_next(a, &failures, &backoff) != 0)
                 continue;
-            }
-            if (ever)
-                atomic_fetch_add(&a->reconnects, 1);
-            ever = true;
-            backoff = BACKOFF_MIN_MS;
-            say(a, SINK_LOG_INFO, "amqp: connected to %s, exchange %s%s", a->url_shown, a->exchange,
-                a->n_inflight ? "; publishing the unconfirmed changes again" : "");
         }
-        bool drained;
-        if (fill_window(a, &drained) != 0 || read_frames(a) != 0) {
+        if (fill_window(a) != 0 || read_frames(a) != 0) {
+            struct node *lost = cur_node(a);
+            a->node = (a->node + 1) % a->t.n;
             say(a, SINK_LOG_ERROR,
                 "amqp: connection to %s lost: %s; %zu changes unconfirmed, they are "
-                "published again after reconnecting",
-                a->url_shown, a->reason, a->n_inflight);
+                "published again on %s",
+                lost->shown, a->reason, a->count, a->t.n > 1 ? cur_node(a)->shown : "reconnecting");
             disconnect(a);
             continue;
         }
-        if (atomic_load(&a->stop) && (a->n_inflight == 0 || past_deadline(a)))
+        if (atomic_load(&a->stop) && ((a->count == 0 && a->drained) || past_deadline(a)))
             break;
         /* Acks made room and more is waiting: publish now, not after the next frame. */
-        if (!drained && a->n_inflight < a->cfg.confirm_window)
+        if (!a->drained && a->count < a->cfg.confirm_window)
             continue;
         struct pollfd p[3] = {
             {.fd = amqp_get_sockfd(a->conn), .events = POLLIN},
-            {.fd = outbox_wakefd(a->ob), .events = POLLIN},
+            {.fd = journal_wakefd(a->j), .events = POLLIN},
             {.fd = a->stopfd, .events = POLLIN},
         };
         /* Frames may already sit in librabbitmq's buffer, where poll cannot see them. */
         int timeout =
             amqp_frames_enqueued(a->conn) || amqp_data_in_buffer(a->conn) ? 0 : IDLE_POLL_MS;
-        if (poll(p, a->n_inflight < a->cfg.confirm_window ? 3 : 1, timeout) > 0 &&
+        if (poll(p, a->count < a->cfg.confirm_window ? 3 : 1, timeout) > 0 &&
             (p[1].revents & POLLIN))
-            outbox_clear_wake(a->ob);
+            journal_clear_wake(a->j);
     }
     if (a->conn != NULL) {
         amqp_channel_close(a->conn, CHANNEL, AMQP_REPLY_SUCCESS);
@@ -452,34 +510,28 @@ static void *publisher_main(void *arg)
 
 /* ---- the sink, on the loop thread -------------------------------------------------- */
 
+/* The change is in the journal already; the publisher takes it from there. */
 static int amqp_write(struct sink *sk, const struct change *c, const char *json, size_t len)
 {
-    struct sink_amqp *a = (struct sink_amqp *)sk;
-    char rk[ALERT_KEY_MAX + 64];
-    int n = sink_amqp_routing_key(c, rk, sizeof(rk));
-    return outbox_push(a->ob, c->version, rk, (size_t)n < sizeof(rk) ? (size_t)n : sizeof(rk) - 1,
-                       json, len);
-}
-
-static int amqp_flush(struct sink *sk)
-{
-    return outbox_flush(((struct sink_amqp *)sk)->ob);
+    (void)sk;
+    (void)c;
+    (void)json;
+    (void)len;
+    return 0;
 }
 
 static void amqp_counters(struct sink *sk, counter_fn fn, void *d)
 {
     struct sink_amqp *a = (struct sink_amqp *)sk;
-    struct outbox_stats os;
-    outbox_stats(a->ob, &os);
-    int64_t oldest = atomic_load(&a->oldest_ms);
+    char where[280];
+    pthread_mutex_lock(&a->where_mu);
+    snprintf(where, sizeof(where), "%s", a->where);
+    pthread_mutex_unlock(&a->where_mu);
     counter_gauge(fn, d, "amqp_up", COUNTER_UNIT_NONE, atomic_load(&a->connected),
                   "1 while connected to the broker.");
-    counter_gauge(fn, d, "queued", COUNTER_UNIT_NONE, os.queued,
-                  "Changes in the outbox, waiting for the broker.");
-    counter_total(fn, d, "spooled", COUNTER_UNIT_NONE, os.spooled,
-                  "Changes written to the spool (the broker slow or down).");
-    counter_gauge(fn, d, "spool_bytes", COUNTER_UNIT_BYTES, os.spool_bytes,
-                  "Bytes in the spool now.");
+    counter_info(fn, d, "amqp_node", where, "The broker node in use (or being tried).");
+    counter_total(fn, d, "failovers", COUNTER_UNIT_NONE, atomic_load(&a->failovers),
+                  "Connections made to another node than the last one.");
     counter_total(fn, d, "amqp_sent", COUNTER_UNIT_NONE, atomic_load(&a->published),
                   "Messages sent to the broker, again after a reconnect included.");
     counter_total(fn, d, "confirmed", COUNTER_UNIT_NONE, atomic_load(&a->confirmed),
@@ -490,18 +542,24 @@ static void amqp_counters(struct sink *sk, counter_fn fn, void *d)
                   "Changes no queue was bound for (--amqp-mandatory).");
     counter_total(fn, d, "reconnects", COUNTER_UNIT_NONE, atomic_load(&a->reconnects),
                   "Connections to the broker after the first.");
-    counter_total(fn, d, "lost", COUNTER_UNIT_NONE, os.lost,
-                  "Changes lost: the outbox full without a spool, or the spool failing.");
-    counter_seconds(fn, d, "oldest_unconfirmed_s",
-                    oldest ? (double)(mono_ms() - oldest) / 1000.0 : 0.0,
-                    "Age of the oldest change the broker has not confirmed.");
+}
+
+static void target_clear(struct target *t)
+{
+    for (size_t i = 0; t->nodes != NULL && i < t->n; i++) {
+        free(t->nodes[i].url_buf);
+        free(t->nodes[i].shown);
+    }
+    free(t->nodes);
+    secret_free(t->password); /* wipes it; a strdup'd one from the environment too */
+    free(t->exchange);
+    memset(t, 0, sizeof(*t));
 }
 
 static void amqp_free(struct sink *sk)
 {
     struct sink_amqp *a = (struct sink_amqp *)sk;
     if (a->thread_started) {
-        outbox_flush(a->ob);
         atomic_store(&a->deadline_ms, mono_ms() + (int64_t)a->cfg.flush_timeout_s * 1000);
         atomic_store(&a->stop, true);
         uint64_t one = 1;
@@ -518,87 +576,91 @@ static void amqp_free(struct sink *sk)
                 shutdown(fd, SHUT_RDWR);
             pthread_join(a->thread, NULL);
         }
+        struct journal_stats js;
+        journal_stats(a->j, &js);
+        uint64_t left = js.newest > js.confirmed ? js.newest - js.confirmed : 0;
         uint64_t confirmed = atomic_load(&a->confirmed);
-        size_t unconfirmed = a->n_inflight;
-        long spooled = outbox_spool_rest(a->ob, a->inflight, a->n_inflight);
-        a->n_inflight = 0;
-        if (spooled > 0)
+        if (left == 0)
+            say(a, SINK_LOG_INFO, "amqp: stopped; %llu changes confirmed, none left over",
+                (unsigned long long)confirmed);
+        else if (js.disk)
             say(a, SINK_LOG_NOTICE,
-                "amqp: stopped; %" PRIu64 " changes confirmed, %ld (%zu of them "
-                "unconfirmed) spooled to %s for the next start",
-                confirmed, spooled, unconfirmed, a->cfg.spool_dir);
-        else if (spooled < 0)
-            say(a, SINK_LOG_ERROR,
-                "amqp: stopped; %zu unconfirmed and the queued changes could not be "
-                "spooled (%s): they are lost",
-                unconfirmed, a->cfg.spool_dir ? strerror((int)-spooled) : "no --spool-dir");
+                "amqp: stopped; %llu changes confirmed, %" PRIu64 " unconfirmed stay in "
+                "the journal and are published at the next start",
+                (unsigned long long)confirmed, left);
         else
-            say(a, SINK_LOG_INFO, "amqp: stopped; %" PRIu64 " changes confirmed, none left over",
-                confirmed);
+            say(a, SINK_LOG_ERROR,
+                "amqp: stopped; %llu changes confirmed, %" PRIu64 " unconfirmed are lost "
+                "(no --state-dir: the journal was in memory only)",
+                (unsigned long long)confirmed, left);
     }
-    outbox_free(a->ob);
     if (a->stopfd >= 0)
         close(a->stopfd);
-    free(a->inflight);
-    free(a->acked);
-    free(a->taken_ms);
-    target_free(a);
+    for (size_t i = 0; a->win != NULL && i < a->cfg.confirm_window; i++)
+        free(a->win[i].buf);
+    free(a->win);
+    target_clear(&a->t);
     if (a->pending != NULL) {
-        target_free(a->pending);
+        target_clear(a->pending);
         free(a->pending);
     }
     pthread_mutex_destroy(&a->target_mu);
+    pthread_mutex_destroy(&a->where_mu);
     free(a);
 }
 
 static const struct sink_ops amqp_ops = {
     .name = "amqp",
     .write = amqp_write,
-    .flush = amqp_flush,
     .counters = amqp_counters,
     .free = amqp_free,
 };
 
-/* Fill a's target (URL, credentials, exchange, the URL shown in logs) from cfg.
- * Returns 0, -EINVAL or -ENOMEM; logs why. */
-static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg)
+/* Fill t from cfg (the nodes, credentials, exchange). Returns 0, -EINVAL or -ENOMEM;
+ * logs why through a. */
+static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg, struct target *t)
 {
     int rc;
-    if ((a->url_buf = strdup(cfg->url)) == NULL ||
-        (a->exchange = strdup(cfg->exchange ? cfg->exchange : "injector")) == NULL)
-        return -ENOMEM;
-    amqp_default_connection_info(&a->info);
-    if (amqp_parse_url(a->url_buf, &a->info) != AMQP_STATUS_OK) {
-        say(a, SINK_LOG_ERROR,
-            "amqp: cannot use URL (want amqp[s]://user[:password]@host[:port][/vhost])");
+    memset(t, 0, sizeof(*t));
+    if (cfg->n_urls == 0) {
+        say(a, SINK_LOG_ERROR, "amqp: no broker URL");
         return -EINVAL;
     }
-    /* "amqp://host:5672/" parses to vhost "": users mean the default vhost by it. */
-    if (a->info.vhost == NULL || a->info.vhost[0] == '\0')
-        a->info.vhost = "/";
+    if ((t->nodes = calloc(cfg->n_urls, sizeof(*t->nodes))) == NULL ||
+        (t->exchange = strdup(cfg->exchange ? cfg->exchange : "injector")) == NULL)
+        return -ENOMEM;
+    t->n = cfg->n_urls;
+    for (size_t i = 0; i < t->n; i++) {
+        struct node *nd = &t->nodes[i];
+        if ((nd->url_buf = strdup(cfg->urls[i])) == NULL)
+            return -ENOMEM;
+        amqp_default_connection_info(&nd->info);
+        if (amqp_parse_url(nd->url_buf, &nd->info) != AMQP_STATUS_OK) {
+            say(a, SINK_LOG_ERROR,
+                "amqp: cannot use URL %zu of %zu (want "
+                "amqp[s]://user[:password]@host[:port][/vhost])",
+                i + 1, t->n);
+            return -EINVAL;
+        }
+        /* "amqp://host:5672/" parses to vhost "": users mean the default vhost by it. */
+        if (nd->info.vhost == NULL || nd->info.vhost[0] == '\0')
+            nd->info.vhost = "/";
+        char shown[1024];
+        if ((nd->shown = strdup(secret_mask_url(cfg->urls[i], shown, sizeof(shown)))) == NULL)
+            return -ENOMEM;
+        snprintf(nd->where, sizeof(nd->where), "%s:%d", nd->info.host, nd->info.port);
+    }
     const char *env = getenv("INJECTOR_AMQP_PASSWORD");
     if (cfg->password_file != NULL) {
-        if ((rc = secret_read_file(cfg->password_file, &a->password)) != 0) {
+        if ((rc = secret_read_file(cfg->password_file, &t->password)) != 0) {
             say(a, SINK_LOG_ERROR, "amqp: cannot read the password file %s: %s", cfg->password_file,
                 rc == -ENODATA ? "empty" : strerror(-rc));
             return -EINVAL;
         }
-    } else if ((a->password = strdup(env != NULL ? env : a->info.password)) == NULL) {
+    } else if (env != NULL && (t->password = strdup(env)) == NULL) {
         return -ENOMEM;
     }
-    char shown[1024];
-    if ((a->url_shown = strdup(secret_mask_url(cfg->url, shown, sizeof(shown)))) == NULL)
-        return -ENOMEM;
     return 0;
-}
-
-static void target_free(struct sink_amqp *a)
-{
-    secret_free(a->password);
-    free(a->url_buf);
-    free(a->url_shown);
-    free(a->exchange);
-    a->password = a->url_buf = a->url_shown = a->exchange = NULL;
 }
 
 /* Publisher thread: take over a pending target, if any. */
@@ -607,44 +669,40 @@ static void take_target(struct sink_amqp *a)
     if (!atomic_exchange(&a->retarget, false))
         return;
     pthread_mutex_lock(&a->target_mu);
-    struct sink_amqp *p = a->pending;
+    struct target *p = a->pending;
     a->pending = NULL;
     pthread_mutex_unlock(&a->target_mu);
     if (p == NULL)
         return;
-    char *old = a->url_shown;
-    a->url_shown = NULL;
     say(a, SINK_LOG_NOTICE,
-        "amqp: switching from %s to %s, exchange %s; %zu unconfirmed changes are "
+        "amqp: switching from %s to %s%s, exchange %s; %zu unconfirmed changes are "
         "published there first",
-        old ? old : "?", p->url_shown, p->exchange, a->n_inflight);
-    free(old);
+        cur_node(a)->shown, p->nodes[0].shown, p->n > 1 ? " (and its cluster)" : "", p->exchange,
+        a->count);
     disconnect(a); /* everything unconfirmed goes again, to the new target */
-    target_free(a);
-    a->url_buf = p->url_buf;
-    a->info = p->info;
-    a->password = p->password;
-    a->url_shown = p->url_shown;
-    a->exchange = p->exchange;
+    target_clear(&a->t);
+    a->t = *p;
     free(p);
+    a->node = 0;
+    a->last_node = SIZE_MAX;
+    set_where(a);
 }
 
 int sink_amqp_retarget(struct sink *sk, const struct sink_amqp_config *cfg)
 {
     struct sink_amqp *a = (struct sink_amqp *)sk;
-    struct sink_amqp *p = calloc(1, sizeof(*p));
+    struct target *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return -ENOMEM;
-    p->cfg.log = a->cfg.log;
-    int rc = target_parse(p, cfg);
+    int rc = target_parse(a, cfg, p);
     if (rc != 0) {
-        target_free(p);
+        target_clear(p);
         free(p);
         return rc;
     }
     pthread_mutex_lock(&a->target_mu);
     if (a->pending != NULL) {
-        target_free(a->pending);
+        target_clear(a->pending);
         free(a->pending);
     }
     a->pending = p;
@@ -653,49 +711,36 @@ int sink_amqp_retarget(struct sink *sk, const struct sink_amqp_config *cfg)
     return 0;
 }
 
-int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out, uint64_t *spool_version)
+int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out)
 {
     int rc = -ENOMEM;
-    struct spool_recovery rec;
     struct sink_amqp *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return -ENOMEM;
     a->base.ops = &amqp_ops;
     a->cfg = *cfg;
+    a->j = cfg->journal;
     a->stopfd = -1;
+    a->last_node = SIZE_MAX;
     atomic_store(&a->sockfd, -1);
     pthread_mutex_init(&a->target_mu, NULL);
+    pthread_mutex_init(&a->where_mu, NULL);
     if (a->cfg.confirm_window == 0)
         a->cfg.confirm_window = 256;
-
-    if ((rc = target_parse(a, cfg)) != 0)
+    if (a->j == NULL) {
+        rc = -EINVAL;
         goto fail;
-    a->inflight = calloc(a->cfg.confirm_window, sizeof(*a->inflight));
-    a->acked = calloc(a->cfg.confirm_window, sizeof(*a->acked));
-    a->taken_ms = calloc(a->cfg.confirm_window, sizeof(*a->taken_ms));
-    if (a->inflight == NULL || a->acked == NULL || a->taken_ms == NULL)
+    }
+    if ((rc = target_parse(a, cfg, &a->t)) != 0)
+        goto fail;
+    set_where(a);
+    rc = -ENOMEM;
+    if ((a->win = calloc(a->cfg.confirm_window, sizeof(*a->win))) == NULL)
         goto fail;
     if ((a->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         rc = -errno;
         goto fail;
     }
-    struct outbox_config oc = {.capacity = cfg->outbox_size ? cfg->outbox_size : 100000,
-                               .spool_dir = cfg->spool_dir};
-    if ((rc = outbox_new(&oc, &a->ob, &rec)) != 0) {
-        say(a, SINK_LOG_ERROR, "amqp: cannot open the spool %s: %s", cfg->spool_dir, strerror(-rc));
-        goto fail;
-    }
-    if (rec.segments > 0 || rec.bytes_cut > 0)
-        say(a, rec.bytes_cut ? SINK_LOG_WARNING : SINK_LOG_INFO,
-            "amqp: spool %s: %" PRIu64 " changes in %zu segment(s) to replay first (versions up "
-            "to %" PRIu64 ")%s",
-            cfg->spool_dir, rec.records, rec.segments, rec.max_version,
-            rec.bytes_cut ? "; a partial record at a segment's end was cut" : "");
-    if (rec.bytes_cut > 0)
-        say(a, SINK_LOG_WARNING, "amqp: spool recovery cut %" PRIu64 " bytes (a crash mid-write)",
-            rec.bytes_cut);
-    if (spool_version != NULL)
-        *spool_version = rec.max_version;
     if ((rc = pthread_create(&a->thread, NULL, publisher_main, a)) != 0) {
         rc = -rc;
         goto fail;

@@ -213,6 +213,52 @@ static void test_change_outcome_names_and_forwarding(void **st)
     assert_false(change_outcome_forwarded(CHANGE_REDUNDANT_CLEAR));
 }
 
+/* A change read back from its JSON (a journal record) gives the alert, the outcome and the
+ * receive time it was encoded with: what start-up replays onto the table. */
+static void test_change_decodes_back_for_replay(void **st)
+{
+    (void)st;
+    struct alert a = base();
+    a.text[ALERT_MSG] = "disk \"full\"";
+    a.text_len[ALERT_MSG] = (uint32_t)strlen(a.text[ALERT_MSG]);
+    alert_set_num(&a, ALERT_SEVERITY, 2);
+    alert_set_num(&a, ALERT_TTL, 60);
+    a.n_extra = 1;
+    a.extra[0] = (struct alert_extra){"Rack", "r7"};
+    struct change c = {.outcome = CHANGE_UPDATE,
+                       .version = 77,
+                       .collector = "mon1",
+                       .epoch = 0xabc,
+                       .received_ms = 1795676400123LL,
+                       .sender = "[::1]:5",
+                       .alert = &a};
+    struct change_json out = {0};
+    assert_int_equal(change_json_encode(&out, &c), 0);
+    struct alert_json aj = {0};
+    enum change_outcome oc;
+    int64_t received;
+    assert_int_equal(change_json_decode_change(out.buf, out.len, &aj, &oc, &received), 0);
+    assert_int_equal(oc, CHANGE_UPDATE);
+    assert_int_equal(received, 1795676400123LL);
+    assert_int_equal(aj.version, 77);
+    assert_string_equal(aj.alert.host, "n0418");
+    assert_string_equal(aj.alert.component, "node");
+    assert_string_equal(aj.alert.text[ALERT_MSG], "disk \"full\"");
+    assert_int_equal(aj.alert.num[ALERT_SEVERITY], 2);
+    assert_int_equal(aj.alert.num[ALERT_TTL], 60);
+    assert_int_equal(aj.alert.n_extra, 1);
+    assert_string_equal(aj.alert.extra[0].value, "r7");
+    char rk[300];
+    assert_int_equal(change_routing_key(&c, rk, sizeof(rk)), (int)strlen("update.2.n0418"));
+    assert_string_equal(rk, "update.2.n0418");
+    /* Not a change: no outcome, or not JSON. */
+    const char *bad = "{\"version\":1,\"host\":\"h\",\"component\":\"c\"}";
+    assert_int_equal(change_json_decode_change(bad, strlen(bad), &aj, &oc, &received), -EBADMSG);
+    assert_int_equal(change_json_decode_change("{\"outc", 6, &aj, &oc, &received), -EBADMSG);
+    alert_json_free(&aj);
+    change_json_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_change_every_invalid_utf8_form_is_refused),
         cmocka_unit_test(test_change_buffer_is_reused_and_grows),
         cmocka_unit_test(test_change_outcome_names_and_forwarding),
+        cmocka_unit_test(test_change_decodes_back_for_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,7 +92,8 @@ static void test_check_defaults_are_clean(void **st)
     assert_int_equal(f.n, 0);
 }
 
-/* The snapshot, the output and the spool: places this user must be able to write. */
+/* The snapshot, the output and the state directory: places this user must be able to
+ * write. */
 static void test_check_places_to_write(void **st)
 {
     (void)st;
@@ -116,15 +117,14 @@ static void test_check_places_to_write(void **st)
     assert_int_equal(check_path(&c, CONFIG_snapshot, why, sizeof(why)), 0);
     set("output", "-");
     put("plain", "x");
-    /* The spool: created when missing, if its parent exists; not a file. */
-    set("amqp", "amqp://127.0.0.1:1/");
-    set("spool-dir", in_dir("spool"));
+    /* The state directory: created when missing, if its parent exists; not a file. */
+    set("state-dir", in_dir("state"));
     assert_int_equal(check(false).n, 0);
-    set("spool-dir", in_dir("plain"));
-    assert_found((f = check(false), &f), "spool-dir");
-    set("spool-dir", in_dir("plain/sub"));
+    set("state-dir", in_dir("plain"));
+    assert_found((f = check(false), &f), "state-dir");
+    set("state-dir", in_dir("plain/sub"));
     assert_found((f = check(false), &f), "plain/sub: Not a directory");
-    set("spool-dir", in_dir("missing/sub"));
+    set("state-dir", in_dir("missing/sub"));
     assert_found((f = check(false), &f), "does not exist, and cannot be created in");
     /* Nothing was left behind by the probes. */
     snprintf(want, sizeof(want), "ls -A '%s' | grep -q injectord-check", dir);

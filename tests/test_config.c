@@ -260,7 +260,7 @@ static void test_config_file_sections_and_options_win(void **st)
                "[listen]\naddress = 127.0.0.1:9100\naddress = [::1]:9100\nrcvbuf = 4M\n"
                "[amqp]\nurl = amqp://guest:secret@127.0.0.1:5672/\nexchange = alerts\n"
                "confirm_window = 64\n"
-               "[spool]\ndir = /var/lib/injector/spool\n"
+               "[state]\ndir = /var/lib/injector\n[journal]\nsync = 20ms\n"
                "[snapshot]\npath = /var/lib/injector/snapshot.json\ninterval = 30\n"
                "[logging]\nlevel = warning\nstats_interval = 10\n"
                "[limits]\nkey_file = /etc/injector/keys\n"
@@ -275,7 +275,8 @@ static void test_config_file_sections_and_options_win(void **st)
     assert_int_equal(c.rcvbuf, 8u << 20); /* the option wins */
     assert_string_equal(c.amqp_exchange, "alerts");
     assert_int_equal(c.amqp_confirm_window, 64);
-    assert_string_equal(c.spool_dir, "/var/lib/injector/spool");
+    assert_string_equal(c.state_dir, "/var/lib/injector");
+    assert_int_equal(c.journal_sync_ms, 20);
     assert_string_equal(c.snapshot, "/var/lib/injector/snapshot.json");
     assert_int_equal(c.snapshot_interval_ms, 30000);
     assert_int_equal(c.log_level, LOG_LEVEL_WARNING);
@@ -389,6 +390,44 @@ static void test_config_print_reads_back_for_every_setting(void **st)
     unlink(cfgpath);
 }
 
+/* The state directory holds the journal and, unless --snapshot says otherwise, the
+ * snapshot; --spool-dir is gone and says what replaced it. */
+static void test_config_state_dir_and_journal(void **st)
+{
+    (void)st;
+    char err[512];
+    enum config_mode mode;
+    char *argv[] = {"injectord", "--state-dir", "/var/lib/x", "--journal-sync", "200ms", NULL};
+    assert_int_equal(config_load(&c, 5, argv, &mode, err, sizeof(err)), 0);
+    assert_string_equal(c.snapshot, "/var/lib/x/snapshot.json");
+    assert_int_equal(c.journal_sync_ms, 200);
+    assert_int_equal(c.journal_segment, 16u << 20);
+    char *argv2[] = {"injectord", "--state-dir", "/var/lib/x", "--snapshot", "/s.json", NULL};
+    assert_int_equal(config_load(&c, 5, argv2, &mode, err, sizeof(err)), 0);
+    assert_string_equal(c.snapshot, "/s.json");
+    config_defaults(&c);
+    assert_int_equal(c.journal_sync_ms, 50);
+    assert_int_equal(config_set(&c, "journal-sync", "15ms", err, sizeof(err)), 0);
+    assert_int_equal(c.journal_sync_ms, 15);
+    assert_int_equal(config_set(&c, "journal-sync", "1m", err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "journal-sync: '1m'"));
+    assert_int_equal(config_set(&c, "journal-segment", "1K", err, sizeof(err)), -EINVAL);
+    char *argv3[] = {"injectord", "--spool-dir", "/var/spool", NULL};
+    assert_int_equal(config_load(&c, 3, argv3, &mode, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "spool-dir is gone: use state-dir"));
+    write_file("[spool]\ndir = /var/spool\n");
+    char *argv4[] = {"injectord", "-c", cfgpath, NULL};
+    assert_int_equal(config_load(&c, 3, argv4, &mode, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, ":2: unknown setting 'dir' in [spool]: spool-dir is gone"));
+    write_file("[state]\ndir = /srv/inj\n[journal]\nsync = 20ms\nmemory = 5000\n");
+    assert_int_equal(config_load(&c, 3, argv4, &mode, err, sizeof(err)), 0);
+    assert_string_equal(c.state_dir, "/srv/inj");
+    assert_int_equal(c.journal_sync_ms, 20);
+    assert_int_equal(c.outbox_size, 5000);
+    assert_string_equal(c.snapshot, "/srv/inj/snapshot.json");
+    unlink(cfgpath);
+}
+
 static void test_config_file_errors_name_file_and_line(void **st)
 {
     (void)st;
@@ -481,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_config_file_sections_and_options_win),
         cmocka_unit_test(test_config_print_reads_back_for_every_setting),
         cmocka_unit_test(test_config_file_errors_name_file_and_line),
+        cmocka_unit_test(test_config_state_dir_and_journal),
         cmocka_unit_test(test_config_file_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

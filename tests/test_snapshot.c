@@ -223,6 +223,13 @@ static void test_snapshot_restore_after_a_crash_jumps_the_version(void **st)
     assert_int_equal(state_count(t), 100);
     state_free(t);
 
+    /* With a journal (interval 0) what came after is known: no jump. */
+    assert_int_equal(state_new(NULL, &t), 0);
+    assert_int_equal(snapshot_restore(t, path, 0, 1000, &r), 0);
+    assert_int_equal(r.jumped_to, 0);
+    assert_int_equal(state_version(t), 102);
+    state_free(t);
+
     /* A clean exit's snapshot: numbering goes on right after it. */
     char err[512];
     assert_int_equal(snapshot_write(s, path, "mon1", true, err, sizeof(err)), 0);

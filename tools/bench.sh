@@ -8,7 +8,12 @@ echo "== parse + state update vs. bare libxml2 SAX2 (tools/bench_parse.c)"
 "$build/bench-parse"
 
 echo
-echo "== AMQP sink vs. bare librabbitmq publisher, private broker (tools/bench_publish.c)"
+echo "== the change journal alone, on disk, no broker (tools/bench_publish.c --journal-only)"
+"$build/bench-publish" --journal-only 200000
+
+echo
+echo "== AMQP sink (reading the journal) vs. bare librabbitmq publisher, private broker"
+echo "   (tools/bench_publish.c)"
 tools=$(cd "$(dirname "$0")" && pwd)
 broker="$(cd "$build" && pwd)/bench-broker"
 rm -rf "$broker"
@@ -16,7 +21,7 @@ trap '"$tools/test-broker.sh" stop "$broker" >/dev/null' EXIT
 "$tools/test-broker.sh" start "$broker" >/dev/null
 # shellcheck disable=SC1091
 source "$broker/env"
-"$build/bench-publish" "$AMQP_URL" 50000 256
+"$build/bench-publish" "$AMQP_URL" 200000 256
 
 echo
 "$tools/bench_collector.sh" "$build"

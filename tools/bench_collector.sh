@@ -12,9 +12,11 @@
 #   snapshot      kernel drops added by 1,000,000-alert snapshots under load
 #   memory        RSS per active alert at 1,000,000 active alerts
 #   reuseport     the same queue drained by one collector vs. two sharing the port
+#   journal       drain rate of new alerts (every datagram a change) without and with
+#                 --state-dir (the journal on disk); a 1,000,000 new-alert burst with it
 # Usage: tools/bench_collector.sh BUILD_DIR   (a release build)
 #        BENCH_ONLY="drain http" tools/bench_collector.sh ... runs only those sections
-#        (intake drain burst sustained capacity http snapshot memory reuseport)
+#        (intake drain burst sustained capacity http snapshot memory reuseport journal)
 set -euo pipefail
 build=$(cd "${1:?usage: bench_collector.sh BUILD_DIR}" && pwd)
 N=${BENCH_DRAIN_N:-200000}
@@ -487,5 +489,59 @@ if want reuseport; then
     printf '%-22s %14.0f\n' "1" "$(echo "$N / $one" | bc -l)"
     printf '%-22s %14.0f\n' "2 (--reuseport 2)" "$(echo "$N / $two" | bc -l)"
     printf 'ratio two/one: %.2f\n' "$(echo "$one / $two" | bc -l)"
+    echo
+fi
+# journal_drain ARGS...: N queued new alerts (every one a change) drained by a collector
+# started with ARGS: "seconds cpu_ms" (wall clock, and the process's user + system CPU,
+# every thread: the steadier measure on a shared machine).
+journal_drain() {
+    start_collector --rcvbuf "$RCV" "$@"
+    kill -STOP "$PID"
+    burst --no-stats --count "$N" --changes 100 >/dev/null
+    local t0 t1 c0 c1 tick
+    tick=$(getconf CLK_TCK)
+    c0=$(awk '{ print $14 + $15 }' "/proc/$PID/stat")
+    t0=$EPOCHREALTIME
+    kill -CONT "$PID"
+    local deadline=$((SECONDS + 60))
+    while datagrams_at "$HP" && [ "$DG" -lt "$N" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || { echo "bench: collector never drained" >&2; exit 1; }
+        pause
+    done
+    t1=$EPOCHREALTIME
+    c1=$(awk '{ print $14 + $15 }' "/proc/$PID/stat")
+    stop_collector
+    echo "$(echo "$t1 - $t0" | bc -l) $(( (c1 - c0) * 1000 / tick ))"
+}
+
+if want journal; then
+    echo "== journal: $N queued new alerts (every datagram a change), the collector without and"
+    echo "   with --state-dir (the change journal on disk, no broker), medians of $ROUNDS"
+    : >"$WORK/j0"
+    : >"$WORK/j1"
+    for r in $(seq 1 "$ROUNDS"); do
+        journal_drain >>"$WORK/j0"
+        journal_drain --state-dir "$WORK/jstate-$r" >>"$WORK/j1"
+        rm -rf "$WORK/jstate-$r"
+    done
+    w0=$(cut -d' ' -f1 <"$WORK/j0" | median)
+    w1=$(cut -d' ' -f1 <"$WORK/j1" | median)
+    c0=$(cut -d' ' -f2 <"$WORK/j0" | median)
+    c1=$(cut -d' ' -f2 <"$WORK/j1" | median)
+    printf '%-22s %14s %16s\n' "collector" "changes/s" "CPU us/change"
+    printf '%-22s %14.0f %16.2f\n' "no state dir" "$(echo "$N / $w0" | bc -l)" \
+        "$(echo "$c0 * 1000 / $N" | bc -l)"
+    printf '%-22s %14.0f %16.2f\n' "--state-dir (journal)" "$(echo "$N / $w1" | bc -l)" \
+        "$(echo "$c1 * 1000 / $N" | bc -l)"
+    printf 'drain ratio with/without: %.2f; CPU per change with/without: %.2f\n' \
+        "$(echo "$w0 / $w1" | bc -l)" "$(echo "$c1 / $c0" | bc -l)"
+    for args in "" "--state-dir $WORK/jstate-burst"; do
+        echo "one burst of 1,000,000 new alerts at full speed, ${args:-no state dir}:"
+        # shellcheck disable=SC2086
+        start_collector $args
+        burst --count 1000000 --fresh | tail -n1
+        stop_collector
+        rm -rf "$WORK/jstate-burst"
+    done
     echo
 fi

@@ -24,7 +24,7 @@ port_of() {
 # change: no resync), applies every version once and in order, and ends equal to the table.
 case_consumer_failover() {
     start_injectord d --listen 127.0.0.1:0 --amqp "$CLUSTER_URL2" --amqp-exchange "$EXCHANGE" \
-        --spool-dir "$WORK/spool"
+        --state-dir "$WORK/state"
     start_consumer v --amqp "$CLUSTER_URL1" --amqp "$CLUSTER_URL2" --amqp "$CLUSTER_URL3" \
         --queue "$EXCHANGE-q" --queue-type quorum --collector "http://127.0.0.1:$HTTP_d" \
         --view "$WORK/view.json" --view-interval 0.2
@@ -126,7 +126,7 @@ case_collector_failover() {
     consume --amqp "$CLUSTER_URL3" --queue "$EXCHANGE-q" --queue-type quorum --setup \
         2>"$WORK/setup.err" || fail "setup: $(cat "$WORK/setup.err")"
     start_injectord d --listen 127.0.0.1:0 --amqp "$CLUSTER_URL1" --amqp "$CLUSTER_URL2" \
-        --amqp "$CLUSTER_URL3" --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+        --amqp "$CLUSTER_URL3" --amqp-exchange "$EXCHANGE" --state-dir "$WORK/state"
     start_consumer c --amqp "$CLUSTER_URL3" --queue "$EXCHANGE-q" --queue-type quorum
     local p1
     p1=$(port_of "$CLUSTER_URL1")

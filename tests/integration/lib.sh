@@ -51,12 +51,15 @@ wait_for() {
 start_injectord() {
     local name=$1
     shift
+    # A name used again: the last run's log goes first, or its ' ready: ' line could pass
+    # for this run's before the new process has truncated it (a signal sent then kills it).
+    rm -f "$WORK/$name.err"
     "$INJECTORD" --stats-interval 0 --collector-id "test-$name" --http 127.0.0.1:0 "$@" \
         >"$WORK/$name.out" 2>"$WORK/$name.err" &
     local pid=$!
     PIDS+=("$pid")
     printf -v "PID_$name" '%s' "$pid"
-    wait_for "${READY_TIMEOUT:-10}" grep -q ' ready: ' "$WORK/$name.err" ||
+    wait_for "${READY_TIMEOUT:-10}" grep -qs ' ready: ' "$WORK/$name.err" ||
         fail "$name did not become ready: $(cat "$WORK/$name.err")"
     local port
     port=$(sed -n 's/.*listening on udp .*:\([0-9]*\) (receive.*/\1/p' "$WORK/$name.err" | head -n1)

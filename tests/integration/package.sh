@@ -44,7 +44,7 @@ case_contents() {
     contains "$WORK/info.txt" '^ Package: injector$' "Package field"
     contains "$WORK/info.txt" '^ Architecture: [a-z0-9]+$' "Architecture field"
     local lib
-    for lib in libc6 libuv1 libxml2 librabbitmq libjansson libmicrohttpd libinih libssl zlib1g; do
+    for lib in libc6 libuv1 libxml2 librabbitmq libjansson libmicrohttpd libinih libssl; do
         contains "$WORK/info.txt" "^ Depends: (.*, )?${lib}[a-z0-9.]*( |,|$)" "no dependency on $lib"
     done
     contains "$WORK/info.txt" ' conffiles *$' "no conffiles"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scaleout.sh CASE - several injectord on one host: two processes share one UDP port
-# (--reuseport 2), each with its own collector id, HTTP port and spool, both publishing into
+# (--reuseport 2), each with its own collector id, HTTP port and state directory, both publishing into
 # one RabbitMQ exchange; one consumer keeps the merged view.
 source "$(dirname "$0")/lib.sh"
 need_broker
@@ -30,9 +30,9 @@ alerts_for() {
 
 case_reuseport_two_processes_one_view() {
     start_injectord a --listen 127.0.0.1:0 --reuseport 2 --amqp "$INJECTOR_TEST_AMQP_URL" \
-        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool-a" --default-ttl 3600
+        --amqp-exchange "$EXCHANGE" --state-dir "$WORK/state-a" --default-ttl 3600
     start_injectord b --listen "127.0.0.1:$PORT_a" --reuseport 2 --amqp \
-        "$INJECTOR_TEST_AMQP_URL" --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool-b" \
+        "$INJECTOR_TEST_AMQP_URL" --amqp-exchange "$EXCHANGE" --state-dir "$WORK/state-b" \
         --default-ttl 3600
     [ "$PORT_b" = "$PORT_a" ] || fail "b listens on $PORT_b, not on a's port $PORT_a"
     grep -q 'shared by a group of 2 processes' "$WORK/b.err" || fail "b does not say it shares"

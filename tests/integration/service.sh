@@ -83,7 +83,7 @@ case_install_and_unit_verify() {
     sed "s|^ExecStart=[^ ]*|ExecStart=$INJECTORD|" "$unit" >"$WORK/injectord@a.service"
     systemd-analyze verify "$WORK/injectord@a.service" 2>"$WORK/verify.txt" ||
         fail "systemd-analyze verify (template): $(cat "$WORK/verify.txt")"
-    grep -q '^ExecStart=.* -c /etc/injector/injectord-%i.conf$' "$unit" &&
+    grep -q '^ExecStart=.* --state-dir ${STATE_DIRECTORY} -c /etc/injector/injectord-%i.conf$' "$unit" &&
         grep -q '^StateDirectory=injectord/%i$' "$unit" || fail "template instance settings"
     # Its state directory is systemd's to create (StateDirectory=): the only problem the
     # check may find on a machine without it.
@@ -181,7 +181,7 @@ case_reload_names_every_setting() {
         [amqp-password-file]="$WORK/pw" [amqp-ca-file]="$WORK/ca.pem"
         [amqp-cert-file]="$WORK/cert.pem" [amqp-key-file]="$WORK/key.pem"
         [amqp-confirm-window]=64 [amqp-mandatory]=true [amqp-heartbeat]=5
-        [spool-dir]="$WORK/spool" [outbox-size]=5000
+        [state-dir]="$WORK/state2" [outbox-size]=5000
         [http]="[::1]:0" [http-token-file]="$WORK/token" [http-token-metrics]=true
         [snapshot]="$WORK/snap2.json" [snapshot-interval]=30
         [log-level]=debug [stats-interval]=3600

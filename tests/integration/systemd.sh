@@ -262,7 +262,7 @@ case_stop_drains_start_restores() {
 # PORT, state under DIR (default /var/lib/injectord/NAME).
 instance_conf() {
     local dir=${4:-/var/lib/injectord/$1}
-    printf '[listen]\naddress = 0.0.0.0:%s\nreuseport = 2\n[output]\ncollector_id = %s\n[http]\nlisten = 127.0.0.1:%s\n[snapshot]\npath = %s/snapshot.json\n[spool]\ndir = %s/spool\n' \
+    printf '[listen]\naddress = 0.0.0.0:%s\nreuseport = 2\n[output]\ncollector_id = %s\n[http]\nlisten = 127.0.0.1:%s\n[snapshot]\npath = %s/snapshot.json\n[state]\ndir = %s\n' \
         "$2" "$1" "$3" "$dir" "$dir" >"$WORK/injectord-$1.conf"
     "$BOX_TOOL" put "$BOX" "$WORK/injectord-$1.conf" "/etc/injector/injectord-$1.conf"
 }

@@ -16,7 +16,7 @@ case_consumer_started_mid_stream() {
     local seed=${INJECTOR_TEST_SEED:-$RANDOM}
     echo "random stream seed $seed (INJECTOR_TEST_SEED=$seed repeats it)"
     start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
-        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+        --amqp-exchange "$EXCHANGE" --state-dir "$WORK/state"
     random_stream 20000 "$seed" >"$WORK/stream.txt"
     send_chunks d "$WORK/stream.txt" 1000 10 start_consumer v \
         --collector "http://127.0.0.1:$HTTP_d" --view "$WORK/view.json" --view-interval 0.2
@@ -41,7 +41,7 @@ case_consumer_started_mid_stream() {
 # forces a resync too.
 case_forced_resync() {
     start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
-        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+        --amqp-exchange "$EXCHANGE" --state-dir "$WORK/state"
     start_consumer v --queue "$EXCHANGE-q" --prefetch 10 \
         --collector "http://127.0.0.1:$HTTP_d" --view "$WORK/view.json" --view-interval 0.2
     wait_for 20 grep -q 'in step at version' "$WORK/v.err" || fail "consumer never synced"
@@ -76,11 +76,11 @@ case_forced_resync() {
     echo "purged $ready changes from under the consumer; $(tail -n1 "$WORK/v.err")"
 }
 
-# (c) The collector restarts without a snapshot (numbering starts over, a new series), then
+# (c) The collector restarts without a state directory (numbering starts over, a new series), then
 # under a new collector id: the consumer notices both and follows.
 case_collector_restarts() {
     start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
-        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+        --amqp-exchange "$EXCHANGE"
     local http=$HTTP_d
     start_consumer v --collector "http://127.0.0.1:$http" --view "$WORK/view.json" \
         --view-interval 0.2
@@ -92,7 +92,7 @@ case_collector_restarts() {
     stop_injectord d
     # Same id, same port, no snapshot: versions run from 1 again.
     start_injectord d --listen 127.0.0.1:0 --http "127.0.0.1:$http" --amqp \
-        "$INJECTOR_TEST_AMQP_URL" --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool"
+        "$INJECTOR_TEST_AMQP_URL" --amqp-exchange "$EXCHANGE"
     random_stream 300 3 x >"$WORK/s2.txt"
     send_chunks d "$WORK/s2.txt" 300
     wait_for 60 published d || fail "not confirmed"
@@ -105,7 +105,7 @@ case_collector_restarts() {
     # A new collector id at the same address: the old id's alerts leave the view.
     "$INJECTORD" --stats-interval 0 --collector-id test-e --listen 127.0.0.1:0 \
         --http "127.0.0.1:$http" --amqp "$INJECTOR_TEST_AMQP_URL" --amqp-exchange "$EXCHANGE" \
-        --spool-dir "$WORK/spool" >"$WORK/e.out" 2>"$WORK/e.err" &
+        >"$WORK/e.out" 2>"$WORK/e.err" &
     PID_e=$!
     PIDS+=("$PID_e")
     HTTP_e=$http
@@ -118,14 +118,14 @@ case_collector_restarts() {
     stop_consumer v
 }
 
-# (d) Two collectors (own ids, ports, spools) publishing into one exchange, with the same
+# (d) Two collectors (own ids, ports, state directories) publishing into one exchange, with the same
 # host/component keys: one view, keyed by (collector, host, component), read from a quorum
 # queue (as on a RabbitMQ cluster); --format table.
 case_two_collectors() {
     start_injectord a --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
-        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool-a"
+        --amqp-exchange "$EXCHANGE" --state-dir "$WORK/state-a"
     start_injectord b --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
-        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool-b"
+        --amqp-exchange "$EXCHANGE" --state-dir "$WORK/state-b"
     random_stream 3000 4 >"$WORK/sa.txt"
     random_stream 3000 5 >"$WORK/sb.txt"
     send_chunks a "$WORK/sa.txt" 1000
@@ -161,10 +161,10 @@ case_two_collectors() {
 }
 
 # (e) The broker restarts under a running view: the consumer reconnects, resynchronises,
-# and the view is exact again (the collector spooled meanwhile).
+# and the view is exact again (the collector kept the changes in its journal meanwhile).
 case_broker_restart() {
     start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
-        --amqp-exchange "$EXCHANGE" --spool-dir "$WORK/spool" --amqp-heartbeat 2
+        --amqp-exchange "$EXCHANGE" --state-dir "$WORK/state" --amqp-heartbeat 2
     start_consumer v --collector "http://127.0.0.1:$HTTP_d" --view "$WORK/view.json" \
         --view-interval 0.2 --format none
     wait_for 20 grep -q 'in step at version' "$WORK/v.err" || fail "consumer never synced"

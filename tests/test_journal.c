@@ -1,0 +1,681 @@
+/* test_journal.c - the change journal: order in memory and across segment files, recovery
+ * of a torn tail and of a corrupt middle segment, the confirmed position, compaction,
+ * memory only, a write error (RLIMIT_FSIZE), and how a start resumes the version series. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sink/journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char dir[256];
+static char logged[8192];
+
+static void test_log(int level, const char *msg)
+{
+    (void)level;
+    size_t n = strlen(logged);
+    snprintf(logged + n, sizeof(logged) - n, "%s\n", msg);
+}
+
+static int setup(void **st)
+{
+    (void)st;
+    snprintf(dir, sizeof(dir), "/tmp/injector-journal.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    logged[0] = '\0';
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct journal *open_j(const struct journal_config *cfg, struct journal_recovery *rec)
+{
+    struct journal *j = NULL;
+    struct journal_config c = *cfg;
+    c.log = test_log;
+    assert_int_equal(journal_open(&c, &j, rec), 0);
+    return j;
+}
+
+/* A config on disk in dir/journal. */
+static struct journal_config disk(bool reader)
+{
+    static char jdir[300];
+    snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+    return (struct journal_config){.dir = jdir, .sync_ms = 5, .reader = reader};
+}
+
+/* Change v: a raise of host h<v>, its JSON naming the version. */
+static void append(struct journal *j, uint64_t v)
+{
+    char host[32], json[128];
+    struct alert a;
+    alert_clear(&a);
+    int hn = snprintf(host, sizeof(host), "h%llu", (unsigned long long)v);
+    a.host = host;
+    a.host_len = (uint32_t)hn;
+    a.component = "c";
+    a.component_len = 1;
+    alert_set_num(&a, ALERT_SEVERITY, 2);
+    struct change c = {.outcome = CHANGE_RAISE, .version = v, .alert = &a};
+    int n = snprintf(json, sizeof(json), "{\"outcome\":\"raise\",\"version\":%llu,\"pad\":\"%s\"}",
+                     (unsigned long long)v, "0123456789012345678901234567890123456789");
+    assert_int_equal(journal_append(j, &c, json, (size_t)n), 0);
+}
+
+static void append_range(struct journal *j, uint64_t from, uint64_t to, uint64_t flush_every)
+{
+    for (uint64_t v = from; v <= to; v++) {
+        append(j, v);
+        if (v % flush_every == 0)
+            journal_flush(j, now_ms());
+    }
+    journal_flush(j, now_ms());
+}
+
+/* Read up to want records (waiting for the sync thread up to 5 s); checks each is the
+ * next version after *pos and carries its routing key and JSON. Returns how many. */
+static uint64_t read_n(struct journal *j, uint64_t *pos, uint64_t want)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    uint64_t got = 0;
+    int64_t deadline = now_ms() + 5000;
+    while (got < want && now_ms() < deadline) {
+        struct journal_record r;
+        int rc = journal_next(j, &buf, &cap, &r);
+        if (rc == -EAGAIN) {
+            usleep(1000);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        assert_int_equal(r.version, *pos + 1);
+        char rk[64], body[64];
+        snprintf(rk, sizeof(rk), "raise.2.h%llu", (unsigned long long)r.version);
+        assert_int_equal(r.rk_len, strlen(rk));
+        assert_memory_equal(buf, rk, r.rk_len);
+        snprintf(body, sizeof(body), "{\"outcome\":\"raise\",\"version\":%llu,",
+                 (unsigned long long)r.version);
+        assert_memory_equal(buf + r.rk_len, body, strlen(body));
+        *pos = r.version;
+        got++;
+    }
+    free(buf);
+    return got;
+}
+
+static size_t count_files(const char *suffix)
+{
+    char jdir[300];
+    snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+    DIR *d = opendir(jdir);
+    size_t n = 0;
+    struct dirent *e;
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, suffix) != NULL)
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* The newest segment file's path (they sort by name: seg-<20 digits>.jnl). */
+static void segment_path(size_t index, char *out, size_t size)
+{
+    char jdir[300];
+    struct dirent **names;
+    snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+    int n = scandir(jdir, &names, NULL, alphasort);
+    assert_true(n > 0);
+    size_t k = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        const char *nm = names[i]->d_name;
+        size_t len = strlen(nm);
+        if (strncmp(nm, "seg-", 4) == 0 && len > 4 && strcmp(nm + len - 4, ".jnl") == 0 &&
+            k++ == index)
+            snprintf(out, size, "%s/%s", jdir, nm);
+        free(names[i]);
+    }
+    free(names);
+    assert_true(out[0] != '\0');
+}
+
+struct collect {
+    uint64_t n, first, last;
+    bool ordered;
+};
+
+static int collect_cb(uint64_t v, const char *body, size_t len, void *data)
+{
+    struct collect *c = data;
+    char want[64];
+    snprintf(want, sizeof(want), "{\"outcome\":\"raise\",\"version\":%llu,", (unsigned long long)v);
+    if (len < strlen(want) || memcmp(body, want, strlen(want)) != 0)
+        return -EBADMSG;
+    if (c->n == 0)
+        c->first = v;
+    else if (v <= c->last)
+        c->ordered = false;
+    c->last = v;
+    c->n++;
+    return 0;
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+static void test_journal_memory_only_in_order_and_freed_when_confirmed(void **st)
+{
+    (void)st;
+    struct journal_config cfg = {
+        .dir = NULL, .reader = true, .cache_changes = 5000, .chunk_bytes = 4096};
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 7, 100), 0);
+    uint64_t pos = 100;
+    append_range(j, 101, 3100, 64);
+    assert_int_equal(read_n(j, &pos, 3000), 3000);
+    struct journal_stats s;
+    journal_stats(j, &s);
+    assert_int_equal(s.appended, 3000);
+    assert_int_equal(s.cached, 3000);
+    assert_false(s.disk);
+    assert_int_equal(count_files(".jnl"), 0);
+    /* Confirmed: memory is given back at the next flush (only the tail chunk stays). */
+    journal_confirmed(j, 3100);
+    append_range(j, 3101, 3101, 1);
+    journal_stats(j, &s);
+    assert_true(s.cached < 100);
+    assert_int_equal(s.lost, 0);
+    journal_free(j);
+}
+
+static void test_journal_memory_only_overflow_is_lost_and_counted(void **st)
+{
+    (void)st;
+    struct journal_config cfg = {
+        .dir = NULL, .reader = true, .cache_changes = 1000, .chunk_bytes = 4096};
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 7, 0), 0);
+    int lost = 0;
+    for (uint64_t v = 1; v <= 1500; v++) {
+        char json[] = "{\"outcome\":\"raise\"}";
+        struct alert a;
+        alert_clear(&a);
+        a.host = "h";
+        a.host_len = 1;
+        a.component = "c";
+        a.component_len = 1;
+        struct change c = {.outcome = CHANGE_RAISE, .version = v, .alert = &a};
+        if (journal_append(j, &c, json, sizeof(json) - 1) == -ENOBUFS)
+            lost++;
+        if (v % 50 == 0)
+            journal_flush(j, now_ms());
+    }
+    struct journal_stats s;
+    journal_stats(j, &s);
+    assert_int_equal(lost, 500);
+    assert_int_equal(s.lost, 500);
+    assert_int_equal(s.appended, 1000);
+    journal_free(j);
+}
+
+static void test_journal_on_disk_publishes_only_synced_in_order(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(true);
+    struct journal_recovery rec;
+    struct journal *j = open_j(&cfg, &rec);
+    assert_false(rec.meta_found);
+    assert_int_equal(rec.records, 0);
+    assert_int_equal(journal_start(j, 42, 0), 0);
+    append_range(j, 1, 2000, 100);
+    uint64_t pos = 0;
+    assert_int_equal(read_n(j, &pos, 2000), 2000);
+    struct journal_stats s;
+    journal_stats(j, &s);
+    /* The reader got nothing past what the sync thread had synced. */
+    assert_true(s.synced >= 2000);
+    assert_int_equal(s.unwritten, 0);
+    assert_int_equal(s.segments, 1);
+    assert_int_equal(count_files(".jnl"), 1);
+    journal_confirmed(j, 1500);
+    assert_int_equal(journal_finish(j), 0);
+    journal_free(j);
+
+    /* A clean stop: everything back, the confirmed position too, same boot. */
+    j = open_j(&cfg, &rec);
+    assert_true(rec.meta_found);
+    assert_true(rec.clean);
+    assert_true(rec.same_boot);
+    assert_false(rec.degraded);
+    assert_int_equal(rec.epoch, 42);
+    assert_int_equal(rec.confirmed, 1500);
+    assert_int_equal(rec.records, 2000);
+    assert_int_equal(rec.first_version, 1);
+    assert_int_equal(rec.last_version, 2000);
+    struct collect c = {.ordered = true};
+    assert_int_equal(journal_replay(j, 1200, collect_cb, &c), 0);
+    assert_int_equal(c.n, 800);
+    assert_int_equal(c.first, 1201);
+    assert_int_equal(c.last, 2000);
+    assert_true(c.ordered);
+    /* The unconfirmed ones are read again first, then new ones. */
+    assert_int_equal(journal_start(j, 42, 2000), 0);
+    pos = 1500;
+    assert_int_equal(read_n(j, &pos, 500), 500);
+    append_range(j, 2001, 2100, 50);
+    assert_int_equal(read_n(j, &pos, 100), 100);
+    assert_int_equal(pos, 2100);
+    journal_free(j);
+}
+
+static void test_journal_order_across_segments_read_back_from_files(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(true);
+    cfg.segment_max = 8192;  /* ~80 records a segment */
+    cfg.chunk_bytes = 4096;  /* memory holds little: */
+    cfg.cache_bytes = 16384; /* the reader has to go to the files */
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 3000, 25);
+    struct journal_stats s;
+    journal_stats(j, &s);
+    assert_int_equal(s.lost, 0);
+    assert_true(s.segments > 20);
+    assert_true(s.cached < 1000);
+    uint64_t pos = 0;
+    assert_int_equal(read_n(j, &pos, 3000), 3000);
+    /* And new ones after, from memory. */
+    append_range(j, 3001, 3010, 5);
+    assert_int_equal(read_n(j, &pos, 10), 10);
+    assert_int_equal(journal_finish(j), 0);
+    journal_free(j);
+
+    struct journal_recovery rec;
+    j = open_j(&cfg, &rec);
+    assert_int_equal(rec.records, 3010);
+    assert_true(rec.segments > 20);
+    struct collect c = {.ordered = true};
+    assert_int_equal(journal_replay(j, 0, collect_cb, &c), 0);
+    assert_int_equal(c.n, 3010);
+    assert_true(c.ordered);
+    journal_free(j);
+}
+
+static void test_journal_torn_tail_is_cut_at_the_last_whole_record(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(false);
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 100, 10);
+    journal_sync(j);
+    journal_free(j); /* no finish: a crash */
+    char seg[512];
+    segment_path(0, seg, sizeof(seg));
+    struct stat st0;
+    assert_int_equal(stat(seg, &st0), 0);
+    assert_int_equal(truncate(seg, st0.st_size - 7), 0); /* the last record loses its end */
+
+    struct journal_recovery rec;
+    j = open_j(&cfg, &rec);
+    assert_false(rec.clean);
+    assert_true(rec.same_boot);
+    assert_int_equal(rec.torn, 1);
+    assert_int_equal(rec.corrupt, 0);
+    assert_int_equal(rec.records, 99);
+    assert_int_equal(rec.last_version, 99);
+    assert_non_null(strstr(logged, "ended in a partial record"));
+    struct stat st1;
+    assert_int_equal(stat(seg, &st1), 0);
+    assert_true(st1.st_size < st0.st_size - 7); /* cut at the record boundary */
+    struct journal_stats s;
+    journal_stats(j, &s);
+    assert_int_equal(s.torn, 1);
+    /* A crash on this boot with everything written: the same series, no jump. */
+    struct journal_resume r;
+    journal_resume(&rec, 0, 0, &r);
+    assert_int_equal(r.epoch, 1);
+    assert_int_equal(r.version, 99);
+    assert_null(r.why);
+    journal_free(j);
+}
+
+static void test_journal_corrupt_middle_segment_keeps_the_good_part(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(false);
+    cfg.segment_max = 4096;
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 300, 10);
+    assert_int_equal(journal_finish(j), 0);
+    journal_free(j);
+    struct journal_recovery rec;
+    j = open_j(&cfg, &rec);
+    uint64_t segments = rec.segments;
+    journal_free(j);
+    assert_true(segments >= 5);
+
+    /* A flipped byte in the middle of the second segment. */
+    char seg[512];
+    segment_path(1, seg, sizeof(seg));
+    struct stat sb;
+    assert_int_equal(stat(seg, &sb), 0);
+    int fd = open(seg, O_RDWR);
+    assert_true(fd >= 0);
+    char b;
+    off_t at = sb.st_size / 2;
+    assert_int_equal(pread(fd, &b, 1, at), 1);
+    b ^= 0x5a;
+    assert_int_equal(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+
+    logged[0] = '\0';
+    j = open_j(&cfg, &rec);
+    assert_int_equal(rec.corrupt, 1);
+    assert_int_equal(rec.torn, 0);
+    assert_true(rec.records < 300 && rec.records > 200);
+    assert_int_equal(rec.segments, segments);
+    assert_int_equal(count_files(".corrupt-"), 1);
+    assert_non_null(strstr(logged, " at byte "));
+    assert_non_null(strstr(logged, "set aside"));
+    struct collect c = {.ordered = true};
+    assert_int_equal(journal_replay(j, 0, collect_cb, &c), 0);
+    assert_int_equal(c.n, rec.records);
+    assert_int_equal(c.first, 1);
+    assert_int_equal(c.last, 300); /* the segments after it are all there */
+    assert_true(c.ordered);
+    /* Consumers may hold changes the table now lacks: a new series makes them resync. */
+    struct journal_resume r;
+    journal_resume(&rec, 1, 0, &r);
+    assert_int_equal(r.epoch, 0);
+    assert_int_equal(r.version, 300);
+    assert_non_null(strstr(r.why, "damaged"));
+    journal_free(j);
+    /* Set aside once: a second start finds nothing more to do. */
+    j = open_j(&cfg, &rec);
+    assert_int_equal(rec.corrupt, 0);
+    journal_free(j);
+}
+
+static uint64_t segments_now(struct journal *j)
+{
+    struct journal_stats s;
+    journal_sync(j); /* compaction runs with it */
+    journal_stats(j, &s);
+    return s.segments;
+}
+
+static void test_journal_segments_go_once_confirmed_and_in_a_snapshot(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(true);
+    cfg.segment_max = 4096;
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 400, 10);
+    uint64_t all = segments_now(j);
+    assert_true(all >= 8);
+    /* In a snapshot but unconfirmed: kept (the broker still needs them). */
+    journal_snapshot_done(j, 400);
+    assert_int_equal(segments_now(j), all);
+    /* Half confirmed: the segments wholly below go. */
+    journal_confirmed(j, 200);
+    uint64_t half = segments_now(j);
+    assert_true(half < all && half > 1);
+    /* All confirmed: all but the one being written go. */
+    journal_confirmed(j, 400);
+    assert_int_equal(segments_now(j), 1);
+    assert_int_equal(count_files(".jnl"), 1);
+    journal_free(j);
+
+    /* Without a reader (no broker) the snapshot alone decides. */
+    teardown(NULL);
+    setup(NULL);
+    cfg = disk(false);
+    cfg.segment_max = 4096;
+    j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 400, 10);
+    journal_sync(j);
+    uint64_t before = segments_now(j);
+    /* Confirmed or not, nobody reads it: in the snapshot is enough. */
+    journal_snapshot_done(j, 200);
+    uint64_t after = segments_now(j);
+    assert_true(after < before && after > 1);
+    journal_free(j);
+    struct journal_recovery rec;
+    j = open_j(&cfg, &rec);
+    assert_true(rec.first_version > 1 && rec.first_version <= 201);
+    assert_int_equal(rec.last_version, 400);
+    journal_free(j);
+}
+
+static void test_journal_write_error_holds_in_memory_and_recovers(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(true);
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 10, 10);
+    journal_sync(j);
+    /* Files may not grow past 16 KiB: writes fail with EFBIG (SIGXFSZ ignored). */
+    struct rlimit old, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = (struct rlimit){16384, old.rlim_max}; /* the soft limit only: it goes back up */
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    for (uint64_t v = 11; v <= 1000; v++) {
+        append(j, v);
+        if (v % 10 == 0)
+            journal_flush(j, now_ms());
+    }
+    struct journal_stats s;
+    journal_stats(j, &s);
+    assert_true(s.write_errors > 0);
+    assert_true(s.unwritten > 500);
+    assert_int_equal(s.lost, 0);
+    assert_true(s.not_durable > 500);
+    assert_non_null(strstr(logged, "File too large"));
+    /* Never a new segment per failed write: still the one file. */
+    assert_int_equal(count_files(".jnl"), 1);
+    /* The reader gets every change all the same (counted as not durable). */
+    uint64_t pos = 0;
+    assert_int_equal(read_n(j, &pos, 1000), 1000);
+    /* Room again: the next flush after the back-off writes what memory held. */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    journal_flush(j, now_ms() + 10000);
+    journal_stats(j, &s);
+    assert_int_equal(s.unwritten, 0);
+    assert_non_null(strstr(logged, "writing again"));
+    journal_confirmed(j, 1000);
+    assert_int_equal(journal_finish(j), 0);
+    journal_free(j);
+    struct journal_recovery rec;
+    j = open_j(&cfg, &rec);
+    assert_int_equal(rec.records, 1000);
+    assert_int_equal(rec.torn, 0);
+    assert_true(rec.clean);
+    journal_free(j);
+    signal(SIGXFSZ, SIG_DFL);
+}
+
+static void test_journal_crash_while_writes_fail_starts_a_new_series(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(true);
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 5, 0), 0);
+    append_range(j, 1, 10, 10);
+    journal_sync(j);
+    struct rlimit old, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = (struct rlimit){4096, old.rlim_max};
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    append_range(j, 11, 200, 10);
+    journal_sync(j); /* the meta file now says "degraded" */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    journal_free(j); /* a crash: the unwritten changes are gone */
+
+    struct journal_recovery rec;
+    j = open_j(&cfg, &rec);
+    assert_false(rec.clean);
+    assert_true(rec.degraded);
+    assert_true(rec.issued >= 200);
+    struct journal_resume r;
+    journal_resume(&rec, 0, 0, &r);
+    assert_int_equal(r.epoch, 0); /* a new series: versions past the file were published */
+    assert_true(r.version >= 200);
+    assert_non_null(r.why);
+    journal_free(j);
+}
+
+struct reader_arg {
+    struct journal *j;
+    uint64_t want, pos;
+    bool ok;
+};
+
+/* A publisher's life: read, "confirm" every 100, in order, from another thread. */
+static void *reader_main(void *arg)
+{
+    struct reader_arg *r = arg;
+    char *buf = NULL;
+    size_t cap = 0;
+    int64_t deadline = now_ms() + 20000;
+    r->ok = true;
+    while (r->pos < r->want && now_ms() < deadline) {
+        struct journal_record rec;
+        int rc = journal_next(r->j, &buf, &cap, &rec);
+        if (rc == -EAGAIN) {
+            usleep(100);
+            continue;
+        }
+        if (rc != 0 || rec.version != r->pos + 1) {
+            r->ok = false;
+            break;
+        }
+        r->pos = rec.version;
+        if (r->pos % 100 == 0)
+            journal_confirmed(r->j, r->pos);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* The loop thread appends while the publisher reads: through memory and, with a small
+ * cache, through the files; nothing skipped, nothing twice. */
+static void test_journal_reader_on_another_thread(void **st)
+{
+    (void)st;
+    for (int mode = 0; mode < 2; mode++) {
+        struct journal_config cfg =
+            mode ? disk(true) : (struct journal_config){.reader = true, .cache_changes = 100000};
+        cfg.chunk_bytes = 4096;
+        cfg.cache_bytes = mode ? 32768 : 0;
+        cfg.segment_max = 65536;
+        struct journal *j = open_j(&cfg, NULL);
+        struct reader_arg r = {.j = j, .want = 20000};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, reader_main, &r), 0);
+        assert_int_equal(journal_start(j, 1, 0), 0);
+        append_range(j, 1, 20000, 37);
+        pthread_join(t, NULL);
+        assert_true(r.ok);
+        assert_int_equal(r.pos, 20000);
+        struct journal_stats s;
+        journal_stats(j, &s);
+        assert_int_equal(s.lost, 0);
+        journal_free(j);
+    }
+}
+
+static void test_journal_resume_decides_the_series(void **st)
+{
+    (void)st;
+    struct journal_resume r;
+    struct journal_recovery rec = {.meta_found = true,
+                                   .epoch = 9,
+                                   .clean = true,
+                                   .same_boot = false,
+                                   .last_version = 50,
+                                   .issued = 52};
+    journal_resume(&rec, 9, 40, &r);
+    assert_int_equal(r.epoch, 9);
+    assert_int_equal(r.version, 52); /* a clean stop knows exactly what it numbered */
+
+    rec = (struct journal_recovery){
+        .meta_found = true, .epoch = 9, .same_boot = true, .last_version = 50, .issued = 50};
+    journal_resume(&rec, 9, 40, &r);
+    assert_int_equal(r.epoch, 9);
+    assert_int_equal(r.version, 50);
+
+    rec.same_boot = false; /* power loss: the unsynced tail may be gone */
+    rec.issued = 60;
+    journal_resume(&rec, 9, 40, &r);
+    assert_int_equal(r.epoch, 0);
+    assert_int_equal(r.version, 60);
+    assert_non_null(strstr(r.why, "before this boot"));
+
+    rec = (struct journal_recovery){.meta_damaged = true, .last_version = 50};
+    journal_resume(&rec, 9, 70, &r);
+    assert_int_equal(r.epoch, 0);
+    assert_int_equal(r.version, 70);
+
+    rec = (struct journal_recovery){0}; /* no journal before: the snapshot's word */
+    journal_resume(&rec, 9, 70, &r);
+    assert_int_equal(r.epoch, 9);
+    assert_int_equal(r.version, 70);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_journal_memory_only_in_order_and_freed_when_confirmed),
+        T(test_journal_memory_only_overflow_is_lost_and_counted),
+        T(test_journal_on_disk_publishes_only_synced_in_order),
+        T(test_journal_order_across_segments_read_back_from_files),
+        T(test_journal_torn_tail_is_cut_at_the_last_whole_record),
+        T(test_journal_corrupt_middle_segment_keeps_the_good_part),
+        T(test_journal_segments_go_once_confirmed_and_in_a_snapshot),
+        T(test_journal_write_error_holds_in_memory_and_recovers),
+        T(test_journal_crash_while_writes_fail_starts_a_new_series),
+        T(test_journal_reader_on_another_thread),
+        T(test_journal_resume_decides_the_series),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
