@@ -899,6 +899,12 @@ int journal_append(struct journal *j, const struct change *c, const char *json, 
     size_t pay = PAY_FIXED + rk_len + len;
     if (c->version > atomic_load_explicit(&j->issued, memory_order_relaxed))
         atomic_store_explicit(&j->issued, c->version, memory_order_relaxed);
+    /* On disk the count limit bounds changes not yet in a file. Normally that is one loop
+     * iteration's worth, written at its end; an iteration that made more (a large batch
+     * from the intake queue, a 1,024-alert document) writes them out now rather than lose
+     * any. Only while writes fail does the limit refuse changes. */
+    if (j->dir != NULL && !j->failing && over_limit(j))
+        journal_flush(j, mono_ms());
     struct chunk *t = j->tail;
     if (pay > REC_MAX || ((t == NULL || t->cap - t->len < HDR + pay || over_limit(j)) &&
                           make_room(j, HDR + pay) != 0)) {

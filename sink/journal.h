@@ -46,7 +46,9 @@ struct journal_config {
     size_t cache_changes; /* changes held in memory at most; 0: no count limit */
     size_t cache_bytes;   /* and bytes; 0: 256 MiB */
     size_t chunk_bytes;   /* memory is taken in chunks of this size; 0: 1 MiB */
-    uint64_t segment_max; /* roll to a new segment past this size; 0: JOURNAL_SEGMENT_MAX */
+    uint64_t segment_max; /* roll to a new segment past this size (at the next write: one
+                           * write, a loop iteration's changes, goes whole into one segment);
+                           * 0: JOURNAL_SEGMENT_MAX */
     bool reader;          /* a publisher reads it: changes stay until it confirms them */
     sink_log_fn log;      /* may be NULL */
 };
