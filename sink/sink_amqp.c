@@ -25,10 +25,12 @@
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 
-#define CHANNEL        1
-#define BACKOFF_MIN_MS 250
-#define BACKOFF_MAX_MS 1000 /* a node that comes back is found within a second or two */
-#define IDLE_POLL_MS   200  /* also bounds how late a heartbeat is sent */
+#define CHANNEL          1
+#define BACKOFF_MIN_MS   250
+#define BACKOFF_MAX_MS   1000 /* a node that comes back is found within a second or two */
+#define TROUBLE_LINES    6
+#define TROUBLE_EVERY_MS 60000
+#define IDLE_POLL_MS     200 /* also bounds how late a heartbeat is sent */
 
 /* One node: its parsed URL. */
 struct node {
@@ -76,14 +78,20 @@ struct sink_amqp {
 
     /* publisher thread only */
     amqp_connection_state_t conn;
-    size_t node;        /* index of the node in use or being tried */
-    size_t last_node;   /* the node of the last connection that succeeded */
-    struct slot *win;   /* ring of confirm_window slots */
-    size_t head, count; /* unconfirmed messages: win[head], ... */
-    size_t sent;        /* how many of them went out on this connection */
-    uint64_t first_tag; /* delivery tag of win[head] once sent */
-    bool drained;       /* the journal had nothing more the last time we asked */
-    char reason[256];   /* why the connection was lost */
+    size_t node;                   /* index of the node in use or being tried */
+    size_t last_node;              /* the node of the last connection that succeeded */
+    struct slot *win;              /* ring of confirm_window slots */
+    size_t head, count;            /* unconfirmed messages: win[head], ... */
+    size_t sent;                   /* how many of them went out on this connection */
+    uint64_t first_tag;            /* delivery tag of win[head] once sent */
+    bool drained;                  /* the journal had nothing more the last time we asked */
+    char reason[256];              /* why the connection was lost */
+    uint64_t confirmed_at_connect; /* confirmed when this connection was made */
+    /* Connection trouble is logged in full for the first TROUBLE_LINES of a streak, then
+     * once a TROUBLE_EVERY_MS with what was left out: an outage of hours stays a few lines. */
+    unsigned streak;
+    uint64_t untold;
+    int64_t next_told_ms;
 
     /* counters, any thread */
     atomic_ullong published, confirmed, nacked, returned, reconnects, failovers;
@@ -110,6 +118,45 @@ static void say(struct sink_amqp *a, int level, const char *fmt, ...)
     va_end(ap);
     if (a->cfg.log != NULL)
         a->cfg.log(level, msg);
+}
+
+/* A line about connection trouble (cannot connect, lost, connected again), rate-limited
+ * per streak of trouble; the streak ends when the broker confirms something. */
+static void say_trouble(struct sink_amqp *a, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say_trouble(struct sink_amqp *a, int level, const char *fmt, ...)
+{
+    int64_t now = mono_ms();
+    if (++a->streak > TROUBLE_LINES && now < a->next_told_ms) {
+        a->untold++;
+        return;
+    }
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (a->untold > 0)
+        say(a, level, "%s (and %" PRIu64 " lines like it in the last %d s)", msg, a->untold,
+            TROUBLE_EVERY_MS / 1000);
+    else
+        say(a, level, "%s", msg);
+    a->untold = 0;
+    if (a->streak >= TROUBLE_LINES)
+        a->next_told_ms = now + TROUBLE_EVERY_MS;
+}
+
+/* The broker confirmed something: the trouble is over. */
+static void trouble_over(struct sink_amqp *a)
+{
+    if (a->untold > 0)
+        say(a, SINK_LOG_NOTICE,
+            "amqp: publishing again (%" PRIu64 " lines about the trouble "
+            "were left out)",
+            a->untold);
+    a->streak = 0;
+    a->untold = 0;
+    a->next_told_ms = 0;
 }
 
 static struct node *cur_node(struct sink_amqp *a)
@@ -293,6 +340,8 @@ static void pop_confirmed(struct sink_amqp *a)
         return;
     atomic_fetch_add(&a->confirmed, k);
     journal_confirmed(a->j, last);
+    if (a->streak > 0)
+        trouble_over(a);
 }
 
 static void on_ack(struct sink_amqp *a, uint64_t tag, bool multiple)
@@ -435,23 +484,26 @@ static int connect_next(struct sink_amqp *a, size_t *failures, int *backoff)
             atomic_fetch_add(&a->reconnects, 1);
         if (a->last_node != SIZE_MAX && a->last_node != a->node)
             atomic_fetch_add(&a->failovers, 1);
-        say(a, SINK_LOG_INFO, "amqp: connected to %s (node %zu of %zu), exchange %s%s", nd->shown,
-            a->node + 1, a->t.n, a->t.exchange,
-            a->count ? "; publishing the unconfirmed changes again" : "");
+        say_trouble(a, SINK_LOG_INFO, "amqp: connected to %s (node %zu of %zu), exchange %s%s",
+                    nd->shown, a->node + 1, a->t.n, a->t.exchange,
+                    a->count ? "; publishing the unconfirmed changes again" : "");
         a->last_node = a->node;
-        *failures = 0;
-        *backoff = BACKOFF_MIN_MS;
+        /* The failure count and backoff are reset by the broker confirming something on
+         * this connection (publisher_main), not by the connect itself: a node that takes
+         * the connection and then refuses every change (a quorum queue without its
+         * majority nacks) must not make us reconnect in a tight loop. */
+        a->confirmed_at_connect = atomic_load(&a->confirmed);
         return 0;
     }
     (*failures)++;
     a->node = (a->node + 1) % a->t.n;
     if (*failures % a->t.n != 0) {
-        say(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; trying %s now", nd->shown,
-            a->reason, cur_node(a)->shown);
+        say_trouble(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; trying %s now", nd->shown,
+                    a->reason, cur_node(a)->shown);
         return -1;
     }
-    say(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; %sretrying in %.1f s", nd->shown,
-        a->reason, a->t.n > 1 ? "no node answered; " : "", *backoff / 1000.0);
+    say_trouble(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; %sretrying in %.1f s",
+                nd->shown, a->reason, a->t.n > 1 ? "no node answered; " : "", *backoff / 1000.0);
     wait_stop(a, *backoff);
     *backoff = *backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff * 2;
     return -1;
@@ -476,11 +528,23 @@ static void *publisher_main(void *arg)
         if (fill_window(a) != 0 || read_frames(a) != 0) {
             struct node *lost = cur_node(a);
             a->node = (a->node + 1) % a->t.n;
-            say(a, SINK_LOG_ERROR,
-                "amqp: connection to %s lost: %s; %zu changes unconfirmed, they are "
-                "published again on %s",
-                lost->shown, a->reason, a->count, a->t.n > 1 ? cur_node(a)->shown : "reconnecting");
+            bool worked = atomic_load(&a->confirmed) != a->confirmed_at_connect;
+            if (worked)
+                trouble_over(a);
+            say_trouble(a, SINK_LOG_ERROR,
+                        "amqp: connection to %s lost: %s; %zu changes unconfirmed, they are "
+                        "published again on %s",
+                        lost->shown, a->reason, a->count,
+                        a->t.n > 1 ? cur_node(a)->shown : "reconnecting");
             disconnect(a);
+            if (worked) {
+                failures = 0; /* it was working: the next node at once, from the start */
+                backoff = BACKOFF_MIN_MS;
+            } else if (++failures % a->t.n == 0) {
+                /* A whole round of nodes that took no change: wait before the next. */
+                wait_stop(a, backoff);
+                backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            }
             continue;
         }
         if (atomic_load(&a->stop) && ((a->count == 0 && a->drained) || past_deadline(a)))

@@ -23,6 +23,53 @@ case_ordered_delivery() {
     grep -q 'none left over' "$WORK/d.err" || fail "shutdown left changes behind"
 }
 
+# A broker that takes the connection and then refuses every change (here a queue at its
+# length limit with overflow=reject-publish; on a cluster, a quorum queue without its
+# majority): the publisher backs off instead of reconnecting in a tight loop, its log stays
+# a few lines, and once the broker takes changes again every one is delivered.
+case_broker_refuses_every_change() {
+    local q="$EXCHANGE-q"
+    "$INJECTOR_TEST_BROKER_CTL" ctl "$INJECTOR_TEST_BROKER_DIR" set_policy --apply-to queues \
+        "full-$EXCHANGE" "^$q\$" '{"max-length":1,"overflow":"reject-publish"}' >/dev/null
+    consume --queue "$q" --setup 2>/dev/null
+    start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --state-dir "$WORK/state"
+    burst_file 100 >"$WORK/burst.txt"
+    "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/burst.txt"
+    wait_counter d nacked 1
+    # Ten seconds of refusals (a tight loop made about 200 connections a second): a stretch
+    # of time is what is measured here, not a condition to wait for.
+    local r0 r1 lines0 lines1
+    fresh_stats d
+    r0=$(counter d reconnects)
+    lines0=$(grep -c 'amqp: ' "$WORK/d.err")
+    sleep 10
+    fresh_stats d
+    r1=$(counter d reconnects)
+    lines1=$(grep -c 'amqp: ' "$WORK/d.err")
+    [ $((r1 - r0)) -le 15 ] || fail "$((r1 - r0)) reconnects in 10 s: a tight loop"
+    [ $((lines1 - lines0)) -le 12 ] || fail "$((lines1 - lines0)) amqp log lines in 10 s"
+    "$INJECTOR_TEST_BROKER_CTL" ctl "$INJECTOR_TEST_BROKER_DIR" clear_policy "full-$EXCHANGE" \
+        >/dev/null
+    wait_for 60 _stats_at_least d confirmed 100 ||
+        fail "confirmed=$(counter d confirmed) once the broker took changes again"
+    consume --queue "$q" --timeout 5 >"$WORK/got.json"
+    jq -r .version "$WORK/got.json" | sort -nu | awk 'BEGIN{n=0} {n++} END{print n}' \
+        >"$WORK/n"
+    [ "$(cat "$WORK/n")" -eq 100 ] || fail "$(cat "$WORK/n") of 100 versions delivered"
+    echo "refused: $((r1 - r0)) reconnects and $((lines1 - lines0)) log lines in 10 s"
+    stop_injectord d
+}
+
+# fresh_stats NAME: ask for a stats line and wait until it is there.
+fresh_stats() {
+    local n
+    n=$(grep -c 'stats' "$WORK/$1.err" || true)
+    kill -USR1 "$(eval echo "\$PID_$1")"
+    _more_stats() { [ "$(grep -c 'stats' "$WORK/$1.err")" -gt "$2" ]; }
+    wait_for 5 _more_stats "$1" "$n" || fail "$1: no stats line"
+}
+
 # (b) The broker stops in the middle of a 50,000-alert stream and comes back: no UDP loss,
 # every change delivered (duplicates only with their own version). Meanwhile the changes
 # wait in the journal (memory holds only 2,000 of them: the rest is read back from the
