@@ -30,20 +30,30 @@ const struct alert_num_info alert_num_info[ALERT_NUM_COUNT] = {
     [ALERT_TTL] = {"TTL", "ttl", ALERT_KIND_INT, 0, 10LL * 366 * 24 * 3600},
 };
 
-static const char *const action_names[] = {
-    [ALERT_UPD] = "Upd",
-    [ALERT_DEL] = "Del",
-    [ALERT_UPDONLY] = "Updonly",
-    [ALERT_POST] = "Post",
-};
-
 int alert_action_parse(const char *s, size_t len, enum alert_action *out)
 {
-    for (size_t i = 0; i < sizeof(action_names) / sizeof(action_names[0]); i++) {
-        if (strlen(action_names[i]) == len && strncasecmp(s, action_names[i], len) == 0) {
-            *out = (enum alert_action)i;
+    /* By length first: one case-insensitive compare instead of a scan of every name. */
+    switch (len) {
+    case 3:
+        if (strncasecmp(s, "Upd", 3) == 0) {
+            *out = ALERT_UPD;
             return 0;
         }
+        if (strncasecmp(s, "Del", 3) == 0) {
+            *out = ALERT_DEL;
+            return 0;
+        }
+        return -EINVAL;
+    case 4:
+        if (strncasecmp(s, "Post", 4) != 0)
+            return -EINVAL;
+        *out = ALERT_POST;
+        return 0;
+    case 7:
+        if (strncasecmp(s, "Updonly", 7) != 0)
+            return -EINVAL;
+        *out = ALERT_UPDONLY;
+        return 0;
     }
     return -EINVAL;
 }
@@ -93,9 +103,36 @@ size_t alert_utf8_len(const unsigned char *s, size_t avail)
     return n;
 }
 
+/* Whether s[0..n) is all ASCII: the bytes ORed together a word at a time (overlapping at
+ * the end rather than a byte loop for the tail), one test at the end. */
+static bool all_ascii(const unsigned char *s, size_t n)
+{
+    uint64_t acc = 0, w;
+    uint32_t h;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            memcpy(&w, s + i, 8);
+            acc |= w;
+        }
+        memcpy(&w, s + n - 8, 8);
+        return ((acc | w) & UINT64_C(0x8080808080808080)) == 0;
+    }
+    if (n >= 4) {
+        memcpy(&h, s, 4);
+        acc = h;
+        memcpy(&h, s + n - 4, 4);
+        return ((acc | h) & 0x80808080u) == 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        acc |= s[i];
+    return (acc & 0x80) == 0;
+}
+
 bool alert_utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
+    if (all_ascii(p, n)) /* values nearly always are */
+        return true;
     for (size_t i = 0; i < n;) {
         if (p[i] < 0x80) {
             i++;

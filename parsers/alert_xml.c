@@ -49,13 +49,31 @@ struct name_index {
     unsigned n[256];
 };
 
+/* What an element name means to us, besides the fields. */
+enum name_role { ROLE_NONE, ROLE_FIELD, ROLE_ALERT, ROLE_UPD_ALERT, ROLE_DEL_ALERT };
+
+/* libxml2 hands every element name over interned in the context's dictionary (its own
+ * tree builder keeps those pointers as node names), so the names we know are interned once
+ * when the context is made and then recognised by their pointer: no string compare per
+ * element. A pointer not in this table is looked up by its text (an unknown element; or,
+ * should a libxml2 ever pass a name from elsewhere, any name): a miss costs time, never a
+ * wrong answer. Open addressing, at most a third full. */
+#define NAME_SLOTS 64
+
+struct name_slot {
+    const xmlChar *name; /* NULL: empty */
+    const struct field_def *field;
+    enum name_role role;
+};
+
 struct alert_xml {
     xmlParserCtxtPtr ctxt;
     struct alert_xml_limits lim;
 
     struct field_def fields[N_FIELDS];
-    struct name_index elem_index; /* exact element names */
-    struct name_index attr_index; /* lower-cased attribute names */
+    struct name_index elem_index;       /* exact element names */
+    struct name_index attr_index;       /* lower-cased attribute names */
+    struct name_slot names[NAME_SLOTS]; /* by pointer into ctxt->dict */
 
     char *arena; /* every value of the current datagram, NUL-terminated */
     size_t arena_len, arena_cap;
@@ -72,7 +90,7 @@ struct alert_xml {
     enum alert_xml_reason cur_bad; /* first alert-level problem of the open alert */
     char cur_bad_text[120];
 
-    bool capturing; /* inside a field element of the open alert */
+    bool capturing;                    /* inside a field element of the open alert */
     const struct field_def *cap_field; /* NULL for an unknown element (extra) */
     const char *cap_name;              /* extra: its name, in the arena */
     size_t cap_start, cap_max;
@@ -121,11 +139,11 @@ static void build_fields(struct alert_xml *p)
     p->fields[n++] = (struct field_def){"Component", "component", F_COMPONENT, 0};
     p->fields[n++] = (struct field_def){"Action", "action", F_ACTION, 0};
     for (int i = 0; i < ALERT_TEXT_COUNT; i++)
-        p->fields[n++] = (struct field_def){alert_text_info[i].element,
-                                            alert_text_info[i].element, F_TEXT, i};
+        p->fields[n++] =
+            (struct field_def){alert_text_info[i].element, alert_text_info[i].element, F_TEXT, i};
     for (int i = 0; i < ALERT_NUM_COUNT; i++)
-        p->fields[n++] = (struct field_def){alert_num_info[i].element,
-                                            alert_num_info[i].element, F_NUM, i};
+        p->fields[n++] =
+            (struct field_def){alert_num_info[i].element, alert_num_info[i].element, F_NUM, i};
     for (size_t i = 0; i < n; i++) {
         index_add(&p->elem_index, (unsigned char)p->fields[i].element[0], &p->fields[i]);
         index_add(&p->attr_index, (unsigned char)tolower((unsigned char)p->fields[i].attr[0]),
@@ -149,6 +167,61 @@ static const struct field_def *lookup_attr(const struct alert_xml *p, const char
         if (strcasecmp(p->attr_index.by_char[c][i]->attr, name) == 0)
             return p->attr_index.by_char[c][i];
     return NULL;
+}
+
+static size_t name_slot_at(const xmlChar *name)
+{
+    /* Dictionary strings sit next to each other in its pools: the low bits differ. */
+    uintptr_t v = (uintptr_t)name;
+    return (size_t)(v ^ (v >> 6)) & (NAME_SLOTS - 1);
+}
+
+static int names_add(struct alert_xml *p, const char *text, const struct field_def *f,
+                     enum name_role role)
+{
+    const xmlChar *name = xmlDictLookup(p->ctxt->dict, BAD_CAST text, -1);
+    if (name == NULL)
+        return -ENOMEM;
+    size_t i = name_slot_at(name);
+    while (p->names[i].name != NULL && p->names[i].name != name)
+        i = (i + 1) & (NAME_SLOTS - 1);
+    p->names[i] = (struct name_slot){name, f, role};
+    return 0;
+}
+
+/* Intern the names we know in a new context's dictionary. */
+static int names_build(struct alert_xml *p)
+{
+    memset(p->names, 0, sizeof(p->names));
+    int rc = names_add(p, "Alert", NULL, ROLE_ALERT) |
+             names_add(p, "updAlert", NULL, ROLE_UPD_ALERT) |
+             names_add(p, "delAlert", NULL, ROLE_DEL_ALERT);
+    for (size_t i = 0; i < N_FIELDS; i++)
+        rc |= names_add(p, p->fields[i].element, &p->fields[i], ROLE_FIELD);
+    return rc != 0 ? -ENOMEM : 0;
+}
+
+/* The role of an element name (and its field for ROLE_FIELD). */
+static enum name_role name_role(const struct alert_xml *p, const xmlChar *name,
+                                const struct field_def **f)
+{
+    for (size_t i = name_slot_at(name); p->names[i].name != NULL; i = (i + 1) & (NAME_SLOTS - 1)) {
+        if (p->names[i].name == name) {
+            *f = p->names[i].field;
+            return p->names[i].role;
+        }
+    }
+    const char *s = (const char *)name;
+    *f = lookup_element(p, s);
+    if (*f != NULL)
+        return ROLE_FIELD;
+    if (strcmp(s, "Alert") == 0)
+        return ROLE_ALERT;
+    if (strcmp(s, "updAlert") == 0)
+        return ROLE_UPD_ALERT;
+    if (strcmp(s, "delAlert") == 0)
+        return ROLE_DEL_ALERT;
+    return ROLE_NONE;
 }
 
 static int current_line(const struct alert_xml *p)
@@ -251,27 +324,58 @@ static char *trim(char *s, size_t *len)
     return s;
 }
 
-static bool parse_bool(const char *s, int64_t *out)
+static bool parse_bool(const char *s, size_t len, int64_t *out)
 {
-    if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0) {
-        *out = 1;
-        return true;
+    int v = -1;
+    switch (len) {
+    case 1:
+        v = s[0] == '1' ? 1 : s[0] == '0' ? 0 : -1;
+        break;
+    case 2:
+        v = strncasecmp(s, "no", 2) == 0 ? 0 : -1;
+        break;
+    case 3:
+        v = strncasecmp(s, "yes", 3) == 0 ? 1 : -1;
+        break;
+    case 4:
+        v = strncasecmp(s, "true", 4) == 0 ? 1 : -1;
+        break;
+    case 5:
+        v = strncasecmp(s, "false", 5) == 0 ? 0 : -1;
+        break;
     }
-    if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0) {
-        *out = 0;
-        return true;
-    }
-    return false;
+    if (v < 0)
+        return false;
+    *out = v;
+    return true;
 }
 
-static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+/* A decimal integer with an optional sign, nothing else (blanks are trimmed before), within
+ * [min, max]. What strtoll accepted here, without its locale and errno round trip. */
+static bool parse_int(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
 {
-    if (*s == '\0')
+    size_t i = 0;
+    bool neg = false;
+    if (len > 0 && (s[0] == '+' || s[0] == '-')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    if (i == len)
         return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
+    /* Accumulate as a negative number: its range holds INT64_MIN. */
+    int64_t v = 0;
+    for (; i < len; i++) {
+        unsigned d = (unsigned char)s[i] - '0';
+        if (d > 9 || v < (INT64_MIN + (int64_t)d) / 10)
+            return false;
+        v = v * 10 - (int64_t)d;
+    }
+    if (!neg) {
+        if (v == INT64_MIN)
+            return false;
+        v = -v;
+    }
+    if (v < min || v > max)
         return false;
     *out = v;
     return true;
@@ -320,8 +424,8 @@ static void set_field(struct alert_xml *p, const struct field_def *f, char *v, s
     case F_COMPONENT:
         v = trim(v, &len);
         if (len > ALERT_KEY_MAX) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element,
-                 len, ALERT_KEY_MAX);
+            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element, len,
+                 ALERT_KEY_MAX);
             return;
         }
         if (f->kind == F_HOST) {
@@ -341,8 +445,8 @@ static void set_field(struct alert_xml *p, const struct field_def *f, char *v, s
         return;
     case F_TEXT:
         if (len > ALERT_TEXT_MAX) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element,
-                 len, ALERT_TEXT_MAX);
+            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element, len,
+                 ALERT_TEXT_MAX);
             return;
         }
         a->text[f->idx] = v;
@@ -352,16 +456,16 @@ static void set_field(struct alert_xml *p, const struct field_def *f, char *v, s
         const struct alert_num_info *ni = &alert_num_info[f->idx];
         int64_t n;
         v = trim(v, &len);
-        bool ok = ni->kind == ALERT_KIND_BOOL ? parse_bool(v, &n)
-                                              : parse_int(v, ni->min, ni->max, &n);
+        bool ok = ni->kind == ALERT_KIND_BOOL ? parse_bool(v, len, &n)
+                                              : parse_int(v, len, ni->min, ni->max, &n);
         if (!ok) {
             if (ni->kind == ALERT_KIND_BOOL)
-                alert_bad(p, ALERT_XML_BAD_NUMBER, "%s '%.32s' is not true or false",
-                          f->element, v);
+                alert_bad(p, ALERT_XML_BAD_NUMBER, "%s '%.32s' is not true or false", f->element,
+                          v);
             else
                 alert_bad(p, ALERT_XML_BAD_NUMBER,
-                          "%s '%.32s' is not an integer in [%" PRId64 ", %" PRId64 "]",
-                          f->element, v, ni->min, ni->max);
+                          "%s '%.32s' is not an integer in [%" PRId64 ", %" PRId64 "]", f->element,
+                          v, ni->min, ni->max);
             return;
         }
         alert_set_num(a, (enum alert_num)f->idx, n);
@@ -392,8 +496,8 @@ static void end_alert(struct alert_xml *p)
     r->rejected[p->cur_bad]++;
     if (r->reason == ALERT_XML_OK) {
         r->reason = p->cur_bad;
-        snprintf(r->error, sizeof(r->error), "line %d: alert %zu: %s", current_line(p),
-                 p->n_seen, p->cur_bad_text);
+        snprintf(r->error, sizeof(r->error), "line %d: alert %zu: %s", current_line(p), p->n_seen,
+                 p->cur_bad_text);
     }
 }
 
@@ -435,8 +539,8 @@ static void proxd_alert(struct alert_xml *p, enum alert_action action, int nb_at
             continue; /* the element name is the action; unknown attributes are ignored */
         size_t max = f->kind == F_TEXT ? ALERT_TEXT_MAX : ALERT_KEY_MAX + SHORT_VALUE_MAX;
         if (len > max) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "attribute %s is %zu bytes, the limit is %zu",
-                 name, len, max);
+            stop(p, ALERT_XML_FIELD_TOO_LONG, "attribute %s is %zu bytes, the limit is %zu", name,
+                 len, max);
             return;
         }
         char *v = attr_strdup(p, vstart, &len);
@@ -447,9 +551,9 @@ static void proxd_alert(struct alert_xml *p, enum alert_action action, int nb_at
         end_alert(p);
 }
 
-static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
-                     const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
-                     int nb_attributes, int nb_defaulted, const xmlChar **attributes)
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+                     int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
+                     int nb_defaulted, const xmlChar **attributes)
 {
     struct alert_xml *p = ctx;
     const char *name = (const char *)localname;
@@ -459,15 +563,17 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         stop(p, ALERT_XML_DEPTH, "elements nested deeper than %u", p->lim.max_depth);
         return;
     }
+    const struct field_def *f;
+    enum name_role role = name_role(p, localname, &f);
     if (p->alert_depth == 0) {
-        if (strcmp(name, "Alert") == 0) {
+        if (role == ROLE_ALERT) {
             if (alert_slot_free(p)) {
                 begin_alert(p, ALERT_UPD, false);
                 p->alert_depth = p->depth;
             }
-        } else if (strcmp(name, "updAlert") == 0) {
+        } else if (role == ROLE_UPD_ALERT) {
             proxd_alert(p, ALERT_UPD, nb_attributes, attributes);
-        } else if (strcmp(name, "delAlert") == 0) {
+        } else if (role == ROLE_DEL_ALERT) {
             proxd_alert(p, ALERT_DEL, nb_attributes, attributes);
         }
         return; /* wrappers (<Event>, <Alerts>, <transactionlist>) and their fields */
@@ -475,13 +581,12 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
     if (p->depth != p->alert_depth + 1)
         return; /* markup inside a field value: ignored, its text too */
 
-    const struct field_def *f = lookup_element(p, name);
     p->cap_name = NULL;
     if (f == NULL) {
         size_t nlen = strlen(name);
         if (nlen > ALERT_EXTRA_NAME_MAX) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "element name is %zu bytes, the limit is %d",
-                 nlen, ALERT_EXTRA_NAME_MAX);
+            stop(p, ALERT_XML_FIELD_TOO_LONG, "element name is %zu bytes, the limit is %d", nlen,
+                 ALERT_EXTRA_NAME_MAX);
             return;
         }
         p->cap_name = arena_strdup(p, name, nlen);
@@ -514,8 +619,7 @@ static void on_chars(void *ctx, const xmlChar *ch, int len)
     arena_put(p, (const char *)ch, (size_t)len);
 }
 
-static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
-                   const xmlChar *uri)
+static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
 {
     struct alert_xml *p = ctx;
     (void)localname, (void)prefix, (void)uri;
@@ -602,7 +706,7 @@ static int context_create(struct alert_xml *p)
     /* Only NONET is set: never NOENT, DTDLOAD, DTDATTR or HUGE. The options live in the
      * context and survive xmlCtxtResetPush. */
     xmlCtxtUseOptions(p->ctxt, XML_PARSE_NONET);
-    return 0;
+    return names_build(p);
 }
 
 static void context_free(struct alert_xml *p)
@@ -675,8 +779,7 @@ static int refuse(struct alert_xml_result *r, enum alert_xml_reason reason, cons
     return -EBADMSG;
 }
 
-int alert_xml_parse(struct alert_xml *p, const char *buf, size_t len,
-                    struct alert_xml_result *out)
+int alert_xml_parse(struct alert_xml *p, const char *buf, size_t len, struct alert_xml_result *out)
 {
     result_reset(out);
     if (len > p->lim.max_datagram) {
@@ -759,8 +862,7 @@ int alert_xml_reply(char *buf, size_t size, const struct alert_xml_reply_item *i
         if (items[i].version != 0)
             rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "version", BAD_CAST v) < 0;
         rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "host", BAD_CAST items[i].host) < 0;
-        rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "component",
-                                          BAD_CAST items[i].component) < 0;
+        rc |= xmlTextWriterWriteAttribute(w, BAD_CAST "component", BAD_CAST items[i].component) < 0;
         rc |= xmlTextWriterEndElement(w) < 0;
     }
     rc |= xmlTextWriterEndDocument(w) < 0;
