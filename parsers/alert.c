@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <strings.h>
 
 const struct alert_text_info alert_text_info[ALERT_TEXT_COUNT] = {
     [ALERT_MSG] = {"Msg", "msg"},
@@ -30,27 +29,38 @@ const struct alert_num_info alert_num_info[ALERT_NUM_COUNT] = {
     [ALERT_TTL] = {"TTL", "ttl", ALERT_KIND_INT, 0, 10LL * 366 * 24 * 3600},
 };
 
+/* Whether s (len bytes) is word, ASCII case-insensitively; word is lower case. */
+static bool same_word(const char *s, size_t len, const char *word)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c) != (unsigned char)word[i])
+            return false;
+    }
+    return word[len] == '\0';
+}
+
 int alert_action_parse(const char *s, size_t len, enum alert_action *out)
 {
-    /* By length first: one case-insensitive compare instead of a scan of every name. */
+    /* By length first: one compare instead of a scan of every name. */
     switch (len) {
     case 3:
-        if (strncasecmp(s, "Upd", 3) == 0) {
+        if (same_word(s, 3, "upd")) {
             *out = ALERT_UPD;
             return 0;
         }
-        if (strncasecmp(s, "Del", 3) == 0) {
+        if (same_word(s, 3, "del")) {
             *out = ALERT_DEL;
             return 0;
         }
         return -EINVAL;
     case 4:
-        if (strncasecmp(s, "Post", 4) != 0)
+        if (!same_word(s, 4, "post"))
             return -EINVAL;
         *out = ALERT_POST;
         return 0;
     case 7:
-        if (strncasecmp(s, "Updonly", 7) != 0)
+        if (!same_word(s, 7, "updonly"))
             return -EINVAL;
         *out = ALERT_UPDONLY;
         return 0;
@@ -103,35 +113,10 @@ size_t alert_utf8_len(const unsigned char *s, size_t avail)
     return n;
 }
 
-/* Whether s[0..n) is all ASCII: the bytes ORed together a word at a time (overlapping at
- * the end rather than a byte loop for the tail), one test at the end. */
-static bool all_ascii(const unsigned char *s, size_t n)
-{
-    uint64_t acc = 0, w;
-    uint32_t h;
-    if (n >= 8) {
-        for (size_t i = 0; i + 8 <= n; i += 8) {
-            memcpy(&w, s + i, 8);
-            acc |= w;
-        }
-        memcpy(&w, s + n - 8, 8);
-        return ((acc | w) & UINT64_C(0x8080808080808080)) == 0;
-    }
-    if (n >= 4) {
-        memcpy(&h, s, 4);
-        acc = h;
-        memcpy(&h, s + n - 4, 4);
-        return ((acc | h) & 0x80808080u) == 0;
-    }
-    for (size_t i = 0; i < n; i++)
-        acc |= s[i];
-    return (acc & 0x80) == 0;
-}
-
 bool alert_utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    if (all_ascii(p, n)) /* values nearly always are */
+    if (alert_ascii(s, n))
         return true;
     for (size_t i = 0; i < n;) {
         if (p[i] < 0x80) {

@@ -36,7 +36,8 @@ struct field_def {
     const char *element; /* element name (Injector form) */
     const char *attr;    /* attribute name (ProxD form), matched case-insensitively */
     enum field_kind kind;
-    int idx; /* enum alert_text or enum alert_num */
+    int idx;        /* enum alert_text or enum alert_num */
+    size_t cap_max; /* bytes captured at most: the limit, with room for blanks if trimmed */
 };
 
 /* Built once from alert.h's tables: ProblemHost, Component, Action, texts, numbers. */
@@ -90,7 +91,7 @@ struct alert_xml {
     enum alert_xml_reason cur_bad; /* first alert-level problem of the open alert */
     char cur_bad_text[120];
 
-    bool capturing;                    /* inside a field element of the open alert */
+    unsigned cap_depth;                /* depth of the field element being captured; 0: none */
     const struct field_def *cap_field; /* NULL for an unknown element (extra) */
     const char *cap_name;              /* extra: its name, in the arena */
     size_t cap_start, cap_max;
@@ -135,16 +136,20 @@ static void index_add(struct name_index *ix, unsigned char c, const struct field
 static void build_fields(struct alert_xml *p)
 {
     size_t n = 0;
-    p->fields[n++] = (struct field_def){"ProblemHost", "host", F_HOST, 0};
-    p->fields[n++] = (struct field_def){"Component", "component", F_COMPONENT, 0};
-    p->fields[n++] = (struct field_def){"Action", "action", F_ACTION, 0};
+    p->fields[n++] = (struct field_def){"ProblemHost", "host", F_HOST, 0, 0};
+    p->fields[n++] = (struct field_def){"Component", "component", F_COMPONENT, 0, 0};
+    p->fields[n++] = (struct field_def){"Action", "action", F_ACTION, 0, 0};
     for (int i = 0; i < ALERT_TEXT_COUNT; i++)
-        p->fields[n++] =
-            (struct field_def){alert_text_info[i].element, alert_text_info[i].element, F_TEXT, i};
+        p->fields[n++] = (struct field_def){alert_text_info[i].element, alert_text_info[i].element,
+                                            F_TEXT, i, 0};
     for (int i = 0; i < ALERT_NUM_COUNT; i++)
         p->fields[n++] =
-            (struct field_def){alert_num_info[i].element, alert_num_info[i].element, F_NUM, i};
+            (struct field_def){alert_num_info[i].element, alert_num_info[i].element, F_NUM, i, 0};
     for (size_t i = 0; i < n; i++) {
+        enum field_kind k = p->fields[i].kind;
+        p->fields[i].cap_max = k == F_TEXT                       ? ALERT_TEXT_MAX
+                               : k == F_HOST || k == F_COMPONENT ? ALERT_KEY_MAX + SHORT_VALUE_MAX
+                                                                 : SHORT_VALUE_MAX;
         index_add(&p->elem_index, (unsigned char)p->fields[i].element[0], &p->fields[i]);
         index_add(&p->attr_index, (unsigned char)tolower((unsigned char)p->fields[i].attr[0]),
                   &p->fields[i]);
@@ -201,17 +206,10 @@ static int names_build(struct alert_xml *p)
     return rc != 0 ? -ENOMEM : 0;
 }
 
-/* The role of an element name (and its field for ROLE_FIELD). */
-static enum name_role name_role(const struct alert_xml *p, const xmlChar *name,
-                                const struct field_def **f)
+/* The role of a name not in the table, by its text. */
+__attribute__((noinline)) static enum name_role
+name_role_by_text(const struct alert_xml *p, const char *s, const struct field_def **f)
 {
-    for (size_t i = name_slot_at(name); p->names[i].name != NULL; i = (i + 1) & (NAME_SLOTS - 1)) {
-        if (p->names[i].name == name) {
-            *f = p->names[i].field;
-            return p->names[i].role;
-        }
-    }
-    const char *s = (const char *)name;
     *f = lookup_element(p, s);
     if (*f != NULL)
         return ROLE_FIELD;
@@ -222,6 +220,19 @@ static enum name_role name_role(const struct alert_xml *p, const xmlChar *name,
     if (strcmp(s, "delAlert") == 0)
         return ROLE_DEL_ALERT;
     return ROLE_NONE;
+}
+
+/* The role of an element name (and its field for ROLE_FIELD, else NULL). */
+static enum name_role name_role(const struct alert_xml *p, const xmlChar *name,
+                                const struct field_def **f)
+{
+    for (size_t i = name_slot_at(name); p->names[i].name != NULL; i = (i + 1) & (NAME_SLOTS - 1)) {
+        if (p->names[i].name == name) {
+            *f = p->names[i].field;
+            return p->names[i].role;
+        }
+    }
+    return name_role_by_text(p, (const char *)name, f);
 }
 
 static int current_line(const struct alert_xml *p)
@@ -270,13 +281,36 @@ static void alert_bad(struct alert_xml *p, enum alert_xml_reason reason, const c
 
 /* Append to the arena. The arena is sized at parse start to hold any datagram of that
  * length (see arena_reserve), so the check below is a guard, not a growth path. */
+__attribute__((cold, noinline)) static bool arena_full(struct alert_xml *p)
+{
+    stop(p, ALERT_XML_FIELD_TOO_LONG, "values exceed the parser's buffer");
+    return false;
+}
+
 static bool arena_put(struct alert_xml *p, const char *s, size_t n)
 {
-    if (n > p->arena_cap - p->arena_len) {
-        stop(p, ALERT_XML_FIELD_TOO_LONG, "values exceed the parser's buffer");
-        return false;
+    if (n > p->arena_cap - p->arena_len)
+        return arena_full(p);
+    char *d = p->arena + p->arena_len;
+    /* Values are short: two overlapping moves instead of a call to memcpy. */
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
     }
-    memcpy(p->arena + p->arena_len, s, n);
     p->arena_len += n;
     return true;
 }
@@ -310,7 +344,7 @@ static bool is_blank(char c)
 }
 
 /* Trim blanks in place; returns the start, sets *len. The value is NUL-terminated. */
-static char *trim(char *s, size_t *len)
+static inline char *trim(char *s, size_t *len)
 {
     size_t n = *len;
     while (n > 0 && is_blank(*s)) {
@@ -324,6 +358,17 @@ static char *trim(char *s, size_t *len)
     return s;
 }
 
+/* Whether s (len bytes) is word, ASCII case-insensitively; word is lower case. */
+static bool same_word(const char *s, size_t len, const char *word)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c) != (unsigned char)word[i])
+            return false;
+    }
+    return word[len] == '\0';
+}
+
 static bool parse_bool(const char *s, size_t len, int64_t *out)
 {
     int v = -1;
@@ -332,16 +377,16 @@ static bool parse_bool(const char *s, size_t len, int64_t *out)
         v = s[0] == '1' ? 1 : s[0] == '0' ? 0 : -1;
         break;
     case 2:
-        v = strncasecmp(s, "no", 2) == 0 ? 0 : -1;
+        v = same_word(s, len, "no") ? 0 : -1;
         break;
     case 3:
-        v = strncasecmp(s, "yes", 3) == 0 ? 1 : -1;
+        v = same_word(s, len, "yes") ? 1 : -1;
         break;
     case 4:
-        v = strncasecmp(s, "true", 4) == 0 ? 1 : -1;
+        v = same_word(s, len, "true") ? 1 : -1;
         break;
     case 5:
-        v = strncasecmp(s, "false", 5) == 0 ? 0 : -1;
+        v = same_word(s, len, "false") ? 0 : -1;
         break;
     }
     if (v < 0)
@@ -351,7 +396,9 @@ static bool parse_bool(const char *s, size_t len, int64_t *out)
 }
 
 /* A decimal integer with an optional sign, nothing else (blanks are trimmed before), within
- * [min, max]. What strtoll accepted here, without its locale and errno round trip. */
+ * [min, max]: what strtoll accepted here, without its locale and errno round trip. Every
+ * range in alert_num_info lies within +-10^18, so past leading zeros a number of more than
+ * 18 digits is out of range, and 18 digits cannot overflow the accumulator. */
 static bool parse_int(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
 {
     size_t i = 0;
@@ -362,22 +409,21 @@ static bool parse_int(const char *s, size_t len, int64_t min, int64_t max, int64
     }
     if (i == len)
         return false;
-    /* Accumulate as a negative number: its range holds INT64_MIN. */
-    int64_t v = 0;
+    while (i + 1 < len && s[i] == '0')
+        i++;
+    if (len - i > 18)
+        return false;
+    uint64_t v = 0;
     for (; i < len; i++) {
         unsigned d = (unsigned char)s[i] - '0';
-        if (d > 9 || v < (INT64_MIN + (int64_t)d) / 10)
+        if (d > 9)
             return false;
-        v = v * 10 - (int64_t)d;
+        v = v * 10 + d;
     }
-    if (!neg) {
-        if (v == INT64_MIN)
-            return false;
-        v = -v;
-    }
-    if (v < min || v > max)
+    int64_t x = neg ? -(int64_t)v : (int64_t)v;
+    if (x < min || x > max)
         return false;
-    *out = v;
+    *out = x;
     return true;
 }
 
@@ -405,27 +451,66 @@ static void begin_alert(struct alert_xml *p, enum alert_action action, bool has_
 /* libxml2 (2.9) lets some invalid UTF-8 through, in CDATA sections for one (an overlong
  * C1 BD, found by the fuzzer). Everything downstream relies on UTF-8: a value that is not
  * refuses the datagram here. */
-static bool valid_or_stop(struct alert_xml *p, const char *what, const char *v, size_t len)
+__attribute__((cold, noinline)) static bool not_utf8(struct alert_xml *p, const char *what)
 {
-    if (alert_utf8_valid(v, len))
-        return true;
     stop(p, ALERT_XML_ENCODING, "%s is not valid UTF-8", what);
     return false;
 }
 
+__attribute__((always_inline)) static inline bool
+valid_or_stop(struct alert_xml *p, const char *what, const char *v, size_t len)
+{
+    if (alert_ascii(v, len) || alert_utf8_valid(v, len))
+        return true;
+    return not_utf8(p, what);
+}
+
+/* The refusals of set_field, out of its way: the common path stays short. */
+__attribute__((cold, noinline)) static void
+field_too_long(struct alert_xml *p, const struct field_def *f, size_t len, size_t max)
+{
+    stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %zu", f->element, len, max);
+}
+
+__attribute__((cold, noinline)) static void bad_number(struct alert_xml *p,
+                                                       const struct field_def *f, const char *v)
+{
+    const struct alert_num_info *ni = &alert_num_info[f->idx];
+    if (ni->kind == ALERT_KIND_BOOL)
+        alert_bad(p, ALERT_XML_BAD_NUMBER, "%s '%.32s' is not true or false", f->element, v);
+    else
+        alert_bad(p, ALERT_XML_BAD_NUMBER,
+                  "%s '%.32s' is not an integer in [%" PRId64 ", %" PRId64 "]", f->element, v,
+                  ni->min, ni->max);
+}
+
+__attribute__((cold, noinline)) static void bad_action(struct alert_xml *p, const char *v)
+{
+    alert_bad(p, ALERT_XML_BAD_ACTION, "Action '%.32s' is not one of Upd, Del, Updonly, Post", v);
+}
+
 /* Store one field value (NUL-terminated, in the arena) into the open alert. */
-static void set_field(struct alert_xml *p, const struct field_def *f, char *v, size_t len)
+__attribute__((always_inline)) static inline void
+set_field(struct alert_xml *p, const struct field_def *f, char *v, size_t len)
 {
     struct alert *a = &p->alerts[p->n_alerts];
     if (!valid_or_stop(p, f->element, v, len))
         return;
+    if (f->kind == F_TEXT) {
+        if (len > ALERT_TEXT_MAX) {
+            field_too_long(p, f, len, ALERT_TEXT_MAX);
+            return;
+        }
+        a->text[f->idx] = v;
+        a->text_len[f->idx] = (uint32_t)len;
+        return;
+    }
+    v = trim(v, &len);
     switch (f->kind) {
     case F_HOST:
     case F_COMPONENT:
-        v = trim(v, &len);
         if (len > ALERT_KEY_MAX) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element, len,
-                 ALERT_KEY_MAX);
+            field_too_long(p, f, len, ALERT_KEY_MAX);
             return;
         }
         if (f->kind == F_HOST) {
@@ -437,42 +522,25 @@ static void set_field(struct alert_xml *p, const struct field_def *f, char *v, s
         }
         return;
     case F_ACTION:
-        v = trim(v, &len);
         if (alert_action_parse(v, len, &a->action) != 0)
-            alert_bad(p, ALERT_XML_BAD_ACTION,
-                      "Action '%.32s' is not one of Upd, Del, Updonly, Post", v);
+            bad_action(p, v);
         p->cur_has_action = true;
-        return;
-    case F_TEXT:
-        if (len > ALERT_TEXT_MAX) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element, len,
-                 ALERT_TEXT_MAX);
-            return;
-        }
-        a->text[f->idx] = v;
-        a->text_len[f->idx] = (uint32_t)len;
         return;
     case F_NUM: {
         const struct alert_num_info *ni = &alert_num_info[f->idx];
         int64_t n;
-        v = trim(v, &len);
         bool ok = ni->kind == ALERT_KIND_BOOL ? parse_bool(v, len, &n)
                                               : parse_int(v, len, ni->min, ni->max, &n);
         if (!ok) {
-            if (ni->kind == ALERT_KIND_BOOL)
-                alert_bad(p, ALERT_XML_BAD_NUMBER, "%s '%.32s' is not true or false", f->element,
-                          v);
-            else
-                alert_bad(p, ALERT_XML_BAD_NUMBER,
-                          "%s '%.32s' is not an integer in [%" PRId64 ", %" PRId64 "]", f->element,
-                          v, ni->min, ni->max);
+            bad_number(p, f, v);
             return;
         }
         alert_set_num(a, (enum alert_num)f->idx, n);
         return;
     }
+    case F_TEXT:
     case F_EXTRA:
-        return; /* handled by the caller: it needs the name too */
+        return; /* F_TEXT above; F_EXTRA by the caller: it needs the name too */
     }
 }
 
@@ -551,72 +619,103 @@ static void proxd_alert(struct alert_xml *p, enum alert_action action, int nb_at
         end_alert(p);
 }
 
+/* An element outside any open alert: an Alert (or ProxD updAlert/delAlert) starts, or a
+ * wrapper (<Event>, <Alerts>, <transactionlist>) or one of its fields, ignored. */
+__attribute__((noinline)) static void outside_alert(struct alert_xml *p, enum name_role role,
+                                                    int nb_attributes, const xmlChar **attributes)
+{
+    if (role == ROLE_ALERT) {
+        if (alert_slot_free(p)) {
+            begin_alert(p, ALERT_UPD, false);
+            p->alert_depth = p->depth;
+        }
+    } else if (role == ROLE_UPD_ALERT) {
+        proxd_alert(p, ALERT_UPD, nb_attributes, attributes);
+    } else if (role == ROLE_DEL_ALERT) {
+        proxd_alert(p, ALERT_DEL, nb_attributes, attributes);
+    }
+}
+
+/* An unknown child of the alert: kept as an extra, its name first in the arena. */
+__attribute__((noinline)) static void begin_extra(struct alert_xml *p, const char *name)
+{
+    size_t nlen = strlen(name);
+    if (nlen > ALERT_EXTRA_NAME_MAX) {
+        stop(p, ALERT_XML_FIELD_TOO_LONG, "element name is %zu bytes, the limit is %d", nlen,
+             ALERT_EXTRA_NAME_MAX);
+        return;
+    }
+    p->cap_name = arena_strdup(p, name, nlen);
+    if (p->cap_name == NULL)
+        return;
+    p->cap_depth = p->depth;
+    p->cap_field = NULL;
+    p->cap_start = p->arena_len;
+    p->cap_max = ALERT_EXTRA_VALUE_MAX;
+}
+
+__attribute__((cold, noinline)) static void too_deep(struct alert_xml *p)
+{
+    stop(p, ALERT_XML_DEPTH, "elements nested deeper than %u", p->lim.max_depth);
+}
+
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
                      int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
                      int nb_defaulted, const xmlChar **attributes)
 {
     struct alert_xml *p = ctx;
-    const char *name = (const char *)localname;
     (void)prefix, (void)uri, (void)nb_namespaces, (void)namespaces, (void)nb_defaulted;
 
     if (++p->depth > p->lim.max_depth) {
-        stop(p, ALERT_XML_DEPTH, "elements nested deeper than %u", p->lim.max_depth);
+        too_deep(p);
         return;
     }
     const struct field_def *f;
     enum name_role role = name_role(p, localname, &f);
     if (p->alert_depth == 0) {
-        if (role == ROLE_ALERT) {
-            if (alert_slot_free(p)) {
-                begin_alert(p, ALERT_UPD, false);
-                p->alert_depth = p->depth;
-            }
-        } else if (role == ROLE_UPD_ALERT) {
-            proxd_alert(p, ALERT_UPD, nb_attributes, attributes);
-        } else if (role == ROLE_DEL_ALERT) {
-            proxd_alert(p, ALERT_DEL, nb_attributes, attributes);
-        }
-        return; /* wrappers (<Event>, <Alerts>, <transactionlist>) and their fields */
+        outside_alert(p, role, nb_attributes, attributes);
+        return;
     }
     if (p->depth != p->alert_depth + 1)
         return; /* markup inside a field value: ignored, its text too */
-
-    p->cap_name = NULL;
     if (f == NULL) {
-        size_t nlen = strlen(name);
-        if (nlen > ALERT_EXTRA_NAME_MAX) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "element name is %zu bytes, the limit is %d", nlen,
-                 ALERT_EXTRA_NAME_MAX);
-            return;
-        }
-        p->cap_name = arena_strdup(p, name, nlen);
-        if (p->cap_name == NULL)
-            return;
+        begin_extra(p, (const char *)localname);
+        return;
     }
-    p->capturing = true;
+    p->cap_depth = p->depth;
     p->cap_field = f;
     p->cap_start = p->arena_len;
-    if (f == NULL)
-        p->cap_max = ALERT_EXTRA_VALUE_MAX;
-    else if (f->kind == F_TEXT)
-        p->cap_max = ALERT_TEXT_MAX;
-    else if (f->kind == F_HOST || f->kind == F_COMPONENT)
-        p->cap_max = ALERT_KEY_MAX + SHORT_VALUE_MAX; /* room for blanks, trimmed later */
-    else
-        p->cap_max = SHORT_VALUE_MAX;
+    p->cap_max = f->cap_max;
+}
+
+__attribute__((cold, noinline)) static void capture_too_long(struct alert_xml *p)
+{
+    const char *what = p->cap_field != NULL ? p->cap_field->element : p->cap_name;
+    stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is longer than %zu bytes", what, p->cap_max);
 }
 
 static void on_chars(void *ctx, const xmlChar *ch, int len)
 {
     struct alert_xml *p = ctx;
-    if (!p->capturing || p->depth != p->alert_depth + 1)
-        return;
+    if (p->depth != p->cap_depth)
+        return; /* not in a field of an alert, or in markup inside one */
     if ((size_t)len > p->cap_max - (p->arena_len - p->cap_start)) {
-        const char *what = p->cap_field != NULL ? p->cap_field->element : p->cap_name;
-        stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is longer than %zu bytes", what, p->cap_max);
+        capture_too_long(p);
         return;
     }
     arena_put(p, (const char *)ch, (size_t)len);
+}
+
+__attribute__((noinline)) static void end_extra(struct alert_xml *p, char *v, size_t len)
+{
+    if (!valid_or_stop(p, "an element name", p->cap_name, strlen(p->cap_name)) ||
+        !valid_or_stop(p, p->cap_name, v, len))
+        return;
+    struct alert *a = &p->alerts[p->n_alerts];
+    if (a->n_extra < ALERT_EXTRA_MAX)
+        a->extra[a->n_extra++] = (struct alert_extra){p->cap_name, v};
+    else
+        p->res->n_extra_dropped++;
 }
 
 static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
@@ -624,21 +723,15 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
     struct alert_xml *p = ctx;
     (void)localname, (void)prefix, (void)uri;
 
-    if (p->alert_depth != 0 && p->depth == p->alert_depth + 1 && p->capturing) {
+    if (p->depth == p->cap_depth) {
         size_t len = p->arena_len - p->cap_start;
         char *v = p->arena + p->cap_start;
-        p->capturing = false;
+        p->cap_depth = 0;
         if (arena_put(p, "", 1)) {
-            if (p->cap_field != NULL) {
+            if (p->cap_field != NULL)
                 set_field(p, p->cap_field, v, len);
-            } else if (valid_or_stop(p, "an element name", p->cap_name, strlen(p->cap_name)) &&
-                       valid_or_stop(p, p->cap_name, v, len)) {
-                struct alert *a = &p->alerts[p->n_alerts];
-                if (a->n_extra < ALERT_EXTRA_MAX)
-                    a->extra[a->n_extra++] = (struct alert_extra){p->cap_name, v};
-                else
-                    p->res->n_extra_dropped++;
-            }
+            else
+                end_extra(p, v, len);
         }
     } else if (p->alert_depth != 0 && p->depth == p->alert_depth) {
         end_alert(p);
@@ -813,7 +906,7 @@ int alert_xml_parse(struct alert_xml *p, const char *buf, size_t len, struct ale
     p->stopped = false;
     p->depth = 0;
     p->alert_depth = 0;
-    p->capturing = false;
+    p->cap_depth = 0;
 
     xmlParseChunk(p->ctxt, buf, (int)len, 1);
 
