@@ -581,11 +581,12 @@ static int entry_store(struct state *s, struct entry *e, const struct alert *a, 
         }
         char *blob = e->blob;
         entry_fill(e, a, s->scratch);
-        memcpy(blob, s->scratch, size);
+        if (size > 0)
+            memcpy(blob, s->scratch, size);
         e->blob = blob;
         return 0;
     }
-    char *blob = malloc(size);
+    char *blob = malloc(size); /* size > blob_cap >= 0: never malloc(0) */
     if (blob == NULL)
         return -ENOMEM;
     char *old = e->blob;
