@@ -53,6 +53,7 @@ enum key_id {
     K_AMQP_CERT_FILE,
     K_AMQP_KEY_FILE,
     K_REUSEPORT,
+    K_FAST_PATH,
     K_COUNT
 };
 
@@ -131,6 +132,9 @@ static const struct key keys[K_COUNT] = {
                         "amqps://: CA certificates to verify the broker with [system default]"},
     [K_AMQP_CERT_FILE] = {"amqp-cert-file", "PATH", "amqps://: client certificate [none]"},
     [K_AMQP_KEY_FILE] = {"amqp-key-file", "PATH", "amqps://: the client certificate's key"},
+    [K_FAST_PATH] = {"fast-path", "BOOL",
+                     "a datagram byte-identical to one whose alert nothing changed since is "
+                     "answered (duplicate, redundant clear) without the parser [true]"},
     [K_TCP] = {"tcp", "BOOL",
                "also take documents over TCP on each listen address (one document, one XML "
                "reply, per connection) [false]"},
@@ -159,6 +163,7 @@ void config_defaults(struct config *c)
     c->outbox_size = 100000;
     c->snapshot_interval_s = 60;
     c->signature_skew_s = 60;
+    c->fast_path = true;
     snprintf(c->http, sizeof(c->http), "%s", CONFIG_DEFAULT_HTTP);
     config_parse_address(c->http, &c->http_addr);
 }
@@ -449,6 +454,12 @@ int config_set(struct config *c, const char *key, const char *value, char *err, 
                         value);
         c->signature_skew_s = (unsigned)u;
         return 0;
+    case K_FAST_PATH:
+        if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
+            c->fast_path = strcmp(value, "true") == 0;
+            return 0;
+        }
+        return fail(err, errlen, "fast-path: '%s' is not true or false", value);
     case K_TCP:
         if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
             c->tcp = true;
@@ -619,7 +630,8 @@ void config_print(const struct config *c, FILE *f)
             c->output, c->collector_id, c->stats_interval_s);
     fprintf(f, "log-level = %s\nmax-alerts = %zu\ndefault-ttl = %u\nshutdown-grace = %u\n",
             log_level_name(c->log_level), c->max_alerts, c->default_ttl_s, c->shutdown_grace_s);
-    fprintf(f, "reuseport = %u\n", c->reuseport);
+    fprintf(f, "reuseport = %u\nfast-path = %s\n", c->reuseport,
+            c->fast_path ? "true" : "false");
     fprintf(f, "max-hosts = %zu\nrate-limit = %g\nrate-burst = %g\n", c->max_hosts,
             c->rate_limit, c->rate_burst);
     fprintf(f, "key-file = %s\nrequire-signature = %s\nsignature-skew = %u\n", c->key_file,

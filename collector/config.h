@@ -35,6 +35,7 @@ struct config {
     double rate_burst;         /* 0: rate_limit */
     unsigned default_ttl_s;    /* expiry without a TTL element; 0: never */
     bool tcp;                  /* also accept documents over TCP on the listen addresses */
+    bool fast_path;            /* byte-identical repeats skip the parser */
     char allow[2048];          /* source allow-list (CIDR blocks); "" : everyone */
     char key_file[1024];       /* signature keys; "" : signatures not checked */
     bool require_signature;    /* refuse unsigned datagrams */

@@ -63,6 +63,9 @@ static size_t collect(struct http *h, struct metric *m)
     C("rejected_acl", "Datagrams and documents from sources outside the allow-list.",
       s->rejected_acl);
     C("rate_limited", "Alerts refused by the per-sender rate limit.", s->rate_limited);
+    C("fast_path", "Alerts that skipped the parser: byte-identical repeats of a datagram "
+                   "whose alert nothing changed since (duplicates, redundant clears).",
+      s->fast_path);
     C("tcp_connections", "TCP clients accepted.", s->tcp_connections);
     C("tcp_refused", "TCP clients turned away at the connection limit.", s->tcp_refused);
     C("tcp_documents", "Documents received over TCP.", s->tcp_documents);

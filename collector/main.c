@@ -426,6 +426,15 @@ static void on_hup(uv_signal_t *s, int signum)
         ingest_set_rate_limit(dm->ingest, cur->rate_limit, cur->rate_burst);
         applied++;
     }
+    if (next.fast_path != cur->fast_path) {
+        if (ingest_set_fast_path(dm->ingest, next.fast_path) != 0) {
+            log_error("reload: fast-path: out of memory; it stays off");
+        } else {
+            log_info("reload: fast-path %s", next.fast_path ? "on" : "off");
+            cur->fast_path = next.fast_path;
+            applied++;
+        }
+    }
     needs_restart("snapshot", strcmp(next.snapshot, cur->snapshot) != 0, &restart);
     if (dm->http != NULL && (strcmp(next.http_token_file, cur->http_token_file) != 0 ||
                              next.http_token_metrics != cur->http_token_metrics ||
@@ -593,7 +602,8 @@ static int run(struct config *cfg, int argc, char **argv)
                                .default_ttl_s = cfg->default_ttl_s,
                                .max_hosts = cfg->max_hosts,
                                .rate_limit = cfg->rate_limit,
-                               .rate_burst = cfg->rate_burst};
+                               .rate_burst = cfg->rate_burst,
+                               .fast_path = cfg->fast_path};
     if ((rc = ingest_new(&ic, sinks, n_sinks, &dm.ingest)) != 0) {
         log_error("cannot start: %s", strerror(-rc));
         goto out;

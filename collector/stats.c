@@ -30,6 +30,7 @@ int stats_format(const struct stats *s, char *buf, size_t size)
                 {"refused_full", s->refused_full},
                 {"rejected_acl", s->rejected_acl},
                 {"rate_limited", s->rate_limited},
+                {"fast_path", s->fast_path},
                 {"tcp_connections", s->tcp_connections},
                 {"tcp_documents", s->tcp_documents},
                 {"tcp_refused", s->tcp_refused},

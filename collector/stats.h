@@ -32,6 +32,7 @@ struct stats {
     uint64_t kernel_drops; /* datagrams the kernel dropped on our sockets (SO_MEMINFO) */
     uint64_t rejected_acl;    /* datagrams/documents from sources not in the allow-list */
     uint64_t rate_limited;    /* alerts refused by the per-sender rate limit */
+    uint64_t fast_path;       /* alerts that skipped the parser: byte-identical repeats */
     uint64_t auth[AUTH_REASON_COUNT]; /* datagrams refused by the signature check, by reason */
     uint64_t tcp_connections; /* TCP clients accepted */
     uint64_t tcp_refused;     /* TCP clients turned away at the connection limit */
