@@ -29,14 +29,13 @@ const struct alert_num_info alert_num_info[ALERT_NUM_COUNT] = {
     [ALERT_TTL] = {"TTL", "ttl", ALERT_KIND_INT, 0, 10LL * 366 * 24 * 3600},
 };
 
-/* Whether s (len bytes) is word, ASCII case-insensitively; word is lower case. */
+/* Whether s (len bytes) is word, ASCII case-insensitively; word is lower-case letters
+ * only, so setting bit 0x20 of each byte (upper to lower case) is an exact compare. */
 static bool same_word(const char *s, size_t len, const char *word)
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c) != (unsigned char)word[i])
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] | 0x20) != (unsigned char)word[i])
             return false;
-    }
     return word[len] == '\0';
 }
 

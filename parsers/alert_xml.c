@@ -223,6 +223,15 @@ name_role_by_text(const struct alert_xml *p, const char *s, const struct field_d
 }
 
 /* The role of an element name (and its field for ROLE_FIELD, else NULL). */
+/* The table's slot for a name, or NULL when it is not there. */
+static inline const struct name_slot *name_slot_find(const struct alert_xml *p, const xmlChar *name)
+{
+    for (size_t i = name_slot_at(name); p->names[i].name != NULL; i = (i + 1) & (NAME_SLOTS - 1))
+        if (p->names[i].name == name)
+            return &p->names[i];
+    return NULL;
+}
+
 static enum name_role name_role(const struct alert_xml *p, const xmlChar *name,
                                 const struct field_def **f)
 {
@@ -287,7 +296,7 @@ __attribute__((cold, noinline)) static bool arena_full(struct alert_xml *p)
     return false;
 }
 
-static bool arena_put(struct alert_xml *p, const char *s, size_t n)
+static inline bool arena_put(struct alert_xml *p, const char *s, size_t n)
 {
     if (n > p->arena_cap - p->arena_len)
         return arena_full(p);
@@ -315,10 +324,19 @@ static bool arena_put(struct alert_xml *p, const char *s, size_t n)
     return true;
 }
 
+/* End a value: its NUL. */
+static inline bool arena_nul(struct alert_xml *p)
+{
+    if (p->arena_len == p->arena_cap)
+        return arena_full(p);
+    p->arena[p->arena_len++] = '\0';
+    return true;
+}
+
 static char *arena_strdup(struct alert_xml *p, const char *s, size_t n)
 {
     size_t at = p->arena_len;
-    if (!arena_put(p, s, n) || !arena_put(p, "", 1))
+    if (!arena_put(p, s, n) || !arena_nul(p))
         return NULL;
     return p->arena + at;
 }
@@ -358,14 +376,13 @@ static inline char *trim(char *s, size_t *len)
     return s;
 }
 
-/* Whether s (len bytes) is word, ASCII case-insensitively; word is lower case. */
+/* Whether s (len bytes) is word, ASCII case-insensitively; word is lower-case letters
+ * only, so setting bit 0x20 of each byte (upper to lower case) is an exact compare. */
 static bool same_word(const char *s, size_t len, const char *word)
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c) != (unsigned char)word[i])
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] | 0x20) != (unsigned char)word[i])
             return false;
-    }
     return word[len] == '\0';
 }
 
@@ -409,10 +426,12 @@ static bool parse_int(const char *s, size_t len, int64_t min, int64_t max, int64
     }
     if (i == len)
         return false;
-    while (i + 1 < len && s[i] == '0')
-        i++;
-    if (len - i > 18)
-        return false;
+    if (len - i > 18) {
+        while (i + 1 < len && s[i] == '0')
+            i++;
+        if (len - i > 18)
+            return false;
+    }
     uint64_t v = 0;
     for (; i < len; i++) {
         unsigned d = (unsigned char)s[i] - '0';
@@ -494,9 +513,9 @@ __attribute__((always_inline)) static inline void
 set_field(struct alert_xml *p, const struct field_def *f, char *v, size_t len)
 {
     struct alert *a = &p->alerts[p->n_alerts];
-    if (!valid_or_stop(p, f->element, v, len))
-        return;
     if (f->kind == F_TEXT) {
+        if (!valid_or_stop(p, f->element, v, len))
+            return;
         if (len > ALERT_TEXT_MAX) {
             field_too_long(p, f, len, ALERT_TEXT_MAX);
             return;
@@ -509,6 +528,8 @@ set_field(struct alert_xml *p, const struct field_def *f, char *v, size_t len)
     switch (f->kind) {
     case F_HOST:
     case F_COMPONENT:
+        if (!valid_or_stop(p, f->element, v, len))
+            return;
         if (len > ALERT_KEY_MAX) {
             field_too_long(p, f, len, ALERT_KEY_MAX);
             return;
@@ -521,9 +542,14 @@ set_field(struct alert_xml *p, const struct field_def *f, char *v, size_t len)
             a->component_len = (uint32_t)len;
         }
         return;
+    /* An action, a number, a boolean that reads right is ASCII: the UTF-8 check is only
+     * needed to tell a bad value from an undecodable one. */
     case F_ACTION:
-        if (alert_action_parse(v, len, &a->action) != 0)
+        if (alert_action_parse(v, len, &a->action) != 0) {
+            if (!valid_or_stop(p, f->element, v, len))
+                return;
             bad_action(p, v);
+        }
         p->cur_has_action = true;
         return;
     case F_NUM: {
@@ -532,7 +558,8 @@ set_field(struct alert_xml *p, const struct field_def *f, char *v, size_t len)
         bool ok = ni->kind == ALERT_KIND_BOOL ? parse_bool(v, len, &n)
                                               : parse_int(v, len, ni->min, ni->max, &n);
         if (!ok) {
-            bad_number(p, f, v);
+            if (valid_or_stop(p, f->element, v, len))
+                bad_number(p, f, v);
             return;
         }
         alert_set_num(a, (enum alert_num)f->idx, n);
@@ -585,7 +612,7 @@ static char *attr_strdup(struct alert_xml *p, const char *s, size_t *len)
             return NULL;
         }
     }
-    if (!arena_put(p, "", 1))
+    if (!arena_nul(p))
         return NULL;
     *len = p->arena_len - at - 1;
     return p->arena + at;
@@ -659,14 +686,12 @@ __attribute__((cold, noinline)) static void too_deep(struct alert_xml *p)
     stop(p, ALERT_XML_DEPTH, "elements nested deeper than %u", p->lim.max_depth);
 }
 
-static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
-                     int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
-                     int nb_defaulted, const xmlChar **attributes)
+/* on_start for everything but a known field of the open alert (p->depth already counts
+ * this element): a wrapper, an Alert, an unknown element, markup inside a value, too deep. */
+__attribute__((noinline)) static void start_other(struct alert_xml *p, const xmlChar *localname,
+                                                  int nb_attributes, const xmlChar **attributes)
 {
-    struct alert_xml *p = ctx;
-    (void)prefix, (void)uri, (void)nb_namespaces, (void)namespaces, (void)nb_defaulted;
-
-    if (++p->depth > p->lim.max_depth) {
+    if (p->depth > p->lim.max_depth) {
         too_deep(p);
         return;
     }
@@ -686,6 +711,28 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
     p->cap_field = f;
     p->cap_start = p->arena_len;
     p->cap_max = f->cap_max;
+}
+
+/* The common case, a known field of the open alert, takes no call: the rest goes to
+ * start_other. */
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+                     int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
+                     int nb_defaulted, const xmlChar **attributes)
+{
+    struct alert_xml *p = ctx;
+    (void)prefix, (void)uri, (void)nb_namespaces, (void)namespaces, (void)nb_defaulted;
+
+    unsigned depth = ++p->depth;
+    const struct name_slot *ns = name_slot_find(p, localname);
+    if (ns == NULL || ns->field == NULL || p->alert_depth == 0 || depth != p->alert_depth + 1 ||
+        depth > p->lim.max_depth) {
+        start_other(p, localname, nb_attributes, attributes);
+        return;
+    }
+    p->cap_depth = depth;
+    p->cap_field = ns->field;
+    p->cap_start = p->arena_len;
+    p->cap_max = ns->field->cap_max;
 }
 
 __attribute__((cold, noinline)) static void capture_too_long(struct alert_xml *p)
@@ -718,26 +765,36 @@ __attribute__((noinline)) static void end_extra(struct alert_xml *p, char *v, si
         p->res->n_extra_dropped++;
 }
 
+/* The end of a captured value: NUL-terminate it and store it in the open alert. */
+__attribute__((noinline)) static void end_capture(struct alert_xml *p)
+{
+    size_t len = p->arena_len - p->cap_start;
+    char *v = p->arena + p->cap_start;
+    p->cap_depth = 0;
+    if (!arena_nul(p))
+        return;
+    if (p->cap_field != NULL)
+        set_field(p, p->cap_field, v, len);
+    else
+        end_extra(p, v, len);
+}
+
+__attribute__((noinline)) static void end_open_alert(struct alert_xml *p)
+{
+    end_alert(p);
+    p->alert_depth = 0;
+}
+
 static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
 {
     struct alert_xml *p = ctx;
     (void)localname, (void)prefix, (void)uri;
 
-    if (p->depth == p->cap_depth) {
-        size_t len = p->arena_len - p->cap_start;
-        char *v = p->arena + p->cap_start;
-        p->cap_depth = 0;
-        if (arena_put(p, "", 1)) {
-            if (p->cap_field != NULL)
-                set_field(p, p->cap_field, v, len);
-            else
-                end_extra(p, v, len);
-        }
-    } else if (p->alert_depth != 0 && p->depth == p->alert_depth) {
-        end_alert(p);
-        p->alert_depth = 0;
-    }
-    p->depth--;
+    unsigned depth = p->depth--;
+    if (depth == p->cap_depth)
+        end_capture(p);
+    else if (depth == p->alert_depth) /* depth >= 1: never matches alert_depth 0 */
+        end_open_alert(p);
 }
 
 static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id,

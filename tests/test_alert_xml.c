@@ -402,6 +402,37 @@ static void test_alert_xml_missing_required_fields_reject_the_alert(void **state
                           ALERT_XML_BAD_NUMBER);
 }
 
+/* Every kind of field refuses an undecodable value for its encoding, not for its content:
+ * numbers, booleans and the action are checked only when they do not read right. */
+static void test_alert_xml_invalid_utf8_in_every_kind_of_field(void **state)
+{
+    static const char *const docs[][2] = {
+        {"<Alert><Action>Upd</Action><ProblemHost><![CDATA[h\xc1\xbd]]></ProblemHost>"
+         "<Component>c</Component></Alert>",
+         "ProblemHost"},
+        {"<Alert><Action><![CDATA[Upd\xc1\xbd]]></Action><ProblemHost>h</ProblemHost>"
+         "<Component>c</Component></Alert>",
+         "Action"},
+        {"<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost><Component>c</Component>"
+         "<Severity><![CDATA[3\xc1\xbd]]></Severity></Alert>",
+         "Severity"},
+        {"<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost><Component>c</Component>"
+         "<AutoClear><![CDATA[\xc1\xbd]]></AutoClear></Alert>",
+         "AutoClear"},
+        {"<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost><Component>c</Component>"
+         "<Rack><![CDATA[\xc1\xbd]]></Rack></Alert>",
+         "Rack"},
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        struct alert_xml_result r;
+        assert_int_equal(parse(state, docs[i][0], &r), -EBADMSG);
+        assert_int_equal(r.reason, ALERT_XML_ENCODING);
+        char want[64];
+        snprintf(want, sizeof(want), "%s is not valid UTF-8", docs[i][1]);
+        assert_non_null(strstr(r.error, want));
+    }
+}
+
 /* The validator reads words, and overlapping words at the end: a bad or a good multi-byte
  * sequence at every position of every short length is seen. */
 static void test_alert_xml_utf8_check_at_every_position(void **state)
@@ -620,6 +651,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alert_xml_binary_junk_and_empty_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_invalid_utf8_that_libxml2_passes_is_refused, setup, teardown),
         cmocka_unit_test(test_alert_xml_utf8_check_at_every_position),
+        cmocka_unit_test_setup_teardown(test_alert_xml_invalid_utf8_in_every_kind_of_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_numbers_booleans_and_actions_at_their_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_names_recognised_in_any_position, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_well_formed_without_alert_refused, setup, teardown),
