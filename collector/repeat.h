@@ -11,8 +11,8 @@
  * still no active alert) is the state table's to say, not the cache's.
  *
  * Memory is fixed when the cache is made: records are appended to a ring of bytes (the
- * oldest are overwritten) and found through a direct-mapped table of slots (a new record
- * takes its slot from whatever was there). A record lost either way is only a miss: the
+ * oldest are overwritten) and found through a table of slots, four for each hash (a new
+ * record takes the oldest of its four). A record lost either way is only a miss: the
  * datagram takes the full path and is remembered again. Nothing is allocated per datagram.
  *
  * Loop thread only.
@@ -49,7 +49,7 @@ struct repeat_stats {
     uint64_t lookups;    /* datagrams looked up */
     uint64_t hits;       /* ... found with the same bytes */
     uint64_t inserts;    /* records written */
-    uint64_t overwrites; /* inserts that took a slot from another record still in the ring */
+    uint64_t overwrites; /* inserts that took a slot from another datagram still in the ring */
 };
 
 struct repeat;
@@ -71,8 +71,9 @@ bool repeat_lookup(struct repeat *r, const char *buf, size_t len, uint32_t hash,
 
 /* Remember buf (hash: repeat_hash(buf, len)) as what the full path just found: its one
  * alert, with key (state_key() form, klen bytes, key_hash), did kind, and the alert's
- * generation is now generation (0 for REPEAT_CLEAR). Replaces the slot's record. A datagram
- * longer than REPEAT_MAX_DATAGRAM is not remembered. */
+ * generation is now generation (0 for REPEAT_CLEAR). Replaces a record of the same bytes,
+ * else an empty slot's, else the oldest of the four its hash may use. A datagram longer than
+ * REPEAT_MAX_DATAGRAM is not remembered. */
 void repeat_insert(struct repeat *r, const char *buf, size_t len, uint32_t hash,
                    enum repeat_kind kind, const char *key, size_t klen, uint32_t key_hash,
                    uint64_t generation);

@@ -89,17 +89,31 @@ static void test_repeat_eviction_by_slot_and_by_ring(void **st)
     struct repeat_hit hit;
     char d[600];
     assert_int_equal(repeat_new(64 << 10, &r), 0); /* ~56 KiB of ring, 512 slots */
-    /* Two datagrams in one slot (their hashes differ by a multiple of the slot count). */
-    snprintf(d, sizeof(d), "<Alert>first</Alert>");
-    repeat_insert(r, d, strlen(d), 5, REPEAT_SET, KEY, KLEN, 1, 1);
-    char e[] = "<Alert>second</Alert>";
-    repeat_insert(r, e, strlen(e), 5 + 512 * 3, REPEAT_SET, KEY, KLEN, 1, 2);
-    assert_false(repeat_lookup(r, d, strlen(d), 5, &hit));
-    assert_true(repeat_lookup(r, e, strlen(e), 5 + 512 * 3, &hit));
-    assert_int_equal(hit.generation, 2);
+    /* Five datagrams whose hashes share a set of four slots (4..7; 512 * k + 5 is in it
+     * too): four that come in turns all stay, a fifth evicts the oldest. */
+    char dg[5][32];
+    const uint32_t h[5] = {5, 5 + 512 * 3, 4, 7 + 512, 6};
+    for (int i = 0; i < 5; i++)
+        snprintf(dg[i], sizeof(dg[i]), "<Alert>%d</Alert>", i);
+    for (int i = 0; i < 4; i++)
+        repeat_insert(r, dg[i], strlen(dg[i]), h[i], REPEAT_SET, KEY, KLEN, 1, 1);
+    for (int turn = 0; turn < 3; turn++)
+        for (int i = 0; i < 4; i++)
+            assert_true(repeat_lookup(r, dg[i], strlen(dg[i]), h[i], &hit));
+    /* The same bytes again take their own slot: nothing else goes. */
+    repeat_insert(r, dg[0], strlen(dg[0]), h[0], REPEAT_SET, KEY, KLEN, 1, 3);
+    for (int i = 1; i < 4; i++)
+        assert_true(repeat_lookup(r, dg[i], strlen(dg[i]), h[i], &hit));
+    repeat_insert(r, dg[4], strlen(dg[4]), h[4], REPEAT_SET, KEY, KLEN, 1, 4);
+    assert_false(repeat_lookup(r, dg[1], strlen(dg[1]), h[1], &hit)); /* the oldest went */
+    assert_true(repeat_lookup(r, dg[0], strlen(dg[0]), h[0], &hit));
+    assert_int_equal(hit.generation, 3);
+    for (int i = 2; i < 5; i++)
+        assert_true(repeat_lookup(r, dg[i], strlen(dg[i]), h[i], &hit));
     struct repeat_stats s;
     repeat_get_stats(r, &s);
     assert_int_equal(s.overwrites, 1);
+    assert_int_equal(s.records, 4);
     /* 1,000 records of ~500 bytes: the ring holds about a hundred of them. */
     memset(d, 'x', 480);
     for (uint32_t i = 0; i < 1000; i++) {
