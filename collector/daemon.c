@@ -560,7 +560,8 @@ int daemon_run(struct config *cfg, int argc, char **argv)
                                .default_ttl_s = (unsigned)(cfg->default_ttl_ms / 1000),
                                .max_hosts = cfg->max_hosts,
                                .rate_limit = cfg->rate_limit,
-                               .rate_burst = cfg->rate_burst};
+                               .rate_burst = cfg->rate_burst,
+                               .fast_path = cfg->fast_path};
     if ((rc = ingest_new(&ic, sinks, n_sinks, &dm.ingest)) != 0) {
         log_error("cannot start: %s", strerror(-rc));
         goto out;
