@@ -15,6 +15,14 @@
  * record takes the oldest of its four). A record lost either way is only a miss: the
  * datagram takes the full path and is remembered again. Nothing is allocated per datagram.
  *
+ * Why not uthash (DESIGN.md's library for tables): this is a bounded, lossy cache, not a
+ * table. uthash keeps each item (an allocation of the caller's, with a 56-byte handle)
+ * until it is deleted, grows its buckets with the count and never evicts: a cache on it
+ * would allocate and free per datagram and need an eviction order of its own. Here the
+ * memory is fixed at start, records are bytes in a ring that later ones overwrite, and a
+ * new record takes the oldest slot of its set, with nothing to free or unlink. Only
+ * uthash's hash function is used (repeat.c). The state table, a real table, is uthash.
+ *
  * Loop thread only.
  */
 #ifndef INJECTOR_REPEAT_H

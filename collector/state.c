@@ -1,5 +1,5 @@
-/* state.c - active-alert table: open-addressed indexes of entries and hosts, per-host lists
- * and an expiry heap. */
+/* state.c - active-alert table: uthash on "host\0component" and on host names, per-host
+ * lists and an expiry heap. */
 #include "collector/state.h"
 
 #include <errno.h>
@@ -10,26 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
-/* uthash for a hash function only: the tables below are our own (see struct index). */
-#include <uthash.h>
+/* Keys hashed with FNV-1a, not uthash's default (Jenkins): keys are short (a 12-byte key
+ * costs 50 instructions, Jenkins 150), and FNV-1a spreads keys that differ in a digit or
+ * two (n000417, n000418, 10.0.3.7) evenly over the buckets. */
+#define HASH_FUNCTION HASH_FNV
+#include "collector/hash.h"
 
 #define TEXT_ABSENT UINT32_MAX
 #define KEY_BUF     STATE_KEY_MAX
-
-/* An index: (hash, item) pairs, open addressing with linear probing, at most 3/4 full.
- * Two parallel arrays, so a lookup that finds nothing (every raise, every Del of a clear
- * key) reads one cache line of hashes and never touches an item: a chained table (uthash)
- * walks its bucket's chain, one cache miss per item, and that was a third of a raise's
- * time at 100,000 alerts. 12 bytes a slot instead of uthash's 56-byte handle plus buckets.
- * Hash 0 marks an empty slot (a real 0 is stored as 1). */
-struct index {
-    uint32_t *hashes;
-    void **items;
-    size_t cap; /* a power of two, or 0 */
-    size_t n;
-};
-
-#define INDEX_MIN_CAP 64
 
 struct host;
 
@@ -38,6 +26,7 @@ struct host;
  * first; an update that needs more room than it has moves it to an allocation of its own,
  * one that fits is written in place. */
 struct entry {
+    UT_hash_handle hh; /* in s->entries, keyed by key (host \0 component, no final NUL) */
     struct host *host;
     struct entry *hprev, *hnext; /* this host's alerts */
     char *blob;
@@ -46,7 +35,6 @@ struct entry {
     int64_t expires_ms; /* 0: never */
     int64_t num[ALERT_NUM_COUNT];
     uint32_t heap_idx; /* position in the expiry heap while expires_ms != 0 */
-    uint32_t hash;     /* of the key, as the index holds it */
     uint32_t num_present;
     uint32_t text_off[ALERT_TEXT_COUNT]; /* into blob, TEXT_ABSENT when absent */
     uint32_t extra_off;                  /* extras start; texts end */
@@ -57,17 +45,17 @@ struct entry {
 };
 
 struct host {
+    UT_hash_handle hh; /* in s->hosts, keyed by name */
     struct entry *first;
     uint32_t n;
-    uint32_t hash;
     uint16_t len;
     char name[];
 };
 
 struct state {
     struct state_config cfg;
-    struct index entries; /* items: struct entry */
-    struct index hosts;   /* items: struct host */
+    struct entry *entries; /* uthash head */
+    struct host *hosts;    /* uthash head */
     uint64_t version;
     uint64_t epoch;
     /* Expiry: a binary min-heap of entries by expires_ms. */
@@ -129,139 +117,30 @@ static inline void copy_bytes(char *d, const char *s, size_t n)
     }
 }
 
-/* ---- index ------------------------------------------------------------------------- */
+/* ---- lookups ---------------------------------------------------------------------- */
 
-/* FNV-1a, as uthash has it: keys are short (a 12-byte key costs 50 instructions, uthash's
- * default, Jenkins, 150), and it spreads keys that differ in a digit or two (n000417,
- * n000418, 10.0.3.7) evenly over the low bits, which linear probing needs: SuperFastHash,
- * as cheap, made runs 10 times longer on such keys. */
+/* The hash uthash files key under: computed once per alert, for the lookup and a raise's
+ * insert (and by state_key, for the repeat path). */
 static uint32_t key_hash(const char *key, size_t len)
 {
     unsigned h;
-    HASH_FNV(key, len, h);
-    return h != 0 ? (uint32_t)h : 1;
-}
-
-static void index_free(struct index *x)
-{
-    free(x->hashes);
-    free(x->items);
-    x->hashes = NULL;
-    x->items = NULL;
-    x->cap = x->n = 0;
-}
-
-/* Rebuild with cap slots (a power of two that holds n). Items do not move in memory, only
- * their slots; the stored hashes place them, no item is read. Returns 0 or -ENOMEM (x as
- * it was). */
-static int index_resize(struct index *x, size_t cap)
-{
-    uint32_t *h = calloc(cap, sizeof(*h));
-    void **it = malloc(cap * sizeof(*it));
-    if (h == NULL || it == NULL) {
-        free(h);
-        free(it);
-        return -ENOMEM;
-    }
-    size_t mask = cap - 1;
-    for (size_t i = 0; i < x->cap; i++) {
-        if (x->hashes[i] == 0)
-            continue;
-        size_t j = x->hashes[i] & mask;
-        while (h[j] != 0)
-            j = (j + 1) & mask;
-        h[j] = x->hashes[i];
-        it[j] = x->items[i];
-    }
-    free(x->hashes);
-    free(x->items);
-    x->hashes = h;
-    x->items = it;
-    x->cap = cap;
-    return 0;
-}
-
-/* Room for one more item. */
-static int index_reserve(struct index *x)
-{
-    if (4 * (x->n + 1) <= 3 * x->cap)
-        return 0;
-    return index_resize(x, x->cap ? 2 * x->cap : INDEX_MIN_CAP);
-}
-
-/* Put item at the first free slot of its probe sequence; index_reserve first. */
-static void index_insert(struct index *x, uint32_t hash, void *item)
-{
-    size_t mask = x->cap - 1, i = hash & mask;
-    while (x->hashes[i] != 0)
-        i = (i + 1) & mask;
-    x->hashes[i] = hash;
-    x->items[i] = item;
-    x->n++;
-}
-
-/* Take out the item in slot i: the items after it in its run move back where their probe
- * sequence allows (no tombstones, so lookups never slow down with churn). A table left at
- * 1/16 full shrinks, so memory goes back after a mass clear. */
-static void index_remove_at(struct index *x, size_t i)
-{
-    size_t mask = x->cap - 1;
-    for (size_t j = (i + 1) & mask; x->hashes[j] != 0; j = (j + 1) & mask) {
-        size_t home = x->hashes[j] & mask;
-        /* The item at j may fill the hole at i unless its home lies cyclically in (i, j]. */
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (stays)
-            continue;
-        x->hashes[i] = x->hashes[j];
-        x->items[i] = x->items[j];
-        i = j;
-    }
-    x->hashes[i] = 0;
-    x->items[i] = NULL;
-    x->n--;
-    if (x->cap > INDEX_MIN_CAP && 16 * x->n < x->cap) /* on failure it simply stays large */
-        (void)index_resize(x, x->cap / 4 > INDEX_MIN_CAP ? x->cap / 4 : INDEX_MIN_CAP);
-}
-
-/* The slot holding item (hash is its hash). */
-static size_t index_slot_of(const struct index *x, uint32_t hash, const void *item)
-{
-    size_t mask = x->cap - 1, i = hash & mask;
-    while (x->items[i] != item)
-        i = (i + 1) & mask;
-    return i;
-}
-
-static bool entry_has_key(const struct entry *e, const char *key, size_t klen)
-{
-    return (size_t)e->host_len + e->component_len + 1 == klen && same_bytes(e->key, key, klen);
+    HASH_VALUE(key, len, h);
+    return (uint32_t)h;
 }
 
 /* The entry with key ("host\0component", klen bytes without a final NUL), or NULL. */
 static struct entry *entry_find(const struct state *s, const char *key, size_t klen, uint32_t hash)
 {
-    const struct index *x = &s->entries;
-    if (x->cap == 0)
-        return NULL;
-    size_t mask = x->cap - 1;
-    for (size_t i = hash & mask; x->hashes[i] != 0; i = (i + 1) & mask)
-        if (x->hashes[i] == hash && entry_has_key(x->items[i], key, klen))
-            return x->items[i];
-    return NULL;
+    struct entry *e;
+    HASH_FIND_BYHASHVALUE(hh, s->entries, key, klen, hash, e);
+    return e;
 }
 
 static struct host *host_find(const struct state *s, const char *name, size_t len, uint32_t hash)
 {
-    const struct index *x = &s->hosts;
-    if (x->cap == 0)
-        return NULL;
-    size_t mask = x->cap - 1;
-    for (size_t i = hash & mask; x->hashes[i] != 0; i = (i + 1) & mask) {
-        const struct host *h = x->items[i];
-        if (x->hashes[i] == hash && h->len == len && memcmp(h->name, name, len) == 0)
-            return x->items[i];
-    }
-    return NULL;
+    struct host *h;
+    HASH_FIND_BYHASHVALUE(hh, s->hosts, name, len, hash, h);
+    return h;
 }
 
 int state_new(const struct state_config *cfg, struct state **out)
@@ -293,14 +172,18 @@ void state_free(struct state *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i < s->entries.cap; i++)
-        if (s->entries.hashes[i] != 0)
-            entry_free(s->entries.items[i]);
-    for (size_t i = 0; i < s->hosts.cap; i++)
-        if (s->hosts.hashes[i] != 0)
-            free(s->hosts.items[i]);
-    index_free(&s->entries);
-    index_free(&s->hosts);
+    struct entry *e, *etmp;
+    HASH_ITER(hh, s->entries, e, etmp)
+    {
+        HASH_DELETE(hh, s->entries, e);
+        entry_free(e);
+    }
+    struct host *h, *htmp;
+    HASH_ITER(hh, s->hosts, h, htmp)
+    {
+        HASH_DELETE(hh, s->hosts, h);
+        free(h);
+    }
     entry_free(s->dead);
     free(s->heap);
     free(s->scratch);
@@ -414,12 +297,12 @@ void state_set_caps(struct state *s, size_t max_alerts, size_t max_hosts)
 
 size_t state_count(const struct state *s)
 {
-    return s->entries.n;
+    return HASH_COUNT(s->entries);
 }
 
 size_t state_host_count(const struct state *s)
 {
-    return s->hosts.n;
+    return HASH_COUNT(s->hosts);
 }
 
 uint64_t state_version(const struct state *s)
@@ -628,20 +511,24 @@ static struct host *host_get(struct state *s, const struct alert *a)
     struct host *h = host_find(s, a->host, a->host_len, hash);
     if (h != NULL)
         return h;
-    if (index_reserve(&s->hosts) != 0 || (h = malloc(sizeof(*h) + a->host_len)) == NULL)
+    if ((h = malloc(sizeof(*h) + a->host_len)) == NULL)
         return NULL;
     h->first = NULL;
     h->n = 0;
-    h->hash = hash;
     h->len = (uint16_t)a->host_len;
     memcpy(h->name, a->host, a->host_len);
-    index_insert(&s->hosts, hash, h);
+    oom_flag = false;
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->hosts, h->name, h->len, hash, h);
+    if (oom_flag) {
+        free(h);
+        return NULL;
+    }
     return h;
 }
 
 static void host_drop(struct state *s, struct host *h)
 {
-    index_remove_at(&s->hosts, index_slot_of(&s->hosts, h->hash, h));
+    HASH_DELETE(hh, s->hosts, h);
     free(h);
 }
 
@@ -666,9 +553,9 @@ static bool wants_increment(const struct alert *in)
 static int raise_alert(struct state *s, const struct alert *in, const char *key, size_t klen,
                        uint32_t hash, int64_t now_ms, struct state_result *out)
 {
-    if (s->cfg.max_alerts != 0 && s->entries.n >= s->cfg.max_alerts)
+    if (s->cfg.max_alerts != 0 && HASH_COUNT(s->entries) >= s->cfg.max_alerts)
         return -ENOSPC;
-    if (s->cfg.max_hosts != 0 && s->hosts.n >= s->cfg.max_hosts &&
+    if (s->cfg.max_hosts != 0 && HASH_COUNT(s->hosts) >= s->cfg.max_hosts &&
         host_find(s, in->host, in->host_len, key_hash(in->host, in->host_len)) == NULL)
         return -ENOSPC;
 
@@ -679,8 +566,6 @@ static int raise_alert(struct state *s, const struct alert *in, const char *key,
         alert_set_num(&counted, ALERT_COUNT, 1);
         a = &counted;
     }
-    if (index_reserve(&s->entries) != 0)
-        return -ENOMEM;
     size_t size = blob_size(a);
     struct entry *e = malloc(sizeof(*e) + klen + 1 + size);
     if (e == NULL)
@@ -695,8 +580,14 @@ static int raise_alert(struct state *s, const struct alert *in, const char *key,
     e->component_len = (uint16_t)in->component_len;
     e->blob_cap = (uint32_t)size;
     entry_fill(e, a, inline_blob(e));
-    e->hash = hash;
-    index_insert(&s->entries, hash, e);
+    oom_flag = false;
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->entries, e->key, klen, hash, e);
+    if (oom_flag) {
+        if (h->n == 0)
+            host_drop(s, h);
+        free(e);
+        return -ENOMEM;
+    }
     e->host = h;
     e->hprev = NULL;
     e->hnext = h->first;
@@ -782,7 +673,7 @@ static int update_alert(struct state *s, struct entry *e, const struct alert *in
 static void remove_entry(struct state *s, struct entry *e, enum change_outcome outcome,
                          struct state_result *out)
 {
-    index_remove_at(&s->entries, index_slot_of(&s->entries, e->hash, e));
+    HASH_DELETE(hh, s->entries, e);
     host_unlink(s, e);
     heap_remove(s, e);
     s->dead = e;
@@ -930,8 +821,7 @@ int state_foreach(const struct state *s, const char *host, state_foreach_cb cb, 
             rc = foreach_entry(e, cb, data);
         return rc;
     }
-    for (size_t i = 0; i < s->entries.cap && rc == 0; i++)
-        if (s->entries.hashes[i] != 0)
-            rc = foreach_entry(s->entries.items[i], cb, data);
+    for (const struct entry *e = s->entries; e != NULL && rc == 0; e = e->hh.next)
+        rc = foreach_entry(e, cb, data);
     return rc;
 }

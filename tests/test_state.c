@@ -528,10 +528,10 @@ static int model_count_cb(const struct alert *a, const struct state_meta *m, voi
     return 0;
 }
 
-/* Raises and clears at random against a model of which keys are active, through growth of
- * the indexes, removals in the middle of probe runs, and the shrink after a mass clear:
- * every key answers as the model says, by lookup, by count and by the per-host lists. */
-static void test_state_indexes_follow_a_model_through_churn(void **st)
+/* Raises and clears at random against a model of which keys are active, through the
+ * tables' growth, removals from the middle of bucket chains and per-host lists, and a mass
+ * clear: every key answers as the model says, by lookup, by count and by the per-host lists. */
+static void test_state_table_follows_a_model_through_churn(void **st)
 {
     enum { HOSTS = 64, COMPS = 200, KEYS = HOSTS * COMPS };
     static bool active[KEYS];
@@ -541,7 +541,7 @@ static void test_state_indexes_follow_a_model_through_churn(void **st)
     uint32_t x = 7;
     size_t n = 0;
     for (int round = 0; round < 3; round++) {
-        /* Churn at about 60% active, twice, then clear nearly all (the index shrinks). */
+        /* Churn at about 60% active, twice, then clear nearly all. */
         for (int step = 0; step < 4 * KEYS; step++) {
             x = x * 1103515245u + 12345u;
             int k = (int)((x >> 8) % KEYS);
@@ -703,7 +703,7 @@ int main(void)
         T(test_state_cleared_alert_does_not_expire),
         T(test_state_many_alerts_expire_in_deadline_order),
         T(test_state_begin_series_only_without_one),
-        T(test_state_indexes_follow_a_model_through_churn),
+        T(test_state_table_follows_a_model_through_churn),
         T(test_state_updates_smaller_larger_and_merged),
         T(test_state_generation_and_refresh),
     };
