@@ -118,6 +118,9 @@ struct config_urls { /* URLS: the nodes of one cluster; n == 0 when off */
     X(allow, CIDRS, "allow", "listen", "allow", "CIDRS", "", (.shown = "everyone"), LIVE(allow),   \
       "accept alerts only from these sources, e.g. '10.0.0.0/8, 2001:db8::/32, 127.0.0.1'; the "   \
       "rest is counted (rejected_acl) and dropped")                                                \
+    X(fast_path, BOOL, "fast-path", "listen", "fast_path", "BOOL", "true", (), LIVE(fast_path),    \
+      "a datagram byte-identical to one whose alert nothing changed since is answered "            \
+      "(duplicate, redundant clear) without the parser")                                           \
     X(output, PATH, "output", "output", "path", "PATH", "-", (.file = CONFIG_FILE_OUTPUT),         \
       RESTART, "JSON-lines output for changes, - for stdout")                                      \
     X(collector_id, TEXT, "collector-id", "output", "collector_id", "ID", "",                      \

@@ -743,7 +743,8 @@ int daemon_run(struct config *cfg, int argc, char **argv)
                                .max_hosts = cfg->max_hosts,
                                .rate_limit = cfg->rate_limit,
                                .rate_burst = cfg->rate_burst,
-                               .journal = dm.journal};
+                               .journal = dm.journal,
+                               .fast_path = cfg->fast_path};
     if ((rc = ingest_new(&ic, sinks, n_sinks, &dm.ingest)) != 0) {
         log_error("cannot start: %s", strerror(-rc));
         goto out;

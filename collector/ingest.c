@@ -6,6 +6,7 @@
 #include "collector/auth.h"
 #include "collector/log.h"
 #include "collector/ratelimit.h"
+#include "collector/repeat.h"
 #include "collector/sources.h"
 #include "parsers/alert_xml.h"
 
@@ -31,6 +32,8 @@ struct ingest {
     struct ratelimit *rate;
     struct auth *auth;       /* NULL: signatures not checked */
     struct journal *journal; /* borrowed; NULL: none */
+    struct repeat *repeat;   /* NULL: the fast path is off */
+    int applied;             /* outcome of the last alert apply() stored, -1: none (refused) */
     struct sink *sinks[INGEST_MAX_SINKS];
     size_t n_sinks;
     struct journal_reporter reporter;
@@ -104,7 +107,8 @@ int ingest_new(const struct ingest_config *cfg, struct sink **sinks, size_t n_si
     if ((in->collector_id = strdup(cfg->collector_id)) == NULL ||
         alert_xml_new(NULL, &in->parser) != 0 || state_new(&sc, &in->state) != 0 ||
         sources_new(0, &in->sources) != 0 ||
-        ratelimit_new(cfg->rate_limit, cfg->rate_burst, 0, &in->rate) != 0)
+        ratelimit_new(cfg->rate_limit, cfg->rate_burst, 0, &in->rate) != 0 ||
+        (cfg->fast_path && repeat_new(0, &in->repeat) != 0))
         goto fail;
     *out = in;
     return 0;
@@ -127,6 +131,7 @@ void ingest_free(struct ingest *in)
     acl_free(in->acl);
     ratelimit_free(in->rate);
     auth_free(in->auth);
+    repeat_free(in->repeat);
     alert_xml_free(in->parser);
     change_json_free(&in->json);
     free(in->collector_id);
@@ -202,6 +207,7 @@ static void apply(struct ingest *in, const struct alert *a, const struct sockadd
 {
     struct state_result r;
     int rc = state_apply(in->state, a, now_ms, &r);
+    in->applied = rc == 0 ? (int)r.outcome : -1;
     if (item != NULL) {
         item->host = a->host;
         item->component = a->component;
@@ -225,6 +231,16 @@ static void apply(struct ingest *in, const struct alert *a, const struct sockadd
     in->stats.outcomes[r.outcome]++;
     if (change_outcome_forwarded(r.outcome))
         forward(in, &r, from, now_ms, mono_ms);
+}
+
+static void count_rate_limited(struct ingest *in, size_t n, const struct sockaddr *from,
+                               int64_t mono_ms)
+{
+    char sender[72];
+    in->stats.rate_limited += n;
+    log_ratelimited(&in->rl_rate, mono_ms, LOG_LEVEL_WARNING,
+                    "%zu alert(s) from %s refused: over the per-sender rate limit", n,
+                    sender_text(from, sender, sizeof(sender)));
 }
 
 /* Apply a document alert_xml_parse just read into in->res (rc: what it returned); items
@@ -261,12 +277,8 @@ static int process(struct ingest *in, int rc, const struct sockaddr *from, int64
     /* The rate limit counts alerts, not datagrams (a batch is as many alerts as it holds);
      * the first ones in a batch pass. */
     size_t pass = ratelimit_take(in->rate, from, res->n_alerts, mono_ms);
-    if (pass < res->n_alerts) {
-        in->stats.rate_limited += res->n_alerts - pass;
-        log_ratelimited(&in->rl_rate, mono_ms, LOG_LEVEL_WARNING,
-                        "%zu alert(s) from %s refused: over the per-sender rate limit",
-                        res->n_alerts - pass, sender_text(from, sender, sizeof(sender)));
-    }
+    if (pass < res->n_alerts)
+        count_rate_limited(in, res->n_alerts - pass, from, mono_ms);
     for (size_t i = 0; i < pass; i++) {
         const struct alert *a = &res->alerts[i];
         struct ingest_item *item = items != NULL && i < max ? &items[i] : NULL;
@@ -339,10 +351,75 @@ void ingest_set_acl(struct ingest *in, struct acl *acl)
     in->acl = acl;
 }
 
+/* A datagram the repeat cache knows (hit). If the table still agrees (the alert has the
+ * generation the record says, or for a Del still none), do exactly what process() does for
+ * a one-alert document whose alert comes out a duplicate, or a redundant clear: rate limit,
+ * counters, the sender's alert count, last seen and TTL. Returns false when the record is
+ * stale: then nothing was done, and the datagram takes the full path. */
+static bool repeat_apply(struct ingest *in, const struct repeat_hit *hit,
+                         const struct sockaddr *from, void *src, int64_t now_ms, int64_t mono_ms)
+{
+    if (state_generation(in->state, hit->key, hit->klen, hit->key_hash) != hit->generation)
+        return false;
+    if (ratelimit_take(in->rate, from, 1, mono_ms) < 1) {
+        count_rate_limited(in, 1, from, mono_ms);
+        return true;
+    }
+    in->stats.alerts++;
+    sources_alert(in->sources, src, 0, 0);
+    enum change_outcome o = CHANGE_REDUNDANT_CLEAR;
+    if (hit->kind == REPEAT_SET) {
+        state_refresh(in->state, hit->key, hit->klen, hit->key_hash, now_ms);
+        o = CHANGE_DUPLICATE;
+    }
+    in->stats.outcomes[o]++;
+    in->stats.fast_path++;
+    return true;
+}
+
+/* After the full path: remember a datagram whose repeat would be a plain repeat. That is
+ * one alert (several: each is its own question; none: nothing to repeat), nothing refused
+ * or dropped in it, no Seq (a repeated number is counted), no Increment (a repeat adds to
+ * Count), and applied: set (raise, update or duplicate: the alert now holds what it says)
+ * or cleared (clear or redundant clear). Not applied (rate limit, caps, Updonly of nothing):
+ * the table does not hold what it says, nothing to remember. */
+static void repeat_remember(struct ingest *in, int rc, const char *buf, size_t len, uint32_t hash)
+{
+    const struct alert_xml_result *res = &in->res;
+    if (rc != 0 || res->n_alerts != 1 || res->n_rejected != 0 || res->n_extra_dropped != 0)
+        return;
+    const struct alert *a = &res->alerts[0];
+    if (alert_has_num(a, ALERT_SEQ) ||
+        (alert_has_num(a, ALERT_INCREMENT) && a->num[ALERT_INCREMENT] != 0))
+        return;
+    enum repeat_kind kind;
+    switch (in->applied) {
+    case CHANGE_RAISE:
+    case CHANGE_UPDATE:
+    case CHANGE_DUPLICATE:
+        kind = REPEAT_SET;
+        break;
+    case CHANGE_CLEAR:
+    case CHANGE_REDUNDANT_CLEAR:
+        kind = REPEAT_CLEAR;
+        break;
+    default:
+        return;
+    }
+    char key[STATE_KEY_MAX];
+    uint32_t kh;
+    size_t klen = state_key(a->host, a->host_len, a->component, a->component_len, key, &kh);
+    uint64_t g = kind == REPEAT_SET ? state_generation(in->state, key, klen, kh) : 0;
+    if (kind == REPEAT_SET && g == 0)
+        return;
+    repeat_insert(in->repeat, buf, len, hash, kind, key, klen, kh, g);
+}
+
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
                      const struct sockaddr *from, int64_t now_ms, int64_t mono_ms)
 {
     char sender[72];
+    const char *datagram = buf;
 
     /* Counted as received first, whatever becomes of it: datagrams is what arrived, and
      * every refusal below has a counter of its own. */
@@ -367,8 +444,32 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
                         sender_text(from, sender, sizeof(sender)), len);
         return;
     }
-    process(in, alert_xml_parse(in->parser, buf, len, &in->res), from, now_ms, mono_ms, NULL, 0,
-            NULL, src);
+    /* A signed datagram is never a repeat: its nonce makes every one unique, and one that
+     * is not unique was refused above as a replay. */
+    bool plain = in->repeat != NULL && buf == datagram;
+    uint32_t hash = 0;
+    if (plain) {
+        struct repeat_hit hit;
+        hash = repeat_hash(buf, len);
+        if (repeat_lookup(in->repeat, buf, len, hash, &hit) &&
+            repeat_apply(in, &hit, from, src, now_ms, mono_ms))
+            return;
+    }
+    in->applied = -1;
+    int rc = alert_xml_parse(in->parser, buf, len, &in->res);
+    process(in, rc, from, now_ms, mono_ms, NULL, 0, NULL, src);
+    if (plain)
+        repeat_remember(in, rc, buf, len, hash);
+}
+
+int ingest_set_fast_path(struct ingest *in, bool on)
+{
+    if (!on) {
+        repeat_free(in->repeat);
+        in->repeat = NULL;
+        return 0;
+    }
+    return in->repeat != NULL ? 0 : repeat_new(0, &in->repeat);
 }
 
 int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,

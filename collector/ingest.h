@@ -30,6 +30,7 @@ struct ingest_config {
     double rate_burst;        /* 0: rate_limit */
     struct journal *journal;  /* every change goes here before any sink; borrowed (it
                                * outlives ingest); NULL: no journal */
+    bool fast_path;           /* repeats skip the parser (collector/repeat.h) */
 };
 
 struct ingest;
@@ -83,6 +84,10 @@ struct auth;
 /* Check signatures with auth from now on (NULL: none); takes ownership, frees the old. */
 void ingest_set_auth(struct ingest *in, struct auth *auth);
 struct auth *ingest_auth(struct ingest *in);
+
+/* Turn the fast path (byte-identical repeats skip the parser, collector/repeat.h) on or off
+ * (SIGHUP); off gives its memory back. Returns 0, or -ENOMEM (then it stays off). */
+int ingest_set_fast_path(struct ingest *in, bool on);
 
 /* Change the per-sender rate limit (SIGHUP). */
 void ingest_set_rate_limit(struct ingest *in, double rate, double burst);

@@ -90,6 +90,15 @@ static int apply_rate_limit(struct daemon *dm, const struct config *next, char *
     return 0;
 }
 
+/* Off gives the repeat cache's memory back; on allocates it again (empty). */
+static int apply_fast_path(struct daemon *dm, const struct config *next, char *why, size_t size)
+{
+    int rc = ingest_set_fast_path(dm->ingest, next->fast_path);
+    if (rc != 0)
+        snprintf(why, size, "%s; it stays off", strerror(-rc));
+    return rc;
+}
+
 static int apply_allow(struct daemon *dm, const struct config *next, char *why, size_t size)
 {
     struct acl *acl;

@@ -22,6 +22,7 @@ struct source {
 
 struct sources {
     struct source *table;
+    struct source *last; /* the last sender looked up: a burst comes from one address */
     size_t n, max;
     struct sources_totals totals;
 };
@@ -71,7 +72,10 @@ void *sources_datagram(struct sources *s, const struct sockaddr *from, int64_t n
     if (from == NULL)
         return NULL;
     make_key(from, key);
-    HASH_FIND(hh, s->table, key, KEY_LEN, e);
+    if (s->last != NULL && memcmp(s->last->key, key, KEY_LEN) == 0)
+        e = s->last;
+    else
+        HASH_FIND(hh, s->table, key, KEY_LEN, e);
     if (e == NULL) {
         if (s->n >= s->max || (e = calloc(1, sizeof(*e))) == NULL) {
             s->totals.untracked++;
@@ -93,6 +97,7 @@ void *sources_datagram(struct sources *s, const struct sockaddr *from, int64_t n
     }
     e->datagrams++;
     e->last_seen_ms = now_ms;
+    s->last = e; /* entries are freed only with the table */
     return e;
 }
 

@@ -6,7 +6,8 @@
  * tests drive it with a fake clock.
  *
  * Loop thread only. Hot path: a duplicate (the common case under a refresh storm) is one
- * hash lookup and a field compare, with no allocation.
+ * hash lookup and a field compare, with no allocation; so is an update that fits the room
+ * its alert already has.
  */
 #ifndef INJECTOR_STATE_H
 #define INJECTOR_STATE_H
@@ -100,6 +101,28 @@ bool state_begin_series(struct state *s, uint64_t (*random64)(void));
 /* 64 random bits from the kernel (getrandom), for state_begin_series; falls back to the
  * time and pid when the kernel has none to give. */
 uint64_t state_random64(void);
+
+/* ---- for the repeat path (collector/repeat.h) ---------------------------------------
+ * Every change to an active alert (raise, update, ack, ...) gives it a new version, and a
+ * key that is cleared and raised again gets a new one too: so "the version is still v"
+ * means "nothing changed this alert since it had version v". The version serves as the
+ * alert's generation. */
+
+/* Room for a key: "host\0component\0". */
+#define STATE_KEY_MAX (2 * (ALERT_KEY_MAX + 1))
+
+/* Write the table's key for (host, component) into key (STATE_KEY_MAX bytes) and its hash
+ * into *hash; returns the key's length (without the final NUL). */
+size_t state_key(const char *host, size_t host_len, const char *component, size_t component_len,
+                 char *key, uint32_t *hash);
+
+/* The version of the active alert with that key, or 0 when the key has no active alert.
+ * Changes nothing. */
+uint64_t state_generation(const struct state *s, const char *key, size_t klen, uint32_t hash);
+
+/* Refresh the active alert with that key exactly as a duplicate Upd/Post/Updonly does
+ * (last seen, and its TTL starts again) and return 0; -ENOENT when it has none. */
+int state_refresh(struct state *s, const char *key, size_t klen, uint32_t hash, int64_t now_ms);
 
 /* Call cb for every active alert (host == NULL) or those of one host, in no particular
  * order; stop early when cb returns non-zero and return that value. The alert and meta are

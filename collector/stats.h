@@ -63,6 +63,9 @@
     S(rejected_acl, TOTAL, NONE, NONZERO,                                                          \
       "Datagrams and documents from sources outside the allow-list.")                              \
     S(rate_limited, TOTAL, NONE, NONZERO, "Alerts refused by the per-sender rate limit.")          \
+    S(fast_path, TOTAL, NONE, NONZERO,                                                             \
+      "Alerts that skipped the parser: byte-identical repeats of a datagram whose alert nothing "  \
+      "changed since (duplicates, redundant clears).")                                             \
     S(tcp_connections, TOTAL, NONE, NONZERO, "TCP clients accepted.")                              \
     S(tcp_documents, TOTAL, NONE, NONZERO, "Documents received over TCP.")                         \
     S(tcp_refused, TOTAL, NONE, NONZERO,                                                           \

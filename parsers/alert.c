@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <strings.h>
 
 const struct alert_text_info alert_text_info[ALERT_TEXT_COUNT] = {
     [ALERT_MSG] = {"Msg", "msg"},
@@ -30,20 +29,40 @@ const struct alert_num_info alert_num_info[ALERT_NUM_COUNT] = {
     [ALERT_TTL] = {"TTL", "ttl", ALERT_KIND_INT, 0, 10LL * 366 * 24 * 3600},
 };
 
-static const char *const action_names[] = {
-    [ALERT_UPD] = "Upd",
-    [ALERT_DEL] = "Del",
-    [ALERT_UPDONLY] = "Updonly",
-    [ALERT_POST] = "Post",
-};
+/* Whether s (len bytes) is word, ASCII case-insensitively; word is lower-case letters
+ * only, so setting bit 0x20 of each byte (upper to lower case) is an exact compare. */
+static bool same_word(const char *s, size_t len, const char *word)
+{
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] | 0x20) != (unsigned char)word[i])
+            return false;
+    return word[len] == '\0';
+}
 
 int alert_action_parse(const char *s, size_t len, enum alert_action *out)
 {
-    for (size_t i = 0; i < sizeof(action_names) / sizeof(action_names[0]); i++) {
-        if (strlen(action_names[i]) == len && strncasecmp(s, action_names[i], len) == 0) {
-            *out = (enum alert_action)i;
+    /* By length first: one compare instead of a scan of every name. */
+    switch (len) {
+    case 3:
+        if (same_word(s, 3, "upd")) {
+            *out = ALERT_UPD;
             return 0;
         }
+        if (same_word(s, 3, "del")) {
+            *out = ALERT_DEL;
+            return 0;
+        }
+        return -EINVAL;
+    case 4:
+        if (!same_word(s, 4, "post"))
+            return -EINVAL;
+        *out = ALERT_POST;
+        return 0;
+    case 7:
+        if (!same_word(s, 7, "updonly"))
+            return -EINVAL;
+        *out = ALERT_UPDONLY;
+        return 0;
     }
     return -EINVAL;
 }
@@ -96,6 +115,8 @@ size_t alert_utf8_len(const unsigned char *s, size_t avail)
 bool alert_utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
+    if (alert_ascii(s, n))
+        return true;
     for (size_t i = 0; i < n;) {
         if (p[i] < 0x80) {
             i++;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Limits a sender can rely on; longer values make the datagram malformed. */
 #define ALERT_KEY_MAX         255  /* ProblemHost, Component (bytes, after trimming) */
@@ -111,6 +112,32 @@ size_t alert_utf8_len(const unsigned char *s, size_t avail);
 
 /* Whether s[0..n) is valid UTF-8. */
 bool alert_utf8_valid(const char *s, size_t n);
+
+/* Whether s[0..n) is all ASCII (so valid UTF-8): values nearly always are, and this is the
+ * check that runs per value. The bytes are ORed a word at a time, the last word overlapping
+ * rather than a byte loop for the tail, and tested once. */
+static inline bool alert_ascii(const char *s, size_t n)
+{
+    uint64_t acc = 0, w;
+    uint32_t h;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            memcpy(&w, s + i, 8);
+            acc |= w;
+        }
+        memcpy(&w, s + n - 8, 8);
+        return ((acc | w) & UINT64_C(0x8080808080808080)) == 0;
+    }
+    if (n >= 4) {
+        memcpy(&h, s, 4);
+        acc = h;
+        memcpy(&h, s + n - 4, 4);
+        return ((acc | h) & 0x80808080u) == 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        acc |= (unsigned char)s[i];
+    return (acc & 0x80) == 0;
+}
 
 /* Reset every field to absent (host/component NULL, no extras). */
 void alert_clear(struct alert *a);

@@ -35,7 +35,8 @@ struct field_def {
     const char *element; /* element name (Injector form) */
     const char *attr;    /* attribute name (ProxD form), matched case-insensitively */
     enum field_kind kind;
-    int idx; /* enum alert_text or enum alert_num */
+    int idx;        /* enum alert_text or enum alert_num */
+    size_t cap_max; /* bytes captured at most: the limit, with room for blanks if trimmed */
 };
 
 /* Built once from alert.h's tables: ProblemHost, Component, Action, texts, numbers. */
@@ -48,13 +49,31 @@ struct name_index {
     unsigned n[256];
 };
 
+/* What an element name means to us, besides the fields. */
+enum name_role { ROLE_NONE, ROLE_FIELD, ROLE_ALERT, ROLE_UPD_ALERT, ROLE_DEL_ALERT };
+
+/* libxml2 hands every element name over interned in the context's dictionary (its own
+ * tree builder keeps those pointers as node names), so the names we know are interned once
+ * when the context is made and then recognised by their pointer: no string compare per
+ * element. A pointer not in this table is looked up by its text (an unknown element; or,
+ * should a libxml2 ever pass a name from elsewhere, any name): a miss costs time, never a
+ * wrong answer. Open addressing, at most a third full. */
+#define NAME_SLOTS 64
+
+struct name_slot {
+    const xmlChar *name; /* NULL: empty */
+    const struct field_def *field;
+    enum name_role role;
+};
+
 struct alert_xml {
     xmlParserCtxtPtr ctxt;
     struct alert_xml_limits lim;
 
     struct field_def fields[N_FIELDS];
-    struct name_index elem_index; /* exact element names */
-    struct name_index attr_index; /* lower-cased attribute names */
+    struct name_index elem_index;       /* exact element names */
+    struct name_index attr_index;       /* lower-cased attribute names */
+    struct name_slot names[NAME_SLOTS]; /* by pointer into ctxt->dict */
 
     char *arena; /* every value of the current datagram, NUL-terminated */
     size_t arena_len, arena_cap;
@@ -71,7 +90,7 @@ struct alert_xml {
     enum alert_xml_reason cur_bad; /* first alert-level problem of the open alert */
     char cur_bad_text[120];
 
-    bool capturing;                    /* inside a field element of the open alert */
+    unsigned cap_depth;                /* depth of the field element being captured; 0: none */
     const struct field_def *cap_field; /* NULL for an unknown element (extra) */
     const char *cap_name;              /* extra: its name, in the arena */
     size_t cap_start, cap_max;
@@ -116,16 +135,20 @@ static void index_add(struct name_index *ix, unsigned char c, const struct field
 static void build_fields(struct alert_xml *p)
 {
     size_t n = 0;
-    p->fields[n++] = (struct field_def){"ProblemHost", "host", F_HOST, 0};
-    p->fields[n++] = (struct field_def){"Component", "component", F_COMPONENT, 0};
-    p->fields[n++] = (struct field_def){"Action", "action", F_ACTION, 0};
+    p->fields[n++] = (struct field_def){"ProblemHost", "host", F_HOST, 0, 0};
+    p->fields[n++] = (struct field_def){"Component", "component", F_COMPONENT, 0, 0};
+    p->fields[n++] = (struct field_def){"Action", "action", F_ACTION, 0, 0};
     for (int i = 0; i < ALERT_TEXT_COUNT; i++)
-        p->fields[n++] =
-            (struct field_def){alert_text_info[i].element, alert_text_info[i].element, F_TEXT, i};
+        p->fields[n++] = (struct field_def){alert_text_info[i].element, alert_text_info[i].element,
+                                            F_TEXT, i, 0};
     for (int i = 0; i < ALERT_NUM_COUNT; i++)
         p->fields[n++] =
-            (struct field_def){alert_num_info[i].element, alert_num_info[i].element, F_NUM, i};
+            (struct field_def){alert_num_info[i].element, alert_num_info[i].element, F_NUM, i, 0};
     for (size_t i = 0; i < n; i++) {
+        enum field_kind k = p->fields[i].kind;
+        p->fields[i].cap_max = k == F_TEXT                       ? ALERT_TEXT_MAX
+                               : k == F_HOST || k == F_COMPONENT ? ALERT_KEY_MAX + SHORT_VALUE_MAX
+                                                                 : SHORT_VALUE_MAX;
         index_add(&p->elem_index, (unsigned char)p->fields[i].element[0], &p->fields[i]);
         index_add(&p->attr_index, (unsigned char)tolower((unsigned char)p->fields[i].attr[0]),
                   &p->fields[i]);
@@ -148,6 +171,76 @@ static const struct field_def *lookup_attr(const struct alert_xml *p, const char
         if (strcasecmp(p->attr_index.by_char[c][i]->attr, name) == 0)
             return p->attr_index.by_char[c][i];
     return NULL;
+}
+
+static size_t name_slot_at(const xmlChar *name)
+{
+    /* Dictionary strings sit next to each other in its pools: the low bits differ. */
+    uintptr_t v = (uintptr_t)name;
+    return (size_t)(v ^ (v >> 6)) & (NAME_SLOTS - 1);
+}
+
+static int names_add(struct alert_xml *p, const char *text, const struct field_def *f,
+                     enum name_role role)
+{
+    const xmlChar *name = xmlDictLookup(p->ctxt->dict, BAD_CAST text, -1);
+    if (name == NULL)
+        return -ENOMEM;
+    size_t i = name_slot_at(name);
+    while (p->names[i].name != NULL && p->names[i].name != name)
+        i = (i + 1) & (NAME_SLOTS - 1);
+    p->names[i] = (struct name_slot){name, f, role};
+    return 0;
+}
+
+/* Intern the names we know in a new context's dictionary. */
+static int names_build(struct alert_xml *p)
+{
+    memset(p->names, 0, sizeof(p->names));
+    int rc = names_add(p, "Alert", NULL, ROLE_ALERT) |
+             names_add(p, "updAlert", NULL, ROLE_UPD_ALERT) |
+             names_add(p, "delAlert", NULL, ROLE_DEL_ALERT);
+    for (size_t i = 0; i < N_FIELDS; i++)
+        rc |= names_add(p, p->fields[i].element, &p->fields[i], ROLE_FIELD);
+    return rc != 0 ? -ENOMEM : 0;
+}
+
+/* The role of a name not in the table, by its text. */
+__attribute__((noinline)) static enum name_role
+name_role_by_text(const struct alert_xml *p, const char *s, const struct field_def **f)
+{
+    *f = lookup_element(p, s);
+    if (*f != NULL)
+        return ROLE_FIELD;
+    if (strcmp(s, "Alert") == 0)
+        return ROLE_ALERT;
+    if (strcmp(s, "updAlert") == 0)
+        return ROLE_UPD_ALERT;
+    if (strcmp(s, "delAlert") == 0)
+        return ROLE_DEL_ALERT;
+    return ROLE_NONE;
+}
+
+/* The role of an element name (and its field for ROLE_FIELD, else NULL). */
+/* The table's slot for a name, or NULL when it is not there. */
+static inline const struct name_slot *name_slot_find(const struct alert_xml *p, const xmlChar *name)
+{
+    for (size_t i = name_slot_at(name); p->names[i].name != NULL; i = (i + 1) & (NAME_SLOTS - 1))
+        if (p->names[i].name == name)
+            return &p->names[i];
+    return NULL;
+}
+
+static enum name_role name_role(const struct alert_xml *p, const xmlChar *name,
+                                const struct field_def **f)
+{
+    for (size_t i = name_slot_at(name); p->names[i].name != NULL; i = (i + 1) & (NAME_SLOTS - 1)) {
+        if (p->names[i].name == name) {
+            *f = p->names[i].field;
+            return p->names[i].role;
+        }
+    }
+    return name_role_by_text(p, (const char *)name, f);
 }
 
 static int current_line(const struct alert_xml *p)
@@ -196,21 +289,53 @@ static void alert_bad(struct alert_xml *p, enum alert_xml_reason reason, const c
 
 /* Append to the arena. The arena is sized at parse start to hold any datagram of that
  * length (see arena_reserve), so the check below is a guard, not a growth path. */
-static bool arena_put(struct alert_xml *p, const char *s, size_t n)
+__attribute__((cold, noinline)) static bool arena_full(struct alert_xml *p)
 {
-    if (n > p->arena_cap - p->arena_len) {
-        stop(p, ALERT_XML_FIELD_TOO_LONG, "values exceed the parser's buffer");
-        return false;
+    stop(p, ALERT_XML_FIELD_TOO_LONG, "values exceed the parser's buffer");
+    return false;
+}
+
+static inline bool arena_put(struct alert_xml *p, const char *s, size_t n)
+{
+    if (n > p->arena_cap - p->arena_len)
+        return arena_full(p);
+    char *d = p->arena + p->arena_len;
+    /* Values are short: two overlapping moves instead of a call to memcpy. */
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
     }
-    memcpy(p->arena + p->arena_len, s, n);
     p->arena_len += n;
+    return true;
+}
+
+/* End a value: its NUL. */
+static inline bool arena_nul(struct alert_xml *p)
+{
+    if (p->arena_len == p->arena_cap)
+        return arena_full(p);
+    p->arena[p->arena_len++] = '\0';
     return true;
 }
 
 static char *arena_strdup(struct alert_xml *p, const char *s, size_t n)
 {
     size_t at = p->arena_len;
-    if (!arena_put(p, s, n) || !arena_put(p, "", 1))
+    if (!arena_put(p, s, n) || !arena_nul(p))
         return NULL;
     return p->arena + at;
 }
@@ -236,7 +361,7 @@ static bool is_blank(char c)
 }
 
 /* Trim blanks in place; returns the start, sets *len. The value is NUL-terminated. */
-static char *trim(char *s, size_t *len)
+static inline char *trim(char *s, size_t *len)
 {
     size_t n = *len;
     while (n > 0 && is_blank(*s)) {
@@ -250,29 +375,73 @@ static char *trim(char *s, size_t *len)
     return s;
 }
 
-static bool parse_bool(const char *s, int64_t *out)
+/* Whether s (len bytes) is word, ASCII case-insensitively; word is lower-case letters
+ * only, so setting bit 0x20 of each byte (upper to lower case) is an exact compare. */
+static bool same_word(const char *s, size_t len, const char *word)
 {
-    if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0) {
-        *out = 1;
-        return true;
-    }
-    if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0) {
-        *out = 0;
-        return true;
-    }
-    return false;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] | 0x20) != (unsigned char)word[i])
+            return false;
+    return word[len] == '\0';
 }
 
-static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+static bool parse_bool(const char *s, size_t len, int64_t *out)
 {
-    if (*s == '\0')
-        return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
+    int v = -1;
+    switch (len) {
+    case 1:
+        v = s[0] == '1' ? 1 : s[0] == '0' ? 0 : -1;
+        break;
+    case 2:
+        v = same_word(s, len, "no") ? 0 : -1;
+        break;
+    case 3:
+        v = same_word(s, len, "yes") ? 1 : -1;
+        break;
+    case 4:
+        v = same_word(s, len, "true") ? 1 : -1;
+        break;
+    case 5:
+        v = same_word(s, len, "false") ? 0 : -1;
+        break;
+    }
+    if (v < 0)
         return false;
     *out = v;
+    return true;
+}
+
+/* A decimal integer with an optional sign, nothing else (blanks are trimmed before), within
+ * [min, max]: what strtoll accepted here, without its locale and errno round trip. Every
+ * range in alert_num_info lies within +-10^18, so past leading zeros a number of more than
+ * 18 digits is out of range, and 18 digits cannot overflow the accumulator. */
+static bool parse_int(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (len > 0 && (s[0] == '+' || s[0] == '-')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    if (i == len)
+        return false;
+    if (len - i > 18) {
+        while (i + 1 < len && s[i] == '0')
+            i++;
+        if (len - i > 18)
+            return false;
+    }
+    uint64_t v = 0;
+    for (; i < len; i++) {
+        unsigned d = (unsigned char)s[i] - '0';
+        if (d > 9)
+            return false;
+        v = v * 10 + d;
+    }
+    int64_t x = neg ? -(int64_t)v : (int64_t)v;
+    if (x < min || x > max)
+        return false;
+    *out = x;
     return true;
 }
 
@@ -300,27 +469,68 @@ static void begin_alert(struct alert_xml *p, enum alert_action action, bool has_
 /* libxml2 (2.9) lets some invalid UTF-8 through, in CDATA sections for one (an overlong
  * C1 BD, found by the fuzzer). Everything downstream relies on UTF-8: a value that is not
  * refuses the datagram here. */
-static bool valid_or_stop(struct alert_xml *p, const char *what, const char *v, size_t len)
+__attribute__((cold, noinline)) static bool not_utf8(struct alert_xml *p, const char *what)
 {
-    if (alert_utf8_valid(v, len))
-        return true;
     stop(p, ALERT_XML_ENCODING, "%s is not valid UTF-8", what);
     return false;
 }
 
+__attribute__((always_inline)) static inline bool
+valid_or_stop(struct alert_xml *p, const char *what, const char *v, size_t len)
+{
+    if (alert_ascii(v, len) || alert_utf8_valid(v, len))
+        return true;
+    return not_utf8(p, what);
+}
+
+/* The refusals of set_field, out of its way: the common path stays short. */
+__attribute__((cold, noinline)) static void
+field_too_long(struct alert_xml *p, const struct field_def *f, size_t len, size_t max)
+{
+    stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %zu", f->element, len, max);
+}
+
+__attribute__((cold, noinline)) static void bad_number(struct alert_xml *p,
+                                                       const struct field_def *f, const char *v)
+{
+    const struct alert_num_info *ni = &alert_num_info[f->idx];
+    if (ni->kind == ALERT_KIND_BOOL)
+        alert_bad(p, ALERT_XML_BAD_NUMBER, "%s '%.32s' is not true or false", f->element, v);
+    else
+        alert_bad(p, ALERT_XML_BAD_NUMBER,
+                  "%s '%.32s' is not an integer in [%" PRId64 ", %" PRId64 "]", f->element, v,
+                  ni->min, ni->max);
+}
+
+__attribute__((cold, noinline)) static void bad_action(struct alert_xml *p, const char *v)
+{
+    alert_bad(p, ALERT_XML_BAD_ACTION, "Action '%.32s' is not one of Upd, Del, Updonly, Post", v);
+}
+
 /* Store one field value (NUL-terminated, in the arena) into the open alert. */
-static void set_field(struct alert_xml *p, const struct field_def *f, char *v, size_t len)
+__attribute__((always_inline)) static inline void
+set_field(struct alert_xml *p, const struct field_def *f, char *v, size_t len)
 {
     struct alert *a = &p->alerts[p->n_alerts];
-    if (!valid_or_stop(p, f->element, v, len))
+    if (f->kind == F_TEXT) {
+        if (!valid_or_stop(p, f->element, v, len))
+            return;
+        if (len > ALERT_TEXT_MAX) {
+            field_too_long(p, f, len, ALERT_TEXT_MAX);
+            return;
+        }
+        a->text[f->idx] = v;
+        a->text_len[f->idx] = (uint32_t)len;
         return;
+    }
+    v = trim(v, &len);
     switch (f->kind) {
     case F_HOST:
     case F_COMPONENT:
-        v = trim(v, &len);
+        if (!valid_or_stop(p, f->element, v, len))
+            return;
         if (len > ALERT_KEY_MAX) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element, len,
-                 ALERT_KEY_MAX);
+            field_too_long(p, f, len, ALERT_KEY_MAX);
             return;
         }
         if (f->kind == F_HOST) {
@@ -331,43 +541,32 @@ static void set_field(struct alert_xml *p, const struct field_def *f, char *v, s
             a->component_len = (uint32_t)len;
         }
         return;
+    /* An action, a number, a boolean that reads right is ASCII: the UTF-8 check is only
+     * needed to tell a bad value from an undecodable one. */
     case F_ACTION:
-        v = trim(v, &len);
-        if (alert_action_parse(v, len, &a->action) != 0)
-            alert_bad(p, ALERT_XML_BAD_ACTION,
-                      "Action '%.32s' is not one of Upd, Del, Updonly, Post", v);
-        p->cur_has_action = true;
-        return;
-    case F_TEXT:
-        if (len > ALERT_TEXT_MAX) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is %zu bytes, the limit is %d", f->element, len,
-                 ALERT_TEXT_MAX);
-            return;
+        if (alert_action_parse(v, len, &a->action) != 0) {
+            if (!valid_or_stop(p, f->element, v, len))
+                return;
+            bad_action(p, v);
         }
-        a->text[f->idx] = v;
-        a->text_len[f->idx] = (uint32_t)len;
+        p->cur_has_action = true;
         return;
     case F_NUM: {
         const struct alert_num_info *ni = &alert_num_info[f->idx];
         int64_t n;
-        v = trim(v, &len);
-        bool ok =
-            ni->kind == ALERT_KIND_BOOL ? parse_bool(v, &n) : parse_int(v, ni->min, ni->max, &n);
+        bool ok = ni->kind == ALERT_KIND_BOOL ? parse_bool(v, len, &n)
+                                              : parse_int(v, len, ni->min, ni->max, &n);
         if (!ok) {
-            if (ni->kind == ALERT_KIND_BOOL)
-                alert_bad(p, ALERT_XML_BAD_NUMBER, "%s '%.32s' is not true or false", f->element,
-                          v);
-            else
-                alert_bad(p, ALERT_XML_BAD_NUMBER,
-                          "%s '%.32s' is not an integer in [%" PRId64 ", %" PRId64 "]", f->element,
-                          v, ni->min, ni->max);
+            if (valid_or_stop(p, f->element, v, len))
+                bad_number(p, f, v);
             return;
         }
         alert_set_num(a, (enum alert_num)f->idx, n);
         return;
     }
+    case F_TEXT:
     case F_EXTRA:
-        return; /* handled by the caller: it needs the name too */
+        return; /* F_TEXT above; F_EXTRA by the caller: it needs the name too */
     }
 }
 
@@ -412,7 +611,7 @@ static char *attr_strdup(struct alert_xml *p, const char *s, size_t *len)
             return NULL;
         }
     }
-    if (!arena_put(p, "", 1))
+    if (!arena_nul(p))
         return NULL;
     *len = p->arena_len - at - 1;
     return p->arena + at;
@@ -446,71 +645,143 @@ static void proxd_alert(struct alert_xml *p, enum alert_action action, int nb_at
         end_alert(p);
 }
 
+/* An element outside any open alert: an Alert (or ProxD updAlert/delAlert) starts, or a
+ * wrapper (<Event>, <Alerts>, <transactionlist>) or one of its fields, ignored. */
+__attribute__((noinline)) static void outside_alert(struct alert_xml *p, enum name_role role,
+                                                    int nb_attributes, const xmlChar **attributes)
+{
+    if (role == ROLE_ALERT) {
+        if (alert_slot_free(p)) {
+            begin_alert(p, ALERT_UPD, false);
+            p->alert_depth = p->depth;
+        }
+    } else if (role == ROLE_UPD_ALERT) {
+        proxd_alert(p, ALERT_UPD, nb_attributes, attributes);
+    } else if (role == ROLE_DEL_ALERT) {
+        proxd_alert(p, ALERT_DEL, nb_attributes, attributes);
+    }
+}
+
+/* An unknown child of the alert: kept as an extra, its name first in the arena. */
+__attribute__((noinline)) static void begin_extra(struct alert_xml *p, const char *name)
+{
+    size_t nlen = strlen(name);
+    if (nlen > ALERT_EXTRA_NAME_MAX) {
+        stop(p, ALERT_XML_FIELD_TOO_LONG, "element name is %zu bytes, the limit is %d", nlen,
+             ALERT_EXTRA_NAME_MAX);
+        return;
+    }
+    p->cap_name = arena_strdup(p, name, nlen);
+    if (p->cap_name == NULL)
+        return;
+    p->cap_depth = p->depth;
+    p->cap_field = NULL;
+    p->cap_start = p->arena_len;
+    p->cap_max = ALERT_EXTRA_VALUE_MAX;
+}
+
+__attribute__((cold, noinline)) static void too_deep(struct alert_xml *p)
+{
+    stop(p, ALERT_XML_DEPTH, "elements nested deeper than %u", p->lim.max_depth);
+}
+
+/* on_start for everything but a known field of the open alert (p->depth already counts
+ * this element): a wrapper, an Alert, an unknown element, markup inside a value, too deep. */
+__attribute__((noinline)) static void start_other(struct alert_xml *p, const xmlChar *localname,
+                                                  int nb_attributes, const xmlChar **attributes)
+{
+    if (p->depth > p->lim.max_depth) {
+        too_deep(p);
+        return;
+    }
+    const struct field_def *f;
+    enum name_role role = name_role(p, localname, &f);
+    if (p->alert_depth == 0) {
+        outside_alert(p, role, nb_attributes, attributes);
+        return;
+    }
+    if (p->depth != p->alert_depth + 1)
+        return; /* markup inside a field value: ignored, its text too */
+    if (f == NULL) {
+        begin_extra(p, (const char *)localname);
+        return;
+    }
+    p->cap_depth = p->depth;
+    p->cap_field = f;
+    p->cap_start = p->arena_len;
+    p->cap_max = f->cap_max;
+}
+
+/* The common case, a known field of the open alert, takes no call: the rest goes to
+ * start_other. */
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
                      int nb_namespaces, const xmlChar **namespaces, int nb_attributes,
                      int nb_defaulted, const xmlChar **attributes)
 {
     struct alert_xml *p = ctx;
-    const char *name = (const char *)localname;
     (void)prefix, (void)uri, (void)nb_namespaces, (void)namespaces, (void)nb_defaulted;
 
-    if (++p->depth > p->lim.max_depth) {
-        stop(p, ALERT_XML_DEPTH, "elements nested deeper than %u", p->lim.max_depth);
+    unsigned depth = ++p->depth;
+    const struct name_slot *ns = name_slot_find(p, localname);
+    if (ns == NULL || ns->field == NULL || p->alert_depth == 0 || depth != p->alert_depth + 1 ||
+        depth > p->lim.max_depth) {
+        start_other(p, localname, nb_attributes, attributes);
         return;
     }
-    if (p->alert_depth == 0) {
-        if (strcmp(name, "Alert") == 0) {
-            if (alert_slot_free(p)) {
-                begin_alert(p, ALERT_UPD, false);
-                p->alert_depth = p->depth;
-            }
-        } else if (strcmp(name, "updAlert") == 0) {
-            proxd_alert(p, ALERT_UPD, nb_attributes, attributes);
-        } else if (strcmp(name, "delAlert") == 0) {
-            proxd_alert(p, ALERT_DEL, nb_attributes, attributes);
-        }
-        return; /* wrappers (<Event>, <Alerts>, <transactionlist>) and their fields */
-    }
-    if (p->depth != p->alert_depth + 1)
-        return; /* markup inside a field value: ignored, its text too */
-
-    const struct field_def *f = lookup_element(p, name);
-    p->cap_name = NULL;
-    if (f == NULL) {
-        size_t nlen = strlen(name);
-        if (nlen > ALERT_EXTRA_NAME_MAX) {
-            stop(p, ALERT_XML_FIELD_TOO_LONG, "element name is %zu bytes, the limit is %d", nlen,
-                 ALERT_EXTRA_NAME_MAX);
-            return;
-        }
-        p->cap_name = arena_strdup(p, name, nlen);
-        if (p->cap_name == NULL)
-            return;
-    }
-    p->capturing = true;
-    p->cap_field = f;
+    p->cap_depth = depth;
+    p->cap_field = ns->field;
     p->cap_start = p->arena_len;
-    if (f == NULL)
-        p->cap_max = ALERT_EXTRA_VALUE_MAX;
-    else if (f->kind == F_TEXT)
-        p->cap_max = ALERT_TEXT_MAX;
-    else if (f->kind == F_HOST || f->kind == F_COMPONENT)
-        p->cap_max = ALERT_KEY_MAX + SHORT_VALUE_MAX; /* room for blanks, trimmed later */
-    else
-        p->cap_max = SHORT_VALUE_MAX;
+    p->cap_max = ns->field->cap_max;
+}
+
+__attribute__((cold, noinline)) static void capture_too_long(struct alert_xml *p)
+{
+    const char *what = p->cap_field != NULL ? p->cap_field->element : p->cap_name;
+    stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is longer than %zu bytes", what, p->cap_max);
 }
 
 static void on_chars(void *ctx, const xmlChar *ch, int len)
 {
     struct alert_xml *p = ctx;
-    if (!p->capturing || p->depth != p->alert_depth + 1)
-        return;
+    if (p->depth != p->cap_depth)
+        return; /* not in a field of an alert, or in markup inside one */
     if ((size_t)len > p->cap_max - (p->arena_len - p->cap_start)) {
-        const char *what = p->cap_field != NULL ? p->cap_field->element : p->cap_name;
-        stop(p, ALERT_XML_FIELD_TOO_LONG, "%s is longer than %zu bytes", what, p->cap_max);
+        capture_too_long(p);
         return;
     }
     arena_put(p, (const char *)ch, (size_t)len);
+}
+
+__attribute__((noinline)) static void end_extra(struct alert_xml *p, char *v, size_t len)
+{
+    if (!valid_or_stop(p, "an element name", p->cap_name, strlen(p->cap_name)) ||
+        !valid_or_stop(p, p->cap_name, v, len))
+        return;
+    struct alert *a = &p->alerts[p->n_alerts];
+    if (a->n_extra < ALERT_EXTRA_MAX)
+        a->extra[a->n_extra++] = (struct alert_extra){p->cap_name, v};
+    else
+        p->res->n_extra_dropped++;
+}
+
+/* The end of a captured value: NUL-terminate it and store it in the open alert. */
+__attribute__((noinline)) static void end_capture(struct alert_xml *p)
+{
+    size_t len = p->arena_len - p->cap_start;
+    char *v = p->arena + p->cap_start;
+    p->cap_depth = 0;
+    if (!arena_nul(p))
+        return;
+    if (p->cap_field != NULL)
+        set_field(p, p->cap_field, v, len);
+    else
+        end_extra(p, v, len);
+}
+
+__attribute__((noinline)) static void end_open_alert(struct alert_xml *p)
+{
+    end_alert(p);
+    p->alert_depth = 0;
 }
 
 static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
@@ -518,27 +789,11 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
     struct alert_xml *p = ctx;
     (void)localname, (void)prefix, (void)uri;
 
-    if (p->alert_depth != 0 && p->depth == p->alert_depth + 1 && p->capturing) {
-        size_t len = p->arena_len - p->cap_start;
-        char *v = p->arena + p->cap_start;
-        p->capturing = false;
-        if (arena_put(p, "", 1)) {
-            if (p->cap_field != NULL) {
-                set_field(p, p->cap_field, v, len);
-            } else if (valid_or_stop(p, "an element name", p->cap_name, strlen(p->cap_name)) &&
-                       valid_or_stop(p, p->cap_name, v, len)) {
-                struct alert *a = &p->alerts[p->n_alerts];
-                if (a->n_extra < ALERT_EXTRA_MAX)
-                    a->extra[a->n_extra++] = (struct alert_extra){p->cap_name, v};
-                else
-                    p->res->n_extra_dropped++;
-            }
-        }
-    } else if (p->alert_depth != 0 && p->depth == p->alert_depth) {
-        end_alert(p);
-        p->alert_depth = 0;
-    }
-    p->depth--;
+    unsigned depth = p->depth--;
+    if (depth == p->cap_depth)
+        end_capture(p);
+    else if (depth == p->alert_depth) /* depth >= 1: never matches alert_depth 0 */
+        end_open_alert(p);
 }
 
 static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id,
@@ -600,7 +855,7 @@ static int context_create(struct alert_xml *p)
     /* Only NONET is set: never NOENT, DTDLOAD, DTDATTR or HUGE. The options live in the
      * context and survive xmlCtxtResetPush. */
     xmlCtxtUseOptions(p->ctxt, XML_PARSE_NONET);
-    return 0;
+    return names_build(p);
 }
 
 static void context_free(struct alert_xml *p)
@@ -707,7 +962,7 @@ int alert_xml_parse(struct alert_xml *p, const char *buf, size_t len, struct ale
     p->stopped = false;
     p->depth = 0;
     p->alert_depth = 0;
-    p->capturing = false;
+    p->cap_depth = 0;
 
     xmlParseChunk(p->ctxt, buf, (int)len, 1);
 

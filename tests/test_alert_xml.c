@@ -407,6 +407,175 @@ static void test_alert_xml_missing_required_fields_reject_the_alert(void **state
                           ALERT_XML_BAD_NUMBER);
 }
 
+/* Every kind of field refuses an undecodable value for its encoding, not for its content:
+ * numbers, booleans and the action are checked only when they do not read right. */
+static void test_alert_xml_invalid_utf8_in_every_kind_of_field(void **state)
+{
+    static const char *const docs[][2] = {
+        {"<Alert><Action>Upd</Action><ProblemHost><![CDATA[h\xc1\xbd]]></ProblemHost>"
+         "<Component>c</Component></Alert>",
+         "ProblemHost"},
+        {"<Alert><Action><![CDATA[Upd\xc1\xbd]]></Action><ProblemHost>h</ProblemHost>"
+         "<Component>c</Component></Alert>",
+         "Action"},
+        {"<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost><Component>c</Component>"
+         "<Severity><![CDATA[3\xc1\xbd]]></Severity></Alert>",
+         "Severity"},
+        {"<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost><Component>c</Component>"
+         "<AutoClear><![CDATA[\xc1\xbd]]></AutoClear></Alert>",
+         "AutoClear"},
+        {"<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost><Component>c</Component>"
+         "<Rack><![CDATA[\xc1\xbd]]></Rack></Alert>",
+         "Rack"},
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        struct alert_xml_result r;
+        assert_int_equal(parse(state, docs[i][0], &r), -EBADMSG);
+        assert_int_equal(r.reason, ALERT_XML_ENCODING);
+        char want[64];
+        snprintf(want, sizeof(want), "%s is not valid UTF-8", docs[i][1]);
+        assert_non_null(strstr(r.error, want));
+    }
+}
+
+/* The validator reads words, and overlapping words at the end: a bad or a good multi-byte
+ * sequence at every position of every short length is seen. */
+static void test_alert_xml_utf8_check_at_every_position(void **state)
+{
+    (void)state;
+    char buf[40];
+    for (size_t n = 1; n <= 24; n++) {
+        for (size_t at = 0; at < n; at++) {
+            memset(buf, 'a', sizeof(buf));
+            buf[at] = (char)0xff; /* never valid */
+            assert_false(alert_utf8_valid(buf, n));
+            buf[at] = (char)0x80; /* a lone continuation byte */
+            assert_false(alert_utf8_valid(buf, n));
+            assert_true(alert_utf8_valid(buf, at)); /* the ASCII before it */
+            if (at + 2 <= n) {
+                memcpy(buf + at, "\xc3\xa9", 2);
+                assert_true(alert_utf8_valid(buf, n));
+                assert_false(alert_utf8_valid(buf, at + 1)); /* cut in the middle */
+                memcpy(buf + at, "\xc1\xbd", 2);             /* overlong */
+                assert_false(alert_utf8_valid(buf, n));
+            }
+        }
+    }
+    assert_true(alert_utf8_valid("", 0));
+}
+
+/* The number, boolean and action readers are the parser's own: their edges, one by one. */
+static void test_alert_xml_numbers_booleans_and_actions_at_their_edges(void **state)
+{
+    static const struct {
+        const char *field, *value;
+        int ok;
+        int64_t want;
+    } cases[] = {
+        {"Severity", "3", 1, 3},
+        {"Severity", " -7 ", 1, -7},
+        {"Severity", "+12", 1, 12},
+        {"Severity", "0007", 1, 7},
+        {"Severity", "2147483647", 1, INT32_MAX},
+        {"Severity", "-2147483648", 1, INT32_MIN},
+        {"Severity", "2147483648", 0, 0},
+        {"Severity", "-2147483649", 0, 0},
+        {"Severity", "", 0, 0},
+        {"Severity", "-", 0, 0},
+        {"Severity", "+", 0, 0},
+        {"Severity", "1 2", 0, 0},
+        {"Severity", "0x10", 0, 0},
+        {"Severity", "3.0", 0, 0},
+        {"StartTime", "4503599627370496", 1, INT64_C(1) << 52},
+        {"StartTime", "4503599627370497", 0, 0},
+        {"StartTime", "9223372036854775807", 0, 0},
+        {"StartTime", "9223372036854775808", 0, 0},
+        {"StartTime", "-9223372036854775808", 0, 0},
+        {"StartTime", "99999999999999999999999", 0, 0},
+        {"AutoClear", "TRUE", 1, 1},
+        {"AutoClear", "Yes", 1, 1},
+        {"AutoClear", "1", 1, 1},
+        {"AutoClear", "fAlSe", 1, 0},
+        {"AutoClear", "NO", 1, 0},
+        {"AutoClear", "0", 1, 0},
+        {"AutoClear", "2", 0, 0},
+        {"AutoClear", "tru", 0, 0},
+        {"AutoClear", "truee", 0, 0},
+        {"AutoClear", "", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char doc[512];
+        struct alert_xml_result r;
+        snprintf(doc, sizeof(doc),
+                 "<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost>"
+                 "<Component>c</Component><%s>%s</%s></Alert>",
+                 cases[i].field, cases[i].value, cases[i].field);
+        assert_int_equal(parse(state, doc, &r), 0);
+        if (!cases[i].ok) {
+            assert_int_equal(r.n_alerts, 0);
+            assert_int_equal(r.rejected[ALERT_XML_BAD_NUMBER], 1);
+            continue;
+        }
+        assert_int_equal(r.n_alerts, 1);
+        enum alert_num f = strcmp(cases[i].field, "Severity") == 0    ? ALERT_SEVERITY
+                           : strcmp(cases[i].field, "StartTime") == 0 ? ALERT_START_TIME
+                                                                      : ALERT_AUTOCLEAR;
+        assert_true(alert_has_num(&r.alerts[0], f));
+        assert_true(r.alerts[0].num[f] == cases[i].want);
+    }
+    static const struct {
+        const char *text;
+        int action; /* -1: refused */
+    } actions[] = {{"Upd", ALERT_UPD},
+                   {"UPD", ALERT_UPD},
+                   {" del ", ALERT_DEL},
+                   {"UpdOnly", ALERT_UPDONLY},
+                   {"post", ALERT_POST},
+                   {"Up", -1},
+                   {"Updo", -1},
+                   {"Dell", -1},
+                   {"", -1}};
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+        char doc[512];
+        struct alert_xml_result r;
+        snprintf(doc, sizeof(doc),
+                 "<Alert><Action>%s</Action><ProblemHost>h</ProblemHost>"
+                 "<Component>c</Component></Alert>",
+                 actions[i].text);
+        assert_int_equal(parse(state, doc, &r), 0);
+        if (actions[i].action < 0) {
+            assert_int_equal(r.rejected[ALERT_XML_BAD_ACTION], 1);
+            continue;
+        }
+        assert_int_equal(r.n_alerts, 1);
+        assert_int_equal(r.alerts[0].action, actions[i].action);
+    }
+}
+
+/* Known element names are recognised by their interned pointer; a wrapper named like a field,
+ * a field named like a wrapper, and a name the dictionary met only later all still land where
+ * their text says. */
+static void test_alert_xml_names_recognised_in_any_position(void **state)
+{
+    struct alert_xml_result r;
+    const char *doc = "<Msg><Severity>9</Severity><Alerts><Alert><Action>Upd</Action>"
+                      "<ProblemHost>h</ProblemHost><Component>c</Component><Alert>x</Alert>"
+                      "<NewName>v</NewName><Msg>m</Msg></Alert></Alerts></Msg>";
+    assert_int_equal(parse(state, doc, &r), 0);
+    assert_int_equal(r.n_alerts, 1);
+    const struct alert *a = &r.alerts[0];
+    assert_false(alert_has_num(a, ALERT_SEVERITY)); /* outside the Alert: a wrapper field */
+    assert_string_equal(a->text[ALERT_MSG], "m");
+    assert_int_equal(a->n_extra, 2);
+    assert_string_equal(a->extra[0].name, "Alert");
+    assert_string_equal(a->extra[0].value, "x");
+    assert_string_equal(a->extra[1].name, "NewName");
+    /* The same document again: NewName is in the dictionary now, still an extra. */
+    assert_int_equal(parse(state, doc, &r), 0);
+    assert_int_equal(r.alerts[0].n_extra, 2);
+    assert_string_equal(r.alerts[0].extra[1].name, "NewName");
+}
+
 static void test_alert_xml_bad_alert_does_not_take_siblings_down(void **state)
 {
     const char *doc = "<Alerts>"
@@ -496,6 +665,13 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_invalid_utf8_that_libxml2_passes_is_refused,
                                         setup, teardown),
+        cmocka_unit_test(test_alert_xml_utf8_check_at_every_position),
+        cmocka_unit_test_setup_teardown(test_alert_xml_invalid_utf8_in_every_kind_of_field, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_numbers_booleans_and_actions_at_their_edges,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_xml_names_recognised_in_any_position, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_well_formed_without_alert_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_missing_required_fields_reject_the_alert,

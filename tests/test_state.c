@@ -585,6 +585,168 @@ static void test_state_begin_series_only_without_one(void **st)
     state_free(t);
 }
 
+struct model_count {
+    size_t n;
+    size_t per_host[64];
+};
+
+static int model_count_cb(const struct alert *a, const struct state_meta *m, void *data)
+{
+    (void)m;
+    struct model_count *c = data;
+    c->n++;
+    c->per_host[atoi(a->host + 1) % 64]++;
+    return 0;
+}
+
+/* Raises and clears at random against a model of which keys are active, through the
+ * tables' growth, removals from the middle of bucket chains and per-host lists, and a mass
+ * clear: every key answers as the model says, by lookup, by count and by the per-host lists. */
+static void test_state_table_follows_a_model_through_churn(void **st)
+{
+    enum { HOSTS = 64, COMPS = 200, KEYS = HOSTS * COMPS };
+    static bool active[KEYS];
+    memset(active, 0, sizeof(active));
+    struct state_result r;
+    char host[16], comp[16], key[STATE_KEY_MAX];
+    uint32_t x = 7;
+    size_t n = 0;
+    for (int round = 0; round < 3; round++) {
+        /* Churn at about 60% active, twice, then clear nearly all. */
+        for (int step = 0; step < 4 * KEYS; step++) {
+            x = x * 1103515245u + 12345u;
+            int k = (int)((x >> 8) % KEYS);
+            bool want_up = round == 2 ? (x >> 4) % 32 == 0 : (x >> 4) % 8 < 5;
+            snprintf(host, sizeof(host), "h%d", k % HOSTS);
+            snprintf(comp, sizeof(comp), "c%d", k / HOSTS);
+            struct alert a = mk(want_up ? ALERT_UPD : ALERT_DEL, host, comp);
+            enum change_outcome o = apply(*st, &a, &r);
+            if (want_up) {
+                assert_int_equal(o, active[k] ? CHANGE_DUPLICATE : CHANGE_RAISE);
+                n += !active[k];
+                active[k] = true;
+            } else {
+                assert_int_equal(o, active[k] ? CHANGE_CLEAR : CHANGE_REDUNDANT_CLEAR);
+                n -= active[k];
+                active[k] = false;
+            }
+        }
+        assert_int_equal(state_count(*st), n);
+        struct model_count c = {0};
+        state_foreach(*st, NULL, model_count_cb, &c);
+        assert_int_equal(c.n, n);
+        for (int k = 0; k < KEYS; k++) {
+            snprintf(host, sizeof(host), "h%d", k % HOSTS);
+            snprintf(comp, sizeof(comp), "c%d", k / HOSTS);
+            uint32_t hash;
+            size_t klen = state_key(host, strlen(host), comp, strlen(comp), key, &hash);
+            assert_int_equal(state_generation(*st, key, klen, hash) != 0, active[k]);
+        }
+        size_t hosts = 0;
+        for (int h = 0; h < HOSTS; h++) {
+            struct model_count one = {0};
+            snprintf(host, sizeof(host), "h%d", h);
+            state_foreach(*st, host, model_count_cb, &one);
+            size_t want = 0;
+            for (int k = h; k < KEYS; k += HOSTS)
+                want += active[k];
+            assert_int_equal(one.n, want);
+            assert_int_equal(one.per_host[h], want);
+            hosts += want > 0;
+        }
+        assert_int_equal(state_host_count(*st), hosts);
+    }
+}
+
+/* An update is written in place when it fits, moves to a blob of its own when it does not;
+ * an Updonly (whose merged view points into the blob being replaced) comes out whole. */
+static void test_state_updates_smaller_larger_and_merged(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    set_text(&a, ALERT_MSG, "a fairly long message to start with");
+    set_text(&a, ALERT_OWNER, "ops");
+    a.extra[0] = (struct alert_extra){"Rack", "r12"};
+    a.n_extra = 1;
+    assert_int_equal(apply(*st, &a, &r), CHANGE_RAISE);
+    set_text(&a, ALERT_MSG, "short");
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_string_equal(r.alert.text[ALERT_MSG], "short");
+    assert_int_equal(r.alert.text_len[ALERT_MSG], 5);
+    assert_string_equal(r.alert.text[ALERT_OWNER], "ops");
+    assert_int_equal(r.alert.text_len[ALERT_OWNER], 3);
+    assert_string_equal(r.alert.extra[0].value, "r12");
+    assert_int_equal(apply(*st, &a, &r), CHANGE_DUPLICATE);
+    char big[3000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    set_text(&a, ALERT_LONGMSG, big);
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_int_equal(r.alert.text_len[ALERT_LONGMSG], sizeof(big) - 1);
+    assert_int_equal(apply(*st, &a, &r), CHANGE_DUPLICATE);
+    struct alert u = mk(ALERT_UPDONLY, "h", "c");
+    set_text(&u, ALERT_OWNER, "night shift");
+    u.extra[0] = (struct alert_extra){"Rack", "r13"};
+    u.extra[1] = (struct alert_extra){"Row", "4"};
+    u.n_extra = 2;
+    assert_int_equal(apply(*st, &u, &r), CHANGE_UPDATE);
+    assert_string_equal(r.alert.text[ALERT_MSG], "short");
+    assert_string_equal(r.alert.text[ALERT_OWNER], "night shift");
+    assert_int_equal(r.alert.text_len[ALERT_LONGMSG], sizeof(big) - 1);
+    assert_int_equal(r.alert.n_extra, 2);
+    assert_string_equal(r.alert.extra[0].value, "r13");
+    assert_string_equal(r.alert.extra[1].name, "Row");
+    set_text(&u, ALERT_OWNER, "ops"); /* shorter: in place, through the scratch buffer */
+    assert_int_equal(apply(*st, &u, &r), CHANGE_UPDATE);
+    assert_string_equal(r.alert.text[ALERT_OWNER], "ops");
+    assert_string_equal(r.alert.text[ALERT_MSG], "short");
+    assert_string_equal(r.alert.extra[0].value, "r13");
+    assert_int_equal(apply(*st, &u, &r), CHANGE_DUPLICATE);
+    a.text[ALERT_LONGMSG] = NULL; /* an Upd replaces every field: the big one goes */
+    a.text_len[ALERT_LONGMSG] = 0;
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_null(r.alert.text[ALERT_LONGMSG]);
+    assert_int_equal(r.alert.n_extra, 1);
+    assert_string_equal(r.alert.extra[0].value, "r12");
+}
+
+/* The repeat path's view: the version is the generation, a refresh is a duplicate's. */
+static void test_state_generation_and_refresh(void **st)
+{
+    struct state_result r;
+    char key[STATE_KEY_MAX];
+    uint32_t hash;
+    size_t klen = state_key("h", 1, "c", 1, key, &hash);
+    assert_int_equal(klen, 3);
+    assert_memory_equal(key, "h\0c", 4);
+    assert_int_equal(state_generation(*st, key, klen, hash), 0);
+    assert_int_equal(state_refresh(*st, key, klen, hash, 5), -ENOENT);
+
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    alert_set_num(&a, ALERT_TTL, 10);
+    assert_int_equal(state_apply(*st, &a, 0, &r), 0);
+    uint64_t g = state_generation(*st, key, klen, hash);
+    assert_int_equal(g, r.version);
+    assert_int_equal(state_refresh(*st, key, klen, hash, 8000), 0);
+    assert_int_equal(state_generation(*st, key, klen, hash), g); /* a refresh changes nothing */
+    int64_t seen = 0;
+    state_foreach(*st, NULL, last_seen_cb, &seen);
+    assert_int_equal(seen, 8000);
+    assert_int_equal(state_expire(*st, 17999, &r), 0); /* the TTL started again at 8000 */
+    assert_int_equal(state_next_expiry(*st), 18000);
+
+    alert_set_num(&a, ALERT_SEVERITY, 2);
+    assert_int_equal(state_apply(*st, &a, 9000, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_UPDATE);
+    assert_true(state_generation(*st, key, klen, hash) > g);
+    g = state_generation(*st, key, klen, hash);
+    struct alert d = mk(ALERT_DEL, "h", "c");
+    state_apply(*st, &d, 9500, &r);
+    assert_int_equal(state_generation(*st, key, klen, hash), 0);
+    state_apply(*st, &a, 9600, &r);
+    assert_true(state_generation(*st, key, klen, hash) > g); /* raised again: a new one */
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -613,6 +775,9 @@ int main(void)
         T(test_state_many_alerts_expire_in_deadline_order),
         T(test_state_replay_of_the_changes_rebuilds_the_table),
         T(test_state_begin_series_only_without_one),
+        T(test_state_table_follows_a_model_through_churn),
+        T(test_state_updates_smaller_larger_and_merged),
+        T(test_state_generation_and_refresh),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
