@@ -539,17 +539,44 @@ static void on_hup(uv_signal_t *s, int signum)
     reload_run(s->data);
 }
 
-static int open_listeners(struct daemon *dm)
+/* The port asked for is 0: the kernel picks one. */
+static bool ephemeral(const struct sockaddr *sa)
+{
+    return sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port == 0
+                                     : ((const struct sockaddr_in *)sa)->sin_port == 0;
+}
+
+/* One listen address: the UDP socket and, with --tcp, a TCP one on the same port number.
+ * When the kernel picked the UDP port, that number may be taken for TCP by some other
+ * program: then another UDP port is picked. */
+static int open_listener(struct daemon *dm, size_t i)
 {
     const struct config *cfg = dm->cfg;
-    for (size_t i = 0; i < cfg->listen.n; i++) {
+    const struct sockaddr *asked = (const struct sockaddr *)&cfg->listen.a[i].sa;
+    for (int attempt = 0;; attempt++) {
         struct udp *u;
-        int rc =
-            udp_new(&dm->loop, (const struct sockaddr *)&cfg->listen.a[i].sa, (size_t)cfg->rcvbuf,
-                    (unsigned)cfg->reuseport, dm->pool, on_datagram, dm, &u);
+        int rc = udp_new(&dm->loop, asked, (size_t)cfg->rcvbuf, (unsigned)cfg->reuseport, dm->pool,
+                         on_datagram, dm, &u);
         if (rc != 0) {
             log_error("cannot listen on udp %s: %s", cfg->listen.a[i].text, uv_strerror(rc));
             return rc;
+        }
+        struct tcp *t = NULL;
+        if (cfg->tcp) {
+            /* The same address and port number, the bound one when 0 was asked. */
+            struct sockaddr_storage a;
+            address_parse(udp_name(u), &a);
+            struct tcp_config tc = {.addr = (const struct sockaddr *)&a, .ingest = dm->ingest};
+            if ((rc = tcp_new(&dm->loop, &tc, &t)) == UV_EADDRINUSE && ephemeral(asked) &&
+                attempt < 10) {
+                udp_close(u);
+                continue;
+            }
+            if (rc != 0) {
+                log_error("cannot listen on tcp %s: %s", udp_name(u), uv_strerror(rc));
+                udp_close(u);
+                return rc;
+            }
         }
         dm->udp[dm->n_udp++] = u;
         log_info("listening on udp %s (receive buffer: asked %zu bytes, kernel reports %zu)",
@@ -558,16 +585,7 @@ static int open_listeners(struct daemon *dm)
             log_info("udp %s is shared by a group of %u processes (SO_REUSEPORT): this one "
                      "sees the senders whose address falls to it",
                      udp_name(u), (unsigned)cfg->reuseport);
-        if (cfg->tcp) {
-            /* The same address and port number, the bound one when 0 was asked. */
-            struct sockaddr_storage a;
-            address_parse(udp_name(u), &a);
-            struct tcp_config tc = {.addr = (const struct sockaddr *)&a, .ingest = dm->ingest};
-            struct tcp *t;
-            if ((rc = tcp_new(&dm->loop, &tc, &t)) != 0) {
-                log_error("cannot listen on tcp %s: %s", udp_name(u), uv_strerror(rc));
-                return rc;
-            }
+        if (t != NULL) {
             dm->tcp[dm->n_tcp++] = t;
             log_info("listening on tcp %s (one document per connection)", tcp_name(t));
         }
@@ -576,6 +594,16 @@ static int open_listeners(struct daemon *dm)
                         "bursts larger than that are dropped. Raise the limit with "
                         "'sysctl -w net.core.rmem_max=%zu' or run with CAP_NET_ADMIN",
                         udp_name(u), (size_t)cfg->rcvbuf, udp_rcvbuf(u) / 2, (size_t)cfg->rcvbuf);
+        return 0;
+    }
+}
+
+static int open_listeners(struct daemon *dm)
+{
+    for (size_t i = 0; i < dm->cfg->listen.n; i++) {
+        int rc = open_listener(dm, i);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
