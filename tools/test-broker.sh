@@ -47,14 +47,19 @@ start() {
     [ -x "$RMQ/rabbitmq-server" ] || { echo "test-broker: rabbitmq-server is not installed (make deps)" >&2; exit 1; }
     local port
     if [ ! -f "$dir/node" ]; then
+        # Three ports (AMQP, TLS, Erlang distribution) below the kernel's ephemeral range,
+        # so no outgoing connection of another test can hold one when the node binds it.
+        local low
+        read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+        [ "$low" -gt 12000 ] || low=12000
         for _ in $(seq 1 50); do
-            port=$((20000 + RANDOM % 20000))
-            port_free "$port" && port_free $((port + 1)) && port_free $((port + 20000)) && break
+            port=$((10000 + RANDOM % (low - 10000 - 3)))
+            port_free "$port" && port_free $((port + 1)) && port_free $((port + 2)) && break
         done
         cat >"$dir/node" <<EOT
 RABBITMQ_NODENAME=injector-test-$port@localhost
 RABBITMQ_NODE_PORT=$port
-RABBITMQ_DIST_PORT=$((port + 20000))
+RABBITMQ_DIST_PORT=$((port + 2))
 TLS_PORT=$((port + 1))
 EOT
         tls_material
