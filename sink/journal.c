@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -129,7 +128,8 @@ struct journal {
     uint64_t released_n; /* appended_n at the last release while failing */
     bool failing;
     int backoff_ms;
-    int64_t retry_at_ms, fail_since_ms, nag_at_ms;
+    int64_t retry_at_ms, fail_since_ms;
+    struct sink_log_limit write_limit; /* the first failure said, then one per NAG_MS */
     int64_t roll_retry_ms;
 
     /* ---- reader only ---- */
@@ -148,13 +148,6 @@ struct journal {
     /* ---- sync thread only ---- */
     struct meta_disk meta_written;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- CRC-32C ----------------------------------------------------------------------- */
 
@@ -203,20 +196,6 @@ static uint32_t crc32c(const void *buf, size_t n)
     for (size_t i = 0; i < n; i++)
         crc = crc_table[(crc ^ (unsigned char)p[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
-}
-
-static void say(const struct journal *j, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(const struct journal *j, int level, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    if (j->cfg.log == NULL)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    j->cfg.log(level, msg);
 }
 
 static void put32(char *p, uint32_t v)
@@ -316,8 +295,8 @@ static void meta_read(struct journal *j, struct journal_recovery *rec)
     close(fd);
     if (n != (ssize_t)sizeof(m) || memcmp(m.magic, META_MAGIC, 8) != 0 || m.crc != meta_crc(&m)) {
         rec->meta_damaged = true;
-        say(j, SINK_LOG_WARNING,
-            "journal: %s is damaged; the last stop is taken for an unclean one", path);
+        sink_log_say(j->cfg.log, SINK_LOG_WARNING,
+                     "journal: %s is damaged; the last stop is taken for an unclean one", path);
         return;
     }
     m.boot_id[sizeof(m.boot_id) - 1] = '\0';
@@ -469,22 +448,23 @@ static int segment_recover(struct journal *j, struct segment *s, uint64_t after,
             fdatasync(fd);
         rec->torn++;
         rec->torn_bytes += size - good;
-        say(j, SINK_LOG_WARNING,
-            "journal: %s ended in %s (a crash mid-write): cut %" PRIu64 " bytes, kept "
-            "%" PRIu64 " changes%s",
-            name, why, size - good, records, rc ? " (the cut failed: read-only?)" : "");
+        sink_log_say(j->cfg.log, SINK_LOG_WARNING,
+                     "journal: %s ended in %s (a crash mid-write): cut %" PRIu64 " bytes, kept "
+                     "%" PRIu64 " changes%s",
+                     name, why, size - good, records, rc ? " (the cut failed: read-only?)" : "");
     } else if (why != NULL) {
         char aside[4300];
         rc = set_aside(j, s, data, good, aside, sizeof(aside));
         rec->corrupt++;
         rec->corrupt_bytes += size - good;
-        say(j, SINK_LOG_ERROR,
-            "journal: %s: %s at byte %" PRIu64 "; kept the %" PRIu64 " changes before it "
-            "(versions %" PRIu64 "-%" PRIu64 "), %s the rest (%" PRIu64 " bytes) as %s",
-            name, why, good, records, s->first, s->last, rc ? "could not set aside" : "set aside",
-            size - good, aside);
+        sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                     "journal: %s: %s at byte %" PRIu64 "; kept the %" PRIu64 " changes before it "
+                     "(versions %" PRIu64 "-%" PRIu64 "), %s the rest (%" PRIu64 " bytes) as %s",
+                     name, why, good, records, s->first, s->last,
+                     rc ? "could not set aside" : "set aside", size - good, aside);
         if (rc != 0)
-            say(j, SINK_LOG_ERROR, "journal: setting %s aside failed: %s", name, strerror(-rc));
+            sink_log_say(j->cfg.log, SINK_LOG_ERROR, "journal: setting %s aside failed: %s", name,
+                         strerror(-rc));
     }
     if (data != NULL)
         munmap(data, size);
@@ -543,12 +523,13 @@ static int recover_all(struct journal *j, struct journal_recovery *rec)
             break;
         }
         s->fd = s->sync_fd = -1;
-        s->t0_ms = mono_ms();
+        s->t0_ms = sink_log_now_ms();
         int r = segment_recover(j, s, after, i == n - 1, rec);
         if (r <= 0) {
             if (r < 0)
-                say(j, SINK_LOG_ERROR, "journal: cannot recover %s: %s; it is left alone", s->path,
-                    strerror(-r));
+                sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                             "journal: cannot recover %s: %s; it is left alone", s->path,
+                             strerror(-r));
             segment_free(s);
             continue;
         }
@@ -600,6 +581,7 @@ int journal_open(const struct journal_config *cfg, struct journal **out,
     if (j->cfg.segment_max == 0)
         j->cfg.segment_max = JOURNAL_SEGMENT_MAX;
     j->backoff_ms = BACKOFF_MIN_MS;
+    j->write_limit = SINK_LOG_LIMIT(1, NAG_MS);
     if ((j->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         rc = -errno;
         goto fail;
@@ -747,7 +729,8 @@ int journal_start(struct journal *j, uint64_t epoch, uint64_t version)
         else if ((rc = meta_write(j, &m, true)) == 0 && fsync(j->dirfd) != 0)
             rc = -errno;
         if (rc != 0)
-            say(j, SINK_LOG_ERROR, "journal: cannot write %s: %s", path, strerror(-rc));
+            sink_log_say(j->cfg.log, SINK_LOG_ERROR, "journal: cannot write %s: %s", path,
+                         strerror(-rc));
     }
     if ((rc = pthread_create(&j->thread, NULL, sync_main, j)) != 0)
         return -rc;
@@ -904,7 +887,7 @@ int journal_append(struct journal *j, const struct change *c, const char *json, 
      * from the intake queue, a 1,024-alert document) writes them out now rather than lose
      * any. Only while writes fail does the limit refuse changes. */
     if (j->dir != NULL && !j->failing && over_limit(j))
-        journal_flush(j, mono_ms());
+        journal_flush(j, sink_log_now_ms());
     struct chunk *t = j->tail;
     if (pay > REC_MAX || ((t == NULL || t->cap - t->len < HDR + pay || over_limit(j)) &&
                           make_room(j, HDR + pay) != 0)) {
@@ -965,7 +948,7 @@ static int segment_create(struct journal *j, uint64_t first, struct segment **ou
         segment_free(s);
         return rc;
     }
-    s->t0_ms = mono_ms();
+    s->t0_ms = sink_log_now_ms();
     *out = s;
     return 0;
 }
@@ -996,8 +979,9 @@ static int current_segment(struct journal *j, int64_t now, struct segment **out)
         j->roll_retry_ms = now + 1000;
         if (cur == NULL)
             return rc;
-        say(j, SINK_LOG_WARNING,
-            "journal: cannot start a new segment: %s; going on in the current one", strerror(-rc));
+        sink_log_say(j->cfg.log, SINK_LOG_WARNING,
+                     "journal: cannot start a new segment: %s; going on in the current one",
+                     strerror(-rc));
         *out = cur;
         return 0;
     }
@@ -1120,23 +1104,22 @@ int journal_flush(struct journal *j, int64_t now)
         rc = write_out(j, now);
         if (rc != 0) {
             atomic_fetch_add(&j->write_errors, 1);
+            bool say = sink_log_limit_pass(&j->write_limit, now, NULL);
             if (!j->failing) {
                 j->fail_since_ms = now;
-                j->nag_at_ms = now + NAG_MS;
                 j->released_n = atomic_load(&j->written_n);
-                say(j, SINK_LOG_ERROR,
-                    "journal: writing to %s failed: %s; the changes stay in memory "
-                    "(published all the same, counted as not durable) and the write "
-                    "is retried",
-                    j->cur != NULL ? j->cur->path : j->dir, strerror(-rc));
-            } else if (now >= j->nag_at_ms) {
-                j->nag_at_ms = now + NAG_MS;
-                say(j, SINK_LOG_ERROR,
-                    "journal: writes still failing (%s) after %lld s; %" PRIu64
-                    " changes in memory only, %" PRIu64 " lost so far",
-                    strerror(-rc), (long long)((now - j->fail_since_ms) / 1000),
-                    atomic_load(&j->appended_n) - atomic_load(&j->written_n),
-                    atomic_load(&j->lost));
+                sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                             "journal: writing to %s failed: %s; the changes stay in memory "
+                             "(published all the same, counted as not durable) and the write "
+                             "is retried",
+                             j->cur != NULL ? j->cur->path : j->dir, strerror(-rc));
+            } else if (say) {
+                sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                             "journal: writes still failing (%s) after %lld s; %" PRIu64
+                             " changes in memory only, %" PRIu64 " lost so far",
+                             strerror(-rc), (long long)((now - j->fail_since_ms) / 1000),
+                             atomic_load(&j->appended_n) - atomic_load(&j->written_n),
+                             atomic_load(&j->lost));
             }
             j->failing = true;
             j->retry_at_ms = now + j->backoff_ms;
@@ -1144,10 +1127,11 @@ int journal_flush(struct journal *j, int64_t now)
         } else if (j->failing) {
             j->failing = false;
             j->backoff_ms = BACKOFF_MIN_MS;
-            say(j, SINK_LOG_NOTICE,
-                "journal: writing again after %lld s; every change held in memory is "
-                "now in %s",
-                (long long)((now - j->fail_since_ms) / 1000), j->cur->path);
+            sink_log_limit_end(&j->write_limit);
+            sink_log_say(j->cfg.log, SINK_LOG_NOTICE,
+                         "journal: writing again after %lld s; every change held in memory is "
+                         "now in %s",
+                         (long long)((now - j->fail_since_ms) / 1000), j->cur->path);
         }
     }
     bool still_unwritten = j->dir != NULL && (j->wchunk != t || j->woff != t->len);
@@ -1246,10 +1230,10 @@ static void do_sync(struct journal *j)
     for (int i = 0; i < nc; i++)
         close(close_fds[i]);
     if (rc != 0)
-        say(j, SINK_LOG_ERROR,
-            "journal: fdatasync failed: %s; the changes written since the last good "
-            "sync may not be on disk (published all the same, counted as not durable)",
-            strerror(-rc));
+        sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                     "journal: fdatasync failed: %s; the changes written since the last good "
+                     "sync may not be on disk (published all the same, counted as not durable)",
+                     strerror(-rc));
     wake_reader(j);
     pthread_mutex_lock(&j->mu);
 }
@@ -1316,7 +1300,7 @@ static void *sync_main(void *arg)
     int64_t last_sync = 0, last_house = 0;
     pthread_mutex_lock(&j->mu);
     while (!j->stop) {
-        int64_t now = mono_ms();
+        int64_t now = sink_log_now_ms();
         bool asked = j->sync_req > j->sync_done;
         if (j->dir == NULL) {
             j->sync_done = j->sync_req;
@@ -1334,18 +1318,18 @@ static void *sync_main(void *arg)
         } else {
             uint64_t req = j->sync_req;
             do_sync(j);
-            last_sync = mono_ms();
+            last_sync = sink_log_now_ms();
             if (asked) {
                 /* journal_sync also wants the meta file and compaction up to date. */
                 pthread_mutex_unlock(&j->mu);
                 housekeeping(j);
                 pthread_mutex_lock(&j->mu);
-                last_house = mono_ms();
+                last_house = sink_log_now_ms();
             }
             j->sync_done = req;
             pthread_cond_broadcast(&j->done_cond);
         }
-        now = mono_ms();
+        now = sink_log_now_ms();
         if (now - last_house >= (int64_t)j->cfg.sync_ms || j->stop) {
             last_house = now;
             pthread_mutex_unlock(&j->mu);
@@ -1550,10 +1534,10 @@ static int read_disk(struct journal *j, const char *path, uint64_t first, uint64
             len >= PAY_FIXED && len <= REC_MAX ? rbuf_get(j, j->rfoff + HDR, len, whole) : NULL;
         if (p == NULL || crc32c(p, len) != crc) {
             atomic_fetch_add(&j->corrupt, 1);
-            say(j, SINK_LOG_ERROR,
-                "journal: %s: a bad record at byte %" PRIu64 " while reading it back; the "
-                "rest of it (up to version %" PRIu64 ") is skipped",
-                path, j->rfoff, last);
+            sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                         "journal: %s: a bad record at byte %" PRIu64 " while reading it back; the "
+                         "rest of it (up to version %" PRIu64 ") is skipped",
+                         path, j->rfoff, last);
             j->rpos = max64(j->rpos, last);
             reader_close(j);
             return 1;
@@ -1651,7 +1635,7 @@ int journal_finish(struct journal *j)
         return 0;
     }
     j->retry_at_ms = 0; /* one last try, whatever the back-off says */
-    journal_flush(j, mono_ms());
+    journal_flush(j, sink_log_now_ms());
     rc = journal_sync(j);
     stop_thread(j);
     /* Sealed, the last segment may go too when a snapshot and the broker cover it. */
@@ -1667,10 +1651,10 @@ int journal_finish(struct journal *j)
     housekeeping(j);
     uint64_t unwritten = atomic_load(&j->appended_n) - atomic_load(&j->written_n);
     if (unwritten > 0) {
-        say(j, SINK_LOG_ERROR,
-            "journal: %" PRIu64 " changes could not be written before the stop: they "
-            "are lost; the next start begins a new version series",
-            unwritten);
+        sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                     "journal: %" PRIu64 " changes could not be written before the stop: they "
+                     "are lost; the next start begins a new version series",
+                     unwritten);
         atomic_fetch_add(&j->lost, unwritten);
         return -EIO; /* the meta file keeps saying "running": an unclean stop */
     }

@@ -11,20 +11,11 @@
 
 #include "sink/change.h"
 #include "sink/counter.h"
+#include "sink/sink_log.h" /* how sinks log: sink_log_fn, levels, the limiter */
 
 #include <stddef.h>
 
 struct sink;
-
-/* How sinks log (they never include collector/): level is a syslog priority, msg one line.
- * Called from any thread. */
-enum sink_log_level {
-    SINK_LOG_ERROR = 3,
-    SINK_LOG_WARNING = 4,
-    SINK_LOG_NOTICE = 5,
-    SINK_LOG_INFO = 6,
-};
-typedef void (*sink_log_fn)(int level, const char *msg);
 
 struct sink_ops {
     const char *name;

@@ -89,9 +89,7 @@ struct sink_amqp {
     uint64_t confirmed_at_connect; /* confirmed when this connection was made */
     /* Connection trouble is logged in full for the first TROUBLE_LINES of a streak, then
      * once a TROUBLE_EVERY_MS with what was left out: an outage of hours stays a few lines. */
-    unsigned streak;
-    uint64_t untold;
-    int64_t next_told_ms;
+    struct sink_log_limit trouble;
 
     /* counters, any thread */
     atomic_ullong published, confirmed, nacked, returned, reconnects, failovers;
@@ -100,63 +98,36 @@ struct sink_amqp {
     char where[280];
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void say(struct sink_amqp *a, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(struct sink_amqp *a, int level, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (a->cfg.log != NULL)
-        a->cfg.log(level, msg);
-}
-
 /* A line about connection trouble (cannot connect, lost, connected again), rate-limited
  * per streak of trouble; the streak ends when the broker confirms something. */
 static void say_trouble(struct sink_amqp *a, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void say_trouble(struct sink_amqp *a, int level, const char *fmt, ...)
 {
-    int64_t now = mono_ms();
-    if (++a->streak > TROUBLE_LINES && now < a->next_told_ms) {
-        a->untold++;
+    uint64_t untold;
+    if (!sink_log_limit_pass(&a->trouble, sink_log_now_ms(), &untold))
         return;
-    }
     char msg[768];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (a->untold > 0)
-        say(a, level, "%s (and %" PRIu64 " lines like it in the last %d s)", msg, a->untold,
-            TROUBLE_EVERY_MS / 1000);
+    if (untold > 0)
+        sink_log_say(a->cfg.log, level, "%s (and %" PRIu64 " lines like it in the last %d s)", msg,
+                     untold, TROUBLE_EVERY_MS / 1000);
     else
-        say(a, level, "%s", msg);
-    a->untold = 0;
-    if (a->streak >= TROUBLE_LINES)
-        a->next_told_ms = now + TROUBLE_EVERY_MS;
+        sink_log_say(a->cfg.log, level, "%s", msg);
 }
 
 /* The broker confirmed something: the trouble is over. */
 static void trouble_over(struct sink_amqp *a)
 {
-    if (a->untold > 0)
-        say(a, SINK_LOG_NOTICE,
-            "amqp: publishing again (%" PRIu64 " lines about the trouble "
-            "were left out)",
-            a->untold);
-    a->streak = 0;
-    a->untold = 0;
-    a->next_told_ms = 0;
+    uint64_t untold = sink_log_limit_end(&a->trouble);
+    if (untold > 0)
+        sink_log_say(a->cfg.log, SINK_LOG_NOTICE,
+                     "amqp: publishing again (%" PRIu64 " lines about the trouble "
+                     "were left out)",
+                     untold);
 }
 
 static struct node *cur_node(struct sink_amqp *a)
@@ -340,7 +311,7 @@ static void pop_confirmed(struct sink_amqp *a)
         return;
     atomic_fetch_add(&a->confirmed, k);
     journal_confirmed(a->j, last);
-    if (a->streak > 0)
+    if (sink_log_limit_active(&a->trouble))
         trouble_over(a);
 }
 
@@ -396,10 +367,10 @@ static int read_frames(struct sink_amqp *a)
             amqp_basic_return_t *ret = f.payload.method.decoded;
             uint64_t n = atomic_fetch_add(&a->returned, 1) + 1;
             if (n <= 5 || n % 10000 == 0)
-                say(a, SINK_LOG_WARNING,
-                    "amqp: change with routing key %.*s was unroutable (no queue bound; "
-                    "%" PRIu64 " so far)",
-                    (int)ret->routing_key.len, (const char *)ret->routing_key.bytes, n);
+                sink_log_say(a->cfg.log, SINK_LOG_WARNING,
+                             "amqp: change with routing key %.*s was unroutable (no queue bound; "
+                             "%" PRIu64 " so far)",
+                             (int)ret->routing_key.len, (const char *)ret->routing_key.bytes, n);
             amqp_message_t msg;
             amqp_rpc_reply_t r = amqp_read_message(a->conn, f.channel, &msg, 0);
             if (r.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -444,8 +415,8 @@ static int fill_window(struct sink_amqp *a)
         int rc = journal_next(a->j, &m->buf, &m->cap, &r);
         if (rc != 0) {
             if (rc != -EAGAIN)
-                say(a, SINK_LOG_ERROR, "amqp: reading the journal: %s; trying again",
-                    strerror(-rc));
+                sink_log_say(a->cfg.log, SINK_LOG_ERROR,
+                             "amqp: reading the journal: %s; trying again", strerror(-rc));
             a->drained = true;
             break;
         }
@@ -470,7 +441,7 @@ static void wait_stop(struct sink_amqp *a, int ms)
 
 static bool past_deadline(struct sink_amqp *a)
 {
-    return atomic_load(&a->stop) && mono_ms() >= atomic_load(&a->deadline_ms);
+    return atomic_load(&a->stop) && sink_log_now_ms() >= atomic_load(&a->deadline_ms);
 }
 
 /* Without a connection: try the current node; on failure move to the next, and after a
@@ -624,7 +595,7 @@ static void amqp_free(struct sink *sk)
 {
     struct sink_amqp *a = (struct sink_amqp *)sk;
     if (a->thread_started) {
-        atomic_store(&a->deadline_ms, mono_ms() + (int64_t)a->cfg.flush_timeout_s * 1000);
+        atomic_store(&a->deadline_ms, sink_log_now_ms() + (int64_t)a->cfg.flush_timeout_s * 1000);
         atomic_store(&a->stop, true);
         uint64_t one = 1;
         if (write(a->stopfd, &one, sizeof(one)) < 0) {
@@ -645,18 +616,19 @@ static void amqp_free(struct sink *sk)
         uint64_t left = js.newest > js.confirmed ? js.newest - js.confirmed : 0;
         uint64_t confirmed = atomic_load(&a->confirmed);
         if (left == 0)
-            say(a, SINK_LOG_INFO, "amqp: stopped; %llu changes confirmed, none left over",
-                (unsigned long long)confirmed);
+            sink_log_say(a->cfg.log, SINK_LOG_INFO,
+                         "amqp: stopped; %llu changes confirmed, none left over",
+                         (unsigned long long)confirmed);
         else if (js.disk)
-            say(a, SINK_LOG_NOTICE,
-                "amqp: stopped; %llu changes confirmed, %" PRIu64 " unconfirmed stay in "
-                "the journal and are published at the next start",
-                (unsigned long long)confirmed, left);
+            sink_log_say(a->cfg.log, SINK_LOG_NOTICE,
+                         "amqp: stopped; %llu changes confirmed, %" PRIu64 " unconfirmed stay in "
+                         "the journal and are published at the next start",
+                         (unsigned long long)confirmed, left);
         else
-            say(a, SINK_LOG_ERROR,
-                "amqp: stopped; %llu changes confirmed, %" PRIu64 " unconfirmed are lost "
-                "(no --state-dir: the journal was in memory only)",
-                (unsigned long long)confirmed, left);
+            sink_log_say(a->cfg.log, SINK_LOG_ERROR,
+                         "amqp: stopped; %llu changes confirmed, %" PRIu64 " unconfirmed are lost "
+                         "(no --state-dir: the journal was in memory only)",
+                         (unsigned long long)confirmed, left);
     }
     if (a->stopfd >= 0)
         close(a->stopfd);
@@ -687,7 +659,7 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg,
     int rc;
     memset(t, 0, sizeof(*t));
     if (cfg->n_urls == 0) {
-        say(a, SINK_LOG_ERROR, "amqp: no broker URL");
+        sink_log_say(a->cfg.log, SINK_LOG_ERROR, "amqp: no broker URL");
         return -EINVAL;
     }
     if ((t->nodes = calloc(cfg->n_urls, sizeof(*t->nodes))) == NULL ||
@@ -700,10 +672,10 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg,
             return -ENOMEM;
         amqp_default_connection_info(&nd->info);
         if (amqp_parse_url(nd->url_buf, &nd->info) != AMQP_STATUS_OK) {
-            say(a, SINK_LOG_ERROR,
-                "amqp: cannot use URL %zu of %zu (want "
-                "amqp[s]://user[:password]@host[:port][/vhost])",
-                i + 1, t->n);
+            sink_log_say(a->cfg.log, SINK_LOG_ERROR,
+                         "amqp: cannot use URL %zu of %zu (want "
+                         "amqp[s]://user[:password]@host[:port][/vhost])",
+                         i + 1, t->n);
             return -EINVAL;
         }
         /* "amqp://host:5672/" parses to vhost "": users mean the default vhost by it. */
@@ -717,8 +689,8 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg,
     const char *env = getenv("INJECTOR_AMQP_PASSWORD");
     if (cfg->password_file != NULL) {
         if ((rc = secret_read_file(cfg->password_file, &t->password)) != 0) {
-            say(a, SINK_LOG_ERROR, "amqp: cannot read the password file %s: %s", cfg->password_file,
-                rc == -ENODATA ? "empty" : strerror(-rc));
+            sink_log_say(a->cfg.log, SINK_LOG_ERROR, "amqp: cannot read the password file %s: %s",
+                         cfg->password_file, rc == -ENODATA ? "empty" : strerror(-rc));
             return -EINVAL;
         }
     } else if (env != NULL && (t->password = strdup(env)) == NULL) {
@@ -738,11 +710,11 @@ static void take_target(struct sink_amqp *a)
     pthread_mutex_unlock(&a->target_mu);
     if (p == NULL)
         return;
-    say(a, SINK_LOG_NOTICE,
-        "amqp: switching from %s to %s%s, exchange %s; %zu unconfirmed changes are "
-        "published there first",
-        cur_node(a)->shown, p->nodes[0].shown, p->n > 1 ? " (and its cluster)" : "", p->exchange,
-        a->count);
+    sink_log_say(a->cfg.log, SINK_LOG_NOTICE,
+                 "amqp: switching from %s to %s%s, exchange %s; %zu unconfirmed changes are "
+                 "published there first",
+                 cur_node(a)->shown, p->nodes[0].shown, p->n > 1 ? " (and its cluster)" : "",
+                 p->exchange, a->count);
     disconnect(a); /* everything unconfirmed goes again, to the new target */
     target_clear(&a->t);
     a->t = *p;
@@ -786,6 +758,7 @@ int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out)
     a->j = cfg->journal;
     a->stopfd = -1;
     a->last_node = SIZE_MAX;
+    a->trouble = SINK_LOG_LIMIT(TROUBLE_LINES, TROUBLE_EVERY_MS);
     atomic_store(&a->sockfd, -1);
     pthread_mutex_init(&a->target_mu, NULL);
     pthread_mutex_init(&a->where_mu, NULL);

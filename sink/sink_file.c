@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,7 +13,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 /* At most one line about a stall per this long: a reader that stops and starts many
@@ -43,29 +41,9 @@ struct sink_file {
     bool stalled;
     bool said; /* this stall was announced */
     int err;   /* why, an errno */
-    int64_t stalled_ms, last_line_ms;
+    int64_t stalled_ms;
+    struct sink_log_limit limit; /* every line about the output: one per REPORT_MS */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void say(struct sink_file *f, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(struct sink_file *f, int level, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    if (f->log == NULL)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    f->log(level, msg);
-}
 
 static const char *why(int err)
 {
@@ -75,24 +53,23 @@ static const char *why(int err)
 /* While stalled: announce it, then at most a line per REPORT_MS with the count so far. */
 static void report(struct sink_file *f, int64_t now)
 {
-    if (f->last_line_ms != 0 && now - f->last_line_ms < REPORT_MS)
+    if (!sink_log_limit_pass(&f->limit, now, NULL))
         return;
     if (!f->said)
-        say(f, SINK_LOG_WARNING,
-            "output %s: cannot write (%s); changes wait in the %zu KiB buffer, those that "
-            "do not fit are lost until it can (output_lost=%" PRIu64 " so far)",
-            f->name, why(f->err), f->cap / 1024, f->lost);
+        sink_log_say(f->log, SINK_LOG_WARNING,
+                     "output %s: cannot write (%s); changes wait in the %zu KiB buffer, those that "
+                     "do not fit are lost until it can (output_lost=%" PRIu64 " so far)",
+                     f->name, why(f->err), f->cap / 1024, f->lost);
     else
-        say(f, SINK_LOG_WARNING,
-            "output %s: still cannot write (%s) after %.0f s (output_lost=%" PRIu64 ")", f->name,
-            why(f->err), (double)(now - f->stalled_ms) / 1000.0, f->lost);
+        sink_log_say(f->log, SINK_LOG_WARNING,
+                     "output %s: still cannot write (%s) after %.0f s (output_lost=%" PRIu64 ")",
+                     f->name, why(f->err), (double)(now - f->stalled_ms) / 1000.0, f->lost);
     f->said = true;
-    f->last_line_ms = now;
 }
 
 static void stall(struct sink_file *f, int err)
 {
-    int64_t now = mono_ms();
+    int64_t now = sink_log_now_ms();
     if (!f->stalled) {
         f->stalled = true;
         f->said = false;
@@ -107,11 +84,13 @@ static void stall(struct sink_file *f, int err)
  * else its losses show in the next line. */
 static void resume(struct sink_file *f)
 {
-    int64_t now = mono_ms();
-    if (f->said || f->last_line_ms == 0 || now - f->last_line_ms >= REPORT_MS) {
-        say(f, SINK_LOG_NOTICE, "output %s: writing again after %.1f s (output_lost=%" PRIu64 ")",
-            f->name, (double)(now - f->stalled_ms) / 1000.0, f->lost);
-        f->last_line_ms = now;
+    int64_t now = sink_log_now_ms();
+    bool say = f->said || sink_log_limit_pass(&f->limit, now, NULL);
+    if (say) {
+        sink_log_say(f->log, SINK_LOG_NOTICE,
+                     "output %s: writing again after %.1f s (output_lost=%" PRIu64 ")", f->name,
+                     (double)(now - f->stalled_ms) / 1000.0, f->lost);
+        sink_log_limit_said(&f->limit, now);
     }
     f->stalled = false;
 }
@@ -179,17 +158,16 @@ static int file_write(struct sink *sk, const struct change *c, const char *json,
     if (len + 1 > f->cap - f->len && !f->stalled)
         push(f);
     if (len + 1 > f->cap - f->len) {
-        int64_t now = mono_ms();
+        int64_t now = sink_log_now_ms();
         f->lost++;
         if (f->stalled) {
             report(f, now);
-        } else if (f->last_line_ms == 0 || now - f->last_line_ms >= REPORT_MS) {
+        } else if (sink_log_limit_pass(&f->limit, now, NULL)) {
             /* Not stalled, so the change alone is larger than the whole buffer. */
-            say(f, SINK_LOG_WARNING,
-                "output %s: a change of %zu bytes is larger than the buffer: lost "
-                "(output_lost=%" PRIu64 ")",
-                f->name, len, f->lost);
-            f->last_line_ms = now;
+            sink_log_say(f->log, SINK_LOG_WARNING,
+                         "output %s: a change of %zu bytes is larger than the buffer: lost "
+                         "(output_lost=%" PRIu64 ")",
+                         f->name, len, f->lost);
         }
         return -ENOBUFS;
     }
@@ -238,9 +216,9 @@ static void file_counters(struct sink *sk, counter_fn fn, void *data)
  * counted and said. */
 static void drain_at_exit(struct sink_file *f)
 {
-    int64_t deadline = mono_ms() + EXIT_WAIT_MS;
+    int64_t deadline = sink_log_now_ms() + EXIT_WAIT_MS;
     while (push(f) != 0) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - sink_log_now_ms();
         if (left <= 0 || (f->err != EAGAIN && f->err != EWOULDBLOCK))
             break; /* a full disk does not empty in two seconds */
         struct pollfd p = {.fd = f->fd, .events = POLLOUT};
@@ -253,10 +231,10 @@ static void drain_at_exit(struct sink_file *f)
     for (size_t i = 0; i < f->len; i++)
         n += f->buf[(f->head + i) % f->cap] == '\n';
     f->lost += n;
-    say(f, SINK_LOG_ERROR,
-        "output %s: %" PRIu64 " change(s) (%zu bytes) still buffered at exit could not be "
-        "written (%s): lost (output_lost=%" PRIu64 ")",
-        f->name, n, f->len, why(f->err), f->lost);
+    sink_log_say(f->log, SINK_LOG_ERROR,
+                 "output %s: %" PRIu64 " change(s) (%zu bytes) still buffered at exit could not be "
+                 "written (%s): lost (output_lost=%" PRIu64 ")",
+                 f->name, n, f->len, why(f->err), f->lost);
 }
 
 static void file_free(struct sink *sk)
@@ -323,10 +301,10 @@ static int open_stdout(struct sink_file *f)
         return -errno;
     f->restore_flags = flags;
     grow_pipe(STDOUT_FILENO);
-    say(f, SINK_LOG_NOTICE,
-        "output stdout: cannot open it anew (%s); made the shared descriptor "
-        "non-blocking until exit",
-        strerror(err));
+    sink_log_say(f->log, SINK_LOG_NOTICE,
+                 "output stdout: cannot open it anew (%s); made the shared descriptor "
+                 "non-blocking until exit",
+                 strerror(err));
     return 0;
 }
 
@@ -340,6 +318,7 @@ int sink_file_new(const char *path, size_t buffer, sink_log_fn log, struct sink 
     f->fd = -1;
     f->restore_flags = -1;
     f->log = log;
+    f->limit = SINK_LOG_LIMIT(1, REPORT_MS);
     f->cap = buffer != 0 ? buffer : SINK_FILE_BUFFER;
     if ((f->buf = malloc(f->cap)) == NULL)
         goto fail;
