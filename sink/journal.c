@@ -34,7 +34,7 @@
 #define IOV_BATCH      64
 #define RBUF_SIZE      (256u << 10)
 #define SYNC_BATCH     16
-#define NAG_MS         30000 /* while writes fail, a reminder this often */
+#define NAG_MS         30000 /* while writes or syncs fail, a reminder this often */
 
 /* The meta file: rewritten in place (same size), so it needs no new space on a full
  * disk. Its durability only ever costs republishing (consumers drop repeated versions). */
@@ -104,6 +104,9 @@ struct journal {
     uint64_t snap_version;
     uint64_t sync_req, sync_done;
     int sync_rc;
+    uint64_t sync_failed; /* syncs failed in a row */
+    int64_t sync_fail_since_ms;
+    struct sink_log_limit sync_limit;
     bool sync_waiting; /* the sync thread sleeps until something is written */
     bool dir_dirty;    /* a segment was created since the directory's last fsync */
     bool degraded;     /* numbered changes are not (all) in a file */
@@ -581,7 +584,7 @@ int journal_open(const struct journal_config *cfg, struct journal **out,
     if (j->cfg.segment_max == 0)
         j->cfg.segment_max = JOURNAL_SEGMENT_MAX;
     j->backoff_ms = BACKOFF_MIN_MS;
-    j->write_limit = SINK_LOG_LIMIT(1, NAG_MS);
+    j->write_limit = j->sync_limit = SINK_LOG_LIMIT(1, NAG_MS);
     if ((j->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         rc = -errno;
         goto fail;
@@ -1202,8 +1205,24 @@ static void do_sync(struct journal *j)
         if (fdatasync(fds[i]) != 0 && rc == 0)
             rc = -errno;
     int close_fds[SYNC_BATCH], nc = 0;
+    int64_t now = sink_log_now_ms();
     pthread_mutex_lock(&j->mu);
     j->sync_rc = rc;
+    /* Failed segments are synced again every sync_ms: said once, then once a NAG_MS, and
+     * once when syncs work again. */
+    enum { QUIET, FIRST, STILL, AGAIN } tell = QUIET;
+    uint64_t failed = j->sync_failed, untold = 0;
+    int64_t since = j->sync_fail_since_ms;
+    if (rc != 0) {
+        if (j->sync_failed++ == 0)
+            j->sync_fail_since_ms = since = now;
+        if (sink_log_limit_pass(&j->sync_limit, now, &untold))
+            tell = failed == 0 ? FIRST : STILL;
+    } else if (failed > 0) {
+        sink_log_limit_end(&j->sync_limit);
+        j->sync_failed = 0;
+        tell = AGAIN;
+    }
     if (rc == 0) {
         if (target > atomic_load(&j->synced))
             atomic_store(&j->synced, target);
@@ -1229,11 +1248,21 @@ static void do_sync(struct journal *j)
     pthread_mutex_unlock(&j->mu);
     for (int i = 0; i < nc; i++)
         close(close_fds[i]);
-    if (rc != 0)
+    if (tell == FIRST)
         sink_log_say(j->cfg.log, SINK_LOG_ERROR,
                      "journal: fdatasync failed: %s; the changes written since the last good "
-                     "sync may not be on disk (published all the same, counted as not durable)",
-                     strerror(-rc));
+                     "sync may not be on disk (published all the same, counted as not durable); "
+                     "retried every %u ms",
+                     strerror(-rc), j->cfg.sync_ms);
+    else if (tell == STILL)
+        sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                     "journal: fdatasync still failing (%s) after %lld s: %" PRIu64
+                     " attempts failed since the last line",
+                     strerror(-rc), (long long)((now - since) / 1000), untold + 1);
+    else if (tell == AGAIN)
+        sink_log_say(j->cfg.log, SINK_LOG_NOTICE,
+                     "journal: fdatasync works again after %lld s (%" PRIu64 " attempts failed)",
+                     (long long)((now - since) / 1000), failed);
     wake_reader(j);
     pthread_mutex_lock(&j->mu);
 }
