@@ -34,6 +34,7 @@
 #define IOV_BATCH      64
 #define RBUF_SIZE      (256u << 10)
 #define SYNC_BATCH     16
+#define READ_TRIES     3     /* a segment that cannot be read back is given up after this many */
 #define NAG_MS         30000 /* while writes or syncs fail, a reminder this often */
 
 /* The meta file: rewritten in place (same size), so it needs no new space on a full
@@ -118,7 +119,7 @@ struct journal {
     _Atomic uint64_t issued;
     _Atomic uint64_t appended_version;
     _Atomic uint64_t appended_n, written_n, cached_n, mem_bytes;
-    _Atomic uint64_t lost, not_durable, write_errors, sync_errors, torn, corrupt;
+    _Atomic uint64_t lost, not_durable, write_errors, sync_errors, torn, corrupt, unreadable;
     atomic_bool reader_idle;
 
     /* ---- loop thread only ---- */
@@ -147,6 +148,8 @@ struct journal {
     char *rbuf;     /* file bytes [rbase, rbase + rlen) */
     size_t rcap, rlen;
     uint64_t rbase;
+    unsigned rerr_tries;              /* reads failed in a row */
+    struct sink_log_limit read_limit; /* lines about segments skipped */
 
     /* ---- sync thread only ---- */
     struct meta_disk meta_written;
@@ -585,6 +588,7 @@ int journal_open(const struct journal_config *cfg, struct journal **out,
         j->cfg.segment_max = JOURNAL_SEGMENT_MAX;
     j->backoff_ms = BACKOFF_MIN_MS;
     j->write_limit = j->sync_limit = SINK_LOG_LIMIT(1, NAG_MS);
+    j->read_limit = SINK_LOG_LIMIT(3, 60000);
     if ((j->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         rc = -errno;
         goto fail;
@@ -1491,35 +1495,43 @@ static int read_cache(struct journal *j, uint64_t limit, char **buf, size_t *cap
     }
 }
 
-/* Reader: have file bytes [off, off + n) in rbuf. Returns a pointer, or NULL (error). */
-static const char *rbuf_get(struct journal *j, uint64_t off, size_t n, uint64_t whole)
+/* Reader: have file bytes [off, off + n) in rbuf, at *p. Returns 0, -EBADMSG (they would
+ * go past whole: a bad length), -ENOMEM, -ENODATA (the file ends before whole: cut under
+ * us) or the read's error. */
+static int rbuf_get(struct journal *j, uint64_t off, size_t n, uint64_t whole, const char **p)
 {
-    if (off >= j->rbase && off + n <= j->rbase + j->rlen)
-        return j->rbuf + (off - j->rbase);
+    if (off >= j->rbase && off + n <= j->rbase + j->rlen) {
+        *p = j->rbuf + (off - j->rbase);
+        return 0;
+    }
     size_t want = n > RBUF_SIZE ? n : RBUF_SIZE;
     if (off + want > whole)
         want = (size_t)(whole - off);
     if (want < n)
-        return NULL;
+        return -EBADMSG;
     if (j->rcap < want) {
         char *b = realloc(j->rbuf, want);
         if (b == NULL)
-            return NULL;
+            return -ENOMEM;
         j->rbuf = b;
         j->rcap = want;
     }
     size_t got = 0;
+    int rc = 0;
     while (got < want) {
         ssize_t k = pread(j->rfd, j->rbuf + got, want - got, (off_t)(off + got));
         if (k < 0 && errno == EINTR)
             continue;
-        if (k <= 0)
+        if (k <= 0) {
+            rc = k < 0 ? -errno : -ENODATA;
             break;
+        }
         got += (size_t)k;
     }
     j->rbase = off;
     j->rlen = got;
-    return got >= n ? j->rbuf : NULL;
+    *p = j->rbuf;
+    return got >= n ? 0 : rc;
 }
 
 static void reader_close(struct journal *j)
@@ -1531,8 +1543,45 @@ static void reader_close(struct journal *j)
     j->rseg_first = 0;
 }
 
+/* Reader: the rest of the segment (up to version last) is given up: counted by the
+ * caller, said here (rate-limited: a dying disk can fail every segment in turn), and the
+ * reader goes on after it. Returns 1 (look again). */
+static int skip_segment(struct journal *j, const char *path, const char *why, uint64_t last)
+{
+    uint64_t untold = 0;
+    if (sink_log_limit_pass(&j->read_limit, sink_log_now_ms(), &untold))
+        sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                     "journal: %s: %s at byte %" PRIu64 "; the rest of it (versions %" PRIu64
+                     "-%" PRIu64 ") is skipped, not published%s",
+                     path, why, j->rfoff, j->rpos + 1, last,
+                     untold > 0 ? " (and more segments like it in the last minute)" : "");
+    j->rpos = max64(j->rpos, last);
+    j->rerr_tries = 0;
+    reader_close(j);
+    return 1;
+}
+
+/* Reader: reading the segment failed with err. Out of memory or descriptors passes (the
+ * same read is tried again); anything else is tried again READ_TRIES times in all, then
+ * the rest of the segment is skipped and counted (journal_unreadable), so the publisher
+ * never stays stuck on it. Returns err (try again later) or 1 (skipped: look again). */
+static int read_failed(struct journal *j, const char *path, int err, uint64_t last)
+{
+    if (err == -ENOMEM || err == -EMFILE || err == -ENFILE)
+        return err;
+    if (++j->rerr_tries < READ_TRIES)
+        return err == -ENODATA ? -EIO : err;
+    char why[160];
+    snprintf(why, sizeof(why), "cannot be read back (%s, %d tries)",
+             err == -ENODATA ? "the file is shorter than what was written to it" : strerror(-err),
+             READ_TRIES);
+    atomic_fetch_add(&j->unreadable, 1);
+    return skip_segment(j, path, why, last);
+}
+
 /* Reader, mu not held: the next record from segment (path, first, whole, sealed, last).
- * Returns 0, -EAGAIN (none ready), 1 (segment done: look again) or a negative errno. */
+ * Returns 0, -EAGAIN (none ready), 1 (segment done: look again) or a negative errno (a
+ * read that failed and is tried again at the next call). */
 static int read_disk(struct journal *j, const char *path, uint64_t first, uint64_t whole,
                      uint64_t last, bool sealed, uint64_t limit, char **buf, size_t *cap,
                      struct journal_record *out)
@@ -1540,9 +1589,10 @@ static int read_disk(struct journal *j, const char *path, uint64_t first, uint64
     if (j->rfd < 0 || j->rseg_first != first) {
         reader_close(j);
         if ((j->rfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-            int rc = errno == ENOENT ? 1 : -errno;
-            j->rpos = max64(j->rpos, rc == 1 ? last : j->rpos);
-            return rc;
+            if (errno != ENOENT)
+                return read_failed(j, path, -errno, last);
+            j->rpos = max64(j->rpos, last); /* compacted meanwhile: nothing left to read */
+            return 1;
         }
         j->rseg_first = first;
         j->rfoff = 0;
@@ -1555,21 +1605,18 @@ static int read_disk(struct journal *j, const char *path, uint64_t first, uint64
             reader_close(j);
             return 1;
         }
-        const char *h = rbuf_get(j, j->rfoff, HDR, whole);
-        if (h == NULL)
-            return -EIO;
+        const char *h, *p = NULL;
+        int rc = rbuf_get(j, j->rfoff, HDR, whole, &h);
+        if (rc != 0)
+            return read_failed(j, path, rc, last);
         uint32_t len = get32(h), crc = get32(h + 4);
-        const char *p =
-            len >= PAY_FIXED && len <= REC_MAX ? rbuf_get(j, j->rfoff + HDR, len, whole) : NULL;
-        if (p == NULL || crc32c(p, len) != crc) {
+        rc = len >= PAY_FIXED && len <= REC_MAX ? rbuf_get(j, j->rfoff + HDR, len, whole, &p)
+                                                : -EBADMSG;
+        if (rc != 0 && rc != -EBADMSG)
+            return read_failed(j, path, rc, last);
+        if (rc == -EBADMSG || crc32c(p, len) != crc) {
             atomic_fetch_add(&j->corrupt, 1);
-            sink_log_say(j->cfg.log, SINK_LOG_ERROR,
-                         "journal: %s: a bad record at byte %" PRIu64 " while reading it back; the "
-                         "rest of it (up to version %" PRIu64 ") is skipped",
-                         path, j->rfoff, last);
-            j->rpos = max64(j->rpos, last);
-            reader_close(j);
-            return 1;
+            return skip_segment(j, path, "a bad record while reading it back", last);
         }
         uint64_t v = get64(p);
         if (v <= j->rpos) {
@@ -1578,11 +1625,11 @@ static int read_disk(struct journal *j, const char *path, uint64_t first, uint64
         }
         if (v > limit)
             return -EAGAIN;
-        int rc = copy_out(p, len, buf, cap, out);
-        if (rc != 0)
+        if ((rc = copy_out(p, len, buf, cap, out)) != 0)
             return rc;
         j->rfoff += HDR + len;
         j->rpos = v;
+        j->rerr_tries = 0;
         return 0;
     }
 }
@@ -1744,6 +1791,7 @@ void journal_stats(struct journal *j, struct journal_stats *o)
     o->sync_errors = atomic_load(&j->sync_errors);
     o->torn = atomic_load(&j->torn);
     o->corrupt = atomic_load(&j->corrupt);
+    o->unreadable = atomic_load(&j->unreadable);
     int64_t t0 = 0;
     pthread_mutex_lock(&j->mu);
     o->written = j->dir != NULL ? j->written_version : j->pub_version;
@@ -1800,6 +1848,9 @@ void journal_counters(struct journal *j, counter_fn fn, void *d)
                   "Segments whose partial last record was cut at start.");
     counter_total(fn, d, "journal_corrupt", COUNTER_UNIT_NONE, s.corrupt,
                   "Damaged records found: the rest of their segment set aside.");
+    counter_total(fn, d, "journal_unreadable", COUNTER_UNIT_NONE, s.unreadable,
+                  "Segments the publisher could not read back (an I/O error, a file cut): "
+                  "the rest of each skipped, not published.");
     if (!j->cfg.reader)
         return;
     counter_gauge(fn, d, "lag_changes", COUNTER_UNIT_NONE,

@@ -90,6 +90,7 @@ struct sink_amqp {
     /* Connection trouble is logged in full for the first TROUBLE_LINES of a streak, then
      * once a TROUBLE_EVERY_MS with what was left out: an outage of hours stays a few lines. */
     struct sink_log_limit trouble;
+    struct sink_log_limit read_trouble; /* journal_next failing: a line a minute at most */
 
     /* counters, any thread */
     atomic_ullong published, confirmed, nacked, returned, reconnects, failovers;
@@ -414,9 +415,14 @@ static int fill_window(struct sink_amqp *a)
         struct journal_record r;
         int rc = journal_next(a->j, &m->buf, &m->cap, &r);
         if (rc != 0) {
-            if (rc != -EAGAIN)
+            /* Tried again at the next turn (every IDLE_POLL_MS at most); a segment that
+             * stays unreadable is given up by the journal (journal_unreadable). */
+            uint64_t untold = 0;
+            if (rc != -EAGAIN && sink_log_limit_pass(&a->read_trouble, sink_log_now_ms(), &untold))
                 sink_log_say(a->cfg.log, SINK_LOG_ERROR,
-                             "amqp: reading the journal: %s; trying again", strerror(-rc));
+                             "amqp: reading the journal: %s; trying again (%" PRIu64
+                             " failed reads since the last such line)",
+                             strerror(-rc), untold + 1);
             a->drained = true;
             break;
         }
@@ -759,6 +765,7 @@ int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out)
     a->stopfd = -1;
     a->last_node = SIZE_MAX;
     a->trouble = SINK_LOG_LIMIT(TROUBLE_LINES, TROUBLE_EVERY_MS);
+    a->read_trouble = SINK_LOG_LIMIT(1, TROUBLE_EVERY_MS);
     atomic_store(&a->sockfd, -1);
     pthread_mutex_init(&a->target_mu, NULL);
     pthread_mutex_init(&a->where_mu, NULL);

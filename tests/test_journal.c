@@ -625,6 +625,81 @@ static void test_journal_failing_sync_keeps_the_log_bounded(void **st)
     journal_free(j);
 }
 
+/* Cut segment index's file at the first record that starts past its middle, plus into
+ * bytes of that record (into < 8: inside its header). */
+static void cut_segment(size_t index, off_t into)
+{
+    char seg[512];
+    segment_path(index, seg, sizeof(seg));
+    int fd = open(seg, O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat sb;
+    assert_int_equal(fstat(fd, &sb), 0);
+    off_t off = 0;
+    while (off < sb.st_size / 2) {
+        uint32_t len;
+        assert_int_equal(pread(fd, &len, 4, off), 4);
+        off += 8 + (off_t)len;
+    }
+    close(fd);
+    assert_true(off + into < sb.st_size);
+    assert_int_equal(truncate(seg, off + into), 0);
+}
+
+/* A segment the reader cannot read back (here cut under it; a failing disk gives EIO):
+ * after a few tries the rest of that segment is skipped and counted, the reader goes on
+ * with the next one, and the log says so in a bounded number of lines. (It returned -EIO
+ * for ever, its position never moving on: the publisher was stuck, ~5 lines a second.) */
+static void test_journal_unreadable_segment_is_skipped_and_counted(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(true);
+    cfg.segment_max = 8192;  /* ~65 records a segment */
+    cfg.chunk_bytes = 4096;  /* memory holds little: */
+    cfg.cache_bytes = 16384; /* the reader has to go to the files */
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 1000, 25);
+    assert_int_equal(journal_sync(j), 0);
+    uint64_t pos = 0;
+    assert_int_equal(read_n(j, &pos, 100), 100);
+    /* Two segments not read yet lose their second half: one is cut inside a record's
+     * header, the other inside a record's body. */
+    cut_segment(3, 4);
+    cut_segment(6, 20);
+    logged[0] = '\0';
+
+    char *buf = NULL;
+    size_t cap = 0;
+    unsigned errors = 0, jumps = 0;
+    int64_t deadline = now_ms() + 5000;
+    while (pos < 1000 && now_ms() < deadline) {
+        struct journal_record r;
+        int rc = journal_next(j, &buf, &cap, &r);
+        if (rc == -EAGAIN || rc == -EIO) {
+            errors += rc == -EIO;
+            usleep(1000);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        assert_true(r.version > pos);
+        jumps += r.version != pos + 1;
+        pos = r.version;
+    }
+    free(buf);
+    assert_int_equal(pos, 1000); /* not stuck */
+    assert_int_equal(jumps, 2);  /* the rest of each cut segment skipped, nothing else */
+    assert_true(errors >= 2 && errors <= 4);
+    struct journal_stats s;
+    journal_stats(j, &s);
+    assert_int_equal(s.unreadable, 2);
+    assert_int_equal(s.corrupt, 0); /* a read that fails is not a damaged record */
+    assert_int_equal(count_lines("\n"), 2);
+    assert_non_null(strstr(logged, "cannot be read back"));
+    assert_non_null(strstr(logged, "is skipped"));
+    journal_free(j);
+}
+
 struct reader_arg {
     struct journal *j;
     uint64_t want, pos;
@@ -737,6 +812,7 @@ int main(void)
         T(test_journal_write_error_holds_in_memory_and_recovers),
         T(test_journal_crash_while_writes_fail_starts_a_new_series),
         T(test_journal_failing_sync_keeps_the_log_bounded),
+        T(test_journal_unreadable_segment_is_skipped_and_counted),
         T(test_journal_reader_on_another_thread),
         T(test_journal_resume_decides_the_series),
     };
