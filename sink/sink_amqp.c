@@ -2,6 +2,7 @@
  * and failover between the nodes of a cluster. */
 #include "sink/sink_amqp.h"
 
+#include "sink/amqp_nodes.h"
 #include "sink/secret.h"
 
 #include <errno.h>
@@ -25,25 +26,14 @@
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 
-#define CHANNEL          1
-#define BACKOFF_MIN_MS   250
-#define BACKOFF_MAX_MS   1000 /* a node that comes back is found within a second or two */
-#define TROUBLE_LINES    6
-#define TROUBLE_EVERY_MS 60000
-#define IDLE_POLL_MS     200 /* also bounds how late a heartbeat is sent */
+#define CHANNEL       1
+#define READ_EVERY_MS 60000 /* journal_next failing: a line this often at most */
+#define IDLE_POLL_MS  200   /* also bounds how late a heartbeat is sent */
 
-/* One node: its parsed URL. */
-struct node {
-    char *url_buf; /* amqp_parse_url writes into it; info points into it */
-    struct amqp_connection_info info;
-    char *shown;     /* the URL without its password, for logs */
-    char where[280]; /* host:port, for the stats line */
-};
-
-/* Where to publish: the nodes, the credentials, the exchange. */
+/* Where to publish: the nodes (which next, how long to wait, how much to say: the policy
+ * injector-consume follows too), the credentials, the exchange. */
 struct target {
-    struct node *nodes;
-    size_t n;
+    struct amqp_nodes *nodes;
     char *password; /* from the password file or the environment; NULL: each URL's own */
     char *exchange;
 };
@@ -78,19 +68,14 @@ struct sink_amqp {
 
     /* publisher thread only */
     amqp_connection_state_t conn;
-    size_t node;                   /* index of the node in use or being tried */
-    size_t last_node;              /* the node of the last connection that succeeded */
-    struct slot *win;              /* ring of confirm_window slots */
-    size_t head, count;            /* unconfirmed messages: win[head], ... */
-    size_t sent;                   /* how many of them went out on this connection */
-    uint64_t first_tag;            /* delivery tag of win[head] once sent */
-    bool drained;                  /* the journal had nothing more the last time we asked */
-    char reason[256];              /* why the connection was lost */
-    uint64_t confirmed_at_connect; /* confirmed when this connection was made */
-    /* Connection trouble is logged in full for the first TROUBLE_LINES of a streak, then
-     * once a TROUBLE_EVERY_MS with what was left out: an outage of hours stays a few lines. */
-    struct sink_log_limit trouble;
-    struct sink_log_limit read_trouble; /* journal_next failing: a line a minute at most */
+    size_t last_node;                   /* the node of the last connection that succeeded */
+    struct slot *win;                   /* ring of confirm_window slots */
+    size_t head, count;                 /* unconfirmed messages: win[head], ... */
+    size_t sent;                        /* how many of them went out on this connection */
+    uint64_t first_tag;                 /* delivery tag of win[head] once sent */
+    bool drained;                       /* the journal had nothing more the last time we asked */
+    char reason[256];                   /* why the connection was lost */
+    struct sink_log_limit read_trouble; /* journal_next failing */
 
     /* counters, any thread */
     atomic_ullong published, confirmed, nacked, returned, reconnects, failovers;
@@ -99,14 +84,15 @@ struct sink_amqp {
     char where[280];
 };
 
-/* A line about connection trouble (cannot connect, lost, connected again), rate-limited
- * per streak of trouble; the streak ends when the broker confirms something. */
+/* A line about connection trouble (cannot connect, lost, connected while it lasts),
+ * rate-limited per streak of trouble (amqp_nodes_may_say); the streak ends when the broker
+ * confirms something. */
 static void say_trouble(struct sink_amqp *a, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void say_trouble(struct sink_amqp *a, int level, const char *fmt, ...)
 {
     uint64_t untold;
-    if (!sink_log_limit_pass(&a->trouble, sink_log_now_ms(), &untold))
+    if (!amqp_nodes_may_say(a->t.nodes, sink_log_now_ms(), &untold))
         return;
     char msg[768];
     va_list ap;
@@ -115,15 +101,15 @@ static void say_trouble(struct sink_amqp *a, int level, const char *fmt, ...)
     va_end(ap);
     if (untold > 0)
         sink_log_say(a->cfg.log, level, "%s (and %" PRIu64 " lines like it in the last %d s)", msg,
-                     untold, TROUBLE_EVERY_MS / 1000);
+                     untold, AMQP_NODES_TOLD_EVERY_MS / 1000);
     else
         sink_log_say(a->cfg.log, level, "%s", msg);
 }
 
-/* The broker confirmed something: the trouble is over. */
+/* The broker confirmed something: the node serves, the trouble (if any) is over. */
 static void trouble_over(struct sink_amqp *a)
 {
-    uint64_t untold = sink_log_limit_end(&a->trouble);
+    uint64_t untold = amqp_nodes_ok(a->t.nodes);
     if (untold > 0)
         sink_log_say(a->cfg.log, SINK_LOG_NOTICE,
                      "amqp: publishing again (%" PRIu64 " lines about the trouble "
@@ -131,15 +117,20 @@ static void trouble_over(struct sink_amqp *a)
                      untold);
 }
 
-static struct node *cur_node(struct sink_amqp *a)
+static size_t cur_node(const struct sink_amqp *a)
 {
-    return &a->t.nodes[a->node];
+    return amqp_nodes_current(a->t.nodes);
+}
+
+static const char *shown(const struct sink_amqp *a, size_t i)
+{
+    return amqp_nodes_shown(a->t.nodes, i);
 }
 
 static void set_where(struct sink_amqp *a)
 {
     pthread_mutex_lock(&a->where_mu);
-    snprintf(a->where, sizeof(a->where), "%s", cur_node(a)->where);
+    snprintf(a->where, sizeof(a->where), "%s", amqp_nodes_where(a->t.nodes, cur_node(a)));
     pthread_mutex_unlock(&a->where_mu);
 }
 
@@ -199,17 +190,28 @@ static int connect_broker(struct sink_amqp *a)
 {
     struct timeval open_tv = {5, 0}, rpc_tv = {10, 0};
     amqp_rpc_reply_t r;
-    struct node *nd = cur_node(a);
+    struct amqp_connection_info info;
+    /* Parsed again at each connect (the URL is short): amqp_parse_url cuts the string it
+     * parses, and info points into it. */
+    char *url = strdup(amqp_nodes_url(a->t.nodes, cur_node(a)));
+    amqp_default_connection_info(&info);
+    if (url == NULL || amqp_parse_url(url, &info) != AMQP_STATUS_OK) {
+        snprintf(a->reason, sizeof(a->reason), url ? "cannot parse its URL" : "out of memory");
+        goto fail;
+    }
+    /* "amqp://host:5672/" parses to vhost "": users mean the default vhost by it. */
+    if (info.vhost == NULL || info.vhost[0] == '\0')
+        info.vhost = "/";
 
     a->conn = amqp_new_connection();
     amqp_socket_t *sock = NULL;
     if (a->conn != NULL)
-        sock = nd->info.ssl ? amqp_ssl_socket_new(a->conn) : amqp_tcp_socket_new(a->conn);
+        sock = info.ssl ? amqp_ssl_socket_new(a->conn) : amqp_tcp_socket_new(a->conn);
     if (sock == NULL) {
         snprintf(a->reason, sizeof(a->reason), "out of memory");
         goto fail;
     }
-    if (nd->info.ssl) {
+    if (info.ssl) {
         /* The broker's certificate and name are checked; a client certificate is sent
          * when one is configured. */
         amqp_ssl_socket_set_verify_peer(sock, 1);
@@ -225,10 +227,10 @@ static int connect_broker(struct sink_amqp *a)
             goto fail;
         }
     }
-    int rc = amqp_socket_open_noblock(sock, nd->info.host, nd->info.port, &open_tv);
+    int rc = amqp_socket_open_noblock(sock, info.host, info.port, &open_tv);
     if (rc != AMQP_STATUS_OK) {
-        snprintf(a->reason, sizeof(a->reason), "TCP connect to %s:%d: %s", nd->info.host,
-                 nd->info.port, amqp_error_string2(rc));
+        snprintf(a->reason, sizeof(a->reason), "TCP connect to %s:%d: %s", info.host, info.port,
+                 amqp_error_string2(rc));
         goto fail;
     }
     set_keepalive(amqp_get_sockfd(a->conn));
@@ -236,9 +238,8 @@ static int connect_broker(struct sink_amqp *a)
     amqp_set_rpc_timeout(a->conn, &rpc_tv);
     amqp_set_handshake_timeout(a->conn, &rpc_tv);
 
-    r = amqp_login(a->conn, nd->info.vhost, 0, 131072, (int)a->cfg.heartbeat_s,
-                   AMQP_SASL_METHOD_PLAIN, nd->info.user,
-                   a->t.password != NULL ? a->t.password : nd->info.password);
+    r = amqp_login(a->conn, info.vhost, 0, 131072, (int)a->cfg.heartbeat_s, AMQP_SASL_METHOD_PLAIN,
+                   info.user, a->t.password != NULL ? a->t.password : info.password);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         describe_reply(r, "login", a->reason, sizeof(a->reason));
         goto fail;
@@ -262,9 +263,11 @@ static int connect_broker(struct sink_amqp *a)
     a->sent = 0;
     a->first_tag = 1;
     atomic_store(&a->connected, true);
+    free(url);
     return 0;
 fail:
     disconnect(a);
+    free(url);
     return -1;
 }
 
@@ -312,8 +315,7 @@ static void pop_confirmed(struct sink_amqp *a)
         return;
     atomic_fetch_add(&a->confirmed, k);
     journal_confirmed(a->j, last);
-    if (sink_log_limit_active(&a->trouble))
-        trouble_over(a);
+    trouble_over(a);
 }
 
 static void on_ack(struct sink_amqp *a, uint64_t tag, bool multiple)
@@ -450,39 +452,35 @@ static bool past_deadline(struct sink_amqp *a)
     return atomic_load(&a->stop) && sink_log_now_ms() >= atomic_load(&a->deadline_ms);
 }
 
-/* Without a connection: try the current node; on failure move to the next, and after a
- * whole round of failures wait (backoff). Returns 0 when connected. */
-static int connect_next(struct sink_amqp *a, size_t *failures, int *backoff)
+/* Without a connection: try the current node; on failure move to the next, after a whole
+ * round of failures only after a pause (amqp_nodes.h). Returns 0 when connected. */
+static int connect_next(struct sink_amqp *a)
 {
-    struct node *nd = cur_node(a);
+    size_t i = cur_node(a), n = amqp_nodes_count(a->t.nodes);
     set_where(a);
     if (connect_broker(a) == 0) {
         if (a->last_node != SIZE_MAX)
             atomic_fetch_add(&a->reconnects, 1);
-        if (a->last_node != SIZE_MAX && a->last_node != a->node)
+        if (a->last_node != SIZE_MAX && a->last_node != i)
             atomic_fetch_add(&a->failovers, 1);
         say_trouble(a, SINK_LOG_INFO, "amqp: connected to %s (node %zu of %zu), exchange %s%s",
-                    nd->shown, a->node + 1, a->t.n, a->t.exchange,
+                    shown(a, i), i + 1, n, a->t.exchange,
                     a->count ? "; publishing the unconfirmed changes again" : "");
-        a->last_node = a->node;
-        /* The failure count and backoff are reset by the broker confirming something on
-         * this connection (publisher_main), not by the connect itself: a node that takes
-         * the connection and then refuses every change (a quorum queue without its
-         * majority nacks) must not make us reconnect in a tight loop. */
-        a->confirmed_at_connect = atomic_load(&a->confirmed);
+        a->last_node = i;
+        /* Not a success yet: that is the broker confirming something on this connection
+         * (pop_confirmed). A node that takes the connection and then refuses every change
+         * (a quorum queue without its majority nacks) must not make us reconnect in a
+         * tight loop. */
         return 0;
     }
-    (*failures)++;
-    a->node = (a->node + 1) % a->t.n;
-    if (*failures % a->t.n != 0) {
-        say_trouble(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; trying %s now", nd->shown,
-                    a->reason, cur_node(a)->shown);
-        return -1;
-    }
-    say_trouble(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; %sretrying in %.1f s",
-                nd->shown, a->reason, a->t.n > 1 ? "no node answered; " : "", *backoff / 1000.0);
-    wait_stop(a, *backoff);
-    *backoff = *backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff * 2;
+    int wait = amqp_nodes_failed(a->t.nodes);
+    if (wait == 0)
+        say_trouble(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; trying %s now",
+                    shown(a, i), a->reason, shown(a, cur_node(a)));
+    else
+        say_trouble(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; %sretrying in %.1f s",
+                    shown(a, i), a->reason, n > 1 ? "no node answered; " : "", wait / 1000.0);
+    wait_stop(a, wait);
     return -1;
 }
 
@@ -491,37 +489,27 @@ static void take_target(struct sink_amqp *a);
 static void *publisher_main(void *arg)
 {
     struct sink_amqp *a = arg;
-    int backoff = BACKOFF_MIN_MS;
-    size_t failures = 0;
 
     for (;;) {
         take_target(a);
         if (a->conn == NULL) {
             if (atomic_load(&a->stop))
                 break; /* no broker at shutdown: what is left stays in the journal */
-            if (connect_next(a, &failures, &backoff) != 0)
+            if (connect_next(a) != 0)
                 continue;
         }
         if (fill_window(a) != 0 || read_frames(a) != 0) {
-            struct node *lost = cur_node(a);
-            a->node = (a->node + 1) % a->t.n;
-            bool worked = atomic_load(&a->confirmed) != a->confirmed_at_connect;
-            if (worked)
-                trouble_over(a);
+            /* The next node at once, unless this was a round of nodes that took no change
+             * since the last confirm: then a pause first. */
+            size_t lost = cur_node(a);
+            int wait = amqp_nodes_failed(a->t.nodes);
             say_trouble(a, SINK_LOG_ERROR,
                         "amqp: connection to %s lost: %s; %zu changes unconfirmed, they are "
                         "published again on %s",
-                        lost->shown, a->reason, a->count,
-                        a->t.n > 1 ? cur_node(a)->shown : "reconnecting");
+                        shown(a, lost), a->reason, a->count,
+                        amqp_nodes_count(a->t.nodes) > 1 ? shown(a, cur_node(a)) : "reconnecting");
             disconnect(a);
-            if (worked) {
-                failures = 0; /* it was working: the next node at once, from the start */
-                backoff = BACKOFF_MIN_MS;
-            } else if (++failures % a->t.n == 0) {
-                /* A whole round of nodes that took no change: wait before the next. */
-                wait_stop(a, backoff);
-                backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-            }
+            wait_stop(a, wait);
             continue;
         }
         if (atomic_load(&a->stop) && ((a->count == 0 && a->drained) || past_deadline(a)))
@@ -587,11 +575,7 @@ static void amqp_counters(struct sink *sk, counter_fn fn, void *d)
 
 static void target_clear(struct target *t)
 {
-    for (size_t i = 0; t->nodes != NULL && i < t->n; i++) {
-        free(t->nodes[i].url_buf);
-        free(t->nodes[i].shown);
-    }
-    free(t->nodes);
+    amqp_nodes_free(t->nodes);
     secret_free(t->password); /* wipes it; a strdup'd one from the environment too */
     free(t->exchange);
     memset(t, 0, sizeof(*t));
@@ -668,29 +652,15 @@ static int target_parse(struct sink_amqp *a, const struct sink_amqp_config *cfg,
         sink_log_say(a->cfg.log, SINK_LOG_ERROR, "amqp: no broker URL");
         return -EINVAL;
     }
-    if ((t->nodes = calloc(cfg->n_urls, sizeof(*t->nodes))) == NULL ||
+    if (amqp_nodes_new(&t->nodes) != 0 ||
         (t->exchange = strdup(cfg->exchange ? cfg->exchange : "injector")) == NULL)
         return -ENOMEM;
-    t->n = cfg->n_urls;
-    for (size_t i = 0; i < t->n; i++) {
-        struct node *nd = &t->nodes[i];
-        if ((nd->url_buf = strdup(cfg->urls[i])) == NULL)
-            return -ENOMEM;
-        amqp_default_connection_info(&nd->info);
-        if (amqp_parse_url(nd->url_buf, &nd->info) != AMQP_STATUS_OK) {
-            sink_log_say(a->cfg.log, SINK_LOG_ERROR,
-                         "amqp: cannot use URL %zu of %zu (want "
-                         "amqp[s]://user[:password]@host[:port][/vhost])",
-                         i + 1, t->n);
-            return -EINVAL;
+    for (size_t i = 0; i < cfg->n_urls; i++) {
+        char err[256];
+        if ((rc = amqp_nodes_add(t->nodes, cfg->urls[i], err, sizeof(err))) != 0) {
+            sink_log_say(a->cfg.log, SINK_LOG_ERROR, "amqp: %s", err);
+            return rc == -E2BIG ? -EINVAL : rc;
         }
-        /* "amqp://host:5672/" parses to vhost "": users mean the default vhost by it. */
-        if (nd->info.vhost == NULL || nd->info.vhost[0] == '\0')
-            nd->info.vhost = "/";
-        char shown[1024];
-        if ((nd->shown = strdup(secret_mask_url(cfg->urls[i], shown, sizeof(shown)))) == NULL)
-            return -ENOMEM;
-        snprintf(nd->where, sizeof(nd->where), "%s:%d", nd->info.host, nd->info.port);
     }
     const char *env = getenv("INJECTOR_AMQP_PASSWORD");
     if (cfg->password_file != NULL) {
@@ -719,13 +689,12 @@ static void take_target(struct sink_amqp *a)
     sink_log_say(a->cfg.log, SINK_LOG_NOTICE,
                  "amqp: switching from %s to %s%s, exchange %s; %zu unconfirmed changes are "
                  "published there first",
-                 cur_node(a)->shown, p->nodes[0].shown, p->n > 1 ? " (and its cluster)" : "",
-                 p->exchange, a->count);
+                 shown(a, cur_node(a)), amqp_nodes_shown(p->nodes, 0),
+                 amqp_nodes_count(p->nodes) > 1 ? " (and its cluster)" : "", p->exchange, a->count);
     disconnect(a); /* everything unconfirmed goes again, to the new target */
     target_clear(&a->t);
     a->t = *p;
     free(p);
-    a->node = 0;
     a->last_node = SIZE_MAX;
     set_where(a);
 }
@@ -764,8 +733,7 @@ int sink_amqp_new(const struct sink_amqp_config *cfg, struct sink **out)
     a->j = cfg->journal;
     a->stopfd = -1;
     a->last_node = SIZE_MAX;
-    a->trouble = SINK_LOG_LIMIT(TROUBLE_LINES, TROUBLE_EVERY_MS);
-    a->read_trouble = SINK_LOG_LIMIT(1, TROUBLE_EVERY_MS);
+    a->read_trouble = SINK_LOG_LIMIT(1, READ_EVERY_MS);
     atomic_store(&a->sockfd, -1);
     pthread_mutex_init(&a->target_mu, NULL);
     pthread_mutex_init(&a->where_mu, NULL);

@@ -18,11 +18,12 @@
 #include <amqp_tcp_socket.h>
 #include <jansson.h>
 
-#include "consume_nodes.h"
 #include "consume_view.h"
 #include "http_get.h"
-#include "sink/sink_amqp.h"
+#include "sink/amqp_nodes.h"
 #include "sink/secret.h"
+#include "sink/sink_amqp.h"
+#include "sink/sink_log.h"
 
 #define MAX_BINDS      32
 #define MAX_COLLECTORS 32
@@ -31,7 +32,7 @@
 enum format { FORMAT_JSON, FORMAT_TEXT, FORMAT_TABLE, FORMAT_NONE };
 
 struct args {
-    struct consume_nodes *nodes; /* the --amqp URLs: the nodes of one cluster */
+    struct amqp_nodes *nodes; /* the --amqp URLs: the nodes of one cluster */
     const char *exchange, *queue, *password_file;
     enum format format;
     const char *ca_file, *cert_file, *key_file;
@@ -100,7 +101,7 @@ static void usage(FILE *f)
                "  -h, --help            show this help\n\n"
                "Signals: SIGINT/SIGTERM write the view and stop; SIGUSR1 resynchronises now.\n"
                "A lost connection moves to the next --amqp node at once. A view waits for its\n"
-               "broker (every node tried, then 0.5 s to 2 s apart) and resynchronises after a\n"
+               "broker (every node tried, then 0.25 s to 1 s apart) and resynchronises after a\n"
                "reconnect, unless its queue is a named quorum queue (that kept the changes).\n"
                "Exit status: 0 done, 1 no node could be used (without --collector: after\n"
                "trying each once), 2 usage error, 3 --timeout reached before --count changes.\n");
@@ -130,9 +131,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const struct consume_nodes_config nc = {.first_pause_s = 0.5, .max_pause_s = 2};
     char err[256];
-    if (consume_nodes_new(&nc, &a->nodes) != 0) {
+    if (amqp_nodes_new(&a->nodes) != 0) {
         fprintf(stderr, "injector-consume: out of memory\n");
         return -1;
     }
@@ -148,8 +148,8 @@ static int parse_args(int argc, char **argv, struct args *a)
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (ch) {
         case 'a':
-            if (consume_nodes_add(a->nodes, optarg, err, sizeof(err)) != 0) {
-                fprintf(stderr, "injector-consume: %s\n", err);
+            if (amqp_nodes_add(a->nodes, optarg, err, sizeof(err)) != 0) {
+                fprintf(stderr, "injector-consume: --amqp: %s\n", err);
                 return -1;
             }
             break;
@@ -272,12 +272,12 @@ static int parse_args(int argc, char **argv, struct args *a)
             return -1;
         }
     }
-    if (consume_nodes_count(a->nodes) == 0 && getenv("INJECTOR_AMQP_URL") != NULL &&
-        consume_nodes_add(a->nodes, getenv("INJECTOR_AMQP_URL"), err, sizeof(err)) != 0) {
+    if (amqp_nodes_count(a->nodes) == 0 && getenv("INJECTOR_AMQP_URL") != NULL &&
+        amqp_nodes_add(a->nodes, getenv("INJECTOR_AMQP_URL"), err, sizeof(err)) != 0) {
         fprintf(stderr, "injector-consume: $INJECTOR_AMQP_URL: %s\n", err);
         return -1;
     }
-    if (consume_nodes_count(a->nodes) == 0) {
+    if (amqp_nodes_count(a->nodes) == 0) {
         fprintf(stderr, "injector-consume: --amqp URL is required (see --help)\n");
         return -1;
     }
@@ -321,7 +321,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 static void free_args(struct args *a)
 {
-    consume_nodes_free(a->nodes);
+    amqp_nodes_free(a->nodes);
     free(a->token);
     for (size_t i = 0; i < a->n_collectors; i++)
         free(a->collectors[i]);
@@ -656,29 +656,36 @@ static int ack_written(amqp_connection_state_t conn, uint64_t tag, char *why, si
     return 0;
 }
 
-/* The node in use failed (what: which and why): count it, say so, and move to the next
- * node, at once or after the pause (consume_nodes.h). Returns false when a command that
- * does not wait (!wait) has now tried every node: it gives up. */
+/* The node in use failed (what: which and why): count it, say so (amqp_nodes_may_say: a
+ * cluster down for hours stays a few lines), and move to the next node, at once or after
+ * the pause (amqp_nodes.h). Returns false when a command that does not wait (!wait) has
+ * now tried every node: it gives up. */
 static bool next_node(const struct args *a, const char *what, bool wait)
 {
-    double pause = consume_nodes_failed(a->nodes);
-    if (!wait && consume_nodes_all_failed(a->nodes)) {
+    int pause = amqp_nodes_failed(a->nodes);
+    if (!wait && amqp_nodes_all_failed(a->nodes)) {
         fprintf(stderr, "injector-consume: %s\n", what);
         return false;
     }
-    const char *next = consume_nodes_name(a->nodes, consume_nodes_current(a->nodes));
-    if (consume_nodes_should_log(a->nodes)) {
+    const char *next = amqp_nodes_name(a->nodes, amqp_nodes_current(a->nodes));
+    uint64_t untold = 0;
+    if (amqp_nodes_may_say(a->nodes, sink_log_now_ms(), &untold)) {
+        char more[96] = "";
+        if (untold > 0)
+            snprintf(more, sizeof(more), " (and %" PRIu64 " lines like it in the last %d s)",
+                     untold, AMQP_NODES_TOLD_EVERY_MS / 1000);
         if (pause == 0)
-            fprintf(stderr, "injector-consume: %s; trying %s now\n", what, next);
-        else if (consume_nodes_count(a->nodes) == 1)
-            fprintf(stderr, "injector-consume: %s; retrying in %.1f s\n", what, pause);
+            fprintf(stderr, "injector-consume: %s; trying %s now%s\n", what, next, more);
+        else if (amqp_nodes_count(a->nodes) == 1)
+            fprintf(stderr, "injector-consume: %s; retrying in %.1f s%s\n", what, pause / 1000.0,
+                    more);
         else
             fprintf(stderr,
                     "injector-consume: %s; every node failed: retrying in %.1f s, "
-                    "from %s\n",
-                    what, pause, next);
+                    "from %s%s\n",
+                    what, pause / 1000.0, next, more);
     }
-    pause_s(pause);
+    pause_s(pause / 1000.0);
     return true;
 }
 
@@ -691,10 +698,10 @@ static amqp_connection_state_t attach(const struct args *a, char **password, amq
 {
     char err[1024], why[900];
     while (!stopping) {
-        size_t i = consume_nodes_current(a->nodes);
-        const char *name = consume_nodes_name(a->nodes, i);
+        size_t i = amqp_nodes_current(a->nodes);
+        const char *name = amqp_nodes_name(a->nodes, i);
         amqp_connection_state_t conn =
-            connect_to(a, consume_nodes_url(a->nodes, i), name, password, err, sizeof(err));
+            connect_to(a, amqp_nodes_url(a->nodes, i), name, password, err, sizeof(err));
         if (conn != NULL) {
             if (setup_queue(conn, a, queue, why, sizeof(why)) == 0)
                 return conn;
@@ -725,7 +732,7 @@ static amqp_connection_state_t consume_from(amqp_connection_state_t conn, const 
 {
     char err[1024], why[900];
     while (conn != NULL) {
-        const char *name = consume_nodes_name(a->nodes, consume_nodes_current(a->nodes));
+        const char *name = amqp_nodes_name(a->nodes, amqp_nodes_current(a->nodes));
         if (again && view != NULL && !queue_outlives_node(a))
             view_resync_all(view, "after a reconnect to the broker");
         else if (again && view != NULL)
@@ -734,15 +741,20 @@ static amqp_connection_state_t consume_from(amqp_connection_state_t conn, const 
                     "goes on from where it was\n",
                     a->queue);
         if (start_consuming(conn, a, *queue, why, sizeof(why)) == 0) {
+            uint64_t untold = amqp_nodes_ok(a->nodes);
+            char more[96] = "";
+            if (untold > 0)
+                snprintf(more, sizeof(more), " (%" PRIu64 " lines about the trouble were left out)",
+                         untold);
             if (again)
-                fprintf(stderr, "injector-consume: connected to the broker again at %s%s\n", name,
+                fprintf(stderr, "injector-consume: connected to the broker again at %s%s%s\n", name,
                         view == NULL && a->queue == NULL
                             ? " (a new private queue: changes published meanwhile are not in "
                               "it; --queue NAME keeps them)"
-                            : "");
-            else if (consume_nodes_count(a->nodes) > 1)
-                fprintf(stderr, "injector-consume: consuming from %s\n", name);
-            consume_nodes_ok(a->nodes);
+                            : "",
+                        more);
+            else if (amqp_nodes_count(a->nodes) > 1 || untold > 0)
+                fprintf(stderr, "injector-consume: consuming from %s%s\n", name, more);
             return conn;
         }
         destroy_quietly(conn);
@@ -763,7 +775,7 @@ static amqp_connection_state_t failover(amqp_connection_state_t conn, const stru
     char what[1200];
     destroy_quietly(conn);
     snprintf(what, sizeof(what), "lost the broker at %s: %s",
-             consume_nodes_name(a->nodes, consume_nodes_current(a->nodes)), why);
+             amqp_nodes_name(a->nodes, amqp_nodes_current(a->nodes)), why);
     if (!next_node(a, what, view != NULL))
         return NULL;
     conn = attach(a, password, queue, view != NULL);
