@@ -300,7 +300,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         int rc = secret_read_file(a->token_file, &a->token);
         if (rc != 0) {
             fprintf(stderr, "injector-consume: %s: %s\n", a->token_file,
-                    rc == -EINVAL ? "empty" : strerror(-rc));
+                    rc == -ENODATA ? "empty" : strerror(-rc));
             return -1;
         }
     }
@@ -322,7 +322,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 static void free_args(struct args *a)
 {
     amqp_nodes_free(a->nodes);
-    free(a->token);
+    secret_free(a->token);
     for (size_t i = 0; i < a->n_collectors; i++)
         free(a->collectors[i]);
 }
@@ -372,12 +372,12 @@ static amqp_connection_state_t connect_to(const struct args *a, const char *url_
         info.vhost = "/";
     password = info.password;
     if (a->password_file != NULL) {
-        free(*password_buf); /* a reconnect reads it again */
+        secret_free(*password_buf); /* a reconnect reads it again */
         *password_buf = NULL;
         int rc = secret_read_file(a->password_file, password_buf);
         if (rc != 0) {
             snprintf(err, errlen, "%s: %s", a->password_file,
-                     rc == -EINVAL ? "empty" : strerror(-rc));
+                     rc == -ENODATA ? "empty" : strerror(-rc));
             goto fail;
         }
         password = *password_buf;
@@ -925,7 +925,7 @@ out:
     }
     close_connection(conn);
     amqp_bytes_free(queue);
-    free(password);
+    secret_free(password);
     free_args(&a);
     return status;
 }

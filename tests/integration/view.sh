@@ -202,6 +202,16 @@ case_usage_errors() {
     rc=0
     consume --collector http://127.0.0.1:1 --format none 2>"$WORK/err" || rc=$?
     [ "$rc" -eq 2 ] && grep -q 'give --view FILE' "$WORK/err" || fail "--format none: rc=$rc"
+    # An empty token or password file is said to be empty (it said "No data available").
+    : >"$WORK/empty"
+    rc=0
+    consume --collector http://127.0.0.1:1 --http-token-file "$WORK/empty" 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 2 ] && grep -q "$WORK/empty: empty\$" "$WORK/err" ||
+        fail "empty token file: rc=$rc $(cat "$WORK/err")"
+    rc=0
+    consume --password-file "$WORK/empty" --timeout 1 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 1 ] && grep -q "$WORK/empty: empty\$" "$WORK/err" ||
+        fail "empty password file: rc=$rc $(cat "$WORK/err")"
     # A collector that is not there: said, retried, and the consumer still runs.
     consume --collector http://127.0.0.1:1 --view "$WORK/v.json" --timeout 3 \
         2>"$WORK/err" || fail "an unreachable collector made the consumer fail"
