@@ -47,7 +47,7 @@ struct meta_disk {
     char boot_id[40];
     uint32_t running;
     uint32_t degraded;
-    uint32_t crc; /* crc32 of everything before it */
+    uint32_t crc; /* CRC-32C of everything before it */
     uint32_t pad;
 };
 
@@ -453,7 +453,6 @@ static int segment_recover(struct journal *j, struct segment *s, uint64_t after,
         else
             fdatasync(fd);
         rec->torn++;
-        rec->torn_bytes += size - good;
         sink_log_say(j->cfg.log, SINK_LOG_WARNING,
                      "journal: %s ended in %s (a crash mid-write): cut %" PRIu64 " bytes, kept "
                      "%" PRIu64 " changes%s",
@@ -462,7 +461,6 @@ static int segment_recover(struct journal *j, struct segment *s, uint64_t after,
         char aside[4300];
         rc = set_aside(j, s, data, good, aside, sizeof(aside));
         rec->corrupt++;
-        rec->corrupt_bytes += size - good;
         sink_log_say(j->cfg.log, SINK_LOG_ERROR,
                      "journal: %s: %s at byte %" PRIu64 "; kept the %" PRIu64 " changes before it "
                      "(versions %" PRIu64 "-%" PRIu64 "), %s the rest (%" PRIu64 " bytes) as %s",
@@ -739,6 +737,8 @@ int journal_start(struct journal *j, uint64_t epoch, uint64_t version)
             sink_log_say(j->cfg.log, SINK_LOG_ERROR, "journal: cannot write %s: %s", path,
                          strerror(-rc));
     }
+    if (j->dir == NULL)
+        return 0; /* memory only: nothing to sync, no thread */
     if ((rc = pthread_create(&j->thread, NULL, sync_main, j)) != 0)
         return -rc;
     j->thread_started = true;
@@ -1335,12 +1335,6 @@ static void *sync_main(void *arg)
     while (!j->stop) {
         int64_t now = sink_log_now_ms();
         bool asked = j->sync_req > j->sync_done;
-        if (j->dir == NULL) {
-            j->sync_done = j->sync_req;
-            pthread_cond_broadcast(&j->done_cond);
-            wait_ms(j, &j->cond, 1000);
-            continue;
-        }
         if (!asked && !sync_wanted(j)) {
             j->sync_waiting = true;
             wait_ms(j, &j->cond, 1000);
@@ -1794,7 +1788,6 @@ void journal_stats(struct journal *j, struct journal_stats *o)
     o->unreadable = atomic_load(&j->unreadable);
     int64_t t0 = 0;
     pthread_mutex_lock(&j->mu);
-    o->written = j->dir != NULL ? j->written_version : j->pub_version;
     o->bytes = j->bytes;
     o->segments = j->n_segments;
     if (j->cfg.reader && o->confirmed < o->newest) {

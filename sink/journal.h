@@ -2,8 +2,8 @@
  * sees it; the table's redo log at start and the queue the AMQP publisher reads from.
  *
  * On disk (a directory given): segment files seg-<first version>.jnl of CRC'd records
- * (u32 length, u32 crc32, payload = u64 version, u16 routing-key length, routing key, the
- * change's JSON), rolled at segment_max bytes, and a small `meta` file (epoch, the
+ * (u32 length, u32 CRC-32C of the payload, payload = u64 version, u16 routing-key length, routing
+ * key, the change's JSON), rolled at segment_max bytes, and a small `meta` file (epoch, the
  * broker's confirmed position, boot id, whether the run is still going). Redis AOF
  * "everysec" model: the loop thread appends to memory (no syscall) and writes once per
  * loop iteration (journal_flush: one write(2) into the page cache, which a kill -9 does not
@@ -24,8 +24,9 @@
  *
  * Threads: journal_open/replay/start/finish/free on the thread that owns the journal
  * (before and after the loop runs); journal_append/flush/snapshot_done on the loop thread;
- * journal_next/confirmed/wakefd/clear_wake on the one reader (the publisher); journal_sync from any
- * thread but the loop; stats from any thread.
+ * journal_next/confirmed/wakefd/clear_wake on the one reader (the publisher); journal_sync
+ * from any thread, but it blocks until the sync is done: not on the loop thread while the
+ * loop runs (the daemon calls it there after uv_run returns); stats from any thread.
  */
 #ifndef INJECTOR_JOURNAL_H
 #define INJECTOR_JOURNAL_H
@@ -66,10 +67,8 @@ struct journal_recovery {
     size_t segments;         /* segment files kept */
     uint64_t records, bytes; /* whole records in them */
     uint64_t first_version, last_version; /* 0 when empty */
-    unsigned torn;                        /* segments whose partial last record was cut */
-    uint64_t torn_bytes;
-    unsigned corrupt; /* segments with a bad record inside: the rest set aside */
-    uint64_t corrupt_bytes;
+    unsigned torn;    /* segments whose partial last record was cut (each logged with its bytes) */
+    unsigned corrupt; /* segments with a bad record inside: the rest set aside (logged too) */
 };
 
 struct journal;
@@ -107,9 +106,10 @@ void journal_resume(const struct journal_recovery *rec, uint64_t snap_epoch, uin
 
 /* Begin this run: versions go on after `version` in the series `epoch`; the meta file
  * records that the run is going (and on which boot) before this returns; the sync thread
- * starts. The reader begins after the recovered confirmed position. Returns 0 or a
- * negative errno (the thread cannot start). A meta file that cannot be written is logged,
- * not an error: the journal goes on (a full disk is lived with, see above). */
+ * starts (on disk only: a memory-only journal has none). The reader begins after the recovered
+ * confirmed position. Returns 0 or a negative errno (the thread cannot start). A meta file that
+ * cannot be written is logged, not an error: the journal goes on (a full disk is lived with, see
+ * above). */
 int journal_start(struct journal *j, uint64_t epoch, uint64_t version);
 
 /* Loop thread: add one change (copied; routing key made here). Returns 0, or -ENOBUFS when
@@ -144,9 +144,9 @@ void journal_confirmed(struct journal *j, uint64_t version);
 int journal_wakefd(const struct journal *j);
 void journal_clear_wake(struct journal *j);
 
-/* Any thread but the loop, while the journal runs: fdatasync what is written now, bring
- * the meta file and compaction up to date, and return when it is done. Returns 0 or the
- * sync error. */
+/* Any thread, but it blocks (not the loop thread while the loop runs): fdatasync what is
+ * written now, bring the meta file and compaction up to date, and return when it is done.
+ * Memory only: nothing to do, returns 0. Returns 0 or the sync error. */
 int journal_sync(struct journal *j);
 
 /* A clean stop, after the last append and once the reader has stopped: write, sync,
@@ -161,7 +161,6 @@ void journal_free(struct journal *j);
 struct journal_stats {
     uint64_t appended;    /* changes appended since start */
     uint64_t newest;      /* version of the newest change */
-    uint64_t written;     /* version up to which everything is written */
     uint64_t synced;      /* version up to which everything is on disk (fdatasync) */
     uint64_t confirmed;   /* version up to which the broker confirmed (reader) */
     uint64_t bytes;       /* in segment files now */

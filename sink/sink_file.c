@@ -21,7 +21,8 @@
 /* At exit, how long a slow reader gets for what is still buffered. */
 #define EXIT_WAIT_MS 2000
 /* A pipe is grown to this (the unprivileged limit by default): while the reader lags, each
- * retry (every 20 ms, see main.c) moves this much rather than the default 64 KiB. */
+ * retry (every 20 ms: the flush timer of collector/daemon.c, on_flush_check) moves this
+ * much rather than the default 64 KiB. */
 #define PIPE_SIZE (1 << 20)
 
 struct sink_file {

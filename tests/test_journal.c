@@ -243,6 +243,41 @@ static void test_journal_memory_only_in_order_and_freed_when_confirmed(void **st
     journal_free(j);
 }
 
+static int threads_now(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Memory only there is nothing to sync: no thread (one woke every second to do nothing);
+ * on disk the sync thread runs. journal_sync has nothing to wait for in memory. */
+static void test_journal_memory_only_starts_no_thread(void **st)
+{
+    (void)st;
+    int before = threads_now();
+    struct journal_config cfg = {.dir = NULL, .reader = true};
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 7, 0), 0);
+    assert_int_equal(threads_now(), before);
+    append_range(j, 1, 10, 10);
+    assert_int_equal(journal_sync(j), 0);
+    uint64_t pos = 0;
+    assert_int_equal(read_n(j, &pos, 10), 10);
+    assert_int_equal(journal_finish(j), 0);
+    journal_free(j);
+    cfg = disk(true);
+    j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 7, 0), 0);
+    assert_int_equal(threads_now(), before + 1);
+    journal_free(j);
+    assert_int_equal(threads_now(), before);
+}
+
 static void test_journal_memory_only_overflow_is_lost_and_counted(void **st)
 {
     (void)st;
@@ -804,6 +839,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_journal_memory_only_in_order_and_freed_when_confirmed),
         T(test_journal_memory_only_overflow_is_lost_and_counted),
+        T(test_journal_memory_only_starts_no_thread),
         T(test_journal_on_disk_publishes_only_synced_in_order),
         T(test_journal_order_across_segments_read_back_from_files),
         T(test_journal_torn_tail_is_cut_at_the_last_whole_record),
