@@ -747,6 +747,33 @@ int journal_start(struct journal *j, uint64_t epoch, uint64_t version)
 
 /* ---- the loop thread: append and flush --------------------------------------------- */
 
+/* The bytes mapped for a chunk of cap bytes of records. */
+static size_t chunk_map_size(size_t cap)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (sizeof(struct chunk) + cap + page - 1) / page * page;
+}
+
+/* Chunks are mappings of their own, marked MADV_DONTFORK: the snapshot writer is a fork of
+ * the daemon that never reads them, and fork() would otherwise copy the page tables of the
+ * whole cache (up to --outbox-size changes of memory) at every snapshot. Not malloc's
+ * memory: a heap page also holds the allocator's own data, which the child needs. */
+static struct chunk *chunk_map(size_t cap)
+{
+    size_t size = chunk_map_size(cap);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    (void)madvise(p, size, MADV_DONTFORK); /* without it (an old kernel): copied, as before */
+    return p;
+}
+
+static void chunk_unmap(struct chunk *c)
+{
+    if (c != NULL)
+        munmap(c, chunk_map_size(c->cap));
+}
+
 static struct chunk *chunk_alloc(struct journal *j, size_t need)
 {
     struct chunk *c;
@@ -754,7 +781,7 @@ static struct chunk *chunk_alloc(struct journal *j, size_t need)
     if (cap == j->cfg.chunk_bytes && j->spare != NULL) {
         c = j->spare;
         j->spare = NULL;
-    } else if ((c = malloc(sizeof(*c) + cap)) == NULL) {
+    } else if ((c = chunk_map(cap)) == NULL) {
         return NULL;
     }
     c->next = NULL;
@@ -771,7 +798,7 @@ static void chunk_release(struct journal *j, struct chunk *c)
     if (c->cap == j->cfg.chunk_bytes && j->spare == NULL)
         j->spare = c;
     else
-        free(c);
+        chunk_unmap(c);
 }
 
 /* Under mu, loop thread: take the head chunk off the list. */
@@ -1743,9 +1770,9 @@ void journal_free(struct journal *j)
     while (j->head != NULL) {
         struct chunk *c = j->head;
         j->head = c->next;
-        free(c);
+        chunk_unmap(c);
     }
-    free(j->spare);
+    chunk_unmap(j->spare);
     while (j->segs != NULL) {
         struct segment *s = j->segs;
         j->segs = s->next;

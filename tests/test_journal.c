@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -276,6 +277,55 @@ static void test_journal_memory_only_starts_no_thread(void **st)
     assert_int_equal(threads_now(), before + 1);
     journal_free(j);
     assert_int_equal(threads_now(), before);
+}
+
+/* Bytes of this process's mappings that fork() leaves out of the child (VmFlags "dc",
+ * MADV_DONTFORK). */
+static uint64_t dontfork_bytes(void)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    uint64_t total = 0, size_kb = 0;
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned long long kb;
+        if (sscanf(line, "Size: %llu kB", &kb) == 1)
+            size_kb = kb;
+        else if (strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " dc") != NULL)
+            total += size_kb * 1024;
+    }
+    fclose(f);
+    return total;
+}
+
+/* The snapshot writer is a fork of the daemon, and never reads the journal's cache: its
+ * chunks are left out of the child, so a fork does not copy the page tables of up to
+ * --outbox-size changes of memory at every snapshot. */
+static void test_journal_cache_is_left_out_of_a_fork(void **st)
+{
+    (void)st;
+    struct journal_config cfg = {.dir = NULL, .reader = true, .chunk_bytes = 256 << 10};
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 7, 0), 0);
+    uint64_t before = dontfork_bytes();
+    append_range(j, 1, 20000, 500); /* ~2 MiB: several chunks */
+    struct journal_stats s;
+    journal_stats(j, &s);
+    assert_true(s.cache_bytes >= 4 * (256 << 10));
+    assert_true(dontfork_bytes() - before >= s.cache_bytes);
+    /* and the child runs without them */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* Given back when they go. */
+    journal_confirmed(j, 20000);
+    append_range(j, 20001, 20001, 1);
+    journal_free(j);
+    assert_true(dontfork_bytes() <= before);
 }
 
 static void test_journal_memory_only_overflow_is_lost_and_counted(void **st)
@@ -840,6 +890,7 @@ int main(void)
         T(test_journal_memory_only_in_order_and_freed_when_confirmed),
         T(test_journal_memory_only_overflow_is_lost_and_counted),
         T(test_journal_memory_only_starts_no_thread),
+        T(test_journal_cache_is_left_out_of_a_fork),
         T(test_journal_on_disk_publishes_only_synced_in_order),
         T(test_journal_order_across_segments_read_back_from_files),
         T(test_journal_torn_tail_is_cut_at_the_last_whole_record),
