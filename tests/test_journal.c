@@ -1,6 +1,8 @@
 /* test_journal.c - the change journal: order in memory and across segment files, recovery
  * of a torn tail and of a corrupt middle segment, the confirmed position, compaction,
- * memory only, a write error (RLIMIT_FSIZE), and how a start resumes the version series. */
+ * memory only (no thread, the cache left out of a fork), a write error (RLIMIT_FSIZE), a
+ * failing fdatasync (a seam), a segment unreadable under the reader, the reader's wake-up
+ * descriptor, and how a start resumes the version series. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -127,19 +130,34 @@ static void append_range(struct journal *j, uint64_t from, uint64_t to, uint64_t
     journal_flush(j, now_ms());
 }
 
-/* Read up to want records (waiting for the sync thread up to 5 s); checks each is the
- * next version after *pos and carries its routing key and JSON. Returns how many. */
+/* Wait for the journal's wake-up as the publisher does; false when none came within ms
+ * (a lost wake-up: the publisher would sit until its next timer). */
+static bool wait_wake(struct journal *j, int ms)
+{
+    struct pollfd p = {.fd = journal_wakefd(j), .events = POLLIN};
+    int n;
+    while ((n = poll(&p, 1, ms)) < 0 && errno == EINTR) {
+    }
+    if (n != 1)
+        return false;
+    journal_clear_wake(j);
+    return true;
+}
+
+/* Read up to want records, waiting on the wake descriptor as the publisher does (5 s at
+ * most each time: a lost wake-up ends the reading); checks each is the next version after
+ * *pos and carries its routing key and JSON. Returns how many. */
 static uint64_t read_n(struct journal *j, uint64_t *pos, uint64_t want)
 {
     char *buf = NULL;
     size_t cap = 0;
     uint64_t got = 0;
-    int64_t deadline = now_ms() + 5000;
-    while (got < want && now_ms() < deadline) {
+    while (got < want) {
         struct journal_record r;
         int rc = journal_next(j, &buf, &cap, &r);
         if (rc == -EAGAIN) {
-            usleep(1000);
+            if (!wait_wake(j, 5000))
+                break;
             continue;
         }
         assert_int_equal(rc, 0);
@@ -788,22 +806,26 @@ static void test_journal_unreadable_segment_is_skipped_and_counted(void **st)
 struct reader_arg {
     struct journal *j;
     uint64_t want, pos;
-    bool ok;
+    bool ok, lost_wake;
 };
 
-/* A publisher's life: read, "confirm" every 100, in order, from another thread. */
+/* A publisher's life: read until there is nothing, then wait on the wake descriptor (with
+ * a timeout that fails the test: no busy polling that would hide a lost wake-up), and
+ * "confirm" every 100, in order, from another thread. */
 static void *reader_main(void *arg)
 {
     struct reader_arg *r = arg;
     char *buf = NULL;
     size_t cap = 0;
-    int64_t deadline = now_ms() + 20000;
     r->ok = true;
-    while (r->pos < r->want && now_ms() < deadline) {
+    while (r->pos < r->want) {
         struct journal_record rec;
         int rc = journal_next(r->j, &buf, &cap, &rec);
         if (rc == -EAGAIN) {
-            usleep(100);
+            if (!wait_wake(r->j, 3000)) {
+                r->lost_wake = true;
+                break;
+            }
             continue;
         }
         if (rc != 0 || rec.version != r->pos + 1) {
@@ -837,12 +859,51 @@ static void test_journal_reader_on_another_thread(void **st)
         append_range(j, 1, 20000, 37);
         pthread_join(t, NULL);
         assert_true(r.ok);
+        assert_false(r.lost_wake);
         assert_int_equal(r.pos, 20000);
         struct journal_stats s;
         journal_stats(j, &s);
         assert_int_equal(s.lost, 0);
         journal_free(j);
     }
+}
+
+/* The wake descriptor turns readable when there is news for a reader that found none:
+ * memory only, at the flush that publishes; on disk, at the sync that makes them readable
+ * (not before). A lost wake-up fails here rather than passing unseen behind a poll loop. */
+static void test_journal_wakefd_wakes_the_idle_reader(void **st)
+{
+    (void)st;
+    char *buf = NULL;
+    size_t cap = 0;
+    struct journal_record r;
+    for (int mode = 0; mode < 2; mode++) {
+        struct journal_config cfg =
+            mode ? disk(true) : (struct journal_config){.dir = NULL, .reader = true};
+        if (mode)
+            cfg.sync_ms = 100;
+        struct journal *j = open_j(&cfg, NULL);
+        assert_int_equal(journal_start(j, 1, 0), 0);
+        wait_wake(j, 0); /* the start's own wake-up */
+        for (uint64_t v = 1; v <= 30; v++) {
+            assert_int_equal(journal_next(j, &buf, &cap, &r), -EAGAIN); /* idle now */
+            append(j, v);
+            journal_flush(j, now_ms());
+            assert_true(wait_wake(j, 2000));
+            assert_int_equal(journal_next(j, &buf, &cap, &r), 0);
+            assert_int_equal(r.version, v);
+            if (mode) {
+                struct journal_stats s;
+                journal_stats(j, &s);
+                assert_true(s.synced >= v); /* woken by the sync, not by the write */
+            }
+        }
+        /* Nothing new: no wake-up. */
+        assert_int_equal(journal_next(j, &buf, &cap, &r), -EAGAIN);
+        assert_false(wait_wake(j, mode ? 300 : 50));
+        journal_free(j);
+    }
+    free(buf);
 }
 
 static void test_journal_resume_decides_the_series(void **st)
@@ -901,6 +962,7 @@ int main(void)
         T(test_journal_failing_sync_keeps_the_log_bounded),
         T(test_journal_unreadable_segment_is_skipped_and_counted),
         T(test_journal_reader_on_another_thread),
+        T(test_journal_wakefd_wakes_the_idle_reader),
         T(test_journal_resume_decides_the_series),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
