@@ -175,7 +175,7 @@ static int open_sinks(struct daemon *dm, struct sink **sinks, size_t *n)
 static int open_journal(struct daemon *dm, struct journal_recovery *rec)
 {
     const struct config *cfg = dm->cfg;
-    char dir[CONFIG_PATH_MAX + 16];
+    char dir[CONFIG_PATH_MAX + 16] = "(memory)"; /* named in the lines below either way */
     memset(rec, 0, sizeof(*rec));
     if (cfg->state_dir[0] == '\0' && cfg->amqp.n == 0)
         return 0;
