@@ -488,26 +488,32 @@ static bool make_room(struct http *h)
 }
 
 /* Out of descriptors: close the spare, accept what waits and close it at once (the clients
- * learn now, rather than hang in the queue), take the spare back. If that cannot be done,
- * or the error is another one, accepting pauses. */
+ * learn now, rather than hang in the queue), take the spare back. At most HTTP_ACCEPT_BATCH
+ * per call: a flood can refill the queue as fast as it is emptied, so "until EAGAIN" might
+ * never end; the listening socket is level-triggered and brings us back next iteration,
+ * after UDP and the timers had their turn. If the spare cannot be had, or the error is
+ * another one, accepting pauses. */
 static void shed(struct http *h, int err)
 {
     unsigned refused = 0;
-    int rc = -1;
+    int last = -1; /* the error that ended the batch; 0: the batch was used up */
     if (h->spare_fd >= 0 && (err == EMFILE || err == ENFILE)) {
         close(h->spare_fd);
-        int fd;
-        while ((fd = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0 || errno == EINTR) {
+        last = 0;
+        for (int i = 0; i < HTTP_ACCEPT_BATCH; i++) {
+            int fd = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC);
             if (fd >= 0) {
                 close(fd);
                 refused++;
                 count(h, INGEST_HTTP_REFUSED);
+            } else if (errno != EINTR && errno != ECONNABORTED) {
+                last = errno;
+                break;
             }
         }
-        rc = errno;
         h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
-    bool paused = (rc != EAGAIN && rc != EWOULDBLOCK) || h->spare_fd < 0;
+    bool paused = (last != 0 && last != EAGAIN && last != EWOULDBLOCK) || h->spare_fd < 0;
     if (paused)
         h->paused_until_ms = uv_now(h->loop) + HTTP_PAUSE_MS;
     log_ratelimited(&h->rl_fd, (int64_t)uv_now(h->loop), LOG_LEVEL_ERROR,
