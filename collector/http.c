@@ -621,11 +621,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+/* The client's FIN is all that is left to read. A FIN may follow a whole request (an HTTP/1.0
+ * client that half-closes once it has sent it): while the request is unread, the connection
+ * is libmicrohttpd's to answer, not ours to shut. */
+static bool nothing_unread(int fd)
+{
+    char c;
+    return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /* Once a second, over the connections waiting for a request: close those past the
- * deadline, and those whose client has gone. libmicrohttpd watches its sockets
- * edge-triggered and takes a short read for "drained", so a client whose last bytes and
- * FIN arrive together can leave a connection it never reads again; a level-triggered look
- * here frees it within a second instead of at its idle timeout. */
+ * deadline, and those whose client has gone (its FIN and nothing before it unread).
+ * libmicrohttpd watches its sockets edge-triggered and takes a short read for "drained",
+ * so a client whose last bytes and FIN arrive together can leave a connection it never
+ * reads again; a level-triggered look here frees it within a second instead of at its idle
+ * timeout. This runs before the loop polls: a request that came with its FIN since the
+ * last poll is still unread here, and is left to be answered. */
 static void on_tick(uv_timer_t *t)
 {
     struct http *h = t->data;
@@ -647,7 +658,8 @@ static void on_tick(uv_timer_t *t)
     }
     if (n > 0 && poll(pfd, n, 0) > 0)
         for (nfds_t i = 0; i < n; i++)
-            if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+            if (pfd[i].revents & (POLLHUP | POLLERR) ||
+                ((pfd[i].revents & POLLRDHUP) && nothing_unread(polled[i]->fd)))
                 shut(h, polled[i]);
     if (late > 0)
         log_ratelimited(&h->rl_conn, (int64_t)now, LOG_LEVEL_WARNING,
