@@ -608,7 +608,8 @@ static int open_listeners(struct daemon *dm)
     return 0;
 }
 
-/* The allow-list and the signature keys, checked before the first datagram. */
+/* The allow-list and the signature keys, checked before the first datagram (the rules
+ * between them, check_rules, before anything was started). */
 static int open_security(struct daemon *dm)
 {
     const struct config *cfg = dm->cfg;
@@ -619,12 +620,6 @@ static int open_security(struct daemon *dm)
         if ((rc = acl_parse(cfg->allow, &acl, why, sizeof(why))) != 0) { /* config checked it */
             log_error("allow: %s", why);
             return rc;
-        }
-        if (acl_any_signed(acl) && cfg->key_file[0] == '\0') {
-            log_error("allow: a block is marked +signed, but no key-file is given to check "
-                      "signatures with");
-            acl_free(acl);
-            return -EINVAL;
         }
         ingest_set_acl(dm->ingest, acl);
         log_info("accepting alerts only from: %s (%zu blocks)", cfg->allow, acl_size(acl));
@@ -642,9 +637,6 @@ static int open_security(struct daemon *dm)
         ingest_set_auth(dm->ingest, auth);
         log_info("signatures checked with %s%s", cfg->key_file,
                  cfg->require_signature ? "; unsigned datagrams are refused" : "");
-    } else if (cfg->require_signature) {
-        log_error("require-signature needs key-file");
-        return -EINVAL;
     }
     return 0;
 }
@@ -733,6 +725,13 @@ static void say_ready(struct daemon *dm)
              where);
 }
 
+/* A rule between settings that start-up refuses (check_rules). */
+static void refuse(const char *problem, void *data)
+{
+    (void)data;
+    log_error("%s; not starting", problem);
+}
+
 int daemon_run(struct config *cfg, int argc, char **argv)
 {
     struct daemon dm = {
@@ -742,6 +741,8 @@ int daemon_run(struct config *cfg, int argc, char **argv)
     struct journal_recovery rec;
     int rc;
 
+    if (check_rules(cfg, refuse, NULL) > 0)
+        return 1;
     /* The state directory first: the snapshot may go there. */
     if (cfg->state_dir[0] != '\0' && mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST) {
         log_error("state-dir %s: %s", cfg->state_dir, strerror(errno));
