@@ -116,6 +116,28 @@ static void sink_log(int level, const char *msg)
     log_msg((enum log_level)level, "%s", msg);
 }
 
+void daemon_amqp_config(const struct daemon *dm, const struct config *c,
+                        const char *urls[CONFIG_MAX_URLS], struct sink_amqp_config *out)
+{
+    for (size_t i = 0; i < c->amqp.n; i++)
+        urls[i] = c->amqp.url[i];
+    *out = (struct sink_amqp_config){
+        .urls = urls,
+        .n_urls = c->amqp.n,
+        .password_file = c->amqp_password_file[0] ? c->amqp_password_file : NULL,
+        .ca_file = c->amqp_ca_file[0] ? c->amqp_ca_file : NULL,
+        .cert_file = c->amqp_cert_file[0] ? c->amqp_cert_file : NULL,
+        .key_file = c->amqp_key_file[0] ? c->amqp_key_file : NULL,
+        .exchange = c->amqp_exchange,
+        .confirm_window = c->amqp_confirm_window,
+        .mandatory = c->amqp_mandatory,
+        .heartbeat_s = (unsigned)(c->amqp_heartbeat_ms / 1000),
+        .flush_timeout_s = (unsigned)(c->shutdown_grace_ms / 1000),
+        .journal = dm->journal,
+        .log = sink_log,
+    };
+}
+
 /* Build the sinks: AMQP when a broker is configured (it reads dm->journal), the
  * JSON-lines output when none is or when --output was asked for as well. */
 static int open_sinks(struct daemon *dm, struct sink **sinks, size_t *n)
@@ -125,23 +147,8 @@ static int open_sinks(struct daemon *dm, struct sink **sinks, size_t *n)
     *n = 0;
     if (cfg->amqp.n > 0) {
         const char *urls[CONFIG_MAX_URLS];
-        for (size_t i = 0; i < cfg->amqp.n; i++)
-            urls[i] = cfg->amqp.url[i];
-        struct sink_amqp_config ac = {
-            .urls = urls,
-            .n_urls = cfg->amqp.n,
-            .password_file = cfg->amqp_password_file[0] ? cfg->amqp_password_file : NULL,
-            .ca_file = cfg->amqp_ca_file[0] ? cfg->amqp_ca_file : NULL,
-            .cert_file = cfg->amqp_cert_file[0] ? cfg->amqp_cert_file : NULL,
-            .key_file = cfg->amqp_key_file[0] ? cfg->amqp_key_file : NULL,
-            .exchange = cfg->amqp_exchange,
-            .confirm_window = cfg->amqp_confirm_window,
-            .mandatory = cfg->amqp_mandatory,
-            .heartbeat_s = (unsigned)(cfg->amqp_heartbeat_ms / 1000),
-            .flush_timeout_s = (unsigned)(cfg->shutdown_grace_ms / 1000),
-            .journal = dm->journal,
-            .log = sink_log,
-        };
+        struct sink_amqp_config ac;
+        daemon_amqp_config(dm, cfg, urls, &ac);
         if ((rc = sink_amqp_new(&ac, &sinks[*n])) != 0) {
             log_error("cannot start the AMQP sink: %s", strerror(-rc));
             return rc;
