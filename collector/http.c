@@ -75,7 +75,7 @@ struct http {
     const char *mhd_fmt[MHD_LOG_KINDS];
     char mhd_what[MHD_LOG_KINDS][96];
     int closing;
-    char name[72];
+    char name[ADDRESS_TEXT_MAX];
 };
 
 static void request_started(struct http *h, struct MHD_Connection *conn);
@@ -224,7 +224,7 @@ static void get_metrics(struct http *h, struct reply *r)
 
 static int source_cb(const struct source_info *info, void *data)
 {
-    char addr[72], seen[32];
+    char addr[ADDRESS_TEXT_MAX], seen[32];
     address_format(info->addr, addr, sizeof(addr));
     change_format_time(info->last_seen_ms, seen, sizeof(seen));
     json_t *o = json_pack(
@@ -700,10 +700,8 @@ static int listen_on(const struct sockaddr *addr, char *name, size_t size)
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         (addr->sa_family == AF_INET6 &&
          setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-        bind(fd, addr,
-             addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                         : sizeof(struct sockaddr_in)) != 0 ||
-        listen(fd, 128) != 0 || getsockname(fd, (struct sockaddr *)&bound, &len) != 0) {
+        bind(fd, addr, address_len(addr)) != 0 || listen(fd, 128) != 0 ||
+        getsockname(fd, (struct sockaddr *)&bound, &len) != 0) {
         rc = -errno;
         close(fd);
         return rc;

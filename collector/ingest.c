@@ -45,7 +45,7 @@ struct ingest {
     /* The last sender formatted: a burst comes from one address, and inet_ntop plus
      * snprintf per change showed in the profile. */
     struct sockaddr_storage last_from;
-    char last_sender[72];
+    char last_sender[ADDRESS_TEXT_MAX];
     struct log_ratelimit rl_malformed, rl_invalid, rl_full, rl_sink, rl_acl, rl_rate, rl_auth;
 };
 
@@ -236,7 +236,7 @@ static void apply(struct ingest *in, const struct alert *a, const struct sockadd
 static void count_rate_limited(struct ingest *in, size_t n, const struct sockaddr *from,
                                int64_t mono_ms)
 {
-    char sender[72];
+    char sender[ADDRESS_TEXT_MAX];
     in->stats.rate_limited += n;
     log_ratelimited(&in->rl_rate, mono_ms, LOG_LEVEL_WARNING,
                     "%zu alert(s) from %s refused: over the per-sender rate limit", n,
@@ -249,7 +249,7 @@ static int process(struct ingest *in, int rc, const struct sockaddr *from, int64
                    int64_t mono_ms, struct ingest_item *items, size_t max, size_t *n, void *src)
 {
     struct alert_xml_result *res = &in->res;
-    char sender[72];
+    char sender[ADDRESS_TEXT_MAX];
     if (rc == -ENOMEM) {
         in->stats.nomem++;
         return rc;
@@ -296,7 +296,7 @@ static int process(struct ingest *in, int rc, const struct sockaddr *from, int64
 static bool refused_by_acl(struct ingest *in, const struct sockaddr *from, int64_t mono_ms,
                            bool *must_sign)
 {
-    char sender[72];
+    char sender[ADDRESS_TEXT_MAX];
     int m = acl_match(in->acl, from);
     *must_sign = m == 1;
     if (m >= 0)
@@ -339,7 +339,7 @@ static enum auth_reason check_auth(struct ingest *in, const char **buf, size_t *
 static void count_auth_refusal(struct ingest *in, enum auth_reason r, const char *what,
                                const struct sockaddr *from, int64_t mono_ms)
 {
-    char sender[72];
+    char sender[ADDRESS_TEXT_MAX];
     in->stats.auth_refused[r]++;
     log_ratelimited(&in->rl_auth, mono_ms, LOG_LEVEL_WARNING, "%s from %s refused: signature: %s",
                     what, sender_text(from, sender, sizeof(sender)), auth_reason_name(r));
@@ -418,7 +418,7 @@ static void repeat_remember(struct ingest *in, int rc, const char *buf, size_t l
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
                      const struct sockaddr *from, int64_t now_ms, int64_t mono_ms)
 {
-    char sender[72];
+    char sender[ADDRESS_TEXT_MAX];
     const char *datagram = buf;
 
     /* Counted as received first, whatever becomes of it: datagrams is what arrived, and

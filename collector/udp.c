@@ -24,7 +24,7 @@ struct udp {
     struct intake *intake;
     udp_datagram_cb cb;
     void *data;
-    char name[72];
+    char name[ADDRESS_TEXT_MAX];
     size_t rcvbuf;
     bool clamped;
 };
@@ -81,10 +81,9 @@ static int open_socket(const struct sockaddr *addr, unsigned n, int *out)
         BPF_STMT(BPF_RET | BPF_A, 0),
     };
     struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
-    socklen_t len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if ((v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
         (n > 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
-        bind(fd, addr, len) != 0 ||
+        bind(fd, addr, address_len(addr)) != 0 ||
         (n > 0 && setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) != 0)) {
         int rc = -errno;
         close(fd);
