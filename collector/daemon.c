@@ -32,7 +32,7 @@ static int64_t wall_ms(void)
 
 static void start_epoch(struct state *st);
 
-static void on_datagram(const struct udp_datagram *d, void *data)
+static void on_datagram(const struct intake_datagram *d, void *data)
 {
     struct daemon *dm = data;
     ingest_datagram(dm->ingest, d->buf, d->len, d->truncated, d->from, d->received_ms,

@@ -22,25 +22,10 @@
 struct udp {
     int fd;
     struct intake *intake;
-    udp_datagram_cb cb;
-    void *data;
     char name[ADDRESS_TEXT_MAX];
     size_t rcvbuf;
     bool clamped;
 };
-
-static void on_datagram(const struct intake_datagram *d, void *data)
-{
-    struct udp *u = data;
-    struct udp_datagram ud = {
-        .buf = d->buf,
-        .len = d->len,
-        .from = d->from,
-        .received_ms = d->received_ms,
-        .truncated = d->truncated,
-    };
-    u->cb(&ud, u->data);
-}
 
 /* Ask for size; when the kernel clamps to net.core.rmem_max, force it (CAP_NET_ADMIN).
  * Linux doubles the request for its bookkeeping and reports the doubled value. */
@@ -94,7 +79,7 @@ static int open_socket(const struct sockaddr *addr, unsigned n, int *out)
 }
 
 int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigned reuseport,
-            struct intake_pool *pool, udp_datagram_cb cb, void *data, struct udp **out)
+            struct intake_pool *pool, intake_datagram_cb cb, void *data, struct udp **out)
 {
     int rc;
     struct sockaddr_storage bound;
@@ -103,8 +88,6 @@ int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigne
     if (u == NULL)
         return -ENOMEM;
     u->fd = -1;
-    u->cb = cb;
-    u->data = data;
     if ((rc = open_socket(addr, reuseport, &u->fd)) != 0)
         goto fail;
     set_rcvbuf(u, u->fd, rcvbuf);
@@ -113,7 +96,7 @@ int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigne
         goto fail;
     }
     address_format((struct sockaddr *)&bound, u->name, sizeof(u->name));
-    struct intake_config ic = {.fd = u->fd, .pool = pool, .cb = on_datagram, .data = u};
+    struct intake_config ic = {.fd = u->fd, .pool = pool, .cb = cb, .data = data};
     if ((rc = intake_new(loop, &ic, &u->intake)) != 0)
         goto fail;
     *out = u;

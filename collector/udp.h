@@ -19,20 +19,11 @@
 
 #include "collector/intake.h"
 
-struct udp_datagram {
-    const char *buf; /* valid for the duration of the callback only */
-    size_t len;
-    const struct sockaddr *from;
-    int64_t received_ms; /* wall clock (ms since the epoch) when the intake read it */
-    bool truncated;      /* longer than the receive slot: buf holds only the start */
-};
-
-typedef void (*udp_datagram_cb)(const struct udp_datagram *d, void *data);
-
 struct udp;
 
 /* Bind addr (IPv6 sockets are IPv6-only, so 0.0.0.0 and [::] can both be bound) and start
- * receiving; cb gets each datagram on the loop thread, in arrival order. The queue's memory
+ * receiving; cb gets each datagram (intake.h's struct intake_datagram, straight from the
+ * queue) on the loop thread, in arrival order. The queue's memory
  * comes from pool (shared by every listener; it must outlive the listener). Returns 0 and
  * *out, or a negative errno (-EADDRINUSE, -EACCES, ...): then nothing is left open and cb is
  * never called.
@@ -42,7 +33,7 @@ struct udp;
  * group size), so one sender reaches the same process whatever its source port. While fewer
  * processes than that are bound, the kernel spreads the rest by its own 4-tuple hash. */
 int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigned reuseport,
-            struct intake_pool *pool, udp_datagram_cb cb, void *data, struct udp **out);
+            struct intake_pool *pool, intake_datagram_cb cb, void *data, struct udp **out);
 
 /* Stop reading the socket (what is queued is still delivered): at the end of the shutdown
  * grace, so the count of what is left (udp_stats) is final. */
