@@ -39,7 +39,8 @@ static void on_datagram(const struct intake_datagram *d, void *data)
                     (int64_t)uv_now(&dm->loop));
 }
 
-/* The gauges the daemon keeps, up to date before a report. */
+/* The gauges the daemon keeps, up to date before a report. Each listener's socket and
+ * intake are read once here; list_listeners shows what was read (dm->seen). */
 static void refresh_gauges(void *data)
 {
     struct daemon *dm = data;
@@ -48,16 +49,16 @@ static void refresh_gauges(void *data)
     s->intake_queued = s->intake_queued_bytes = 0;
     s->intake_queued_peak = s->intake_queued_peak_bytes = 0;
     for (size_t i = 0; i < dm->n_udp; i++) {
-        int64_t d = udp_drops(dm->udp[i]);
+        int64_t d = dm->seen[i].kernel_drops = udp_drops(dm->udp[i]);
         if (d > 0)
             total += (uint64_t)d;
-        struct intake_stats is;
-        udp_stats(dm->udp[i], &is);
-        s->intake_queued += is.queued;
-        s->intake_queued_bytes += is.queued_bytes;
-        s->intake_queued_peak += is.peak;
-        s->intake_queued_peak_bytes += is.peak_bytes;
-        full_ms += is.full_ms;
+        const struct intake_stats *is = &dm->seen[i].intake;
+        udp_stats(dm->udp[i], &dm->seen[i].intake);
+        s->intake_queued += is->queued;
+        s->intake_queued_bytes += is->queued_bytes;
+        s->intake_queued_peak += is->peak;
+        s->intake_queued_peak_bytes += is->peak_bytes;
+        full_ms += is->full_ms;
     }
     s->kernel_drops = total;
     s->intake_memory_bytes = dm->pool != NULL ? intake_pool_memory(dm->pool) : 0;
@@ -66,20 +67,18 @@ static void refresh_gauges(void *data)
     s->uptime_seconds = (double)(uv_now(&dm->loop) - dm->started_ms) / 1000.0;
 }
 
-/* The HTTP API's view of the listeners (http.h), read at each request. */
+/* The HTTP API's view of the listeners (http.h): what refresh_gauges read for this request. */
 static void list_listeners(http_listener_fn fn, void *arg, void *data)
 {
     struct daemon *dm = data;
     for (size_t i = 0; i < dm->n_udp; i++) {
         const struct udp *u = dm->udp[i];
-        struct intake_stats is;
-        udp_stats(u, &is);
         struct http_listener l = {.address = udp_name(u),
                                   .rcvbuf = udp_rcvbuf(u),
                                   .rcvbuf_clamped = udp_rcvbuf_clamped(u),
-                                  .kernel_drops = udp_drops(u),
-                                  .queued = is.queued,
-                                  .queued_peak = is.peak};
+                                  .kernel_drops = dm->seen[i].kernel_drops,
+                                  .queued = dm->seen[i].intake.queued,
+                                  .queued_peak = dm->seen[i].intake.peak};
         fn(&l, arg);
     }
 }
@@ -571,9 +570,7 @@ static int open_listener(struct daemon *dm, size_t i)
         struct tcp *t = NULL;
         if (cfg->tcp) {
             /* The same address and port number, the bound one when 0 was asked. */
-            struct sockaddr_storage a;
-            address_parse(udp_name(u), &a);
-            struct tcp_config tc = {.addr = (const struct sockaddr *)&a, .ingest = dm->ingest};
+            struct tcp_config tc = {.addr = udp_address(u), .ingest = dm->ingest};
             if ((rc = tcp_new(&dm->loop, &tc, &t)) == UV_EADDRINUSE && ephemeral(asked) &&
                 attempt < 10) {
                 udp_close(u);

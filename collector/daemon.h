@@ -30,6 +30,12 @@ struct daemon {
     struct ingest *ingest;
     struct udp *udp[CONFIG_MAX_LISTEN];
     size_t n_udp;
+    /* Each listener as the last report read it: the HTTP API's listeners show that, so a
+     * request reads each socket once. */
+    struct {
+        int64_t kernel_drops;
+        struct intake_stats intake;
+    } seen[CONFIG_MAX_LISTEN];
     struct intake_pool *pool; /* the listeners' queue memory, one cap for all */
     struct tcp *tcp[CONFIG_MAX_LISTEN];
     size_t n_tcp;

@@ -45,7 +45,8 @@ struct http_config {
     const struct sockaddr *addr;
     struct ingest *ingest;
     const char *collector_id;
-    /* Calls fn(l, arg) once per listener, in order; at each request that shows them. */
+    /* Calls fn(l, arg) once per listener, in order; at each request that shows them, right
+     * after refresh (what it shows may be what refresh read). */
     void (*listeners)(http_listener_fn fn, void *arg, void *data);
     const char *token;  /* bearer token required for all but /healthz; NULL: none */
     bool token_metrics; /* the token guards /metrics too */

@@ -22,6 +22,7 @@
 struct udp {
     int fd;
     struct intake *intake;
+    struct sockaddr_storage bound;
     char name[ADDRESS_TEXT_MAX];
     size_t rcvbuf;
     bool clamped;
@@ -82,8 +83,7 @@ int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigne
             struct intake_pool *pool, intake_datagram_cb cb, void *data, struct udp **out)
 {
     int rc;
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof(bound);
+    socklen_t blen = sizeof(struct sockaddr_storage);
     struct udp *u = calloc(1, sizeof(*u));
     if (u == NULL)
         return -ENOMEM;
@@ -91,11 +91,11 @@ int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigne
     if ((rc = open_socket(addr, reuseport, &u->fd)) != 0)
         goto fail;
     set_rcvbuf(u, u->fd, rcvbuf);
-    if (getsockname(u->fd, (struct sockaddr *)&bound, &blen) != 0) {
+    if (getsockname(u->fd, (struct sockaddr *)&u->bound, &blen) != 0) {
         rc = -errno;
         goto fail;
     }
-    address_format((struct sockaddr *)&bound, u->name, sizeof(u->name));
+    address_format((struct sockaddr *)&u->bound, u->name, sizeof(u->name));
     struct intake_config ic = {.fd = u->fd, .pool = pool, .cb = cb, .data = data};
     if ((rc = intake_new(loop, &ic, &u->intake)) != 0)
         goto fail;
@@ -132,6 +132,11 @@ void udp_stats(const struct udp *u, struct intake_stats *out)
 const char *udp_name(const struct udp *u)
 {
     return u->name;
+}
+
+const struct sockaddr *udp_address(const struct udp *u)
+{
+    return (const struct sockaddr *)&u->bound;
 }
 
 size_t udp_rcvbuf(const struct udp *u)

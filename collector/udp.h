@@ -49,6 +49,9 @@ void udp_stats(const struct udp *u, struct intake_stats *out);
 /* The bound address as text ("127.0.0.1:40112", "[::1]:8341"), with the real port. */
 const char *udp_name(const struct udp *u);
 
+/* The bound address, with the real port (valid while u is open). */
+const struct sockaddr *udp_address(const struct udp *u);
+
 /* The receive buffer the kernel granted (as getsockopt reports it: twice the usable
  * payload, the kernel's bookkeeping share included). */
 size_t udp_rcvbuf(const struct udp *u);
