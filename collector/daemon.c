@@ -93,12 +93,20 @@ void daemon_status(struct daemon *dm, char *buf, size_t size)
 
 static void print_stats(struct daemon *dm, const char *why)
 {
-    char line[1536], status[256];
+    char small[2048], head[32], status[256];
     struct stats_report r;
     refresh_gauges(dm);
     ingest_report(dm->ingest, &r);
-    stats_format_line(&r, line, sizeof(line));
-    log_info("stats%s: %s", why, line);
+    /* Whole, however long: the sinks' counters (and a broker node's URL) make it longer
+     * than any fixed buffer could be sure of. Cut only without memory for it. */
+    char *line = small;
+    int n = stats_format_line(&r, small, sizeof(small));
+    if (n >= (int)sizeof(small) && (line = malloc((size_t)n + 1)) != NULL)
+        stats_format_line(&r, line, (size_t)n + 1);
+    snprintf(head, sizeof(head), "stats%s: ", why);
+    log_text(LOG_LEVEL_INFO, head, line != NULL ? line : small);
+    if (line != small)
+        free(line);
     daemon_status(dm, status, sizeof(status));
     notify_status(status);
 }
