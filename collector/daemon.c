@@ -486,6 +486,37 @@ static void close_all(struct daemon *dm)
             uv_close(handles[i], NULL);
 }
 
+/* Stopping gives up on what is not processed yet: the intakes stop, so their queues hold
+ * exactly what was taken in and not processed (intake_queued, in the final stats line), and
+ * what is left in the sockets is read and dropped, counted in shutdown_unread. With the
+ * kernel's drops, every datagram is then counted as processed or lost. */
+static void give_up_backlog(struct daemon *dm, const char *why)
+{
+    uint64_t held = 0, unread = 0;
+    for (size_t i = 0; i < dm->n_udp; i++) {
+        struct intake_stats is;
+        udp_stop(dm->udp[i]);
+        unread += udp_discard(dm->udp[i]);
+        udp_stats(dm->udp[i], &is);
+        held += is.queued;
+    }
+    ingest_counters(dm->ingest)->shutdown_unread += unread;
+    if (held > 0 || unread > 0)
+        log_warning("%s with %llu datagrams taken in but not processed (intake_queued) and "
+                    "%llu still in the sockets, read and dropped (shutdown_unread); those "
+                    "datagrams are lost",
+                    why, (unsigned long long)held, (unsigned long long)unread);
+}
+
+/* The last of a run: what the sinks hold goes out, the final stats line, and every handle
+ * closes (the loop then ends). */
+static void stop_now(struct daemon *dm)
+{
+    ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
+    print_stats(dm, " (final)");
+    close_all(dm);
+}
+
 /* While stopping: keep reading until every socket and intake queue is empty or the grace
  * period is over, so a SIGTERM in the middle of a burst does not throw the queued part away. */
 static void on_drain_timer(uv_timer_t *t)
@@ -505,23 +536,12 @@ static void on_drain_timer(uv_timer_t *t)
     if ((queued > 0 || held > 0) && !late)
         return;
     if (queued > 0 || held > 0) {
-        /* Stop the intakes first, so the count said and the final stats line are exact. */
-        held = 0;
-        for (size_t i = 0; i < dm->n_udp; i++) {
-            struct intake_stats is;
-            udp_stop(dm->udp[i]);
-            udp_stats(dm->udp[i], &is);
-            held += is.queued;
-        }
-        log_warning("shutdown grace of %llu s over with %llu datagrams taken in but not "
-                    "processed (intake_queued) and %lld bytes still in the sockets; those "
-                    "datagrams are lost",
-                    (unsigned long long)(dm->cfg->shutdown_grace_ms / 1000),
-                    (unsigned long long)held, (long long)queued);
+        char why[64];
+        snprintf(why, sizeof(why), "shutdown grace of %llu s over",
+                 (unsigned long long)(dm->cfg->shutdown_grace_ms / 1000));
+        give_up_backlog(dm, why);
     }
-    ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
-    print_stats(dm, " (final)");
-    close_all(dm);
+    stop_now(dm);
 }
 
 static void on_stop_signal(uv_signal_t *s, int signum)
@@ -529,8 +549,8 @@ static void on_stop_signal(uv_signal_t *s, int signum)
     struct daemon *dm = s->data;
     if (dm->stopping) {
         log_warning("second %s: stopping now", strsignal(signum));
-        ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
-        close_all(dm);
+        give_up_backlog(dm, "stopping now");
+        stop_now(dm);
         return;
     }
     dm->stopping = true;

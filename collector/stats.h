@@ -53,6 +53,9 @@
       "Queue memory held now, spare chunks included (--queue-memory caps it).")                    \
     S(intake_full_seconds, TOTAL, SECONDS, NONZERO,                                                \
       "Time the intake waited at the queue-memory cap, the sockets unread.")                       \
+    S(shutdown_unread, TOTAL, NONE, NONZERO,                                                       \
+      "Datagrams still in the sockets when stopping gave up on them (the shutdown grace over, "    \
+      "or a second signal): read and dropped unprocessed, lost.")                                  \
     F(refused, "reason", ALERT_XML_REASON_COUNT, 1, alert_xml_reason_name, "refused_", NONZERO,    \
       "Datagrams and alerts refused, by reason.")                                                  \
     F(auth_refused, "reason", AUTH_REASON_COUNT, 1, auth_reason_name, "auth_", NONZERO,            \

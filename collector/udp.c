@@ -113,6 +113,38 @@ void udp_stop(struct udp *u)
     intake_stop(u->intake);
 }
 
+/* A kernel's skb for the smallest datagram takes a few hundred bytes of the buffer (its
+ * "truesize"): what the buffer can hold at once is at most rcvbuf / this many. */
+#define MIN_TRUESIZE  256
+#define DISCARD_BATCH 64
+
+uint64_t udp_discard(struct udp *u)
+{
+    /* A byte of each: the payload is not wanted (the kernel drops the rest), only the count. */
+    char byte[DISCARD_BATCH];
+    struct iovec iov[DISCARD_BATCH];
+    struct mmsghdr msgs[DISCARD_BATCH];
+    for (int i = 0; i < DISCARD_BATCH; i++) {
+        iov[i] = (struct iovec){&byte[i], 1};
+        msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+    }
+    uint64_t n = 0, max = u->rcvbuf / MIN_TRUESIZE + DISCARD_BATCH;
+    int errors = 0;
+    while (n < max) {
+        int k = recvmmsg(u->fd, msgs, DISCARD_BATCH, MSG_DONTWAIT, NULL);
+        if (k > 0) {
+            n += (uint64_t)k;
+            continue;
+        }
+        /* A pending socket error (ICMP feedback and the like) is cleared by reading it: the
+         * datagrams behind it are still there. Empty (EAGAIN): done. */
+        if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && ++errors < 8)
+            continue;
+        break;
+    }
+    return n;
+}
+
 void udp_close(struct udp *u)
 {
     if (u == NULL)
