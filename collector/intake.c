@@ -107,6 +107,15 @@ size_t intake_pool_memory(const struct intake_pool *p)
     return atomic_load_explicit(&p->mapped, memory_order_relaxed);
 }
 
+/* Queue memory stays out of forked children (the snapshot writer): fork() would copy the
+ * page tables of every populated chunk, up to --queue-memory, mid-burst (and mark the pages
+ * copy-on-write under the receive thread), for a child that never reads them. Advice only:
+ * a kernel that refuses it costs the copy, nothing else. */
+static void not_inherited(void *m, size_t size)
+{
+    (void)madvise(m, size, MADV_DONTFORK);
+}
+
 static struct chunk *chunk_map(size_t size)
 {
     /* mmap, not malloc: unmapping gives the memory straight back to the system, where a
@@ -117,6 +126,7 @@ static struct chunk *chunk_map(size_t size)
         mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
+    not_inherited(m, size);
     struct chunk *c = m;
     atomic_init(&c->used, 0);
     atomic_init(&c->next, NULL);
@@ -543,6 +553,7 @@ int intake_new(uv_loop_t *loop, const struct intake_config *cfg, struct intake *
         in->staging = NULL;
         goto fail;
     }
+    not_inherited(in->staging, in->staging_size);
     in->msgs = calloc(in->batch, sizeof(*in->msgs));
     in->iov = calloc(in->batch, sizeof(*in->iov));
     in->names = calloc(in->batch, sizeof(*in->names));
