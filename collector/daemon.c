@@ -47,7 +47,7 @@ static void refresh_gauges(void *data)
     struct stats *s = ingest_counters(dm->ingest);
     uint64_t total = 0, full_ms = 0;
     s->intake_queued = s->intake_queued_bytes = 0;
-    s->intake_queued_peak = s->intake_queued_peak_bytes = 0;
+    s->intake_queued_peak = s->intake_queued_peak_bytes = s->intake_waiting = 0;
     for (size_t i = 0; i < dm->n_udp; i++) {
         int64_t d = dm->seen[i].kernel_drops = udp_drops(dm->udp[i]);
         if (d > 0)
@@ -58,6 +58,7 @@ static void refresh_gauges(void *data)
         s->intake_queued_bytes += is->queued_bytes;
         s->intake_queued_peak += is->peak;
         s->intake_queued_peak_bytes += is->peak_bytes;
+        s->intake_waiting += is->waiting;
         full_ms += is->full_ms;
     }
     s->kernel_drops = total;

@@ -253,7 +253,6 @@ struct intake {
     int fd;
     int wake_fd; /* eventfd: wakes the thread's poll for a stop */
     struct intake_pool *pool;
-    unsigned batch;
     intake_datagram_cb cb;
     void *data;
     pthread_t thread;
@@ -397,11 +396,11 @@ static void *run(void *arg)
     }
     struct pollfd pf[2] = {{.fd = in->fd, .events = POLLIN}, {.fd = in->wake_fd, .events = POLLIN}};
     while (!atomic_load_explicit(&in->stop, memory_order_relaxed)) {
-        for (unsigned i = 0; i < in->batch; i++) {
+        for (unsigned i = 0; i < INTAKE_BATCH; i++) {
             in->msgs[i].msg_hdr.msg_namelen = sizeof(in->names[i]);
             in->msgs[i].msg_hdr.msg_flags = 0;
         }
-        int k = recvmmsg(in->fd, in->msgs, in->batch, MSG_DONTWAIT, NULL);
+        int k = recvmmsg(in->fd, in->msgs, INTAKE_BATCH, MSG_DONTWAIT, NULL);
         if (k <= 0) {
             /* Empty (EAGAIN), or a transient error (ICMP feedback and the like; reading it
              * clears it): nothing was lost. Sleep until there is more, or a stop. */
@@ -542,10 +541,9 @@ int intake_new(uv_loop_t *loop, const struct intake_config *cfg, struct intake *
     in->fd = cfg->fd;
     in->wake_fd = -1;
     in->pool = cfg->pool;
-    in->batch = cfg->batch > 0 ? cfg->batch : INTAKE_DEFAULT_BATCH;
     in->cb = cfg->cb;
     in->data = cfg->data;
-    in->staging_size = (size_t)in->batch * SLOT_STRIDE;
+    in->staging_size = (size_t)INTAKE_BATCH * SLOT_STRIDE;
     /* Mapped, not malloc'd: only the pages datagrams touch become resident. */
     in->staging = mmap(NULL, in->staging_size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -554,12 +552,12 @@ int intake_new(uv_loop_t *loop, const struct intake_config *cfg, struct intake *
         goto fail;
     }
     not_inherited(in->staging, in->staging_size);
-    in->msgs = calloc(in->batch, sizeof(*in->msgs));
-    in->iov = calloc(in->batch, sizeof(*in->iov));
-    in->names = calloc(in->batch, sizeof(*in->names));
+    in->msgs = calloc(INTAKE_BATCH, sizeof(*in->msgs));
+    in->iov = calloc(INTAKE_BATCH, sizeof(*in->iov));
+    in->names = calloc(INTAKE_BATCH, sizeof(*in->names));
     if (in->msgs == NULL || in->iov == NULL || in->names == NULL)
         goto fail;
-    for (unsigned i = 0; i < in->batch; i++) {
+    for (unsigned i = 0; i < INTAKE_BATCH; i++) {
         in->iov[i] = (struct iovec){in->staging + (size_t)i * SLOT_STRIDE, INTAKE_MAX_DATAGRAM};
         in->msgs[i].msg_hdr.msg_name = &in->names[i];
         in->msgs[i].msg_hdr.msg_iov = &in->iov[i];

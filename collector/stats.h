@@ -53,6 +53,8 @@
       "Queue memory held now, spare chunks included (--queue-memory caps it).")                    \
     S(intake_full_seconds, TOTAL, SECONDS, NONZERO,                                                \
       "Time the intake waited at the queue-memory cap, the sockets unread.")                       \
+    S(intake_waiting, GAUGE, NONE, NONZERO,                                                        \
+      "Listeners whose intake waits at the queue-memory cap now, its socket unread.")              \
     S(shutdown_unread, TOTAL, NONE, NONZERO,                                                       \
       "Datagrams still in the sockets when stopping gave up on them (the shutdown grace over, "    \
       "or a second signal): read and dropped unprocessed, lost.")                                  \

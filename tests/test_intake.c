@@ -279,7 +279,7 @@ static void test_intake_cap_makes_the_thread_wait_and_the_kernel_drop(void **st)
     /* the cap holds, give or take the one chunk past it when the tail is all one holds */
     assert_true(intake_pool_memory(f.pool) <= cap + cap / 4);
     /* queued also counts the rest of the batch the thread holds while it waits */
-    size_t slack = INTAKE_DEFAULT_BATCH * 256;
+    size_t slack = INTAKE_BATCH * 256;
     assert_true(s.queued_bytes <= cap + slack);
     /* A measurable wait. */
     struct timespec pause = {0, 5000000};
