@@ -450,6 +450,7 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
     uint32_t hash = 0;
     if (plain) {
         struct repeat_hit hit;
+        in->stats.fast_path_lookups++;
         hash = repeat_hash(buf, len);
         if (repeat_lookup(in->repeat, buf, len, hash, &hit) &&
             repeat_apply(in, &hit, from, src, now_ms, mono_ms))

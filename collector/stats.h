@@ -71,6 +71,9 @@
     S(fast_path, TOTAL, NONE, NONZERO,                                                             \
       "Alerts that skipped the parser: byte-identical repeats of a datagram whose alert nothing "  \
       "changed since (duplicates, redundant clears).")                                             \
+    S(fast_path_lookups, TOTAL, NONE, NONZERO,                                                     \
+      "Datagrams looked up in the repeat cache (plain ones, with the fast path on): "              \
+      "fast_path / fast_path_lookups is its hit ratio.")                                           \
     S(tcp_connections, TOTAL, NONE, NONZERO, "TCP clients accepted.")                              \
     S(tcp_documents, TOTAL, NONE, NONZERO, "Documents received over TCP.")                         \
     S(tcp_refused, TOTAL, NONE, NONZERO,                                                           \
