@@ -448,11 +448,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
                     "http %s: libmicrohttpd: %s", h->name, msg);
 }
 
-static void count(struct http *h, enum ingest_http_event e)
-{
-    ingest_count_http(h->cfg.ingest, e);
-}
-
 /* Close c from our side: libmicrohttpd sees the hang-up and closes it, which frees the
  * slot. The descriptor stays libmicrohttpd's (shutdown, not close: no reuse race). */
 static void shut(struct http *h, struct http_conn *c)
@@ -465,7 +460,7 @@ static void shut(struct http *h, struct http_conn *c)
 static void drop(struct http *h, struct http_conn *c)
 {
     shut(h, c);
-    count(h, INGEST_HTTP_DROPPED);
+    ingest_count_http(h->cfg.ingest, INGEST_HTTP_DROPPED);
 }
 
 /* At the limit: the oldest connection still waiting for its request gives way. Returns
@@ -505,7 +500,7 @@ static void shed(struct http *h, int err)
             if (fd >= 0) {
                 close(fd);
                 refused++;
-                count(h, INGEST_HTTP_REFUSED);
+                ingest_count_http(h->cfg.ingest, INGEST_HTTP_REFUSED);
             } else if (errno != EINTR && errno != ECONNABORTED) {
                 last = errno;
                 break;
@@ -546,7 +541,7 @@ static void on_listen(uv_poll_t *p, int status, int events)
             make_room(h); /* its slot frees once libmicrohttpd has seen the hang-up */
         /* MHD closes fd itself when it cannot take it. */
         if (MHD_add_connection(h->mhd, fd, (struct sockaddr *)&addr, len) != MHD_YES) {
-            count(h, INGEST_HTTP_REFUSED);
+            ingest_count_http(h->cfg.ingest, INGEST_HTTP_REFUSED);
             log_ratelimited(&h->rl_conn, (int64_t)uv_now(h->loop), LOG_LEVEL_WARNING,
                             "http %s: a connection refused: %s (counted in http_refused)", h->name,
                             strerror(errno));
@@ -565,7 +560,7 @@ static void on_connection_event(void *cls, struct MHD_Connection *conn, void **s
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         c = calloc(1, sizeof(*c));
         h->n_conns++; /* counted whatever: CLOSED comes for it too */
-        count(h, INGEST_HTTP_ACCEPTED);
+        ingest_count_http(h->cfg.ingest, INGEST_HTTP_ACCEPTED);
         if (c == NULL)
             return;
         c->fd = fd != NULL ? fd->connect_fd : -1;
