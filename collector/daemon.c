@@ -769,7 +769,7 @@ int daemon_run(struct config *cfg, int argc, char **argv)
 {
     struct daemon dm = {
         .cfg = cfg, .argc = argc, .argv = argv, .rl_snapshot = {.what = "snapshot lines"}};
-    struct sink *sinks[2];
+    struct sink *sinks[INGEST_MAX_SINKS];
     size_t n_sinks;
     struct journal_recovery rec;
     int rc;
