@@ -204,14 +204,10 @@ static void problem(struct problems *p, const char *why)
     p->n++;
 }
 
-int check_config(const struct config *c, bool bind, check_report_fn report, void *data)
+int check_rules(const struct config *c, check_report_fn report, void *data)
 {
     struct problems p = {.report = report, .data = data};
-    char why[CONFIG_PATH_MAX * 2 + 256];
-    for (int i = 0; i < CONFIG_N; i++)
-        if (used(c, i) && check_path(c, i, why, sizeof(why)) != 0)
-            problem(&p, why);
-
+    char why[256];
     struct acl *acl = NULL;
     if (acl_parse(c->allow, &acl, why, sizeof(why)) == 0 && acl_any_signed(acl) &&
         c->key_file[0] == '\0')
@@ -223,6 +219,17 @@ int check_config(const struct config *c, bool bind, check_report_fn report, void
     if (c->amqp.n > 0 && (c->amqp_cert_file[0] != '\0') != (c->amqp_key_file[0] != '\0'))
         problem(&p, "amqp-cert-file and amqp-key-file: give both (a client certificate and "
                     "its key) or neither");
+    return p.n;
+}
+
+int check_config(const struct config *c, bool bind, check_report_fn report, void *data)
+{
+    struct problems p = {.report = report, .data = data};
+    char why[CONFIG_PATH_MAX * 2 + 256];
+    for (int i = 0; i < CONFIG_N; i++)
+        if (used(c, i) && check_path(c, i, why, sizeof(why)) != 0)
+            problem(&p, why);
+    p.n += check_rules(c, report, data);
 
     int fds[2 * CONFIG_MAX_LISTEN + 1];
     size_t n_fds = 0;

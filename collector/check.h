@@ -25,6 +25,12 @@ typedef void (*check_report_fn)(const char *problem, void *data);
  * of problems, each handed to report. */
 int check_config(const struct config *c, bool bind, check_report_fn report, void *data);
 
+/* The rules between settings (require-signature and +signed blocks need a key file; a
+ * client certificate needs its key): the part of check_config that the daemon also runs
+ * at start, refusing to start on any. Returns the number of problems, each handed to
+ * report. */
+int check_rules(const struct config *c, check_report_fn report, void *data);
+
 /* Check the path of setting id as its table entry says. Returns 0, or a negative errno
  * with why ("snapshot /x/y.json: directory /x: No such file or directory"). */
 int check_path(const struct config *c, enum config_id id, char *why, size_t size);

@@ -32,32 +32,34 @@ static int64_t wall_ms(void)
 
 static void start_epoch(struct state *st);
 
-static void on_datagram(const struct udp_datagram *d, void *data)
+static void on_datagram(const struct intake_datagram *d, void *data)
 {
     struct daemon *dm = data;
     ingest_datagram(dm->ingest, d->buf, d->len, d->truncated, d->from, d->received_ms,
                     (int64_t)uv_now(&dm->loop));
 }
 
-/* The gauges the daemon keeps, up to date before a report. */
+/* The gauges the daemon keeps, up to date before a report. Each listener's socket and
+ * intake are read once here; list_listeners shows what was read (dm->seen). */
 static void refresh_gauges(void *data)
 {
     struct daemon *dm = data;
     struct stats *s = ingest_counters(dm->ingest);
     uint64_t total = 0, full_ms = 0;
     s->intake_queued = s->intake_queued_bytes = 0;
-    s->intake_queued_peak = s->intake_queued_peak_bytes = 0;
+    s->intake_queued_peak = s->intake_queued_peak_bytes = s->intake_waiting = 0;
     for (size_t i = 0; i < dm->n_udp; i++) {
-        int64_t d = udp_drops(dm->udp[i]);
+        int64_t d = dm->seen[i].kernel_drops = udp_drops(dm->udp[i]);
         if (d > 0)
             total += (uint64_t)d;
-        struct intake_stats is;
-        udp_stats(dm->udp[i], &is);
-        s->intake_queued += is.queued;
-        s->intake_queued_bytes += is.queued_bytes;
-        s->intake_queued_peak += is.peak;
-        s->intake_queued_peak_bytes += is.peak_bytes;
-        full_ms += is.full_ms;
+        const struct intake_stats *is = &dm->seen[i].intake;
+        udp_stats(dm->udp[i], &dm->seen[i].intake);
+        s->intake_queued += is->queued;
+        s->intake_queued_bytes += is->queued_bytes;
+        s->intake_queued_peak += is->peak;
+        s->intake_queued_peak_bytes += is->peak_bytes;
+        s->intake_waiting += is->waiting;
+        full_ms += is->full_ms;
     }
     s->kernel_drops = total;
     s->intake_memory_bytes = dm->pool != NULL ? intake_pool_memory(dm->pool) : 0;
@@ -66,20 +68,18 @@ static void refresh_gauges(void *data)
     s->uptime_seconds = (double)(uv_now(&dm->loop) - dm->started_ms) / 1000.0;
 }
 
-/* The HTTP API's view of the listeners (http.h), read at each request. */
+/* The HTTP API's view of the listeners (http.h): what refresh_gauges read for this request. */
 static void list_listeners(http_listener_fn fn, void *arg, void *data)
 {
     struct daemon *dm = data;
     for (size_t i = 0; i < dm->n_udp; i++) {
         const struct udp *u = dm->udp[i];
-        struct intake_stats is;
-        udp_stats(u, &is);
         struct http_listener l = {.address = udp_name(u),
                                   .rcvbuf = udp_rcvbuf(u),
                                   .rcvbuf_clamped = udp_rcvbuf_clamped(u),
-                                  .kernel_drops = udp_drops(u),
-                                  .queued = is.queued,
-                                  .queued_peak = is.peak};
+                                  .kernel_drops = dm->seen[i].kernel_drops,
+                                  .queued = dm->seen[i].intake.queued,
+                                  .queued_peak = dm->seen[i].intake.peak};
         fn(&l, arg);
     }
 }
@@ -94,12 +94,20 @@ void daemon_status(struct daemon *dm, char *buf, size_t size)
 
 static void print_stats(struct daemon *dm, const char *why)
 {
-    char line[1536], status[256];
+    char small[2048], head[32], status[256];
     struct stats_report r;
     refresh_gauges(dm);
     ingest_report(dm->ingest, &r);
-    stats_format_line(&r, line, sizeof(line));
-    log_info("stats%s: %s", why, line);
+    /* Whole, however long: the sinks' counters (and a broker node's URL) make it longer
+     * than any fixed buffer could be sure of. Cut only without memory for it. */
+    char *line = small;
+    int n = stats_format_line(&r, small, sizeof(small));
+    if (n >= (int)sizeof(small) && (line = malloc((size_t)n + 1)) != NULL)
+        stats_format_line(&r, line, (size_t)n + 1);
+    snprintf(head, sizeof(head), "stats%s: ", why);
+    log_text(LOG_LEVEL_INFO, head, line != NULL ? line : small);
+    if (line != small)
+        free(line);
     daemon_status(dm, status, sizeof(status));
     notify_status(status);
 }
@@ -116,6 +124,28 @@ static void sink_log(int level, const char *msg)
     log_msg((enum log_level)level, "%s", msg);
 }
 
+void daemon_amqp_config(const struct daemon *dm, const struct config *c,
+                        const char *urls[CONFIG_MAX_URLS], struct sink_amqp_config *out)
+{
+    for (size_t i = 0; i < c->amqp.n; i++)
+        urls[i] = c->amqp.url[i];
+    *out = (struct sink_amqp_config){
+        .urls = urls,
+        .n_urls = c->amqp.n,
+        .password_file = c->amqp_password_file[0] ? c->amqp_password_file : NULL,
+        .ca_file = c->amqp_ca_file[0] ? c->amqp_ca_file : NULL,
+        .cert_file = c->amqp_cert_file[0] ? c->amqp_cert_file : NULL,
+        .key_file = c->amqp_key_file[0] ? c->amqp_key_file : NULL,
+        .exchange = c->amqp_exchange,
+        .confirm_window = c->amqp_confirm_window,
+        .mandatory = c->amqp_mandatory,
+        .heartbeat_s = (unsigned)(c->amqp_heartbeat_ms / 1000),
+        .flush_timeout_s = (unsigned)(c->shutdown_grace_ms / 1000),
+        .journal = dm->journal,
+        .log = sink_log,
+    };
+}
+
 /* Build the sinks: AMQP when a broker is configured (it reads dm->journal), the
  * JSON-lines output when none is or when --output was asked for as well. */
 static int open_sinks(struct daemon *dm, struct sink **sinks, size_t *n)
@@ -125,23 +155,8 @@ static int open_sinks(struct daemon *dm, struct sink **sinks, size_t *n)
     *n = 0;
     if (cfg->amqp.n > 0) {
         const char *urls[CONFIG_MAX_URLS];
-        for (size_t i = 0; i < cfg->amqp.n; i++)
-            urls[i] = cfg->amqp.url[i];
-        struct sink_amqp_config ac = {
-            .urls = urls,
-            .n_urls = cfg->amqp.n,
-            .password_file = cfg->amqp_password_file[0] ? cfg->amqp_password_file : NULL,
-            .ca_file = cfg->amqp_ca_file[0] ? cfg->amqp_ca_file : NULL,
-            .cert_file = cfg->amqp_cert_file[0] ? cfg->amqp_cert_file : NULL,
-            .key_file = cfg->amqp_key_file[0] ? cfg->amqp_key_file : NULL,
-            .exchange = cfg->amqp_exchange,
-            .confirm_window = cfg->amqp_confirm_window,
-            .mandatory = cfg->amqp_mandatory,
-            .heartbeat_s = (unsigned)(cfg->amqp_heartbeat_ms / 1000),
-            .flush_timeout_s = (unsigned)(cfg->shutdown_grace_ms / 1000),
-            .journal = dm->journal,
-            .log = sink_log,
-        };
+        struct sink_amqp_config ac;
+        daemon_amqp_config(dm, cfg, urls, &ac);
         if ((rc = sink_amqp_new(&ac, &sinks[*n])) != 0) {
             log_error("cannot start the AMQP sink: %s", strerror(-rc));
             return rc;
@@ -175,7 +190,7 @@ static int open_sinks(struct daemon *dm, struct sink **sinks, size_t *n)
 static int open_journal(struct daemon *dm, struct journal_recovery *rec)
 {
     const struct config *cfg = dm->cfg;
-    char dir[CONFIG_PATH_MAX + 16];
+    char dir[CONFIG_PATH_MAX + 16] = "(memory)"; /* named in the lines below either way */
     memset(rec, 0, sizeof(*rec));
     if (cfg->state_dir[0] == '\0' && cfg->amqp.n == 0)
         return 0;
@@ -472,6 +487,37 @@ static void close_all(struct daemon *dm)
             uv_close(handles[i], NULL);
 }
 
+/* Stopping gives up on what is not processed yet: the intakes stop, so their queues hold
+ * exactly what was taken in and not processed (intake_queued, in the final stats line), and
+ * what is left in the sockets is read and dropped, counted in shutdown_unread. With the
+ * kernel's drops, every datagram is then counted as processed or lost. */
+static void give_up_backlog(struct daemon *dm, const char *why)
+{
+    uint64_t held = 0, unread = 0;
+    for (size_t i = 0; i < dm->n_udp; i++) {
+        struct intake_stats is;
+        udp_stop(dm->udp[i]);
+        unread += udp_discard(dm->udp[i]);
+        udp_stats(dm->udp[i], &is);
+        held += is.queued;
+    }
+    ingest_counters(dm->ingest)->shutdown_unread += unread;
+    if (held > 0 || unread > 0)
+        log_warning("%s with %llu datagrams taken in but not processed (intake_queued) and "
+                    "%llu still in the sockets, read and dropped (shutdown_unread); those "
+                    "datagrams are lost",
+                    why, (unsigned long long)held, (unsigned long long)unread);
+}
+
+/* The last of a run: what the sinks hold goes out, the final stats line, and every handle
+ * closes (the loop then ends). */
+static void stop_now(struct daemon *dm)
+{
+    ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
+    print_stats(dm, " (final)");
+    close_all(dm);
+}
+
 /* While stopping: keep reading until every socket and intake queue is empty or the grace
  * period is over, so a SIGTERM in the middle of a burst does not throw the queued part away. */
 static void on_drain_timer(uv_timer_t *t)
@@ -491,23 +537,12 @@ static void on_drain_timer(uv_timer_t *t)
     if ((queued > 0 || held > 0) && !late)
         return;
     if (queued > 0 || held > 0) {
-        /* Stop the intakes first, so the count said and the final stats line are exact. */
-        held = 0;
-        for (size_t i = 0; i < dm->n_udp; i++) {
-            struct intake_stats is;
-            udp_stop(dm->udp[i]);
-            udp_stats(dm->udp[i], &is);
-            held += is.queued;
-        }
-        log_warning("shutdown grace of %llu s over with %llu datagrams taken in but not "
-                    "processed (intake_queued) and %lld bytes still in the sockets; those "
-                    "datagrams are lost",
-                    (unsigned long long)(dm->cfg->shutdown_grace_ms / 1000),
-                    (unsigned long long)held, (long long)queued);
+        char why[64];
+        snprintf(why, sizeof(why), "shutdown grace of %llu s over",
+                 (unsigned long long)(dm->cfg->shutdown_grace_ms / 1000));
+        give_up_backlog(dm, why);
     }
-    ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
-    print_stats(dm, " (final)");
-    close_all(dm);
+    stop_now(dm);
 }
 
 static void on_stop_signal(uv_signal_t *s, int signum)
@@ -515,8 +550,8 @@ static void on_stop_signal(uv_signal_t *s, int signum)
     struct daemon *dm = s->data;
     if (dm->stopping) {
         log_warning("second %s: stopping now", strsignal(signum));
-        ingest_flush(dm->ingest, (int64_t)uv_now(&dm->loop));
-        close_all(dm);
+        give_up_backlog(dm, "stopping now");
+        stop_now(dm);
         return;
     }
     dm->stopping = true;
@@ -564,9 +599,7 @@ static int open_listener(struct daemon *dm, size_t i)
         struct tcp *t = NULL;
         if (cfg->tcp) {
             /* The same address and port number, the bound one when 0 was asked. */
-            struct sockaddr_storage a;
-            address_parse(udp_name(u), &a);
-            struct tcp_config tc = {.addr = (const struct sockaddr *)&a, .ingest = dm->ingest};
+            struct tcp_config tc = {.addr = udp_address(u), .ingest = dm->ingest};
             if ((rc = tcp_new(&dm->loop, &tc, &t)) == UV_EADDRINUSE && ephemeral(asked) &&
                 attempt < 10) {
                 udp_close(u);
@@ -608,7 +641,8 @@ static int open_listeners(struct daemon *dm)
     return 0;
 }
 
-/* The allow-list and the signature keys, checked before the first datagram. */
+/* The allow-list and the signature keys, checked before the first datagram (the rules
+ * between them, check_rules, before anything was started). */
 static int open_security(struct daemon *dm)
 {
     const struct config *cfg = dm->cfg;
@@ -619,12 +653,6 @@ static int open_security(struct daemon *dm)
         if ((rc = acl_parse(cfg->allow, &acl, why, sizeof(why))) != 0) { /* config checked it */
             log_error("allow: %s", why);
             return rc;
-        }
-        if (acl_any_signed(acl) && cfg->key_file[0] == '\0') {
-            log_error("allow: a block is marked +signed, but no key-file is given to check "
-                      "signatures with");
-            acl_free(acl);
-            return -EINVAL;
         }
         ingest_set_acl(dm->ingest, acl);
         log_info("accepting alerts only from: %s (%zu blocks)", cfg->allow, acl_size(acl));
@@ -642,9 +670,6 @@ static int open_security(struct daemon *dm)
         ingest_set_auth(dm->ingest, auth);
         log_info("signatures checked with %s%s", cfg->key_file,
                  cfg->require_signature ? "; unsigned datagrams are refused" : "");
-    } else if (cfg->require_signature) {
-        log_error("require-signature needs key-file");
-        return -EINVAL;
     }
     return 0;
 }
@@ -733,15 +758,24 @@ static void say_ready(struct daemon *dm)
              where);
 }
 
+/* A rule between settings that start-up refuses (check_rules). */
+static void refuse(const char *problem, void *data)
+{
+    (void)data;
+    log_error("%s; not starting", problem);
+}
+
 int daemon_run(struct config *cfg, int argc, char **argv)
 {
     struct daemon dm = {
         .cfg = cfg, .argc = argc, .argv = argv, .rl_snapshot = {.what = "snapshot lines"}};
-    struct sink *sinks[2];
+    struct sink *sinks[INGEST_MAX_SINKS];
     size_t n_sinks;
     struct journal_recovery rec;
     int rc;
 
+    if (check_rules(cfg, refuse, NULL) > 0)
+        return 1;
     /* The state directory first: the snapshot may go there. */
     if (cfg->state_dir[0] != '\0' && mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST) {
         log_error("state-dir %s: %s", cfg->state_dir, strerror(errno));

@@ -15,6 +15,7 @@
 #include "collector/ingest.h"
 #include "collector/tcp.h"
 #include "collector/udp.h"
+#include "sink/sink_amqp.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +30,12 @@ struct daemon {
     struct ingest *ingest;
     struct udp *udp[CONFIG_MAX_LISTEN];
     size_t n_udp;
+    /* Each listener as the last report read it: the HTTP API's listeners show that, so a
+     * request reads each socket once. */
+    struct {
+        int64_t kernel_drops;
+        struct intake_stats intake;
+    } seen[CONFIG_MAX_LISTEN];
     struct intake_pool *pool; /* the listeners' queue memory, one cap for all */
     struct tcp *tcp[CONFIG_MAX_LISTEN];
     size_t n_tcp;
@@ -60,6 +67,11 @@ void daemon_set_stats_timer(struct daemon *dm, uint64_t interval_ms);
 
 /* (Re)start the periodic snapshot timer (when a snapshot is kept). */
 void daemon_set_snapshot_timer(struct daemon *dm, uint64_t interval_ms);
+
+/* The AMQP sink's configuration as c says (the broker's nodes into urls, which must
+ * outlive *out), reading dm's journal: for the sink at start and its retarget on SIGHUP. */
+void daemon_amqp_config(const struct daemon *dm, const struct config *c,
+                        const char *urls[CONFIG_MAX_URLS], struct sink_amqp_config *out);
 
 /* The one-line status for systemd ("N active alerts, ..."). */
 void daemon_status(struct daemon *dm, char *buf, size_t size);

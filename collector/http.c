@@ -75,7 +75,7 @@ struct http {
     const char *mhd_fmt[MHD_LOG_KINDS];
     char mhd_what[MHD_LOG_KINDS][96];
     int closing;
-    char name[72];
+    char name[ADDRESS_TEXT_MAX];
 };
 
 static void request_started(struct http *h, struct MHD_Connection *conn);
@@ -224,7 +224,7 @@ static void get_metrics(struct http *h, struct reply *r)
 
 static int source_cb(const struct source_info *info, void *data)
 {
-    char addr[72], seen[32];
+    char addr[ADDRESS_TEXT_MAX], seen[32];
     address_format(info->addr, addr, sizeof(addr));
     change_format_time(info->last_seen_ms, seen, sizeof(seen));
     json_t *o = json_pack(
@@ -448,11 +448,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
                     "http %s: libmicrohttpd: %s", h->name, msg);
 }
 
-static void count(struct http *h, enum ingest_http_event e)
-{
-    ingest_count_http(h->cfg.ingest, e);
-}
-
 /* Close c from our side: libmicrohttpd sees the hang-up and closes it, which frees the
  * slot. The descriptor stays libmicrohttpd's (shutdown, not close: no reuse race). */
 static void shut(struct http *h, struct http_conn *c)
@@ -465,7 +460,7 @@ static void shut(struct http *h, struct http_conn *c)
 static void drop(struct http *h, struct http_conn *c)
 {
     shut(h, c);
-    count(h, INGEST_HTTP_DROPPED);
+    ingest_count_http(h->cfg.ingest, INGEST_HTTP_DROPPED);
 }
 
 /* At the limit: the oldest connection still waiting for its request gives way. Returns
@@ -488,26 +483,32 @@ static bool make_room(struct http *h)
 }
 
 /* Out of descriptors: close the spare, accept what waits and close it at once (the clients
- * learn now, rather than hang in the queue), take the spare back. If that cannot be done,
- * or the error is another one, accepting pauses. */
+ * learn now, rather than hang in the queue), take the spare back. At most HTTP_ACCEPT_BATCH
+ * per call: a flood can refill the queue as fast as it is emptied, so "until EAGAIN" might
+ * never end; the listening socket is level-triggered and brings us back next iteration,
+ * after UDP and the timers had their turn. If the spare cannot be had, or the error is
+ * another one, accepting pauses. */
 static void shed(struct http *h, int err)
 {
     unsigned refused = 0;
-    int rc = -1;
+    int last = -1; /* the error that ended the batch; 0: the batch was used up */
     if (h->spare_fd >= 0 && (err == EMFILE || err == ENFILE)) {
         close(h->spare_fd);
-        int fd;
-        while ((fd = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0 || errno == EINTR) {
+        last = 0;
+        for (int i = 0; i < HTTP_ACCEPT_BATCH; i++) {
+            int fd = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC);
             if (fd >= 0) {
                 close(fd);
                 refused++;
-                count(h, INGEST_HTTP_REFUSED);
+                ingest_count_http(h->cfg.ingest, INGEST_HTTP_REFUSED);
+            } else if (errno != EINTR && errno != ECONNABORTED) {
+                last = errno;
+                break;
             }
         }
-        rc = errno;
         h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
-    bool paused = (rc != EAGAIN && rc != EWOULDBLOCK) || h->spare_fd < 0;
+    bool paused = (last != 0 && last != EAGAIN && last != EWOULDBLOCK) || h->spare_fd < 0;
     if (paused)
         h->paused_until_ms = uv_now(h->loop) + HTTP_PAUSE_MS;
     log_ratelimited(&h->rl_fd, (int64_t)uv_now(h->loop), LOG_LEVEL_ERROR,
@@ -540,7 +541,7 @@ static void on_listen(uv_poll_t *p, int status, int events)
             make_room(h); /* its slot frees once libmicrohttpd has seen the hang-up */
         /* MHD closes fd itself when it cannot take it. */
         if (MHD_add_connection(h->mhd, fd, (struct sockaddr *)&addr, len) != MHD_YES) {
-            count(h, INGEST_HTTP_REFUSED);
+            ingest_count_http(h->cfg.ingest, INGEST_HTTP_REFUSED);
             log_ratelimited(&h->rl_conn, (int64_t)uv_now(h->loop), LOG_LEVEL_WARNING,
                             "http %s: a connection refused: %s (counted in http_refused)", h->name,
                             strerror(errno));
@@ -559,7 +560,7 @@ static void on_connection_event(void *cls, struct MHD_Connection *conn, void **s
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         c = calloc(1, sizeof(*c));
         h->n_conns++; /* counted whatever: CLOSED comes for it too */
-        count(h, INGEST_HTTP_ACCEPTED);
+        ingest_count_http(h->cfg.ingest, INGEST_HTTP_ACCEPTED);
         if (c == NULL)
             return;
         c->fd = fd != NULL ? fd->connect_fd : -1;
@@ -615,11 +616,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+/* The client's FIN is all that is left to read. A FIN may follow a whole request (an HTTP/1.0
+ * client that half-closes once it has sent it): while the request is unread, the connection
+ * is libmicrohttpd's to answer, not ours to shut. */
+static bool nothing_unread(int fd)
+{
+    char c;
+    return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /* Once a second, over the connections waiting for a request: close those past the
- * deadline, and those whose client has gone. libmicrohttpd watches its sockets
- * edge-triggered and takes a short read for "drained", so a client whose last bytes and
- * FIN arrive together can leave a connection it never reads again; a level-triggered look
- * here frees it within a second instead of at its idle timeout. */
+ * deadline, and those whose client has gone (its FIN and nothing before it unread).
+ * libmicrohttpd watches its sockets edge-triggered and takes a short read for "drained",
+ * so a client whose last bytes and FIN arrive together can leave a connection it never
+ * reads again; a level-triggered look here frees it within a second instead of at its idle
+ * timeout. This runs before the loop polls: a request that came with its FIN since the
+ * last poll is still unread here, and is left to be answered. */
 static void on_tick(uv_timer_t *t)
 {
     struct http *h = t->data;
@@ -641,7 +653,8 @@ static void on_tick(uv_timer_t *t)
     }
     if (n > 0 && poll(pfd, n, 0) > 0)
         for (nfds_t i = 0; i < n; i++)
-            if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+            if (pfd[i].revents & (POLLHUP | POLLERR) ||
+                ((pfd[i].revents & POLLRDHUP) && nothing_unread(polled[i]->fd)))
                 shut(h, polled[i]);
     if (late > 0)
         log_ratelimited(&h->rl_conn, (int64_t)now, LOG_LEVEL_WARNING,
@@ -682,10 +695,8 @@ static int listen_on(const struct sockaddr *addr, char *name, size_t size)
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         (addr->sa_family == AF_INET6 &&
          setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-        bind(fd, addr,
-             addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                         : sizeof(struct sockaddr_in)) != 0 ||
-        listen(fd, 128) != 0 || getsockname(fd, (struct sockaddr *)&bound, &len) != 0) {
+        bind(fd, addr, address_len(addr)) != 0 || listen(fd, 128) != 0 ||
+        getsockname(fd, (struct sockaddr *)&bound, &len) != 0) {
         rc = -errno;
         close(fd);
         return rc;

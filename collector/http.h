@@ -10,7 +10,8 @@
  * connection), watched only while a connection can be taken; at most 64 connections, and
  * at the limit a newcomer takes the slot of the one waiting longest for its request; a
  * request's headers must be whole within 10 s; out of descriptors, waiting clients are
- * closed at once (a spare descriptor) rather than the loop spinning. Counted in
+ * closed at once (a spare descriptor), a batch per loop iteration, rather than the loop
+ * spinning. Counted in
  * http_connections, http_refused, http_dropped. libmicrohttpd's messages go to our log,
  * prefixed and rate-limited.
  *
@@ -44,7 +45,8 @@ struct http_config {
     const struct sockaddr *addr;
     struct ingest *ingest;
     const char *collector_id;
-    /* Calls fn(l, arg) once per listener, in order; at each request that shows them. */
+    /* Calls fn(l, arg) once per listener, in order; at each request that shows them, right
+     * after refresh (what it shows may be what refresh read). */
     void (*listeners)(http_listener_fn fn, void *arg, void *data);
     const char *token;  /* bearer token required for all but /healthz; NULL: none */
     bool token_metrics; /* the token guards /metrics too */

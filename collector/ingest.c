@@ -33,7 +33,6 @@ struct ingest {
     struct auth *auth;       /* NULL: signatures not checked */
     struct journal *journal; /* borrowed; NULL: none */
     struct repeat *repeat;   /* NULL: the fast path is off */
-    int applied;             /* outcome of the last alert apply() stored, -1: none (refused) */
     struct sink *sinks[INGEST_MAX_SINKS];
     size_t n_sinks;
     struct journal_reporter reporter;
@@ -45,7 +44,7 @@ struct ingest {
     /* The last sender formatted: a burst comes from one address, and inet_ntop plus
      * snprintf per change showed in the profile. */
     struct sockaddr_storage last_from;
-    char last_sender[72];
+    char last_sender[ADDRESS_TEXT_MAX];
     struct log_ratelimit rl_malformed, rl_invalid, rl_full, rl_sink, rl_acl, rl_rate, rl_auth;
 };
 
@@ -202,12 +201,13 @@ static void forward(struct ingest *in, const struct state_result *r, const struc
     in->dirty = true;
 }
 
-static void apply(struct ingest *in, const struct alert *a, const struct sockaddr *from,
-                  int64_t now_ms, int64_t mono_ms, struct ingest_item *item)
+/* Returns the alert's outcome (enum change_outcome), or a negative errno when the table
+ * refused it (-ENOSPC: the active-alert cap; -ENOMEM). */
+static int apply(struct ingest *in, const struct alert *a, const struct sockaddr *from,
+                 int64_t now_ms, int64_t mono_ms, struct ingest_item *item)
 {
     struct state_result r;
     int rc = state_apply(in->state, a, now_ms, &r);
-    in->applied = rc == 0 ? (int)r.outcome : -1;
     if (item != NULL) {
         item->host = a->host;
         item->component = a->component;
@@ -220,23 +220,24 @@ static void apply(struct ingest *in, const struct alert *a, const struct sockadd
         log_ratelimited(&in->rl_full, mono_ms, LOG_LEVEL_WARNING,
                         "alert %s/%s refused: the active-alert cap is reached", a->host,
                         a->component);
-        return;
+        return rc;
     }
     if (rc != 0) {
         in->stats.nomem++;
         log_ratelimited(&in->rl_full, mono_ms, LOG_LEVEL_ERROR,
                         "alert %s/%s not applied: out of memory", a->host, a->component);
-        return;
+        return rc;
     }
     in->stats.outcomes[r.outcome]++;
     if (change_outcome_forwarded(r.outcome))
         forward(in, &r, from, now_ms, mono_ms);
+    return (int)r.outcome;
 }
 
 static void count_rate_limited(struct ingest *in, size_t n, const struct sockaddr *from,
                                int64_t mono_ms)
 {
-    char sender[72];
+    char sender[ADDRESS_TEXT_MAX];
     in->stats.rate_limited += n;
     log_ratelimited(&in->rl_rate, mono_ms, LOG_LEVEL_WARNING,
                     "%zu alert(s) from %s refused: over the per-sender rate limit", n,
@@ -244,12 +245,16 @@ static void count_rate_limited(struct ingest *in, size_t n, const struct sockadd
 }
 
 /* Apply a document alert_xml_parse just read into in->res (rc: what it returned); items
- * (may be NULL) get each alert's fate. */
+ * (may be NULL) get each alert's fate. *last (may be NULL) gets apply()'s answer for the
+ * last alert (its outcome, or a negative errno when refused), -1 when none was applied. */
 static int process(struct ingest *in, int rc, const struct sockaddr *from, int64_t now_ms,
-                   int64_t mono_ms, struct ingest_item *items, size_t max, size_t *n, void *src)
+                   int64_t mono_ms, struct ingest_item *items, size_t max, size_t *n, void *src,
+                   int *last)
 {
     struct alert_xml_result *res = &in->res;
-    char sender[72];
+    char sender[ADDRESS_TEXT_MAX];
+    if (last != NULL)
+        *last = -1;
     if (rc == -ENOMEM) {
         in->stats.nomem++;
         return rc;
@@ -284,7 +289,9 @@ static int process(struct ingest *in, int rc, const struct sockaddr *from, int64
         struct ingest_item *item = items != NULL && i < max ? &items[i] : NULL;
         in->stats.alerts++;
         sources_alert(in->sources, src, alert_has_num(a, ALERT_SEQ), a->num[ALERT_SEQ]);
-        apply(in, a, from, now_ms, mono_ms, item);
+        int outcome = apply(in, a, from, now_ms, mono_ms, item);
+        if (last != NULL)
+            *last = outcome;
         if (item != NULL)
             (*n)++;
     }
@@ -296,7 +303,7 @@ static int process(struct ingest *in, int rc, const struct sockaddr *from, int64
 static bool refused_by_acl(struct ingest *in, const struct sockaddr *from, int64_t mono_ms,
                            bool *must_sign)
 {
-    char sender[72];
+    char sender[ADDRESS_TEXT_MAX];
     int m = acl_match(in->acl, from);
     *must_sign = m == 1;
     if (m >= 0)
@@ -339,7 +346,7 @@ static enum auth_reason check_auth(struct ingest *in, const char **buf, size_t *
 static void count_auth_refusal(struct ingest *in, enum auth_reason r, const char *what,
                                const struct sockaddr *from, int64_t mono_ms)
 {
-    char sender[72];
+    char sender[ADDRESS_TEXT_MAX];
     in->stats.auth_refused[r]++;
     log_ratelimited(&in->rl_auth, mono_ms, LOG_LEVEL_WARNING, "%s from %s refused: signature: %s",
                     what, sender_text(from, sender, sizeof(sender)), auth_reason_name(r));
@@ -381,9 +388,11 @@ static bool repeat_apply(struct ingest *in, const struct repeat_hit *hit,
  * one alert (several: each is its own question; none: nothing to repeat), nothing refused
  * or dropped in it, no Seq (a repeated number is counted), no Increment (a repeat adds to
  * Count), and applied: set (raise, update or duplicate: the alert now holds what it says)
- * or cleared (clear or redundant clear). Not applied (rate limit, caps, Updonly of nothing):
- * the table does not hold what it says, nothing to remember. */
-static void repeat_remember(struct ingest *in, int rc, const char *buf, size_t len, uint32_t hash)
+ * or cleared (clear or redundant clear), as outcome (process()'s *last) says. Not applied
+ * (rate limit, caps, Updonly of nothing): the table does not hold what it says, nothing to
+ * remember. */
+static void repeat_remember(struct ingest *in, int rc, int outcome, const char *buf, size_t len,
+                            uint32_t hash)
 {
     const struct alert_xml_result *res = &in->res;
     if (rc != 0 || res->n_alerts != 1 || res->n_rejected != 0 || res->n_extra_dropped != 0)
@@ -393,7 +402,7 @@ static void repeat_remember(struct ingest *in, int rc, const char *buf, size_t l
         (alert_has_num(a, ALERT_INCREMENT) && a->num[ALERT_INCREMENT] != 0))
         return;
     enum repeat_kind kind;
-    switch (in->applied) {
+    switch (outcome) {
     case CHANGE_RAISE:
     case CHANGE_UPDATE:
     case CHANGE_DUPLICATE:
@@ -418,7 +427,7 @@ static void repeat_remember(struct ingest *in, int rc, const char *buf, size_t l
 void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool truncated,
                      const struct sockaddr *from, int64_t now_ms, int64_t mono_ms)
 {
-    char sender[72];
+    char sender[ADDRESS_TEXT_MAX];
     const char *datagram = buf;
 
     /* Counted as received first, whatever becomes of it: datagrams is what arrived, and
@@ -450,16 +459,17 @@ void ingest_datagram(struct ingest *in, const char *buf, size_t len, bool trunca
     uint32_t hash = 0;
     if (plain) {
         struct repeat_hit hit;
+        in->stats.fast_path_lookups++;
         hash = repeat_hash(buf, len);
         if (repeat_lookup(in->repeat, buf, len, hash, &hit) &&
             repeat_apply(in, &hit, from, src, now_ms, mono_ms))
             return;
     }
-    in->applied = -1;
+    int outcome;
     int rc = alert_xml_parse(in->parser, buf, len, &in->res);
-    process(in, rc, from, now_ms, mono_ms, NULL, 0, NULL, src);
+    process(in, rc, from, now_ms, mono_ms, NULL, 0, NULL, src, &outcome);
     if (plain)
-        repeat_remember(in, rc, buf, len, hash);
+        repeat_remember(in, rc, outcome, buf, len, hash);
 }
 
 int ingest_set_fast_path(struct ingest *in, bool on)
@@ -506,7 +516,7 @@ int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
     in->stats.tcp_documents++;
     in->stats.bytes += received;
     void *src = sources_datagram(in->sources, from, now_ms);
-    rc = process(in, rc, from, now_ms, mono_ms, items, max, n, src);
+    rc = process(in, rc, from, now_ms, mono_ms, items, max, n, src, NULL);
     /* The reply names versions: they are written to the journal before anyone sees them. */
     if (*n > 0)
         ingest_write_journal(in);

@@ -19,7 +19,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define INGEST_MAX_SINKS 4
+/* The daemon's sinks: AMQP and the JSON-lines output, both at most. */
+#define INGEST_MAX_SINKS 2
 
 struct ingest_config {
     const char *collector_id; /* copied */

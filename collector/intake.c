@@ -107,6 +107,15 @@ size_t intake_pool_memory(const struct intake_pool *p)
     return atomic_load_explicit(&p->mapped, memory_order_relaxed);
 }
 
+/* Queue memory stays out of forked children (the snapshot writer): fork() would copy the
+ * page tables of every populated chunk, up to --queue-memory, mid-burst (and mark the pages
+ * copy-on-write under the receive thread), for a child that never reads them. Advice only:
+ * a kernel that refuses it costs the copy, nothing else. */
+static void not_inherited(void *m, size_t size)
+{
+    (void)madvise(m, size, MADV_DONTFORK);
+}
+
 static struct chunk *chunk_map(size_t size)
 {
     /* mmap, not malloc: unmapping gives the memory straight back to the system, where a
@@ -117,6 +126,7 @@ static struct chunk *chunk_map(size_t size)
         mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
+    not_inherited(m, size);
     struct chunk *c = m;
     atomic_init(&c->used, 0);
     atomic_init(&c->next, NULL);
@@ -243,7 +253,6 @@ struct intake {
     int fd;
     int wake_fd; /* eventfd: wakes the thread's poll for a stop */
     struct intake_pool *pool;
-    unsigned batch;
     intake_datagram_cb cb;
     void *data;
     pthread_t thread;
@@ -387,11 +396,11 @@ static void *run(void *arg)
     }
     struct pollfd pf[2] = {{.fd = in->fd, .events = POLLIN}, {.fd = in->wake_fd, .events = POLLIN}};
     while (!atomic_load_explicit(&in->stop, memory_order_relaxed)) {
-        for (unsigned i = 0; i < in->batch; i++) {
+        for (unsigned i = 0; i < INTAKE_BATCH; i++) {
             in->msgs[i].msg_hdr.msg_namelen = sizeof(in->names[i]);
             in->msgs[i].msg_hdr.msg_flags = 0;
         }
-        int k = recvmmsg(in->fd, in->msgs, in->batch, MSG_DONTWAIT, NULL);
+        int k = recvmmsg(in->fd, in->msgs, INTAKE_BATCH, MSG_DONTWAIT, NULL);
         if (k <= 0) {
             /* Empty (EAGAIN), or a transient error (ICMP feedback and the like; reading it
              * clears it): nothing was lost. Sleep until there is more, or a stop. */
@@ -532,10 +541,9 @@ int intake_new(uv_loop_t *loop, const struct intake_config *cfg, struct intake *
     in->fd = cfg->fd;
     in->wake_fd = -1;
     in->pool = cfg->pool;
-    in->batch = cfg->batch > 0 ? cfg->batch : INTAKE_DEFAULT_BATCH;
     in->cb = cfg->cb;
     in->data = cfg->data;
-    in->staging_size = (size_t)in->batch * SLOT_STRIDE;
+    in->staging_size = (size_t)INTAKE_BATCH * SLOT_STRIDE;
     /* Mapped, not malloc'd: only the pages datagrams touch become resident. */
     in->staging = mmap(NULL, in->staging_size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -543,12 +551,13 @@ int intake_new(uv_loop_t *loop, const struct intake_config *cfg, struct intake *
         in->staging = NULL;
         goto fail;
     }
-    in->msgs = calloc(in->batch, sizeof(*in->msgs));
-    in->iov = calloc(in->batch, sizeof(*in->iov));
-    in->names = calloc(in->batch, sizeof(*in->names));
+    not_inherited(in->staging, in->staging_size);
+    in->msgs = calloc(INTAKE_BATCH, sizeof(*in->msgs));
+    in->iov = calloc(INTAKE_BATCH, sizeof(*in->iov));
+    in->names = calloc(INTAKE_BATCH, sizeof(*in->names));
     if (in->msgs == NULL || in->iov == NULL || in->names == NULL)
         goto fail;
-    for (unsigned i = 0; i < in->batch; i++) {
+    for (unsigned i = 0; i < INTAKE_BATCH; i++) {
         in->iov[i] = (struct iovec){in->staging + (size_t)i * SLOT_STRIDE, INTAKE_MAX_DATAGRAM};
         in->msgs[i].msg_hdr.msg_name = &in->names[i];
         in->msgs[i].msg_hdr.msg_iov = &in->iov[i];

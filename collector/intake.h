@@ -36,7 +36,7 @@
  * 20 (libuv's), 64 and 256 cost the same CPU per datagram within 2-4% (~0.53 us bare,
  * ~0.65 us for the intake): the kernel's work per datagram dwarfs the call. 64 keeps the
  * staging area at 4 MiB of address space (only the pages datagrams touch are resident). */
-#define INTAKE_DEFAULT_BATCH 64
+#define INTAKE_BATCH 64
 /* Datagrams delivered per loop iteration and intake before timers, HTTP and the other
  * listeners get their turn (~1-3 ms of parsing). */
 #define INTAKE_SLICE 1024
@@ -80,7 +80,6 @@ typedef void (*intake_datagram_cb)(const struct intake_datagram *d, void *data);
 struct intake_config {
     int fd;                   /* a bound datagram socket; not owned (close it after intake_close) */
     struct intake_pool *pool; /* must outlive the intake */
-    unsigned batch;           /* datagrams per recvmmsg; 0: INTAKE_DEFAULT_BATCH */
     intake_datagram_cb cb;
     void *data;
 };
@@ -108,7 +107,7 @@ struct intake_stats {
     uint64_t peak;         /* the most ever queued at once (datagrams) */
     uint64_t peak_bytes;   /* the most queue bytes ever taken at once */
     uint64_t full_ms;      /* time the thread spent waiting for memory (the cap reached) */
-    bool waiting;          /* the thread waits for memory now */
+    bool waiting;          /* the thread waits for memory now (intake_waiting) */
 };
 
 void intake_stats(const struct intake *in, struct intake_stats *out);

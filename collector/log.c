@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,17 +64,15 @@ static void civil_from_days(int64_t days, int *y, unsigned *m, unsigned *d)
     *y = (int)((int64_t)yoe + era * 400 + (*m <= 2));
 }
 
-/* One write(2) per line, no stdio: lines from several threads never interleave, and a
- * forked child can log without stdio's locks, which another thread may have held at the
- * fork. The time is formatted by hand for the same reason (gmtime_r takes glibc's
- * timezone lock). */
-static void vlog(enum log_level level, const char *fmt, va_list ap)
+/* A line's start: the time and level on a terminal, the priority for the journal. Returns
+ * its length (< size). The time is formatted by hand: gmtime_r takes glibc's timezone lock,
+ * which another thread may have held at a fork. */
+static size_t line_start(enum log_level level, char *buf, size_t size)
 {
-    char line[1100];
     int n;
     /* journald reads "<N>" as the priority; a terminal gets a readable time instead. */
     if (getenv("JOURNAL_STREAM") != NULL) {
-        n = snprintf(line, sizeof(line), "<%d>", (int)level);
+        n = snprintf(buf, size, "<%d>", (int)level);
     } else {
         struct timespec ts;
         int y;
@@ -85,24 +84,61 @@ static void vlog(enum log_level level, const char *fmt, va_list ap)
             day--;
         }
         civil_from_days(day, &y, &mo, &d);
-        n = snprintf(line, sizeof(line), "%04d-%02u-%02uT%02d:%02d:%02d.%03ldZ %s: ", y, mo, d,
+        n = snprintf(buf, size, "%04d-%02u-%02uT%02d:%02d:%02d.%03ldZ %s: ", y, mo, d,
                      (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), ts.tv_nsec / 1000000,
                      log_level_name(level));
     }
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    size_t len =
-        (size_t)n + (m < 0                                      ? 0
-                     : (size_t)m < sizeof(line) - (size_t)n - 1 ? (size_t)m
-                                                                : sizeof(line) - (size_t)n - 2);
-    line[len++] = '\n';
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(STDERR_FILENO, line + off, len - off);
+    return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+/* One writev(2) per line (and more only for what a pipe took in part), no stdio: lines
+ * from several threads do not interleave (up to PIPE_BUF bytes, which all but the
+ * longest stats lines are), and a forked child can log without stdio's locks. */
+static void write_line(struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(STDERR_FILENO, iov, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            break; /* nowhere to say it */
-        off += (size_t)w;
+            return; /* nowhere to say it */
+        size_t done = (size_t)w;
+        while (n > 0 && done >= iov->iov_len) {
+            done -= iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + done;
+            iov->iov_len -= done;
+        }
     }
+}
+
+/* A message longer than the line buffer is cut: every message fits it but the stats line,
+ * which goes through log_text. */
+static void vlog(enum log_level level, const char *fmt, va_list ap)
+{
+    char line[1100];
+    size_t n = line_start(level, line, sizeof(line));
+    int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    size_t len = n + (m < 0                              ? 0
+                      : (size_t)m < sizeof(line) - n - 1 ? (size_t)m
+                                                         : sizeof(line) - n - 2);
+    line[len++] = '\n';
+    struct iovec iov = {line, len};
+    write_line(&iov, 1);
+}
+
+void log_text(enum log_level level, const char *head, const char *text)
+{
+    if (!enabled(level))
+        return;
+    char start[64];
+    size_t n = line_start(level, start, sizeof(start));
+    struct iovec iov[4] = {
+        {start, n}, {(char *)head, strlen(head)}, {(char *)text, strlen(text)}, {(char *)"\n", 1}};
+    write_line(iov, 4);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

@@ -32,6 +32,11 @@ const char *log_level_name(enum log_level level);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* One line of any length, head then text, never cut (log_msg cuts a message at about 1 KB,
+ * which every message but the stats line is far below; that line grows with the sinks'
+ * counters and their texts). Any thread. */
+void log_text(enum log_level level, const char *head, const char *text);
+
 #define log_error(...)   log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
 #define log_notice(...)  log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)

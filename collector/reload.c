@@ -9,7 +9,6 @@
 #include "collector/log.h"
 #include "collector/notify.h"
 #include "sink/secret.h"
-#include "sink/sink_amqp.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -169,14 +168,8 @@ static int apply_amqp_target(struct daemon *dm, const struct config *next, char 
         return NEEDS_RESTART;
     }
     const char *urls[CONFIG_MAX_URLS];
-    for (size_t i = 0; i < next->amqp.n; i++)
-        urls[i] = next->amqp.url[i];
-    struct sink_amqp_config ac = {
-        .urls = urls,
-        .n_urls = next->amqp.n,
-        .password_file = next->amqp_password_file[0] ? next->amqp_password_file : NULL,
-        .exchange = next->amqp_exchange,
-    };
+    struct sink_amqp_config ac;
+    daemon_amqp_config(dm, next, urls, &ac);
     if (sink_amqp_retarget(dm->amqp, &ac) != 0) {
         snprintf(why, size, "the new AMQP target is not usable (see above)");
         return -EINVAL;

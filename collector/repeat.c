@@ -42,7 +42,6 @@ struct repeat {
     uint64_t head; /* absolute position of the next write: ring offset is head % ring_size */
     struct slot *slots;
     size_t mask;
-    struct repeat_stats stats;
 };
 
 int repeat_new(size_t memory, struct repeat **out)
@@ -106,7 +105,6 @@ bool repeat_lookup(struct repeat *r, const char *buf, size_t len, uint32_t hash,
                    struct repeat_hit *hit)
 {
     struct slot *set = set_of(r, hash);
-    r->stats.lookups++;
     for (int w = 0; w < WAYS; w++) {
         const struct slot *s = &set[w];
         if (s->pos == 0 || s->hash != hash || s->len != len || !alive(r, s->pos - 1))
@@ -115,7 +113,6 @@ bool repeat_lookup(struct repeat *r, const char *buf, size_t len, uint32_t hash,
         const struct record *rec = (const struct record *)(const void *)at;
         if (memcmp(at + sizeof(*rec), buf, len) != 0)
             continue; /* the same hash and length, other bytes: not this one */
-        r->stats.hits++;
         hit->kind = (enum repeat_kind)rec->kind;
         hit->key = at + sizeof(*rec) + len;
         hit->klen = rec->klen;
@@ -157,7 +154,6 @@ void repeat_insert(struct repeat *r, const char *buf, size_t len, uint32_t hash,
         for (int w = 1; w < WAYS; w++)
             if (set[w].pos < s->pos)
                 s = &set[w];
-        r->stats.overwrites++;
     }
     char *at = r->ring + off;
     struct record rec = {.generation = generation,
@@ -169,14 +165,4 @@ void repeat_insert(struct repeat *r, const char *buf, size_t len, uint32_t hash,
     memcpy(at + sizeof(rec) + len, key, klen);
     *s = (struct slot){.pos = r->head + 1, .hash = hash, .len = (uint32_t)len};
     r->head += size;
-    r->stats.inserts++;
-}
-
-void repeat_get_stats(const struct repeat *r, struct repeat_stats *out)
-{
-    *out = r->stats;
-    out->records = 0;
-    for (size_t i = 0; i <= r->mask; i++)
-        if (r->slots[i].pos != 0 && alive(r, r->slots[i].pos - 1))
-            out->records++;
 }

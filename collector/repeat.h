@@ -52,14 +52,6 @@ struct repeat_hit {
     uint64_t generation; /* REPEAT_SET: the alert's version right after; REPEAT_CLEAR: 0 */
 };
 
-struct repeat_stats {
-    uint64_t records;    /* remembered now (slots that hold a record still in the ring) */
-    uint64_t lookups;    /* datagrams looked up */
-    uint64_t hits;       /* ... found with the same bytes */
-    uint64_t inserts;    /* records written */
-    uint64_t overwrites; /* inserts that took a slot from another datagram still in the ring */
-};
-
 struct repeat;
 
 /* A cache of about memory bytes (0: REPEAT_DEFAULT_MEMORY; at least 64 KiB): seven eighths
@@ -85,8 +77,5 @@ bool repeat_lookup(struct repeat *r, const char *buf, size_t len, uint32_t hash,
 void repeat_insert(struct repeat *r, const char *buf, size_t len, uint32_t hash,
                    enum repeat_kind kind, const char *key, size_t klen, uint32_t key_hash,
                    uint64_t generation);
-
-/* Counters (records is counted on the call: a walk of the slots). */
-void repeat_get_stats(const struct repeat *r, struct repeat_stats *out);
 
 #endif

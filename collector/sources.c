@@ -1,6 +1,8 @@
 /* sources.c - per-sender table on uthash, keyed by (family, port, address). */
 #include "collector/sources.h"
 
+#include "collector/address.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -82,9 +84,7 @@ void *sources_datagram(struct sources *s, const struct sockaddr *from, int64_t n
             return NULL;
         }
         memcpy(e->key, key, KEY_LEN);
-        memcpy(&e->addr, from,
-               from->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                           : sizeof(struct sockaddr_in));
+        memcpy(&e->addr, from, address_len(from));
         e->last_seq = -1;
         oom_flag = false;
         HASH_ADD(hh, s->table, key, KEY_LEN, e);

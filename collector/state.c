@@ -69,54 +69,6 @@ struct state {
     size_t scratch_cap;
 };
 
-/* Keys and values are short: word compares and moves for up to 16 bytes instead of a call
- * to memcmp or memcpy (a tenth of the table's cost for a duplicate). */
-static inline bool same_bytes(const char *a, const char *b, size_t n)
-{
-    uint64_t x, y, u, v;
-    if (n >= 8 && n <= 16) {
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        memcpy(&u, a + n - 8, 8);
-        memcpy(&v, b + n - 8, 8);
-        return ((x ^ y) | (u ^ v)) == 0;
-    }
-    if (n >= 4 && n < 8) {
-        uint32_t p, q, r, t;
-        memcpy(&p, a, 4);
-        memcpy(&q, b, 4);
-        memcpy(&r, a + n - 4, 4);
-        memcpy(&t, b + n - 4, 4);
-        return ((p ^ q) | (r ^ t)) == 0;
-    }
-    if (n < 4) {
-        for (size_t i = 0; i < n; i++)
-            if (a[i] != b[i])
-                return false;
-        return true;
-    }
-    return memcmp(a, b, n) == 0;
-}
-
-static inline void copy_bytes(char *d, const char *s, size_t n)
-{
-    if (n >= 8 && n <= 16) {
-        uint64_t x, y;
-        memcpy(&x, s, 8);
-        memcpy(&y, s + n - 8, 8);
-        memcpy(d, &x, 8);
-        memcpy(d + n - 8, &y, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t x, y;
-        memcpy(&x, s, 4);
-        memcpy(&y, s + n - 4, 4);
-        memcpy(d, &x, 4);
-        memcpy(d + n - 4, &y, 4);
-    } else {
-        memcpy(d, s, n);
-    }
-}
-
 /* ---- lookups ---------------------------------------------------------------------- */
 
 /* The hash uthash files key under: computed once per alert, for the lookup and a raise's
@@ -349,9 +301,9 @@ uint64_t state_random64(void)
 /* "host\0component"; returns its length without a final NUL (one is written too). */
 static size_t make_key(const struct alert *a, char *key)
 {
-    copy_bytes(key, a->host, a->host_len);
+    alert_copy_bytes(key, a->host, a->host_len);
     key[a->host_len] = '\0';
-    copy_bytes(key + a->host_len + 1, a->component, a->component_len);
+    alert_copy_bytes(key + a->host_len + 1, a->component, a->component_len);
     key[a->host_len + 1 + a->component_len] = '\0';
     return a->host_len + a->component_len + 1;
 }
@@ -409,7 +361,7 @@ static bool entry_matches(const struct entry *e, const struct alert *a)
             continue;
         }
         if (off == TEXT_ABSENT || end - off - 1 != a->text_len[i] ||
-            !same_bytes(e->blob + off, a->text[i], a->text_len[i]))
+            !alert_same_bytes(e->blob + off, a->text[i], a->text_len[i]))
             return false;
         end = off;
     }

@@ -53,6 +53,11 @@
       "Queue memory held now, spare chunks included (--queue-memory caps it).")                    \
     S(intake_full_seconds, TOTAL, SECONDS, NONZERO,                                                \
       "Time the intake waited at the queue-memory cap, the sockets unread.")                       \
+    S(intake_waiting, GAUGE, NONE, NONZERO,                                                        \
+      "Listeners whose intake waits at the queue-memory cap now, its socket unread.")              \
+    S(shutdown_unread, TOTAL, NONE, NONZERO,                                                       \
+      "Datagrams still in the sockets when stopping gave up on them (the shutdown grace over, "    \
+      "or a second signal): read and dropped unprocessed, lost.")                                  \
     F(refused, "reason", ALERT_XML_REASON_COUNT, 1, alert_xml_reason_name, "refused_", NONZERO,    \
       "Datagrams and alerts refused, by reason.")                                                  \
     F(auth_refused, "reason", AUTH_REASON_COUNT, 1, auth_reason_name, "auth_", NONZERO,            \
@@ -66,6 +71,9 @@
     S(fast_path, TOTAL, NONE, NONZERO,                                                             \
       "Alerts that skipped the parser: byte-identical repeats of a datagram whose alert nothing "  \
       "changed since (duplicates, redundant clears).")                                             \
+    S(fast_path_lookups, TOTAL, NONE, NONZERO,                                                     \
+      "Datagrams looked up in the repeat cache (plain ones, with the fast path on): "              \
+      "fast_path / fast_path_lookups is its hit ratio.")                                           \
     S(tcp_connections, TOTAL, NONE, NONZERO, "TCP clients accepted.")                              \
     S(tcp_documents, TOTAL, NONE, NONZERO, "Documents received over TCP.")                         \
     S(tcp_refused, TOTAL, NONE, NONZERO,                                                           \

@@ -40,7 +40,7 @@ struct tcp {
     struct sockaddr_storage bound; /* the address with the port the kernel gave */
     struct conn *conns;
     unsigned n_conns; /* linked in conns: accepted and under the limit */
-    char name[72];
+    char name[ADDRESS_TEXT_MAX];
     bool closing;
     int open_handles;          /* retry timer and listeners not yet closed */
     struct ingest_item *items; /* scratch for a reply, MAX_ITEMS */
@@ -406,9 +406,7 @@ int tcp_new(uv_loop_t *loop, const struct tcp_config *cfg, struct tcp **out)
     uv_timer_init(loop, &t->retry);
     t->retry.data = t;
     t->open_handles = 1;
-    memcpy(&t->bound, cfg->addr,
-           cfg->addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                            : sizeof(struct sockaddr_in));
+    memcpy(&t->bound, cfg->addr, address_len(cfg->addr));
     int blen = sizeof(t->bound);
     if ((rc = start_listening(t, loop)) != 0 ||
         (rc = uv_tcp_getsockname(t->listener, (struct sockaddr *)&t->bound, &blen)) != 0) {

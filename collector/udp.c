@@ -22,25 +22,11 @@
 struct udp {
     int fd;
     struct intake *intake;
-    udp_datagram_cb cb;
-    void *data;
-    char name[72];
+    struct sockaddr_storage bound;
+    char name[ADDRESS_TEXT_MAX];
     size_t rcvbuf;
     bool clamped;
 };
-
-static void on_datagram(const struct intake_datagram *d, void *data)
-{
-    struct udp *u = data;
-    struct udp_datagram ud = {
-        .buf = d->buf,
-        .len = d->len,
-        .from = d->from,
-        .received_ms = d->received_ms,
-        .truncated = d->truncated,
-    };
-    u->cb(&ud, u->data);
-}
 
 /* Ask for size; when the kernel clamps to net.core.rmem_max, force it (CAP_NET_ADMIN).
  * Linux doubles the request for its bookkeeping and reports the doubled value. */
@@ -81,10 +67,9 @@ static int open_socket(const struct sockaddr *addr, unsigned n, int *out)
         BPF_STMT(BPF_RET | BPF_A, 0),
     };
     struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
-    socklen_t len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if ((v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
         (n > 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
-        bind(fd, addr, len) != 0 ||
+        bind(fd, addr, address_len(addr)) != 0 ||
         (n > 0 && setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) != 0)) {
         int rc = -errno;
         close(fd);
@@ -95,26 +80,23 @@ static int open_socket(const struct sockaddr *addr, unsigned n, int *out)
 }
 
 int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigned reuseport,
-            struct intake_pool *pool, udp_datagram_cb cb, void *data, struct udp **out)
+            struct intake_pool *pool, intake_datagram_cb cb, void *data, struct udp **out)
 {
     int rc;
-    struct sockaddr_storage bound;
-    socklen_t blen = sizeof(bound);
+    socklen_t blen = sizeof(struct sockaddr_storage);
     struct udp *u = calloc(1, sizeof(*u));
     if (u == NULL)
         return -ENOMEM;
     u->fd = -1;
-    u->cb = cb;
-    u->data = data;
     if ((rc = open_socket(addr, reuseport, &u->fd)) != 0)
         goto fail;
     set_rcvbuf(u, u->fd, rcvbuf);
-    if (getsockname(u->fd, (struct sockaddr *)&bound, &blen) != 0) {
+    if (getsockname(u->fd, (struct sockaddr *)&u->bound, &blen) != 0) {
         rc = -errno;
         goto fail;
     }
-    address_format((struct sockaddr *)&bound, u->name, sizeof(u->name));
-    struct intake_config ic = {.fd = u->fd, .pool = pool, .cb = on_datagram, .data = u};
+    address_format((struct sockaddr *)&u->bound, u->name, sizeof(u->name));
+    struct intake_config ic = {.fd = u->fd, .pool = pool, .cb = cb, .data = data};
     if ((rc = intake_new(loop, &ic, &u->intake)) != 0)
         goto fail;
     *out = u;
@@ -129,6 +111,38 @@ fail:
 void udp_stop(struct udp *u)
 {
     intake_stop(u->intake);
+}
+
+/* A kernel's skb for the smallest datagram takes a few hundred bytes of the buffer (its
+ * "truesize"): what the buffer can hold at once is at most rcvbuf / this many. */
+#define MIN_TRUESIZE  256
+#define DISCARD_BATCH 64
+
+uint64_t udp_discard(struct udp *u)
+{
+    /* A byte of each: the payload is not wanted (the kernel drops the rest), only the count. */
+    char byte[DISCARD_BATCH];
+    struct iovec iov[DISCARD_BATCH];
+    struct mmsghdr msgs[DISCARD_BATCH];
+    for (int i = 0; i < DISCARD_BATCH; i++) {
+        iov[i] = (struct iovec){&byte[i], 1};
+        msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+    }
+    uint64_t n = 0, max = u->rcvbuf / MIN_TRUESIZE + DISCARD_BATCH;
+    int errors = 0;
+    while (n < max) {
+        int k = recvmmsg(u->fd, msgs, DISCARD_BATCH, MSG_DONTWAIT, NULL);
+        if (k > 0) {
+            n += (uint64_t)k;
+            continue;
+        }
+        /* A pending socket error (ICMP feedback and the like) is cleared by reading it: the
+         * datagrams behind it are still there. Empty (EAGAIN): done. */
+        if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && ++errors < 8)
+            continue;
+        break;
+    }
+    return n;
 }
 
 void udp_close(struct udp *u)
@@ -150,6 +164,11 @@ void udp_stats(const struct udp *u, struct intake_stats *out)
 const char *udp_name(const struct udp *u)
 {
     return u->name;
+}
+
+const struct sockaddr *udp_address(const struct udp *u)
+{
+    return (const struct sockaddr *)&u->bound;
 }
 
 size_t udp_rcvbuf(const struct udp *u)

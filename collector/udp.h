@@ -19,20 +19,11 @@
 
 #include "collector/intake.h"
 
-struct udp_datagram {
-    const char *buf; /* valid for the duration of the callback only */
-    size_t len;
-    const struct sockaddr *from;
-    int64_t received_ms; /* wall clock (ms since the epoch) when the intake read it */
-    bool truncated;      /* longer than the receive slot: buf holds only the start */
-};
-
-typedef void (*udp_datagram_cb)(const struct udp_datagram *d, void *data);
-
 struct udp;
 
 /* Bind addr (IPv6 sockets are IPv6-only, so 0.0.0.0 and [::] can both be bound) and start
- * receiving; cb gets each datagram on the loop thread, in arrival order. The queue's memory
+ * receiving; cb gets each datagram (intake.h's struct intake_datagram, straight from the
+ * queue) on the loop thread, in arrival order. The queue's memory
  * comes from pool (shared by every listener; it must outlive the listener). Returns 0 and
  * *out, or a negative errno (-EADDRINUSE, -EACCES, ...): then nothing is left open and cb is
  * never called.
@@ -42,11 +33,17 @@ struct udp;
  * group size), so one sender reaches the same process whatever its source port. While fewer
  * processes than that are bound, the kernel spreads the rest by its own 4-tuple hash. */
 int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigned reuseport,
-            struct intake_pool *pool, udp_datagram_cb cb, void *data, struct udp **out);
+            struct intake_pool *pool, intake_datagram_cb cb, void *data, struct udp **out);
 
 /* Stop reading the socket (what is queued is still delivered): at the end of the shutdown
  * grace, so the count of what is left (udp_stats) is final. */
 void udp_stop(struct udp *u);
+
+/* After udp_stop: read what is still in the socket and drop it unprocessed (the end of the
+ * shutdown grace). Returns how many datagrams that was, for the count of what was lost. At
+ * most what the receive buffer can hold at once is read, so a sender still flooding the
+ * socket cannot keep the caller here. */
+uint64_t udp_discard(struct udp *u);
 
 /* Stop receiving and close; what is still queued is dropped (count it first: udp_stats).
  * Safe on NULL. */
@@ -57,6 +54,9 @@ void udp_stats(const struct udp *u, struct intake_stats *out);
 
 /* The bound address as text ("127.0.0.1:40112", "[::1]:8341"), with the real port. */
 const char *udp_name(const struct udp *u);
+
+/* The bound address, with the real port (valid while u is open). */
+const struct sockaddr *udp_address(const struct udp *u);
 
 /* The receive buffer the kernel granted (as getsockopt reports it: twice the usable
  * payload, the kernel's bookkeeping share included). */

@@ -29,37 +29,27 @@ const struct alert_num_info alert_num_info[ALERT_NUM_COUNT] = {
     [ALERT_TTL] = {"TTL", "ttl", ALERT_KIND_INT, 0, 10LL * 366 * 24 * 3600},
 };
 
-/* Whether s (len bytes) is word, ASCII case-insensitively; word is lower-case letters
- * only, so setting bit 0x20 of each byte (upper to lower case) is an exact compare. */
-static bool same_word(const char *s, size_t len, const char *word)
-{
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] | 0x20) != (unsigned char)word[i])
-            return false;
-    return word[len] == '\0';
-}
-
 int alert_action_parse(const char *s, size_t len, enum alert_action *out)
 {
     /* By length first: one compare instead of a scan of every name. */
     switch (len) {
     case 3:
-        if (same_word(s, 3, "upd")) {
+        if (alert_same_word(s, 3, "upd")) {
             *out = ALERT_UPD;
             return 0;
         }
-        if (same_word(s, 3, "del")) {
+        if (alert_same_word(s, 3, "del")) {
             *out = ALERT_DEL;
             return 0;
         }
         return -EINVAL;
     case 4:
-        if (!same_word(s, 4, "post"))
+        if (!alert_same_word(s, 4, "post"))
             return -EINVAL;
         *out = ALERT_POST;
         return 0;
     case 7:
-        if (!same_word(s, 7, "updonly"))
+        if (!alert_same_word(s, 7, "updonly"))
             return -EINVAL;
         *out = ALERT_UPDONLY;
         return 0;

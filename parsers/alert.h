@@ -139,6 +139,69 @@ static inline bool alert_ascii(const char *s, size_t n)
     return (acc & 0x80) == 0;
 }
 
+/* Whether s (len bytes) is word, ASCII case-insensitively; word is lower-case letters
+ * only, so setting bit 0x20 of each byte (upper to lower case) is an exact compare. */
+static inline bool alert_same_word(const char *s, size_t len, const char *word)
+{
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] | 0x20) != (unsigned char)word[i])
+            return false;
+    return word[len] == '\0';
+}
+
+/* Values and keys are short: for up to 16 bytes, two overlapping word loads or moves
+ * instead of a call to memcmp or memcpy (a tenth of the state table's cost for a
+ * duplicate; the parser's arena copies every value this way). */
+static inline bool alert_same_bytes(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y, u, v;
+    if (n >= 8 && n <= 16) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        memcpy(&u, a + n - 8, 8);
+        memcpy(&v, b + n - 8, 8);
+        return ((x ^ y) | (u ^ v)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t p, q, r, t;
+        memcpy(&p, a, 4);
+        memcpy(&q, b, 4);
+        memcpy(&r, a + n - 4, 4);
+        memcpy(&t, b + n - 4, 4);
+        return ((p ^ q) | (r ^ t)) == 0;
+    }
+    if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            if (a[i] != b[i])
+                return false;
+        return true;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
+/* Copy n bytes (not overlapping), as alert_same_bytes compares them. */
+static inline void alert_copy_bytes(char *d, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t x, y;
+        memcpy(&x, s, 8);
+        memcpy(&y, s + n - 8, 8);
+        memcpy(d, &x, 8);
+        memcpy(d + n - 8, &y, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
 /* Reset every field to absent (host/component NULL, no extras). */
 void alert_clear(struct alert *a);
 

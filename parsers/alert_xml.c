@@ -299,26 +299,7 @@ static inline bool arena_put(struct alert_xml *p, const char *s, size_t n)
 {
     if (n > p->arena_cap - p->arena_len)
         return arena_full(p);
-    char *d = p->arena + p->arena_len;
-    /* Values are short: two overlapping moves instead of a call to memcpy. */
-    if (n >= 8 && n <= 16) {
-        uint64_t a, b;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, b;
-        memcpy(&a, s, 4);
-        memcpy(&b, s + n - 4, 4);
-        memcpy(d, &a, 4);
-        memcpy(d + n - 4, &b, 4);
-    } else if (n < 4) {
-        for (size_t i = 0; i < n; i++)
-            d[i] = s[i];
-    } else {
-        memcpy(d, s, n);
-    }
+    alert_copy_bytes(p->arena + p->arena_len, s, n);
     p->arena_len += n;
     return true;
 }
@@ -375,16 +356,6 @@ static inline char *trim(char *s, size_t *len)
     return s;
 }
 
-/* Whether s (len bytes) is word, ASCII case-insensitively; word is lower-case letters
- * only, so setting bit 0x20 of each byte (upper to lower case) is an exact compare. */
-static bool same_word(const char *s, size_t len, const char *word)
-{
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] | 0x20) != (unsigned char)word[i])
-            return false;
-    return word[len] == '\0';
-}
-
 static bool parse_bool(const char *s, size_t len, int64_t *out)
 {
     int v = -1;
@@ -393,16 +364,16 @@ static bool parse_bool(const char *s, size_t len, int64_t *out)
         v = s[0] == '1' ? 1 : s[0] == '0' ? 0 : -1;
         break;
     case 2:
-        v = same_word(s, len, "no") ? 0 : -1;
+        v = alert_same_word(s, len, "no") ? 0 : -1;
         break;
     case 3:
-        v = same_word(s, len, "yes") ? 1 : -1;
+        v = alert_same_word(s, len, "yes") ? 1 : -1;
         break;
     case 4:
-        v = same_word(s, len, "true") ? 1 : -1;
+        v = alert_same_word(s, len, "true") ? 1 : -1;
         break;
     case 5:
-        v = same_word(s, len, "false") ? 0 : -1;
+        v = alert_same_word(s, len, "false") ? 0 : -1;
         break;
     }
     if (v < 0)

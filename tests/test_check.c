@@ -174,6 +174,10 @@ static void test_check_rules_between_settings(void **st)
     assert_int_equal(f.n, 2);
     assert_found(&f, "require-signature: needs key-file");
     assert_found(&f, "+signed");
+    /* The same rules, alone, as the daemon runs them at start. */
+    struct found rules = {.n = 0};
+    assert_int_equal(check_rules(&c, collect, &rules), 2);
+    assert_string_equal(rules.all, f.all);
     config_defaults(&c);
     set("amqp", "amqps://guest@127.0.0.1:1/");
     put("cert.pem", "x");

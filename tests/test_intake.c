@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +38,7 @@ struct fixture {
     long bad_time, truncated;
     size_t max_len;
     int64_t t_min, t_max;
+    const char *last_buf; /* where the last datagram was, in the queue's memory */
 };
 
 static int64_t wall_ms(void)
@@ -75,6 +78,7 @@ static void on_datagram(const struct intake_datagram *d, void *data)
         f->truncated++;
     if (d->len > f->max_len)
         f->max_len = d->len;
+    f->last_buf = d->buf;
     f->got++;
 }
 
@@ -275,7 +279,7 @@ static void test_intake_cap_makes_the_thread_wait_and_the_kernel_drop(void **st)
     /* the cap holds, give or take the one chunk past it when the tail is all one holds */
     assert_true(intake_pool_memory(f.pool) <= cap + cap / 4);
     /* queued also counts the rest of the batch the thread holds while it waits */
-    size_t slack = INTAKE_DEFAULT_BATCH * 256;
+    size_t slack = INTAKE_BATCH * 256;
     assert_true(s.queued_bytes <= cap + slack);
     /* A measurable wait. */
     struct timespec pause = {0, 5000000};
@@ -450,6 +454,37 @@ static void test_intake_pool_rejects_a_tiny_cap(void **st)
     intake_close(NULL);
 }
 
+/* Whether the page holding p is mapped in this process. */
+static bool mapped(const void *p)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return msync((void *)((uintptr_t)p & ~(uintptr_t)(page - 1)), page, MS_ASYNC) == 0;
+}
+
+/* A forked child (the snapshot writer) does not get the queue's memory: fork() copied the
+ * page tables of every chunk (populated, up to --queue-memory) mid-burst, for a child that
+ * never reads them. */
+static void test_intake_queue_memory_is_not_inherited_by_a_fork(void **st)
+{
+    (void)st;
+    struct fixture f;
+    open_fixture(&f, 64u << 20, 0);
+    send_rounds(&f, 100, 100);
+    run_until(&f, got_all);
+    assert_non_null(f.last_buf);
+    assert_true(mapped(f.last_buf));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(mapped(f.last_buf) ? 1 : 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0)
+        fail_msg("the queue's chunk at %p is mapped in the forked child", (void *)f.last_buf);
+    close_fixture(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_intake_close_while_queued),
         cmocka_unit_test(test_intake_pool_cap_raised_while_waiting),
         cmocka_unit_test(test_intake_pool_rejects_a_tiny_cap),
+        cmocka_unit_test(test_intake_queue_memory_is_not_inherited_by_a_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

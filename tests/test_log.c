@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* Run fn with stderr captured into a temporary file; return what it printed. */
-static char captured[8192];
+static char captured[16384];
 
 static const char *capture(void (*fn)(void))
 {
@@ -105,6 +105,33 @@ static void test_log_level_names(void **st)
     assert_string_equal(log_level_name(LOG_LEVEL_NOTICE), "notice");
 }
 
+/* A stats line is longer than log_msg's buffer once a broker, a journal and refusal
+ * families are in it (1,100 bytes cut it silently): log_text writes it whole, one line. */
+static char long_text[6001];
+
+static void long_line(void)
+{
+    memset(long_text, 'x', sizeof(long_text) - 1);
+    memcpy(long_text + sizeof(long_text) - 6, "=end!", 5);
+    log_text(LOG_LEVEL_INFO, "stats (final): ", long_text);
+    log_set_level(LOG_LEVEL_WARNING);
+    log_text(LOG_LEVEL_INFO, "stats: ", "filtered");
+    log_set_level(LOG_LEVEL_INFO);
+}
+
+static void test_log_text_is_never_cut(void **st)
+{
+    (void)st;
+    unsetenv("JOURNAL_STREAM");
+    const char *out = capture(long_line);
+    const char *at = strstr(out, " info: stats (final): xxx");
+    assert_non_null(at);
+    at += strlen(" info: stats (final): ");
+    assert_int_equal(strcspn(at, "\n"), sizeof(long_text) - 1);
+    assert_string_equal(at + sizeof(long_text) - 6, "=end!\n");
+    assert_int_equal(count_lines(out, "\n"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -112,6 +139,7 @@ int main(void)
         cmocka_unit_test(test_log_level_filters),
         cmocka_unit_test(test_log_journal_priority_prefix),
         cmocka_unit_test(test_log_level_names),
+        cmocka_unit_test(test_log_text_is_never_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,12 +50,6 @@ static void test_repeat_hit_gives_back_what_was_remembered(void **st)
     assert_true(repeat_lookup(r, d, len, h, &hit));
     assert_int_equal(hit.kind, REPEAT_CLEAR);
     assert_int_equal(hit.generation, 0);
-    struct repeat_stats s;
-    repeat_get_stats(r, &s);
-    assert_int_equal(s.records, 1);
-    assert_int_equal(s.lookups, 3);
-    assert_int_equal(s.hits, 2);
-    assert_int_equal(s.inserts, 2);
     repeat_free(r);
 }
 
@@ -110,10 +104,6 @@ static void test_repeat_eviction_by_slot_and_by_ring(void **st)
     assert_int_equal(hit.generation, 3);
     for (int i = 2; i < 5; i++)
         assert_true(repeat_lookup(r, dg[i], strlen(dg[i]), h[i], &hit));
-    struct repeat_stats s;
-    repeat_get_stats(r, &s);
-    assert_int_equal(s.overwrites, 1);
-    assert_int_equal(s.records, 4);
     /* 1,000 records of ~500 bytes: the ring holds about a hundred of them. */
     memset(d, 'x', 480);
     for (uint32_t i = 0; i < 1000; i++) {
@@ -130,8 +120,6 @@ static void test_repeat_eviction_by_slot_and_by_ring(void **st)
         }
     }
     assert_true(found > 50 && found < 150);
-    repeat_get_stats(r, &s);
-    assert_int_equal(s.records, found);
     /* Too long to remember: never found. */
     static char big[REPEAT_MAX_DATAGRAM + 1];
     memset(big, 'y', sizeof(big));
@@ -395,7 +383,8 @@ static void assert_same(struct side *on, struct side *off)
     assert_same_lines(&on->cap, &off->cap, "change line");
     struct stats a = *ingest_stats(on->in), b = *ingest_stats(off->in);
     assert_int_equal(b.fast_path, 0);
-    a.fast_path = 0;
+    assert_int_equal(b.fast_path_lookups, 0);
+    a.fast_path = a.fast_path_lookups = 0;
     /* Every field of struct stats is 8 bytes: name the first that differs by its place. */
     uint64_t wa[sizeof(a) / 8], wb[sizeof(b) / 8];
     memcpy(wa, &a, sizeof(wa));
@@ -518,6 +507,7 @@ static void test_repeat_repeat_is_a_duplicate_and_refreshes_the_ttl(void **st)
     send_dg(&s, UPD, 8000);
     const struct stats *t = ingest_stats(s.in);
     assert_int_equal(t->fast_path, 1);
+    assert_int_equal(t->fast_path_lookups, 2); /* the first missed */
     assert_int_equal(t->outcomes[CHANGE_DUPLICATE], 1);
     assert_int_equal(t->alerts, 2);
     assert_int_equal(s.cap.n, 1);

@@ -38,7 +38,7 @@ static void check_fast_path(const unsigned char *data, size_t size)
         ingest_datagram(without_fast, (const char *)data, size, false, NULL, t, t);
     }
     struct stats a = *ingest_stats(with_fast), b = *ingest_stats(without_fast);
-    a.fast_path = 0;
+    a.fast_path = a.fast_path_lookups = 0; /* the fast path's own counters */
     if (memcmp(&a, &b, sizeof(a)) != 0)
         abort(); /* counters, active alerts, hosts and version: all the same */
 }

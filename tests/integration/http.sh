@@ -135,5 +135,49 @@ case_bearer_token() {
     stop_injectord d
 }
 
+# An HTTP/1.0 client that half-closes once its request is out ("printf 'GET ...' | nc -N")
+# always gets its answer. A request and its FIN that came while the loop was busy (here a
+# backlog of datagrams) waited unread when the once-a-second look ran, which took the FIN
+# for "the client has gone" and shut the connection unanswered. 8 clients, each connected
+# before it sends (socat half-closes at the end of its input), over three backlogs.
+case_request_then_half_close_is_answered() {
+    command -v socat >/dev/null || skip "socat not installed"
+    start_injectord d --listen 127.0.0.1:0 --output /dev/null
+    _client() {
+        local out
+        while [ ! -e "$WORK/done" ]; do
+            out=$( { read -r -t 0.02 <>"$WORK/tick" || true
+                     printf 'GET /healthz HTTP/1.0\r\n\r\n'; } |
+                socat -t 10 - "TCP:127.0.0.1:$HTTP_d") || true
+            echo "$out" | head -n1 | tr -d '\r' >>"$WORK/answers.$1"
+        done
+    }
+    mkfifo "$WORK/tick" # a 20 ms pause before the request, without a process for it
+    local pids=() i round
+    for i in 1 2 3 4 5 6 7 8; do
+        _client "$i" &
+        pids+=("$!")
+    done
+    for round in 1 2 3; do
+        # A backlog that fits the socket buffer (no loss), read over a second or two.
+        kill -STOP "$PID_d"
+        "$INJECTOR_BURST" --target "127.0.0.1:$PORT_d" --count 60000 --fresh --no-stats \
+            >/dev/null
+        kill -CONT "$PID_d"
+        wait_counter d datagrams $((round * 60000))
+    done
+    touch "$WORK/done"
+    wait "${pids[@]}"
+    cat "$WORK"/answers.* >"$WORK/answers"
+    local total good
+    total=$(wc -l <"$WORK/answers")
+    good=$(grep -c '^HTTP/1.[01] 200 OK$' "$WORK/answers" || true)
+    [ "$total" -ge 50 ] || fail "only $total requests made"
+    [ "$good" -eq "$total" ] ||
+        fail "$((total - good)) of $total requests went unanswered: $(grep -v '200 OK' "$WORK/answers" | sort | uniq -c)"
+    [ "$(api d /v1/stats | jq .http_dropped)" -eq 0 ] || fail "connections dropped"
+    stop_injectord d
+}
+
 "case_$1"
 echo "PASS: $1"
