@@ -127,8 +127,7 @@ umount_full() {
     local rc=$?
     for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     mountpoint -q "$WORK/full" 2>/dev/null && umount -l "$WORK/full"
-    (exit "$rc")
-    cleanup
+    cleanup "$rc"
 }
 
 # The disk under the journal fills up (a 1 MiB tmpfs): the changes stay in memory, are

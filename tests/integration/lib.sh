@@ -10,8 +10,11 @@ set -euo pipefail
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/injector-test.XXXXXX")
 PIDS=()
 
+# cleanup [RC]: kill what the test started, show the daemons' stderr if it failed (RC, or
+# the exit status the trap was entered with), remove the work directory. Traps of their own
+# call it with their RC: under set -e a trap that ran `(exit RC)` first would end there.
 cleanup() {
-    local rc=$?
+    local rc=${1:-$?}
     for pid in "${PIDS[@]}"; do
         kill -KILL "$pid" 2>/dev/null || true
     done
@@ -309,7 +312,7 @@ need_cluster() {
     source "$d/env"
     EXCHANGE="test-$(basename "$WORK")"
     STOPPED_NODES=()
-    trap 'rc=$?; restart_nodes; (exit "$rc"); cleanup' EXIT
+    trap 'rc=$?; restart_nodes; cleanup "$rc"' EXIT
 }
 
 # node stop|start N: stop node N of the cluster as an operator would, or start it again

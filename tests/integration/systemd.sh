@@ -26,8 +26,7 @@ box_cleanup() {
         fi
         "$BOX_TOOL" stop "$BOX" || true
     fi
-    (exit "$rc")
-    cleanup
+    cleanup "$rc"
 }
 trap box_cleanup EXIT
 
