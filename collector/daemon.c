@@ -518,30 +518,48 @@ static void stop_now(struct daemon *dm)
     close_all(dm);
 }
 
-/* While stopping: keep reading until every socket and intake queue is empty or the grace
- * period is over, so a SIGTERM in the middle of a burst does not throw the queued part away. */
-static void on_drain_timer(uv_timer_t *t)
+/* Datagrams in the sockets (bytes of them, as the kernel counts) and in the intake queues. */
+static void backlog(struct daemon *dm, int64_t *in_sockets, uint64_t *held)
 {
-    struct daemon *dm = t->data;
-    int64_t queued = 0;
-    uint64_t held = 0;
+    *in_sockets = 0;
+    *held = 0;
     for (size_t i = 0; i < dm->n_udp; i++) {
         int64_t q = udp_queued(dm->udp[i]);
         struct intake_stats is;
         udp_stats(dm->udp[i], &is);
         if (q > 0)
-            queued += q;
-        held += is.queued;
+            *in_sockets += q;
+        *held += is.queued;
     }
+}
+
+/* While stopping: keep reading until every socket and intake queue is empty or the grace
+ * period is over, so a SIGTERM in the middle of a burst does not throw the queued part away.
+ * Once they are empty the intakes stop, what they took in meanwhile is processed, and what
+ * came into the sockets since is counted as unread (give_up_backlog): a sender that goes on
+ * through the stop loses what it sends from then on, counted, not silently. */
+static void on_drain_timer(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    int64_t in_sockets;
+    uint64_t held;
+    backlog(dm, &in_sockets, &held);
     bool late = uv_now(&dm->loop) >= dm->stop_deadline_ms;
-    if ((queued > 0 || held > 0) && !late)
+    if (!dm->intakes_stopped) {
+        if ((in_sockets > 0 || held > 0) && !late)
+            return;
+        for (size_t i = 0; i < dm->n_udp; i++)
+            udp_stop(dm->udp[i]);
+        dm->intakes_stopped = true;
+        backlog(dm, &in_sockets, &held);
+    }
+    if (held > 0 && !late)
         return;
-    if (queued > 0 || held > 0) {
-        char why[64];
+    char why[64] = "stopping";
+    if (late)
         snprintf(why, sizeof(why), "shutdown grace of %llu s over",
                  (unsigned long long)(dm->cfg->shutdown_grace_ms / 1000));
-        give_up_backlog(dm, why);
-    }
+    give_up_backlog(dm, why);
     stop_now(dm);
 }
 

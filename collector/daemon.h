@@ -53,6 +53,7 @@ struct daemon {
     uv_check_t flush_check;
     uv_timer_t flush_timer; /* wakes the loop while output waits for a stalled reader */
     bool stopping;
+    bool intakes_stopped; /* stopping, and the sockets are read no more */
     uint64_t stop_deadline_ms;
     uint64_t started_ms; /* loop time at start, for the uptime */
 };

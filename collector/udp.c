@@ -3,6 +3,7 @@
 #include "collector/udp.h"
 
 #include "collector/address.h"
+#include "collector/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -118,8 +119,30 @@ void udp_stop(struct udp *u)
 #define MIN_TRUESIZE  256
 #define DISCARD_BATCH 64
 
+/* Connected to its own address, the socket is one that only its own address may send to:
+ * the kernel delivers it nothing else. A socket bound to the wildcard is connected to the
+ * loopback address of its family (which sets its local address to that: it is closing). */
+static void seal(struct udp *u)
+{
+    struct sockaddr_storage self = u->bound;
+    if (self.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&self;
+        if (a->sin_addr.s_addr == htonl(INADDR_ANY))
+            a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (self.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&self;
+        if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr))
+            a->sin6_addr = in6addr_loopback;
+    }
+    if (connect(u->fd, (struct sockaddr *)&self, address_len((struct sockaddr *)&self)) != 0)
+        log_warning("udp %s: cannot stop the socket taking datagrams (%s): those arriving "
+                    "until it closes are not counted",
+                    u->name, strerror(errno));
+}
+
 uint64_t udp_discard(struct udp *u)
 {
+    seal(u);
     /* A byte of each: the payload is not wanted (the kernel drops the rest), only the count. */
     char byte[DISCARD_BATCH];
     struct iovec iov[DISCARD_BATCH];

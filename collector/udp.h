@@ -39,10 +39,11 @@ int udp_new(uv_loop_t *loop, const struct sockaddr *addr, size_t rcvbuf, unsigne
  * grace, so the count of what is left (udp_stats) is final. */
 void udp_stop(struct udp *u);
 
-/* After udp_stop: read what is still in the socket and drop it unprocessed (the end of the
- * shutdown grace). Returns how many datagrams that was, for the count of what was lost. At
- * most what the receive buffer can hold at once is read, so a sender still flooding the
- * socket cannot keep the caller here. */
+/* After udp_stop, when stopping: the socket takes no datagram any more, and what it still
+ * holds is read and dropped unprocessed. Returns how many datagrams that was, for the count
+ * of what was lost. From here on the kernel turns senders away as from a closed port
+ * (counted in its UDP NoPorts), so nothing arrives between this count and the close
+ * uncounted. At most what the receive buffer can hold at once is read. */
 uint64_t udp_discard(struct udp *u);
 
 /* Stop receiving and close; what is still queued is dropped (count it first: udp_stats).
