@@ -105,12 +105,14 @@ struct journal {
     uint64_t snap_version;
     uint64_t sync_req, sync_done;
     int sync_rc;
-    uint64_t sync_failed; /* syncs failed in a row */
+    /* A sync trouble: from the first failure until syncs have worked for NAG_MS (a disk
+     * that fails every other sync is one trouble, not a line pair a round). */
+    uint64_t sync_failed; /* syncs failed in this trouble */
     int64_t sync_fail_since_ms;
-    struct sink_log_limit sync_limit;
-    bool sync_waiting; /* the sync thread sleeps until something is written */
-    bool dir_dirty;    /* a segment was created since the directory's last fsync */
-    bool degraded;     /* numbered changes are not (all) in a file */
+    struct sink_log_limit sync_limit; /* active while the trouble lasts */
+    bool sync_waiting;                /* the sync thread sleeps until something is written */
+    bool dir_dirty;                   /* a segment was created since the directory's last fsync */
+    bool degraded;                    /* numbered changes are not (all) in a file */
     uint64_t bytes, n_segments;
 
     /* ---- atomics: counters and positions others read ---- */
@@ -130,10 +132,14 @@ struct journal {
     struct chunk *hchunk; /* first record not yet known whole in a file */
     size_t hoff;
     uint64_t released_n; /* appended_n at the last release while failing */
-    bool failing;
+    bool failing;        /* the last write failed: retried after backoff_ms */
     int backoff_ms;
-    int64_t retry_at_ms, fail_since_ms;
-    struct sink_log_limit write_limit; /* the first failure said, then one per NAG_MS */
+    int64_t retry_at_ms;
+    /* A write trouble, like a sync trouble: from the first failure until writes have worked
+     * for NAG_MS. Its first failure said, then one line per NAG_MS at most. */
+    int64_t fail_since_ms;
+    uint64_t write_failed; /* writes failed in this trouble */
+    struct sink_log_limit write_limit;
     int64_t roll_retry_ms;
 
     /* ---- reader only ---- */
@@ -1124,9 +1130,51 @@ static int write_out(struct journal *j, int64_t now)
     return rc;
 }
 
+/* Loop thread: a write failed with rc at now. The first failure of a trouble is said, then
+ * one line per NAG_MS at most with how many failed meanwhile. */
+static void write_failed(struct journal *j, int rc, int64_t now)
+{
+    uint64_t untold = 0;
+    bool first = !sink_log_limit_active(&j->write_limit);
+    bool say = sink_log_limit_pass(&j->write_limit, now, &untold);
+    atomic_fetch_add(&j->write_errors, 1);
+    if (first) {
+        j->fail_since_ms = now;
+        j->write_failed = 0;
+    }
+    j->write_failed++;
+    if (!j->failing)
+        j->released_n = atomic_load(&j->written_n);
+    if (first)
+        sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                     "journal: writing to %s failed: %s; the changes stay in memory "
+                     "(published all the same, counted as not durable) and the write "
+                     "is retried",
+                     j->cur != NULL ? j->cur->path : j->dir, strerror(-rc));
+    else if (say)
+        sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                     "journal: writes keep failing (%s), the trouble began %lld s ago: %" PRIu64
+                     " failed since the last line; %" PRIu64 " changes in memory only, %" PRIu64
+                     " lost so far",
+                     strerror(-rc), (long long)((now - j->fail_since_ms) / 1000), untold + 1,
+                     atomic_load(&j->appended_n) - atomic_load(&j->written_n),
+                     atomic_load(&j->lost));
+    j->failing = true;
+    j->retry_at_ms = now + j->backoff_ms;
+    j->backoff_ms = j->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : j->backoff_ms * 2;
+}
+
 int journal_flush(struct journal *j, int64_t now)
 {
     struct chunk *t = j->tail;
+    /* The end of a write trouble is said once no write has failed for NAG_MS, at the first
+     * flush after (with news or not). */
+    if (!j->failing && sink_log_limit_quiet(&j->write_limit, now, NAG_MS, NULL))
+        sink_log_say(j->cfg.log, SINK_LOG_NOTICE,
+                     "journal: writing again: no write failed for %d s (the trouble began %lld "
+                     "s ago, %" PRIu64 " writes failed); the changes held in memory are in %s",
+                     NAG_MS / 1000, (long long)((now - j->fail_since_ms) / 1000), j->write_failed,
+                     j->cur != NULL ? j->cur->path : j->dir);
     if (t == NULL)
         return 0;
     bool news = t != j->pub_chunk || t->len != j->pub_len;
@@ -1137,35 +1185,12 @@ int journal_flush(struct journal *j, int64_t now)
     if (unwritten && (!j->failing || now >= j->retry_at_ms)) {
         rc = write_out(j, now);
         if (rc != 0) {
-            atomic_fetch_add(&j->write_errors, 1);
-            bool say = sink_log_limit_pass(&j->write_limit, now, NULL);
-            if (!j->failing) {
-                j->fail_since_ms = now;
-                j->released_n = atomic_load(&j->written_n);
-                sink_log_say(j->cfg.log, SINK_LOG_ERROR,
-                             "journal: writing to %s failed: %s; the changes stay in memory "
-                             "(published all the same, counted as not durable) and the write "
-                             "is retried",
-                             j->cur != NULL ? j->cur->path : j->dir, strerror(-rc));
-            } else if (say) {
-                sink_log_say(j->cfg.log, SINK_LOG_ERROR,
-                             "journal: writes still failing (%s) after %lld s; %" PRIu64
-                             " changes in memory only, %" PRIu64 " lost so far",
-                             strerror(-rc), (long long)((now - j->fail_since_ms) / 1000),
-                             atomic_load(&j->appended_n) - atomic_load(&j->written_n),
-                             atomic_load(&j->lost));
-            }
-            j->failing = true;
-            j->retry_at_ms = now + j->backoff_ms;
-            j->backoff_ms = j->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : j->backoff_ms * 2;
+            write_failed(j, rc, now);
         } else if (j->failing) {
+            /* Written: the changes are safe again, but the trouble is not over until no
+             * write has failed for NAG_MS (said at the top of a later flush). */
             j->failing = false;
             j->backoff_ms = BACKOFF_MIN_MS;
-            sink_log_limit_end(&j->write_limit);
-            sink_log_say(j->cfg.log, SINK_LOG_NOTICE,
-                         "journal: writing again after %lld s; every change held in memory is "
-                         "now in %s",
-                         (long long)((now - j->fail_since_ms) / 1000), j->cur->path);
         }
     }
     bool still_unwritten = j->dir != NULL && (j->wchunk != t || j->woff != t->len);
@@ -1212,6 +1237,23 @@ void journal_snapshot_done(struct journal *j, uint64_t version)
 
 /* ---- the sync thread --------------------------------------------------------------- */
 
+/* Under mu (dropped to log): a sync trouble ends once no sync has failed for NAG_MS. Called
+ * after a good sync, and while the thread waits for something to sync (the end is said
+ * though nothing more is written). */
+static void sync_trouble_over(struct journal *j, int64_t now)
+{
+    if (j->sync_rc != 0 || !sink_log_limit_quiet(&j->sync_limit, now, NAG_MS, NULL))
+        return;
+    uint64_t failed = j->sync_failed;
+    int64_t since = j->sync_fail_since_ms;
+    pthread_mutex_unlock(&j->mu);
+    sink_log_say(j->cfg.log, SINK_LOG_NOTICE,
+                 "journal: fdatasync works again: none failed for %d s (the trouble began %lld s "
+                 "ago, %" PRIu64 " attempts failed)",
+                 NAG_MS / 1000, (long long)((now - since) / 1000), failed);
+    pthread_mutex_lock(&j->mu);
+}
+
 /* Under mu (dropped for the I/O): fdatasync every segment written since its last sync,
  * then let the reader see what they hold. */
 static void do_sync(struct journal *j)
@@ -1239,21 +1281,22 @@ static void do_sync(struct journal *j)
     int64_t now = sink_log_now_ms();
     pthread_mutex_lock(&j->mu);
     j->sync_rc = rc;
-    /* Failed segments are synced again every sync_ms: said once, then once a NAG_MS, and
-     * once when syncs work again. */
-    enum { QUIET, FIRST, STILL, AGAIN } tell = QUIET;
-    uint64_t failed = j->sync_failed, untold = 0;
-    int64_t since = j->sync_fail_since_ms;
+    /* Failed segments are synced again every sync_ms: said once, then once a NAG_MS with
+     * the count, and once when no sync has failed for NAG_MS (a sync that works between two
+     * failures does not end the trouble). */
+    enum { QUIET, FIRST, STILL } tell = QUIET;
+    uint64_t untold = 0;
     if (rc != 0) {
-        if (j->sync_failed++ == 0)
-            j->sync_fail_since_ms = since = now;
+        bool first = !sink_log_limit_active(&j->sync_limit);
+        if (first) {
+            j->sync_failed = 0;
+            j->sync_fail_since_ms = now;
+        }
+        j->sync_failed++;
         if (sink_log_limit_pass(&j->sync_limit, now, &untold))
-            tell = failed == 0 ? FIRST : STILL;
-    } else if (failed > 0) {
-        sink_log_limit_end(&j->sync_limit);
-        j->sync_failed = 0;
-        tell = AGAIN;
+            tell = first ? FIRST : STILL;
     }
+    int64_t since = j->sync_fail_since_ms;
     if (rc == 0) {
         if (target > atomic_load(&j->synced))
             atomic_store(&j->synced, target);
@@ -1287,15 +1330,13 @@ static void do_sync(struct journal *j)
                      strerror(-rc), j->cfg.sync_ms);
     else if (tell == STILL)
         sink_log_say(j->cfg.log, SINK_LOG_ERROR,
-                     "journal: fdatasync still failing (%s) after %lld s: %" PRIu64
+                     "journal: fdatasync keeps failing (%s), the trouble began %lld s ago: %" PRIu64
                      " attempts failed since the last line",
                      strerror(-rc), (long long)((now - since) / 1000), untold + 1);
-    else if (tell == AGAIN)
-        sink_log_say(j->cfg.log, SINK_LOG_NOTICE,
-                     "journal: fdatasync works again after %lld s (%" PRIu64 " attempts failed)",
-                     (long long)((now - since) / 1000), failed);
     wake_reader(j);
     pthread_mutex_lock(&j->mu);
+    if (rc == 0)
+        sync_trouble_over(j, now);
 }
 
 /* Sync thread, mu not held: drop segments every version of which is in the last snapshot
@@ -1363,6 +1404,7 @@ static void *sync_main(void *arg)
         int64_t now = sink_log_now_ms();
         bool asked = j->sync_req > j->sync_done;
         if (!asked && !sync_wanted(j)) {
+            sync_trouble_over(j, now);
             j->sync_waiting = true;
             wait_ms(j, &j->cond, 1000);
             j->sync_waiting = false;
