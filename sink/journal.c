@@ -141,6 +141,8 @@ struct journal {
     uint64_t write_failed; /* writes failed in this trouble */
     struct sink_log_limit write_limit;
     int64_t roll_retry_ms;
+    int64_t roll_fail_since_ms;
+    struct sink_log_limit roll_limit; /* a new segment cannot be started: until one is */
 
     /* ---- reader only ---- */
     uint64_t rpos; /* last version handed out */
@@ -591,7 +593,7 @@ int journal_open(const struct journal_config *cfg, struct journal **out,
     if (j->cfg.segment_max == 0)
         j->cfg.segment_max = JOURNAL_SEGMENT_MAX;
     j->backoff_ms = BACKOFF_MIN_MS;
-    j->write_limit = j->sync_limit = SINK_LOG_LIMIT(1, NAG_MS);
+    j->write_limit = j->sync_limit = j->roll_limit = SINK_LOG_LIMIT(1, NAG_MS);
     j->read_limit = SINK_LOG_LIMIT(3, 60000);
     if ((j->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         rc = -errno;
@@ -1019,11 +1021,33 @@ static int current_segment(struct journal *j, int64_t now, struct segment **out)
         j->roll_retry_ms = now + 1000;
         if (cur == NULL)
             return rc;
-        sink_log_say(j->cfg.log, SINK_LOG_WARNING,
-                     "journal: cannot start a new segment: %s; going on in the current one",
-                     strerror(-rc));
+        /* Retried every second while writes to the current one work (EMFILE, EACCES): said
+         * once, then once a NAG_MS, and once a roll works again. */
+        uint64_t untold = 0;
+        bool first_line = !sink_log_limit_active(&j->roll_limit);
+        if (first_line)
+            j->roll_fail_since_ms = now;
+        bool say = sink_log_limit_pass(&j->roll_limit, now, &untold);
+        if (say && first_line)
+            sink_log_say(j->cfg.log, SINK_LOG_WARNING,
+                         "journal: cannot start a new segment: %s; going on in the current one "
+                         "(%s), tried again every second",
+                         strerror(-rc), cur->path);
+        else if (say)
+            sink_log_say(j->cfg.log, SINK_LOG_WARNING,
+                         "journal: still cannot start a new segment (%s), the trouble began %lld "
+                         "s ago: %" PRIu64 " tries failed since the last line; going on in %s "
+                         "(%" PRIu64 " bytes)",
+                         strerror(-rc), (long long)((now - j->roll_fail_since_ms) / 1000),
+                         untold + 1, cur->path, cur->size);
         *out = cur;
         return 0;
+    }
+    if (sink_log_limit_active(&j->roll_limit)) {
+        sink_log_limit_end(&j->roll_limit);
+        sink_log_say(j->cfg.log, SINK_LOG_NOTICE,
+                     "journal: started a new segment again (%s) after %lld s of failures", s->path,
+                     (long long)((now - j->roll_fail_since_ms) / 1000));
     }
     pthread_mutex_lock(&j->mu);
     int old_fd = -1;

@@ -883,6 +883,59 @@ static void test_journal_write_failing_now_and_then_is_one_trouble(void **st)
     journal_free(j);
 }
 
+/* No descriptor left (EMFILE: RLIMIT_NOFILE lowered to the lowest free one) while writes
+ * to the current segment work: a new segment cannot be started, the roll is retried every
+ * second for ten minutes and the current one takes the writes. The log says it once, then
+ * one line per NAG_MS with the count, and once a roll works again. (It said every retry:
+ * ~3,600 lines an hour.) */
+static void test_journal_roll_that_fails_keeps_the_log_bounded(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(true);
+    cfg.segment_max = 4096;
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 100, 10);
+    assert_int_equal(journal_sync(j), 0);
+    size_t files = count_files(".jnl");
+    struct rlimit old, none;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(lowest >= 0);
+    close(lowest);
+    none = (struct rlimit){(rlim_t)lowest, old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &none), 0);
+    int64_t t = now_ms();
+    uint64_t v = 100;
+    int errors = 0;
+    for (int round = 0; round < 600; round++, t += 1000) {
+        append(j, ++v);
+        errors += journal_flush(j, t) != 0;
+    }
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(errors, 0); /* written all the same, to the current segment */
+    assert_int_equal(count_files(".jnl"), files);
+    struct journal_stats s;
+    journal_stats(j, &s);
+    assert_int_equal(s.unwritten, 0);
+    assert_int_equal(s.write_errors, 0);
+    assert_int_equal(count_lines("new segment"), n_logged);
+    assert_int_equal(count_lines("Too many open files"), n_logged);
+    assert_true(n_logged >= 2 && n_logged <= 1 + 600000 / NAG_MS);
+    assert_non_null(strstr(logged, "failed since the last line"));
+    /* Descriptors again: the next roll works, and says so once. */
+    append(j, ++v);
+    assert_int_equal(journal_flush(j, t), 0);
+    append(j, ++v);
+    assert_int_equal(journal_flush(j, t + 1000), 0);
+    assert_int_equal(count_files(".jnl"), files + 1);
+    assert_int_equal(count_lines("started a new segment"), 1);
+    assert_int_equal(journal_sync(j), 0);
+    uint64_t pos = 0;
+    assert_int_equal(read_n(j, &pos, v), v);
+    journal_free(j);
+}
+
 /* Cut segment index's file at the first record that starts past its middle, plus into
  * bytes of that record (into < 8: inside its header). */
 static void cut_segment(size_t index, off_t into)
@@ -1117,6 +1170,7 @@ int main(void)
         T(test_journal_failing_sync_keeps_the_log_bounded),
         T(test_journal_sync_failing_now_and_then_is_one_trouble),
         T(test_journal_write_failing_now_and_then_is_one_trouble),
+        T(test_journal_roll_that_fails_keeps_the_log_bounded),
         T(test_journal_unreadable_segment_is_skipped_and_counted),
         T(test_journal_reader_on_another_thread),
         T(test_journal_wakefd_wakes_the_idle_reader),
