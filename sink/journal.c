@@ -34,8 +34,13 @@
 #define IOV_BATCH      64
 #define RBUF_SIZE      (256u << 10)
 #define SYNC_BATCH     16
-#define READ_TRIES     3     /* a segment that cannot be read back is given up after this many */
-#define NAG_MS         30000 /* while writes or syncs fail, a reminder this often */
+/* A segment that cannot be read back is given up once its reads have failed for
+ * READ_GIVE_UP_MS and READ_TRIES times at least: the publisher tries again whenever its poll
+ * returns (at once on an ack or a heartbeat), so a count alone could pass in milliseconds
+ * and one transient EIO would give up up to a segment (16 MiB) of changes. */
+#define READ_TRIES      3
+#define READ_GIVE_UP_MS 10000
+#define NAG_MS          30000 /* while writes or syncs fail, a reminder this often */
 
 /* The meta file: rewritten in place (same size), so it needs no new space on a full
  * disk. Its durability only ever costs republishing (consumers drop repeated versions). */
@@ -122,6 +127,7 @@ struct journal {
     _Atomic uint64_t appended_version;
     _Atomic uint64_t appended_n, written_n, cached_n, mem_bytes;
     _Atomic uint64_t lost, not_durable, write_errors, sync_errors, torn, corrupt, unreadable;
+    _Atomic uint64_t skipped; /* changes the reader gave up with a segment */
     atomic_bool reader_idle;
 
     /* ---- loop thread only ---- */
@@ -157,6 +163,7 @@ struct journal {
     size_t rcap, rlen;
     uint64_t rbase;
     unsigned rerr_tries;              /* reads failed in a row */
+    int64_t rerr_since_ms;            /* when the first of them failed */
     struct sink_log_limit read_limit; /* lines about segments skipped */
 
     /* ---- sync thread only ---- */
@@ -1628,82 +1635,113 @@ static void reader_close(struct journal *j)
     j->rfd = -1;
     j->rlen = 0;
     j->rseg_first = 0;
+    j->rfoff = 0;
 }
 
-/* Reader: the rest of the segment (up to version last) is given up: counted by the
- * caller, said here (rate-limited: a dying disk can fail every segment in turn), and the
- * reader goes on after it. Returns 1 (look again). */
-static int skip_segment(struct journal *j, const char *path, const char *why, uint64_t last)
+/* The segment the reader is at, as journal_next saw it under mu. */
+struct rseg {
+    const char *path;
+    uint64_t first, whole, last; /* whole: bytes of whole records; last: the version ending them */
+    bool sealed;                 /* no more writes: once read to whole, done */
+};
+
+/* Reader: the rest of the segment (up to version g->last) is given up: the changes counted
+ * here (journal_skipped; the caller counts the segment), said here (rate-limited: a dying
+ * disk can fail every segment in turn), and the reader goes on after it. A sealed segment
+ * is done with; in the one still being written the reader goes on from the end it had at
+ * this moment, so what is appended after the bad spot is read (from byte 0 it would meet
+ * the same spot again, and skip everything appended since). Returns 1 (look again). */
+static int skip_segment(struct journal *j, const struct rseg *g, const char *why)
 {
     uint64_t untold = 0;
     if (sink_log_limit_pass(&j->read_limit, sink_log_now_ms(), &untold))
         sink_log_say(j->cfg.log, SINK_LOG_ERROR,
                      "journal: %s: %s at byte %" PRIu64 "; the rest of it (versions %" PRIu64
-                     "-%" PRIu64 ") is skipped, not published%s",
-                     path, why, j->rfoff, j->rpos + 1, last,
+                     "-%" PRIu64 ") is skipped, not published%s%s",
+                     g->path, why, j->rfoff, j->rpos + 1, g->last,
+                     g->sealed ? "" : "; what is appended to it from now on is read",
                      untold > 0 ? " (and more segments like it in the last minute)" : "");
-    j->rpos = max64(j->rpos, last);
+    /* Versions are numbered one by one: those from the reader's position to the segment's
+     * last are the changes left out. */
+    if (g->last > j->rpos)
+        atomic_fetch_add(&j->skipped, g->last - j->rpos);
+    j->rpos = max64(j->rpos, g->last);
     j->rerr_tries = 0;
-    reader_close(j);
+    if (g->sealed) {
+        reader_close(j);
+        return 1;
+    }
+    j->rseg_first = g->first; /* kept with the descriptor closed too: read_disk reopens here */
+    j->rfoff = g->whole;
+    j->rlen = 0;
     return 1;
 }
 
 /* Reader: reading the segment failed with err. Out of memory or descriptors passes (the
- * same read is tried again); anything else is tried again READ_TRIES times in all, then
- * the rest of the segment is skipped and counted (journal_unreadable), so the publisher
- * never stays stuck on it. Returns err (try again later) or 1 (skipped: look again). */
-static int read_failed(struct journal *j, const char *path, int err, uint64_t last)
+ * same read is tried again); anything else is tried again until the reads have failed for
+ * READ_GIVE_UP_MS, READ_TRIES times at least, then the rest of the segment is skipped and
+ * counted (journal_unreadable, journal_skipped), so the publisher never stays stuck on it.
+ * Returns err (try again later) or 1 (skipped: look again). */
+static int read_failed(struct journal *j, const struct rseg *g, int err)
 {
     if (err == -ENOMEM || err == -EMFILE || err == -ENFILE)
         return err;
-    if (++j->rerr_tries < READ_TRIES)
+    int64_t now = sink_log_now_ms();
+    if (j->rerr_tries++ == 0)
+        j->rerr_since_ms = now;
+    if (j->rerr_tries < READ_TRIES || now - j->rerr_since_ms < READ_GIVE_UP_MS)
         return err == -ENODATA ? -EIO : err;
-    char why[160];
-    snprintf(why, sizeof(why), "cannot be read back (%s, %d tries)",
+    char why[200];
+    snprintf(why, sizeof(why), "cannot be read back (%s; %u tries in %lld s)",
              err == -ENODATA ? "the file is shorter than what was written to it" : strerror(-err),
-             READ_TRIES);
+             j->rerr_tries, (long long)((now - j->rerr_since_ms) / 1000));
     atomic_fetch_add(&j->unreadable, 1);
-    return skip_segment(j, path, why, last);
+    return skip_segment(j, g, why);
 }
 
-/* Reader, mu not held: the next record from segment (path, first, whole, sealed, last).
- * Returns 0, -EAGAIN (none ready), 1 (segment done: look again) or a negative errno (a
- * read that failed and is tried again at the next call). */
-static int read_disk(struct journal *j, const char *path, uint64_t first, uint64_t whole,
-                     uint64_t last, bool sealed, uint64_t limit, char **buf, size_t *cap,
-                     struct journal_record *out)
+/* Reader, mu not held: the next record from segment g. Returns 0, -EAGAIN (none ready), 1
+ * (segment done: look again) or a negative errno (a read that failed and is tried again at
+ * the next call). */
+static int read_disk(struct journal *j, const struct rseg *g, uint64_t limit, char **buf,
+                     size_t *cap, struct journal_record *out)
 {
-    if (j->rfd < 0 || j->rseg_first != first) {
+    if (j->rfd < 0 || j->rseg_first != g->first) {
+        /* Back at a segment whose open failed, or at the one being written past a bad spot
+         * (skip_segment): on from where the reader was in it. */
+        uint64_t from = j->rfd < 0 && j->rseg_first == g->first ? j->rfoff : 0;
         reader_close(j);
-        if ((j->rfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        j->rseg_first = g->first;
+        j->rfoff = from;
+        if ((j->rfd = open(g->path, O_RDONLY | O_CLOEXEC)) < 0) {
             if (errno != ENOENT)
-                return read_failed(j, path, -errno, last);
-            j->rpos = max64(j->rpos, last); /* compacted meanwhile: nothing left to read */
+                return read_failed(j, g, -errno);
+            /* Compacted meanwhile: nothing left to read. */
+            j->rpos = max64(j->rpos, g->last);
+            j->rerr_tries = 0;
+            reader_close(j);
             return 1;
         }
-        j->rseg_first = first;
-        j->rfoff = 0;
     }
     for (;;) {
-        if (j->rfoff + HDR > whole) {
-            if (!sealed)
+        if (j->rfoff + HDR > g->whole) {
+            if (!g->sealed)
                 return -EAGAIN;
-            j->rpos = max64(j->rpos, last);
+            j->rpos = max64(j->rpos, g->last);
             reader_close(j);
             return 1;
         }
         const char *h, *p = NULL;
-        int rc = rbuf_get(j, j->rfoff, HDR, whole, &h);
+        int rc = rbuf_get(j, j->rfoff, HDR, g->whole, &h);
         if (rc != 0)
-            return read_failed(j, path, rc, last);
+            return read_failed(j, g, rc);
         uint32_t len = get32(h), crc = get32(h + 4);
-        rc = len >= PAY_FIXED && len <= REC_MAX ? rbuf_get(j, j->rfoff + HDR, len, whole, &p)
+        rc = len >= PAY_FIXED && len <= REC_MAX ? rbuf_get(j, j->rfoff + HDR, len, g->whole, &p)
                                                 : -EBADMSG;
         if (rc != 0 && rc != -EBADMSG)
-            return read_failed(j, path, rc, last);
+            return read_failed(j, g, rc);
         if (rc == -EBADMSG || crc32c(p, len) != crc) {
             atomic_fetch_add(&j->corrupt, 1);
-            return skip_segment(j, path, "a bad record while reading it back", last);
+            return skip_segment(j, g, "a bad record while reading it back");
         }
         uint64_t v = get64(p);
         if (v <= j->rpos) {
@@ -1754,12 +1792,11 @@ int journal_next(struct journal *j, char **buf, size_t *cap, struct journal_reco
             return -EAGAIN;
         }
         char *path = strdup(s->path);
-        uint64_t first = s->first, whole = s->whole, last = s->last;
-        bool sealed = s->sealed;
+        struct rseg g = {path, s->first, s->whole, s->last, s->sealed};
         pthread_mutex_unlock(&j->mu);
         if (path == NULL)
             return -ENOMEM;
-        int rc = read_disk(j, path, first, whole, last, sealed, limit, buf, cap, out);
+        int rc = read_disk(j, &g, limit, buf, cap, out);
         free(path);
         if (rc == 1)
             continue;
@@ -1879,6 +1916,7 @@ void journal_stats(struct journal *j, struct journal_stats *o)
     o->torn = atomic_load(&j->torn);
     o->corrupt = atomic_load(&j->corrupt);
     o->unreadable = atomic_load(&j->unreadable);
+    o->skipped = atomic_load(&j->skipped);
     int64_t t0 = 0;
     pthread_mutex_lock(&j->mu);
     o->bytes = j->bytes;
@@ -1937,6 +1975,9 @@ void journal_counters(struct journal *j, counter_fn fn, void *d)
     counter_total(fn, d, "journal_unreadable", COUNTER_UNIT_NONE, s.unreadable,
                   "Segments the publisher could not read back (an I/O error, a file cut): "
                   "the rest of each skipped, not published.");
+    counter_total(fn, d, "journal_skipped", COUNTER_UNIT_NONE, s.skipped,
+                  "Changes never published: the rest of a segment the publisher could not read "
+                  "back or met a damaged record in.");
     if (!j->cfg.reader)
         return;
     counter_gauge(fn, d, "lag_changes", COUNTER_UNIT_NONE,
