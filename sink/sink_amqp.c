@@ -480,8 +480,8 @@ static int connect_next(struct sink_amqp *a)
         say_trouble(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; trying %s now",
                     shown(a, i), a->reason, shown(a, cur_node(a)));
     else
-        say_trouble(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; %sretrying in %.1f s",
-                    shown(a, i), a->reason, n > 1 ? "no node answered; " : "", wait / 1000.0);
+        say_trouble(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; %sretrying in %d ms",
+                    shown(a, i), a->reason, n > 1 ? "no node answered; " : "", wait);
     wait_stop(a, wait);
     return -1;
 }
