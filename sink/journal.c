@@ -34,8 +34,13 @@
 #define IOV_BATCH      64
 #define RBUF_SIZE      (256u << 10)
 #define SYNC_BATCH     16
-#define READ_TRIES     3     /* a segment that cannot be read back is given up after this many */
-#define NAG_MS         30000 /* while writes or syncs fail, a reminder this often */
+/* A segment that cannot be read back is given up once its reads have failed for
+ * READ_GIVE_UP_MS and READ_TRIES times at least: the publisher tries again whenever its poll
+ * returns (at once on an ack or a heartbeat), so a count alone could pass in milliseconds
+ * and one transient EIO would give up up to a segment (16 MiB) of changes. */
+#define READ_TRIES      3
+#define READ_GIVE_UP_MS 10000
+#define NAG_MS          30000 /* while writes or syncs fail, a reminder this often */
 
 /* The meta file: rewritten in place (same size), so it needs no new space on a full
  * disk. Its durability only ever costs republishing (consumers drop repeated versions). */
@@ -105,12 +110,14 @@ struct journal {
     uint64_t snap_version;
     uint64_t sync_req, sync_done;
     int sync_rc;
-    uint64_t sync_failed; /* syncs failed in a row */
+    /* A sync trouble: from the first failure until syncs have worked for NAG_MS (a disk
+     * that fails every other sync is one trouble, not a line pair a round). */
+    uint64_t sync_failed; /* syncs failed in this trouble */
     int64_t sync_fail_since_ms;
-    struct sink_log_limit sync_limit;
-    bool sync_waiting; /* the sync thread sleeps until something is written */
-    bool dir_dirty;    /* a segment was created since the directory's last fsync */
-    bool degraded;     /* numbered changes are not (all) in a file */
+    struct sink_log_limit sync_limit; /* active while the trouble lasts */
+    bool sync_waiting;                /* the sync thread sleeps until something is written */
+    bool dir_dirty;                   /* a segment was created since the directory's last fsync */
+    bool degraded;                    /* numbered changes are not (all) in a file */
     uint64_t bytes, n_segments;
 
     /* ---- atomics: counters and positions others read ---- */
@@ -120,6 +127,7 @@ struct journal {
     _Atomic uint64_t appended_version;
     _Atomic uint64_t appended_n, written_n, cached_n, mem_bytes;
     _Atomic uint64_t lost, not_durable, write_errors, sync_errors, torn, corrupt, unreadable;
+    _Atomic uint64_t skipped; /* changes the reader gave up with a segment */
     atomic_bool reader_idle;
 
     /* ---- loop thread only ---- */
@@ -130,11 +138,17 @@ struct journal {
     struct chunk *hchunk; /* first record not yet known whole in a file */
     size_t hoff;
     uint64_t released_n; /* appended_n at the last release while failing */
-    bool failing;
+    bool failing;        /* the last write failed: retried after backoff_ms */
     int backoff_ms;
-    int64_t retry_at_ms, fail_since_ms;
-    struct sink_log_limit write_limit; /* the first failure said, then one per NAG_MS */
+    int64_t retry_at_ms;
+    /* A write trouble, like a sync trouble: from the first failure until writes have worked
+     * for NAG_MS. Its first failure said, then one line per NAG_MS at most. */
+    int64_t fail_since_ms;
+    uint64_t write_failed; /* writes failed in this trouble */
+    struct sink_log_limit write_limit;
     int64_t roll_retry_ms;
+    int64_t roll_fail_since_ms;
+    struct sink_log_limit roll_limit; /* a new segment cannot be started: until one is */
 
     /* ---- reader only ---- */
     uint64_t rpos; /* last version handed out */
@@ -149,6 +163,7 @@ struct journal {
     size_t rcap, rlen;
     uint64_t rbase;
     unsigned rerr_tries;              /* reads failed in a row */
+    int64_t rerr_since_ms;            /* when the first of them failed */
     struct sink_log_limit read_limit; /* lines about segments skipped */
 
     /* ---- sync thread only ---- */
@@ -585,7 +600,7 @@ int journal_open(const struct journal_config *cfg, struct journal **out,
     if (j->cfg.segment_max == 0)
         j->cfg.segment_max = JOURNAL_SEGMENT_MAX;
     j->backoff_ms = BACKOFF_MIN_MS;
-    j->write_limit = j->sync_limit = SINK_LOG_LIMIT(1, NAG_MS);
+    j->write_limit = j->sync_limit = j->roll_limit = SINK_LOG_LIMIT(1, NAG_MS);
     j->read_limit = SINK_LOG_LIMIT(3, 60000);
     if ((j->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         rc = -errno;
@@ -1013,11 +1028,33 @@ static int current_segment(struct journal *j, int64_t now, struct segment **out)
         j->roll_retry_ms = now + 1000;
         if (cur == NULL)
             return rc;
-        sink_log_say(j->cfg.log, SINK_LOG_WARNING,
-                     "journal: cannot start a new segment: %s; going on in the current one",
-                     strerror(-rc));
+        /* Retried every second while writes to the current one work (EMFILE, EACCES): said
+         * once, then once a NAG_MS, and once a roll works again. */
+        uint64_t untold = 0;
+        bool first_line = !sink_log_limit_active(&j->roll_limit);
+        if (first_line)
+            j->roll_fail_since_ms = now;
+        bool say = sink_log_limit_pass(&j->roll_limit, now, &untold);
+        if (say && first_line)
+            sink_log_say(j->cfg.log, SINK_LOG_WARNING,
+                         "journal: cannot start a new segment: %s; going on in the current one "
+                         "(%s), tried again every second",
+                         strerror(-rc), cur->path);
+        else if (say)
+            sink_log_say(j->cfg.log, SINK_LOG_WARNING,
+                         "journal: still cannot start a new segment (%s), the trouble began %lld "
+                         "s ago: %" PRIu64 " tries failed since the last line; going on in %s "
+                         "(%" PRIu64 " bytes)",
+                         strerror(-rc), (long long)((now - j->roll_fail_since_ms) / 1000),
+                         untold + 1, cur->path, cur->size);
         *out = cur;
         return 0;
+    }
+    if (sink_log_limit_active(&j->roll_limit)) {
+        sink_log_limit_end(&j->roll_limit);
+        sink_log_say(j->cfg.log, SINK_LOG_NOTICE,
+                     "journal: started a new segment again (%s) after %lld s of failures", s->path,
+                     (long long)((now - j->roll_fail_since_ms) / 1000));
     }
     pthread_mutex_lock(&j->mu);
     int old_fd = -1;
@@ -1124,9 +1161,51 @@ static int write_out(struct journal *j, int64_t now)
     return rc;
 }
 
+/* Loop thread: a write failed with rc at now. The first failure of a trouble is said, then
+ * one line per NAG_MS at most with how many failed meanwhile. */
+static void write_failed(struct journal *j, int rc, int64_t now)
+{
+    uint64_t untold = 0;
+    bool first = !sink_log_limit_active(&j->write_limit);
+    bool say = sink_log_limit_pass(&j->write_limit, now, &untold);
+    atomic_fetch_add(&j->write_errors, 1);
+    if (first) {
+        j->fail_since_ms = now;
+        j->write_failed = 0;
+    }
+    j->write_failed++;
+    if (!j->failing)
+        j->released_n = atomic_load(&j->written_n);
+    if (first)
+        sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                     "journal: writing to %s failed: %s; the changes stay in memory "
+                     "(published all the same, counted as not durable) and the write "
+                     "is retried",
+                     j->cur != NULL ? j->cur->path : j->dir, strerror(-rc));
+    else if (say)
+        sink_log_say(j->cfg.log, SINK_LOG_ERROR,
+                     "journal: writes keep failing (%s), the trouble began %lld s ago: %" PRIu64
+                     " failed since the last line; %" PRIu64 " changes in memory only, %" PRIu64
+                     " lost so far",
+                     strerror(-rc), (long long)((now - j->fail_since_ms) / 1000), untold + 1,
+                     atomic_load(&j->appended_n) - atomic_load(&j->written_n),
+                     atomic_load(&j->lost));
+    j->failing = true;
+    j->retry_at_ms = now + j->backoff_ms;
+    j->backoff_ms = j->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : j->backoff_ms * 2;
+}
+
 int journal_flush(struct journal *j, int64_t now)
 {
     struct chunk *t = j->tail;
+    /* The end of a write trouble is said once no write has failed for NAG_MS, at the first
+     * flush after (with news or not). */
+    if (!j->failing && sink_log_limit_quiet(&j->write_limit, now, NAG_MS, NULL))
+        sink_log_say(j->cfg.log, SINK_LOG_NOTICE,
+                     "journal: writing again: no write failed for %d s (the trouble began %lld "
+                     "s ago, %" PRIu64 " writes failed); the changes held in memory are in %s",
+                     NAG_MS / 1000, (long long)((now - j->fail_since_ms) / 1000), j->write_failed,
+                     j->cur != NULL ? j->cur->path : j->dir);
     if (t == NULL)
         return 0;
     bool news = t != j->pub_chunk || t->len != j->pub_len;
@@ -1137,35 +1216,12 @@ int journal_flush(struct journal *j, int64_t now)
     if (unwritten && (!j->failing || now >= j->retry_at_ms)) {
         rc = write_out(j, now);
         if (rc != 0) {
-            atomic_fetch_add(&j->write_errors, 1);
-            bool say = sink_log_limit_pass(&j->write_limit, now, NULL);
-            if (!j->failing) {
-                j->fail_since_ms = now;
-                j->released_n = atomic_load(&j->written_n);
-                sink_log_say(j->cfg.log, SINK_LOG_ERROR,
-                             "journal: writing to %s failed: %s; the changes stay in memory "
-                             "(published all the same, counted as not durable) and the write "
-                             "is retried",
-                             j->cur != NULL ? j->cur->path : j->dir, strerror(-rc));
-            } else if (say) {
-                sink_log_say(j->cfg.log, SINK_LOG_ERROR,
-                             "journal: writes still failing (%s) after %lld s; %" PRIu64
-                             " changes in memory only, %" PRIu64 " lost so far",
-                             strerror(-rc), (long long)((now - j->fail_since_ms) / 1000),
-                             atomic_load(&j->appended_n) - atomic_load(&j->written_n),
-                             atomic_load(&j->lost));
-            }
-            j->failing = true;
-            j->retry_at_ms = now + j->backoff_ms;
-            j->backoff_ms = j->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : j->backoff_ms * 2;
+            write_failed(j, rc, now);
         } else if (j->failing) {
+            /* Written: the changes are safe again, but the trouble is not over until no
+             * write has failed for NAG_MS (said at the top of a later flush). */
             j->failing = false;
             j->backoff_ms = BACKOFF_MIN_MS;
-            sink_log_limit_end(&j->write_limit);
-            sink_log_say(j->cfg.log, SINK_LOG_NOTICE,
-                         "journal: writing again after %lld s; every change held in memory is "
-                         "now in %s",
-                         (long long)((now - j->fail_since_ms) / 1000), j->cur->path);
         }
     }
     bool still_unwritten = j->dir != NULL && (j->wchunk != t || j->woff != t->len);
@@ -1212,6 +1268,23 @@ void journal_snapshot_done(struct journal *j, uint64_t version)
 
 /* ---- the sync thread --------------------------------------------------------------- */
 
+/* Under mu (dropped to log): a sync trouble ends once no sync has failed for NAG_MS. Called
+ * after a good sync, and while the thread waits for something to sync (the end is said
+ * though nothing more is written). */
+static void sync_trouble_over(struct journal *j, int64_t now)
+{
+    if (j->sync_rc != 0 || !sink_log_limit_quiet(&j->sync_limit, now, NAG_MS, NULL))
+        return;
+    uint64_t failed = j->sync_failed;
+    int64_t since = j->sync_fail_since_ms;
+    pthread_mutex_unlock(&j->mu);
+    sink_log_say(j->cfg.log, SINK_LOG_NOTICE,
+                 "journal: fdatasync works again: none failed for %d s (the trouble began %lld s "
+                 "ago, %" PRIu64 " attempts failed)",
+                 NAG_MS / 1000, (long long)((now - since) / 1000), failed);
+    pthread_mutex_lock(&j->mu);
+}
+
 /* Under mu (dropped for the I/O): fdatasync every segment written since its last sync,
  * then let the reader see what they hold. */
 static void do_sync(struct journal *j)
@@ -1239,21 +1312,22 @@ static void do_sync(struct journal *j)
     int64_t now = sink_log_now_ms();
     pthread_mutex_lock(&j->mu);
     j->sync_rc = rc;
-    /* Failed segments are synced again every sync_ms: said once, then once a NAG_MS, and
-     * once when syncs work again. */
-    enum { QUIET, FIRST, STILL, AGAIN } tell = QUIET;
-    uint64_t failed = j->sync_failed, untold = 0;
-    int64_t since = j->sync_fail_since_ms;
+    /* Failed segments are synced again every sync_ms: said once, then once a NAG_MS with
+     * the count, and once when no sync has failed for NAG_MS (a sync that works between two
+     * failures does not end the trouble). */
+    enum { QUIET, FIRST, STILL } tell = QUIET;
+    uint64_t untold = 0;
     if (rc != 0) {
-        if (j->sync_failed++ == 0)
-            j->sync_fail_since_ms = since = now;
+        bool first = !sink_log_limit_active(&j->sync_limit);
+        if (first) {
+            j->sync_failed = 0;
+            j->sync_fail_since_ms = now;
+        }
+        j->sync_failed++;
         if (sink_log_limit_pass(&j->sync_limit, now, &untold))
-            tell = failed == 0 ? FIRST : STILL;
-    } else if (failed > 0) {
-        sink_log_limit_end(&j->sync_limit);
-        j->sync_failed = 0;
-        tell = AGAIN;
+            tell = first ? FIRST : STILL;
     }
+    int64_t since = j->sync_fail_since_ms;
     if (rc == 0) {
         if (target > atomic_load(&j->synced))
             atomic_store(&j->synced, target);
@@ -1287,15 +1361,13 @@ static void do_sync(struct journal *j)
                      strerror(-rc), j->cfg.sync_ms);
     else if (tell == STILL)
         sink_log_say(j->cfg.log, SINK_LOG_ERROR,
-                     "journal: fdatasync still failing (%s) after %lld s: %" PRIu64
+                     "journal: fdatasync keeps failing (%s), the trouble began %lld s ago: %" PRIu64
                      " attempts failed since the last line",
                      strerror(-rc), (long long)((now - since) / 1000), untold + 1);
-    else if (tell == AGAIN)
-        sink_log_say(j->cfg.log, SINK_LOG_NOTICE,
-                     "journal: fdatasync works again after %lld s (%" PRIu64 " attempts failed)",
-                     (long long)((now - since) / 1000), failed);
     wake_reader(j);
     pthread_mutex_lock(&j->mu);
+    if (rc == 0)
+        sync_trouble_over(j, now);
 }
 
 /* Sync thread, mu not held: drop segments every version of which is in the last snapshot
@@ -1363,6 +1435,7 @@ static void *sync_main(void *arg)
         int64_t now = sink_log_now_ms();
         bool asked = j->sync_req > j->sync_done;
         if (!asked && !sync_wanted(j)) {
+            sync_trouble_over(j, now);
             j->sync_waiting = true;
             wait_ms(j, &j->cond, 1000);
             j->sync_waiting = false;
@@ -1562,82 +1635,113 @@ static void reader_close(struct journal *j)
     j->rfd = -1;
     j->rlen = 0;
     j->rseg_first = 0;
+    j->rfoff = 0;
 }
 
-/* Reader: the rest of the segment (up to version last) is given up: counted by the
- * caller, said here (rate-limited: a dying disk can fail every segment in turn), and the
- * reader goes on after it. Returns 1 (look again). */
-static int skip_segment(struct journal *j, const char *path, const char *why, uint64_t last)
+/* The segment the reader is at, as journal_next saw it under mu. */
+struct rseg {
+    const char *path;
+    uint64_t first, whole, last; /* whole: bytes of whole records; last: the version ending them */
+    bool sealed;                 /* no more writes: once read to whole, done */
+};
+
+/* Reader: the rest of the segment (up to version g->last) is given up: the changes counted
+ * here (journal_skipped; the caller counts the segment), said here (rate-limited: a dying
+ * disk can fail every segment in turn), and the reader goes on after it. A sealed segment
+ * is done with; in the one still being written the reader goes on from the end it had at
+ * this moment, so what is appended after the bad spot is read (from byte 0 it would meet
+ * the same spot again, and skip everything appended since). Returns 1 (look again). */
+static int skip_segment(struct journal *j, const struct rseg *g, const char *why)
 {
     uint64_t untold = 0;
     if (sink_log_limit_pass(&j->read_limit, sink_log_now_ms(), &untold))
         sink_log_say(j->cfg.log, SINK_LOG_ERROR,
                      "journal: %s: %s at byte %" PRIu64 "; the rest of it (versions %" PRIu64
-                     "-%" PRIu64 ") is skipped, not published%s",
-                     path, why, j->rfoff, j->rpos + 1, last,
+                     "-%" PRIu64 ") is skipped, not published%s%s",
+                     g->path, why, j->rfoff, j->rpos + 1, g->last,
+                     g->sealed ? "" : "; what is appended to it from now on is read",
                      untold > 0 ? " (and more segments like it in the last minute)" : "");
-    j->rpos = max64(j->rpos, last);
+    /* Versions are numbered one by one: those from the reader's position to the segment's
+     * last are the changes left out. */
+    if (g->last > j->rpos)
+        atomic_fetch_add(&j->skipped, g->last - j->rpos);
+    j->rpos = max64(j->rpos, g->last);
     j->rerr_tries = 0;
-    reader_close(j);
+    if (g->sealed) {
+        reader_close(j);
+        return 1;
+    }
+    j->rseg_first = g->first; /* kept with the descriptor closed too: read_disk reopens here */
+    j->rfoff = g->whole;
+    j->rlen = 0;
     return 1;
 }
 
 /* Reader: reading the segment failed with err. Out of memory or descriptors passes (the
- * same read is tried again); anything else is tried again READ_TRIES times in all, then
- * the rest of the segment is skipped and counted (journal_unreadable), so the publisher
- * never stays stuck on it. Returns err (try again later) or 1 (skipped: look again). */
-static int read_failed(struct journal *j, const char *path, int err, uint64_t last)
+ * same read is tried again); anything else is tried again until the reads have failed for
+ * READ_GIVE_UP_MS, READ_TRIES times at least, then the rest of the segment is skipped and
+ * counted (journal_unreadable, journal_skipped), so the publisher never stays stuck on it.
+ * Returns err (try again later) or 1 (skipped: look again). */
+static int read_failed(struct journal *j, const struct rseg *g, int err)
 {
     if (err == -ENOMEM || err == -EMFILE || err == -ENFILE)
         return err;
-    if (++j->rerr_tries < READ_TRIES)
+    int64_t now = sink_log_now_ms();
+    if (j->rerr_tries++ == 0)
+        j->rerr_since_ms = now;
+    if (j->rerr_tries < READ_TRIES || now - j->rerr_since_ms < READ_GIVE_UP_MS)
         return err == -ENODATA ? -EIO : err;
-    char why[160];
-    snprintf(why, sizeof(why), "cannot be read back (%s, %d tries)",
+    char why[200];
+    snprintf(why, sizeof(why), "cannot be read back (%s; %u tries in %lld s)",
              err == -ENODATA ? "the file is shorter than what was written to it" : strerror(-err),
-             READ_TRIES);
+             j->rerr_tries, (long long)((now - j->rerr_since_ms) / 1000));
     atomic_fetch_add(&j->unreadable, 1);
-    return skip_segment(j, path, why, last);
+    return skip_segment(j, g, why);
 }
 
-/* Reader, mu not held: the next record from segment (path, first, whole, sealed, last).
- * Returns 0, -EAGAIN (none ready), 1 (segment done: look again) or a negative errno (a
- * read that failed and is tried again at the next call). */
-static int read_disk(struct journal *j, const char *path, uint64_t first, uint64_t whole,
-                     uint64_t last, bool sealed, uint64_t limit, char **buf, size_t *cap,
-                     struct journal_record *out)
+/* Reader, mu not held: the next record from segment g. Returns 0, -EAGAIN (none ready), 1
+ * (segment done: look again) or a negative errno (a read that failed and is tried again at
+ * the next call). */
+static int read_disk(struct journal *j, const struct rseg *g, uint64_t limit, char **buf,
+                     size_t *cap, struct journal_record *out)
 {
-    if (j->rfd < 0 || j->rseg_first != first) {
+    if (j->rfd < 0 || j->rseg_first != g->first) {
+        /* Back at a segment whose open failed, or at the one being written past a bad spot
+         * (skip_segment): on from where the reader was in it. */
+        uint64_t from = j->rfd < 0 && j->rseg_first == g->first ? j->rfoff : 0;
         reader_close(j);
-        if ((j->rfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        j->rseg_first = g->first;
+        j->rfoff = from;
+        if ((j->rfd = open(g->path, O_RDONLY | O_CLOEXEC)) < 0) {
             if (errno != ENOENT)
-                return read_failed(j, path, -errno, last);
-            j->rpos = max64(j->rpos, last); /* compacted meanwhile: nothing left to read */
+                return read_failed(j, g, -errno);
+            /* Compacted meanwhile: nothing left to read. */
+            j->rpos = max64(j->rpos, g->last);
+            j->rerr_tries = 0;
+            reader_close(j);
             return 1;
         }
-        j->rseg_first = first;
-        j->rfoff = 0;
     }
     for (;;) {
-        if (j->rfoff + HDR > whole) {
-            if (!sealed)
+        if (j->rfoff + HDR > g->whole) {
+            if (!g->sealed)
                 return -EAGAIN;
-            j->rpos = max64(j->rpos, last);
+            j->rpos = max64(j->rpos, g->last);
             reader_close(j);
             return 1;
         }
         const char *h, *p = NULL;
-        int rc = rbuf_get(j, j->rfoff, HDR, whole, &h);
+        int rc = rbuf_get(j, j->rfoff, HDR, g->whole, &h);
         if (rc != 0)
-            return read_failed(j, path, rc, last);
+            return read_failed(j, g, rc);
         uint32_t len = get32(h), crc = get32(h + 4);
-        rc = len >= PAY_FIXED && len <= REC_MAX ? rbuf_get(j, j->rfoff + HDR, len, whole, &p)
+        rc = len >= PAY_FIXED && len <= REC_MAX ? rbuf_get(j, j->rfoff + HDR, len, g->whole, &p)
                                                 : -EBADMSG;
         if (rc != 0 && rc != -EBADMSG)
-            return read_failed(j, path, rc, last);
+            return read_failed(j, g, rc);
         if (rc == -EBADMSG || crc32c(p, len) != crc) {
             atomic_fetch_add(&j->corrupt, 1);
-            return skip_segment(j, path, "a bad record while reading it back", last);
+            return skip_segment(j, g, "a bad record while reading it back");
         }
         uint64_t v = get64(p);
         if (v <= j->rpos) {
@@ -1688,12 +1792,11 @@ int journal_next(struct journal *j, char **buf, size_t *cap, struct journal_reco
             return -EAGAIN;
         }
         char *path = strdup(s->path);
-        uint64_t first = s->first, whole = s->whole, last = s->last;
-        bool sealed = s->sealed;
+        struct rseg g = {path, s->first, s->whole, s->last, s->sealed};
         pthread_mutex_unlock(&j->mu);
         if (path == NULL)
             return -ENOMEM;
-        int rc = read_disk(j, path, first, whole, last, sealed, limit, buf, cap, out);
+        int rc = read_disk(j, &g, limit, buf, cap, out);
         free(path);
         if (rc == 1)
             continue;
@@ -1813,6 +1916,7 @@ void journal_stats(struct journal *j, struct journal_stats *o)
     o->torn = atomic_load(&j->torn);
     o->corrupt = atomic_load(&j->corrupt);
     o->unreadable = atomic_load(&j->unreadable);
+    o->skipped = atomic_load(&j->skipped);
     int64_t t0 = 0;
     pthread_mutex_lock(&j->mu);
     o->bytes = j->bytes;
@@ -1871,6 +1975,9 @@ void journal_counters(struct journal *j, counter_fn fn, void *d)
     counter_total(fn, d, "journal_unreadable", COUNTER_UNIT_NONE, s.unreadable,
                   "Segments the publisher could not read back (an I/O error, a file cut): "
                   "the rest of each skipped, not published.");
+    counter_total(fn, d, "journal_skipped", COUNTER_UNIT_NONE, s.skipped,
+                  "Changes never published: the rest of a segment the publisher could not read "
+                  "back or met a damaged record in.");
     if (!j->cfg.reader)
         return;
     counter_gauge(fn, d, "lag_changes", COUNTER_UNIT_NONE,

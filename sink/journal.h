@@ -173,6 +173,7 @@ struct journal_stats {
     uint64_t write_errors, sync_errors;
     uint64_t torn, corrupt; /* recoveries: cut tails, bad records set aside */
     uint64_t unreadable;    /* segments the reader could not read back: the rest skipped */
+    uint64_t skipped;       /* changes in the rest of those (and of corrupt ones): not read */
     double lag_s;           /* age of the oldest unconfirmed change (reader), 0 when none */
     bool disk;              /* files, not memory only */
 };

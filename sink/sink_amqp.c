@@ -417,8 +417,10 @@ static int fill_window(struct sink_amqp *a)
         struct journal_record r;
         int rc = journal_next(a->j, &m->buf, &m->cap, &r);
         if (rc != 0) {
-            /* Tried again at the next turn (every IDLE_POLL_MS at most); a segment that
-             * stays unreadable is given up by the journal (journal_unreadable). */
+            /* Tried again at the next turn: as soon as the broker sends anything (an ack, a
+             * heartbeat), IDLE_POLL_MS at the latest, so tries can come milliseconds apart.
+             * The journal gives a segment up only once its reads have failed for 10 s
+             * (journal_unreadable, its changes in journal_skipped). */
             uint64_t untold = 0;
             if (rc != -EAGAIN && sink_log_limit_pass(&a->read_trouble, sink_log_now_ms(), &untold))
                 sink_log_say(a->cfg.log, SINK_LOG_ERROR,
@@ -478,8 +480,8 @@ static int connect_next(struct sink_amqp *a)
         say_trouble(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; trying %s now",
                     shown(a, i), a->reason, shown(a, cur_node(a)));
     else
-        say_trouble(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; %sretrying in %.1f s",
-                    shown(a, i), a->reason, n > 1 ? "no node answered; " : "", wait / 1000.0);
+        say_trouble(a, SINK_LOG_WARNING, "amqp: cannot connect to %s: %s; %sretrying in %d ms",
+                    shown(a, i), a->reason, n > 1 ? "no node answered; " : "", wait);
     wait_stop(a, wait);
     return -1;
 }

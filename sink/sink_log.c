@@ -18,7 +18,8 @@ void sink_log_say(sink_log_fn log, int level, const char *fmt, ...)
     log(level, msg);
 }
 
-int64_t sink_log_now_ms(void)
+/* Weak: tests/test_journal.c replaces it to move time on (see sink_log.h). */
+__attribute__((weak)) int64_t sink_log_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -30,6 +31,7 @@ bool sink_log_limit_pass(struct sink_log_limit *l, int64_t now_ms, uint64_t *unt
     unsigned burst = l->burst > 0 ? l->burst : 1;
     if (l->streak < UINT_MAX)
         l->streak++;
+    l->last_ms = now_ms;
     if (l->streak > burst && now_ms < l->next_ms) {
         l->untold++;
         return false;
@@ -49,6 +51,17 @@ void sink_log_limit_said(struct sink_log_limit *l, int64_t now_ms)
         l->streak = burst;
     l->untold = 0;
     l->next_ms = now_ms + l->every_ms;
+}
+
+bool sink_log_limit_quiet(struct sink_log_limit *l, int64_t now_ms, int64_t quiet_ms,
+                          uint64_t *untold)
+{
+    if (l->streak == 0 || now_ms - l->last_ms < quiet_ms)
+        return false;
+    uint64_t n = sink_log_limit_end(l);
+    if (untold != NULL)
+        *untold = n;
+    return true;
 }
 
 uint64_t sink_log_limit_end(struct sink_log_limit *l)

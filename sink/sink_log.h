@@ -27,7 +27,9 @@ typedef void (*sink_log_fn)(int level, const char *msg);
 void sink_log_say(sink_log_fn log, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The monotonic clock in milliseconds: what the sinks time back-offs and limiters with. */
+/* The monotonic clock in milliseconds: what the sinks time back-offs and limiters with.
+ * Defined weak: a unit test may define its own (a clock it moves on) to drive a trouble of
+ * minutes in a moment. */
 int64_t sink_log_now_ms(void);
 
 /* A streak of lines about one trouble: the first `burst` lines are said, then at most one
@@ -40,6 +42,7 @@ struct sink_log_limit {
     unsigned streak;  /* lines asked for in this streak */
     uint64_t untold;  /* left out since the last line said */
     int64_t next_ms;  /* past the burst, when the next line may be said */
+    int64_t last_ms;  /* when the last line was asked for */
 };
 
 #define SINK_LOG_LIMIT(b, ms) ((struct sink_log_limit){.burst = (b), .every_ms = (ms)})
@@ -56,6 +59,14 @@ void sink_log_limit_said(struct sink_log_limit *l, int64_t now_ms);
 /* The trouble is over: returns how many lines were left out since the last one said, and
  * the next streak starts with its burst again. */
 uint64_t sink_log_limit_end(struct sink_log_limit *l);
+
+/* Things work at now_ms: a streak ends only once no line was asked for during quiet_ms, so a
+ * trouble that comes and goes (a sync that fails, then works, then fails) stays one streak
+ * rather than a "failed" and a "works again" line per round. Returns true when it ends now
+ * (say so), with *untold (may be NULL) the lines left out since the last one said; false
+ * when no streak is going on or the last trouble is too recent. */
+bool sink_log_limit_quiet(struct sink_log_limit *l, int64_t now_ms, int64_t quiet_ms,
+                          uint64_t *untold);
 
 /* Whether a streak is going on (a line was asked for since the last end). */
 static inline bool sink_log_limit_active(const struct sink_log_limit *l)

@@ -1,8 +1,9 @@
 /* test_journal.c - the change journal: order in memory and across segment files, recovery
  * of a torn tail and of a corrupt middle segment, the confirmed position, compaction,
  * memory only (no thread, the cache left out of a fork), a write error (RLIMIT_FSIZE), a
- * failing fdatasync (a seam), a segment unreadable under the reader, the reader's wake-up
- * descriptor, and how a start resumes the version series. */
+ * failing fdatasync (a seam), writes and syncs that fail now and then (one trouble, its log
+ * bounded: a seam for the sinks' clock moves time on), a segment unreadable under the
+ * reader, the reader's wake-up descriptor, and how a start resumes the version series. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,21 +30,47 @@
 #include <unistd.h>
 
 static char dir[256];
-static char logged[8192];
+static char logged[65536];
+static unsigned n_logged; /* lines logged, should logged be full */
 
 /* A seam: the journal's fdatasync calls come here (this definition comes before libc's
- * at link time); while sync_fails is set they fail with EIO, as on a dying device. */
-static atomic_int sync_fails, sync_calls;
+ * at link time); while sync_fails is set they fail with EIO, as on a dying device; while
+ * sync_flaky is set every other one does (a writeback error is reported once, then the
+ * retry returns 0). */
+static atomic_int sync_fails, sync_flaky, sync_calls;
 
 int fdatasync(int fd)
 {
-    atomic_fetch_add(&sync_calls, 1);
-    if (atomic_load(&sync_fails)) {
+    int n = atomic_fetch_add(&sync_calls, 1);
+    if (atomic_load(&sync_fails) || (atomic_load(&sync_flaky) && n % 2 == 0)) {
         errno = EIO;
         return -1;
     }
     return (int)syscall(SYS_fdatasync, fd);
 }
+
+/* A seam: the sinks' clock (sink_log_now_ms is weak) runs clock_shift ahead of the
+ * monotonic clock, so a test moves time on by minutes in a moment. It only ever grows. */
+static _Atomic int64_t clock_shift;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + atomic_load(&clock_shift);
+}
+
+int64_t sink_log_now_ms(void)
+{
+    return now_ms();
+}
+
+static void move_clock(int64_t ms)
+{
+    atomic_fetch_add(&clock_shift, ms);
+}
+
+#define NAG_MS 30000 /* journal.c's: while a trouble lasts, a line this often */
 
 static unsigned count_lines(const char *what)
 {
@@ -58,6 +85,13 @@ static void test_log(int level, const char *msg)
     (void)level;
     size_t n = strlen(logged);
     snprintf(logged + n, sizeof(logged) - n, "%s\n", msg);
+    n_logged++;
+}
+
+static void clear_log(void)
+{
+    logged[0] = '\0';
+    n_logged = 0;
 }
 
 static int setup(void **st)
@@ -65,8 +99,9 @@ static int setup(void **st)
     (void)st;
     snprintf(dir, sizeof(dir), "/tmp/injector-journal.XXXXXX");
     assert_non_null(mkdtemp(dir));
-    logged[0] = '\0';
+    clear_log();
     atomic_store(&sync_fails, 0); /* a test that failed midway leaves syncs working */
+    atomic_store(&sync_flaky, 0);
     return 0;
 }
 
@@ -76,13 +111,6 @@ static int teardown(void **st)
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct journal *open_j(const struct journal_config *cfg, struct journal_recovery *rec)
@@ -529,7 +557,7 @@ static void test_journal_corrupt_middle_segment_keeps_the_good_part(void **st)
     assert_int_equal(pwrite(fd, &b, 1, at), 1);
     close(fd);
 
-    logged[0] = '\0';
+    clear_log();
     j = open_j(&cfg, &rec);
     assert_int_equal(rec.corrupt, 1);
     assert_int_equal(rec.torn, 0);
@@ -641,12 +669,15 @@ static void test_journal_write_error_holds_in_memory_and_recovers(void **st)
     /* The reader gets every change all the same (counted as not durable). */
     uint64_t pos = 0;
     assert_int_equal(read_n(j, &pos, 1000), 1000);
-    /* Room again: the next flush after the back-off writes what memory held. */
+    /* Room again: the next flush after the back-off writes what memory held; the log says
+     * so once writes have worked for NAG_MS (a disk that comes and goes is one trouble). */
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     journal_flush(j, now_ms() + 10000);
     journal_stats(j, &s);
     assert_int_equal(s.unwritten, 0);
-    assert_non_null(strstr(logged, "writing again"));
+    assert_null(strstr(logged, "writing again"));
+    journal_flush(j, now_ms() + 10000 + NAG_MS);
+    assert_int_equal(count_lines("writing again"), 1);
     journal_confirmed(j, 1000);
     assert_int_equal(journal_finish(j), 0);
     journal_free(j);
@@ -693,8 +724,9 @@ static void test_journal_crash_while_writes_fail_starts_a_new_series(void **st)
 
 /* A device whose fdatasync keeps failing: the segments are synced again every
  * --journal-sync (here 5 ms), and every failure is counted, but the log says it once, then
- * once every 30 s, and once when syncs work again (it said every failure: ~20 lines a
- * second at the default 50 ms). The changes are published all the same (not durable). */
+ * once every 30 s, and once when syncs have worked again for 30 s (it said every failure:
+ * ~20 lines a second at the default 50 ms). The changes are published all the same (not
+ * durable). */
 static void test_journal_failing_sync_keeps_the_log_bounded(void **st)
 {
     (void)st;
@@ -718,13 +750,189 @@ static void test_journal_failing_sync_keeps_the_log_bounded(void **st)
     uint64_t pos = 0;
     assert_int_equal(read_n(j, &pos, v), v); /* the reader was not held back */
     assert_int_equal(count_lines("fdatasync"), 1);
-    /* The device works again: said once; what was written is synced now. */
+    /* The device works again: what was written is synced now; said once no sync has
+     * failed for NAG_MS. */
     atomic_store(&sync_fails, 0);
     assert_int_equal(journal_sync(j), 0);
     journal_stats(j, &s);
     assert_int_equal(s.synced, v);
+    move_clock(NAG_MS);
+    assert_int_equal(journal_sync(j), 0);
     assert_int_equal(count_lines("fdatasync"), 2);
     assert_non_null(strstr(logged, "fdatasync works again"));
+    journal_free(j);
+}
+
+/* Lines about the journal's syncs (all of them name fdatasync). */
+static unsigned sync_lines(void)
+{
+    return count_lines("fdatasync");
+}
+
+/* A dying disk reports a writeback error once and the retry returns 0: with new changes
+ * every sync, every other fdatasync fails, here for ten minutes (a clock moved on 2 s a
+ * round). That is one trouble: its first line, then one per NAG_MS saying how many failed
+ * meanwhile, and "works again" only once syncs have worked for NAG_MS. (Every success
+ * ended the streak, so each round said "failed" and "works again": 20-40 lines a second at
+ * the default 50 ms.) */
+static void test_journal_sync_failing_now_and_then_is_one_trouble(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(true);
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 10, 10);
+    assert_int_equal(journal_sync(j), 0);
+    atomic_store(&sync_calls, 0);
+    atomic_store(&sync_flaky, 1);
+    uint64_t v = 10;
+    int64_t t0 = now_ms();
+    for (int round = 0; round < 300; round++) {
+        append_range(j, v + 1, v + 5, 5);
+        v += 5;
+        journal_sync(j);
+        move_clock(2000);
+    }
+    int64_t lasted = now_ms() - t0;
+    struct journal_stats s;
+    journal_stats(j, &s);
+    /* At least one fdatasync a round, every other one failing: a failure every 4 s. */
+    assert_true(atomic_load(&sync_calls) >= 300);
+    assert_true(s.sync_errors >= 150);
+    /* The first line, then one per NAG_MS at most, each with the count left out. */
+    assert_true(sync_lines() >= 2);
+    assert_true(sync_lines() <= 1 + lasted / NAG_MS + 1);
+    assert_int_equal(n_logged, sync_lines());
+    assert_non_null(strstr(logged, "attempts failed since the last line"));
+    assert_null(strstr(logged, "works again"));
+    /* Syncs work again: 20 s of them is not yet the end of the trouble. */
+    atomic_store(&sync_flaky, 0);
+    for (int round = 0; round < 10; round++) {
+        append_range(j, v + 1, v + 5, 5);
+        v += 5;
+        assert_int_equal(journal_sync(j), 0);
+        move_clock(2000);
+    }
+    assert_null(strstr(logged, "works again"));
+    unsigned before = sync_lines();
+    /* Past NAG_MS without a failure: said once. */
+    move_clock(NAG_MS - 20000 + 1000);
+    append_range(j, v + 1, v + 5, 5);
+    v += 5;
+    assert_int_equal(journal_sync(j), 0);
+    assert_int_equal(journal_sync(j), 0);
+    assert_int_equal(count_lines("fdatasync works again"), 1);
+    assert_int_equal(sync_lines(), before + 1);
+    journal_stats(j, &s);
+    assert_int_equal(s.synced, v);
+    uint64_t pos = 0;
+    assert_int_equal(read_n(j, &pos, v), v); /* published all along */
+    journal_free(j);
+}
+
+/* A disk whose writes fail and work by turns (here RLIMIT_FSIZE lowered and raised around
+ * every other flush, for ten minutes of flushes a second apart): one trouble, as for syncs.
+ * Every change ends in the file. (Each good write ended the streak: a "failed" and a
+ * "writing again" line a round.) */
+static void test_journal_write_failing_now_and_then_is_one_trouble(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(true);
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 100, 10); /* ~12 KiB: past the small limit below */
+    assert_int_equal(journal_sync(j), 0);
+    struct rlimit old, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = (struct rlimit){4096, old.rlim_max};
+    signal(SIGXFSZ, SIG_IGN);
+    int64_t t = now_ms();
+    uint64_t v = 100;
+    int failed = 0;
+    for (int round = 0; round < 600; round++, t += 1000) {
+        append(j, ++v);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+        failed += journal_flush(j, t) != 0;
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        assert_int_equal(journal_flush(j, t + 500), 0); /* past the back-off: written */
+    }
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(failed, 600);
+    struct journal_stats s;
+    journal_stats(j, &s);
+    assert_int_equal(s.write_errors, 600);
+    assert_int_equal(s.unwritten, 0);
+    assert_int_equal(s.lost, 0);
+    /* The first line, then one per NAG_MS at most (600 s: 20), each with the count. */
+    assert_int_equal(count_lines("File too large"), n_logged);
+    assert_true(n_logged >= 2 && n_logged <= 1 + 600000 / NAG_MS);
+    assert_non_null(strstr(logged, "failed since the last line"));
+    assert_null(strstr(logged, "writing again"));
+    /* No write failed for 20 s: not yet; for NAG_MS: said once (a flush with nothing to
+     * write says it too). */
+    journal_flush(j, t + 20000);
+    assert_null(strstr(logged, "writing again"));
+    journal_flush(j, t + NAG_MS);
+    journal_flush(j, t + NAG_MS + 1000);
+    assert_int_equal(count_lines("writing again"), 1);
+    assert_int_equal(journal_finish(j), 0);
+    journal_free(j);
+    struct journal_recovery rec;
+    j = open_j(&cfg, &rec);
+    assert_int_equal(rec.records, v);
+    journal_free(j);
+}
+
+/* No descriptor left (EMFILE: RLIMIT_NOFILE lowered to the lowest free one) while writes
+ * to the current segment work: a new segment cannot be started, the roll is retried every
+ * second for ten minutes and the current one takes the writes. The log says it once, then
+ * one line per NAG_MS with the count, and once a roll works again. (It said every retry:
+ * ~3,600 lines an hour.) */
+static void test_journal_roll_that_fails_keeps_the_log_bounded(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(true);
+    cfg.segment_max = 4096;
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 100, 10);
+    assert_int_equal(journal_sync(j), 0);
+    size_t files = count_files(".jnl");
+    struct rlimit old, none;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(lowest >= 0);
+    close(lowest);
+    none = (struct rlimit){(rlim_t)lowest, old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &none), 0);
+    int64_t t = now_ms();
+    uint64_t v = 100;
+    int errors = 0;
+    for (int round = 0; round < 600; round++, t += 1000) {
+        append(j, ++v);
+        errors += journal_flush(j, t) != 0;
+    }
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(errors, 0); /* written all the same, to the current segment */
+    assert_int_equal(count_files(".jnl"), files);
+    struct journal_stats s;
+    journal_stats(j, &s);
+    assert_int_equal(s.unwritten, 0);
+    assert_int_equal(s.write_errors, 0);
+    assert_int_equal(count_lines("new segment"), n_logged);
+    assert_int_equal(count_lines("Too many open files"), n_logged);
+    assert_true(n_logged >= 2 && n_logged <= 1 + 600000 / NAG_MS);
+    assert_non_null(strstr(logged, "failed since the last line"));
+    /* Descriptors again: the next roll works, and says so once. */
+    append(j, ++v);
+    assert_int_equal(journal_flush(j, t), 0);
+    append(j, ++v);
+    assert_int_equal(journal_flush(j, t + 1000), 0);
+    assert_int_equal(count_files(".jnl"), files + 1);
+    assert_int_equal(count_lines("started a new segment"), 1);
+    assert_int_equal(journal_sync(j), 0);
+    uint64_t pos = 0;
+    assert_int_equal(read_n(j, &pos, v), v);
     journal_free(j);
 }
 
@@ -750,9 +958,10 @@ static void cut_segment(size_t index, off_t into)
 }
 
 /* A segment the reader cannot read back (here cut under it; a failing disk gives EIO):
- * after a few tries the rest of that segment is skipped and counted, the reader goes on
- * with the next one, and the log says so in a bounded number of lines. (It returned -EIO
- * for ever, its position never moving on: the publisher was stuck, ~5 lines a second.) */
+ * once its reads have failed for 10 s (three tries at least) the rest of that segment is
+ * skipped and counted, in segments and in changes, the reader goes on with the next one,
+ * and the log says so in a bounded number of lines. (It returned -EIO for ever, its
+ * position never moving on: the publisher was stuck, ~5 lines a second.) */
 static void test_journal_unreadable_segment_is_skipped_and_counted(void **st)
 {
     (void)st;
@@ -770,36 +979,166 @@ static void test_journal_unreadable_segment_is_skipped_and_counted(void **st)
      * header, the other inside a record's body. */
     cut_segment(3, 4);
     cut_segment(6, 20);
-    logged[0] = '\0';
+    clear_log();
 
+    /* As the publisher reads: on news, wait for the wake-up; on a failed read, try again
+     * later (here 4 s later, by the clock the journal reads). */
     char *buf = NULL;
     size_t cap = 0;
     unsigned errors = 0, jumps = 0;
-    int64_t deadline = now_ms() + 5000;
-    while (pos < 1000 && now_ms() < deadline) {
+    uint64_t gaps = 0;
+    while (pos < 1000) {
         struct journal_record r;
         int rc = journal_next(j, &buf, &cap, &r);
-        if (rc == -EAGAIN || rc == -EIO) {
-            errors += rc == -EIO;
-            usleep(1000);
+        if (rc == -EAGAIN) {
+            if (!wait_wake(j, 5000))
+                break;
+            continue;
+        }
+        if (rc == -EIO) {
+            errors++;
+            move_clock(4000);
             continue;
         }
         assert_int_equal(rc, 0);
         assert_true(r.version > pos);
         jumps += r.version != pos + 1;
+        gaps += r.version - pos - 1;
         pos = r.version;
     }
     free(buf);
     assert_int_equal(pos, 1000); /* not stuck */
     assert_int_equal(jumps, 2);  /* the rest of each cut segment skipped, nothing else */
-    assert_true(errors >= 2 && errors <= 4);
+    /* Each given up at its fourth failed read: the first three at 0, 4 and 8 s returned
+     * -EIO, the fourth came 12 s after the first (10 s and three tries are the minimum). */
+    assert_int_equal(errors, 6);
     struct journal_stats s;
     journal_stats(j, &s);
     assert_int_equal(s.unreadable, 2);
+    assert_int_equal(s.skipped, gaps); /* every change skipped counted, not only segments */
+    assert_true(gaps > 20);
     assert_int_equal(s.corrupt, 0); /* a read that fails is not a damaged record */
-    assert_int_equal(count_lines("\n"), 2);
+    assert_int_equal(n_logged, 2);
     assert_non_null(strstr(logged, "cannot be read back"));
     assert_non_null(strstr(logged, "is skipped"));
+    journal_free(j);
+}
+
+/* A read that fails is tried again at every journal_next, and the publisher's poll returns
+ * at once on acks and heartbeats: tries can come milliseconds apart. So a segment is given
+ * up (with up to 16 MiB of changes in it) only once its reads have failed for 10 s, not
+ * after three tries whenever they came (one transient EIO gave a segment up). */
+static void test_journal_unreadable_segment_is_given_up_only_after_a_while(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(true);
+    cfg.segment_max = 8192;
+    cfg.chunk_bytes = 4096;
+    cfg.cache_bytes = 16384;
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 1000, 25);
+    assert_int_equal(journal_sync(j), 0);
+    uint64_t pos = 0;
+    assert_int_equal(read_n(j, &pos, 100), 100);
+    cut_segment(3, 4);
+    char *buf = NULL;
+    size_t cap = 0;
+    struct journal_record r;
+    int rc;
+    while ((rc = journal_next(j, &buf, &cap, &r)) == 0) {
+        assert_int_equal(r.version, pos + 1);
+        pos = r.version;
+    }
+    assert_int_equal(rc, -EIO);
+    /* A hundred tries at once, then 5 s on: still tried, nothing given up. */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(journal_next(j, &buf, &cap, &r), -EIO);
+    move_clock(5000);
+    assert_int_equal(journal_next(j, &buf, &cap, &r), -EIO);
+    struct journal_stats s;
+    journal_stats(j, &s);
+    assert_int_equal(s.unreadable, 0);
+    assert_int_equal(s.skipped, 0);
+    assert_int_equal(n_logged, 0);
+    /* 10 s of failed reads: given up, the next record is the next segment's first. */
+    move_clock(5000);
+    assert_int_equal(journal_next(j, &buf, &cap, &r), 0);
+    assert_true(r.version > pos + 1);
+    journal_stats(j, &s);
+    assert_int_equal(s.unreadable, 1);
+    assert_int_equal(s.skipped, r.version - pos - 1);
+    assert_int_equal(count_lines("cannot be read back"), 1);
+    pos = r.version;
+    assert_int_equal(read_n(j, &pos, 1000 - pos), 1000 - r.version);
+    free(buf);
+    journal_free(j);
+}
+
+/* Flip a byte in the body of the record of version v in segment index's file. */
+static void spoil_record(size_t index, uint64_t v)
+{
+    char seg[512];
+    segment_path(index, seg, sizeof(seg));
+    int fd = open(seg, O_RDWR);
+    assert_true(fd >= 0);
+    off_t off = 0;
+    for (;;) {
+        uint32_t len;
+        uint64_t ver;
+        assert_int_equal(pread(fd, &len, 4, off), 4);
+        assert_int_equal(pread(fd, &ver, 8, off + 8), 8);
+        if (ver == v)
+            break;
+        off += 8 + (off_t)len;
+    }
+    char b;
+    assert_int_equal(pread(fd, &b, 1, off + 30), 1);
+    b ^= 0x5a;
+    assert_int_equal(pwrite(fd, &b, 1, off + 30), 1);
+    close(fd);
+}
+
+/* A bad spot in the segment still being written: the rest of it at that moment is skipped
+ * (and counted), but what is appended after it is read. (Skipping closed the segment, and
+ * reading it again began at byte 0, met the same bad spot and skipped everything appended
+ * since, for as long as the segment was written: up to 16 MiB of changes.) */
+static void test_journal_bad_spot_in_the_current_segment_skips_only_what_was_there(void **st)
+{
+    (void)st;
+    struct journal_config cfg = disk(true); /* one segment: 16 MiB */
+    cfg.chunk_bytes = 4096;                 /* memory holds little: */
+    cfg.cache_bytes = 16384;                /* the reader has to go to the file */
+    struct journal *j = open_j(&cfg, NULL);
+    assert_int_equal(journal_start(j, 1, 0), 0);
+    append_range(j, 1, 600, 25);
+    assert_int_equal(journal_sync(j), 0);
+    struct journal_stats s;
+    journal_stats(j, &s);
+    assert_true(s.cached < 400); /* version 200 is only in the file */
+    spoil_record(0, 200);
+    uint64_t pos = 0;
+    assert_int_equal(read_n(j, &pos, 199), 199);
+    char *buf = NULL;
+    size_t cap = 0;
+    struct journal_record r;
+    assert_int_equal(journal_next(j, &buf, &cap, &r), -EAGAIN); /* 200-600 skipped */
+    free(buf);
+    journal_stats(j, &s);
+    assert_int_equal(s.corrupt, 1);
+    assert_int_equal(s.skipped, 401);
+    assert_int_equal(count_lines("is skipped"), 1);
+    /* Appended after the bad spot, read back from the same file. */
+    append_range(j, 601, 1400, 25);
+    assert_int_equal(journal_sync(j), 0);
+    journal_stats(j, &s);
+    assert_true(s.cached < 400);
+    assert_int_equal(count_files(".jnl"), 1);
+    pos = 600;
+    assert_int_equal(read_n(j, &pos, 800), 800);
+    journal_stats(j, &s);
+    assert_int_equal(s.corrupt, 1);
+    assert_int_equal(s.skipped, 401);
     journal_free(j);
 }
 
@@ -960,7 +1299,12 @@ int main(void)
         T(test_journal_write_error_holds_in_memory_and_recovers),
         T(test_journal_crash_while_writes_fail_starts_a_new_series),
         T(test_journal_failing_sync_keeps_the_log_bounded),
+        T(test_journal_sync_failing_now_and_then_is_one_trouble),
+        T(test_journal_write_failing_now_and_then_is_one_trouble),
+        T(test_journal_roll_that_fails_keeps_the_log_bounded),
         T(test_journal_unreadable_segment_is_skipped_and_counted),
+        T(test_journal_unreadable_segment_is_given_up_only_after_a_while),
+        T(test_journal_bad_spot_in_the_current_segment_skips_only_what_was_there),
         T(test_journal_reader_on_another_thread),
         T(test_journal_wakefd_wakes_the_idle_reader),
         T(test_journal_resume_decides_the_series),

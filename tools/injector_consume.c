@@ -677,13 +677,13 @@ static bool next_node(const struct args *a, const char *what, bool wait)
         if (pause == 0)
             fprintf(stderr, "injector-consume: %s; trying %s now%s\n", what, next, more);
         else if (amqp_nodes_count(a->nodes) == 1)
-            fprintf(stderr, "injector-consume: %s; retrying in %.1f s%s\n", what, pause / 1000.0,
+            fprintf(stderr, "injector-consume: %s; retrying in %u ms%s\n", what, (unsigned)pause,
                     more);
         else
             fprintf(stderr,
-                    "injector-consume: %s; every node failed: retrying in %.1f s, "
+                    "injector-consume: %s; every node failed: retrying in %u ms, "
                     "from %s%s\n",
-                    what, pause / 1000.0, next, more);
+                    what, (unsigned)pause, next, more);
     }
     pause_s(pause / 1000.0);
     return true;

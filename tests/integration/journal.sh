@@ -163,11 +163,11 @@ case_disk_full() {
         fail "segments: $(ls "$WORK/full/state/journal")"
     lines=$(grep -c 'journal: writing to .* failed: No space left on device' "$WORK/d.err")
     [ "$lines" -eq 1 ] || fail "$lines lines for one full disk"
-    # Room again: what memory held is written.
+    # Room again: what memory held is written. (The log says "writing again" only once no
+    # write has failed for 30 s, a disk that comes and goes being one trouble: test_journal
+    # checks that line.)
     mount -o remount,size=64m "$WORK/full"
-    wait_for 30 grep -q 'journal: writing again after' "$WORK/d.err" || fail "never wrote again"
-    kill -USR1 "$PID_d"
-    wait_for 10 _unwritten_zero || fail "journal_unwritten=$(counter d journal_unwritten)"
+    wait_for 30 _unwritten_zero || fail "never wrote again: journal_unwritten=$(counter d journal_unwritten)"
     consume --queue "$EXCHANGE-q" --timeout 2 >"$WORK/got.json"
     check_versions "$WORK/got.json" 20000
     echo "full disk: $(counter d journal_write_errors) failed writes, $(counter d not_durable)" \
