@@ -5,7 +5,9 @@
  * must be a refused and counted alert, not the end of the daemon. Include this instead of
  * <uthash.h>: after a HASH_ADD*, oom_flag says whether it failed (clear it before). The
  * flag is static: each file that includes this has its own, owned by the thread that owns
- * that file's tables (the loop thread).
+ * that file's tables (the loop thread). A file may define HASH_BLOOM first (state.c does):
+ * its tables then carry uthash's filter fields, which is harmless because no table is
+ * handed to another file.
  */
 #ifndef INJECTOR_HASH_H
 #define INJECTOR_HASH_H

@@ -14,6 +14,19 @@
  * costs 50 instructions, Jenkins 150), and FNV-1a spreads keys that differ in a digit or
  * two (n000417, n000418, 10.0.3.7) evenly over the buckets. */
 #define HASH_FUNCTION HASH_FNV
+/* A bloom filter per table (uthash's HASH_BLOOM: one bit per key, at the hash's low 22
+ * bits, 512 KiB per table, made with the table's first key): a raise looks its key and
+ * host up and usually misses, and a miss whose bit is clear skips the walk of the bucket
+ * chain, each hop of which is a cache miss on another alert. Measured with bench-parse,
+ * new alerts: 9% less time per alert at 100,000 and at 1,000,000 alerts; repeats the same.
+ * False positives (a walk as before) are 1 - e^(-keys / 2^22): 2% at 100,000 keys, 21% at
+ * 1,000,000. A larger filter has fewer of them but stops fitting in L2 and measured slower
+ * (2^24: 4% less time at 100,000). Deleting a key leaves its bit set (uthash never clears
+ * bits): the filter fills with every distinct key seen since the table was made, so churn
+ * through ever-new keys slowly brings lookups back to the cost without it, never to a wrong
+ * answer; the same keys coming and going set the same bits. A table that empties is freed
+ * with its filter. */
+#define HASH_BLOOM 22
 #include "collector/hash.h"
 
 #define TEXT_ABSENT UINT32_MAX

@@ -747,6 +747,36 @@ static void test_state_generation_and_refresh(void **st)
     assert_true(state_generation(*st, key, klen, hash) > g); /* raised again: a new one */
 }
 
+/* Each table keeps a bloom filter whose bits a delete never clears, and uthash frees a
+ * table (and its filter) with its last key: keys cleared stay cleared (their bits still
+ * set), and a table emptied and made again finds what is raised into it. */
+static void test_state_emptied_table_answers_after_refill(void **st)
+{
+    enum { KEYS = 3000 };
+    struct state_result r;
+    char host[16], comp[16];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < KEYS; i++) {
+            snprintf(host, sizeof(host), "n%d", i / 3);
+            snprintf(comp, sizeof(comp), "c%d", i % 3);
+            struct alert a = mk(ALERT_UPD, host, comp);
+            assert_int_equal(apply(*st, &a, &r), CHANGE_RAISE);
+            assert_int_equal(apply(*st, &a, &r), CHANGE_DUPLICATE);
+        }
+        assert_int_equal(state_count(*st), KEYS);
+        assert_int_equal(state_host_count(*st), KEYS / 3);
+        for (int i = 0; i < KEYS; i++) {
+            snprintf(host, sizeof(host), "n%d", i / 3);
+            snprintf(comp, sizeof(comp), "c%d", i % 3);
+            struct alert d = mk(ALERT_DEL, host, comp);
+            assert_int_equal(apply(*st, &d, &r), CHANGE_CLEAR);
+            assert_int_equal(apply(*st, &d, &r), CHANGE_REDUNDANT_CLEAR);
+        }
+        assert_int_equal(state_count(*st), 0);
+        assert_int_equal(state_host_count(*st), 0);
+    }
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -778,6 +808,7 @@ int main(void)
         T(test_state_table_follows_a_model_through_churn),
         T(test_state_updates_smaller_larger_and_merged),
         T(test_state_generation_and_refresh),
+        T(test_state_emptied_table_answers_after_refill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
