@@ -62,7 +62,7 @@ struct ingest_item {
  * it reports each alert's outcome in items (at most max; *n set). Returns 0; -EAGAIN when
  * the document is cut short and final is false (nothing counted: wait for more bytes);
  * -EBADMSG when it is refused (*reason, *error describe it; valid until the next call);
- * -ENOMEM. */
+ * -EACCES when its source or its signature is refused (the same); -ENOMEM. */
 int ingest_document(struct ingest *in, const char *buf, size_t len, bool final,
                     const struct sockaddr *from, int64_t now_ms, int64_t mono_ms,
                     struct ingest_item *items, size_t max, size_t *n, const char **reason,
