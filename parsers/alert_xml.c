@@ -988,6 +988,10 @@ int alert_xml_reply(char *buf, size_t size, const struct alert_xml_reply_item *i
     rc |= xmlTextWriterEndDocument(w) < 0;
     xmlFreeTextWriter(w);
     int len = xmlBufferLength(xb);
+    /* Without the newline the writer ends a document with: the caller ends the line (a
+     * reply was "...</Reply>\n\n", an empty line a line-reading client took for the reply). */
+    while (len > 0 && xmlBufferContent(xb)[len - 1] == '\n')
+        len--;
     if (rc != 0 || len < 0) {
         xmlBufferFree(xb);
         return -ENOMEM;
