@@ -122,6 +122,11 @@ case_version_and_exit_status_rule() {
     grep -q -- "--msg -" "$WORK/stdout" || fail "--help does not say the message may come from stdin"
     expect_rc 2 "$INJECTOR_SEND" --host h
     stderr_says "--host and --component are required"
+    # The daemon states the same rule (collector_udp startup_errors checks it keeps it).
+    expect_rc 0 "$INJECTORD" --help
+    tr '\n' ' ' <"$WORK/stdout" | grep -q 'Exit status: 0 stopped cleanly.*1 failure at run time.*2 usage error' ||
+        fail "injectord --help states no exit status rule"
+    expect_rc 2 "$INJECTORD" extra-arg
 }
 
 "case_$1"
