@@ -828,5 +828,8 @@ void config_usage(FILE *f)
                "Signals: SIGINT/SIGTERM drain the sockets and stop; SIGUSR1 prints the\n"
                "stats line now; SIGHUP re-reads the config file (applying what can change\n"
                "live, naming what needs a restart) and reopens the output file.\n"
-               "Wire format and outcomes: parsers/FORMAT.md and the README.\n");
+               "Wire format and outcomes: parsers/FORMAT.md and the README.\n"
+               "Exit status: 0 stopped cleanly (or --help, --version); 1 failure at run time\n"
+               "(a socket, file or key it cannot use; --check-config found a problem); 2 usage\n"
+               "error (a bad option or value, said on stderr).\n");
 }

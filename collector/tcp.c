@@ -153,20 +153,34 @@ static void try_document(struct conn *c, bool final)
         reply_error(c, rc == -ENOMEM ? "nomem" : reason, rc == -ENOMEM ? "out of memory" : error);
         return;
     }
+    /* An accepted document may still have refused alerts: the parser's (reason names the
+     * first, error says which alert and why) or the table's (the active-alert cap, memory).
+     * The client is told status="error" then, with the results of the others. */
+    const char *refused = strcmp(reason, alert_xml_reason_name(ALERT_XML_OK)) != 0 ? reason : NULL;
+    const char *refused_text = error;
     struct alert_xml_reply_item items[MAX_ITEMS];
-    for (size_t i = 0; i < n; i++)
-        items[i] = (struct alert_xml_reply_item){
-            t->items[i].refused == -ENOSPC ? "refused_full"
-            : t->items[i].refused != 0     ? "nomem"
-                                           : change_outcome_name(t->items[i].outcome),
-            t->items[i].version, t->items[i].host, t->items[i].component};
-    size_t size = 128 + n * (2 * ALERT_KEY_MAX * 6 + 96);
+    for (size_t i = 0; i < n; i++) {
+        const char *outcome = change_outcome_name(t->items[i].outcome);
+        if (t->items[i].refused != 0) {
+            outcome = t->items[i].refused == -ENOSPC ? "refused_full" : "nomem";
+            if (refused == NULL) {
+                refused = outcome;
+                refused_text = t->items[i].refused == -ENOSPC
+                                   ? "the collector holds its limit of active alerts"
+                                   : "out of memory";
+            }
+        }
+        items[i] = (struct alert_xml_reply_item){outcome, t->items[i].version, t->items[i].host,
+                                                 t->items[i].component};
+    }
+    /* Escaping makes a byte at most 6 ("&quot;"). */
+    size_t size = 256 + (refused ? 6 * strlen(refused_text) : 0) + n * (2 * ALERT_KEY_MAX * 6 + 96);
     char *buf = malloc(size);
     if (buf == NULL) {
         conn_close(c);
         return;
     }
-    send_reply(c, buf, alert_xml_reply(buf, size, items, n, NULL, NULL));
+    send_reply(c, buf, alert_xml_reply(buf, size, items, n, refused, refused_text));
     free(buf);
 }
 

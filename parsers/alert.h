@@ -202,6 +202,78 @@ static inline void alert_copy_bytes(char *d, const char *s, size_t n)
     }
 }
 
+/* How the parser reads numbers and booleans, shared with the tools so that a client refuses
+ * exactly what the collector would (blanks around the value are trimmed before).
+ * A boolean: 1/0, true/false, yes/no, case-insensitively. */
+static inline bool alert_parse_bool(const char *s, size_t len, int64_t *out)
+{
+    int v = -1;
+    switch (len) {
+    case 1:
+        v = s[0] == '1' ? 1 : s[0] == '0' ? 0 : -1;
+        break;
+    case 2:
+        v = alert_same_word(s, len, "no") ? 0 : -1;
+        break;
+    case 3:
+        v = alert_same_word(s, len, "yes") ? 1 : -1;
+        break;
+    case 4:
+        v = alert_same_word(s, len, "true") ? 1 : -1;
+        break;
+    case 5:
+        v = alert_same_word(s, len, "false") ? 0 : -1;
+        break;
+    }
+    if (v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* A decimal integer with an optional sign, nothing else (blanks are trimmed before), within
+ * [min, max]: what strtoll accepted here, without its locale and errno round trip. Every
+ * range in alert_num_info lies within +-10^18, so past leading zeros a number of more than
+ * 18 digits is out of range, and 18 digits cannot overflow the accumulator. */
+static inline bool alert_parse_int(const char *s, size_t len, int64_t min, int64_t max,
+                                   int64_t *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (len > 0 && (s[0] == '+' || s[0] == '-')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    if (i == len)
+        return false;
+    if (len - i > 18) {
+        while (i + 1 < len && s[i] == '0')
+            i++;
+        if (len - i > 18)
+            return false;
+    }
+    uint64_t v = 0;
+    for (; i < len; i++) {
+        unsigned d = (unsigned char)s[i] - '0';
+        if (d > 9)
+            return false;
+        v = v * 10 + d;
+    }
+    int64_t x = neg ? -(int64_t)v : (int64_t)v;
+    if (x < min || x > max)
+        return false;
+    *out = x;
+    return true;
+}
+
+/* The value of field f as the parser reads it: an integer in f's range, or a boolean. */
+static inline bool alert_num_parse(enum alert_num f, const char *s, size_t len, int64_t *out)
+{
+    const struct alert_num_info *ni = &alert_num_info[f];
+    return ni->kind == ALERT_KIND_BOOL ? alert_parse_bool(s, len, out)
+                                       : alert_parse_int(s, len, ni->min, ni->max, out);
+}
+
 /* Reset every field to absent (host/component NULL, no extras). */
 void alert_clear(struct alert *a);
 

@@ -356,66 +356,6 @@ static inline char *trim(char *s, size_t *len)
     return s;
 }
 
-static bool parse_bool(const char *s, size_t len, int64_t *out)
-{
-    int v = -1;
-    switch (len) {
-    case 1:
-        v = s[0] == '1' ? 1 : s[0] == '0' ? 0 : -1;
-        break;
-    case 2:
-        v = alert_same_word(s, len, "no") ? 0 : -1;
-        break;
-    case 3:
-        v = alert_same_word(s, len, "yes") ? 1 : -1;
-        break;
-    case 4:
-        v = alert_same_word(s, len, "true") ? 1 : -1;
-        break;
-    case 5:
-        v = alert_same_word(s, len, "false") ? 0 : -1;
-        break;
-    }
-    if (v < 0)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* A decimal integer with an optional sign, nothing else (blanks are trimmed before), within
- * [min, max]: what strtoll accepted here, without its locale and errno round trip. Every
- * range in alert_num_info lies within +-10^18, so past leading zeros a number of more than
- * 18 digits is out of range, and 18 digits cannot overflow the accumulator. */
-static bool parse_int(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (len > 0 && (s[0] == '+' || s[0] == '-')) {
-        neg = s[0] == '-';
-        i = 1;
-    }
-    if (i == len)
-        return false;
-    if (len - i > 18) {
-        while (i + 1 < len && s[i] == '0')
-            i++;
-        if (len - i > 18)
-            return false;
-    }
-    uint64_t v = 0;
-    for (; i < len; i++) {
-        unsigned d = (unsigned char)s[i] - '0';
-        if (d > 9)
-            return false;
-        v = v * 10 + d;
-    }
-    int64_t x = neg ? -(int64_t)v : (int64_t)v;
-    if (x < min || x > max)
-        return false;
-    *out = x;
-    return true;
-}
-
 static bool alert_slot_free(struct alert_xml *p)
 {
     if (p->n_seen >= p->lim.max_alerts) {
@@ -523,10 +463,8 @@ set_field(struct alert_xml *p, const struct field_def *f, char *v, size_t len)
         p->cur_has_action = true;
         return;
     case F_NUM: {
-        const struct alert_num_info *ni = &alert_num_info[f->idx];
         int64_t n;
-        bool ok = ni->kind == ALERT_KIND_BOOL ? parse_bool(v, len, &n)
-                                              : parse_int(v, len, ni->min, ni->max, &n);
+        bool ok = alert_num_parse((enum alert_num)f->idx, v, len, &n);
         if (!ok) {
             if (valid_or_stop(p, f->element, v, len))
                 bad_number(p, f, v);
@@ -988,6 +926,10 @@ int alert_xml_reply(char *buf, size_t size, const struct alert_xml_reply_item *i
     rc |= xmlTextWriterEndDocument(w) < 0;
     xmlFreeTextWriter(w);
     int len = xmlBufferLength(xb);
+    /* Without the newline the writer ends a document with: the caller ends the line (a
+     * reply was "...</Reply>\n\n", an empty line a line-reading client took for the reply). */
+    while (len > 0 && xmlBufferContent(xb)[len - 1] == '\n')
+        len--;
     if (rc != 0 || len < 0) {
         xmlBufferFree(xb);
         return -ENOMEM;

@@ -90,8 +90,10 @@ struct alert_xml_reply_item {
 };
 
 /* Write the reply to one document into buf: <Reply status="ok"> with one <Result> per
- * alert, or <Reply status="error"> with <Error reason="...">text</Error> when error_reason
- * is not NULL. Values are escaped. Returns the length, or -ENOSPC / -ENOMEM. */
+ * alert; or, when error_reason is not NULL, <Reply status="error"> with <Error
+ * reason="...">text</Error> first, then the <Result> of each item (the alerts applied when
+ * others of the document were refused). Values are escaped. Returns the length, or -ENOSPC /
+ * -ENOMEM. */
 int alert_xml_reply(char *buf, size_t size, const struct alert_xml_reply_item *items, size_t n,
                     const char *error_reason, const char *error_text);
 

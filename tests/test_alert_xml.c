@@ -636,6 +636,29 @@ static void test_alert_xml_invented_names_do_not_grow_without_bound(void **state
     }
 }
 
+/* A document with a refused alert: status="error", the refusal first, then the results of
+ * the alerts applied; values escaped; a buffer too small is -ENOSPC, not a cut reply. */
+static void test_alert_xml_reply_error_keeps_the_results(void **st)
+{
+    (void)st;
+    char buf[512];
+    struct alert_xml_reply_item item = {"raise", 7, "web<12>", "disk"};
+    int n = alert_xml_reply(buf, sizeof(buf), &item, 1, "bad_number",
+                            "line 1: alert 2: Severity 'x&y' is not an integer");
+    assert_int_equal(n, (int)strlen(buf));
+    assert_string_equal(buf,
+                        "<Reply status=\"error\"><Error reason=\"bad_number\">line 1: alert 2: "
+                        "Severity 'x&amp;y' is not an integer</Error><Result outcome=\"raise\" "
+                        "version=\"7\" host=\"web&lt;12&gt;\" component=\"disk\"/></Reply>");
+    n = alert_xml_reply(buf, sizeof(buf), NULL, 0, "bad_number", "refused");
+    assert_string_equal(buf, "<Reply status=\"error\"><Error reason=\"bad_number\">refused</Error>"
+                             "</Reply>");
+    n = alert_xml_reply(buf, sizeof(buf), &item, 1, NULL, NULL);
+    assert_string_equal(buf, "<Reply status=\"ok\"><Result outcome=\"raise\" version=\"7\" "
+                             "host=\"web&lt;12&gt;\" component=\"disk\"/></Reply>");
+    assert_int_equal(alert_xml_reply(buf, 20, &item, 1, "bad_number", "refused"), -ENOSPC);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -683,6 +706,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_alert_xml_invented_names_do_not_grow_without_bound,
                                         setup, teardown),
+        cmocka_unit_test(test_alert_xml_reply_error_keeps_the_results),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,5 +36,23 @@ case_one_document_one_reply() {
     stop_injectord d
 }
 
+# A document whose only alert is refused is an error, with the reason; one with a refused
+# alert beside an applied one is an error too, and still names the applied one's result.
+case_refused_alert_is_an_error() {
+    start_injectord d --listen 127.0.0.1:0 --tcp true
+    r=$(submit '<Alert><Action>Upd</Action><ProblemHost>t1</ProblemHost><Component>c</Component><Severity>abc</Severity></Alert>')
+    [ "$r" = "<Reply status=\"error\"><Error reason=\"bad_number\">line 1: alert 1: Severity 'abc' is not an integer in [-2147483648, 2147483647]</Error></Reply>" ] ||
+        fail "refused only: $r"
+    r=$(submit '<Alerts><Alert><Action>Upd</Action><ProblemHost>t2</ProblemHost><Component>c</Component></Alert><Alert><Action>Upd</Action><Component>c</Component></Alert></Alerts>')
+    [ "$r" = '<Reply status="error"><Error reason="no_host">line 1: alert 2: ProblemHost is missing or empty</Error><Result outcome="raise" version="1" host="t2" component="c"/></Reply>' ] ||
+        fail "one of two refused: $r"
+    # One line each: the reply is not followed by an empty line.
+    [ "$(submit '<Alert><Action>Del</Action><ProblemHost>t2</ProblemHost><Component>c</Component></Alert>' | wc -l)" = 1 ] ||
+        fail "the reply is not one line"
+    api d /v1/stats | jq -e '.invalid == 2 and .outcomes.raise == 1 and .outcomes.clear == 1' >/dev/null ||
+        fail "counters: $(api d /v1/stats)"
+    stop_injectord d
+}
+
 "case_$1"
 echo "PASS: $1"
