@@ -35,8 +35,9 @@ struct opts {
     bool ipv6, seq, json, find_capacity, fresh, no_stats;
     long max_count;
     const char *key_file;
-    struct envelope_key key; /* when --key-file */
-    unsigned nonce_prefix;   /* random per run: nonces never repeat across runs */
+    char stats_from_target[300]; /* the --stats default, made from --target's host */
+    struct envelope_key key;     /* when --key-file */
+    unsigned nonce_prefix;       /* random per run: nonces never repeat across runs */
 };
 
 struct counts {
@@ -89,7 +90,8 @@ static void usage(FILE *f)
             "                       one alert (duplicates): a refresh storm with changes in it\n"
             "  --seq                number alerts with Seq (gaps show loss on the path)\n"
             "  --key-file PATH      sign every datagram with the file's first key\n"
-            "  --stats URL          collector's stats [http://127.0.0.1:8342/v1/stats]\n"
+            "  --stats URL          collector's stats [http://HOST:8342/v1/stats, HOST that of\n"
+            "                       --target]\n"
             "  --no-stats           only send; do not ask the collector\n"
             "  --settle S           counts unchanged this long mean drained [0.5]\n"
             "  --timeout S          give up waiting for the drain after this long [60]\n"
@@ -98,8 +100,11 @@ static void usage(FILE *f)
             "  --max-count N        upper bound for --find-capacity [4000000]\n"
             "  --json               one JSON object per burst: sent, received, lost,\n"
             "                       kernel_drops, seq_gaps, send_rate, drain_s\n"
-            "  -h, --help           show this help\n\n"
-            "Exit status: 0 no loss (or capacity found), 1 loss or error, 2 usage error.\n");
+            "  -h, --help           show this help\n"
+            "  -V, --version        show the version\n\n"
+            "Exit status: 0 no loss (or capacity found), 1 loss or a failure at run time (the\n"
+            "collector or its stats cannot be reached, a key file cannot be read), 2 usage\n"
+            "error (an option or value not as this help says).\n");
 }
 
 static double parse_duration(const char *s, bool *ok)
@@ -116,6 +121,24 @@ static double parse_duration(const char *s, bool *ok)
     if (v < 0 || end == s)
         *ok = false;
     return v * mult;
+}
+
+/* The host part of a --target (an IPv6 address keeps its brackets), into host; whether
+ * the target has the form HOST:PORT or [v6]:PORT with a numeric port. */
+static bool target_host(const char *target, char *host, size_t len)
+{
+    const char *colon = strrchr(target, ':');
+    if (target[0] == '[') {
+        const char *close = strchr(target, ']');
+        colon = close != NULL && close[1] == ':' ? close + 1 : NULL;
+    }
+    if (colon == NULL || colon == target || colon[1] == '\0')
+        return false;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 1 || port > 65535)
+        return false;
+    return snprintf(host, len, "%.*s", (int)(colon - target), target) < (int)len;
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -141,11 +164,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"json", no_argument, NULL, 'j'},
         {"fresh", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {"changes", required_argument, NULL, 'c'},
         {"key-file", required_argument, NULL, 'K'},
         {"source", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
+    static const char positive[] = "a whole number > 0",
+                      duration[] = "a duration >= 0: seconds, or N followed by ms, s or m";
     o->count = 1000;
     o->repeat = 1;
     o->pause_s = 1;
@@ -153,82 +179,95 @@ static int parse_args(int argc, char **argv, struct opts *o)
     o->changes_pct = -1;
     o->settle_s = 0.5;
     o->timeout_s = 60;
-    o->stats_url = "http://127.0.0.1:8342/v1/stats";
     o->max_count = 4000000;
     opterr = 0;
     int ch;
-    bool ok = true;
     char *end = NULL;
     int idx = -1;
-    while ((idx = -1, ch = getopt_long(argc, argv, ":h", lo, &idx)) != -1) {
+    while ((idx = -1, ch = getopt_long(argc, argv, ":hV", lo, &idx)) != -1) {
+        bool ok = true;
+        const char *want = positive; /* what the option takes, for the message */
         switch (ch) {
         case 't':
             o->target = optarg;
             break;
         case 'n':
             o->count = strtol(optarg, &end, 10);
-            ok = *end == '\0' && o->count > 0;
+            ok = end != optarg && *end == '\0' && o->count > 0;
             break;
         case 'r':
             o->repeat = strtol(optarg, &end, 10);
-            ok = *end == '\0' && o->repeat > 0;
+            ok = end != optarg && *end == '\0' && o->repeat > 0;
             break;
         case 'p':
             o->pause_s = parse_duration(optarg, &ok);
+            want = duration;
             break;
         case 'R':
             o->rate = strtod(optarg, &end);
-            ok = *end == '\0' && o->rate >= 0;
+            ok = end != optarg && *end == '\0' && o->rate >= 0;
+            want = "alerts per second, a number >= 0 (0: as fast as possible)";
             break;
         case 's':
             o->size = strtol(optarg, &end, 10);
-            ok = *end == '\0' && o->size > 0 && o->size <= MAX_SIZE;
+            ok = end != optarg && *end == '\0' && o->size > 0 && o->size <= MAX_SIZE;
+            want = "bytes, 1 to 65000";
             break;
         case 'H':
             o->hosts = strtol(optarg, &end, 10);
-            ok = *end == '\0' && o->hosts > 0;
+            ok = end != optarg && *end == '\0' && o->hosts > 0;
             break;
         case 'C':
             o->components = strtol(optarg, &end, 10);
-            ok = *end == '\0' && o->components > 0;
+            ok = end != optarg && *end == '\0' && o->components > 0;
             break;
         case 'm': {
-            int u = -1, d = -1;
-            if (sscanf(optarg, "upd=%d,del=%d", &u, &d) == 2 ||
-                sscanf(optarg, "del=%d,upd=%d", &d, &u) == 2)
+            int u = -1, d = -1, n = 0;
+            if ((sscanf(optarg, "upd=%d,del=%d%n", &u, &d, &n) == 2 ||
+                 sscanf(optarg, "del=%d,upd=%d%n", &d, &u, &n) == 2) &&
+                optarg[n] == '\0')
                 ok = u >= 0 && d >= 0 && u + d == 100;
             else
                 ok = false;
             o->upd_pct = u;
+            want = "upd=P,del=Q: percentages adding up to 100, e.g. upd=90,del=10";
             break;
         }
         case '6':
             o->ipv6 = true;
             break;
-        case 'o':
+        case 'o': {
+            unsigned char a[sizeof(struct in6_addr)];
             o->source = optarg;
+            ok = inet_pton(AF_INET, optarg, a) == 1 || inet_pton(AF_INET6, optarg, a) == 1;
+            want = "a local IPv4 or IPv6 address (numeric)";
             break;
+        }
         case 'q':
             o->seq = true;
             break;
         case 'S':
             o->stats_url = optarg;
+            ok = strncmp(optarg, "http://", 7) == 0 && optarg[7] != '\0';
+            want = "http://HOST:PORT/v1/stats (the collector's HTTP API)";
             break;
         case 'N':
             o->no_stats = true;
             break;
         case 'T':
             o->settle_s = parse_duration(optarg, &ok);
+            want = duration;
             break;
         case 'W':
             o->timeout_s = parse_duration(optarg, &ok);
+            want = duration;
             break;
         case 'F':
             o->find_capacity = true;
             break;
         case 'M':
             o->max_count = strtol(optarg, &end, 10);
-            ok = *end == '\0' && o->max_count > 0;
+            ok = end != optarg && *end == '\0' && o->max_count > 0;
             break;
         case 'j':
             o->json = true;
@@ -241,10 +280,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
             break;
         case 'c':
             o->changes_pct = (int)strtol(optarg, &end, 10);
-            ok = *end == '\0' && o->changes_pct >= 0 && o->changes_pct <= 100;
+            ok = end != optarg && *end == '\0' && o->changes_pct >= 0 && o->changes_pct <= 100;
+            want = "a percentage, 0 to 100";
             break;
         case 'h':
             usage(stdout);
+            exit(0);
+        case 'V':
+            printf("injector-burst %s\n", INJECTOR_VERSION);
             exit(0);
         case ':':
             fprintf(stderr, "injector-burst: %s needs a value (see --help)\n", argv[optind - 1]);
@@ -254,20 +297,35 @@ static int parse_args(int argc, char **argv, struct opts *o)
             return -1;
         }
         if (!ok) {
-            fprintf(stderr, "injector-burst: bad value for --%s: '%s' (see --help)\n",
-                    idx >= 0 ? lo[idx].name : "?", optarg);
+            fprintf(stderr, "injector-burst: --%s takes %s, not '%s'\n",
+                    idx >= 0 ? lo[idx].name : "?", want, optarg);
             return -1;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "injector-burst: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "injector-burst: unexpected argument '%s' (options only, see --help)\n",
+                argv[optind]);
         return -1;
     }
     if (o->target == NULL)
         o->target = o->ipv6 ? "[::1]:8341" : "127.0.0.1:8341";
-    if (o->find_capacity && o->no_stats) {
-        fprintf(stderr, "injector-burst: --find-capacity needs the collector's stats\n");
+    char host[256];
+    if (!target_host(o->target, host, sizeof(host))) {
+        fprintf(stderr, "injector-burst: --target takes HOST:PORT or [v6]:PORT, not '%s'\n",
+                o->target);
         return -1;
+    }
+    if (o->find_capacity && o->no_stats) {
+        fprintf(stderr, "injector-burst: --find-capacity needs the collector's stats: drop "
+                        "--no-stats\n");
+        return -1;
+    }
+    if (o->stats_url == NULL) {
+        /* The collector's API is most often where its UDP port is, on its default port. */
+        bool bare_v6 = host[0] != '[' && strchr(host, ':') != NULL; /* ::1:8341 */
+        snprintf(o->stats_from_target, sizeof(o->stats_from_target), "http://%s%s%s:8342/v1/stats",
+                 bare_v6 ? "[" : "", host, bare_v6 ? "]" : "");
+        o->stats_url = o->stats_from_target;
     }
     return 0;
 }
@@ -275,9 +333,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 static int get_counts(const struct opts *o, struct counts *c)
 {
     json_t *j;
-    char err[512];
+    char err[768];
     if (http_get_json(o->stats_url, NULL, &j, err, sizeof(err)) != 0) {
-        fprintf(stderr, "injector-burst: %s\n", err);
+        if (o->stats_url == o->stats_from_target)
+            fprintf(stderr,
+                    "injector-burst: %s; that URL is --target's host on port 8342, the "
+                    "default: give --stats URL when the API is elsewhere\n",
+                    err);
+        else
+            fprintf(stderr, "injector-burst: --stats: %s\n", err);
         return -1;
     }
     c->datagrams = json_integer_value(json_object_get(j, "datagrams"));
@@ -511,12 +575,13 @@ out:
 static void print_result(const struct opts *o, long burst, const struct result *r)
 {
     if (o->json) {
-        json_t *j =
-            json_pack("{sI sI sI sI sI sf sf sb}", "sent", (json_int_t)r->sent, "received",
-                      (json_int_t)r->received, "lost", (json_int_t)r->lost, "kernel_drops",
-                      (json_int_t)r->kernel_drops, "seq_gaps", (json_int_t)r->seq_gaps, "send_rate",
-                      r->send_rate, "drain_s", r->drain_s, "settled", r->settled);
-        char *s = json_dumps(j, JSON_COMPACT);
+        /* Rounded: alerts/s to the unit, seconds to the ms (not 455426.70521680271). */
+        json_t *j = json_pack("{sI sI sI sI sI sI sf sb}", "sent", (json_int_t)r->sent, "received",
+                              (json_int_t)r->received, "lost", (json_int_t)r->lost, "kernel_drops",
+                              (json_int_t)r->kernel_drops, "seq_gaps", (json_int_t)r->seq_gaps,
+                              "send_rate", (json_int_t)llround(r->send_rate), "drain_s",
+                              round(r->drain_s * 1000) / 1000, "settled", r->settled);
+        char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
         printf("%s\n", s);
         free(s);
         json_decref(j);
@@ -583,7 +648,7 @@ int main(int argc, char **argv)
         char err[512];
         if (envelope_load_keys(o.key_file, keys, 16, err, sizeof(err)) < 0) {
             fprintf(stderr, "injector-burst: %s\n", err);
-            return 2;
+            return 1;
         }
         o.key = keys[0];
         if (getrandom(&o.nonce_prefix, sizeof(o.nonce_prefix), 0) != sizeof(o.nonce_prefix))

@@ -98,13 +98,16 @@ static void usage(FILE *f)
                "  --timeout S           exit after S seconds without a change\n"
                "  --setup               declare and bind the queue, then exit (so it collects\n"
                "                        changes before anyone consumes)\n"
-               "  -h, --help            show this help\n\n"
+               "  -h, --help            show this help\n"
+               "  -V, --version         show the version\n\n"
                "Signals: SIGINT/SIGTERM write the view and stop; SIGUSR1 resynchronises now.\n"
                "A lost connection moves to the next --amqp node at once. A view waits for its\n"
                "broker (every node tried, then 0.25 s to 1 s apart) and resynchronises after a\n"
                "reconnect, unless its queue is a named quorum queue (that kept the changes).\n"
-               "Exit status: 0 done, 1 no node could be used (without --collector: after\n"
-               "trying each once), 2 usage error, 3 --timeout reached before --count changes.\n");
+               "Exit status: 0 done; 1 a failure at run time: no node could be used (without\n"
+               "--collector: after trying each once), a file named cannot be read, --timeout\n"
+               "reached before --count changes; 2 usage error (an option or value not as this\n"
+               "help says).\n");
 }
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -129,6 +132,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         {"http-token-file", required_argument, NULL, 'T'},
         {"queue-type", required_argument, NULL, 'Q'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     char err[256];
@@ -145,7 +149,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     opterr = 0;
     int ch;
     char *end;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":hV", opts, NULL)) != -1) {
         switch (ch) {
         case 'a':
             if (amqp_nodes_add(a->nodes, optarg, err, sizeof(err)) != 0) {
@@ -182,7 +186,9 @@ static int parse_args(int argc, char **argv, struct args *a)
             break;
         case 'Q':
             if (strcmp(optarg, "classic") != 0 && strcmp(optarg, "quorum") != 0) {
-                fprintf(stderr, "injector-consume: --queue-type is classic or quorum\n");
+                fprintf(stderr,
+                        "injector-consume: --queue-type takes classic or quorum, not '%s'\n",
+                        optarg);
                 return -1;
             }
             a->queue_type = optarg;
@@ -199,7 +205,8 @@ static int parse_args(int argc, char **argv, struct args *a)
             const char *path = strncmp(optarg, "http://", 7) == 0 ? strchr(optarg + 7, '/') : NULL;
             bool bare = path == NULL || (size_t)(path - optarg) >= n;
             char *u = malloc(n + 16);
-            if (u == NULL || strncmp(optarg, "http://", 7) != 0) {
+            if (u == NULL || strncmp(optarg, "http://", 7) != 0 || optarg[7] == '\0' ||
+                optarg[7] == '/') {
                 free(u);
                 fprintf(stderr,
                         "injector-consume: --collector takes http://HOST:PORT (the "
@@ -214,7 +221,9 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'i':
             a->view_interval = strtod(optarg, &end);
             if (*end != '\0' || a->view_interval < 0.01 || a->view_interval > 3600) {
-                fprintf(stderr, "injector-consume: --view-interval takes seconds, 0.01 to 3600\n");
+                fprintf(stderr,
+                        "injector-consume: --view-interval takes seconds, 0.01 to 3600, not '%s'\n",
+                        optarg);
                 return -1;
             }
             break;
@@ -228,7 +237,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'p':
             a->prefetch = (unsigned)strtoul(optarg, &end, 10);
             if (*end != '\0' || a->prefetch == 0 || a->prefetch > 65535) {
-                fprintf(stderr, "injector-consume: --prefetch takes 1 to 65535\n");
+                fprintf(stderr, "injector-consume: --prefetch takes 1 to 65535, not '%s'\n",
+                        optarg);
                 return -1;
             }
             break;
@@ -242,26 +252,33 @@ static int parse_args(int argc, char **argv, struct args *a)
             else if (strcmp(optarg, "none") == 0)
                 a->format = FORMAT_NONE;
             else {
-                fprintf(stderr, "injector-consume: --format is json, text, table or none\n");
+                fprintf(stderr,
+                        "injector-consume: --format takes json, text, table or none, not '%s'\n",
+                        optarg);
                 return -1;
             }
             break;
         case 'n':
             a->count = strtol(optarg, &end, 10);
             if (*end != '\0' || a->count < 1) {
-                fprintf(stderr, "injector-consume: --count takes a positive number\n");
+                fprintf(stderr, "injector-consume: --count takes a whole number > 0, not '%s'\n",
+                        optarg);
                 return -1;
             }
             break;
         case 't':
             a->timeout = strtod(optarg, &end);
             if (*end != '\0' || a->timeout <= 0) {
-                fprintf(stderr, "injector-consume: --timeout takes seconds > 0\n");
+                fprintf(stderr, "injector-consume: --timeout takes seconds > 0, not '%s'\n",
+                        optarg);
                 return -1;
             }
             break;
         case 'h':
             usage(stdout);
+            exit(0);
+        case 'V':
+            printf("injector-consume %s\n", INJECTOR_VERSION);
             exit(0);
         case ':':
             fprintf(stderr, "injector-consume: %s needs a value (see --help)\n", argv[optind - 1]);
@@ -272,13 +289,19 @@ static int parse_args(int argc, char **argv, struct args *a)
             return -1;
         }
     }
+    if (optind < argc) {
+        fprintf(stderr, "injector-consume: unexpected argument '%s' (options only, see --help)\n",
+                argv[optind]);
+        return -1;
+    }
     if (amqp_nodes_count(a->nodes) == 0 && getenv("INJECTOR_AMQP_URL") != NULL &&
         amqp_nodes_add(a->nodes, getenv("INJECTOR_AMQP_URL"), err, sizeof(err)) != 0) {
         fprintf(stderr, "injector-consume: $INJECTOR_AMQP_URL: %s\n", err);
         return -1;
     }
     if (amqp_nodes_count(a->nodes) == 0) {
-        fprintf(stderr, "injector-consume: --amqp URL is required (see --help)\n");
+        fprintf(stderr, "injector-consume: --amqp amqp[s]://user[:password]@host[:port][/vhost] is "
+                        "required (or $INJECTOR_AMQP_URL; see --help)\n");
         return -1;
     }
     if (a->n_collectors == 0 && (a->view_file != NULL || a->format == FORMAT_TABLE)) {
@@ -294,15 +317,6 @@ static int parse_args(int argc, char **argv, struct args *a)
         fprintf(stderr, "injector-consume: --bind filters the stream, and a view needs every "
                         "change: use one or the other\n");
         return -1;
-    }
-    if (a->token_file != NULL) {
-        /* the same reader as passwords: first line, trailing newline dropped */
-        int rc = secret_read_file(a->token_file, &a->token);
-        if (rc != 0) {
-            fprintf(stderr, "injector-consume: %s: %s\n", a->token_file,
-                    rc == -ENODATA ? "empty" : strerror(-rc));
-            return -1;
-        }
     }
     if (a->n_binds == 0)
         a->binds[a->n_binds++] = "#";
@@ -798,6 +812,17 @@ int main(int argc, char **argv)
         free_args(&a);
         return 2;
     }
+    if (a.token_file != NULL) {
+        /* the same reader as passwords: first line, trailing newline dropped; a file that
+         * cannot be read is a failure at run time (1), like the password file */
+        int rc = secret_read_file(a.token_file, &a.token);
+        if (rc != 0) {
+            fprintf(stderr, "injector-consume: %s: %s\n", a.token_file,
+                    rc == -ENODATA ? "empty" : strerror(-rc));
+            free_args(&a);
+            return 1;
+        }
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGUSR1, on_signal);
@@ -868,7 +893,7 @@ int main(int argc, char **argv)
         if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
             r.library_error == AMQP_STATUS_TIMEOUT) {
             if (a.timeout > 0 && now_s() - last >= a.timeout) {
-                status = a.count > 0 ? 3 : 0;
+                status = a.count > 0 ? 1 : 0; /* fewer changes than asked for */
                 if (a.count > 0)
                     fprintf(stderr, "injector-consume: %ld of %ld changes, none for %.1f s\n",
                             received, a.count, a.timeout);

@@ -17,6 +17,10 @@ case_reports_no_loss() {
                   and .seq_gaps == 0 and .send_rate > 0 and .drain_s >= 0)' "$WORK/r.json" \
         >/dev/null || fail "report: $(cat "$WORK/r.json")"
     [ "$(jq -s '[.[] | select(.lost == 0)] | length' "$WORK/r.json")" -eq 2 ] || fail "loss reported"
+    # Rounded: the rate a whole number of alerts/s, the drain time to the millisecond (it
+    # printed "send_rate":455426.70521680271).
+    grep -Eq '"send_rate":[0-9]+,"drain_s":[0-9]+(\.[0-9]{1,3})?,' "$WORK/r.json" ||
+        fail "rate or drain time not rounded: $(cat "$WORK/r.json")"
     # Second burst refreshes the same alerts: duplicates, not raises.
     [ "$(api d /v1/stats | jq .outcomes.raise)" -eq 2000 ] || fail "raises: $(api d /v1/stats)"
     burst --count 100 --mix upd=50,del=50 --json >/dev/null || fail "mixed burst"
@@ -53,9 +57,6 @@ case_errors_are_clear() {
         2>"$WORK/e1" || rc=$?
     [ "$rc" -eq 1 ] && grep -q "cannot reach the collector's HTTP API at http://127.0.0.1:9/v1/stats" \
         "$WORK/e1" || fail "unreachable API: rc=$rc $(cat "$WORK/e1")"
-    rc=0
-    "$INJECTOR_BURST" --count -3 2>"$WORK/e2" || rc=$?
-    [ "$rc" -eq 2 ] && grep -q 'bad value for --count' "$WORK/e2" || fail "usage: rc=$rc $(cat "$WORK/e2")"
     # Through a file: grep -q stops reading at the match, and under pipefail the writer's
     # SIGPIPE would fail the pipeline.
     "$INJECTOR_BURST" --help >"$WORK/help.txt"
@@ -65,6 +66,95 @@ case_errors_are_clear() {
         2>"$WORK/e3" || rc=$?
     [ "$rc" -eq 1 ] && grep -q -- '--source 192.0.2.1: Cannot assign requested address' "$WORK/e3" ||
         fail "a source address not ours: rc=$rc $(cat "$WORK/e3")"
+}
+
+# Every usage error exits 2 and says what the option takes (--mix said only "bad value").
+case_usage_errors_say_what_is_expected() {
+    local want=(
+        "--count -3|--count takes a whole number > 0, not '-3'"
+        "--mix upd=50|--mix takes upd=P,del=Q: percentages adding up to 100"
+        "--mix upd=60,del=60|--mix takes upd=P,del=Q"
+        "--pause 3h|--pause takes a duration >= 0"
+        "--rate fast|--rate takes alerts per second"
+        "--size 70000|--size takes bytes, 1 to 65000"
+        "--changes 101|--changes takes a percentage, 0 to 100"
+        "--target 127.0.0.1|--target takes HOST:PORT or [v6]:PORT, not '127.0.0.1'"
+        "--target 127.0.0.1:http|--target takes HOST:PORT or [v6]:PORT"
+        "--stats 127.0.0.1:8342|--stats takes http://HOST:PORT/v1/stats"
+        "--source somewhere|--source takes a local IPv4 or IPv6 address"
+        "--find-capacity --no-stats|--find-capacity needs the collector's stats: drop --no-stats"
+        "--count|--count needs a value"
+        "--bogus|unknown option '--bogus'"
+        "stray|unexpected argument 'stray'"
+    )
+    local w args msg rc
+    for w in "${want[@]}"; do
+        args=${w%%|*} msg=${w#*|}
+        rc=0
+        # shellcheck disable=SC2086 # the arguments are words
+        "$INJECTOR_BURST" --no-stats --target 127.0.0.1:9 $args 2>"$WORK/err" >/dev/null || rc=$?
+        [ "$rc" -eq 2 ] && grep -qF -- "$msg" "$WORK/err" ||
+            fail "$args: exit $rc (want 2), said: $(cat "$WORK/err") (want: $msg)"
+    done
+    "$INJECTOR_BURST" --help >"$WORK/help.txt"
+    grep -q '^Exit status: 0 .*1 .*run time' "$WORK/help.txt" &&
+        grep -q '2 usage' "$WORK/help.txt" || fail "--help does not state the exit codes"
+}
+
+# --version: the program and the project's version, as injectord says it; exit 0.
+case_version() {
+    local v
+    v=$("$INJECTORD" --version | awk '{print $2}')
+    [ -n "$v" ] || fail "injectord --version said nothing"
+    [ "$("$INJECTOR_BURST" --version)" = "injector-burst $v" ] ||
+        fail "injector-burst --version: $("$INJECTOR_BURST" --version)"
+}
+
+# Without --stats, the stats come from --target's host on the API's default port 8342 (it
+# asked 127.0.0.1:8342 whatever --target said). A collector on another loopback address
+# with its API on 8342 there is found; where no API answers, the error names the URL it
+# tried and --stats.
+case_stats_follow_the_target() {
+    local a
+    for a in 127.0.0.{41..60}; do # 8342 may be taken on one of them (another test, a user)
+        start_injectord_may_fail d --listen "$a:0" --http "$a:8342" && break
+    done
+    [ -n "${PORT_d:-}" ] || skip "port 8342 taken on 127.0.0.41-60"
+    "$INJECTOR_BURST" --target "$a:$PORT_d" --count 300 --json >"$WORK/r.json" ||
+        fail "exit $? with stats derived from --target $a: $(cat "$WORK/r.json")"
+    jq -e '.sent == 300 and .received == 300 and .lost == 0' "$WORK/r.json" >/dev/null ||
+        fail "report: $(cat "$WORK/r.json")"
+    [ "$(curl -sS "http://$a:8342/v1/stats" | jq .datagrams)" -eq 300 ] ||
+        fail "the collector at $a did not count the burst"
+    stop_injectord d
+    local rc=0
+    "$INJECTOR_BURST" --target "$a:$PORT_d" --count 1 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 1 ] && grep -qF "http://$a:8342/v1/stats" "$WORK/err" &&
+        grep -qF -- '--stats' "$WORK/err" ||
+        fail "no API at $a:8342: exit $rc, said: $(cat "$WORK/err")"
+    rc=0
+    "$INJECTOR_BURST" --target "$a:$PORT_d" --stats "http://$a:9/v1/stats" --count 1 \
+        2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 1 ] && grep -qF -- "--stats: cannot reach the collector's HTTP API at http://$a:9/" \
+        "$WORK/err" || fail "--stats unreachable: exit $rc, said: $(cat "$WORK/err")"
+}
+
+# start_injectord_may_fail NAME ARGS...: start_injectord, but return 1 (not fail) when the
+# daemon exits at start (an address in use).
+start_injectord_may_fail() {
+    local name=$1
+    shift
+    rm -f "$WORK/$name.err"
+    "$INJECTORD" --stats-interval 0 --collector-id "test-$name" "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    printf -v "PID_$name" '%s' "$pid"
+    wait_for 10 eval "grep -qs ' ready: ' '$WORK/$name.err' || ! kill -0 $pid 2>/dev/null" ||
+        fail "$name neither ready nor gone: $(cat "$WORK/$name.err")"
+    grep -qs ' ready: ' "$WORK/$name.err" || return 1
+    printf -v "PORT_$name" '%s' \
+        "$(sed -n 's/.*listening on udp .*:\([0-9]*\) (receive.*/\1/p' "$WORK/$name.err" | head -n1)"
 }
 
 "case_$1"

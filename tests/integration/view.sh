@@ -206,7 +206,8 @@ case_usage_errors() {
     : >"$WORK/empty"
     rc=0
     consume --collector http://127.0.0.1:1 --http-token-file "$WORK/empty" 2>"$WORK/err" || rc=$?
-    [ "$rc" -eq 2 ] && grep -q "$WORK/empty: empty\$" "$WORK/err" ||
+    # A file that cannot be read is a failure at run time (1), not a usage error (it was 2).
+    [ "$rc" -eq 1 ] && grep -q "$WORK/empty: empty\$" "$WORK/err" ||
         fail "empty token file: rc=$rc $(cat "$WORK/err")"
     rc=0
     consume --password-file "$WORK/empty" --timeout 1 2>"$WORK/err" || rc=$?
@@ -235,6 +236,62 @@ case_usage_errors() {
         2>"$WORK/err" || fail "IPv6 collector URL: $(cat "$WORK/err")"
     grep -q 'cannot reach the collector.s HTTP API at http://\[::1\]:1/v1/alerts' "$WORK/err" ||
         fail "IPv6 URL: $(cat "$WORK/err")"
+}
+
+# (g) Every usage error exits 2 and says what was expected; --help states the rule.
+case_usage_errors_say_what_is_expected() {
+    local want=(
+        "--amqp http://x|--amqp: broker URL 1 is not amqp[s]://user[:password]@host[:port][/vhost]"
+        "--format xml|--format takes json, text, table or none, not 'xml'"
+        "--count 0|--count takes a whole number > 0, not '0'"
+        "--timeout soon|--timeout takes seconds > 0, not 'soon'"
+        "--prefetch 0|--prefetch takes 1 to 65535, not '0'"
+        "--view-interval 0|--view-interval takes seconds, 0.01 to 3600, not '0'"
+        "--queue-type mirrored|--queue-type takes classic or quorum, not 'mirrored'"
+        "--collector http://|--collector takes http://HOST:PORT"
+        "--queue-type quorum|--queue-type needs --queue NAME"
+        "--setup|--setup needs --queue NAME"
+        "--bogus|unknown option '--bogus'"
+        "stray|unexpected argument 'stray'"
+        "--count|--count needs a value"
+    )
+    local w args msg rc
+    for w in "${want[@]}"; do
+        args=${w%%|*} msg=${w#*|}
+        rc=0
+        # shellcheck disable=SC2086 # the arguments are words
+        consume $args 2>"$WORK/err" >/dev/null || rc=$?
+        [ "$rc" -eq 2 ] && grep -qF -- "$msg" "$WORK/err" ||
+            fail "$args: exit $rc (want 2), said: $(cat "$WORK/err") (want: $msg)"
+    done
+    rc=0
+    env -u INJECTOR_AMQP_URL "$INJECTOR_CONSUME" --format json 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 2 ] && grep -qF -- '--amqp amqp[s]://user[:password]@host[:port][/vhost] is required' \
+        "$WORK/err" || fail "no --amqp: exit $rc, said: $(cat "$WORK/err")"
+    "$INJECTOR_CONSUME" --help >"$WORK/help.txt"
+    grep -q '^Exit status: 0 done; 1 a failure at run time' "$WORK/help.txt" &&
+        grep -q '2 usage error' "$WORK/help.txt" || fail "--help does not state the exit codes"
+}
+
+# (h) --version: the program and the project's version, as injectord says it; exit 0.
+case_version() {
+    local v
+    v=$("$INJECTORD" --version | awk '{print $2}')
+    [ -n "$v" ] || fail "injectord --version said nothing"
+    [ "$("$INJECTOR_CONSUME" --version)" = "injector-consume $v" ] ||
+        fail "injector-consume --version: $("$INJECTOR_CONSUME" --version)"
+}
+
+# (i) Run-time outcomes: --timeout with fewer changes than --count is a failure (1; it was
+# 3, outside the rule), and says so; --timeout alone is a normal end (0).
+case_timeout_before_count_exits_1() {
+    local rc=0
+    consume --count 5 --timeout 1 >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 1 ] && grep -q '0 of 5 changes, none for 1.0 s' "$WORK/err" ||
+        fail "--count 5 --timeout 1 without changes: exit $rc, said: $(cat "$WORK/err")"
+    rc=0
+    consume --timeout 1 >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 0 ] || fail "--timeout alone: exit $rc, said: $(cat "$WORK/err")"
 }
 
 "case_$1"
