@@ -4,6 +4,7 @@
 
 #include "collector/acl.h"
 #include "collector/address.h"
+#include "parsers/alert.h"
 #include "sink/secret.h"
 
 #include <ctype.h>
@@ -105,27 +106,6 @@ int config_parse_size(const char *s, uint64_t *out)
         return -EINVAL;
     *out = v << shift;
     return 0;
-}
-
-int config_parse_duration(const char *s, uint64_t *ms)
-{
-    static const struct {
-        const char *suffix;
-        uint64_t ms;
-    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-    uint64_t v;
-    const char *end;
-    if (parse_uint(s, &v, &end) != 0)
-        return -EINVAL;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(end, units[i].suffix) == 0) {
-            if (v > UINT64_MAX / units[i].ms)
-                return -EINVAL;
-            *ms = v * units[i].ms;
-            return 0;
-        }
-    }
-    return -EINVAL;
 }
 
 int config_parse_bool(const char *s, bool *out)
@@ -248,7 +228,7 @@ static int set_value(struct config *c, enum config_id id, const char *value, boo
         return 0;
     case CONFIG_TYPE_DURATION: {
         uint64_t res = s->lim.resolution_ms ? s->lim.resolution_ms : 1000;
-        if (config_parse_duration(value, &u) != 0 || u < s->lim.min || u > max)
+        if (alert_parse_duration(value, &u) != 0 || u < s->lim.min || u > max)
             return fail(err, errlen,
                         "%s: '%s' is not a duration from %s to %s (seconds, or a number with "
                         "ms, s, m or h)",

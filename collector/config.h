@@ -332,10 +332,6 @@ bool config_is_empty(enum config_id id, const struct config *c);
  * -EINVAL. */
 int config_parse_size(const char *s, uint64_t *out);
 
-/* Parse a duration: a number of seconds ("60"), or a number with ms, s, m or h ("100ms",
- * "5m"). Returns 0 and *ms, or -EINVAL. */
-int config_parse_duration(const char *s, uint64_t *ms);
-
 /* The one boolean spelling set: true/false, yes/no, on/off, 1/0 (any case). Returns 0 or
  * -EINVAL. */
 int config_parse_bool(const char *s, bool *out);

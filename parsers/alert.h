@@ -277,4 +277,9 @@ static inline bool alert_num_parse(enum alert_num f, const char *s, size_t len, 
 /* Reset every field to absent (host/component NULL, no extras). */
 void alert_clear(struct alert *a);
 
+/* A duration as the collector takes them, in its settings and for a TTL on a tool's command
+ * line: whole seconds ("60") or a whole number with ms, s, m or h ("100ms", "1h"), nothing
+ * else. Returns 0 and *ms, or -EINVAL. */
+int alert_parse_duration(const char *s, uint64_t *ms);
+
 #endif

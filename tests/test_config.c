@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "collector/config.h"
+#include "parsers/alert.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -119,17 +120,17 @@ static void test_config_sizes_and_durations(void **st)
     assert_int_equal(config_parse_size("", &v), -EINVAL);
     assert_int_equal(config_parse_size("3MBs", &v), -EINVAL);
 
-    assert_int_equal(config_parse_duration("60", &v), 0);
+    assert_int_equal(alert_parse_duration("60", &v), 0);
     assert_int_equal(v, 60000);
-    assert_int_equal(config_parse_duration("100ms", &v), 0);
+    assert_int_equal(alert_parse_duration("100ms", &v), 0);
     assert_int_equal(v, 100);
-    assert_int_equal(config_parse_duration("2m", &v), 0);
+    assert_int_equal(alert_parse_duration("2m", &v), 0);
     assert_int_equal(v, 120000);
-    assert_int_equal(config_parse_duration("1h", &v), 0);
+    assert_int_equal(alert_parse_duration("1h", &v), 0);
     assert_int_equal(v, 3600000);
-    assert_int_equal(config_parse_duration("5 s", &v), -EINVAL);
-    assert_int_equal(config_parse_duration("1.5", &v), -EINVAL);
-    assert_int_equal(config_parse_duration("soon", &v), -EINVAL);
+    assert_int_equal(alert_parse_duration("5 s", &v), -EINVAL);
+    assert_int_equal(alert_parse_duration("1.5", &v), -EINVAL);
+    assert_int_equal(alert_parse_duration("soon", &v), -EINVAL);
 
     char err[256];
     config_defaults(&c);

@@ -183,34 +183,6 @@ static const char *trimmed(const char *s, size_t *len)
     return s;
 }
 
-/* A duration as injectord takes them: seconds ("60"), or a number with ms, s, m or h.
- * Returns 0 and *ms, or -EINVAL. */
-static int parse_duration(const char *s, uint64_t *ms)
-{
-    static const struct {
-        const char *suffix;
-        uint64_t ms;
-    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-    uint64_t v = 0;
-    const char *p = s;
-    if (*p < '0' || *p > '9')
-        return -EINVAL;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (v > (UINT64_MAX - 9) / 10)
-            return -EINVAL;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(p, units[i].suffix) == 0) {
-            if (v > UINT64_MAX / units[i].ms)
-                return -EINVAL;
-            *ms = v * units[i].ms;
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
-
 /* The option's name as --help shows it: the JSON name with dashes. */
 static const char *option_of(const char *json, char *buf, size_t size)
 {
@@ -299,7 +271,7 @@ static int parse_args(int argc, char **argv, struct args *a, char **msg)
             a->tcp = 1;
             break;
         case OPT_TIMEOUT:
-            if (parse_duration(optarg, &a->timeout_ms) != 0 || a->timeout_ms == 0 ||
+            if (alert_parse_duration(optarg, &a->timeout_ms) != 0 || a->timeout_ms == 0 ||
                 a->timeout_ms > 3600000) {
                 fprintf(stderr,
                         "injector-send: --timeout '%s' is not a duration from 1ms to 1h (seconds, "
@@ -418,7 +390,7 @@ static int check_num(struct args *a, int i)
     uint64_t ms;
     char copy[40];
     snprintf(copy, sizeof(copy), "%.*s", (int)(len < sizeof(copy) ? len : sizeof(copy) - 1), v);
-    if (i == ALERT_TTL && len < sizeof(copy) && parse_duration(copy, &ms) == 0) {
+    if (i == ALERT_TTL && len < sizeof(copy) && alert_parse_duration(copy, &ms) == 0) {
         if (ms % 1000 != 0 || ms / 1000 > (uint64_t)ni->max) {
             fprintf(stderr,
                     "injector-send: %s '%s' is not a whole number of seconds from %" PRId64
