@@ -10,6 +10,7 @@
 #include "tools/consume_view.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define E1 "00000000000000e1"
@@ -277,6 +278,199 @@ static void test_view_two_collectors_same_key(void **st)
     view_free(v);
 }
 
+/* ---- the terminal table ---------------------------------------------------------------- */
+
+/* 2026-11-26T07:00:00Z, the first_seen of the table tests' alerts. */
+#define T0 1795676400000LL
+
+/* The table drawn with t, as a string (caller frees). */
+static char *draw(struct view *v, const struct view_table *t)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    assert_non_null(f);
+    view_print_table(v, f, t);
+    fclose(f);
+    return out;
+}
+
+/* The line of out that starts with prefix (a copy in line), or NULL. */
+static const char *line_of(const char *out, const char *prefix, char *line, size_t size)
+{
+    for (const char *p = out; p != NULL && *p != '\0';) {
+        const char *end = strchr(p, '\n');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (strncmp(p, prefix, strlen(prefix)) == 0) {
+            snprintf(line, size, "%.*s", (int)n, p);
+            return line;
+        }
+        p = end != NULL ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+static size_t count_of(const char *s, const char *what)
+{
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, what)) != NULL; p += strlen(what))
+        n++;
+    return n;
+}
+
+#define SNAP(alerts)                                                                               \
+    "{\"version\":2,\"epoch\":\"" E1 "\",\"collector\":\"vm\",\"alerts\":[" alerts "]}"
+#define SEEN "\"first_seen\":\"2026-11-26T07:00:00.000Z\""
+
+static void test_view_format_age_rounds_down_to_one_unit(void **st)
+{
+    (void)st;
+    char b[16];
+    assert_string_equal(view_format_age(0, b, sizeof(b)), "0s");
+    assert_string_equal(view_format_age(-5000, b, sizeof(b)), "0s"); /* clocks apart */
+    assert_string_equal(view_format_age(42999, b, sizeof(b)), "42s");
+    assert_string_equal(view_format_age(59999, b, sizeof(b)), "59s");
+    assert_string_equal(view_format_age(60000, b, sizeof(b)), "1m");
+    assert_string_equal(view_format_age(5 * 60000 + 59000, b, sizeof(b)), "5m");
+    assert_string_equal(view_format_age(3 * 3600000LL + 1, b, sizeof(b)), "3h");
+    assert_string_equal(view_format_age(86400000LL - 1, b, sizeof(b)), "23h");
+    assert_string_equal(view_format_age(2 * 86400000LL + 7, b, sizeof(b)), "2d");
+}
+
+static void test_view_table_header_in_words_ages_and_ellipsis(void **st)
+{
+    (void)st;
+    struct fake f = {
+        .docs = {
+            SNAP("{\"version\":1,\"host\":\"web-frontend-01.example.org\",\"component\":"
+                 "\"disk-usage-of-var-log\",\"severity\":3," SEEN ",\"msg\":\"full\"},"
+                 "{\"version\":2,\"host\":\"\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4"
+                 "\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4"
+                 "\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\",\"component\":\"x\\u001b[2J\","
+                 "\"severity\":5,\"msg\":\"m\"}")}};
+    struct view *v = make(&f, 1);
+    assert_int_equal(view_sync(v), 0);
+    struct view_table t = {.width = 100, .now_ms = T0 + 42000, .status = "reconnecting to node 2"};
+    char *out = draw(v, &t), line[512];
+    /* The header says what each number is, and carries the status line. */
+    assert_non_null(line_of(out, "collector vm, 2 alerts, version 2 at ", line, sizeof(line)));
+    assert_non_null(strstr(line, " | reconnecting to node 2"));
+    assert_non_null(line_of(out, "SEV  AGE  HOST", line, sizeof(line)));
+    /* Cut names end with an ellipsis, in the column's width (20 and 16); the age of an
+     * alert raised 42 s before now is 42s. */
+    assert_non_null(line_of(out, "3    42s  web-frontend-01.exa\u2026 disk-usage-of-v\u2026 full",
+                            line, sizeof(line)));
+    /* Cut by columns, not bytes, and never inside a character; control bytes shown as '?';
+     * an alert without first_seen has no age. */
+    assert_non_null(line_of(out,
+                            "5    -    \xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4"
+                            "\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4"
+                            "\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\u2026 x?[2J",
+                            line, sizeof(line)));
+    assert_null(strchr(out, '\x1b'));
+    free(out);
+    /* What fits is not marked cut (the header, the component "x?[2J", the messages). */
+    t.width = 0;
+    out = draw(v, &t);
+    assert_int_equal(count_of(out, "\u2026"), 3);
+    free(out);
+    view_free(v);
+}
+
+static void test_view_table_header_with_two_collectors_one_unreachable(void **st)
+{
+    (void)st;
+    struct fake f = {.docs = {"{\"version\":1,\"epoch\":\"" E1
+                              "\",\"collector\":\"c1\",\"alerts\":["
+                              "{\"version\":1,\"host\":\"h\",\"component\":\"x\",\"severity\":5}]}",
+                              NULL}};
+    struct view *v = make(&f, 2);
+    assert_int_equal(view_sync(v), 1);
+    struct view_table t = {.width = 200, .now_ms = T0};
+    char *out = draw(v, &t), line[512];
+    assert_non_null(line_of(out,
+                            "1 alert; collector c1: 1, version 1; collector http://c2/v1/alerts "
+                            "not reached yet at ",
+                            line, sizeof(line)));
+    assert_non_null(line_of(out, "SEV  AGE  HOST                 COMPONENT        COLLECTOR", line,
+                            sizeof(line)));
+    free(out);
+    view_free(v);
+
+    /* One that was in step and no longer answers says so. */
+    struct fake g = {.docs = {SNAP(""), NULL}};
+    v = make(&g, 1);
+    assert_int_equal(view_sync(v), 0);
+    view_resync_all(v, "test");
+    out = draw(v, &t);
+    assert_non_null(line_of(out, "collector vm, 0 alerts, version 2 (unreachable: retrying) at ",
+                            line, sizeof(line)));
+    free(out);
+    view_free(v);
+}
+
+static void test_view_table_colour_by_severity_only_when_asked(void **st)
+{
+    (void)st;
+    struct fake f = {
+        .docs = {SNAP("{\"version\":1,\"host\":\"a\",\"component\":\"x\",\"severity\":1},"
+                      "{\"version\":1,\"host\":\"b\",\"component\":\"x\",\"severity\":4},"
+                      "{\"version\":2,\"host\":\"c\",\"component\":\"x\",\"severity\":7}")}};
+    struct view *v = make(&f, 1);
+    assert_int_equal(view_sync(v), 0);
+    /* Not a terminal, or NO_COLOR: the caller says no colour, and there is none. */
+    struct view_table t = {.width = 80, .now_ms = T0};
+    char *out = draw(v, &t), line[512];
+    assert_null(strchr(out, '\x1b'));
+    free(out);
+    t.color = true;
+    out = draw(v, &t);
+    assert_non_null(line_of(out, "\x1b[31m1    -    a ", line, sizeof(line)));
+    assert_non_null(strstr(line, "\x1b[0m"));
+    assert_non_null(line_of(out, "\x1b[33m4    -    b ", line, sizeof(line)));
+    assert_non_null(line_of(out, "7    -    c ", line, sizeof(line))); /* default colour */
+    assert_null(strchr(line, '\x1b'));
+    assert_int_equal(count_of(out, "\x1b["), 4); /* two rows: a colour and a reset each */
+    free(out);
+    view_free(v);
+}
+
+static void test_view_table_new_rows_marked_until_the_next_change(void **st)
+{
+    (void)st;
+    struct fake f = {
+        .docs = {SNAP("{\"version\":1,\"host\":\"a\",\"component\":\"x\",\"severity\":3},"
+                      "{\"version\":2,\"host\":\"b\",\"component\":\"x\",\"severity\":5}")}};
+    struct view *v = make(&f, 1);
+    assert_int_equal(view_sync(v), 0);
+    struct view_table t = {.width = 80, .now_ms = T0};
+    char line[512];
+    /* The first table marks nothing: everything is new to it. */
+    char *out = draw(v, &t);
+    assert_null(strchr(out, '*'));
+    free(out);
+    apply(v, "{\"outcome\":\"raise\",\"version\":3,\"collector\":\"vm\",\"epoch\":\"" E1
+             "\",\"host\":\"c\",\"component\":\"x\",\"severity\":1}");
+    out = draw(v, &t);
+    assert_non_null(line_of(out, "1*   -    c ", line, sizeof(line)));
+    assert_int_equal(count_of(out, "*"), 1);
+    free(out);
+    /* Drawn again with no change (the ages move): still marked, and bold with colour. */
+    t.color = true;
+    out = draw(v, &t);
+    assert_non_null(line_of(out, "\x1b[1;31m1*   -    c ", line, sizeof(line)));
+    assert_int_equal(count_of(out, "*"), 1);
+    free(out);
+    /* The next change drawn: the mark is gone; an update is not a new row. */
+    apply(v, "{\"outcome\":\"update\",\"version\":4,\"collector\":\"vm\",\"epoch\":\"" E1
+             "\",\"host\":\"a\",\"component\":\"x\",\"severity\":2}");
+    out = draw(v, &t);
+    assert_non_null(line_of(out, "\x1b[31m1    -    c ", line, sizeof(line)));
+    assert_null(strchr(out, '*'));
+    free(out);
+    view_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +480,11 @@ int main(void)
         cmocka_unit_test(test_view_foreign_collector_and_unreachable),
         cmocka_unit_test(test_view_invented_ids_and_down_collector_cost_bounded),
         cmocka_unit_test(test_view_two_collectors_same_key),
+        cmocka_unit_test(test_view_format_age_rounds_down_to_one_unit),
+        cmocka_unit_test(test_view_table_header_in_words_ages_and_ellipsis),
+        cmocka_unit_test(test_view_table_header_with_two_collectors_one_unreachable),
+        cmocka_unit_test(test_view_table_colour_by_severity_only_when_asked),
+        cmocka_unit_test(test_view_table_new_rows_marked_until_the_next_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

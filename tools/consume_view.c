@@ -31,7 +31,8 @@ struct entry {
     size_t src;
     json_t *alert; /* collector, version, [first_seen], the alert's fields */
     int64_t severity;
-    bool seen; /* resync bookkeeping */
+    bool seen;          /* resync bookkeeping */
+    uint64_t drawn_gen; /* the table drawing it first appeared in (0: not drawn yet) */
 };
 
 struct view {
@@ -40,9 +41,18 @@ struct view {
     struct entry *entries;
     struct view_stats stats;
     bool dirty;
+    bool table_stale;  /* changed since the table was last drawn */
+    uint64_t draw_gen; /* table drawings after a change (view_print_table) */
     char *foreign[MAX_LOGGED_FOREIGN];
     size_t n_foreign;
 };
+
+/* The view changed: for the view file's writer, and for the table's new-row marks. */
+static void mark_dirty(struct view *v)
+{
+    v->dirty = true;
+    v->table_stale = true;
+}
 
 static void logf_(const struct view *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(const struct view *v, const char *fmt, ...)
@@ -157,7 +167,7 @@ static int upsert(struct view *v, size_t src, json_t *alert, struct entry *e)
     e->alert = json_incref(alert);
     e->severity = json_is_integer(sev) ? (int64_t)json_integer_value(sev) : INT64_MAX;
     e->seen = true;
-    v->dirty = true;
+    mark_dirty(v);
     return 0;
 }
 
@@ -262,7 +272,7 @@ static int resync(struct view *v, size_t i, bool first)
     if (e->src == i && !e->seen) {
         emit_made_up(v, e->alert, "clear");
         entry_delete(v, e);
-        v->dirty = true;
+        mark_dirty(v);
     }
     free(s->id);
     s->id = strdup(id);
@@ -273,7 +283,7 @@ static int resync(struct view *v, size_t i, bool first)
         v->stats.resyncs++;
     logf_(v, "%s: collector '%s' in step at version %" PRIu64 " (%zu active alerts)", s->url, id,
           s->version, json_array_size(alerts));
-    v->dirty = true; /* the collectors' versions are part of the view */
+    mark_dirty(v); /* the collectors' versions are part of the view */
     json_decref(doc);
     return 0;
 }
@@ -413,7 +423,7 @@ void view_apply(struct view *v, const char *body, size_t len)
         json_decref(st);
     } else if (e != NULL) {
         entry_delete(v, e);
-        v->dirty = true;
+        mark_dirty(v);
     }
     s->version = ver;
     v->stats.applied++;
@@ -515,14 +525,66 @@ int view_write_file(const struct view *v, const char *path, int64_t now_ms, char
     return 0;
 }
 
-/* Print at most width columns of s, control bytes (terminal escapes from the network)
- * shown as '?'. Returns the columns used (bytes; UTF-8 sequences count per byte). */
-static size_t put_clean(FILE *f, const char *s, size_t width)
+/* "2026-11-26T07:00:00.123Z" (as change_format_time writes it) to ms since the epoch; the
+ * same form as sink/change.c reads, whose reader is private to it. Returns 0 or -EBADMSG. */
+static int parse_time(const char *s, int64_t *ms)
+{
+    struct tm tm = {0};
+    int millis = 0, n = 0;
+    if (s == NULL ||
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis, &n) != 7 ||
+        s[n] != '\0')
+        return -EBADMSG;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *ms = (int64_t)timegm(&tm) * 1000 + millis;
+    return 0;
+}
+
+const char *view_format_age(int64_t ms, char *buf, size_t size)
+{
+    int64_t s = ms > 0 ? ms / 1000 : 0;
+    if (s < 60)
+        snprintf(buf, size, "%" PRId64 "s", s);
+    else if (s < 3600)
+        snprintf(buf, size, "%" PRId64 "m", s / 60);
+    else if (s < 86400)
+        snprintf(buf, size, "%" PRId64 "h", s / 3600);
+    else
+        snprintf(buf, size, "%" PRId64 "d", s / 86400);
+    return buf;
+}
+
+#define ELLIPSIS "\u2026" /* one column, three bytes */
+
+/* Terminal columns s takes: UTF-8 continuation bytes take none. */
+static size_t text_cols(const char *s)
 {
     size_t n = 0;
-    for (; s != NULL && *s != '\0' && n < width; s++, n++)
-        fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+    for (; s != NULL && *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
     return n;
+}
+
+/* Print s in at most width columns, control bytes (terminal escapes from the network)
+ * shown as '?'; a longer s is cut, never inside a UTF-8 sequence, and ends with "…".
+ * Returns the columns used. */
+static size_t put_clean(FILE *f, const char *s, size_t width)
+{
+    if (s == NULL || width == 0)
+        return 0;
+    bool cut = text_cols(s) > width;
+    size_t limit = cut ? width - 1 : width, n = 0;
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c & 0xC0) != 0x80 && n++ == limit)
+            break;
+        fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
+    }
+    if (cut)
+        fputs(ELLIPSIS, f);
+    return cut ? width : n; /* uncut: the loop never stopped early */
 }
 
 static void put_cell(FILE *f, const char *s, size_t width)
@@ -532,42 +594,100 @@ static void put_cell(FILE *f, const char *s, size_t width)
         fputc(' ', f);
 }
 
-void view_print_table(const struct view *v, FILE *f, size_t max_rows, size_t width)
+/* The header in words: "collector vm, 30 alerts, version 77" (with several collectors:
+ * "45 alerts; collector a: 30, version 77; collector b: 15, version 12"), whether one cannot
+ * be reached, the time, and the status line. */
+static void put_header(const struct view *v, FILE *f, size_t n, const struct view_table *t)
+{
+    char buf[4096], when[16] = "";
+    size_t used = 0;
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        if (used < sizeof(buf))                                                                    \
+            used += (size_t)snprintf(buf + used, sizeof(buf) - used, __VA_ARGS__);                 \
+    } while (0)
+    bool many = v->cfg.n_urls > 1;
+    if (many)
+        ADD("%zu alert%s;", n, n == 1 ? "" : "s");
+    for (size_t i = 0; i < v->cfg.n_urls; i++) {
+        const struct source *s = &v->src[i];
+        size_t mine = 0;
+        for (const struct entry *e = v->entries; e != NULL; e = e->hh.next)
+            mine += e->src == i;
+        if (s->id == NULL) {
+            ADD("%scollector %s not reached yet", many && i > 0 ? "; " : many ? " " : "", s->url);
+            continue;
+        }
+        if (many)
+            ADD("%scollector %s: %zu, version %" PRIu64, i > 0 ? "; " : " ", s->id, mine,
+                s->version);
+        else
+            ADD("collector %s, %zu alert%s, version %" PRIu64, s->id, mine, mine == 1 ? "" : "s",
+                s->version);
+        if (!s->synced)
+            ADD(" (unreachable: retrying)");
+    }
+    time_t sec = (time_t)(t->now_ms / 1000);
+    struct tm tm;
+    if (localtime_r(&sec, &tm) != NULL)
+        strftime(when, sizeof(when), "%H:%M:%S", &tm);
+    ADD(" at %s", when);
+    if (t->status != NULL && t->status[0] != '\0')
+        ADD(" | %s", t->status);
+#undef ADD
+    put_clean(f, buf, t->width > 0 ? t->width : sizeof(buf));
+    fputc('\n', f);
+}
+
+void view_print_table(struct view *v, FILE *f, const struct view_table *t)
 {
     size_t n;
     struct entry **arr = sorted(v, &n);
     if (arr == NULL)
         return;
-    char when[40];
-    time_t now = time(NULL);
-    strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
-    fprintf(f, "%zu active alert%s at %s;", n, n == 1 ? "" : "s", when);
-    for (size_t i = 0; i < v->cfg.n_urls; i++) {
-        fputc(' ', f);
-        put_clean(f, v->src[i].id ? v->src[i].id : v->src[i].url, 64);
-        fprintf(f, " v%" PRIu64 "%s", v->src[i].version, v->src[i].synced ? "" : " (unreachable)");
+    /* A drawing after a change starts a new generation; entries first drawn in it are the
+     * new rows. A redraw of an unchanged view keeps the generation, so the marks stay. */
+    if (v->table_stale || v->draw_gen == 0) {
+        v->draw_gen++;
+        v->table_stale = false;
     }
-    fputc('\n', f);
+    for (size_t i = 0; i < n; i++)
+        if (arr[i]->drawn_gen == 0)
+            arr[i]->drawn_gen = v->draw_gen;
+    put_header(v, f, n, t);
     bool many = v->cfg.n_urls > 1;
-    size_t used = 5 + 21 + 17 + (many ? 13 : 0);
-    size_t msgw = width > used + 10 ? width - used : 10;
-    fprintf(f, "%-4s %-20s %-16s %s%s\n", "SEV", "HOST", "COMPONENT", many ? "COLLECTOR    " : "",
-            "MESSAGE");
-    size_t rows = max_rows == 0 || max_rows > n ? n : max_rows;
-    if (max_rows != 0 && rows < n && rows > 0)
+    size_t used = 5 + 5 + 21 + 17 + (many ? 13 : 0);
+    size_t msgw = t->width > used + 10 ? t->width - used : 10;
+    fprintf(f, "%-4s %-4s %-20s %-16s %s%s\n", "SEV", "AGE", "HOST", "COMPONENT",
+            many ? "COLLECTOR    " : "", "MESSAGE");
+    size_t rows = t->max_rows == 0 || t->max_rows > n ? n : t->max_rows;
+    if (t->max_rows != 0 && rows < n && rows > 0)
         rows--; /* room for the "more" line */
     for (size_t i = 0; i < rows; i++) {
         const struct entry *e = arr[i];
-        char sev[24] = "-";
+        bool fresh = v->draw_gen > 1 && e->drawn_gen == v->draw_gen;
+        char sev[32] = "-", age[24] = "-";
         if (e->severity != INT64_MAX)
             snprintf(sev, sizeof(sev), "%" PRId64, e->severity);
+        if (fresh)
+            strcat(sev, "*");
+        int64_t first;
+        if (parse_time(json_string_value(json_object_get(e->alert, "first_seen")), &first) == 0)
+            view_format_age(t->now_ms - first, age, sizeof(age));
+        const char *c = e->severity <= 2 ? "31" : e->severity <= 4 ? "33" : NULL;
+        bool styled = t->color && (fresh || c != NULL);
+        if (styled)
+            fprintf(f, "\033[%s%s%sm", fresh ? "1" : "", fresh && c ? ";" : "", c ? c : "");
         const char *host = e->key + strlen(e->key) + 1;
         put_cell(f, sev, 4);
+        put_cell(f, age, 4);
         put_cell(f, host, 20);
         put_cell(f, host + strlen(host) + 1, 16);
         if (many)
             put_cell(f, e->key, 12);
         put_clean(f, json_string_value(json_object_get(e->alert, "msg")), msgw);
+        if (styled)
+            fputs("\033[0m", f);
         fputc('\n', f);
     }
     if (rows < n)

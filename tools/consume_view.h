@@ -82,7 +82,27 @@ json_t *view_to_json(const struct view *v, int64_t now_ms);
 int view_write_file(const struct view *v, const char *path, int64_t now_ms, char *err,
                     size_t errlen);
 
-/* A terminal table, most severe first; at most max_rows alert rows (0: all). */
-void view_print_table(const struct view *v, FILE *f, size_t max_rows, size_t width);
+/* How view_print_table draws: the seams a test sets (clock, colour) and the terminal's
+ * size. */
+struct view_table {
+    size_t max_rows;    /* at most this many alert rows, a "... N more" line included; 0: all */
+    size_t width;       /* columns; names and messages are cut to fit, with "…" */
+    bool color;         /* ANSI colour: severity 1-2 red, 3-4 yellow; new rows bold */
+    int64_t now_ms;     /* wall clock (ms since the epoch), for the ages and the time */
+    const char *status; /* NULL, or a line for the header (a retry, a resync) */
+};
+
+/* A terminal table, most severe first. Line 1 is the header in words ("collector vm, 30
+ * alerts, version 77", the time, t->status), line 2 the column titles, then one row per
+ * alert: severity, age (since the alert was raised: its first_seen; "-" when unknown),
+ * host, component, [collector,] message. A row not in the table drawn after the previous
+ * change is marked new ('*' after its severity, and bold with colour) until the next change
+ * is drawn: a redraw of an unchanged view (to move the ages) keeps the marks. The first
+ * drawing marks nothing. Writes to f; strings from the network are shown with control
+ * characters as '?'. */
+void view_print_table(struct view *v, FILE *f, const struct view_table *t);
+
+/* "42s", "5m", "3h", "2d" (rounded down; "0s" for a time in the future) into buf. */
+const char *view_format_age(int64_t ms, char *buf, size_t size);
 
 #endif

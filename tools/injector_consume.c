@@ -4,11 +4,13 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +52,45 @@ struct args {
 };
 
 static volatile sig_atomic_t stopping, resync_asked;
+
+/* The table on a terminal (--format table, stdout a tty). Messages while it runs (retries,
+ * resyncs) are shown in its header line; they go to stderr too unless stderr is that same
+ * terminal, where they would scroll the header away. File-wide like the signal flags: the
+ * broker's retry paths, far from main, say things. */
+static struct {
+    struct view *view; /* once it exists */
+    bool on;           /* the table goes to a terminal */
+    bool stderr_there; /* stderr is that terminal */
+    bool color;        /* and NO_COLOR is not set */
+    char status[1420]; /* the last message, with its time */
+} screen;
+
+static void draw_table(struct view *v);
+static int64_t wall_ms(void);
+
+/* A message for the person watching: stderr ("injector-consume: msg"), and/or the table's
+ * header (redrawn at once: a retry may pause for seconds). */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    char msg[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!screen.on || !screen.stderr_there)
+        fprintf(stderr, "injector-consume: %s\n", msg);
+    if (screen.on) {
+        char when[16] = "";
+        time_t sec = (time_t)(wall_ms() / 1000);
+        struct tm tm;
+        if (localtime_r(&sec, &tm) != NULL)
+            strftime(when, sizeof(when), "%H:%M:%S", &tm);
+        snprintf(screen.status, sizeof(screen.status), "%s %s", when, msg);
+        if (screen.view != NULL)
+            draw_table(screen.view);
+    }
+}
 
 static void on_signal(int sig)
 {
@@ -609,7 +650,7 @@ static int fetch_snapshot(const char *url, json_t **doc, char *err, size_t errle
 static void log_line(const char *msg, void *data)
 {
     (void)data;
-    fprintf(stderr, "injector-consume: %s\n", msg);
+    say("%s", msg);
 }
 
 static void print_change(const char *line, size_t len, void *data)
@@ -621,23 +662,41 @@ static void print_change(const char *line, size_t len, void *data)
         printf("%.*s\n", (int)len, line);
 }
 
+/* Whether stdout and stderr are one terminal (both ttys, the same device). */
+static bool same_terminal(void)
+{
+    struct stat o, e;
+    return isatty(STDOUT_FILENO) && isatty(STDERR_FILENO) && fstat(STDOUT_FILENO, &o) == 0 &&
+           fstat(STDERR_FILENO, &e) == 0 && o.st_rdev == e.st_rdev;
+}
+
+/* Draw the table: in place on a terminal (sized to it, coloured unless NO_COLOR), else
+ * appended, a blank line after it. */
+static void draw_table(struct view *v)
+{
+    struct winsize ws = {0};
+    bool tty = screen.on && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0;
+    if (tty)
+        fputs("\033[H\033[2J", stdout); /* home, clear */
+    struct view_table t = {.max_rows = tty && ws.ws_row > 3 ? ws.ws_row - 3u : 0,
+                           .width = tty && ws.ws_col > 40 ? ws.ws_col : 120,
+                           .color = tty && screen.color,
+                           .now_ms = wall_ms(),
+                           .status = screen.on ? screen.status : NULL};
+    view_print_table(v, stdout, &t);
+    if (!tty)
+        putchar('\n');
+    fflush(stdout);
+}
+
 /* Write the view file and/or redraw the table (the table only when it changed). */
 static void show_view(struct view *v, const struct args *a)
 {
     char err[4400];
     if (a->view_file != NULL && view_write_file(v, a->view_file, wall_ms(), err, sizeof(err)) != 0)
-        fprintf(stderr, "injector-consume: %s\n", err);
-    if (a->format == FORMAT_TABLE && view_dirty(v)) {
-        struct winsize ws = {0};
-        bool tty = isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0;
-        if (tty)
-            fputs("\033[H\033[2J", stdout); /* home, clear */
-        view_print_table(v, stdout, tty && ws.ws_row > 3 ? ws.ws_row - 3u : 0,
-                         tty && ws.ws_col > 40 ? ws.ws_col : 120);
-        if (!tty)
-            putchar('\n');
-        fflush(stdout);
-    }
+        say("%s", err);
+    if (a->format == FORMAT_TABLE && view_dirty(v))
+        draw_table(v);
     view_clear_dirty(v);
 }
 
@@ -689,15 +748,12 @@ static bool next_node(const struct args *a, const char *what, bool wait)
             snprintf(more, sizeof(more), " (and %" PRIu64 " lines like it in the last %d s)",
                      untold, AMQP_NODES_TOLD_EVERY_MS / 1000);
         if (pause == 0)
-            fprintf(stderr, "injector-consume: %s; trying %s now%s\n", what, next, more);
+            say("%s; trying %s now%s", what, next, more);
         else if (amqp_nodes_count(a->nodes) == 1)
-            fprintf(stderr, "injector-consume: %s; retrying in %u ms%s\n", what, (unsigned)pause,
-                    more);
+            say("%s; retrying in %u ms%s", what, (unsigned)pause, more);
         else
-            fprintf(stderr,
-                    "injector-consume: %s; every node failed: retrying in %u ms, "
-                    "from %s%s\n",
-                    what, (unsigned)pause, next, more);
+            say("%s; every node failed: retrying in %u ms, from %s%s", what, (unsigned)pause, next,
+                more);
     }
     pause_s(pause / 1000.0);
     return true;
@@ -750,10 +806,7 @@ static amqp_connection_state_t consume_from(amqp_connection_state_t conn, const 
         if (again && view != NULL && !queue_outlives_node(a))
             view_resync_all(view, "after a reconnect to the broker");
         else if (again && view != NULL)
-            fprintf(stderr,
-                    "injector-consume: quorum queue %s kept the changes: the view "
-                    "goes on from where it was\n",
-                    a->queue);
+            say("quorum queue %s kept the changes: the view goes on from where it was", a->queue);
         if (start_consuming(conn, a, *queue, why, sizeof(why)) == 0) {
             uint64_t untold = amqp_nodes_ok(a->nodes);
             char more[96] = "";
@@ -761,14 +814,14 @@ static amqp_connection_state_t consume_from(amqp_connection_state_t conn, const 
                 snprintf(more, sizeof(more), " (%" PRIu64 " lines about the trouble were left out)",
                          untold);
             if (again)
-                fprintf(stderr, "injector-consume: connected to the broker again at %s%s%s\n", name,
-                        view == NULL && a->queue == NULL
-                            ? " (a new private queue: changes published meanwhile are not in "
-                              "it; --queue NAME keeps them)"
-                            : "",
-                        more);
+                say("connected to the broker again at %s%s%s", name,
+                    view == NULL && a->queue == NULL
+                        ? " (a new private queue: changes published meanwhile are not in "
+                          "it; --queue NAME keeps them)"
+                        : "",
+                    more);
             else if (amqp_nodes_count(a->nodes) > 1 || untold > 0)
-                fprintf(stderr, "injector-consume: consuming from %s%s\n", name, more);
+                say("consuming from %s%s", name, more);
             return conn;
         }
         destroy_quietly(conn);
@@ -829,6 +882,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct out o = {.a = &a, .text = a.format == FORMAT_TEXT};
+    if (a.format == FORMAT_TABLE && isatty(STDOUT_FILENO)) {
+        const char *no_color = getenv("NO_COLOR"); /* no-color.org: set and not empty */
+        screen.on = true;
+        screen.stderr_there = same_terminal();
+        screen.color = no_color == NULL || no_color[0] == '\0';
+    }
     /* A view is a service: it waits for its broker. A command says why and ends (exit 1). */
     amqp_connection_state_t conn = attach(&a, &password, &queue, a.n_collectors > 0 && !a.setup);
     if (conn == NULL) {
@@ -853,6 +912,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "injector-consume: out of memory\n");
             goto out;
         }
+        screen.view = view;
         view_sync(view);
         fflush(stdout);
         show_view(view, &a);
@@ -883,6 +943,9 @@ int main(int argc, char **argv)
                 /* A big view takes long to write: keep that under a fifth of the time, so
                  * the queue is not starved (and --view-interval at least). */
                 show_every = 5 * (shown - t) > a.view_interval ? 5 * (shown - t) : a.view_interval;
+            } else if (screen.on && t - shown >= show_every) {
+                draw_table(view); /* unchanged: the ages move */
+                shown = now_s();
             }
         }
         /* Wake at least every 200 ms to notice signals, the timeout and the view's turn. */
@@ -945,6 +1008,7 @@ out:
         status = 1;
     if (view != NULL) {
         show_view(view, &a);
+        screen.view = NULL;
         print_view_stats(view);
         view_free(view);
     }
