@@ -78,7 +78,8 @@ static void say(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (!screen.on || !screen.stderr_there)
+    /* Before the table is drawn (the broker waited for at start) stderr is all there is. */
+    if (!screen.on || !screen.stderr_there || screen.view == NULL)
         fprintf(stderr, "injector-consume: %s\n", msg);
     if (screen.on) {
         char when[16] = "";

@@ -302,4 +302,47 @@ case_timeout_before_count_exits_1() {
     [ "$rc" -eq 0 ] || fail "--timeout alone: exit $rc, said: $(cat "$WORK/err")"
 }
 
+# (j) --format table on a terminal (tmux): the header in words carries the messages (stderr
+# is that terminal: nothing scrolls it, and no "injector-consume:" line is printed on it),
+# severity 1 is red, a row that appears is marked '*' (bold) until the next change; with
+# NO_COLOR set, no colour.
+case_table_on_a_terminal() {
+    command -v tmux >/dev/null || skip "tmux is not installed"
+    start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --state-dir "$WORK/state"
+    send d --host db1 --component replication --severity 1 "Node is Down"
+    send d --host web1 --component disk --severity 7 "almost full"
+    wait_for 20 sh -c "[ \"\$(curl -s http://127.0.0.1:$HTTP_d/v1/alerts | jq .count)\" = 2 ]" ||
+        fail "the collector does not hold the two alerts"
+    local sock="$WORK/tmux.sock"
+    local cmd="$INJECTOR_CONSUME --amqp $INJECTOR_TEST_AMQP_URL --exchange $EXCHANGE"
+    cmd+=" --collector http://127.0.0.1:$HTTP_d --format table --view-interval 0.2"
+    # pane NAME ENV: run the table in a 200x20 terminal of its own; pids to PIDS for cleanup.
+    pane() {
+        tmux -S "$sock" -f /dev/null new-session -d -x 200 -y 20 -s "$1" "env $2 $cmd"
+        PIDS+=("$(tmux -S "$sock" display-message -p -t "$1" '#{pane_pid}')")
+        PIDS+=("$(tmux -S "$sock" display-message -p -t "$1" '#{pid}')")
+    }
+    shows() { tmux -S "$sock" capture-pane -p -t "$1" | grep -Eq "$2"; }
+    pane c "-u NO_COLOR"
+    wait_for 20 shows c "^collector test-d, 2 alerts, version [0-9]+ at [0-9:]+ \| [0-9:]+ .*in step" ||
+        fail "header: $(tmux -S "$sock" capture-pane -p -t c | head -n 3)"
+    shows c '^1 +[0-9]+s +db1 +replication +Node is Down' || fail "no row for db1 with its age"
+    ! shows c 'injector-consume:' || fail "a stderr line on the table's terminal"
+    ! shows c '^[0-9]+\*' || fail "a row marked new in the first table"
+    tmux -S "$sock" capture-pane -p -e -t c >"$WORK/c.esc"
+    grep 'db1' "$WORK/c.esc" | grep -q $'\033\\[[0-9;]*31m' || fail "severity 1 is not red"
+    ! grep 'web1' "$WORK/c.esc" | grep -q $'\033\\[[0-9;]*3[13]m' || fail "severity 7 coloured"
+    send d --host app1 --component cpu --severity 3 "busy"
+    wait_for 20 shows c '^3\* +[0-9]+s +app1 +cpu +busy' || fail "the new row is not marked"
+    send d --host web1 --component disk --severity 7 "full now"
+    wait_for 20 shows c 'full now' || fail "the update is not shown"
+    ! shows c '^[0-9]+\*' || fail "the mark outlived the next change"
+    pane n "NO_COLOR=1"
+    wait_for 20 shows n '^3 +[0-9]+s +app1' || fail "NO_COLOR: no table"
+    tmux -S "$sock" capture-pane -p -e -t n >"$WORK/n.esc"
+    ! grep -q $'\033\\[[0-9;]*3[13]m' "$WORK/n.esc" || fail "colour with NO_COLOR set"
+    tmux -S "$sock" kill-server
+}
+
 "case_$1"
