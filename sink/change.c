@@ -449,8 +449,7 @@ int change_json_decode_stored(const char *text, size_t len, struct alert_json *o
     return rc;
 }
 
-/* "2026-11-26T07:00:00.123Z" (as change_format_time writes it) to ms since the epoch. */
-static int parse_time(const char *s, int64_t *ms)
+int change_parse_time(const char *s, int64_t *ms)
 {
     struct tm tm = {0};
     int millis = 0, n = 0;
@@ -481,7 +480,8 @@ int change_json_decode_change(const char *text, size_t len, struct alert_json *o
                 rc = 0;
             }
     }
-    if (rc == 0 && parse_time(json_string_value(json_object_get(o, "received")), received_ms) != 0)
+    if (rc == 0 &&
+        change_parse_time(json_string_value(json_object_get(o, "received")), received_ms) != 0)
         *received_ms = 0;
     json_decref(o);
     return rc;

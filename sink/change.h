@@ -105,4 +105,8 @@ int change_routing_key(const struct change *c, char *buf, size_t size);
  * buf must hold 25 bytes. Returns buf. */
 char *change_format_time(int64_t ms, char *buf, size_t size);
 
+/* The reverse: such a time (exactly that form) to ms since the epoch. Returns 0 or
+ * -EBADMSG. */
+int change_parse_time(const char *s, int64_t *ms);
+
 #endif

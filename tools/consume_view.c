@@ -525,23 +525,6 @@ int view_write_file(const struct view *v, const char *path, int64_t now_ms, char
     return 0;
 }
 
-/* "2026-11-26T07:00:00.123Z" (as change_format_time writes it) to ms since the epoch; the
- * same form as sink/change.c reads, whose reader is private to it. Returns 0 or -EBADMSG. */
-static int parse_time(const char *s, int64_t *ms)
-{
-    struct tm tm = {0};
-    int millis = 0, n = 0;
-    if (s == NULL ||
-        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis, &n) != 7 ||
-        s[n] != '\0')
-        return -EBADMSG;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *ms = (int64_t)timegm(&tm) * 1000 + millis;
-    return 0;
-}
-
 const char *view_format_age(int64_t ms, char *buf, size_t size)
 {
     int64_t s = ms > 0 ? ms / 1000 : 0;
@@ -672,7 +655,8 @@ void view_print_table(struct view *v, FILE *f, const struct view_table *t)
         if (fresh)
             strcat(sev, "*");
         int64_t first;
-        if (parse_time(json_string_value(json_object_get(e->alert, "first_seen")), &first) == 0)
+        if (change_parse_time(json_string_value(json_object_get(e->alert, "first_seen")), &first) ==
+            0)
             view_format_age(t->now_ms - first, age, sizeof(age));
         const char *c = e->severity <= 2 ? "31" : e->severity <= 4 ? "33" : NULL;
         bool styled = t->color && (fresh || c != NULL);
