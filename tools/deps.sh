@@ -16,7 +16,7 @@ else
         build-essential cmake pkg-config
         libuv1-dev libxml2-dev librabbitmq-dev libcmocka-dev libjansson-dev
         uthash-dev libinih-dev libmicrohttpd-dev libsystemd-dev
-        zlib1g-dev libssl-dev rabbitmq-server curl jq bc socat dpkg-dev help2man clang
+        libssl-dev rabbitmq-server curl jq bc socat dpkg-dev help2man clang tmux
         systemd iproute2
         libclang-rt-14-dev clang-format
     )
