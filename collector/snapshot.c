@@ -185,7 +185,7 @@ int snapshot_load(struct state *s, const char *path, struct snapshot_info *info,
             snprintf(err, errlen, "%s:%ld: not a stored alert", path, lineno);
             goto out;
         }
-        struct state_meta m = {aj.version, aj.first_seen_ms, aj.last_seen_ms, aj.expires_ms};
+        struct state_meta m = {aj.version, aj.first_seen_ms, aj.last_seen_ms, aj.expires_ms, NULL};
         if ((r = state_restore(s, &aj.alert, &m)) != 0) {
             rc = r == -EEXIST ? -EBADMSG : r;
             snprintf(err, errlen, "%s:%ld: alert %s/%s: %s", path, lineno, aj.alert.host,

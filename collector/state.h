@@ -39,6 +39,10 @@ struct state_meta {
     int64_t first_seen_ms; /* when it was raised */
     int64_t last_seen_ms;  /* last Upd/Post/Updonly for it, duplicates included */
     int64_t expires_ms;    /* when it expires unless refreshed; 0: never */
+    /* The address of the datagram that last raised or updated it, as change lines show it
+     * ("10.1.2.3:40112"); NULL when unknown (restored from a snapshot or the journal, or
+     * applied without one). */
+    const char *sender;
 };
 
 struct state;
@@ -54,6 +58,11 @@ void state_free(struct state *s);
  * max_hosts (nothing changed);
  * -ENOMEM when a raise or update could not be stored (nothing changed). */
 int state_apply(struct state *s, const struct alert *in, int64_t now_ms, struct state_result *out);
+
+/* state_apply, and a raise or update records sender (copied; NULL: none) as the alert's
+ * (state_meta.sender). A duplicate keeps the sender of the last change. */
+int state_apply_from(struct state *s, const struct alert *in, const char *sender, int64_t now_ms,
+                     struct state_result *out);
 
 /* Expire the alert whose time is up soonest, if its time (its TTL, or the default TTL,
  * since its last Upd/Post/Updonly) is <= now_ms. Returns 1 and fills *out (outcome
