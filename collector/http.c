@@ -195,7 +195,8 @@ static bool text_match(const char *pattern, bool glob, const char *s)
         return true;
     if (s == NULL)
         return false;
-    return glob ? fnmatch(pattern, s, 0) == 0 : strcmp(pattern, s) == 0;
+    /* Exact first: an IPv6 sender ("[::1]:5000") looks like a glob and is not one. */
+    return strcmp(pattern, s) == 0 || (glob && fnmatch(pattern, s, 0) == 0);
 }
 
 static bool filter_match(const struct alerts_filter *f, const struct alert *a, const char *sender)
@@ -223,16 +224,8 @@ static int alerts_cb(const struct alert *a, const struct state_meta *m, void *da
         return 0;
     if (c->n > 0 && (c->rc = change_json_append(c->out, ",", 1)) != 0)
         return c->rc;
-    c->rc = change_json_append_alert(c->out, a, m->version, m->first_seen_ms, m->last_seen_ms);
-    /* The sender, as change lines carry it, goes in before the object's closing brace. */
-    if (c->rc == 0) {
-        c->out->len--;
-        if (m->sender == NULL)
-            c->rc = change_json_append(c->out, ",\"sender\":null}", 15);
-        else if ((c->rc = change_json_append(c->out, ",\"sender\":", 10)) == 0 &&
-                 (c->rc = change_json_append_str(c->out, m->sender, strlen(m->sender))) == 0)
-            c->rc = change_json_append(c->out, "}", 1);
-    }
+    c->rc = change_json_append_alert(c->out, a, m->version, m->first_seen_ms, m->last_seen_ms,
+                                     m->sender);
     if (c->rc == 0)
         c->n++;
     return c->rc == -ENOMEM ? c->rc : 0; /* a non-UTF-8 alert cannot exist; skip it */

@@ -48,9 +48,9 @@ struct entry {
     int64_t expires_ms; /* 0: never */
     int64_t num[ALERT_NUM_COUNT];
     uint32_t heap_idx; /* position in the expiry heap while expires_ms != 0 */
-    /* Who last raised or updated it: an index into s->sender_ids, 0 for unknown (restored
-     * from a snapshot or the journal). 4 bytes, not a pointer: num_present gave up 2 of
-     * them, so an alert costs 2 bytes more than without a sender. */
+    /* Who last raised or updated it: an index into s->sender_ids, 0 for unknown. 4 bytes, not a
+     * pointer: num_present gave up 2 of them, so an alert costs 2 bytes more than without a sender.
+     */
     uint32_t sender;
     uint32_t text_off[ALERT_TEXT_COUNT]; /* into blob, TEXT_ABSENT when absent */
     uint32_t extra_off;                  /* extras start; texts end */
@@ -775,10 +775,10 @@ int state_expire(struct state *s, int64_t now_ms, struct state_result *out)
 /* After a raise or update that succeeded (rc 0): the alert was set by sender. A duplicate
  * changes nothing, so it keeps the sender of the change lines. Returns rc. */
 static int set_sender(struct state *s, struct entry *e, const char *sender, int rc,
-                      const struct state_result *out)
+                      enum change_outcome outcome)
 {
     if (rc != 0 || sender == NULL || e == NULL ||
-        (out->outcome != CHANGE_RAISE && out->outcome != CHANGE_UPDATE))
+        (outcome != CHANGE_RAISE && outcome != CHANGE_UPDATE))
         return rc;
     if (e->sender == 0 || strcmp(sender_text(s, e->sender), sender) != 0) {
         uint32_t id = sender_ref(s, sender);
@@ -820,18 +820,22 @@ int state_apply_from(struct state *s, const struct alert *in, const char *sender
             out->version = 0;
             return 0;
         }
-        return set_sender(s, e, sender, update_alert(s, e, in, now_ms, out), out);
+        break;
     case ALERT_UPD:
     case ALERT_POST:
         if (e == NULL) {
             int rc = raise_alert(s, in, key, klen, hash, now_ms, out);
             if (rc == 0 && sender != NULL)
                 e = entry_find(s, key, klen, hash);
-            return set_sender(s, e, sender, rc, out);
+            return rc != 0 ? rc : set_sender(s, e, sender, rc, out->outcome);
         }
-        return set_sender(s, e, sender, update_alert(s, e, in, now_ms, out), out);
+        break;
+    default:
+        return -EINVAL;
     }
-    return -EINVAL;
+    /* Sequenced: the outcome is known only once the update is done. */
+    int rc = update_alert(s, e, in, now_ms, out);
+    return rc != 0 ? rc : set_sender(s, e, sender, rc, out->outcome);
 }
 
 int state_restore(struct state *s, const struct alert *a, const struct state_meta *meta)
@@ -849,6 +853,8 @@ int state_restore(struct state *s, const struct alert *a, const struct state_met
         return rc;
     s->version = before > meta->version ? before : meta->version;
     struct entry *e = entry_find(s, key, klen, hash);
+    if (meta->sender != NULL)
+        e->sender = sender_ref(s, meta->sender);
     e->version = meta->version;
     e->first_seen_ms = meta->first_seen_ms;
     e->last_seen_ms = meta->last_seen_ms;
@@ -920,8 +926,8 @@ int state_foreach(const struct state *s, const char *host, state_foreach_cb cb, 
     return rc;
 }
 
-int state_replay(struct state *s, const struct alert *a, enum change_outcome outcome,
-                 uint64_t version, int64_t received_ms)
+int state_replay(struct state *s, const struct alert *a, const char *sender,
+                 enum change_outcome outcome, uint64_t version, int64_t received_ms)
 {
     char key[KEY_BUF];
     size_t klen = make_key(a, key);
@@ -931,11 +937,12 @@ int state_replay(struct state *s, const struct alert *a, enum change_outcome out
     case CHANGE_RAISE:
     case CHANGE_UPDATE:
         if (e == NULL) {
-            struct state_meta m = {version, received_ms, received_ms, 0, NULL};
+            struct state_meta m = {version, received_ms, received_ms, 0, sender};
             return state_restore(s, a, &m);
         }
         if (entry_store(s, e, a, false) != 0)
             return -ENOMEM;
+        set_sender(s, e, sender, 0, CHANGE_UPDATE);
         if (outcome == CHANGE_RAISE)
             e->first_seen_ms = received_ms;
         e->last_seen_ms = received_ms;

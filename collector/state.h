@@ -40,8 +40,8 @@ struct state_meta {
     int64_t last_seen_ms;  /* last Upd/Post/Updonly for it, duplicates included */
     int64_t expires_ms;    /* when it expires unless refreshed; 0: never */
     /* The address of the datagram that last raised or updated it, as change lines show it
-     * ("10.1.2.3:40112"); NULL when unknown (restored from a snapshot or the journal, or
-     * applied without one). */
+     * ("10.1.2.3:40112"); NULL when unknown (applied without one, or restored from a
+     * snapshot or journal written before alerts kept it). state_restore copies it. */
     const char *sender;
 };
 
@@ -139,12 +139,13 @@ int state_refresh(struct state *s, const char *key, size_t klen, uint32_t hash, 
 typedef int (*state_foreach_cb)(const struct alert *a, const struct state_meta *meta, void *data);
 int state_foreach(const struct state *s, const char *host, state_foreach_cb cb, void *data);
 
-/* Replay one journaled change onto the table at start-up (no outcome, no new version):
+/* Replay one journaled change onto the table at start-up (no outcome, no new version),
+ * with the sender its line carries (NULL: none; an update then keeps the one before):
  * raise and update put the alert as the change carries it (a raise sets first_seen, both
  * set last_seen to received_ms and count the TTL from it); clear and expire remove it
  * (nothing to remove is fine). The table's version is raised to at least version.
  * Returns 0, -ENOSPC (a cap refused the raise) or -ENOMEM. */
-int state_replay(struct state *s, const struct alert *a, enum change_outcome outcome,
-                 uint64_t version, int64_t received_ms);
+int state_replay(struct state *s, const struct alert *a, const char *sender,
+                 enum change_outcome outcome, uint64_t version, int64_t received_ms);
 
 #endif

@@ -529,11 +529,11 @@ static void test_state_replay_of_the_changes_rebuilds_the_table(void **st)
         int64_t now = 1000 + i * 500;
         assert_int_equal(state_apply(a, &in[i], now, &r), 0);
         assert_true(change_outcome_forwarded(r.outcome));
-        assert_int_equal(state_replay(b, &r.alert, r.outcome, r.version, now), 0);
+        assert_int_equal(state_replay(b, &r.alert, NULL, r.outcome, r.version, now), 0);
     }
     /* A clear of something not there (the snapshot was older) is fine. */
     struct alert gone = mk(ALERT_DEL, "nobody", "c");
-    assert_int_equal(state_replay(b, &gone, CHANGE_CLEAR, 7, 9000), 0);
+    assert_int_equal(state_replay(b, &gone, NULL, CHANGE_CLEAR, 7, 9000), 0);
     assert_int_equal(state_count(b), state_count(a));
     assert_int_equal(state_count(b), 2);
     assert_int_equal(state_version(b), 7);

@@ -290,5 +290,36 @@ case_metrics_by_severity() {
     stop_injectord d
 }
 
+# An item's sender survives a restart: from the snapshot a clean stop writes, and from the
+# journal after a kill -9 (no snapshot of the last changes).
+case_sender_survives_restart() {
+    start_injectord d --listen 127.0.0.1:0 --state-dir "$WORK/state"
+    send d --host a --component x --severity 2
+    send d --host b --component y --severity 4
+    wait_counter d raise 2
+    api d /v1/alerts | jq -S '[.alerts[] | {host, sender}] | sort_by(.host)' >"$WORK/before.json"
+    jq -e 'length == 2 and all(.sender | test("^127\\.0\\.0\\.1:[0-9]+$"))' "$WORK/before.json" \
+        >/dev/null || fail "senders: $(cat "$WORK/before.json")"
+    stop_injectord d
+    [ -s "$WORK/state/snapshot.json" ] || fail "no snapshot at a clean stop"
+    start_injectord e --listen 127.0.0.1:0 --state-dir "$WORK/state"
+    api e /v1/alerts | jq -S '[.alerts[] | {host, sender}] | sort_by(.host)' >"$WORK/after.json"
+    diff "$WORK/before.json" "$WORK/after.json" >&2 || fail "senders lost over the snapshot"
+    # An update from another socket after the restart, then kill -9: the journal has it.
+    send e --host a --component x --severity 1
+    wait_counter e update 1
+    local new
+    new=$(api e '/v1/alerts?host=a' | jq -r '.alerts[0].sender')
+    [ "$new" != "$(jq -r '.[0].sender' "$WORK/before.json")" ] || fail "update kept the old sender"
+    kill -KILL "$PID_e"
+    wait "$PID_e" 2>/dev/null || true
+    start_injectord f --listen 127.0.0.1:0 --state-dir "$WORK/state"
+    [ "$(api f '/v1/alerts?host=a' | jq -r '.alerts[0].sender')" = "$new" ] ||
+        fail "sender of the journaled update lost after kill -9"
+    [ "$(api f "/v1/alerts?sender=$new" | jq -r '[.alerts[].host] | join(" ")')" = a ] ||
+        fail "sender filter after the restart"
+    stop_injectord f
+}
+
 "case_$1"
 echo "PASS: $1"
