@@ -143,6 +143,17 @@ static bool parse_int(const char *s, int64_t *out)
     return true;
 }
 
+/* A name or value from the query, for an error message: at most 40 bytes, anything but
+ * printable ASCII as '?', so the message is valid UTF-8 (jansson refuses it otherwise). */
+static const char *shown(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; s[n] != '\0' && n < 40 && n + 1 < size; n++)
+        buf[n] = s[n] >= 0x20 && s[n] < 0x7f ? s[n] : '?';
+    buf[n] = '\0';
+    return buf;
+}
+
 static enum MHD_Result filter_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                   const char *value)
 {
@@ -150,6 +161,7 @@ static enum MHD_Result filter_arg(void *cls, enum MHD_ValueKind kind, const char
     const char **text = NULL;
     bool *glob = NULL, *has = NULL;
     int64_t *num = NULL;
+    char k[48], v[48];
     (void)kind;
     if (strcmp(key, "host") == 0)
         text = &f->host, glob = &f->host_glob;
@@ -163,9 +175,9 @@ static enum MHD_Result filter_arg(void *cls, enum MHD_ValueKind kind, const char
         num = &f->max_severity, has = &f->has_max_severity;
     else {
         snprintf(f->error, sizeof(f->error),
-                 "unknown parameter '%.40s': /v1/alerts takes host, component, severity, "
+                 "unknown parameter '%s': /v1/alerts takes host, component, severity, "
                  "max_severity, sender",
-                 key);
+                 shown(key, k, sizeof(k)));
         return MHD_NO;
     }
     if ((text != NULL && *text != NULL) || (has != NULL && *has)) {
@@ -182,8 +194,8 @@ static enum MHD_Result filter_arg(void *cls, enum MHD_ValueKind kind, const char
     } else if (parse_int(value, num)) {
         *has = true;
     } else {
-        snprintf(f->error, sizeof(f->error), "bad value for '%s': '%.40s' is not an integer", key,
-                 value);
+        snprintf(f->error, sizeof(f->error), "bad value for '%s': '%s' is not an integer", key,
+                 shown(value, v, sizeof(v)));
         return MHD_NO;
     }
     return MHD_YES;

@@ -319,6 +319,13 @@ static void test_http_alert_filters_edges(void **st)
     expect_refused(&f, "?max_severity=1.5", "'max_severity'");
     expect_refused(&f, "?host=a&host=b", "'host'");
     expect_refused(&f, "?Host=a", "'Host'");
+    /* Not UTF-8, and long: the error is still JSON, the name shown cut and masked. */
+    expect_refused(&f, "?ho%FFst=a", "'ho?st'");
+    expect_refused(&f, "?severity=%C3%A9%C3%A9", "'?\?\?\?'");
+    expect_refused(&f,
+                   "?aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                   "aaaaaaaaaaaaaaaaaa=1",
+                   "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'");
 
     json_t *o;
     assert_int_equal(get_json(&f, "/v1/alerts?component=two", &o), 200);
