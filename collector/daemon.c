@@ -240,7 +240,8 @@ static int replay_one(uint64_t version, const char *body, size_t len, void *data
         r->bad++;
         return 0;
     }
-    rc = state_replay(r->st, &r->aj.alert, oc, version, received ? received : wall_ms());
+    rc = state_replay(r->st, &r->aj.alert, r->aj.sender, oc, version,
+                      received ? received : wall_ms());
     if (rc == -ENOMEM)
         return rc;
     if (rc != 0)

@@ -207,7 +207,7 @@ static int apply(struct ingest *in, const struct alert *a, const struct sockaddr
                  int64_t now_ms, int64_t mono_ms, struct ingest_item *item)
 {
     struct state_result r;
-    int rc = state_apply(in->state, a, now_ms, &r);
+    int rc = state_apply_from(in->state, a, sender_cached(in, from), now_ms, &r);
     if (item != NULL) {
         item->host = a->host;
         item->component = a->component;

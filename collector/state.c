@@ -48,10 +48,14 @@ struct entry {
     int64_t expires_ms; /* 0: never */
     int64_t num[ALERT_NUM_COUNT];
     uint32_t heap_idx; /* position in the expiry heap while expires_ms != 0 */
-    uint32_t num_present;
+    /* Who last raised or updated it: an index into s->sender_ids, 0 for unknown. 4 bytes, not a
+     * pointer: num_present gave up 2 of them, so an alert costs 2 bytes more than without a sender.
+     */
+    uint32_t sender;
     uint32_t text_off[ALERT_TEXT_COUNT]; /* into blob, TEXT_ABSENT when absent */
     uint32_t extra_off;                  /* extras start; texts end */
     uint32_t blob_cap;
+    uint16_t num_present; /* ALERT_NUM_COUNT bits */
     uint16_t n_extra;
     uint16_t host_len, component_len;
     char key[]; /* host \0 component \0, then the first blob */
@@ -65,8 +69,22 @@ struct host {
     char name[];
 };
 
+/* A sender address as change lines show it ("10.1.2.3:40112"), shared by the alerts it
+ * last set: few senders set many alerts. Freed with the last alert that names it. */
+struct sender {
+    UT_hash_handle hh; /* in s->senders, keyed by text */
+    uint32_t refs;
+    uint32_t id; /* index in s->sender_ids */
+    char text[];
+};
+
 struct state {
     struct state_config cfg;
+    struct sender *senders;     /* uthash head */
+    struct sender **sender_ids; /* [0] unused: 0 means no sender */
+    uint32_t *sender_free;      /* ids given back, reused first */
+    uint32_t sender_n, sender_cap, sender_n_free;
+    uint32_t sender_last;  /* the id state_apply_from last used: a burst has one sender */
     struct entry *entries; /* uthash head */
     struct host *hosts;    /* uthash head */
     uint64_t version;
@@ -150,9 +168,89 @@ void state_free(struct state *s)
         free(h);
     }
     entry_free(s->dead);
+    struct sender *sd, *sdtmp;
+    HASH_ITER(hh, s->senders, sd, sdtmp)
+    {
+        HASH_DELETE(hh, s->senders, sd);
+        free(sd);
+    }
+    free(s->sender_ids);
+    free(s->sender_free);
     free(s->heap);
     free(s->scratch);
     free(s);
+}
+
+/* ---- senders ---------------------------------------------------------------------- */
+
+/* The id of text, a reference taken; 0 when it could not be stored (the alert then shows
+ * no sender: nothing else depends on it). */
+static uint32_t sender_ref(struct state *s, const char *text)
+{
+    struct sender *sd = NULL;
+    size_t len = strlen(text);
+    if (s->sender_last != 0 && strcmp(s->sender_ids[s->sender_last]->text, text) == 0)
+        sd = s->sender_ids[s->sender_last];
+    else
+        HASH_FIND(hh, s->senders, text, len, sd);
+    if (sd == NULL) {
+        uint32_t id;
+        if (s->sender_n_free > 0) {
+            id = s->sender_free[--s->sender_n_free];
+        } else {
+            if (s->sender_n + 1 >= s->sender_cap) {
+                uint32_t cap = s->sender_cap ? s->sender_cap * 2 : 16;
+                struct sender **ids = realloc(s->sender_ids, cap * sizeof(*ids));
+                if (ids == NULL)
+                    return 0;
+                s->sender_ids = ids;
+                uint32_t *fr = realloc(s->sender_free, cap * sizeof(*fr));
+                if (fr == NULL)
+                    return 0;
+                s->sender_free = fr;
+                s->sender_cap = cap;
+            }
+            id = ++s->sender_n;
+        }
+        if ((sd = malloc(sizeof(*sd) + len + 1)) == NULL) {
+            s->sender_free[s->sender_n_free++] = id;
+            return 0;
+        }
+        memcpy(sd->text, text, len + 1);
+        sd->refs = 0;
+        sd->id = id;
+        oom_flag = false;
+        HASH_ADD_KEYPTR(hh, s->senders, sd->text, len, sd);
+        if (oom_flag) {
+            free(sd);
+            s->sender_free[s->sender_n_free++] = id;
+            return 0;
+        }
+        s->sender_ids[id] = sd;
+    }
+    sd->refs++;
+    s->sender_last = sd->id;
+    return sd->id;
+}
+
+static void sender_unref(struct state *s, uint32_t id)
+{
+    if (id == 0)
+        return;
+    struct sender *sd = s->sender_ids[id];
+    if (--sd->refs > 0)
+        return;
+    HASH_DELETE(hh, s->senders, sd);
+    free(sd);
+    s->sender_ids[id] = NULL;
+    s->sender_free[s->sender_n_free++] = id;
+    if (s->sender_last == id)
+        s->sender_last = 0;
+}
+
+static const char *sender_text(const struct state *s, uint32_t id)
+{
+    return id != 0 ? s->sender_ids[id]->text : NULL;
 }
 
 /* ---- expiry heap ------------------------------------------------------------------ */
@@ -429,7 +527,7 @@ static void entry_fill(struct entry *e, const struct alert *a, char *blob)
     e->blob = blob;
     e->n_extra = (uint16_t)a->n_extra;
     memcpy(e->num, a->num, sizeof(e->num));
-    e->num_present = a->num_present;
+    e->num_present = (uint16_t)a->num_present;
 }
 
 /* Replace e's fields (all but the key) by a's. In place when they fit the blob e has (no
@@ -541,6 +639,7 @@ static int raise_alert(struct state *s, const struct alert *in, const char *key,
         return -ENOMEM;
     }
     memcpy(e->key, key, klen + 1);
+    e->sender = 0;
     e->host_len = (uint16_t)in->host_len;
     e->component_len = (uint16_t)in->component_len;
     e->blob_cap = (uint32_t)size;
@@ -641,6 +740,8 @@ static void remove_entry(struct state *s, struct entry *e, enum change_outcome o
     HASH_DELETE(hh, s->entries, e);
     host_unlink(s, e);
     heap_remove(s, e);
+    sender_unref(s, e->sender);
+    e->sender = 0;
     s->dead = e;
 
     e->version = ++s->version;
@@ -671,7 +772,29 @@ int state_expire(struct state *s, int64_t now_ms, struct state_result *out)
     return 1;
 }
 
+/* After a raise or update that succeeded (rc 0): the alert was set by sender. A duplicate
+ * changes nothing, so it keeps the sender of the change lines. Returns rc. */
+static int set_sender(struct state *s, struct entry *e, const char *sender, int rc,
+                      enum change_outcome outcome)
+{
+    if (rc != 0 || sender == NULL || e == NULL ||
+        (outcome != CHANGE_RAISE && outcome != CHANGE_UPDATE))
+        return rc;
+    if (e->sender == 0 || strcmp(sender_text(s, e->sender), sender) != 0) {
+        uint32_t id = sender_ref(s, sender);
+        sender_unref(s, e->sender);
+        e->sender = id;
+    }
+    return rc;
+}
+
 int state_apply(struct state *s, const struct alert *in, int64_t now_ms, struct state_result *out)
+{
+    return state_apply_from(s, in, NULL, now_ms, out);
+}
+
+int state_apply_from(struct state *s, const struct alert *in, const char *sender, int64_t now_ms,
+                     struct state_result *out)
 {
     char key[KEY_BUF];
 
@@ -697,14 +820,22 @@ int state_apply(struct state *s, const struct alert *in, int64_t now_ms, struct 
             out->version = 0;
             return 0;
         }
-        return update_alert(s, e, in, now_ms, out);
+        break;
     case ALERT_UPD:
     case ALERT_POST:
-        if (e == NULL)
-            return raise_alert(s, in, key, klen, hash, now_ms, out);
-        return update_alert(s, e, in, now_ms, out);
+        if (e == NULL) {
+            int rc = raise_alert(s, in, key, klen, hash, now_ms, out);
+            if (rc == 0 && sender != NULL)
+                e = entry_find(s, key, klen, hash);
+            return rc != 0 ? rc : set_sender(s, e, sender, rc, out->outcome);
+        }
+        break;
+    default:
+        return -EINVAL;
     }
-    return -EINVAL;
+    /* Sequenced: the outcome is known only once the update is done. */
+    int rc = update_alert(s, e, in, now_ms, out);
+    return rc != 0 ? rc : set_sender(s, e, sender, rc, out->outcome);
 }
 
 int state_restore(struct state *s, const struct alert *a, const struct state_meta *meta)
@@ -722,6 +853,8 @@ int state_restore(struct state *s, const struct alert *a, const struct state_met
         return rc;
     s->version = before > meta->version ? before : meta->version;
     struct entry *e = entry_find(s, key, klen, hash);
+    if (meta->sender != NULL)
+        e->sender = sender_ref(s, meta->sender);
     e->version = meta->version;
     e->first_seen_ms = meta->first_seen_ms;
     e->last_seen_ms = meta->last_seen_ms;
@@ -767,10 +900,12 @@ int state_refresh(struct state *s, const char *key, size_t klen, uint32_t hash, 
     return 0;
 }
 
-static int foreach_entry(const struct entry *e, state_foreach_cb cb, void *data)
+static int foreach_entry(const struct state *s, const struct entry *e, state_foreach_cb cb,
+                         void *data)
 {
     struct alert a;
-    struct state_meta m = {e->version, e->first_seen_ms, e->last_seen_ms, e->expires_ms};
+    struct state_meta m = {e->version, e->first_seen_ms, e->last_seen_ms, e->expires_ms,
+                           sender_text(s, e->sender)};
     entry_view(e, &a);
     return cb(&a, &m, data);
 }
@@ -783,16 +918,16 @@ int state_foreach(const struct state *s, const char *host, state_foreach_cb cb, 
         const struct host *h = host_find(s, host, len, key_hash(host, len));
         for (const struct entry *e = h != NULL ? h->first : NULL; e != NULL && rc == 0;
              e = e->hnext)
-            rc = foreach_entry(e, cb, data);
+            rc = foreach_entry(s, e, cb, data);
         return rc;
     }
     for (const struct entry *e = s->entries; e != NULL && rc == 0; e = e->hh.next)
-        rc = foreach_entry(e, cb, data);
+        rc = foreach_entry(s, e, cb, data);
     return rc;
 }
 
-int state_replay(struct state *s, const struct alert *a, enum change_outcome outcome,
-                 uint64_t version, int64_t received_ms)
+int state_replay(struct state *s, const struct alert *a, const char *sender,
+                 enum change_outcome outcome, uint64_t version, int64_t received_ms)
 {
     char key[KEY_BUF];
     size_t klen = make_key(a, key);
@@ -802,11 +937,12 @@ int state_replay(struct state *s, const struct alert *a, enum change_outcome out
     case CHANGE_RAISE:
     case CHANGE_UPDATE:
         if (e == NULL) {
-            struct state_meta m = {version, received_ms, received_ms, 0};
+            struct state_meta m = {version, received_ms, received_ms, 0, sender};
             return state_restore(s, a, &m);
         }
         if (entry_store(s, e, a, false) != 0)
             return -ENOMEM;
+        set_sender(s, e, sender, 0, CHANGE_UPDATE);
         if (outcome == CHANGE_RAISE)
             e->first_seen_ms = received_ms;
         e->last_seen_ms = received_ms;
@@ -818,6 +954,7 @@ int state_replay(struct state *s, const struct alert *a, enum change_outcome out
             HASH_DELETE(hh, s->entries, e);
             host_unlink(s, e);
             heap_remove(s, e);
+            sender_unref(s, e->sender);
             entry_free(e);
         }
         return 0;

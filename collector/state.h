@@ -39,6 +39,10 @@ struct state_meta {
     int64_t first_seen_ms; /* when it was raised */
     int64_t last_seen_ms;  /* last Upd/Post/Updonly for it, duplicates included */
     int64_t expires_ms;    /* when it expires unless refreshed; 0: never */
+    /* The address of the datagram that last raised or updated it, as change lines show it
+     * ("10.1.2.3:40112"); NULL when unknown (applied without one, or restored from a
+     * snapshot or journal written before alerts kept it). state_restore copies it. */
+    const char *sender;
 };
 
 struct state;
@@ -54,6 +58,11 @@ void state_free(struct state *s);
  * max_hosts (nothing changed);
  * -ENOMEM when a raise or update could not be stored (nothing changed). */
 int state_apply(struct state *s, const struct alert *in, int64_t now_ms, struct state_result *out);
+
+/* state_apply, and a raise or update records sender (copied; NULL: none) as the alert's
+ * (state_meta.sender). A duplicate keeps the sender of the last change. */
+int state_apply_from(struct state *s, const struct alert *in, const char *sender, int64_t now_ms,
+                     struct state_result *out);
 
 /* Expire the alert whose time is up soonest, if its time (its TTL, or the default TTL,
  * since its last Upd/Post/Updonly) is <= now_ms. Returns 1 and fills *out (outcome
@@ -130,12 +139,13 @@ int state_refresh(struct state *s, const char *key, size_t klen, uint32_t hash, 
 typedef int (*state_foreach_cb)(const struct alert *a, const struct state_meta *meta, void *data);
 int state_foreach(const struct state *s, const char *host, state_foreach_cb cb, void *data);
 
-/* Replay one journaled change onto the table at start-up (no outcome, no new version):
+/* Replay one journaled change onto the table at start-up (no outcome, no new version),
+ * with the sender its line carries (NULL: none; an update then keeps the one before):
  * raise and update put the alert as the change carries it (a raise sets first_seen, both
  * set last_seen to received_ms and count the TTL from it); clear and expire remove it
  * (nothing to remove is fine). The table's version is raised to at least version.
  * Returns 0, -ENOSPC (a cap refused the raise) or -ENOMEM. */
-int state_replay(struct state *s, const struct alert *a, enum change_outcome outcome,
-                 uint64_t version, int64_t received_ms);
+int state_replay(struct state *s, const struct alert *a, const char *sender,
+                 enum change_outcome outcome, uint64_t version, int64_t received_ms);
 
 #endif

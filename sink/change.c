@@ -321,7 +321,7 @@ fail:
  * the expiry deadline for a snapshot), then its fields. Out is left whole on failure. */
 static int append_object(struct change_json *out, const struct alert *a, uint64_t version,
                          int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms,
-                         bool stored)
+                         const char *sender, bool stored)
 {
     size_t start = out->len;
     int rc;
@@ -340,6 +340,12 @@ static int append_object(struct change_json *out, const struct alert *a, uint64_
         TRY(put_time(out, "last_seen", last_seen_ms));
     }
     TRY(put_alert_fields(out, a));
+    if (sender != NULL) {
+        TRY(put_key(out, "sender", false));
+        TRY(put_str(out, sender, strlen(sender)));
+    } else if (!stored) {
+        TRY(put(out, ",\"sender\":null", 14));
+    }
     TRY(put(out, "}", 1));
     out->buf[out->len] = '\0';
     return 0;
@@ -351,15 +357,16 @@ fail:
 }
 
 int change_json_append_alert(struct change_json *out, const struct alert *a, uint64_t version,
-                             int64_t first_seen_ms, int64_t last_seen_ms)
+                             int64_t first_seen_ms, int64_t last_seen_ms, const char *sender)
 {
-    return append_object(out, a, version, first_seen_ms, last_seen_ms, 0, false);
+    return append_object(out, a, version, first_seen_ms, last_seen_ms, 0, sender, false);
 }
 
 int change_json_append_stored(struct change_json *out, const struct alert *a, uint64_t version,
-                              int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms)
+                              int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms,
+                              const char *sender)
 {
-    return append_object(out, a, version, first_seen_ms, last_seen_ms, expires_ms, true);
+    return append_object(out, a, version, first_seen_ms, last_seen_ms, expires_ms, sender, true);
 }
 
 /* Copy a JSON string into the arena; NULL when the arena is full (sized for the line). */
@@ -401,6 +408,9 @@ static int decode_alert(json_t *o, size_t len, struct alert_json *out)
     out->first_seen_ms = json_integer_value(json_object_get(o, "first_seen_ms"));
     out->last_seen_ms = json_integer_value(json_object_get(o, "last_seen_ms"));
     out->expires_ms = json_integer_value(json_object_get(o, "expires_ms"));
+    /* Absent in snapshots written before alerts kept their sender: then unknown. */
+    json_t *sender = json_object_get(o, "sender");
+    out->sender = json_is_string(sender) ? arena_copy(out, &used, sender, NULL) : NULL;
     a->host = arena_copy(out, &used, json_object_get(o, "host"), &a->host_len);
     a->component = arena_copy(out, &used, json_object_get(o, "component"), &a->component_len);
     if (a->host == NULL || a->component == NULL || a->host_len == 0 || a->component_len == 0 ||

@@ -57,10 +57,11 @@ struct change_json {
 int change_json_encode(struct change_json *out, const struct change *c);
 
 /* Append an active alert as one JSON object: version (of its last change), first_seen,
- * last_seen, then the same fields as a change. Appends to what out holds (for arrays).
+ * last_seen, then the same fields as a change, then sender (the address that last raised
+ * or updated it; null when unknown). Appends to what out holds (for arrays).
  * Returns 0, -EINVAL (not UTF-8: nothing appended) or -ENOMEM. */
 int change_json_append_alert(struct change_json *out, const struct alert *a, uint64_t version,
-                             int64_t first_seen_ms, int64_t last_seen_ms);
+                             int64_t first_seen_ms, int64_t last_seen_ms, const char *sender);
 
 /* Append raw JSON text (punctuation, numbers), or a string value quoted and escaped.
  * Return 0, -EINVAL (not UTF-8) or -ENOMEM. */
@@ -68,9 +69,11 @@ int change_json_append(struct change_json *out, const char *s, size_t n);
 int change_json_append_str(struct change_json *out, const char *s, size_t n);
 
 /* An alert as stored in a state snapshot: like change_json_append_alert, with the times
- * as numbers (first_seen_ms, last_seen_ms, expires_ms; 0: never expires). Appends. */
+ * as numbers (first_seen_ms, last_seen_ms, expires_ms; 0: never expires); sender only
+ * when known. Appends. */
 int change_json_append_stored(struct change_json *out, const struct alert *a, uint64_t version,
-                              int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms);
+                              int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms,
+                              const char *sender);
 
 /* One stored alert read back (jansson). The strings live in this struct: valid until the
  * next decode into it or alert_json_free. Zero-initialise before first use. */
@@ -78,6 +81,7 @@ struct alert_json {
     struct alert alert;
     uint64_t version;
     int64_t first_seen_ms, last_seen_ms, expires_ms;
+    const char *sender; /* the stored alert's or the change's sender; NULL: none */
     char *arena;
     size_t cap;
 };

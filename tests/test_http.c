@@ -10,6 +10,7 @@
 #include "collector/address.h"
 #include "collector/http.h"
 #include "collector/ingest.h"
+#include "collector/state.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +23,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 /* http.c's HTTP_ACCEPT_BATCH: what one wake-up may accept. */
 #define ACCEPT_BATCH 16
@@ -206,11 +209,143 @@ static void test_http_request_then_half_close_is_answered(void **st)
     close_fixture(&f);
 }
 
+/* GET path over HTTP/1.0 on the fixture; returns the status, the body parsed into *body
+ * (NULL when not JSON; the caller frees it). */
+static int get_json(struct fixture *f, const char *path, json_t **body)
+{
+    char req[512], buf[65536];
+    int fd = client(f);
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+    assert_int_equal(send(fd, req, (size_t)n, 0), n);
+    answer(f, fd, buf, sizeof(buf));
+    close(fd);
+    int status = 0;
+    assert_int_equal(sscanf(buf, "HTTP/1.%*d %d", &status), 1);
+    const char *b = strstr(buf, "\r\n\r\n");
+    *body = b != NULL ? json_loads(b + 4, 0, NULL) : NULL;
+    return status;
+}
+
+/* The components of a /v1/alerts answer, sorted, joined by spaces. */
+static void components(json_t *o, char *out, size_t size)
+{
+    const char *names[16];
+    size_t n = 0, i;
+    json_t *a;
+    json_array_foreach(json_object_get(o, "alerts"), i, a)
+    {
+        assert_true(n < 16);
+        names[n++] = json_string_value(json_object_get(a, "component"));
+    }
+    for (size_t x = 1; x < n; x++) /* insertion sort: a handful */
+        for (size_t y = x; y > 0 && strcmp(names[y - 1], names[y]) > 0; y--) {
+            const char *t = names[y];
+            names[y] = names[y - 1];
+            names[y - 1] = t;
+        }
+    out[0] = '\0';
+    for (i = 0; i < n; i++)
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? " " : "", names[i]);
+    assert_int_equal(json_integer_value(json_object_get(o, "count")), (json_int_t)n);
+}
+
+static void expect_alerts(struct fixture *f, const char *query, const char *want)
+{
+    char path[256], got[256];
+    json_t *o;
+    snprintf(path, sizeof(path), "/v1/alerts%s", query);
+    int status = get_json(f, path, &o);
+    if (status != 200 || o == NULL)
+        fail_msg("%s: status %d", query, status);
+    components(o, got, sizeof(got));
+    json_decref(o);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s: got \"%s\", want \"%s\"", query, got, want);
+}
+
+static void expect_refused(struct fixture *f, const char *query, const char *named)
+{
+    char path[256];
+    json_t *o;
+    snprintf(path, sizeof(path), "/v1/alerts%s", query);
+    int status = get_json(f, path, &o);
+    const char *err = json_string_value(json_object_get(o, "error"));
+    if (status != 400 || err == NULL || strstr(err, named) == NULL)
+        fail_msg("%s: status %d, error \"%s\", wanted 400 naming %s", query, status,
+                 err ? err : "(none)", named);
+    json_decref(o);
+}
+
+static void raise_from(struct fixture *f, const char *host, const char *comp, int64_t severity,
+                       bool has_severity, const char *sender)
+{
+    struct alert a;
+    struct state_result r;
+    alert_clear(&a);
+    a.action = ALERT_UPD;
+    a.host = host;
+    a.host_len = (uint32_t)strlen(host);
+    a.component = comp;
+    a.component_len = (uint32_t)strlen(comp);
+    if (has_severity)
+        alert_set_num(&a, ALERT_SEVERITY, severity);
+    assert_int_equal(state_apply_from(ingest_state(f->ingest), &a, sender, 1000, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_RAISE);
+}
+
+/* The edges of /v1/alerts' query: escaped values, IPv6 senders (brackets are glob
+ * syntax, an exact address still matches), negative and out-of-range numbers, a parameter
+ * without '=', every item's sender. */
+static void test_http_alert_filters_edges(void **st)
+{
+    (void)st;
+    struct fixture f;
+    open_fixture(&f);
+    raise_from(&f, "web*", "star", 2, true, "[::1]:5000");
+    raise_from(&f, "web1", "one", -3, true, "10.0.0.1:7");
+    raise_from(&f, "web2", "two", 0, false, NULL);
+
+    expect_alerts(&f, "", "one star two");
+    expect_alerts(&f, "?host=web%2A", "one star two"); /* decoded: the glob web* */
+    expect_alerts(&f, "?host=web%5C*", "star");        /* web\* : the literal name */
+    expect_alerts(&f, "?sender=%5B::1%5D:5000", "star");
+    expect_alerts(&f, "?sender=%5C%5B::1%5C%5D:*", "star");
+    expect_alerts(&f, "?sender=10.0.0.1:*", "one");
+    expect_alerts(&f, "?max_severity=-1", "one");
+    expect_alerts(&f, "?severity=-3&host=web?", "one");
+    expect_alerts(&f, "?max_severity=2&component=t*", "");
+    expect_refused(&f, "?severity", "'severity'");
+    expect_refused(&f, "?severity=99999999999999999999", "'severity'");
+    expect_refused(&f, "?max_severity=1.5", "'max_severity'");
+    expect_refused(&f, "?host=a&host=b", "'host'");
+    expect_refused(&f, "?Host=a", "'Host'");
+    /* Not UTF-8, and long: the error is still JSON, the name shown cut and masked. */
+    expect_refused(&f, "?ho%FFst=a", "'ho?st'");
+    expect_refused(&f, "?severity=%C3%A9%C3%A9", "'?\?\?\?'");
+    expect_refused(&f,
+                   "?aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                   "aaaaaaaaaaaaaaaaaa=1",
+                   "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'");
+
+    json_t *o;
+    assert_int_equal(get_json(&f, "/v1/alerts?component=two", &o), 200);
+    assert_true(
+        json_is_null(json_object_get(json_array_get(json_object_get(o, "alerts"), 0), "sender")));
+    json_decref(o);
+    assert_int_equal(get_json(&f, "/v1/alerts?component=star", &o), 200);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(o, "alerts"), 0), "sender")),
+                        "[::1]:5000");
+    json_decref(o);
+    close_fixture(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_out_of_descriptors_sheds_a_batch_per_iteration),
         cmocka_unit_test(test_http_request_then_half_close_is_answered),
+        cmocka_unit_test(test_http_alert_filters_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

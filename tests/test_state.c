@@ -529,11 +529,11 @@ static void test_state_replay_of_the_changes_rebuilds_the_table(void **st)
         int64_t now = 1000 + i * 500;
         assert_int_equal(state_apply(a, &in[i], now, &r), 0);
         assert_true(change_outcome_forwarded(r.outcome));
-        assert_int_equal(state_replay(b, &r.alert, r.outcome, r.version, now), 0);
+        assert_int_equal(state_replay(b, &r.alert, NULL, r.outcome, r.version, now), 0);
     }
     /* A clear of something not there (the snapshot was older) is fine. */
     struct alert gone = mk(ALERT_DEL, "nobody", "c");
-    assert_int_equal(state_replay(b, &gone, CHANGE_CLEAR, 7, 9000), 0);
+    assert_int_equal(state_replay(b, &gone, NULL, CHANGE_CLEAR, 7, 9000), 0);
     assert_int_equal(state_count(b), state_count(a));
     assert_int_equal(state_count(b), 2);
     assert_int_equal(state_version(b), 7);
@@ -777,6 +777,85 @@ static void test_state_emptied_table_answers_after_refill(void **st)
     }
 }
 
+/* The sender of an alert is the one of its last raise or update; a duplicate from another
+ * address does not change it (no change line carries that address); senders are shared
+ * and freed with the last alert naming them (the sanitizer build checks the freeing). */
+struct sender_of {
+    const char *host, *component, *sender;
+};
+
+static int sender_cb(const struct alert *a, const struct state_meta *m, void *data)
+{
+    struct sender_of *f = data;
+    if (strcmp(a->host, f->host) == 0 && strcmp(a->component, f->component) == 0)
+        f->sender = m->sender;
+    return 0;
+}
+
+static const char *sender_of(struct state *s, const char *host, const char *component)
+{
+    struct sender_of f = {host, component, "absent"};
+    state_foreach(s, NULL, sender_cb, &f);
+    return f.sender;
+}
+
+static void test_state_sender_is_the_last_raise_or_update(void **st)
+{
+    struct state *s = *st;
+    struct state_result r;
+    char addr[32];
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    struct alert b = mk(ALERT_UPD, "h", "d");
+    struct alert plain = mk(ALERT_UPD, "h", "e");
+    /* The sender given is copied: the caller's buffer changes under it. */
+    snprintf(addr, sizeof(addr), "10.0.0.1:4000");
+    assert_int_equal(state_apply_from(s, &a, addr, 1000, &r), 0);
+    assert_int_equal(state_apply_from(s, &b, addr, 1000, &r), 0);
+    assert_int_equal(state_apply(s, &plain, 1000, &r), 0);
+    snprintf(addr, sizeof(addr), "10.0.0.2:5000");
+    assert_string_equal(sender_of(s, "h", "c"), "10.0.0.1:4000");
+    assert_string_equal(sender_of(s, "h", "d"), "10.0.0.1:4000");
+    assert_null(sender_of(s, "h", "e"));
+
+    /* A duplicate from elsewhere keeps it; an update takes the new one. */
+    assert_int_equal(state_apply_from(s, &a, "10.0.0.2:5000", 1000, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_DUPLICATE);
+    assert_string_equal(sender_of(s, "h", "c"), "10.0.0.1:4000");
+    set_text(&a, ALERT_MSG, "changed");
+    assert_int_equal(state_apply_from(s, &a, "10.0.0.2:5000", 1000, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_UPDATE);
+    assert_string_equal(sender_of(s, "h", "c"), "10.0.0.2:5000");
+    assert_string_equal(sender_of(s, "h", "d"), "10.0.0.1:4000");
+
+    /* Cleared and raised again: the raiser's, not the old one's. */
+    struct alert del = mk(ALERT_DEL, "h", "d");
+    assert_int_equal(state_apply_from(s, &del, "10.0.0.3:1", 1000, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_CLEAR);
+    assert_string_equal(sender_of(s, "h", "d"), "absent");
+    assert_int_equal(state_apply_from(s, &b, "10.0.0.3:1", 1000, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_RAISE);
+    assert_string_equal(sender_of(s, "h", "d"), "10.0.0.3:1");
+
+    /* Many senders come and go (ids reused): each alert keeps its own. */
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 100; i++) {
+            char comp[16];
+            snprintf(comp, sizeof(comp), "x%d", i);
+            snprintf(addr, sizeof(addr), "10.1.%d.%d:9", round, i);
+            struct alert x = mk(ALERT_UPD, "m", comp);
+            alert_set_num(&x, ALERT_SEVERITY, round); /* each round an update */
+            assert_int_equal(state_apply_from(s, &x, addr, 1000, &r), 0);
+            assert_int_equal(r.outcome, round == 0 ? CHANGE_RAISE : CHANGE_UPDATE);
+        }
+        for (int i = 0; i < 100; i += 7) {
+            char comp[16], want[32];
+            snprintf(comp, sizeof(comp), "x%d", i);
+            snprintf(want, sizeof(want), "10.1.%d.%d:9", round, i);
+            assert_string_equal(sender_of(s, "m", comp), want);
+        }
+    }
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -809,6 +888,7 @@ int main(void)
         T(test_state_updates_smaller_larger_and_merged),
         T(test_state_generation_and_refresh),
         T(test_state_emptied_table_answers_after_refill),
+        T(test_state_sender_is_the_last_raise_or_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -179,5 +179,147 @@ case_request_then_half_close_is_answered() {
     stop_injectord d
 }
 
+# /v1/alerts filters: host, component (exact or globs), severity, max_severity (N or worse),
+# sender (as items show it); several combine with AND; an unknown parameter or a bad value
+# is a 400 that names it.
+case_alert_filters() {
+    start_injectord d --listen 127.0.0.1:0
+    send d --host web12 --component disk --severity 6
+    send d --host web13 --component cpu --severity 2
+    send d --host web13 --component mem --severity 3
+    send d --host db1 --component disk --severity 1
+    send d --host db1 --component nosev
+    wait_counter d raise 5
+
+    # names QUERY: the alerts' "host/component", sorted, one line.
+    names() { api d "/v1/alerts$1" | jq -r '[.alerts[] | "\(.host)/\(.component)"] | sort | join(" ")'; }
+    expect() { local got; got=$(names "$1"); [ "$got" = "$2" ] || fail "$1: got '$got', want '$2'"; }
+    expect '' 'db1/disk db1/nosev web12/disk web13/cpu web13/mem'
+    expect '?host=web13' 'web13/cpu web13/mem'
+    expect '?host=web*' 'web12/disk web13/cpu web13/mem'
+    expect '?host=web1%5B2%5D' 'web12/disk'
+    expect '?component=disk' 'db1/disk web12/disk'
+    expect '?component=m*' 'web13/mem'
+    expect '?component=dis' ''
+    expect '?severity=3' 'web13/mem'
+    expect '?severity=4' ''
+    expect '?max_severity=2' 'db1/disk web13/cpu'
+    expect '?max_severity=6' 'db1/disk web12/disk web13/cpu web13/mem'
+    expect '?max_severity=0' ''
+    # Combined: AND.
+    expect '?component=disk&max_severity=3' 'db1/disk'
+    expect '?host=web*&severity=2' 'web13/cpu'
+    expect '?host=db1&component=disk&severity=1' 'db1/disk'
+    expect '?host=db1&severity=6' ''
+    api d '/v1/alerts?host=web*&max_severity=3' | jq -e '.count == 2 and .collector == "test-d"' \
+        >/dev/null || fail "count of a filtered answer"
+
+    # Items carry the sender as the change lines do; the sender filter finds exactly its alert.
+    local sender
+    sender=$(api d '/v1/alerts?host=web12' | jq -r '.alerts[0].sender')
+    [[ $sender == 127.0.0.1:* ]] || fail "no sender in items: '$sender'"
+    [ "$(jq -r 'select(.host == "web12") | .sender' "$WORK/d.out")" = "$sender" ] ||
+        fail "item's sender differs from the change line's"
+    api d /v1/alerts | jq -e '[.alerts[].sender | test("^127\\.0\\.0\\.1:[0-9]+$")] | all' \
+        >/dev/null || fail "an item without a sender"
+    expect "?sender=$sender" 'web12/disk'
+    expect '?sender=127.0.0.1:*&host=db1' 'db1/disk db1/nosev'
+    expect '?sender=10.0.0.1:1' ''
+
+    # Refusals: 400, JSON, naming the parameter.
+    refused() {
+        local code body
+        code=$(curl -s -o "$WORK/err.json" -w '%{http_code}' "http://127.0.0.1:$HTTP_d/v1/alerts$1")
+        body=$(cat "$WORK/err.json")
+        [ "$code" = 400 ] || fail "$1: $code, not 400: $body"
+        jq -e --arg w "$2" '.error | contains($w)' "$WORK/err.json" >/dev/null ||
+            fail "$1: error does not name '$2': $body"
+    }
+    refused '?foo=1' "'foo'"
+    refused '?host=web12&colour=red' "'colour'"
+    refused '?severity=abc' "'severity'"
+    refused '?severity=abc' "'abc'"
+    refused '?max_severity=2x' "'max_severity'"
+    refused '?severity=' "'severity'"
+    refused '?severity=1&severity=2' "'severity'"
+    refused '?acked=true' "'acked'"
+    [ "$(curl -s "http://127.0.0.1:$HTTP_d/healthz")" = ok ] || fail "daemon hurt"
+    stop_injectord d
+}
+
+# /metrics and /v1/stats count active alerts by severity: only the severities present.
+case_metrics_by_severity() {
+    start_injectord d --listen 127.0.0.1:0
+    send d --host a --component x --severity 1
+    send d --host a --component y --severity 3
+    send d --host b --component y --severity 3
+    send d --host b --component z --severity 5
+    send d --host c --component z
+    wait_counter d raise 5
+    send d --host b --component z --del
+    wait_counter d clear 1
+
+    api d /metrics >"$WORK/metrics.txt"
+    grep '^injector_active_alerts_by_severity' "$WORK/metrics.txt" | sort >"$WORK/sev.txt"
+    printf '%s\n' 'injector_active_alerts_by_severity{severity="1"} 1' \
+        'injector_active_alerts_by_severity{severity="3"} 2' \
+        'injector_active_alerts_by_severity{severity="none"} 1' | sort >"$WORK/want.txt"
+    diff "$WORK/want.txt" "$WORK/sev.txt" >&2 || fail "metrics by severity"
+    grep -q '^# TYPE injector_active_alerts_by_severity gauge$' "$WORK/metrics.txt" ||
+        fail "no TYPE line"
+    api d /v1/stats | jq -e '.active_alerts_by_severity == {"1": 1, "3": 2, "none": 1}
+        and .active_alerts == 4' >/dev/null ||
+        fail "/v1/stats by severity: $(api d /v1/stats | jq -c .active_alerts_by_severity)"
+
+    # Many distinct severities (past the small sorted array: counted by sorting instead).
+    awk 'BEGIN { for (i = 1; i <= 300; i++)
+        printf "<Alert><Action>Upd</Action><ProblemHost>m</ProblemHost><Component>c%d</Component><Severity>%d</Severity></Alert>\n", i, 1000 - i }' \
+        >"$WORK/many.txt"
+    "$INJECTOR_SEND" --raw --target "127.0.0.1:$PORT_d" <"$WORK/many.txt"
+    wait_counter d raise 305
+    api d /metrics >"$WORK/metrics.txt"
+    [ "$(grep -c '^injector_active_alerts_by_severity{' "$WORK/metrics.txt")" -eq 303 ] ||
+        fail "not 303 severities: $(grep -c '^injector_active_alerts_by_severity{' "$WORK/metrics.txt")"
+    grep -q '^injector_active_alerts_by_severity{severity="3"} 2$' "$WORK/metrics.txt" ||
+        fail "severity 3 miscounted past 256 distinct"
+    grep -q '^injector_active_alerts_by_severity{severity="700"} 1$' "$WORK/metrics.txt" ||
+        fail "severity 700 missing"
+    api d /v1/stats | jq -e '(.active_alerts_by_severity | length) == 303
+        and ([.active_alerts_by_severity[]] | add) == .active_alerts and .active_alerts == 304' \
+        >/dev/null || fail "/v1/stats by severity past 256 distinct"
+    stop_injectord d
+}
+
+# An item's sender survives a restart: from the snapshot a clean stop writes, and from the
+# journal after a kill -9 (no snapshot of the last changes).
+case_sender_survives_restart() {
+    start_injectord d --listen 127.0.0.1:0 --state-dir "$WORK/state"
+    send d --host a --component x --severity 2
+    send d --host b --component y --severity 4
+    wait_counter d raise 2
+    api d /v1/alerts | jq -S '[.alerts[] | {host, sender}] | sort_by(.host)' >"$WORK/before.json"
+    jq -e 'length == 2 and all(.sender | test("^127\\.0\\.0\\.1:[0-9]+$"))' "$WORK/before.json" \
+        >/dev/null || fail "senders: $(cat "$WORK/before.json")"
+    stop_injectord d
+    [ -s "$WORK/state/snapshot.json" ] || fail "no snapshot at a clean stop"
+    start_injectord e --listen 127.0.0.1:0 --state-dir "$WORK/state"
+    api e /v1/alerts | jq -S '[.alerts[] | {host, sender}] | sort_by(.host)' >"$WORK/after.json"
+    diff "$WORK/before.json" "$WORK/after.json" >&2 || fail "senders lost over the snapshot"
+    # An update from another socket after the restart, then kill -9: the journal has it.
+    send e --host a --component x --severity 1
+    wait_counter e update 1
+    local new
+    new=$(api e '/v1/alerts?host=a' | jq -r '.alerts[0].sender')
+    [ "$new" != "$(jq -r '.[0].sender' "$WORK/before.json")" ] || fail "update kept the old sender"
+    kill -KILL "$PID_e"
+    wait "$PID_e" 2>/dev/null || true
+    start_injectord f --listen 127.0.0.1:0 --state-dir "$WORK/state"
+    [ "$(api f '/v1/alerts?host=a' | jq -r '.alerts[0].sender')" = "$new" ] ||
+        fail "sender of the journaled update lost after kill -9"
+    [ "$(api f "/v1/alerts?sender=$new" | jq -r '[.alerts[].host] | join(" ")')" = a ] ||
+        fail "sender filter after the restart"
+    stop_injectord f
+}
+
 "case_$1"
 echo "PASS: $1"
