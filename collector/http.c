@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -116,20 +115,27 @@ static void reply_error(struct reply *r, int status, const char *msg)
 }
 
 /* /v1/alerts?host=&component=&severity=&max_severity=&sender=: every filter given must
- * hold (AND). host, component and sender are exact, or fnmatch(3) globs when they hold
- * '*', '?' or '['; severity is exact; max_severity=N keeps N or worse (1 is the most
- * severe: severity <= N). An alert without a severity passes neither. */
+ * hold (AND). host, component and sender are exact, or, ending in '*', a prefix ("web*"):
+ * no other pattern, because a glob with several stars costs fnmatch(3) a time that grows
+ * with the name's length to the power of the stars, for every alert of the table, on the
+ * loop thread (one request could stall the collector). Any other '*' is refused. '?' and
+ * '[' are plain characters (an IPv6 sender is "[::1]:5000"). severity is exact; max_severity=N
+ * keeps N or worse (1 is the most severe: severity <= N). An alert without a severity passes
+ * neither. */
 struct alerts_filter {
     const char *host, *component, *sender;
-    bool host_glob, component_glob, sender_glob;
+    bool host_prefix, component_prefix, sender_prefix; /* the value ended in a star */
     bool has_severity, has_max_severity;
     int64_t severity, max_severity;
     char error[160]; /* set: the query is refused with a 400 naming the parameter */
 };
 
-static bool is_glob(const char *s)
+/* A trailing '*' makes a prefix; a '*' anywhere else is refused (false). */
+static bool prefix_pattern(const char *s, bool *prefix)
 {
-    return strpbrk(s, "*?[") != NULL;
+    const char *star = strchr(s, '*');
+    *prefix = star != NULL;
+    return star == NULL || star[1] == '\0';
 }
 
 static bool parse_int(const char *s, int64_t *out)
@@ -159,16 +165,16 @@ static enum MHD_Result filter_arg(void *cls, enum MHD_ValueKind kind, const char
 {
     struct alerts_filter *f = cls;
     const char **text = NULL;
-    bool *glob = NULL, *has = NULL;
+    bool *prefix = NULL, *has = NULL;
     int64_t *num = NULL;
     char k[48], v[48];
     (void)kind;
     if (strcmp(key, "host") == 0)
-        text = &f->host, glob = &f->host_glob;
+        text = &f->host, prefix = &f->host_prefix;
     else if (strcmp(key, "component") == 0)
-        text = &f->component, glob = &f->component_glob;
+        text = &f->component, prefix = &f->component_prefix;
     else if (strcmp(key, "sender") == 0)
-        text = &f->sender, glob = &f->sender_glob;
+        text = &f->sender, prefix = &f->sender_prefix;
     else if (strcmp(key, "severity") == 0)
         num = &f->severity, has = &f->has_severity;
     else if (strcmp(key, "max_severity") == 0)
@@ -190,7 +196,12 @@ static enum MHD_Result filter_arg(void *cls, enum MHD_ValueKind kind, const char
     }
     if (text != NULL) {
         *text = value;
-        *glob = is_glob(value);
+        if (!prefix_pattern(value, prefix)) {
+            snprintf(f->error, sizeof(f->error),
+                     "bad value for '%s': '%s': a '*' may only end it (a prefix, as web*)", key,
+                     shown(value, v, sizeof(v)));
+            return MHD_NO;
+        }
     } else if (parse_int(value, num)) {
         *has = true;
     } else {
@@ -201,23 +212,24 @@ static enum MHD_Result filter_arg(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
-static bool text_match(const char *pattern, bool glob, const char *s)
+/* Exact, or with prefix set, pattern less its '*' begins s: at most the pattern's length
+ * of bytes compared, whatever the name. */
+static bool text_match(const char *pattern, bool prefix, const char *s)
 {
     if (pattern == NULL)
         return true;
     if (s == NULL)
         return false;
-    /* Exact first: an IPv6 sender ("[::1]:5000") looks like a glob and is not one. */
-    return strcmp(pattern, s) == 0 || (glob && fnmatch(pattern, s, 0) == 0);
+    return prefix ? strncmp(pattern, s, strlen(pattern) - 1) == 0 : strcmp(pattern, s) == 0;
 }
 
 static bool filter_match(const struct alerts_filter *f, const struct alert *a, const char *sender)
 {
     bool has_sev = alert_has_num(a, ALERT_SEVERITY);
     int64_t sev = a->num[ALERT_SEVERITY];
-    return text_match(f->host, f->host_glob, a->host) &&
-           text_match(f->component, f->component_glob, a->component) &&
-           text_match(f->sender, f->sender_glob, sender) &&
+    return text_match(f->host, f->host_prefix, a->host) &&
+           text_match(f->component, f->component_prefix, a->component) &&
+           text_match(f->sender, f->sender_prefix, sender) &&
            (!f->has_severity || (has_sev && sev == f->severity)) &&
            (!f->has_max_severity || (has_sev && sev <= f->max_severity));
 }
@@ -252,7 +264,7 @@ static void get_alerts(struct http *h, struct MHD_Connection *conn, struct reply
         return;
     }
     /* An exact host walks that host's alerts only. */
-    const char *host = filter.host != NULL && !filter.host_glob ? filter.host : NULL;
+    const char *host = filter.host != NULL && !filter.host_prefix ? filter.host : NULL;
     struct state *st = ingest_state(h->cfg.ingest);
     struct change_json out = {0};
     char head[512];

@@ -197,7 +197,7 @@ case_alert_filters() {
     expect '' 'db1/disk db1/nosev web12/disk web13/cpu web13/mem'
     expect '?host=web13' 'web13/cpu web13/mem'
     expect '?host=web*' 'web12/disk web13/cpu web13/mem'
-    expect '?host=web1%5B2%5D' 'web12/disk'
+    expect '?host=web12*' 'web12/disk'
     expect '?component=disk' 'db1/disk web12/disk'
     expect '?component=m*' 'web13/mem'
     expect '?component=dis' ''
@@ -240,6 +240,7 @@ case_alert_filters() {
     refused '?severity=abc' "'severity'"
     refused '?severity=abc' "'abc'"
     refused '?max_severity=2x' "'max_severity'"
+    refused '?host=*a*a*a*a*a*a*a*b' "a '*' may only end it"
     refused '?severity=' "'severity'"
     refused '?severity=1&severity=2' "'severity'"
     refused '?acked=true' "'acked'"
