@@ -268,9 +268,6 @@ case_metrics_by_severity() {
     diff "$WORK/want.txt" "$WORK/sev.txt" >&2 || fail "metrics by severity"
     grep -q '^# TYPE injector_active_alerts_by_severity gauge$' "$WORK/metrics.txt" ||
         fail "no TYPE line"
-    api d /v1/stats | jq -e '.active_alerts_by_severity == {"1": 1, "3": 2, "none": 1}
-        and .active_alerts == 4' >/dev/null ||
-        fail "/v1/stats by severity: $(api d /v1/stats | jq -c .active_alerts_by_severity)"
 
     # Many distinct severities (past the small sorted array: counted by sorting instead).
     awk 'BEGIN { for (i = 1; i <= 300; i++)
@@ -285,9 +282,8 @@ case_metrics_by_severity() {
         fail "severity 3 miscounted past 256 distinct"
     grep -q '^injector_active_alerts_by_severity{severity="700"} 1$' "$WORK/metrics.txt" ||
         fail "severity 700 missing"
-    api d /v1/stats | jq -e '(.active_alerts_by_severity | length) == 303
-        and ([.active_alerts_by_severity[]] | add) == .active_alerts and .active_alerts == 304' \
-        >/dev/null || fail "/v1/stats by severity past 256 distinct"
+    [ "$(awk '/^injector_active_alerts_by_severity\{/ { n += $2 } END { print n }' "$WORK/metrics.txt")" \
+        -eq "$(api d /v1/stats | jq .active_alerts)" ] || fail "by severity does not add up to active_alerts"
     stop_injectord d
 }
 
