@@ -206,6 +206,9 @@ static int read_stdin_value(const char *option, char **out)
     size_t n;
     while (len < cap - 1 && (n = fread(buf + len, 1, cap - 1 - len, stdin)) > 0)
         len += n;
+    /* The buffer full and more to come: too long, even if what was read ends in a newline
+     * (the rest would be dropped without a word). */
+    bool more = len == cap - 1 && fgetc(stdin) != EOF;
     if (ferror(stdin)) {
         fprintf(stderr, "injector-send: %s -: reading standard input: %s\n", option,
                 strerror(errno));
@@ -214,7 +217,7 @@ static int read_stdin_value(const char *option, char **out)
     }
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
         len--;
-    if (len > ALERT_TEXT_MAX) {
+    if (len > ALERT_TEXT_MAX || more) {
         fprintf(stderr, "injector-send: %s -: standard input is longer than %d bytes, the limit\n",
                 option, ALERT_TEXT_MAX);
         free(buf);

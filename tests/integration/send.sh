@@ -105,6 +105,10 @@ case_message_from_stdin() {
     head -c 9000 /dev/zero | tr '\0' x >"$WORK/long"
     expect_rc 2 send d --host s3 --component disk --msg - <"$WORK/long"
     stderr_says "--msg -: standard input is longer than 8192 bytes"
+    # Exactly the limit, a newline, and more: the newline must not hide the rest.
+    { head -c 8192 /dev/zero | tr '\0' x; printf '\nmore\n'; } >"$WORK/long"
+    expect_rc 2 send d --host s3 --component disk --msg - <"$WORK/long"
+    stderr_says "--msg -: standard input is longer than 8192 bytes"
     expect_rc 2 send d --host s3 --component disk --msg - --longmsg - </dev/null
     stderr_says "one field at most can be read from stdin"
     api d /v1/stats | jq -e '.datagrams == 2' >/dev/null || fail "counters: $(api d /v1/stats)"
