@@ -285,6 +285,17 @@ static void alert_bad(struct alert_xml *p, enum alert_xml_reason reason, const c
     va_start(ap, fmt);
     vsnprintf(p->cur_bad_text, sizeof(p->cur_bad_text), fmt, ap);
     va_end(ap);
+    /* A value quoted with %.32s may be cut inside a character: such bytes become '?', so
+     * the text stays UTF-8 (the TCP reply carries it as XML; log lines too). */
+    unsigned char *t = (unsigned char *)p->cur_bad_text;
+    for (size_t i = 0, n = strlen(p->cur_bad_text); i < n;) {
+        size_t k = alert_utf8_len(t + i, n - i);
+        if (k == 0) {
+            t[i++] = '?';
+            continue;
+        }
+        i += k;
+    }
 }
 
 /* Append to the arena. The arena is sized at parse start to hold any datagram of that

@@ -405,6 +405,19 @@ static void test_alert_xml_missing_required_fields_reject_the_alert(void **state
                           "<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost>"
                           "<Component>c</Component><AutoClear>maybe</AutoClear></Alert>",
                           ALERT_XML_BAD_NUMBER);
+    /* The value is quoted cut at 32 bytes: here inside a two-byte character, which must not
+     * leave half of it in the text (the TCP reply carries it as XML). */
+    struct alert_xml_result r;
+    assert_int_equal(parse(state,
+                           "<Alert><Action>Upd</Action><ProblemHost>h</ProblemHost>"
+                           "<Component>c</Component><Severity>x\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
+                           "\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                           "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9</Severity></Alert>",
+                           &r),
+                     0);
+    assert_int_equal(r.reason, ALERT_XML_BAD_NUMBER);
+    assert_true(alert_utf8_valid(r.error, strlen(r.error)));
+    assert_non_null(strstr(r.error, "\xc3\xa9?'"));
 }
 
 /* Every kind of field refuses an undecodable value for its encoding, not for its content:
