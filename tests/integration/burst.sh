@@ -87,15 +87,7 @@ case_usage_errors_say_what_is_expected() {
         "--bogus|unknown option '--bogus'"
         "stray|unexpected argument 'stray'"
     )
-    local w args msg rc
-    for w in "${want[@]}"; do
-        args=${w%%|*} msg=${w#*|}
-        rc=0
-        # shellcheck disable=SC2086 # the arguments are words
-        "$INJECTOR_BURST" --no-stats --target 127.0.0.1:9 $args 2>"$WORK/err" >/dev/null || rc=$?
-        [ "$rc" -eq 2 ] && grep -qF -- "$msg" "$WORK/err" ||
-            fail "$args: exit $rc (want 2), said: $(cat "$WORK/err") (want: $msg)"
-    done
+    usage_errors_say "$INJECTOR_BURST" --no-stats --target 127.0.0.1:9 -- "${want[@]}"
     "$INJECTOR_BURST" --help >"$WORK/help.txt"
     grep -q '^Exit status: 0 .*1 .*run time' "$WORK/help.txt" &&
         grep -q '2 usage' "$WORK/help.txt" || fail "--help does not state the exit codes"
@@ -103,11 +95,7 @@ case_usage_errors_say_what_is_expected() {
 
 # --version: the program and the project's version, as injectord says it; exit 0.
 case_version() {
-    local v
-    v=$("$INJECTORD" --version | awk '{print $2}')
-    [ -n "$v" ] || fail "injectord --version said nothing"
-    [ "$("$INJECTOR_BURST" --version)" = "injector-burst $v" ] ||
-        fail "injector-burst --version: $("$INJECTOR_BURST" --version)"
+    version_is_the_projects injector-burst "$INJECTOR_BURST"
 }
 
 # Without --stats, the stats come from --target's host on the API's default port 8342 (it

@@ -36,6 +36,34 @@ skip() {
     exit 77
 }
 
+# usage_errors_say CMD... -- 'ARGS|MESSAGE'...: CMD followed by each ARGS (split on blanks)
+# exits 2, a usage error, and says MESSAGE on stderr.
+usage_errors_say() {
+    local cmd=() w args msg rc
+    while [ "$1" != -- ]; do
+        cmd+=("$1")
+        shift
+    done
+    shift
+    for w in "$@"; do
+        args=${w%%|*} msg=${w#*|}
+        rc=0
+        # shellcheck disable=SC2086 # the arguments are words
+        "${cmd[@]}" $args 2>"$WORK/err" >/dev/null || rc=$?
+        [ "$rc" -eq 2 ] && grep -qF -- "$msg" "$WORK/err" ||
+            fail "$args: exit $rc (want 2), said: $(cat "$WORK/err") (want: $msg)"
+    done
+}
+
+# version_is_the_projects NAME BINARY: BINARY --version says "NAME VERSION", the version
+# injectord --version says.
+version_is_the_projects() {
+    local v
+    v=$("$INJECTORD" --version | awk '{print $2}')
+    [ -n "$v" ] || fail "injectord --version said nothing"
+    [ "$("$2" --version)" = "$1 $v" ] || fail "$1 --version: $("$2" --version), injectord says $v"
+}
+
 # wait_for TIMEOUT_S CMD...: poll CMD until it succeeds; fail after TIMEOUT_S.
 wait_for() {
     local timeout=$1

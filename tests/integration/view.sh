@@ -263,16 +263,8 @@ case_usage_errors_say_what_is_expected() {
         "stray|unexpected argument 'stray'"
         "--count|--count needs a value"
     )
-    local w args msg rc
-    for w in "${want[@]}"; do
-        args=${w%%|*} msg=${w#*|}
-        rc=0
-        # shellcheck disable=SC2086 # the arguments are words
-        consume $args 2>"$WORK/err" >/dev/null || rc=$?
-        [ "$rc" -eq 2 ] && grep -qF -- "$msg" "$WORK/err" ||
-            fail "$args: exit $rc (want 2), said: $(cat "$WORK/err") (want: $msg)"
-    done
-    rc=0
+    usage_errors_say consume -- "${want[@]}"
+    local rc=0
     env -u INJECTOR_AMQP_URL "$INJECTOR_CONSUME" --format json 2>"$WORK/err" || rc=$?
     [ "$rc" -eq 2 ] && grep -qF -- '--amqp amqp[s]://user[:password]@host[:port][/vhost] is required' \
         "$WORK/err" || fail "no --amqp: exit $rc, said: $(cat "$WORK/err")"
@@ -283,11 +275,7 @@ case_usage_errors_say_what_is_expected() {
 
 # (h) --version: the program and the project's version, as injectord says it; exit 0.
 case_version() {
-    local v
-    v=$("$INJECTORD" --version | awk '{print $2}')
-    [ -n "$v" ] || fail "injectord --version said nothing"
-    [ "$("$INJECTOR_CONSUME" --version)" = "injector-consume $v" ] ||
-        fail "injector-consume --version: $("$INJECTOR_CONSUME" --version)"
+    version_is_the_projects injector-consume "$INJECTOR_CONSUME"
 }
 
 # (i) Run-time outcomes: --timeout with fewer changes than --count is a failure (1; it was
