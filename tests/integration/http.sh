@@ -179,7 +179,7 @@ case_request_then_half_close_is_answered() {
     stop_injectord d
 }
 
-# /v1/alerts filters: host, component (exact or globs), severity, max_severity (N or worse),
+# /v1/alerts filters: host, component (exact or a prefix), severity, max_severity (N or worse),
 # sender (as items show it); several combine with AND; an unknown parameter or a bad value
 # is a 400 that names it.
 case_alert_filters() {
@@ -248,7 +248,7 @@ case_alert_filters() {
     stop_injectord d
 }
 
-# /metrics and /v1/stats count active alerts by severity: only the severities present.
+# /metrics counts active alerts by severity: only the severities present.
 case_metrics_by_severity() {
     start_injectord d --listen 127.0.0.1:0
     send d --host a --component x --severity 1
