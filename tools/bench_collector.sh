@@ -120,49 +120,34 @@ pause() {
     read -r -t 0.01 <>"$WORK/tick" || true
 }
 
-# Seconds for the collector to drain N queued datagrams (changes: % of new alerts).
+# drain_collector CHANGES [intake]: seconds for the collector to process N queued datagrams
+# (CHANGES: % of new alerts); with intake, until its intake has taken them off the socket
+# (the loop thread parses meanwhile: the two share the machine's cores, as in a real
+# burst), and on a second line the CPU seconds the intake thread used (schedstat, ns).
 drain_collector() {
+    local upto=DG what="collector"
+    [ "${2:-}" != intake ] || upto=IN what="the intake"
     start_collector --rcvbuf "$RCV"
     kill -STOP "$PID"
     burst --no-stats --count "$N" --changes "$1" >/dev/null
-    local t0 t1
-    t0=$EPOCHREALTIME
-    kill -CONT "$PID"
-    local deadline=$((SECONDS + 60))
-    while datagrams_at "$HP" && [ "$DG" -lt "$N" ]; do
-        [ "$SECONDS" -lt "$deadline" ] || { echo "bench: collector never drained" >&2; exit 1; }
-        pause
-    done
-    t1=$EPOCHREALTIME
-    [ "$(stat kernel_drops)" -eq 0 ] || echo "bench: the queue overflowed; raise RCV" >&2
-    stop_collector
-    echo "$t1 - $t0" | bc -l
-}
-
-# The collector's intake taking N queued datagrams off the socket (the loop thread parses
-# meanwhile: the two share the machine's cores, as in a real burst). Prints the seconds it
-# took and, on a second line, the CPU seconds the intake thread used (schedstat, ns).
-drain_intake() {
-    start_collector --rcvbuf "$RCV"
-    kill -STOP "$PID"
-    burst --no-stats --count "$N" --changes "$1" >/dev/null
-    local t0 t1 task cpu0 cpu1
+    local t0 t1 task cpu0
     task=$(grep -l '^intake$' /proc/"$PID"/task/*/comm | head -n1)
     task=${task%/comm}
     cpu0=$(cut -d' ' -f1 "$task/schedstat")
     t0=$EPOCHREALTIME
     kill -CONT "$PID"
     local deadline=$((SECONDS + 60))
-    while datagrams_at "$HP" && [ "$IN" -lt "$N" ]; do
-        [ "$SECONDS" -lt "$deadline" ] || { echo "bench: the intake never drained" >&2; exit 1; }
+    while datagrams_at "$HP" && [ "${!upto}" -lt "$N" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || { echo "bench: $what never drained" >&2; exit 1; }
         pause
     done
     t1=$EPOCHREALTIME
+    local cpu1
     cpu1=$(cut -d' ' -f1 "$task/schedstat")
     [ "$(stat kernel_drops)" -eq 0 ] || echo "bench: the queue overflowed; raise RCV" >&2
     stop_collector
     echo "$t1 - $t0" | bc -l
-    echo "($cpu1 - $cpu0) / 1000000000" | bc -l
+    [ "$upto" = DG ] || echo "($cpu1 - $cpu0) / 1000000000" | bc -l
 }
 
 # A bare recvmmsg loop draining N queued datagrams: seconds, and on a second line the CPU
@@ -196,7 +181,7 @@ if want intake; then
         # through files: a collector started in a pipeline would hold the pipe open
         drain_bare 10 >"$WORK/x"
         paste -sd' ' "$WORK/x" >>"$WORK/b"
-        drain_intake 10 >"$WORK/x"
+        drain_collector 10 intake >"$WORK/x"
         paste -sd' ' "$WORK/x" >>"$WORK/i"
     done
     read -r b bc < <(median_cols "$WORK/b")
