@@ -110,19 +110,16 @@ int config_parse_size(const char *s, uint64_t *out)
 
 int config_parse_bool(const char *s, bool *out)
 {
-    static const char *const yes[] = {"true", "yes", "on", "1"};
-    static const char *const no[] = {"false", "no", "off", "0"};
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        if (strcasecmp(s, yes[i]) == 0) {
-            *out = true;
-            return 0;
-        }
-        if (strcasecmp(s, no[i]) == 0) {
-            *out = false;
-            return 0;
-        }
-    }
-    return -EINVAL;
+    /* The wire format's spellings (1/0, true/false, yes/no, as the parser reads them), and
+     * on/off, which a config file says too. */
+    int64_t v;
+    if (alert_parse_bool(s, strlen(s), &v))
+        *out = v != 0;
+    else if (strcasecmp(s, "on") == 0 || strcasecmp(s, "off") == 0)
+        *out = strcasecmp(s, "on") == 0;
+    else
+        return -EINVAL;
+    return 0;
 }
 
 /* 32M rather than 33554432 when it is a whole number of K, M or G. */

@@ -132,6 +132,21 @@ static void test_config_sizes_and_durations(void **st)
     assert_int_equal(alert_parse_duration("1.5", &v), -EINVAL);
     assert_int_equal(alert_parse_duration("soon", &v), -EINVAL);
 
+    /* Booleans: the wire format's spellings and on/off, in any case; nothing else. */
+    static const char *const yes[] = {"true", "TRUE", "yes", "Yes", "on", "ON", "1"};
+    static const char *const no[] = {"false", "False", "no", "NO", "off", "Off", "0"};
+    static const char *const neither[] = {"", "2", "y", "n", "enable", "onn", "tru", "00"};
+    bool b;
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        b = false;
+        assert_int_equal(config_parse_bool(yes[i], &b), 0);
+        assert_true(b);
+        assert_int_equal(config_parse_bool(no[i], &b), 0);
+        assert_false(b);
+    }
+    for (size_t i = 0; i < sizeof(neither) / sizeof(neither[0]); i++)
+        assert_int_equal(config_parse_bool(neither[i], &b), -EINVAL);
+
     char err[256];
     config_defaults(&c);
     assert_int_equal(config_set(&c, "stats-interval", "2m", err, sizeof(err)), 0);
