@@ -121,7 +121,9 @@ function ago(iso) {
 
 function when(ms) {
   const d = new Date(ms);
-  return isNaN(d) ? String(ms) : d.toLocaleString() + ' (' + ago(d.toISOString()) + ' ago)';
+  if (isNaN(d)) return String(ms);
+  const s = (Date.now() - d) / 1000;
+  return d.toLocaleString() + (s >= -1 ? ' (' + agoSeconds(Math.max(0, s)) + ' ago)' : ' (in ' + agoSeconds(-s) + ')');
 }
 
 function human(key, v) {
