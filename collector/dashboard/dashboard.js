@@ -679,7 +679,11 @@ function drawCharts() {
     el('span', lost > 0 ? 'bad' : null, lost > 0 ? Math.round(lost) + ' dropped, refused or lost'
       : 'nothing dropped, refused or lost'));
   if (!$('health').open) return; // drawn when opened: a closed box has no width to draw in
-  const width = Math.max(200, Math.floor(box.clientWidth / (box.clientWidth >= 640 ? 2 : 1)) - 12);
+  // As wide as a cell of the grid the CSS lays out (one column on a phone, two on a desk).
+  const cs = getComputedStyle(box);
+  const cols = cs.gridTemplateColumns.split(' ').filter(Boolean).length || 1;
+  const inner = box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+  const width = Math.max(160, Math.floor((inner - (parseFloat(cs.columnGap) || 0) * (cols - 1)) / cols));
   box.replaceChildren(...CHARTS.map((spec) => chart(spec, h, width)));
 }
 
