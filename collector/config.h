@@ -195,8 +195,8 @@ struct config_urls { /* URLS: the nodes of one cluster; n == 0 when off */
       "past it, changes are lost while the broker is down)")                                       \
     X(http, ADDRESS, "http", "http", "listen", "ADDR:PORT", "127.0.0.1:8342", (.off = true),       \
       RESTART,                                                                                     \
-      "HTTP API and the dashboard page (/, /v1/alerts, /v1/stats, /metrics, /v1/sources, "         \
-      "/healthz), or off")                                                                         \
+      "HTTP API and the dashboard page (/, /v1/alerts, /v1/stats, /v1/history, /metrics, "         \
+      "/v1/sources, /healthz), or off")                                                            \
     X(http_token_file, PATH, "http-token-file", "http", "token_file", "PATH", "",                  \
       (.shown = "off", .file = CONFIG_FILE_SECRET), REREAD(http_token),                            \
       "require 'Authorization: Bearer <token>' (the file's first line) for the HTTP API, "         \
