@@ -102,8 +102,11 @@ function clock(d) {
   return d.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', second: '2-digit'});
 }
 
-function hm(unix) {
-  return new Date(unix * 1000).toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'});
+// A time on a chart's axis; seconds too when the chart spans less than ten minutes.
+function hm(unix, seconds) {
+  const o = {hour: '2-digit', minute: '2-digit'};
+  if (seconds) o.second = '2-digit';
+  return new Date(unix * 1000).toLocaleTimeString([], o);
 }
 
 function agoSeconds(s) {
@@ -620,7 +623,7 @@ function chart(spec, h, width) {
   for (const [tt, anchor] of [[t0, 'start'], [t0 + (t1 - t0) / 2, 'middle'], [t1, 'end']]) {
     const lab = svg('text', {class: 'label', x: anchor === 'start' ? 1 : anchor === 'end' ? width - 1 : width / 2,
       y: H - 4, 'text-anchor': anchor});
-    lab.textContent = hm(tt);
+    lab.textContent = hm(tt, t1 - t0 < 600);
     g.append(lab);
   }
   for (const s of series) {
@@ -648,7 +651,7 @@ function chart(spec, h, width) {
     li.append(el('span', 'swatch ' + s.cls), document.createTextNode(s.label + ' '));
     if (spec.loss) {
       const total = Math.round(s.v.reduce((a, v) => a + v, 0) * step);
-      li.append(el('b', total ? 'bad' : null, total ? total + ' in the hour' : 'none'));
+      li.append(el('b', total ? 'bad' : null, total ? total + ' in all' : 'none'));
     } else if (spec.gauge) {
       li.append(el('b', null, 'now ' + fmt(s.v[s.v.length - 1] || 0) + ', max ' + fmt(peak(s.v))));
     } else {
@@ -666,6 +669,9 @@ function drawCharts() {
   const h = history;
   if (!h) return;
   const line = $('health-line');
+  // The collector keeps 360 steps: an hour at its default 10 s step.
+  const span = (num(h.step_seconds) || 10) * 360;
+  $('health-title').textContent = 'Collector health, last ' + (span === 3600 ? 'hour' : agoSeconds(span));
   if (!h.t.length) {
     box.replaceChildren(el('p', 'hint', 'No point yet: the collector samples its counters every ' +
       (h.step_seconds || 10) + ' s.'));

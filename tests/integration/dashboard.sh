@@ -70,7 +70,8 @@ case_in_headless_chromium() {
     # d: with a token, as acknowledgements need; n: without one, whose refusal the page shows.
     TOKEN=s3cret-token
     echo "$TOKEN" >"$WORK/token"
-    start_injectord d --listen 127.0.0.1:0 --http-token-file "$WORK/token"
+    # A 1 s history step: the burst is in a point of /v1/history within a second, not ten.
+    start_injectord d --listen 127.0.0.1:0 --http-token-file "$WORK/token" --history-step 1
     start_injectord n --listen 127.0.0.1:0
     send n --host lonely --component disk --severity 4 "an alert to try to acknowledge"
     send_alerts
