@@ -38,7 +38,7 @@ let data = null;        // last good /v1/alerts document
 let fetchedAt = null;   // when it came
 let history = null;     // last good /v1/history document; null: none (yet)
 let historyGone = false; // the collector has no /v1/history (404): stop asking
-let busy = false;
+let inflight = null;     // the refresh on its way, if any
 let timer = null;       // the next auto-refresh
 let nextAt = 0;         // when it fires (ms), 0: auto-refresh off
 let detailKey = null;   // [host, component] of the alert in the detail view
@@ -395,9 +395,19 @@ function why(res) {
   return 'the collector answered ' + res.status + (res.doc && res.doc.error ? ': ' + res.doc.error : '');
 }
 
-async function refresh() {
-  if (busy) return;
-  busy = true;
+// One refresh at a time: a second call while one is on its way gets that one.
+function refresh() {
+  if (!inflight) inflight = fetchAll().finally(() => { inflight = null; });
+  return inflight;
+}
+
+// A refresh that starts after now (an ack must be seen in the table that follows it).
+async function refreshAfter() {
+  if (inflight) await inflight;
+  return refresh();
+}
+
+async function fetchAll() {
   $('refresh').disabled = true;
   clearTimeout(timer);
   try {
@@ -419,7 +429,6 @@ async function refresh() {
     status('Refresh failed at ' + clock(new Date()) + ': ' + e.message +
       (data ? '. Showing the table of ' + clock(fetchedAt) + '.' : ''), true);
   } finally {
-    busy = false;
     $('refresh').disabled = false;
     schedule();
   }
@@ -552,7 +561,7 @@ async function act(what, body) {
       ackResult((what === 'ack' ? 'Not acknowledged: ' : 'Not taken back: ') + why(res), true);
       return;
     }
-    await refresh();
+    await refreshAfter();
     const a = findAlert(detailKey) || (res.doc && res.doc.alert) || null;
     if (a) showDetail(a);
     ackResult(what === 'ack' ? 'Acknowledged.' : 'Taken back.', false);

@@ -164,7 +164,8 @@ async function noSidewaysScroll(page, where) {
     check(await page.locator('#auto').isChecked(), 'auto-refresh is off on a first visit');
     check(await page.locator('#every').inputValue() === '30', 'auto-refresh is not every 30 s');
     const clock0 = await page.locator('#clock').textContent();
-    check(/next refresh in (30|29) s/.test(clock0), 'no countdown: ' + clock0);
+    const left = /next refresh in (\d+) s/.exec(clock0);
+    check(left && left[1] <= 30 && left[1] >= 20, 'no countdown from 30 s: ' + clock0);
     await waitFor('the countdown to move', async () =>
       (await page.locator('#clock').textContent()) !== clock0, 3000);
     check(/Updated .*\(\d+ s ago\)/.test(await page.locator('#clock').textContent()), 'no "N s ago"');
@@ -305,7 +306,7 @@ async function noSidewaysScroll(page, where) {
 
     // A faster auto-refresh (the interval menu): a Del sent now leaves without a tap.
     await page.locator('#every').selectOption('5');
-    check(/next refresh in [45] s/.test(await page.locator('#clock').textContent()), 'countdown after 5 s chosen');
+    check(/next refresh in [1-5] s/.test(await page.locator('#clock').textContent()), 'countdown after 5 s chosen');
     send('--del', '--host', 'web1', '--component', 'cpu');
     await waitFor('the collector to clear web1/cpu', async () => !(await findAlert('web1', 'cpu')));
     await waitFor('web1/cpu to leave the page by itself', async () =>
