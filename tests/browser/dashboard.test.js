@@ -210,6 +210,9 @@ async function noSidewaysScroll(page, where) {
     }
     await noSidewaysScroll(page, 'on a phone');
     check((await page.locator('#refresh').boundingBox()).height >= 44, 'Refresh button too small to tap');
+    for (const b of await page.locator('#counts .chip, #view-flat, #sev').all()) {
+      check((await b.boundingBox()).height >= 44, 'too small to tap: ' + await b.textContent());
+    }
 
     // The filter: words; sev1 is severity 1 only (not 10); sev<=2 is 2 or worse.
     await page.locator('#filter').fill('cpu');
