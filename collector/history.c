@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* The most counters one series sums. */
-#define SOURCES_MAX 8
+#define SOURCES_MAX 12
 
 enum kind { KIND_RATE, KIND_GAUGE, KIND_FORWARDED };
 

@@ -37,10 +37,12 @@
  * object of rates, one per outcome that goes to the sinks (change_outcome_forwarded: raise,
  * update, clear, expire, and any outcome added there), from the family named.
  *
- *   refused: malformed (datagrams refused whole) + invalid (alerts refused inside a
- *            datagram), every parser reason. Refusals by the allow-list, the signature
- *            check, the rate limit and the active-alert cap are not in it (their own
- *            counters: rejected_acl, auth_*, rate_limited, refused_full).
+ *   refused: every refusal, whatever refused it: malformed (datagrams refused whole) +
+ *            invalid (alerts refused inside a datagram), every parser reason; the
+ *            allow-list (rejected_acl), the signature check (auth_refused, every reason),
+ *            the per-sender rate limit (rate_limited) and the active-alert cap
+ *            (refused_full). A person on call asks "is anything turned away", not which
+ *            check did it: /v1/stats tells them apart.
  *   lost:    journal_lost (neither disk nor memory had room), journal_skipped (never
  *            published: a segment that could not be read back), output_lost (the JSON-lines
  *            output's buffer full), returned (unroutable at the broker, with
@@ -52,7 +54,10 @@
     S(changes, FORWARDED, {"outcomes"})                                                            \
     S(duplicates, RATE, {"outcomes", "duplicate"})                                                 \
     S(kernel_drops, RATE, {"kernel_drops"})                                                        \
-    S(refused, RATE, {"malformed"}, {"invalid"})                                                   \
+    S(refused, RATE, {"malformed"}, {"invalid"}, {"rejected_acl"}, {"rate_limited"},               \
+      {"refused_full"}, {"auth_refused", "unsigned"}, {"auth_refused", "bad_header"},              \
+      {"auth_refused", "unknown_key"}, {"auth_refused", "bad_mac"}, {"auth_refused", "stale"},     \
+      {"auth_refused", "replay"})                                                                  \
     S(lost, RATE, {"journal_lost"}, {"journal_skipped"}, {"output_lost"}, {"returned"},            \
       {"shutdown_unread"}, {"nomem"})                                                              \
     S(lag_changes, GAUGE, {"lag_changes"})                                                         \

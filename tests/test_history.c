@@ -181,7 +181,10 @@ static void test_history_refused_and_lost_are_sums_of_their_counters(void **st)
     mono += 10000;
     s.malformed += 3;
     s.invalid += 7;
-    s.rejected_acl += 1000; /* not in refused (its own counter) */
+    s.rejected_acl += 4; /* every refusal, whichever check made it */
+    s.rate_limited += 3;
+    s.refused_full += 2;
+    s.auth_refused[AUTH_BAD_MAC] += 1;
     s.nomem += 2;
     s.shutdown_unread += 3;
     fake.journal_lost += 10;
@@ -189,7 +192,7 @@ static void test_history_refused_and_lost_are_sums_of_their_counters(void **st)
     s.kernel_drops += 500; /* its own series, not in lost */
     sample();
     json_t *o = doc();
-    assert_close(point(o, "refused", NULL, 0), 1.0);
+    assert_close(point(o, "refused", NULL, 0), 2.0);
     assert_close(point(o, "lost", NULL, 0), 2.0);
     json_decref(o);
 }
