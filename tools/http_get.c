@@ -75,11 +75,12 @@ static int connect_to(const char *host, const char *port)
     return fd;
 }
 
-/* Write all of buf (a socket may take it in parts). */
+/* Send all of buf (a socket may take it in parts). MSG_NOSIGNAL: a collector that closed
+ * the connection is an error to report, not a SIGPIPE that ends the tool unheard. */
 static int write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
-        ssize_t n = write(fd, buf, len);
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
