@@ -225,7 +225,8 @@ static int parse_args(int argc, char **argv, struct args *a)
             s += a->at_most ? 2 : 0;
             errno = 0;
             a->severity = strtoll(s, &end, 10);
-            if (errno != 0 || end == s || *end != '\0' || *s == ' ')
+            bool digit = (*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9');
+            if (!digit || errno != 0 || *end != '\0')
                 return usage_error("--severity takes N or <=N (a whole number; 1 is the most "
                                    "severe), not '%s'",
                                    optarg);
@@ -272,7 +273,9 @@ static int parse_args(int argc, char **argv, struct args *a)
             exit(0);
         case ':':
             return usage_error("%s needs a value (see --help)", argv[optind - 1]);
-        default:
+        default: /* optopt: an unknown short option, perhaps inside a cluster ("-ox") */
+            if (optopt != 0)
+                return usage_error("unknown option '-%c' (see --help)", optopt);
             return usage_error("unknown option '%s' (see --help)", argv[optind - 1]);
         }
     }
@@ -303,7 +306,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         if (a->host[0] == '\0' || a->component[0] == '\0')
             return usage_error("%s takes HOST COMPONENT, not empty names", name);
     }
-    /* -o: each command its formats; the first is the default */
+    /* -o: the formats each command has (commands[].outputs); table, or text for ack and
+     * unack, unless asked */
     static const struct {
         const char *name;
         enum output out;
