@@ -284,6 +284,9 @@ case_consumer_view() {
         fail "the consumer printed no ack line: $(cat "$WORK/v.out")"
     has_line "$WORK/v.out" '.outcome == "unack" and .version == 3 and .unack.author == "bob"' ||
         fail "the consumer printed no unack line: $(cat "$WORK/v.out")"
+    # Folded as updates (lib.sh's replay), the lines give the table: the alert, at version 3.
+    replay "$WORK/v.out" | jq -e 'length == 1 and .[0].host == "web12" and .[0].version == 3' \
+        >/dev/null || fail "the lines do not add up to the table: $(replay "$WORK/v.out")"
     grep -q 'gaps=0 ' "$WORK/v.err" || fail "a gap: $(tail -n1 "$WORK/v.err")"
 }
 
