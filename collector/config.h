@@ -195,14 +195,17 @@ struct config_urls { /* URLS: the nodes of one cluster; n == 0 when off */
       "past it, changes are lost while the broker is down)")                                       \
     X(http, ADDRESS, "http", "http", "listen", "ADDR:PORT", "127.0.0.1:8342", (.off = true),       \
       RESTART,                                                                                     \
-      "HTTP API and the dashboard page (/, /v1/alerts, /v1/stats, /metrics, /v1/sources, "         \
-      "/healthz), or off")                                                                         \
+      "HTTP API and the dashboard page (/, /v1/alerts, /v1/stats, /v1/history, /metrics, "         \
+      "/v1/sources, /healthz), or off")                                                            \
     X(http_token_file, PATH, "http-token-file", "http", "token_file", "PATH", "",                  \
       (.shown = "off", .file = CONFIG_FILE_SECRET), REREAD(http_token),                            \
       "require 'Authorization: Bearer <token>' (the file's first line) for the HTTP API, "         \
       "/healthz excepted; read again at every reload")                                             \
     X(http_token_metrics, BOOL, "http-token-metrics", "http", "token_metrics", "BOOL", "false",    \
       (), LIVE(http_token), "the token guards /metrics too")                                       \
+    X(history_step_ms, DURATION, "history-step", "http", "history_step", "SECONDS", "10",          \
+      (.min = 1000, .max = 60 * 1000), RESTART,                                                    \
+      "sample the counters for /v1/history this often; it keeps 360 samples")                      \
     X(snapshot, PATH, "snapshot", "snapshot", "path", "PATH", "",                                  \
       (.max = CONFIG_PATH_MAX - 33, .shown = "off", .file = CONFIG_FILE_CREATE), RESTART,          \
       "keep the active alerts in this file (written every --snapshot-interval and at exit, "       \

@@ -322,6 +322,16 @@ void daemon_set_stats_timer(struct daemon *dm, uint64_t ms)
         uv_timer_start(&dm->stats_timer, on_stats_timer, ms, ms);
 }
 
+/* Every --history-step: a sample of the report the stats line shows (history.h). */
+static void on_history_timer(uv_timer_t *t)
+{
+    struct daemon *dm = t->data;
+    struct stats_report r;
+    refresh_gauges(dm);
+    ingest_report(dm->ingest, &r);
+    history_sample(dm->history, &r, (int64_t)(uv_hrtime() / 1000000), wall_ms());
+}
+
 /* Once a second: expire what is due. TTLs are whole seconds, so this is exact enough, and
  * the heap makes an idle tick cost one comparison. */
 static void on_expiry_timer(uv_timer_t *t)
@@ -481,7 +491,7 @@ static void close_all(struct daemon *dm)
         (uv_handle_t *)&dm->stats_timer,    (uv_handle_t *)&dm->drain_timer,
         (uv_handle_t *)&dm->expiry_timer,   (uv_handle_t *)&dm->snapshot_timer,
         (uv_handle_t *)&dm->watchdog_timer, (uv_handle_t *)&dm->flush_check,
-        (uv_handle_t *)&dm->flush_timer,
+        (uv_handle_t *)&dm->flush_timer,    (uv_handle_t *)&dm->history_timer,
     };
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
         if (!uv_is_closing(handles[i]))
@@ -712,6 +722,7 @@ static int open_http(struct daemon *dm)
         .token = token,
         .token_metrics = cfg->http_token_metrics,
         .refresh = refresh_gauges,
+        .history = dm->history,
         .data = dm,
     };
     rc = http_new(&dm->loop, &hc, &dm->http);
@@ -736,7 +747,8 @@ static void init_handles(struct daemon *dm)
         sigs[i]->data = dm;
     }
     uv_timer_t *timers[] = {&dm->stats_timer,    &dm->drain_timer,    &dm->expiry_timer,
-                            &dm->snapshot_timer, &dm->watchdog_timer, &dm->flush_timer};
+                            &dm->snapshot_timer, &dm->watchdog_timer, &dm->flush_timer,
+                            &dm->history_timer};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
         uv_timer_init(&dm->loop, timers[i]);
         timers[i]->data = dm;
@@ -755,6 +767,9 @@ static void start_handles(struct daemon *dm)
     uv_timer_start(&dm->expiry_timer, on_expiry_timer, 1000, 1000);
     daemon_set_snapshot_timer(dm, dm->cfg->snapshot_interval_ms);
     daemon_set_stats_timer(dm, dm->cfg->stats_interval_ms);
+    on_history_timer(&dm->history_timer); /* the counters the first step starts from */
+    uv_timer_start(&dm->history_timer, on_history_timer, dm->cfg->history_step_ms,
+                   dm->cfg->history_step_ms);
     uint64_t wd = notify_watchdog_ms();
     if (wd > 0)
         uv_timer_start(&dm->watchdog_timer, on_watchdog_timer, wd, wd);
@@ -830,6 +845,11 @@ int daemon_run(struct config *cfg, int argc, char **argv)
         log_error("cannot start: %s", strerror(-rc));
         goto out;
     }
+    struct history_config hc = {.step_s = (unsigned)(cfg->history_step_ms / 1000)};
+    if ((rc = history_new(&hc, &dm.history)) != 0) {
+        log_error("cannot start: %s", strerror(-rc));
+        goto out;
+    }
     if ((rc = open_security(&dm)) != 0)
         goto out;
     /* The table is whole before the first datagram is read: the snapshot, then the
@@ -874,5 +894,6 @@ out:
     journal_free(dm.journal);
     uv_loop_close(&dm.loop);
     intake_pool_free(dm.pool); /* after the loop ran the intakes' close callbacks */
+    history_free(dm.history);
     return rc == 0 ? 0 : 1;
 }

@@ -11,6 +11,7 @@
 #define INJECTOR_DAEMON_H
 
 #include "collector/config.h"
+#include "collector/history.h"
 #include "collector/http.h"
 #include "collector/ingest.h"
 #include "collector/tcp.h"
@@ -56,6 +57,9 @@ struct daemon {
     bool intakes_stopped; /* stopping, and the sockets are read no more */
     uint64_t stop_deadline_ms;
     uint64_t started_ms; /* loop time at start, for the uptime */
+    /* GET /v1/history's samples, one every --history-step (history_timer). */
+    struct history *history;
+    uv_timer_t history_timer;
 };
 
 /* Run the collector with cfg until it is stopped. cfg stays the caller's and is changed by

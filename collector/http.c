@@ -517,6 +517,17 @@ static void get_sources(struct http *h, struct reply *r)
         json_pack("{so sI}", "sources", arr, "untracked_datagrams", (json_int_t)t.untracked));
 }
 
+static void get_history(struct http *h, struct reply *r)
+{
+    json_t *o = h->cfg.history != NULL ? history_json(h->cfg.history) : NULL;
+    if (o != NULL)
+        reply_json(r, 200, o);
+    else if (h->cfg.history != NULL)
+        reply_error(r, 500, "out of memory");
+    else
+        reply_error(r, 404, "not found: this collector keeps no history");
+}
+
 /* Equal strings, compared in time that depends only on the length of the given one, so the
  * answer time does not tell how much of a guessed token was right. */
 static bool token_equal(const char *given, const char *token)
@@ -806,10 +817,12 @@ static void route(struct http *h, struct MHD_Connection *conn, const char *url, 
         get_metrics(h, r);
     } else if (strcmp(url, "/v1/sources") == 0) {
         get_sources(h, r);
+    } else if (strcmp(url, "/v1/history") == 0) {
+        get_history(h, r);
     } else {
         reply_error(r, 404,
                     "not found: try / (the dashboard), /v1/alerts, /v1/stats, "
-                    "/v1/sources, /metrics, /healthz");
+                    "/v1/history, /v1/sources, /metrics, /healthz");
     }
 }
 

@@ -1,4 +1,4 @@
-/* http.h - the HTTP API: /v1/alerts, /v1/stats, /metrics, /v1/sources, /healthz.
+/* http.h - the HTTP API: /v1/alerts, /v1/stats, /v1/history, /metrics, /v1/sources, /healthz.
  *
  * libmicrohttpd without a thread of its own: its epoll descriptor is watched by a libuv
  * poll handle and its timeouts by a libuv timer, so every request runs on the loop thread
@@ -21,6 +21,7 @@
 #ifndef INJECTOR_HTTP_H
 #define INJECTOR_HTTP_H
 
+#include "collector/history.h"
 #include "collector/ingest.h"
 
 #include <stdbool.h>
@@ -52,6 +53,7 @@ struct http_config {
     bool token_metrics; /* the token guards /metrics too */
     /* Called before counters are read (brings the daemon's gauges up to date). */
     void (*refresh)(void *data);
+    const struct history *history; /* GET /v1/history; NULL: not kept (404) */
     void *data;
 };
 

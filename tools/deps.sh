@@ -18,7 +18,7 @@ else
         uthash-dev libinih-dev libmicrohttpd-dev libsystemd-dev
         libssl-dev rabbitmq-server curl jq bc socat dpkg-dev help2man clang tmux
         systemd iproute2
-        libclang-rt-14-dev clang-format
+        libclang-rt-14-dev clang-format libxml2-utils
     )
 fi
 

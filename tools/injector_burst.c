@@ -20,10 +20,13 @@
 
 #include "parsers/envelope.h"
 #include "http_get.h"
+#include "plot_svg.h"
 #include "target.h"
 
 #define BATCH    256
 #define MAX_SIZE 65000
+/* Steps --find-capacity can take: doublings and halvings of a long are 63 each at most. */
+#define MAX_STEPS 128
 
 struct opts {
     const char *target, *stats_url, *source;
@@ -35,6 +38,7 @@ struct opts {
     bool ipv6, seq, json, find_capacity, fresh, no_stats;
     long max_count;
     const char *key_file;
+    const char *plot;            /* --plot FILE.svg */
     char stats_from_target[300]; /* the --stats default, made from --target's host */
     struct envelope_key key;     /* when --key-file */
     unsigned nonce_prefix;       /* random per run: nonces never repeat across runs */
@@ -98,13 +102,18 @@ static void usage(FILE *f)
             "  --find-capacity      grow, then bisect, the burst size to find the largest burst\n"
             "                       with zero loss for the collector's current settings\n"
             "  --max-count N        upper bound for --find-capacity [4000000]\n"
+            "  --plot FILE.svg      with --find-capacity: draw the loss (%%) against the burst\n"
+            "                       size of every step tried, as an SVG chart; FILE is\n"
+            "                       created before anything is sent, so a missing directory\n"
+            "                       or an unwritable file fails at once (exit 1)\n"
             "  --json               one JSON object per burst: sent, received, lost,\n"
             "                       kernel_drops, seq_gaps, send_rate, drain_s\n"
             "  -h, --help           show this help\n"
             "  -V, --version        show the version\n\n"
             "Exit status: 0 no loss (or capacity found), 1 loss or a failure at run time (the\n"
-            "collector or its stats cannot be reached, a key file cannot be read), 2 usage\n"
-            "error (an option or value not as this help says).\n");
+            "collector or its stats cannot be reached, a key file cannot be read, the --plot\n"
+            "file cannot be written), 2 usage error (an option or value not as this help\n"
+            "says).\n");
 }
 
 static double parse_duration(const char *s, bool *ok)
@@ -168,6 +177,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"changes", required_argument, NULL, 'c'},
         {"key-file", required_argument, NULL, 'K'},
         {"source", required_argument, NULL, 'o'},
+        {"plot", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     static const char positive[] = "a whole number > 0",
@@ -278,6 +288,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case 'K':
             o->key_file = optarg;
             break;
+        case 'P':
+            o->plot = optarg;
+            ok = optarg[0] != '\0';
+            want = "the SVG file to write";
+            break;
         case 'c':
             o->changes_pct = (int)strtol(optarg, &end, 10);
             ok = end != optarg && *end == '\0' && o->changes_pct >= 0 && o->changes_pct <= 100;
@@ -318,6 +333,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
     if (o->find_capacity && o->no_stats) {
         fprintf(stderr, "injector-burst: --find-capacity needs the collector's stats: drop "
                         "--no-stats\n");
+        return -1;
+    }
+    if (o->plot != NULL && !o->find_capacity) {
+        fprintf(stderr, "injector-burst: --plot draws the steps of --find-capacity: add "
+                        "--find-capacity\n");
         return -1;
     }
     if (o->stats_url == NULL) {
@@ -601,41 +621,107 @@ static void print_result(const struct opts *o, long burst, const struct result *
     fflush(stdout);
 }
 
-static int find_capacity(int fd, struct opts *o)
+/* What --find-capacity tried, for --plot. */
+struct capacity {
+    struct plot_svg_point steps[MAX_STEPS]; /* burst size, loss in percent */
+    size_t n;
+    long good, bad; /* the answer; bad 0: no loss up to --max-count */
+};
+
+/* The chart of the steps into plot (opened at start); closes it. Returns 0 or 1 (said). */
+static int write_plot(const struct opts *o, const struct capacity *c, FILE *plot)
 {
-    long good = 0, bad = 0, n = 1000, step = 0;
+    char title[512], subtitle[160], when[32];
+    /* Sizes that double (growing) or halve (bisecting from 0) spread evenly on a log axis;
+     * a bisection within one doubling reads better on a linear one. */
+    double lo = c->steps[0].x, hi = lo;
+    for (size_t i = 1; i < c->n; i++) {
+        lo = fmin(lo, c->steps[i].x);
+        hi = fmax(hi, c->steps[i].x);
+    }
+    bool log_x = hi >= 4 * lo;
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", gmtime_r(&now, &tm));
+    snprintf(title, sizeof(title), "injector-burst --find-capacity: %s, %s", o->target, when);
+    if (c->bad == 0)
+        snprintf(subtitle, sizeof(subtitle), "no loss up to %ld alerts", c->good);
+    else
+        snprintf(subtitle, sizeof(subtitle), "largest zero-loss burst: %ld alerts (loss at %ld)",
+                 c->good, c->bad);
+    struct plot_svg p = {.title = title,
+                         .subtitle = c->good > 0 || c->bad > 0 ? subtitle : NULL,
+                         .x_label =
+                             log_x ? "burst size (alerts, log scale)" : "burst size (alerts)",
+                         .y_label = "loss (%)",
+                         .log_x = log_x,
+                         .points = c->steps,
+                         .n = c->n};
+    int rc = plot_svg_write(&p, plot);
+    int err = rc == -EIO ? errno : -rc;
+    if (fclose(plot) != 0 && rc == 0) {
+        rc = -EIO;
+        err = errno;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "injector-burst: --plot %s: %s\n", o->plot, strerror(err));
+        return 1;
+    }
+    printf("plot of %zu step%s written to %s\n", c->n, c->n == 1 ? "" : "s", o->plot);
+    return 0;
+}
+
+static int find_capacity(int fd, struct opts *o, FILE *plot)
+{
+    long n = 1000, step = 0;
     uint64_t seq = 0;
     struct result r;
+    struct capacity c = {0};
+    int status = 0;
     printf("finding the largest zero-loss burst (growing, then bisecting)\n");
     for (;;) {
         long burst = ++step;
-        if (run_burst(fd, o, n, burst, &seq, n >= 500000, &r) != 0)
-            return 1;
+        if (run_burst(fd, o, n, burst, &seq, n >= 500000, &r) != 0) {
+            status = 1;
+            break;
+        }
         bool ok = r.lost == 0 && r.settled;
         printf("step %2ld: %9ld alerts: received %9" PRId64 ", lost %8" PRId64
                " (kernel drops %" PRId64 "), %.0f/s sent, drained in %.2f s -> %s\n",
                step, n, r.received, r.lost, r.kernel_drops, r.send_rate, r.drain_s,
                ok ? "no loss" : "LOSS");
         fflush(stdout);
+        if (c.n < MAX_STEPS)
+            c.steps[c.n++] = (struct plot_svg_point){
+                .x = (double)n, .y = 100.0 * (double)r.lost / (double)n, .bad = !ok};
         if (ok)
-            good = n;
+            c.good = n;
         else
-            bad = n;
-        if (bad == 0) {
+            c.bad = n;
+        if (c.bad == 0) {
             if (n >= o->max_count) {
                 printf("no loss up to --max-count %ld\n", o->max_count);
-                return 0;
+                break;
             }
             n = n * 2 > o->max_count ? o->max_count : n * 2;
         } else {
-            if (bad - good <= (good / 20 > 100 ? good / 20 : 100))
+            if (c.bad - c.good <= (c.good / 20 > 100 ? c.good / 20 : 100)) {
+                printf("largest zero-loss burst: %ld alerts (loss at %ld)\n", c.good, c.bad);
                 break;
-            n = (good + bad) / 2;
+            }
+            n = (c.good + c.bad) / 2;
         }
         sleep_s(o->pause_s > 0.2 ? 0.2 : o->pause_s);
     }
-    printf("largest zero-loss burst: %ld alerts (loss at %ld)\n", good, bad);
-    return 0;
+    if (plot == NULL)
+        return status;
+    if (c.n == 0) { /* nothing to draw: no empty chart left behind */
+        fclose(plot);
+        unlink(o->plot);
+        fprintf(stderr, "injector-burst: --plot %s: no step finished, nothing drawn\n", o->plot);
+        return 1;
+    }
+    return write_plot(o, &c, plot) != 0 ? 1 : status;
 }
 
 int main(int argc, char **argv)
@@ -654,12 +740,23 @@ int main(int argc, char **argv)
         if (getrandom(&o.nonce_prefix, sizeof(o.nonce_prefix), 0) != sizeof(o.nonce_prefix))
             o.nonce_prefix = (unsigned)getpid() ^ (unsigned)time(NULL);
     }
-    int fd = open_target(&o);
-    if (fd < 0)
+    /* Created now: a chart that cannot be written is better known before a long run. */
+    FILE *plot = NULL;
+    if (o.plot != NULL && (plot = fopen(o.plot, "w")) == NULL) {
+        fprintf(stderr, "injector-burst: --plot %s: %s\n", o.plot, strerror(errno));
         return 1;
+    }
+    int fd = open_target(&o);
+    if (fd < 0) {
+        if (plot != NULL) {
+            fclose(plot);
+            unlink(o.plot);
+        }
+        return 1;
+    }
     int status = 0;
     if (o.find_capacity) {
-        status = find_capacity(fd, &o);
+        status = find_capacity(fd, &o, plot);
     } else {
         uint64_t seq = 0;
         struct result r, total = {0};

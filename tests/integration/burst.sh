@@ -51,6 +51,52 @@ case_find_capacity_tiny_rcvbuf() {
     stop_injectord d
 }
 
+# --find-capacity --plot: an SVG chart, well-formed XML, one point per step printed, with
+# the title (target and date) and the axes' labels; steps with loss marked as such.
+case_plot_has_a_point_per_step() {
+    command -v xmllint >/dev/null || skip "xmllint not installed (libxml2-utils; make deps)"
+    start_injectord d --listen 127.0.0.1:0 --rcvbuf 4K
+    burst --find-capacity --max-count 200000 --plot "$WORK/cap.svg" >"$WORK/cap.txt" ||
+        fail "find-capacity --plot failed: $(cat "$WORK/cap.txt")"
+    xmllint --noout "$WORK/cap.svg" 2>"$WORK/xml.err" || fail "not well-formed: $(cat "$WORK/xml.err")"
+    local steps bad points lossy
+    steps=$(grep -c '^step ' "$WORK/cap.txt")
+    bad=$(grep -c '^step .*-> LOSS$' "$WORK/cap.txt" || true)
+    [ "$steps" -ge 2 ] || fail "fewer than 2 steps: $(cat "$WORK/cap.txt")"
+    xp() { xmllint --xpath "$1" "$WORK/cap.svg"; }
+    points=$(xp "count(//*[local-name()='circle'])")
+    lossy=$(xp "count(//*[local-name()='circle'][contains(@class, 'bad')])")
+    [ "$points" -eq "$steps" ] || fail "$points points for $steps steps"
+    [ "$lossy" -eq "$bad" ] || fail "$lossy points marked with loss, $bad steps had loss"
+    grep -q "plot of $steps steps written to $WORK/cap.svg" "$WORK/cap.txt" ||
+        fail "no word of the plot: $(cat "$WORK/cap.txt")"
+    local title
+    title=$(xp "string(//*[local-name()='text'][1])")
+    [[ "$title" == *"127.0.0.1:$PORT_d"*"$(date -u +%F)"* ]] || fail "title: $title"
+    xp "//*[local-name()='text'][.='loss (%)']" >/dev/null || fail "no y label"
+    xp "//*[local-name()='text'][starts-with(., 'burst size (alerts')]" >/dev/null ||
+        fail "no x label"
+    stop_injectord d
+}
+
+# A chart that cannot be written fails before anything is sent (exit 1, naming the file);
+# --plot without --find-capacity is a usage error (exit 2).
+case_plot_file_errors() {
+    start_injectord d --listen 127.0.0.1:0
+    local rc=0 f
+    for f in "$WORK/no-such-dir/cap.svg" "$WORK"; do
+        rc=0
+        burst --find-capacity --plot "$f" >"$WORK/out" 2>"$WORK/err" || rc=$?
+        [ "$rc" -eq 1 ] && grep -qF -- "--plot $f: " "$WORK/err" ||
+            fail "--plot $f: exit $rc (want 1), said: $(cat "$WORK/err")"
+    done
+    grep -q 'No such file or directory' <(burst --find-capacity --plot "$WORK/no/x.svg" 2>&1) ||
+        fail "a missing directory is not said as such"
+    [ "$(api d /v1/stats | jq .datagrams)" -eq 0 ] || fail "datagrams sent before the plot failed"
+    [ ! -s "$WORK/out" ] || fail "a run started: $(cat "$WORK/out")"
+    stop_injectord d
+}
+
 case_errors_are_clear() {
     rc=0
     "$INJECTOR_BURST" --target 127.0.0.1:9 --stats http://127.0.0.1:9/v1/stats --count 5 \
@@ -83,6 +129,8 @@ case_usage_errors_say_what_is_expected() {
         "--stats 127.0.0.1:8342|--stats takes http://HOST:PORT/v1/stats"
         "--source somewhere|--source takes a local IPv4 or IPv6 address"
         "--find-capacity --no-stats|--find-capacity needs the collector's stats: drop --no-stats"
+        "--plot x.svg|--plot draws the steps of --find-capacity: add --find-capacity"
+        "--find-capacity --plot|--plot needs a value"
         "--count|--count needs a value"
         "--bogus|unknown option '--bogus'"
         "stray|unexpected argument 'stray'"
