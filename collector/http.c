@@ -49,6 +49,7 @@ struct http_conn {
     int fd;
     uint64_t since_ms; /* opened, or the last answer finished */
     bool in_request;   /* headers whole, answer not yet finished: no deadline */
+    bool in_body;      /* but a POST's body still coming: the deadline holds */
     bool shut;         /* shut down by us; libmicrohttpd closes it when it sees EOF */
 };
 
@@ -79,6 +80,14 @@ struct http {
 };
 
 static void request_started(struct http *h, struct MHD_Connection *conn);
+static void body_coming(struct MHD_Connection *conn, bool coming);
+
+/* Waiting for its request (or the rest of a POST's body): the request deadline holds, and
+ * it may give way to a newcomer at the connection limit. */
+static bool waiting(const struct http_conn *c)
+{
+    return !c->in_request || c->in_body;
+}
 
 /* The counters, brought up to date (kernel drops, uptime) by the daemon first. */
 static void report(struct http *h, struct stats_report *r)
@@ -774,6 +783,7 @@ static enum MHD_Result post_step(struct http *h, struct MHD_Connection *conn, co
         b->len = 0;
         b->too_large = false;
         *con_cls = b; /* freed in on_completed */
+        body_coming(conn, true);
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -785,6 +795,7 @@ static enum MHD_Result post_step(struct http *h, struct MHD_Connection *conn, co
         *upload_data_size = 0;
         return MHD_YES;
     }
+    body_coming(conn, false);
     post_ack(h, url, b, r);
     return MHD_YES;
 }
@@ -905,7 +916,7 @@ static void on_listen(uv_poll_t *p, int status, int events);
 static bool can_make_room(const struct http *h)
 {
     for (const struct http_conn *c = h->conns; c != NULL; c = c->next)
-        if (!c->in_request && !c->shut)
+        if (waiting(c) && !c->shut)
             return true;
     return false;
 }
@@ -991,7 +1002,7 @@ static bool make_room(struct http *h)
 {
     struct http_conn *oldest = NULL;
     for (struct http_conn *c = h->conns; c != NULL; c = c->next)
-        if (!c->in_request && !c->shut && (oldest == NULL || c->since_ms < oldest->since_ms))
+        if (waiting(c) && !c->shut && (oldest == NULL || c->since_ms < oldest->since_ms))
             oldest = c;
     if (oldest == NULL)
         return false;
@@ -1125,6 +1136,14 @@ static void request_started(struct http *h, struct MHD_Connection *conn)
         c->in_request = true;
 }
 
+/* A POST's body starts coming (the request deadline holds until it is whole), or is whole. */
+static void body_coming(struct MHD_Connection *conn, bool coming)
+{
+    struct http_conn *c = conn_of(conn);
+    if (c != NULL)
+        c->in_body = coming;
+}
+
 /* Answered (or failed): a kept-alive connection waits for its next request from now. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
@@ -1135,7 +1154,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(*con_cls); /* a POST's body (post_step), if any */
     *con_cls = NULL;
     if (c != NULL) {
-        c->in_request = false;
+        c->in_request = c->in_body = false;
         c->since_ms = uv_now(h->loop);
     }
 }
@@ -1165,12 +1184,12 @@ static void on_tick(uv_timer_t *t)
     nfds_t n = 0;
     unsigned late = 0;
     for (struct http_conn *c = h->conns; c != NULL; c = c->next) {
-        if (c->in_request || c->shut || c->fd < 0)
+        if (!waiting(c) || c->shut || c->fd < 0)
             continue;
         if (now - c->since_ms >= HTTP_REQUEST_S * 1000ull) {
             drop(h, c);
             late++;
-        } else if (n < sizeof(pfd) / sizeof(pfd[0])) {
+        } else if (!c->in_request && n < sizeof(pfd) / sizeof(pfd[0])) {
             pfd[n] = (struct pollfd){.fd = c->fd, .events = POLLRDHUP};
             polled[n++] = c;
         }

@@ -9,7 +9,7 @@
  * No client can hold it: the listening socket is ours (libmicrohttpd gets each accepted
  * connection), watched only while a connection can be taken; at most 64 connections, and
  * at the limit a newcomer takes the slot of the one waiting longest for its request; a
- * request's headers must be whole within 10 s; out of descriptors, waiting clients are
+ * request's headers (and a POST's body) must be whole within 10 s; out of descriptors, waiting clients are
  * closed at once (a spare descriptor), a batch per loop iteration, rather than the loop
  * spinning. Counted in
  * http_connections, http_refused, http_dropped. libmicrohttpd's messages go to our log,

@@ -183,6 +183,25 @@ case_http_answers() {
     stop_injectord d
 }
 
+# (a2) A POST body trickled (by a token holder: nobody else gets to send one) is held to the
+# request deadline like headers: the connection is closed by 10 s after it opened, counted
+# in http_dropped, and the API answers meanwhile.
+case_slow_body_is_dropped() {
+    start_acking
+    exec {slow}<>"/dev/tcp/127.0.0.1/$HTTP_d"
+    printf 'POST /v1/ack HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n' "$TOKEN" >&"$slow"
+    printf 'Content-Length: 200\r\n\r\n{"host":' >&"$slow"
+    local t0=$SECONDS
+    [ "$(authed d /healthz)" = ok ] || fail "the API does not answer while a body trickles"
+    wait_for 20 _stats_at_least d http_dropped 1 || fail "the trickling POST was not dropped"
+    [ $((SECONDS - t0)) -le 12 ] || fail "dropped only after $((SECONDS - t0)) s"
+    # Its socket is closed: reading it ends (EOF), no answer was sent.
+    local rest
+    rest=$(timeout 5 cat <&"$slow") || fail "the connection is still open"
+    [ -z "$rest" ] || fail "an answer to half a body: $rest"
+    exec {slow}<&-
+}
+
 # (b) An ack with an expiry lapses by itself: an unack line, reason "expired", no author;
 # the alert stays. One without an expiry stays.
 case_expiry() {
