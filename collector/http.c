@@ -788,10 +788,12 @@ static enum MHD_Result post_step(struct http *h, struct MHD_Connection *conn, co
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
-        if (b->too_large || n > HTTP_BODY_MAX - b->len)
-            b->too_large = true;
-        else
-            memcpy(b->buf + b->len, upload_data, n), b->len += n;
+        if (b->too_large || n > HTTP_BODY_MAX - b->len) {
+            b->too_large = true; /* the rest is read and dropped: the answer is a 413 */
+        } else {
+            memcpy(b->buf + b->len, upload_data, n);
+            b->len += n;
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
