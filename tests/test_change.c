@@ -378,8 +378,8 @@ static void test_change_stored_alert_carries_the_ack(void **st)
 
     const char *bad[] = {
         "{\"version\":1,\"host\":\"h\",\"component\":\"c\",\"ack\":{\"author\":\"a\"}}",
-        "{\"version\":1,\"host\":\"h\",\"component\":\"c\",\"ack\":{\"author\":\"a\","
-        "\"comment\":\"c\",\"at\":\"yesterday\"}}",
+        ("{\"version\":1,\"host\":\"h\",\"component\":\"c\",\"ack\":{\"author\":\"a\","
+         "\"comment\":\"c\",\"at\":\"yesterday\"}}"),
         "{\"version\":1,\"host\":\"h\",\"component\":\"c\",\"ack\":3}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
