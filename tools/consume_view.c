@@ -172,8 +172,9 @@ static int upsert(struct view *v, size_t src, json_t *alert, struct entry *e)
 }
 
 /* The view's form of an alert: collector, version, first_seen when known, then the alert's
- * fields; never the per-delivery fields (outcome, epoch, received, sender) nor last_seen
- * (refreshes move it, and they are not changes: the stream cannot keep it exact). */
+ * fields and its ack; never the per-delivery fields (outcome, epoch, received, sender, an
+ * unack line's unack) nor last_seen (refreshes move it, and they are not changes: the
+ * stream cannot keep it exact). */
 static json_t *stored_form(json_t *from, const char *collector, const char *first_seen)
 {
     json_t *o = json_object();
@@ -188,7 +189,7 @@ static json_t *stored_form(json_t *from, const char *collector, const char *firs
         if (strcmp(k, "outcome") == 0 || strcmp(k, "epoch") == 0 || strcmp(k, "received") == 0 ||
             strcmp(k, "sender") == 0 || strcmp(k, "last_seen") == 0 ||
             strcmp(k, "collector") == 0 || strcmp(k, "version") == 0 ||
-            strcmp(k, "first_seen") == 0)
+            strcmp(k, "first_seen") == 0 || strcmp(k, "unack") == 0)
             continue;
         json_object_set(o, k, val);
     }
@@ -337,14 +338,16 @@ void view_apply(struct view *v, const char *body, size_t len)
     const char *host = json_string_value(json_object_get(c, "host"));
     const char *comp = json_string_value(json_object_get(c, "component"));
     json_t *jv = json_object_get(c, "version");
-    bool up = outcome != NULL && (strcmp(outcome, "raise") == 0 || strcmp(outcome, "update") == 0);
+    /* An ack or unack line carries the whole alert, as an update does: its ack, or none. */
+    bool up = outcome != NULL && (strcmp(outcome, "raise") == 0 || strcmp(outcome, "update") == 0 ||
+                                  strcmp(outcome, "ack") == 0 || strcmp(outcome, "unack") == 0);
     bool down =
         outcome != NULL && (strcmp(outcome, "clear") == 0 || strcmp(outcome, "expire") == 0);
     if (id == NULL || host == NULL || comp == NULL || !json_is_integer(jv) || (!up && !down)) {
         if (v->stats.malformed++ < 10)
             logf_(v,
-                  "a delivery that is not a change (outcome raise/update/clear/expire, "
-                  "version, collector, host, component) is ignored: %.*s",
+                  "a delivery that is not a change (outcome raise/update/clear/expire/ack/"
+                  "unack, version, collector, host, component) is ignored: %.*s",
                   (int)(len < 200 ? len : 200), body);
         json_decref(c);
         return;
@@ -639,10 +642,15 @@ void view_print_table(struct view *v, FILE *f, const struct view_table *t)
             arr[i]->drawn_gen = v->draw_gen;
     put_header(v, f, n, t);
     bool many = v->cfg.n_urls > 1;
-    size_t used = 5 + 5 + 21 + 17 + (many ? 13 : 0);
+    /* An ACK column (who acknowledged it) only while some alert is acknowledged: a view
+     * without acks keeps the room for its messages. */
+    bool acks = false;
+    for (size_t i = 0; i < n && !acks; i++)
+        acks = json_object_get(arr[i]->alert, "ack") != NULL;
+    size_t used = 5 + 5 + 21 + 17 + (many ? 13 : 0) + (acks ? 11 : 0);
     size_t msgw = t->width > used + 10 ? t->width - used : 10;
-    fprintf(f, "%-4s %-4s %-20s %-16s %s%s\n", "SEV", "AGE", "HOST", "COMPONENT",
-            many ? "COLLECTOR    " : "", "MESSAGE");
+    fprintf(f, "%-4s %-4s %-20s %-16s %s%s%s\n", "SEV", "AGE", "HOST", "COMPONENT",
+            many ? "COLLECTOR    " : "", acks ? "ACK        " : "", "MESSAGE");
     size_t rows = t->max_rows == 0 || t->max_rows > n ? n : t->max_rows;
     if (t->max_rows != 0 && rows < n && rows > 0)
         rows--; /* room for the "more" line */
@@ -669,6 +677,11 @@ void view_print_table(struct view *v, FILE *f, const struct view_table *t)
         put_cell(f, host + strlen(host) + 1, 16);
         if (many)
             put_cell(f, e->key, 12);
+        if (acks) {
+            const char *by =
+                json_string_value(json_object_get(json_object_get(e->alert, "ack"), "author"));
+            put_cell(f, by != NULL ? by : "", 10);
+        }
         put_clean(f, json_string_value(json_object_get(e->alert, "msg")), msgw);
         if (styled)
             fputs("\033[0m", f);
