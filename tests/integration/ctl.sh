@@ -229,6 +229,101 @@ case_runtime_failures_exit_1() {
         --collector "http://127.0.0.1:$port" ack h c --author a --comment b
 }
 
+# ack and unack through the real daemon (with --http-token-file, as acknowledgements need):
+# the outcome and version printed, the ack in the collector's state (alerts --acked, the
+# table's ACK column, -o json's "ack"), its change lines, and taken back again.
+case_ack_and_unack() {
+    echo "s3cret" >"$WORK/token"
+    start_injectord d --listen 127.0.0.1:0 --http-token-file "$WORK/token"
+    # ctl_token ARGS...: injector-ctl with the token.
+    ctl_token() { ctl d --http-token-file "$WORK/token" "$@"; }
+    send d --host web12 --component disk --severity 2 "disk 97% full"
+    send d --host web13 --component disk --severity 2 "disk 95% full"
+    wait_for 10 sh -c "[ \"\$(curl -s -H 'Authorization: Bearer s3cret' http://127.0.0.1:$HTTP_d/v1/alerts | jq .count)\" = 2 ]" ||
+        fail "the collector does not hold the two alerts"
+    USER=alice ctl_token ack web12 disk --comment "disk ordered, ticket 4711" --expire 4h \
+        >"$WORK/ack" || fail "ack exit $?"
+    local v
+    v=$(ctl_token alerts -o json | jq '.[] | select(.host == "web12") | .version')
+    grep -Eq "^ack web12 disk: version $v, until [0-9T:.-]+Z\$" "$WORK/ack" ||
+        fail "ack said: $(cat "$WORK/ack") (the alert's version is $v)"
+    ctl_token alerts --acked -o json >"$WORK/acked" || fail "alerts --acked exit $?"
+    jq -e 'length == 1 and .[0].host == "web12" and .[0].ack.author == "alice" and
+           .[0].ack.comment == "disk ordered, ticket 4711" and (.[0].ack.expires | type) == "string"' \
+        "$WORK/acked" >/dev/null || fail "alerts --acked -o json: $(cat "$WORK/acked")"
+    ctl_token alerts --unacked -o lines >"$WORK/unacked" || fail "alerts --unacked exit $?"
+    [ "$(keys "$WORK/unacked")" = "web13/disk" ] || fail "alerts --unacked: $(keys "$WORK/unacked")"
+    ctl_token alerts >"$WORK/t" || fail "table exit $?"
+    grep -Eq '^2 +web12 +disk +[0-9]+s +alice +disk 97% full$' "$WORK/t" &&
+        grep -Eq '^2 +web13 +disk +[0-9]+s +- +disk 95% full$' "$WORK/t" ||
+        fail "the ACK column: $(cat "$WORK/t")"
+    # Acknowledged again: replaced (a new ack change), by the --author given over $USER.
+    USER=alice ctl_token ack web12 disk --author bob --comment "mine now" -o json \
+        >"$WORK/again" || fail "second ack exit $?"
+    jq -e '.outcome == "ack" and .version == '"$((v + 1))"' and .alert.ack.author == "bob" and
+           (.alert.ack | has("expires") | not)' "$WORK/again" >/dev/null ||
+        fail "ack -o json: $(cat "$WORK/again")"
+    ctl_token unack web12 disk --author carol >"$WORK/unack" || fail "unack exit $?"
+    [ "$(cat "$WORK/unack")" = "unack web12 disk: version $((v + 2))" ] ||
+        fail "unack said: $(cat "$WORK/unack")"
+    ctl_token alerts --acked -o json >"$WORK/none" || fail "alerts --acked exit $?"
+    [ "$(jq length "$WORK/none")" = 0 ] || fail "still acked after unack: $(cat "$WORK/none")"
+    # The change stream carries them, as every other outcome.
+    wait_for 10 lines_at_least d 1 '.outcome == "unack"' || fail "no unack change line"
+    [ "$(lines d '.outcome == "ack" and .host == "web12"')" -eq 2 ] &&
+        [ "$(lines d '.outcome == "unack" and .unack.author == "carol"')" -eq 1 ] ||
+        fail "change lines: $(grep -E '"(un)?ack"' "$WORK/d.out")"
+    # --expire reaches the collector as given: the ack ends by itself.
+    ctl_token ack web13 disk --author dave --comment "for a second" --expire 1s >/dev/null ||
+        fail "ack --expire 1s exit $?"
+    wait_for 10 lines_at_least d 1 '.outcome == "unack" and .unack.reason == "expired"' ||
+        fail "the ack with --expire 1s did not expire: $(ctl_token alerts --acked -o lines)"
+    [ "$(ctl_token alerts --acked -o json | jq length)" = 0 ] || fail "acked after its expiry"
+    stop_injectord d
+}
+
+# The collector's refusals are failures at run time: exit 1 with its message, nothing on
+# stdout. 404 no such active alert, 409 unack of an alert not acknowledged, 400 a bad
+# field, 401 no token, 403 a collector without a token file (acknowledgements need one).
+case_ack_refusals_exit_1() {
+    local rc
+    # want_1 WHAT MESSAGE ARGS...: injector-ctl ARGS (against daemon d) exits 1, says MESSAGE.
+    want_1() {
+        local what=$1 msg=$2
+        shift 2
+        rc=0
+        ctl d "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+        [ "$rc" -eq 1 ] && grep -qF -- "$msg" "$WORK/err" && [ ! -s "$WORK/out" ] ||
+            fail "$what: exit $rc (want 1), said: $(cat "$WORK/err") $(cat "$WORK/out") (want: $msg)"
+    }
+    echo "s3cret" >"$WORK/token"
+    start_injectord d --listen 127.0.0.1:0 --http-token-file "$WORK/token"
+    send d --host web12 --component disk --severity 2 "disk 97% full"
+    wait_for 10 sh -c "[ \"\$(curl -s -H 'Authorization: Bearer s3cret' http://127.0.0.1:$HTTP_d/v1/alerts | jq .count)\" = 1 ]" ||
+        fail "the collector does not hold the alert"
+    local t=(--http-token-file "$WORK/token")
+    want_1 "404" "ack web13 disk: the collector answered 404: no active alert for host 'web13'" \
+        "${t[@]}" ack web13 disk --author a --comment b
+    want_1 "409" "unack web12 disk: the collector answered 409: " "${t[@]}" unack web12 disk
+    grep -qF 'not acknowledged' "$WORK/err" || fail "409 without the reason: $(cat "$WORK/err")"
+    want_1 "400" "ack web12 disk: the collector answered 400: " "${t[@]}" ack web12 disk --author a \
+        --comment "$(head -c 1100 /dev/zero | tr '\0' x)"
+    grep -qF 'comment' "$WORK/err" || fail "400 does not name the comment: $(cat "$WORK/err")"
+    want_1 "401" "ack web12 disk: the collector answered 401" ack web12 disk --author a --comment b
+    grep -qF -- '--http-token-file' "$WORK/err" || fail "401 does not name --http-token-file"
+    [ "$(ctl d "${t[@]}" alerts --acked -o json | jq length)" = 0 ] || fail "a refused ack took"
+    stop_injectord d
+    start_injectord d --listen 127.0.0.1:0
+    send d --host web12 --component disk --severity 2 "disk 97% full"
+    wait_for 10 sh -c "[ \"\$(curl -s http://127.0.0.1:$HTTP_d/v1/alerts | jq .count)\" = 1 ]" ||
+        fail "the collector does not hold the alert"
+    want_1 "403" "ack web12 disk: the collector answered 403: acknowledgements need a token: start injectord with --http-token-file FILE" \
+        ack web12 disk --author a --comment b
+    want_1 "403 unack" "unack web12 disk: the collector answered 403: acknowledgements need a token" \
+        unack web12 disk
+    stop_injectord d
+}
+
 # Usage errors exit 2 and say what was expected, before anything is asked.
 case_usage_errors_say_what_is_expected() {
     local want=(
