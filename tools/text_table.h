@@ -1,9 +1,9 @@
 /* text_table.h - cells of a terminal table: names from the network cut to a column with
  * "…", control characters shown as '?', ages in one unit ("5m").
  *
- * The tools' tables (injector-ctl alerts; injector-consume --format table draws the same
- * way) print strings that came over the network: a host name may hold a terminal escape,
- * and a long one must not push the columns after it. Pure functions; any thread. */
+ * The tools' tables (injector-ctl alerts, injector-consume --format table) print strings
+ * that came over the network: a host name may hold a terminal escape, and a long one must
+ * not push the columns after it. Pure functions; any thread. */
 #ifndef INJECTOR_TEXT_TABLE_H
 #define INJECTOR_TEXT_TABLE_H
 
