@@ -322,21 +322,6 @@ static size_t count_of(const char *s, const char *what)
     "{\"version\":2,\"epoch\":\"" E1 "\",\"collector\":\"vm\",\"alerts\":[" alerts "]}"
 #define SEEN "\"first_seen\":\"2026-11-26T07:00:00.000Z\""
 
-static void test_view_format_age_rounds_down_to_one_unit(void **st)
-{
-    (void)st;
-    char b[16];
-    assert_string_equal(view_format_age(0, b, sizeof(b)), "0s");
-    assert_string_equal(view_format_age(-5000, b, sizeof(b)), "0s"); /* clocks apart */
-    assert_string_equal(view_format_age(42999, b, sizeof(b)), "42s");
-    assert_string_equal(view_format_age(59999, b, sizeof(b)), "59s");
-    assert_string_equal(view_format_age(60000, b, sizeof(b)), "1m");
-    assert_string_equal(view_format_age(5 * 60000 + 59000, b, sizeof(b)), "5m");
-    assert_string_equal(view_format_age(3 * 3600000LL + 1, b, sizeof(b)), "3h");
-    assert_string_equal(view_format_age(86400000LL - 1, b, sizeof(b)), "23h");
-    assert_string_equal(view_format_age(2 * 86400000LL + 7, b, sizeof(b)), "2d");
-}
-
 static void test_view_table_header_in_words_ages_and_ellipsis(void **st)
 {
     (void)st;
@@ -571,7 +556,6 @@ int main(void)
         cmocka_unit_test(test_view_foreign_collector_and_unreachable),
         cmocka_unit_test(test_view_invented_ids_and_down_collector_cost_bounded),
         cmocka_unit_test(test_view_two_collectors_same_key),
-        cmocka_unit_test(test_view_format_age_rounds_down_to_one_unit),
         cmocka_unit_test(test_view_table_header_in_words_ages_and_ellipsis),
         cmocka_unit_test(test_view_table_header_with_two_collectors_one_unreachable),
         cmocka_unit_test(test_view_table_colour_by_severity_only_when_asked),

@@ -104,7 +104,4 @@ struct view_table {
  * characters as '?'. */
 void view_print_table(struct view *v, FILE *f, const struct view_table *t);
 
-/* "42s", "5m", "3h", "2d" (rounded down; "0s" for a time in the future) into buf. */
-const char *view_format_age(int64_t ms, char *buf, size_t size);
-
 #endif
