@@ -241,7 +241,7 @@ static int replay_one(uint64_t version, const char *body, size_t len, void *data
         return 0;
     }
     rc = state_replay(r->st, &r->aj.alert, r->aj.sender, oc, version,
-                      received ? received : wall_ms());
+                      received ? received : wall_ms(), r->aj.ack);
     if (rc == -ENOMEM)
         return rc;
     if (rc != 0)

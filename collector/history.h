@@ -30,7 +30,7 @@
 #define HISTORY_STEP_S 10
 
 /* HISTORY_SERIES(S): every series of /v1/history, in its order.
- *   S(key, KIND, {"counter"[, "label"]}, ...)   the sum of the counters named, each by its
+ *   S(key, KIND, {"counter", "label"|NULL}, ...) the sum of the counters named, each by its
  *                                              name in a report (and a family member's
  *                                              label), the collector's or a sink's
  * KIND: RATE, per second over the step; GAUGE, the value at the step's end; FORWARDED, an
@@ -50,18 +50,18 @@
  *            gave up), nomem (alerts not applied for want of memory). The kernel's drops
  *            are their own series, kernel_drops. */
 #define HISTORY_SERIES(S)                                                                          \
-    S(datagrams, RATE, {"datagrams"})                                                              \
-    S(changes, FORWARDED, {"outcomes"})                                                            \
+    S(datagrams, RATE, {"datagrams", NULL})                                                        \
+    S(changes, FORWARDED, {"outcomes", NULL})                                                      \
     S(duplicates, RATE, {"outcomes", "duplicate"})                                                 \
-    S(kernel_drops, RATE, {"kernel_drops"})                                                        \
-    S(refused, RATE, {"malformed"}, {"invalid"}, {"rejected_acl"}, {"rate_limited"},               \
-      {"refused_full"}, {"auth_refused", "unsigned"}, {"auth_refused", "bad_header"},              \
-      {"auth_refused", "unknown_key"}, {"auth_refused", "bad_mac"}, {"auth_refused", "stale"},     \
-      {"auth_refused", "replay"})                                                                  \
-    S(lost, RATE, {"journal_lost"}, {"journal_skipped"}, {"output_lost"}, {"returned"},            \
-      {"shutdown_unread"}, {"nomem"})                                                              \
-    S(lag_changes, GAUGE, {"lag_changes"})                                                         \
-    S(lag_seconds, GAUGE, {"lag_seconds"})
+    S(kernel_drops, RATE, {"kernel_drops", NULL})                                                  \
+    S(refused, RATE, {"malformed", NULL}, {"invalid", NULL}, {"rejected_acl", NULL},               \
+      {"rate_limited", NULL}, {"refused_full", NULL}, {"auth_refused", "unsigned"},                \
+      {"auth_refused", "bad_header"}, {"auth_refused", "unknown_key"},                             \
+      {"auth_refused", "bad_mac"}, {"auth_refused", "stale"}, {"auth_refused", "replay"})          \
+    S(lost, RATE, {"journal_lost", NULL}, {"journal_skipped", NULL}, {"output_lost", NULL},        \
+      {"returned", NULL}, {"shutdown_unread", NULL}, {"nomem", NULL})                              \
+    S(lag_changes, GAUGE, {"lag_changes", NULL})                                                   \
+    S(lag_seconds, GAUGE, {"lag_seconds", NULL})
 
 struct history_config {
     unsigned step_s; /* the sampling step the caller keeps, for the document; 0: 10 */

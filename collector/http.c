@@ -49,6 +49,7 @@ struct http_conn {
     int fd;
     uint64_t since_ms; /* opened, or the last answer finished */
     bool in_request;   /* headers whole, answer not yet finished: no deadline */
+    bool in_body;      /* but a POST's body still coming: the deadline holds */
     bool shut;         /* shut down by us; libmicrohttpd closes it when it sees EOF */
 };
 
@@ -79,6 +80,14 @@ struct http {
 };
 
 static void request_started(struct http *h, struct MHD_Connection *conn);
+static void body_coming(struct MHD_Connection *conn, bool coming);
+
+/* Waiting for its request (or the rest of a POST's body): the request deadline holds, and
+ * it may give way to a newcomer at the connection limit. */
+static bool waiting(const struct http_conn *c)
+{
+    return !c->in_request || c->in_body;
+}
 
 /* The counters, brought up to date (kernel drops, uptime) by the daemon first. */
 static void report(struct http *h, struct stats_report *r)
@@ -114,7 +123,7 @@ static void reply_error(struct reply *r, int status, const char *msg)
     reply_json(r, status, json_pack("{ss}", "error", msg));
 }
 
-/* /v1/alerts?host=&component=&severity=&max_severity=&sender=: every filter given must
+/* /v1/alerts?host=&component=&severity=&max_severity=&sender=&acked=: every filter given must
  * hold (AND). host, component and sender are exact, or, ending in '*', a prefix ("web*"):
  * no other pattern, because a glob with several stars costs fnmatch(3) a time that grows
  * with the name's length to the power of the stars, for every alert of the table, on the
@@ -125,6 +134,7 @@ static void reply_error(struct reply *r, int status, const char *msg)
 struct alerts_filter {
     const char *host, *component, *sender;
     bool host_prefix, component_prefix, sender_prefix; /* the value ended in a star */
+    bool has_acked, acked;                             /* acked=true|false: acknowledged or not */
     bool has_severity, has_max_severity;
     int64_t severity, max_severity;
     char error[160]; /* set: the query is refused with a 400 naming the parameter */
@@ -160,6 +170,25 @@ static const char *shown(const char *s, char *buf, size_t size)
     return buf;
 }
 
+/* acked=true|false (the parser's spellings of a boolean: 1/0, yes/no as well). */
+static enum MHD_Result acked_arg(struct alerts_filter *f, const char *value)
+{
+    int64_t b;
+    char v[48];
+    if (f->has_acked) {
+        snprintf(f->error, sizeof(f->error), "parameter 'acked' given twice");
+        return MHD_NO;
+    }
+    if (value == NULL || !alert_parse_bool(value, strlen(value), &b)) {
+        snprintf(f->error, sizeof(f->error), "bad value for 'acked': '%s': true or false",
+                 shown(value != NULL ? value : "", v, sizeof(v)));
+        return MHD_NO;
+    }
+    f->has_acked = true;
+    f->acked = b != 0;
+    return MHD_YES;
+}
+
 static enum MHD_Result filter_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                   const char *value)
 {
@@ -179,10 +208,12 @@ static enum MHD_Result filter_arg(void *cls, enum MHD_ValueKind kind, const char
         num = &f->severity, has = &f->has_severity;
     else if (strcmp(key, "max_severity") == 0)
         num = &f->max_severity, has = &f->has_max_severity;
+    else if (strcmp(key, "acked") == 0)
+        return acked_arg(f, value);
     else {
         snprintf(f->error, sizeof(f->error),
                  "unknown parameter '%s': /v1/alerts takes host, component, severity, "
-                 "max_severity, sender",
+                 "max_severity, sender, acked",
                  shown(key, k, sizeof(k)));
         return MHD_NO;
     }
@@ -223,11 +254,14 @@ static bool text_match(const char *pattern, bool prefix, const char *s)
     return prefix ? strncmp(pattern, s, strlen(pattern) - 1) == 0 : strcmp(pattern, s) == 0;
 }
 
-static bool filter_match(const struct alerts_filter *f, const struct alert *a, const char *sender)
+static bool filter_match(const struct alerts_filter *f, const struct alert *a,
+                         const struct state_meta *m)
 {
     bool has_sev = alert_has_num(a, ALERT_SEVERITY);
     int64_t sev = a->num[ALERT_SEVERITY];
-    return text_match(f->host, f->host_prefix, a->host) &&
+    const char *sender = m->sender;
+    return (!f->has_acked || f->acked == (m->ack != NULL)) &&
+           text_match(f->host, f->host_prefix, a->host) &&
            text_match(f->component, f->component_prefix, a->component) &&
            text_match(f->sender, f->sender_prefix, sender) &&
            (!f->has_severity || (has_sev && sev == f->severity)) &&
@@ -244,12 +278,12 @@ struct alerts_ctx {
 static int alerts_cb(const struct alert *a, const struct state_meta *m, void *data)
 {
     struct alerts_ctx *c = data;
-    if (!filter_match(c->filter, a, m->sender))
+    if (!filter_match(c->filter, a, m))
         return 0;
     if (c->n > 0 && (c->rc = change_json_append(c->out, ",", 1)) != 0)
         return c->rc;
     c->rc = change_json_append_alert(c->out, a, m->version, m->first_seen_ms, m->last_seen_ms,
-                                     m->sender);
+                                     m->sender, m->ack);
     if (c->rc == 0)
         c->n++;
     return c->rc == -ENOMEM ? c->rc : 0; /* a non-UTF-8 alert cannot exist; skip it */
@@ -532,6 +566,242 @@ static bool authorized(struct http *h, struct MHD_Connection *conn, const char *
     return auth != NULL && strncmp(auth, "Bearer ", 7) == 0 && token_equal(auth + 7, h->token);
 }
 
+/* ---- acknowledgements: POST /v1/ack, /v1/unack ------------------------------------- */
+
+/* A request body is read into this, across calls of on_request (its con_cls); past the cap
+ * the rest is read and thrown away, and the answer is a 413. */
+#define HTTP_BODY_MAX 8192
+/* The longest expiry an ack may have. */
+#define HTTP_ACK_EXPIRE_MAX_MS (366LL * 24 * 3600 * 1000)
+
+struct http_body {
+    size_t len;
+    bool too_large;
+    char buf[HTTP_BODY_MAX];
+};
+
+static bool is_ack_path(const char *url)
+{
+    return strcmp(url, "/v1/ack") == 0 || strcmp(url, "/v1/unack") == 0;
+}
+
+static int64_t wall_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What a POST to an ack path can be told from its headers alone: no token configured (403),
+ * not authorized (401), a body announced over the cap (413). Returns false with r filled,
+ * or true: read the body. */
+static bool post_admitted(struct http *h, struct MHD_Connection *conn, const char *url,
+                          struct reply *r)
+{
+    if (h->token == NULL) {
+        reply_error(r, 403,
+                    "acknowledgements need a token: start injectord with --http-token-file FILE");
+        return false;
+    }
+    if (!authorized(h, conn, url)) {
+        reply_error(r, 401, "a bearer token is required (Authorization: Bearer ...)");
+        return false;
+    }
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl != NULL && strtoull(cl, NULL, 10) > HTTP_BODY_MAX) {
+        reply_error(r, 413, "the body is over 8 KiB");
+        return false;
+    }
+    return true;
+}
+
+/* A string field of the body: absent (NULL, *ok true unless required), or a string of
+ * min..max bytes (jansson has checked it is UTF-8 and has no NUL). On a bad or missing
+ * one, r gets the 400 naming it and *ok is false. */
+static const char *body_string(json_t *o, const char *key, bool required, size_t max,
+                               struct reply *r, bool *ok)
+{
+    char msg[160];
+    json_t *v = json_object_get(o, key);
+    if (!*ok)
+        return NULL;
+    if (v == NULL && !required)
+        return NULL;
+    if (v == NULL) {
+        snprintf(msg, sizeof(msg), "missing field '%s'", key);
+    } else if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max ||
+               strlen(json_string_value(v)) != json_string_length(v)) {
+        snprintf(msg, sizeof(msg), "bad value for '%s': a string of 1 to %zu bytes", key, max);
+    } else {
+        return json_string_value(v);
+    }
+    reply_error(r, 400, msg);
+    *ok = false;
+    return NULL;
+}
+
+/* "expire": a duration as the collector's settings take them ("90", "15m", "4h"), or whole
+ * seconds as a number; absent, null or 0: none. Returns false with r filled (400). */
+static bool body_expire(json_t *o, int64_t *ms, struct reply *r)
+{
+    json_t *v = json_object_get(o, "expire");
+    uint64_t d = 0;
+    *ms = 0;
+    if (v == NULL || json_is_null(v))
+        return true;
+    if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+        json_integer_value(v) <= HTTP_ACK_EXPIRE_MAX_MS / 1000)
+        d = (uint64_t)json_integer_value(v) * 1000;
+    else if (!json_is_string(v) || alert_parse_duration(json_string_value(v), &d) != 0 ||
+             d > (uint64_t)HTTP_ACK_EXPIRE_MAX_MS)
+        d = UINT64_MAX;
+    if (d == UINT64_MAX) {
+        reply_error(r, 400,
+                    "bad value for 'expire': a duration (\"90\", \"15m\", \"4h\") or whole "
+                    "seconds, at most 8784h");
+        return false;
+    }
+    *ms = (int64_t)d;
+    return true;
+}
+
+struct item_ctx {
+    struct change_json *out;
+    int rc;
+};
+
+static int item_cb(const struct alert *a, const struct state_meta *m, void *data)
+{
+    struct item_ctx *c = data;
+    c->rc = change_json_append_alert(c->out, a, m->version, m->first_seen_ms, m->last_seen_ms,
+                                     m->sender, m->ack);
+    return 0;
+}
+
+/* The whole body is here: check it, apply it through ingest (journal, then sinks, as a
+ * datagram's change), answer with the outcome, the version and the alert as /v1/alerts
+ * shows it. */
+static void post_ack(struct http *h, const char *url, const struct http_body *b, struct reply *r)
+{
+    bool unack = strcmp(url, "/v1/unack") == 0;
+    const char *usage = unack ? "/v1/unack takes host, component, author"
+                              : "/v1/ack takes host, component, author, comment, expire";
+    char msg[700], k[48], hs[48], cs[48];
+    json_error_t je;
+    if (b->too_large) {
+        reply_error(r, 413, "the body is over 8 KiB");
+        return;
+    }
+    json_t *o = json_loadb(b->buf, b->len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(o)) {
+        snprintf(msg, sizeof(msg), "the body is not a JSON object: %s",
+                 o == NULL ? shown(je.text, k, sizeof(k)) : "another JSON value");
+        reply_error(r, 400, msg);
+        json_decref(o);
+        return;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val)
+    {
+        if (strcmp(key, "host") != 0 && strcmp(key, "component") != 0 &&
+            strcmp(key, "author") != 0 &&
+            (unack || (strcmp(key, "comment") != 0 && strcmp(key, "expire") != 0))) {
+            snprintf(msg, sizeof(msg), "unknown field '%s': %s", shown(key, k, sizeof(k)), usage);
+            reply_error(r, 400, msg);
+            json_decref(o);
+            return;
+        }
+    }
+    bool ok = true;
+    struct ingest_ack req = {.unack = unack};
+    req.host = body_string(o, "host", true, ALERT_KEY_MAX, r, &ok);
+    req.component = body_string(o, "component", true, ALERT_KEY_MAX, r, &ok);
+    req.author = body_string(o, "author", !unack, 255, r, &ok);
+    if (!unack)
+        req.comment = body_string(o, "comment", true, 1024, r, &ok);
+    int64_t now = wall_now_ms(), expire = 0;
+    if (!ok || (!unack && !body_expire(o, &expire, r))) {
+        json_decref(o);
+        return;
+    }
+    req.expires_ms = expire != 0 ? now + expire : 0;
+
+    struct state_result res;
+    int rc = ingest_ack(h->cfg.ingest, &req, now, (int64_t)uv_now(h->loop), &res);
+    shown(req.host, hs, sizeof(hs));
+    shown(req.component, cs, sizeof(cs));
+    if (rc == -ENOENT) {
+        snprintf(msg, sizeof(msg), "no active alert for host '%s', component '%s'", hs, cs);
+        reply_error(r, 404, msg);
+    } else if (rc == -ENODATA) {
+        snprintf(msg, sizeof(msg), "the alert for host '%s', component '%s' is not acknowledged",
+                 hs, cs);
+        reply_error(r, 409, msg);
+    } else if (rc != 0) {
+        reply_error(r, 500, "out of memory");
+    } else {
+        char head[96];
+        struct change_json out = {0};
+        struct item_ctx c = {.out = &out};
+        log_info("http %s: %s %s/%s by %s (version %" PRIu64 ")", h->name, unack ? "unack" : "ack",
+                 hs, cs, req.author != NULL ? shown(req.author, k, sizeof(k)) : "(not said)",
+                 res.version);
+        int n =
+            snprintf(head, sizeof(head), "{\"outcome\":\"%s\",\"version\":%" PRIu64 ",\"alert\":",
+                     unack ? "unack" : "ack", res.version);
+        if (change_json_append(&out, head, (size_t)n) != 0 ||
+            state_lookup(ingest_state(h->cfg.ingest), req.host, req.component, item_cb, &c) != 0 ||
+            c.rc != 0 || change_json_append(&out, "}", 1) != 0) {
+            change_json_free(&out);
+            reply_error(r, 500, "out of memory");
+        } else {
+            r->status = 200;
+            r->type = "application/json";
+            r->body = out.buf; /* ownership passes to the response */
+            r->len = out.len;
+        }
+    }
+    json_decref(o);
+}
+
+/* A POST to an ack path, across the calls libmicrohttpd makes: the headers (admit it or
+ * answer at once), the body in pieces (kept up to the cap), the end (answer). Returns
+ * MHD_YES with r->body NULL while there is more to read; r filled for the answer. */
+static enum MHD_Result post_step(struct http *h, struct MHD_Connection *conn, const char *url,
+                                 const char *upload_data, size_t *upload_data_size, void **con_cls,
+                                 struct reply *r)
+{
+    struct http_body *b = *con_cls;
+    if (b == NULL) {
+        if (!post_admitted(h, conn, url, r)) {
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        if ((b = malloc(sizeof(*b))) == NULL)
+            return MHD_NO;
+        b->len = 0;
+        b->too_large = false;
+        *con_cls = b; /* freed in on_completed */
+        body_coming(conn, true);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        if (b->too_large || n > HTTP_BODY_MAX - b->len) {
+            b->too_large = true; /* the rest is read and dropped: the answer is a 413 */
+        } else {
+            memcpy(b->buf + b->len, upload_data, n);
+            b->len += n;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    body_coming(conn, false);
+    post_ack(h, url, b, r);
+    return MHD_YES;
+}
+
 static void route(struct http *h, struct MHD_Connection *conn, const char *url, struct reply *r)
 {
     if (!authorized(h, conn, url)) {
@@ -575,12 +845,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct http *h = cls;
     struct reply r = {0};
-    (void)version, (void)upload_data, (void)con_cls;
+    (void)version;
     request_started(h, conn);
 
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+    bool ack_path = is_ack_path(url);
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (ack_path && strcmp(method, "POST") == 0) {
+        if (post_step(h, conn, url, upload_data, upload_data_size, con_cls, &r) != MHD_YES)
+            return MHD_NO;
+        if (r.status == 0)
+            return MHD_YES; /* more of the body to come */
+    } else if (ack_path || !get) {
         *upload_data_size = 0; /* a body, if any, is not read */
-        reply_error(&r, 405, "method not allowed: GET or HEAD");
+        reply_error(&r, 405,
+                    ack_path ? "method not allowed: POST" : "method not allowed: GET or HEAD");
     } else {
         route(h, conn, url, &r);
     }
@@ -605,7 +883,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     }
     if (r.status == 405)
-        MHD_add_response_header(resp, "Allow", "GET, HEAD");
+        MHD_add_response_header(resp, "Allow", ack_path ? "POST" : "GET, HEAD");
     if (r.status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"injector\"");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r.status, resp);
@@ -640,7 +918,7 @@ static void on_listen(uv_poll_t *p, int status, int events);
 static bool can_make_room(const struct http *h)
 {
     for (const struct http_conn *c = h->conns; c != NULL; c = c->next)
-        if (!c->in_request && !c->shut)
+        if (waiting(c) && !c->shut)
             return true;
     return false;
 }
@@ -726,7 +1004,7 @@ static bool make_room(struct http *h)
 {
     struct http_conn *oldest = NULL;
     for (struct http_conn *c = h->conns; c != NULL; c = c->next)
-        if (!c->in_request && !c->shut && (oldest == NULL || c->since_ms < oldest->since_ms))
+        if (waiting(c) && !c->shut && (oldest == NULL || c->since_ms < oldest->since_ms))
             oldest = c;
     if (oldest == NULL)
         return false;
@@ -860,15 +1138,25 @@ static void request_started(struct http *h, struct MHD_Connection *conn)
         c->in_request = true;
 }
 
+/* A POST's body starts coming (the request deadline holds until it is whole), or is whole. */
+static void body_coming(struct MHD_Connection *conn, bool coming)
+{
+    struct http_conn *c = conn_of(conn);
+    if (c != NULL)
+        c->in_body = coming;
+}
+
 /* Answered (or failed): a kept-alive connection waits for its next request from now. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct http *h = cls;
     struct http_conn *c = conn_of(conn);
-    (void)con_cls, (void)toe;
+    (void)toe;
+    free(*con_cls); /* a POST's body (post_step), if any */
+    *con_cls = NULL;
     if (c != NULL) {
-        c->in_request = false;
+        c->in_request = c->in_body = false;
         c->since_ms = uv_now(h->loop);
     }
 }
@@ -898,12 +1186,12 @@ static void on_tick(uv_timer_t *t)
     nfds_t n = 0;
     unsigned late = 0;
     for (struct http_conn *c = h->conns; c != NULL; c = c->next) {
-        if (c->in_request || c->shut || c->fd < 0)
+        if (!waiting(c) || c->shut || c->fd < 0)
             continue;
         if (now - c->since_ms >= HTTP_REQUEST_S * 1000ull) {
             drop(h, c);
             late++;
-        } else if (n < sizeof(pfd) / sizeof(pfd[0])) {
+        } else if (!c->in_request && n < sizeof(pfd) / sizeof(pfd[0])) {
             pfd[n] = (struct pollfd){.fd = c->fd, .events = POLLRDHUP};
             polled[n++] = c;
         }

@@ -1,4 +1,5 @@
-/* http.h - the HTTP API: /v1/alerts, /v1/stats, /v1/history, /metrics, /v1/sources, /healthz.
+/* http.h - the HTTP API: /v1/alerts, /v1/stats, /v1/history, /metrics, /v1/sources, /healthz,
+ * and acknowledgements (POST /v1/ack, /v1/unack: with a token configured only).
  *
  * libmicrohttpd without a thread of its own: its epoll descriptor is watched by a libuv
  * poll handle and its timeouts by a libuv timer, so every request runs on the loop thread
@@ -9,11 +10,10 @@
  * No client can hold it: the listening socket is ours (libmicrohttpd gets each accepted
  * connection), watched only while a connection can be taken; at most 64 connections, and
  * at the limit a newcomer takes the slot of the one waiting longest for its request; a
- * request's headers must be whole within 10 s; out of descriptors, waiting clients are
- * closed at once (a spare descriptor), a batch per loop iteration, rather than the loop
- * spinning. Counted in
- * http_connections, http_refused, http_dropped. libmicrohttpd's messages go to our log,
- * prefixed and rate-limited.
+ * request's headers (and a POST's body) must be whole within 10 s; out of descriptors,
+ * waiting clients are closed at once (a spare descriptor), a batch per loop iteration,
+ * rather than the loop spinning. Counted in http_connections, http_refused, http_dropped.
+ * libmicrohttpd's messages go to our log, prefixed and rate-limited.
  *
  * Loop thread only. http_close() stops serving; memory is freed when libuv has closed
  * the handles.

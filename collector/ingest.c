@@ -165,6 +165,8 @@ static void forward(struct ingest *in, const struct state_result *r, const struc
         .received_ms = now_ms,
         .sender = sender_cached(in, from),
         .alert = &r->alert,
+        .ack = r->ack,
+        .unack = r->outcome == CHANGE_UNACK ? &r->unack : NULL,
     };
     int rc = change_json_encode(&in->json, &c);
     if (rc != 0) {
@@ -552,9 +554,33 @@ void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms)
 {
     struct state_result r;
     while (state_expire(in->state, now_ms, &r) == 1) {
-        in->stats.outcomes[CHANGE_EXPIRE]++;
+        in->stats.outcomes[r.outcome]++; /* expire, or unack: an ack's expiry */
         forward(in, &r, NULL, now_ms, mono_ms);
     }
+}
+
+int ingest_ack(struct ingest *in, const struct ingest_ack *req, int64_t now_ms, int64_t mono_ms,
+               struct state_result *out)
+{
+    int rc;
+    if (req->unack) {
+        rc = state_unack(in->state, req->host, req->component, req->author, out);
+    } else {
+        struct change_ack a = {.author = req->author,
+                               .comment = req->comment,
+                               .at_ms = now_ms,
+                               .expires_ms = req->expires_ms};
+        rc = state_ack(in->state, req->host, req->component, &a, out);
+    }
+    if (rc == -ENOMEM)
+        in->stats.nomem++;
+    if (rc != 0)
+        return rc;
+    in->stats.outcomes[out->outcome]++;
+    forward(in, out, NULL, now_ms, mono_ms);
+    /* The answer names the version: written to the journal before anyone sees it. */
+    ingest_write_journal(in);
+    return 0;
 }
 
 bool ingest_flush(struct ingest *in, int64_t mono_ms)

@@ -100,6 +100,24 @@ void ingest_set_acl(struct ingest *in, struct acl *acl);
 /* Expire every alert due at wall-clock now_ms and forward the expire changes. */
 void ingest_expire(struct ingest *in, int64_t now_ms, int64_t mono_ms);
 
+/* An acknowledgement from the HTTP API, or its taking back. Strings borrowed for the call. */
+struct ingest_ack {
+    bool unack;
+    const char *host, *component;
+    const char *author;  /* who; unack: may be NULL */
+    const char *comment; /* ack only */
+    int64_t expires_ms;  /* ack only: when it lapses, wall clock; 0: never by itself */
+};
+
+/* Apply req to the table at wall-clock now_ms and forward its change exactly as a datagram's
+ * (journal, then sinks; counted by outcome), then write the journal out, so the version it
+ * answers with is never taken back. Returns 0 and *out (CHANGE_ACK or CHANGE_UNACK, the
+ * version, the alert and its ack; valid until the next call into ingest); -ENOENT (no such
+ * active alert), -ENODATA (an unack of an alert not acknowledged), -ENOMEM. Nothing changed
+ * on an error. */
+int ingest_ack(struct ingest *in, const struct ingest_ack *req, int64_t now_ms, int64_t mono_ms,
+               struct state_result *out);
+
 /* Write the journal out (every iteration: it also retries a failed write), then flush the
  * sinks if anything was written since the last flush, or a sink still has output waiting
  * (a stalled reader): call it once per loop iteration (mono_ms: a monotonic clock, for the

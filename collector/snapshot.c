@@ -49,7 +49,8 @@ static int write_alert(const struct alert *a, const struct state_meta *m, void *
 {
     struct writer *w = data;
     if ((w->rc = change_json_append_stored(&w->buf, a, m->version, m->first_seen_ms,
-                                           m->last_seen_ms, m->expires_ms, m->sender)) != 0 ||
+                                           m->last_seen_ms, m->expires_ms, m->sender, m->ack)) !=
+            0 ||
         (w->rc = change_json_append(&w->buf, "\n", 1)) != 0)
         return w->rc;
     w->count++;
@@ -185,8 +186,8 @@ int snapshot_load(struct state *s, const char *path, struct snapshot_info *info,
             snprintf(err, errlen, "%s:%ld: not a stored alert", path, lineno);
             goto out;
         }
-        struct state_meta m = {aj.version, aj.first_seen_ms, aj.last_seen_ms, aj.expires_ms,
-                               aj.sender};
+        struct state_meta m = {aj.version,    aj.first_seen_ms, aj.last_seen_ms,
+                               aj.expires_ms, aj.sender,        aj.ack};
         if ((r = state_restore(s, &aj.alert, &m)) != 0) {
             rc = r == -EEXIST ? -EBADMSG : r;
             snprintf(err, errlen, "%s:%ld: alert %s/%s: %s", path, lineno, aj.alert.host,

@@ -1,7 +1,7 @@
 /* snapshot.h - the state table on disk, so a restart neither forgets nor re-announces.
  *
  * JSON lines: a header {"injector_snapshot":1,"collector":..,"version":N,"count":n}, one
- * line per active alert (its fields, version, times and expiry deadline), and an end line
+ * line per active alert (its fields, version, times, expiry deadline and ack), and an end line
  * {"end":n}; a file without its end line is truncated. Written to a temporary file,
  * fsynced, renamed over the old one, directory fsynced: a crash leaves the old snapshot or
  * the new one, never half of one.

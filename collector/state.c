@@ -58,6 +58,9 @@ struct entry {
     uint16_t num_present; /* ALERT_NUM_COUNT bits */
     uint16_t n_extra;
     uint16_t host_len, component_len;
+    /* Its acknowledgement: an index into s->acks, 0 for none. 4 bytes that were padding
+     * before key: an alert without an ack costs nothing more. */
+    uint32_t ack;
     char key[]; /* host \0 component \0, then the first blob */
 };
 
@@ -78,6 +81,15 @@ struct sender {
     char text[];
 };
 
+/* An acknowledgement, in one allocation with its text (author \0 comment \0). Few alerts
+ * have one, so it lives apart from the entry, which holds only its index. */
+struct ack {
+    struct change_ack pub; /* what results and state_meta show; points into text */
+    struct entry *e;
+    uint32_t heap_idx; /* position in s->ack_heap while pub.expires_ms != 0 */
+    char text[];
+};
+
 struct state {
     struct state_config cfg;
     struct sender *senders;     /* uthash head */
@@ -92,6 +104,12 @@ struct state {
     /* Expiry: a binary min-heap of entries by expires_ms. */
     struct entry **heap;
     size_t heap_n, heap_cap;
+    /* Acknowledgements: acks[1..n_acks] (dense: a removal moves the last one into the
+     * hole), and a min-heap of those with an expiry, by pub.expires_ms. */
+    struct ack **acks;
+    uint32_t n_acks, acks_cap;
+    struct ack **ack_heap;
+    size_t ack_heap_n, ack_heap_cap;
     /* A cleared entry is handed back as the result's alert, so it is freed on the next
      * call rather than at once. */
     struct entry *dead;
@@ -174,6 +192,10 @@ void state_free(struct state *s)
         HASH_DELETE(hh, s->senders, sd);
         free(sd);
     }
+    for (uint32_t i = 1; i <= s->n_acks; i++)
+        free(s->acks[i]);
+    free(s->acks);
+    free(s->ack_heap);
     free(s->sender_ids);
     free(s->sender_free);
     free(s->heap);
@@ -342,9 +364,136 @@ static int schedule(struct state *s, struct entry *e, int64_t now_ms)
     return 0;
 }
 
+/* ---- acknowledgements ------------------------------------------------------------- */
+
+static void ack_heap_set(struct state *s, size_t i, struct ack *a)
+{
+    s->ack_heap[i] = a;
+    a->heap_idx = (uint32_t)i;
+}
+
+static void ack_heap_up(struct state *s, size_t i)
+{
+    struct ack *a = s->ack_heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (s->ack_heap[parent]->pub.expires_ms <= a->pub.expires_ms)
+            break;
+        ack_heap_set(s, i, s->ack_heap[parent]);
+        i = parent;
+    }
+    ack_heap_set(s, i, a);
+}
+
+static void ack_heap_down(struct state *s, size_t i)
+{
+    struct ack *a = s->ack_heap[i];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        int64_t best = a->pub.expires_ms;
+        if (l < s->ack_heap_n && s->ack_heap[l]->pub.expires_ms < best) {
+            m = l;
+            best = s->ack_heap[l]->pub.expires_ms;
+        }
+        if (r < s->ack_heap_n && s->ack_heap[r]->pub.expires_ms < best)
+            m = r;
+        if (m == i)
+            break;
+        ack_heap_set(s, i, s->ack_heap[m]);
+        i = m;
+    }
+    ack_heap_set(s, i, a);
+}
+
+static void ack_heap_remove(struct state *s, struct ack *a)
+{
+    size_t i = a->heap_idx;
+    struct ack *last = s->ack_heap[--s->ack_heap_n];
+    if (i == s->ack_heap_n)
+        return;
+    ack_heap_set(s, i, last);
+    ack_heap_down(s, i);
+    ack_heap_up(s, last->heap_idx);
+}
+
+static const struct change_ack *ack_of(const struct state *s, const struct entry *e)
+{
+    return e->ack != 0 ? &s->acks[e->ack]->pub : NULL;
+}
+
+/* Take e's acknowledgement away (none: nothing to do). */
+static void ack_drop(struct state *s, struct entry *e)
+{
+    if (e->ack == 0)
+        return;
+    struct ack *a = s->acks[e->ack], *last = s->acks[s->n_acks];
+    if (a->pub.expires_ms != 0)
+        ack_heap_remove(s, a);
+    s->acks[e->ack] = last; /* the last one fills the hole (itself, when it is the last) */
+    last->e->ack = e->ack;
+    s->acks[s->n_acks--] = NULL;
+    e->ack = 0;
+    free(a);
+}
+
+/* Give e the acknowledgement in (copied; its severity fields as given), replacing the one it
+ * had. Returns 0, or -ENOMEM with e's ack unchanged. */
+static int ack_set(struct state *s, struct entry *e, const struct change_ack *in)
+{
+    size_t al = strlen(in->author), cl = strlen(in->comment);
+    if (s->n_acks + 2 > s->acks_cap) {
+        uint32_t cap = s->acks_cap ? s->acks_cap * 2 : 16;
+        struct ack **v = realloc(s->acks, cap * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        s->acks = v;
+        s->acks_cap = cap;
+    }
+    if (in->expires_ms != 0 && s->ack_heap_n + 1 > s->ack_heap_cap) {
+        size_t cap = s->ack_heap_cap ? s->ack_heap_cap * 2 : 16;
+        struct ack **v = realloc(s->ack_heap, cap * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        s->ack_heap = v;
+        s->ack_heap_cap = cap;
+    }
+    struct ack *a = malloc(sizeof(*a) + al + cl + 2);
+    if (a == NULL)
+        return -ENOMEM;
+    ack_drop(s, e);
+    memcpy(a->text, in->author, al + 1);
+    memcpy(a->text + al + 1, in->comment, cl + 1);
+    a->pub = *in;
+    a->pub.author = a->text;
+    a->pub.comment = a->text + al + 1;
+    a->e = e;
+    s->acks[++s->n_acks] = a;
+    e->ack = s->n_acks;
+    if (a->pub.expires_ms != 0) {
+        ack_heap_set(s, s->ack_heap_n++, a);
+        ack_heap_up(s, a->heap_idx);
+    }
+    return 0;
+}
+
+/* Whether an alert now at severity (present or not) is worse than when ack was made: a
+ * lower number. Without a severity on either side there is nothing to compare: not worse. */
+static bool ack_worse(const struct change_ack *ack, const struct entry *e)
+{
+    return ack->has_severity && (e->num_present >> ALERT_SEVERITY & 1u) &&
+           e->num[ALERT_SEVERITY] < ack->severity;
+}
+
+size_t state_ack_count(const struct state *s)
+{
+    return s->n_acks;
+}
+
 int64_t state_next_expiry(const struct state *s)
 {
-    return s->heap_n > 0 ? s->heap[0]->expires_ms : -1;
+    int64_t alert = s->heap_n > 0 ? s->heap[0]->expires_ms : -1;
+    int64_t ack = s->ack_heap_n > 0 ? s->ack_heap[0]->pub.expires_ms : -1;
+    return alert < 0 || (ack >= 0 && ack < alert) ? ack : alert;
 }
 
 void state_set_default_ttl(struct state *s, unsigned ttl_s)
@@ -640,6 +789,7 @@ static int raise_alert(struct state *s, const struct alert *in, const char *key,
     }
     memcpy(e->key, key, klen + 1);
     e->sender = 0;
+    e->ack = 0;
     e->host_len = (uint16_t)in->host_len;
     e->component_len = (uint16_t)in->component_len;
     e->blob_cap = (uint32_t)size;
@@ -726,6 +876,10 @@ static int update_alert(struct state *s, struct entry *e, const struct alert *in
     if (entry_store(s, e, want, in->action == ALERT_UPDONLY) != 0)
         return -ENOMEM;
     schedule(s, e, now_ms);
+    /* Worse than when acknowledged: the ack goes, and this update's line shows none. */
+    if (e->ack != 0 && ack_worse(&s->acks[e->ack]->pub, e))
+        ack_drop(s, e);
+    out->ack = ack_of(s, e);
     e->version = ++s->version;
     out->outcome = CHANGE_UPDATE;
     out->version = e->version;
@@ -740,6 +894,7 @@ static void remove_entry(struct state *s, struct entry *e, enum change_outcome o
     HASH_DELETE(hh, s->entries, e);
     host_unlink(s, e);
     heap_remove(s, e);
+    ack_drop(s, e); /* gone with the alert, with no change of its own */
     sender_unref(s, e->sender);
     e->sender = 0;
     s->dead = e;
@@ -761,11 +916,33 @@ static void clear_alert(struct state *s, struct entry *e, const struct alert *in
         out->alert.num_present &= ~(1u << ALERT_SEQ);
 }
 
+/* A result's fields that only some outcomes set. */
+static void result_reset(struct state_result *out)
+{
+    out->ack = NULL;
+    out->unack = (struct change_unack){NULL, NULL};
+}
+
 int state_expire(struct state *s, int64_t now_ms, struct state_result *out)
 {
     entry_free(s->dead);
     s->dead = NULL;
-    if (s->heap_n == 0 || s->heap[0]->expires_ms > now_ms)
+    result_reset(out);
+    int64_t alert = s->heap_n > 0 ? s->heap[0]->expires_ms : INT64_MAX;
+    int64_t ack = s->ack_heap_n > 0 ? s->ack_heap[0]->pub.expires_ms : INT64_MAX;
+    if (ack <= now_ms && ack < alert) {
+        /* The ack lapsed before the alert did: taken back by the table itself. (Due at the
+         * same time as the alert, it goes with the alert, with no line of its own.) */
+        struct entry *e = s->ack_heap[0]->e;
+        ack_drop(s, e);
+        e->version = ++s->version;
+        out->outcome = CHANGE_UNACK;
+        out->version = e->version;
+        out->unack.reason = "expired";
+        entry_view(e, &out->alert);
+        return 1;
+    }
+    if (alert > now_ms)
         return 0;
     remove_entry(s, s->heap[0], CHANGE_EXPIRE, out);
     out->alert.num_present &= ~(1u << ALERT_SEQ); /* no datagram caused it */
@@ -800,6 +977,7 @@ int state_apply_from(struct state *s, const struct alert *in, const char *sender
 
     entry_free(s->dead);
     s->dead = NULL;
+    result_reset(out);
 
     size_t klen = make_key(in, key);
     uint32_t hash = key_hash(key, klen); /* once, for the lookup and a raise's insert */
@@ -838,6 +1016,18 @@ int state_apply_from(struct state *s, const struct alert *in, const char *sender
     return rc != 0 ? rc : set_sender(s, e, sender, rc, out->outcome);
 }
 
+/* Put back an ack read from a snapshot or the journal. One without the severity it was made
+ * at (a change line: the alert's severity is the line's) takes the alert's. */
+static int restore_ack(struct state *s, struct entry *e, const struct change_ack *ack)
+{
+    struct change_ack a = *ack;
+    if (!a.has_severity && (e->num_present >> ALERT_SEVERITY & 1u)) {
+        a.has_severity = true;
+        a.severity = e->num[ALERT_SEVERITY];
+    }
+    return ack_set(s, e, &a);
+}
+
 int state_restore(struct state *s, const struct alert *a, const struct state_meta *meta)
 {
     char key[KEY_BUF];
@@ -866,7 +1056,7 @@ int state_restore(struct state *s, const struct alert *a, const struct state_met
         else
             heap_up(s, e->heap_idx);
     }
-    return 0;
+    return meta->ack != NULL ? restore_ack(s, e, meta->ack) : 0;
 }
 
 size_t state_key(const char *host, size_t host_len, const char *component, size_t component_len,
@@ -904,8 +1094,8 @@ static int foreach_entry(const struct state *s, const struct entry *e, state_for
                          void *data)
 {
     struct alert a;
-    struct state_meta m = {e->version, e->first_seen_ms, e->last_seen_ms, e->expires_ms,
-                           sender_text(s, e->sender)};
+    struct state_meta m = {e->version,    e->first_seen_ms,          e->last_seen_ms,
+                           e->expires_ms, sender_text(s, e->sender), ack_of(s, e)};
     entry_view(e, &a);
     return cb(&a, &m, data);
 }
@@ -926,8 +1116,25 @@ int state_foreach(const struct state *s, const char *host, state_foreach_cb cb, 
     return rc;
 }
 
+/* The ack a replayed change line carries, onto e: none drops e's; the one e has already
+ * (same time, author and comment: carried on by a later line) stays as it is, keeping the
+ * severity it was made at. */
+static int replay_ack(struct state *s, struct entry *e, const struct change_ack *ack)
+{
+    if (ack == NULL) {
+        ack_drop(s, e);
+        return 0;
+    }
+    const struct change_ack *had = ack_of(s, e);
+    if (had != NULL && had->at_ms == ack->at_ms && strcmp(had->author, ack->author) == 0 &&
+        strcmp(had->comment, ack->comment) == 0)
+        return 0;
+    return restore_ack(s, e, ack);
+}
+
 int state_replay(struct state *s, const struct alert *a, const char *sender,
-                 enum change_outcome outcome, uint64_t version, int64_t received_ms)
+                 enum change_outcome outcome, uint64_t version, int64_t received_ms,
+                 const struct change_ack *ack)
 {
     char key[KEY_BUF];
     size_t klen = make_key(a, key);
@@ -936,9 +1143,16 @@ int state_replay(struct state *s, const struct alert *a, const char *sender,
     switch (outcome) {
     case CHANGE_RAISE:
     case CHANGE_UPDATE:
+    case CHANGE_ACK:
+    case CHANGE_UNACK:
         if (e == NULL) {
-            struct state_meta m = {version, received_ms, received_ms, 0, sender};
+            struct state_meta m = {version, received_ms, received_ms, 0, sender, ack};
             return state_restore(s, a, &m);
+        }
+        if (outcome == CHANGE_ACK || outcome == CHANGE_UNACK) {
+            /* The alert is as it was: only its ack changed (and an ack is no refresh). */
+            e->version = version;
+            return replay_ack(s, e, ack);
         }
         if (entry_store(s, e, a, false) != 0)
             return -ENOMEM;
@@ -947,6 +1161,8 @@ int state_replay(struct state *s, const struct alert *a, const char *sender,
             e->first_seen_ms = received_ms;
         e->last_seen_ms = received_ms;
         e->version = version;
+        if (replay_ack(s, e, ack) != 0)
+            return -ENOMEM;
         return schedule(s, e, received_ms);
     case CHANGE_CLEAR:
     case CHANGE_EXPIRE:
@@ -954,6 +1170,7 @@ int state_replay(struct state *s, const struct alert *a, const char *sender,
             HASH_DELETE(hh, s->entries, e);
             host_unlink(s, e);
             heap_remove(s, e);
+            ack_drop(s, e);
             sender_unref(s, e->sender);
             entry_free(e);
         }
@@ -961,4 +1178,71 @@ int state_replay(struct state *s, const struct alert *a, const char *sender,
     default:
         return 0;
     }
+}
+
+/* The entry for (host, component) as NUL-terminated strings, or NULL. */
+static struct entry *entry_by_name(const struct state *s, const char *host, const char *component)
+{
+    char key[KEY_BUF];
+    uint32_t hash;
+    size_t hl = strlen(host), cl = strlen(component);
+    if (hl == 0 || cl == 0 || hl > ALERT_KEY_MAX || cl > ALERT_KEY_MAX)
+        return NULL;
+    size_t klen = state_key(host, hl, component, cl, key, &hash);
+    return entry_find(s, key, klen, hash);
+}
+
+/* An ack or unack happened to e: its next version, and the result. */
+static void ack_changed(struct state *s, struct entry *e, enum change_outcome outcome,
+                        struct state_result *out)
+{
+    e->version = ++s->version;
+    out->outcome = outcome;
+    out->version = e->version;
+    out->ack = ack_of(s, e);
+    entry_view(e, &out->alert);
+}
+
+int state_ack(struct state *s, const char *host, const char *component,
+              const struct change_ack *ack, struct state_result *out)
+{
+    entry_free(s->dead);
+    s->dead = NULL;
+    result_reset(out);
+    struct entry *e = entry_by_name(s, host, component);
+    if (e == NULL)
+        return -ENOENT;
+    struct change_ack a = *ack;
+    a.has_severity = (e->num_present >> ALERT_SEVERITY & 1u) != 0;
+    a.severity = a.has_severity ? e->num[ALERT_SEVERITY] : 0;
+    int rc = ack_set(s, e, &a);
+    if (rc != 0)
+        return rc;
+    ack_changed(s, e, CHANGE_ACK, out);
+    return 0;
+}
+
+int state_unack(struct state *s, const char *host, const char *component, const char *author,
+                struct state_result *out)
+{
+    entry_free(s->dead);
+    s->dead = NULL;
+    result_reset(out);
+    struct entry *e = entry_by_name(s, host, component);
+    if (e == NULL)
+        return -ENOENT;
+    if (e->ack == 0)
+        return -ENODATA;
+    ack_drop(s, e);
+    ack_changed(s, e, CHANGE_UNACK, out);
+    out->unack.author = author;
+    out->unack.reason = "taken back";
+    return 0;
+}
+
+int state_lookup(const struct state *s, const char *host, const char *component,
+                 state_foreach_cb cb, void *data)
+{
+    const struct entry *e = entry_by_name(s, host, component);
+    return e != NULL ? foreach_entry(s, e, cb, data) : -ENOENT;
 }

@@ -1,7 +1,15 @@
 /* state.h - the table of active alerts, keyed by (host, component), and its outcomes.
  *
  * Every alert applied yields exactly one outcome (DESIGN.md, "State table and changes");
- * forwarded outcomes (raise, update, clear, expire) take the next collector-wide version.
+ * forwarded outcomes (raise, update, clear, expire, ack, unack) take the next collector-wide
+ * version.
+ *
+ * An active alert may carry an acknowledgement (state_ack): who, why, when, and an optional
+ * expiry. It is part of the alert's state (results, state_foreach, snapshots) and goes away
+ * with no change of its own when the alert clears or expires, and when an update makes the
+ * alert worse than it was when acknowledged (a lower severity number; without a severity on
+ * either side nothing is worse). An ack's expiry is an unack change ("expired") that
+ * state_expire returns, from a heap of ack deadlines, like the alerts' TTLs.
  * The table knows nothing of sockets, sinks or clocks: the caller passes the time in, so
  * tests drive it with a fake clock.
  *
@@ -31,6 +39,12 @@ struct state_result {
     /* For forwarded outcomes: the alert as it stands after the change (clear: as it stood,
      * with the Del's Seq). Points into the table; valid until the next call into it. */
     struct alert alert;
+    /* Its acknowledgement after the change (raise, clear, expire, unack, an update that made
+     * it worse: NULL). Valid as alert. */
+    const struct change_ack *ack;
+    /* CHANGE_UNACK: who took it back (state_unack's author, borrowed; NULL: not said) and
+     * why ("taken back", or "expired" from state_expire). */
+    struct change_unack unack;
 };
 
 /* Per-alert bookkeeping handed to state_foreach callbacks. */
@@ -43,6 +57,7 @@ struct state_meta {
      * ("10.1.2.3:40112"); NULL when unknown (applied without one, or restored from a
      * snapshot or journal written before alerts kept it). state_restore copies it. */
     const char *sender;
+    const struct change_ack *ack; /* its acknowledgement; NULL: none. state_restore copies it */
 };
 
 struct state;
@@ -65,14 +80,31 @@ int state_apply_from(struct state *s, const struct alert *in, const char *sender
                      struct state_result *out);
 
 /* Expire the alert whose time is up soonest, if its time (its TTL, or the default TTL,
- * since its last Upd/Post/Updonly) is <= now_ms. Returns 1 and fills *out (outcome
- * CHANGE_EXPIRE, a new version, the alert as it stood; valid until the next call into the
- * table), or 0 when nothing is due. Call until it returns 0. O(log n) per alert: the
- * deadlines are kept in a heap, nothing is scanned. */
+ * since its last Upd/Post/Updonly) is <= now_ms, or the ack whose expiry came sooner.
+ * Returns 1 and fills *out (outcome CHANGE_EXPIRE, a new version, the alert as it stood; or
+ * CHANGE_UNACK with unack.reason "expired", a new version, the alert as it stands; valid
+ * until the next call into the table), or 0 when nothing is due. Call until it returns 0.
+ * O(log n) per alert or ack: the deadlines are kept in heaps, nothing is scanned. */
 int state_expire(struct state *s, int64_t now_ms, struct state_result *out);
 
-/* When the next alert is due (ms, same clock as now_ms), or -1 when none will expire. */
+/* When the next alert or ack is due (ms, same clock as now_ms), or -1 when none will. */
 int64_t state_next_expiry(const struct state *s);
+
+/* Acknowledge the active alert (host, component), replacing the ack it had: ack's author,
+ * comment, at_ms and expires_ms (0: none) are copied; the severity it was made at is the
+ * alert's. Returns 0 and fills *out (CHANGE_ACK, the alert's next version, out->ack),
+ * -ENOENT (no such active alert) or -ENOMEM (nothing changed). */
+int state_ack(struct state *s, const char *host, const char *component,
+              const struct change_ack *ack, struct state_result *out);
+
+/* Take the ack of the active alert (host, component) back; author (may be NULL) is borrowed
+ * into out->unack. Returns 0 and fills *out (CHANGE_UNACK, its next version), -ENOENT (no
+ * such active alert) or -ENODATA (it is not acknowledged: nothing changed). */
+int state_unack(struct state *s, const char *host, const char *component, const char *author,
+                struct state_result *out);
+
+/* Alerts acknowledged now. */
+size_t state_ack_count(const struct state *s);
 
 /* Change the default TTL (SIGHUP). Applies from each alert's next refresh on. */
 void state_set_default_ttl(struct state *s, unsigned ttl_s);
@@ -139,13 +171,21 @@ int state_refresh(struct state *s, const char *key, size_t klen, uint32_t hash, 
 typedef int (*state_foreach_cb)(const struct alert *a, const struct state_meta *meta, void *data);
 int state_foreach(const struct state *s, const char *host, state_foreach_cb cb, void *data);
 
+/* Call cb for the active alert (host, component) as state_foreach would; return what cb
+ * returned, or -ENOENT when there is none. */
+int state_lookup(const struct state *s, const char *host, const char *component,
+                 state_foreach_cb cb, void *data);
+
 /* Replay one journaled change onto the table at start-up (no outcome, no new version),
- * with the sender its line carries (NULL: none; an update then keeps the one before):
- * raise and update put the alert as the change carries it (a raise sets first_seen, both
- * set last_seen to received_ms and count the TTL from it); clear and expire remove it
- * (nothing to remove is fine). The table's version is raised to at least version.
+ * with the sender and the ack its line carries (NULL: none; an update then keeps the sender
+ * before, and has no ack): raise and update put the alert as the change carries it (a raise
+ * sets first_seen, both set last_seen to received_ms and count the TTL from it); ack and
+ * unack set or drop its ack only (an ack is no refresh); clear and expire remove it
+ * (nothing to remove is fine). An ack the alert already has (same at, author, comment) is
+ * kept as it is. The table's version is raised to at least version.
  * Returns 0, -ENOSPC (a cap refused the raise) or -ENOMEM. */
 int state_replay(struct state *s, const struct alert *a, const char *sender,
-                 enum change_outcome outcome, uint64_t version, int64_t received_ms);
+                 enum change_outcome outcome, uint64_t version, int64_t received_ms,
+                 const struct change_ack *ack);
 
 #endif

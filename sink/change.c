@@ -18,6 +18,8 @@ static const char *const outcome_names[CHANGE_OUTCOME_COUNT] = {
     [CHANGE_DUPLICATE] = "duplicate",
     [CHANGE_REDUNDANT_CLEAR] = "redundant_clear",
     [CHANGE_UPDONLY_MISS] = "updonly_miss",
+    [CHANGE_ACK] = "ack",
+    [CHANGE_UNACK] = "unack",
 };
 
 const char *change_outcome_name(enum change_outcome outcome)
@@ -30,7 +32,7 @@ const char *change_outcome_name(enum change_outcome outcome)
 bool change_outcome_forwarded(enum change_outcome outcome)
 {
     return outcome == CHANGE_RAISE || outcome == CHANGE_UPDATE || outcome == CHANGE_CLEAR ||
-           outcome == CHANGE_EXPIRE;
+           outcome == CHANGE_EXPIRE || outcome == CHANGE_ACK || outcome == CHANGE_UNACK;
 }
 
 /* Encoding is written out here rather than built as a jansson tree: jansson's encoder
@@ -279,6 +281,48 @@ static int put_time(struct change_json *out, const char *key, int64_t ms)
     return rc != 0 ? rc : put_str(out, t, strlen(t));
 }
 
+/* ,"ack":{"author":..,"comment":..,"at":..[,"expires":..][,"severity":N]} */
+static int put_ack(struct change_json *out, const struct change_ack *ack, bool stored)
+{
+    int rc;
+    TRY(put_key(out, "ack", false));
+    TRY(put(out, "{", 1));
+    TRY(put_key(out, "author", true));
+    TRY(put_str(out, ack->author, strlen(ack->author)));
+    TRY(put_key(out, "comment", false));
+    TRY(put_str(out, ack->comment, strlen(ack->comment)));
+    TRY(put_time(out, "at", ack->at_ms));
+    if (ack->expires_ms != 0)
+        TRY(put_time(out, "expires", ack->expires_ms));
+    if (stored && ack->has_severity) {
+        TRY(put_key(out, "severity", false));
+        TRY(put_int(out, ack->severity));
+    }
+    TRY(put(out, "}", 1));
+    return 0;
+fail:
+    return rc;
+}
+
+/* ,"unack":{["author":..,]"reason":..} */
+static int put_unack(struct change_json *out, const struct change_unack *u)
+{
+    int rc;
+    const char *reason = u->reason != NULL ? u->reason : "taken back";
+    TRY(put_key(out, "unack", false));
+    TRY(put(out, "{", 1));
+    if (u->author != NULL) {
+        TRY(put_key(out, "author", true));
+        TRY(put_str(out, u->author, strlen(u->author)));
+    }
+    TRY(put_key(out, "reason", u->author == NULL));
+    TRY(put_str(out, reason, strlen(reason)));
+    TRY(put(out, "}", 1));
+    return 0;
+fail:
+    return rc;
+}
+
 int change_json_encode(struct change_json *out, const struct change *c)
 {
     const char *outcome = change_outcome_name(c->outcome);
@@ -307,6 +351,10 @@ int change_json_encode(struct change_json *out, const struct change *c)
         TRY(put_str(out, c->sender, strlen(c->sender)));
     }
     TRY(put_alert_fields(out, c->alert));
+    if (c->ack != NULL)
+        TRY(put_ack(out, c->ack, false));
+    if (c->unack != NULL)
+        TRY(put_unack(out, c->unack));
     TRY(put(out, "}", 1));
     out->buf[out->len] = '\0'; /* reserve() always leaves room for it */
     return 0;
@@ -321,7 +369,7 @@ fail:
  * the expiry deadline for a snapshot), then its fields. Out is left whole on failure. */
 static int append_object(struct change_json *out, const struct alert *a, uint64_t version,
                          int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms,
-                         const char *sender, bool stored)
+                         const char *sender, const struct change_ack *ack, bool stored)
 {
     size_t start = out->len;
     int rc;
@@ -340,6 +388,8 @@ static int append_object(struct change_json *out, const struct alert *a, uint64_
         TRY(put_time(out, "last_seen", last_seen_ms));
     }
     TRY(put_alert_fields(out, a));
+    if (ack != NULL)
+        TRY(put_ack(out, ack, stored));
     if (sender != NULL) {
         TRY(put_key(out, "sender", false));
         TRY(put_str(out, sender, strlen(sender)));
@@ -357,16 +407,18 @@ fail:
 }
 
 int change_json_append_alert(struct change_json *out, const struct alert *a, uint64_t version,
-                             int64_t first_seen_ms, int64_t last_seen_ms, const char *sender)
+                             int64_t first_seen_ms, int64_t last_seen_ms, const char *sender,
+                             const struct change_ack *ack)
 {
-    return append_object(out, a, version, first_seen_ms, last_seen_ms, 0, sender, false);
+    return append_object(out, a, version, first_seen_ms, last_seen_ms, 0, sender, ack, false);
 }
 
 int change_json_append_stored(struct change_json *out, const struct alert *a, uint64_t version,
                               int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms,
-                              const char *sender)
+                              const char *sender, const struct change_ack *ack)
 {
-    return append_object(out, a, version, first_seen_ms, last_seen_ms, expires_ms, sender, true);
+    return append_object(out, a, version, first_seen_ms, last_seen_ms, expires_ms, sender, ack,
+                         true);
 }
 
 /* Copy a JSON string into the arena; NULL when the arena is full (sized for the line). */
@@ -383,6 +435,29 @@ static const char *arena_copy(struct alert_json *a, size_t *used, json_t *v, uin
     if (len != NULL)
         *len = (uint32_t)n;
     return dst;
+}
+
+/* The "ack" object of a stored alert or a change line (absent: out->ack NULL). */
+static int decode_ack(json_t *o, size_t *used, struct alert_json *out)
+{
+    struct change_ack *k = &out->ack_buf;
+    out->ack = NULL;
+    if (o == NULL)
+        return 0;
+    json_t *sev = json_object_get(o, "severity");
+    const char *expires = json_string_value(json_object_get(o, "expires"));
+    *k = (struct change_ack){0};
+    if (!json_is_object(o) ||
+        (k->author = arena_copy(out, used, json_object_get(o, "author"), NULL)) == NULL ||
+        (k->comment = arena_copy(out, used, json_object_get(o, "comment"), NULL)) == NULL ||
+        change_parse_time(json_string_value(json_object_get(o, "at")), &k->at_ms) != 0 ||
+        (expires != NULL && change_parse_time(expires, &k->expires_ms) != 0) ||
+        (sev != NULL && !json_is_integer(sev)))
+        return -EBADMSG;
+    k->has_severity = sev != NULL;
+    k->severity = json_integer_value(sev);
+    out->ack = k;
+    return 0;
 }
 
 /* The fields common to a stored alert and a change; o is the parsed object. */
@@ -447,7 +522,7 @@ static int decode_alert(json_t *o, size_t len, struct alert_json *out)
             return -EBADMSG;
         a->extra[a->n_extra++] = (struct alert_extra){name, value};
     }
-    return 0;
+    return decode_ack(json_object_get(o, "ack"), &used, out);
 }
 
 int change_json_decode_stored(const char *text, size_t len, struct alert_json *out)

@@ -22,24 +22,47 @@ enum change_outcome {
     CHANGE_DUPLICATE,       /* identical to the active alert: refreshed, not forwarded */
     CHANGE_REDUNDANT_CLEAR, /* Del with nothing active: not forwarded */
     CHANGE_UPDONLY_MISS,    /* Updonly with nothing active: not forwarded */
+    CHANGE_ACK,             /* a person acknowledged an active alert (HTTP API) */
+    CHANGE_UNACK,           /* its ack was taken back, or its expiry passed */
     CHANGE_OUTCOME_COUNT
 };
 
 /* "raise", "update", ... */
 const char *change_outcome_name(enum change_outcome outcome);
 
-/* Whether the outcome goes to the sinks (raise, update, clear, expire). */
+/* Whether the outcome goes to the sinks (raise, update, clear, expire, ack, unack). */
 bool change_outcome_forwarded(enum change_outcome outcome);
+
+/* An acknowledgement of an alert: part of the alert's state while it lasts. In JSON:
+ * "ack":{"author":..,"comment":..,"at":"<RFC 3339>","expires":"<RFC 3339>"} (expires only
+ * when set); a snapshot adds "severity" (has_severity). */
+struct change_ack {
+    const char *author;  /* 1-255 bytes of UTF-8 */
+    const char *comment; /* 1-1024 bytes of UTF-8 */
+    int64_t at_ms;       /* when it was made, ms since the epoch */
+    int64_t expires_ms;  /* when it lapses (an unack "expired"); 0: it lasts until the alert
+                          * clears or gets worse */
+    bool has_severity;   /* the alert's severity when acknowledged: an update to a lower */
+    int64_t severity;    /* number makes it worse, and the ack goes */
+};
+
+/* What an unack line says besides the alert: "unack":{"author":..,"reason":..}. */
+struct change_unack {
+    const char *author; /* NULL: not said (expired, or not given) */
+    const char *reason; /* "taken back", "expired" */
+};
 
 struct change {
     enum change_outcome outcome;
-    uint64_t version;          /* collector-wide, strictly increasing */
-    const char *collector;     /* collector id */
-    uint64_t epoch;            /* the version series (16 hex digits); 0: not encoded */
-    int64_t received_ms;       /* wall clock, ms since the epoch; 0: not encoded */
-    const char *sender;        /* "10.1.2.3:40112", "[::1]:5000"; NULL: not encoded */
-    const struct alert *alert; /* the alert as it stands after the change (for clear and
-                                * expire: as it stood); borrowed */
+    uint64_t version;                 /* collector-wide, strictly increasing */
+    const char *collector;            /* collector id */
+    uint64_t epoch;                   /* the version series (16 hex digits); 0: not encoded */
+    int64_t received_ms;              /* wall clock, ms since the epoch; 0: not encoded */
+    const char *sender;               /* "10.1.2.3:40112", "[::1]:5000"; NULL: not encoded */
+    const struct alert *alert;        /* the alert as it stands after the change (for clear and
+                                       * expire: as it stood); borrowed */
+    const struct change_ack *ack;     /* its acknowledgement after the change; NULL: none */
+    const struct change_unack *unack; /* CHANGE_UNACK's; NULL: not encoded */
 };
 
 /* A reusable output buffer for encoded changes. Zero-initialise; free with
@@ -57,11 +80,12 @@ struct change_json {
 int change_json_encode(struct change_json *out, const struct change *c);
 
 /* Append an active alert as one JSON object: version (of its last change), first_seen,
- * last_seen, then the same fields as a change, then sender (the address that last raised
- * or updated it; null when unknown). Appends to what out holds (for arrays).
- * Returns 0, -EINVAL (not UTF-8: nothing appended) or -ENOMEM. */
+ * last_seen, then the same fields as a change, then ack (when acknowledged: ack non-NULL),
+ * then sender (the address that last raised or updated it; null when unknown). Appends to
+ * what out holds (for arrays). Returns 0, -EINVAL (not UTF-8: nothing appended) or -ENOMEM. */
 int change_json_append_alert(struct change_json *out, const struct alert *a, uint64_t version,
-                             int64_t first_seen_ms, int64_t last_seen_ms, const char *sender);
+                             int64_t first_seen_ms, int64_t last_seen_ms, const char *sender,
+                             const struct change_ack *ack);
 
 /* Append raw JSON text (punctuation, numbers), or a string value quoted and escaped.
  * Return 0, -EINVAL (not UTF-8) or -ENOMEM. */
@@ -70,10 +94,10 @@ int change_json_append_str(struct change_json *out, const char *s, size_t n);
 
 /* An alert as stored in a state snapshot: like change_json_append_alert, with the times
  * as numbers (first_seen_ms, last_seen_ms, expires_ms; 0: never expires); sender only
- * when known. Appends. */
+ * when known; the ack with the severity it was made at. Appends. */
 int change_json_append_stored(struct change_json *out, const struct alert *a, uint64_t version,
                               int64_t first_seen_ms, int64_t last_seen_ms, int64_t expires_ms,
-                              const char *sender);
+                              const char *sender, const struct change_ack *ack);
 
 /* One stored alert read back (jansson). The strings live in this struct: valid until the
  * next decode into it or alert_json_free. Zero-initialise before first use. */
@@ -81,13 +105,16 @@ struct alert_json {
     struct alert alert;
     uint64_t version;
     int64_t first_seen_ms, last_seen_ms, expires_ms;
-    const char *sender; /* the stored alert's or the change's sender; NULL: none */
+    const char *sender;           /* the stored alert's or the change's sender; NULL: none */
+    const struct change_ack *ack; /* the ack it carries (points at ack_buf); NULL: none */
+    struct change_ack ack_buf;
     char *arena;
     size_t cap;
 };
 
 /* Decode one line written by change_json_append_stored. Returns 0, -EBADMSG (not JSON, or
- * host/component/version missing or of the wrong type), or -ENOMEM. */
+ * host/component/version missing or of the wrong type, or an ack without author, comment
+ * or a readable at), or -ENOMEM. */
 int change_json_decode_stored(const char *text, size_t len, struct alert_json *out);
 
 /* One change read back from its JSON (a journal record), for replay onto the table:

@@ -211,6 +211,10 @@ static void test_change_outcome_names_and_forwarding(void **st)
     assert_true(change_outcome_forwarded(CHANGE_EXPIRE));
     assert_false(change_outcome_forwarded(CHANGE_DUPLICATE));
     assert_false(change_outcome_forwarded(CHANGE_REDUNDANT_CLEAR));
+    assert_string_equal(change_outcome_name(CHANGE_ACK), "ack");
+    assert_string_equal(change_outcome_name(CHANGE_UNACK), "unack");
+    assert_true(change_outcome_forwarded(CHANGE_ACK));
+    assert_true(change_outcome_forwarded(CHANGE_UNACK));
 }
 
 /* A change read back from its JSON (a journal record) gives the alert, the outcome and the
@@ -259,6 +263,131 @@ static void test_change_decodes_back_for_replay(void **st)
     change_json_free(&out);
 }
 
+/* An acknowledged alert's line carries "ack" (expires only when set); an unack line carries
+ * no ack and "unack" with who and why; the routing key is ack.<severity>.<host>. Read back,
+ * the ack comes out as it went in (what the journal replays). */
+static void test_change_ack_and_unack_lines(void **st)
+{
+    (void)st;
+    struct alert a = base();
+    alert_set_num(&a, ALERT_SEVERITY, 3);
+    struct change_ack k = {.author = "alice \"ops\"",
+                           .comment = "disk ordered\nETA 4h",
+                           .at_ms = 1796050800000LL,
+                           .expires_ms = 1796065200000LL,
+                           .has_severity = true,
+                           .severity = 3};
+    struct change c = {
+        .outcome = CHANGE_ACK, .version = 8, .collector = "mon1", .alert = &a, .ack = &k};
+    json_t *o = encode_and_load(&c);
+    assert_string_equal(json_string_value(json_object_get(o, "outcome")), "ack");
+    json_t *ack = json_object_get(o, "ack");
+    assert_true(json_is_object(ack));
+    assert_int_equal(json_object_size(ack), 4); /* the severity is a snapshot's only */
+    assert_string_equal(json_string_value(json_object_get(ack, "author")), "alice \"ops\"");
+    assert_string_equal(json_string_value(json_object_get(ack, "comment")), "disk ordered\nETA 4h");
+    assert_string_equal(json_string_value(json_object_get(ack, "at")), "2026-11-30T15:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(ack, "expires")),
+                        "2026-11-30T19:00:00.000Z");
+    assert_null(json_object_get(o, "unack"));
+    json_decref(o);
+    char rk[300];
+    change_routing_key(&c, rk, sizeof(rk));
+    assert_string_equal(rk, "ack.3.n0418");
+
+    struct change_json out = {0};
+    struct alert_json aj = {0};
+    enum change_outcome oc;
+    int64_t received;
+    assert_int_equal(change_json_encode(&out, &c), 0);
+    assert_int_equal(change_json_decode_change(out.buf, out.len, &aj, &oc, &received), 0);
+    assert_int_equal(oc, CHANGE_ACK);
+    assert_non_null(aj.ack);
+    assert_string_equal(aj.ack->author, "alice \"ops\"");
+    assert_string_equal(aj.ack->comment, "disk ordered\nETA 4h");
+    assert_int_equal(aj.ack->at_ms, k.at_ms);
+    assert_int_equal(aj.ack->expires_ms, k.expires_ms);
+    assert_false(aj.ack->has_severity);
+
+    /* No expiry: no "expires". */
+    k.expires_ms = 0;
+    o = encode_and_load(&c);
+    assert_null(json_object_get(json_object_get(o, "ack"), "expires"));
+    json_decref(o);
+
+    /* An unack, taken back by someone, then one that lapsed (no author). */
+    struct change_unack u = {.author = "bob", .reason = "taken back"};
+    struct change d = {.outcome = CHANGE_UNACK, .version = 9, .alert = &a, .unack = &u};
+    o = encode_and_load(&d);
+    assert_null(json_object_get(o, "ack"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "unack"), "author")),
+                        "bob");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "unack"), "reason")),
+                        "taken back");
+    json_decref(o);
+    u = (struct change_unack){.reason = "expired"};
+    o = encode_and_load(&d);
+    assert_int_equal(json_object_size(json_object_get(o, "unack")), 1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "unack"), "reason")),
+                        "expired");
+    json_decref(o);
+    assert_int_equal(change_json_encode(&out, &d), 0);
+    assert_int_equal(change_json_decode_change(out.buf, out.len, &aj, &oc, &received), 0);
+    assert_int_equal(oc, CHANGE_UNACK);
+    assert_null(aj.ack);
+
+    /* An ack that is not valid UTF-8 is refused like any field. */
+    k.comment = "bad \xff";
+    assert_int_equal(change_json_encode(&out, &c), -EINVAL);
+    alert_json_free(&aj);
+    change_json_free(&out);
+}
+
+/* A stored alert (snapshot line) and an API item carry the ack; the stored one with the
+ * severity it was made at, read back. A broken ack is a broken line. */
+static void test_change_stored_alert_carries_the_ack(void **st)
+{
+    (void)st;
+    struct alert a = base();
+    alert_set_num(&a, ALERT_SEVERITY, 4);
+    struct change_ack k = {
+        .author = "alice", .comment = "c", .at_ms = 1000, .has_severity = true, .severity = 2};
+    struct change_json out = {0};
+    struct alert_json aj = {0};
+    assert_int_equal(change_json_append_stored(&out, &a, 5, 1, 2, 0, NULL, &k), 0);
+    assert_int_equal(change_json_decode_stored(out.buf, out.len, &aj), 0);
+    assert_non_null(aj.ack);
+    assert_string_equal(aj.ack->author, "alice");
+    assert_int_equal(aj.ack->at_ms, 1000);
+    assert_int_equal(aj.ack->expires_ms, 0);
+    assert_true(aj.ack->has_severity);
+    assert_int_equal(aj.ack->severity, 2);
+    out.len = 0;
+    assert_int_equal(change_json_append_stored(&out, &a, 5, 1, 2, 0, NULL, NULL), 0);
+    assert_int_equal(change_json_decode_stored(out.buf, out.len, &aj), 0);
+    assert_null(aj.ack);
+
+    out.len = 0;
+    assert_int_equal(change_json_append_alert(&out, &a, 5, 1, 2, "10.0.0.1:5", &k), 0);
+    json_t *o = json_loads(out.buf, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "ack"), "author")),
+                        "alice");
+    assert_null(json_object_get(json_object_get(o, "ack"), "severity"));
+    json_decref(o);
+
+    const char *bad[] = {
+        "{\"version\":1,\"host\":\"h\",\"component\":\"c\",\"ack\":{\"author\":\"a\"}}",
+        ("{\"version\":1,\"host\":\"h\",\"component\":\"c\",\"ack\":{\"author\":\"a\","
+         "\"comment\":\"c\",\"at\":\"yesterday\"}}"),
+        "{\"version\":1,\"host\":\"h\",\"component\":\"c\",\"ack\":3}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(change_json_decode_stored(bad[i], strlen(bad[i]), &aj), -EBADMSG);
+    alert_json_free(&aj);
+    change_json_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +400,8 @@ int main(void)
         cmocka_unit_test(test_change_buffer_is_reused_and_grows),
         cmocka_unit_test(test_change_outcome_names_and_forwarding),
         cmocka_unit_test(test_change_decodes_back_for_replay),
+        cmocka_unit_test(test_change_ack_and_unack_lines),
+        cmocka_unit_test(test_change_stored_alert_carries_the_ack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -322,21 +322,6 @@ static size_t count_of(const char *s, const char *what)
     "{\"version\":2,\"epoch\":\"" E1 "\",\"collector\":\"vm\",\"alerts\":[" alerts "]}"
 #define SEEN "\"first_seen\":\"2026-11-26T07:00:00.000Z\""
 
-static void test_view_format_age_rounds_down_to_one_unit(void **st)
-{
-    (void)st;
-    char b[16];
-    assert_string_equal(view_format_age(0, b, sizeof(b)), "0s");
-    assert_string_equal(view_format_age(-5000, b, sizeof(b)), "0s"); /* clocks apart */
-    assert_string_equal(view_format_age(42999, b, sizeof(b)), "42s");
-    assert_string_equal(view_format_age(59999, b, sizeof(b)), "59s");
-    assert_string_equal(view_format_age(60000, b, sizeof(b)), "1m");
-    assert_string_equal(view_format_age(5 * 60000 + 59000, b, sizeof(b)), "5m");
-    assert_string_equal(view_format_age(3 * 3600000LL + 1, b, sizeof(b)), "3h");
-    assert_string_equal(view_format_age(86400000LL - 1, b, sizeof(b)), "23h");
-    assert_string_equal(view_format_age(2 * 86400000LL + 7, b, sizeof(b)), "2d");
-}
-
 static void test_view_table_header_in_words_ages_and_ellipsis(void **st)
 {
     (void)st;
@@ -471,6 +456,97 @@ static void test_view_table_new_rows_marked_until_the_next_change(void **st)
     view_free(v);
 }
 
+/* The ack of (collector, host) in the view, as JSON text ("" when none). */
+static void ack_in_view(const struct view *v, const char *host, char *buf, size_t size)
+{
+    json_t *doc = view_to_json(v, 0);
+    size_t i;
+    json_t *a;
+    buf[0] = '\0';
+    json_array_foreach(json_object_get(doc, "alerts"), i, a)
+    {
+        if (strcmp(json_string_value(json_object_get(a, "host")), host) != 0)
+            continue;
+        assert_null(json_object_get(a, "unack")); /* a delivery's, not the alert's */
+        char *t = json_dumps(json_object_get(a, "ack"), JSON_COMPACT | JSON_ENCODE_ANY);
+        if (t != NULL && json_object_get(a, "ack") != NULL)
+            snprintf(buf, size, "%s", t);
+        free(t);
+    }
+    json_decref(doc);
+}
+
+#define ACK_ALICE                                                                                  \
+    "\"ack\":{\"author\":\"alice\",\"comment\":\"on it\",\"at\":\"2026-11-30T15:00:00.000Z\"}"
+
+/* ack and unack lines are applied like updates: the view carries the ack from the snapshot
+ * or an ack line, keeps it over an update that carries it, loses it on an unack and on an
+ * update without it (worse), and the table shows who acknowledged. */
+static void test_view_applies_ack_and_unack(void **st)
+{
+    (void)st;
+    char ack[512];
+    struct fake f = {
+        .docs = {SNAP("{\"version\":1,\"host\":\"a\",\"component\":\"x\",\"severity\":3,"
+                      "\"msg\":\"m\"},"
+                      "{\"version\":2,\"host\":\"b\",\"component\":\"x\",\"severity\":4,"
+                      "\"msg\":\"n\",\"ack\":{\"author\":\"zoe\",\"comment\":\"known\","
+                      "\"at\":\"2026-11-30T14:00:00.000Z\"}}")}};
+    struct view *v = make(&f, 1);
+    assert_int_equal(view_sync(v), 0);
+    ack_in_view(v, "b", ack, sizeof(ack));
+    assert_non_null(strstr(ack, "\"author\":\"zoe\""));
+    ack_in_view(v, "a", ack, sizeof(ack));
+    assert_string_equal(ack, "");
+    apply(v, "{\"outcome\":\"ack\",\"version\":3,\"collector\":\"vm\",\"epoch\":\"" E1
+             "\",\"host\":\"a\",\"component\":\"x\",\"severity\":3,\"msg\":\"m\"," ACK_ALICE "}");
+    ack_in_view(v, "a", ack, sizeof(ack));
+    assert_non_null(strstr(ack, "\"author\":\"alice\""));
+    assert_non_null(strstr(ack, "\"comment\":\"on it\""));
+    assert_true(has(v, "vm", "a", 3));
+    /* The table: an ACK column with who acknowledged each row. */
+    struct view_table t = {.width = 120, .now_ms = T0};
+    char *out = draw(v, &t), line[512];
+    assert_non_null(line_of(out,
+                            "SEV  AGE  HOST                 COMPONENT        ACK        MESSAGE",
+                            line, sizeof(line)));
+    assert_non_null(line_of(out, "3    -    a                    x                alice      m",
+                            line, sizeof(line)));
+    assert_non_null(line_of(out, "4    -    b                    x                zoe        n",
+                            line, sizeof(line)));
+    free(out);
+    /* An update that keeps it (better) carries it; one that does not (worse) has none. */
+    apply(v, "{\"outcome\":\"update\",\"version\":4,\"collector\":\"vm\",\"epoch\":\"" E1
+             "\",\"host\":\"a\",\"component\":\"x\",\"severity\":5,\"msg\":\"m\"," ACK_ALICE "}");
+    ack_in_view(v, "a", ack, sizeof(ack));
+    assert_non_null(strstr(ack, "alice"));
+    apply(v, "{\"outcome\":\"update\",\"version\":5,\"collector\":\"vm\",\"epoch\":\"" E1
+             "\",\"host\":\"b\",\"component\":\"x\",\"severity\":1,\"msg\":\"n\"}");
+    ack_in_view(v, "b", ack, sizeof(ack));
+    assert_string_equal(ack, "");
+    out = draw(v, &t); /* a row nobody acknowledged has a blank ACK cell */
+    assert_non_null(line_of(out, "1    -    b                    x                           n",
+                            line, sizeof(line)));
+    free(out);
+    /* An unack line: the alert without its ack. */
+    apply(v, "{\"outcome\":\"unack\",\"version\":6,\"collector\":\"vm\",\"epoch\":\"" E1
+             "\",\"host\":\"a\",\"component\":\"x\",\"severity\":5,\"msg\":\"m\","
+             "\"unack\":{\"author\":\"bob\",\"reason\":\"taken back\"}}");
+    ack_in_view(v, "a", ack, sizeof(ack));
+    assert_string_equal(ack, "");
+    assert_true(has(v, "vm", "a", 6));
+    /* Nobody acknowledged: no ACK column. */
+    out = draw(v, &t);
+    assert_non_null(line_of(out, "SEV  AGE  HOST                 COMPONENT        MESSAGE", line,
+                            sizeof(line)));
+    free(out);
+    const struct view_stats *vs = view_get_stats(v);
+    assert_int_equal(vs->applied, 4);
+    assert_int_equal(vs->malformed, 0);
+    assert_int_equal(vs->gaps, 0);
+    view_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,11 +556,11 @@ int main(void)
         cmocka_unit_test(test_view_foreign_collector_and_unreachable),
         cmocka_unit_test(test_view_invented_ids_and_down_collector_cost_bounded),
         cmocka_unit_test(test_view_two_collectors_same_key),
-        cmocka_unit_test(test_view_format_age_rounds_down_to_one_unit),
         cmocka_unit_test(test_view_table_header_in_words_ages_and_ellipsis),
         cmocka_unit_test(test_view_table_header_with_two_collectors_one_unreachable),
         cmocka_unit_test(test_view_table_colour_by_severity_only_when_asked),
         cmocka_unit_test(test_view_table_new_rows_marked_until_the_next_change),
+        cmocka_unit_test(test_view_applies_ack_and_unack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

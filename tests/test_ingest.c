@@ -898,6 +898,90 @@ static void test_ingest_document_refusals(void **st)
     assert_int_equal(stats(f)->refused_full, 1);
 }
 
+static int acked_cb(const struct alert *a, const struct state_meta *m, void *data)
+{
+    (void)a;
+    *(bool *)data = m->ack != NULL;
+    return 0;
+}
+
+static bool acked(struct fx *f, const char *host, const char *comp)
+{
+    bool yes = false;
+    assert_int_equal(state_lookup(ingest_state(f->in), host, comp, acked_cb, &yes), 0);
+    return yes;
+}
+
+/* An ack from the API takes the path a datagram's change takes: both sinks get it, counted
+ * by outcome and as forwarded, the next version; refusals change nothing. With the fast path
+ * on, a repeat of the datagram that set the alert is still a duplicate (the ack moved the
+ * generation: the full path says so) and keeps the ack; a worse one drops it; an ack's
+ * expiry is an unack line from ingest_expire. */
+static void test_ingest_ack_goes_where_a_datagrams_change_goes(void **st)
+{
+    (void)st;
+    struct ingest_config cfg = {.collector_id = "test-col", .fast_path = true};
+    struct fx *f = fx_new(&cfg);
+    char x[512], worse[512];
+    alert(x, sizeof(x), "Upd", "h", "c", "<Severity>3</Severity>");
+    alert(worse, sizeof(worse), "Upd", "h", "c", "<Severity>2</Severity>");
+    dgram(f, x);
+    dgram(f, x); /* remembered by the repeat cache at generation 1 */
+    assert_int_equal(stats(f)->fast_path, 1);
+    struct state_result r;
+    struct ingest_ack req = {.host = "h",
+                             .component = "c",
+                             .author = "alice",
+                             .comment = "on it",
+                             .expires_ms = T0 + 60000};
+    assert_int_equal(ingest_ack(f->in, &req, T0 + 1000, 1000, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_ACK);
+    assert_int_equal(r.version, 2);
+    assert_int_equal(f->a.n, 2);
+    assert_int_equal(f->b.n, 2);
+    assert_int_equal(f->a.got[1].outcome, CHANGE_ACK);
+    assert_contains(f->a.got[1].json, "\"outcome\":\"ack\",\"version\":2");
+    assert_contains(f->a.got[1].json, "\"ack\":{\"author\":\"alice\",\"comment\":\"on it\"");
+    assert_null(strstr(f->a.got[1].json, "\"sender\""));
+    const struct stats *s = stats(f);
+    assert_int_equal(s->outcomes[CHANGE_ACK], 1);
+    assert_int_equal(s->forwarded, 2);
+    /* Refused: nothing changes, nothing is sent. */
+    struct ingest_ack none = {.host = "h", .component = "zz", .author = "a", .comment = "c"};
+    assert_int_equal(ingest_ack(f->in, &none, T0 + 1000, 1000, &r), -ENOENT);
+    struct ingest_ack un = {.unack = true, .host = "h", .component = "zz"};
+    assert_int_equal(ingest_ack(f->in, &un, T0 + 1000, 1000, &r), -ENOENT);
+    assert_int_equal(f->a.n, 2);
+    /* The repeat: the cache's record is stale (generation 1, the alert is at 2). */
+    dgram(f, x);
+    s = stats(f);
+    assert_int_equal(s->outcomes[CHANGE_DUPLICATE], 2);
+    assert_int_equal(s->fast_path, 1);
+    assert_true(acked(f, "h", "c"));
+    dgram(f, x); /* remembered again, at 2: the fast path again */
+    assert_int_equal(stats(f)->fast_path, 2);
+    assert_true(acked(f, "h", "c"));
+    /* The ack lapses: an unack line, from the expiry tick. */
+    ingest_expire(f->in, T0 + 60000, 60000);
+    assert_int_equal(f->a.n, 3);
+    assert_int_equal(f->a.got[2].outcome, CHANGE_UNACK);
+    assert_contains(f->a.got[2].json, "\"unack\":{\"reason\":\"expired\"}");
+    assert_int_equal(stats(f)->outcomes[CHANGE_UNACK], 1);
+    assert_false(acked(f, "h", "c"));
+    un.component = "c";
+    assert_int_equal(ingest_ack(f->in, &un, T0 + 61000, 61000, &r), -ENODATA);
+    /* Acknowledged again, then a worse datagram: the update line has no ack. */
+    req.expires_ms = 0;
+    assert_int_equal(ingest_ack(f->in, &req, T0 + 62000, 62000, &r), 0);
+    dgram(f, worse);
+    assert_int_equal(f->a.n, 5);
+    assert_int_equal(f->a.got[4].outcome, CHANGE_UPDATE);
+    assert_null(strstr(f->a.got[4].json, "\"ack\""));
+    assert_false(acked(f, "h", "c"));
+    assert_int_equal(stats(f)->version, 5);
+    ingest_free(f->in);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -926,6 +1010,7 @@ int main(void)
         cmocka_unit_test(test_ingest_owns_its_sinks_even_on_failure),
         T(test_ingest_document_reports_each_alert),
         T(test_ingest_document_refusals),
+        cmocka_unit_test(test_ingest_ack_goes_where_a_datagrams_change_goes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

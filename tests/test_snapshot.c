@@ -270,6 +270,65 @@ static void test_snapshot_restore_sets_a_damaged_file_aside(void **st)
     state_free(s);
 }
 
+static int ack_of_cb(const struct alert *a, const struct state_meta *m, void *data)
+{
+    (void)a;
+    *(const struct change_ack **)data = m->ack;
+    return 0;
+}
+
+/* An acknowledged alert comes back acknowledged: author, comment, times, the severity it was
+ * made at (a worse update after the restart still drops it), and its expiry still fires. */
+static void test_snapshot_keeps_acks(void **st)
+{
+    (void)st;
+    char err[512];
+    struct state *s = filled(), *t;
+    struct state_result r;
+    struct change_ack k = {
+        .author = "alice", .comment = "disk \"ordered\"", .at_ms = 4000, .expires_ms = 900000};
+    assert_int_equal(state_ack(s, "web12", "disk", &k, &r), 0); /* made at severity 6 */
+    struct alert better = mk("web12", "disk");
+    better.text[ALERT_MSG] = "better";
+    better.text_len[ALERT_MSG] = 6;
+    alert_set_num(&better, ALERT_SEVERITY, 7);
+    assert_int_equal(state_apply(s, &better, 5000, &r), 0);
+    assert_non_null(r.ack);
+    k = (struct change_ack){.author = "bob", .comment = "n1", .at_ms = 4500};
+    assert_int_equal(state_ack(s, "n001", "node", &k, &r), 0);
+    assert_int_equal(snapshot_write(s, path, "mon1", true, err, sizeof(err)), 0);
+    assert_int_equal(state_new(NULL, &t), 0);
+    struct snapshot_info info;
+    if (snapshot_load(t, path, &info, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(state_version(t), state_version(s));
+    assert_int_equal(state_ack_count(t), 2);
+    const struct change_ack *got = NULL;
+    assert_int_equal(state_lookup(t, "web12", "disk", ack_of_cb, &got), 0);
+    assert_non_null(got);
+    assert_string_equal(got->author, "alice");
+    assert_string_equal(got->comment, "disk \"ordered\"");
+    assert_int_equal(got->at_ms, 4000);
+    assert_int_equal(got->expires_ms, 900000);
+    assert_int_equal(state_lookup(t, "n001", "node", ack_of_cb, &got), 0);
+    assert_string_equal(got->author, "bob");
+    assert_int_equal(got->expires_ms, 0);
+    assert_int_equal(state_lookup(t, "n002", "node", ack_of_cb, &got), 0);
+    assert_null(got);
+    /* Made at 6: back to 6 keeps it, 5 drops it. */
+    alert_set_num(&better, ALERT_SEVERITY, 6);
+    assert_int_equal(state_apply(t, &better, 6000, &r), 0);
+    assert_non_null(r.ack);
+    /* The ack's deadline is restored (the update, without a TTL, ended the alert's). */
+    assert_int_equal(state_next_expiry(t), 900000);
+    alert_set_num(&better, ALERT_SEVERITY, 5);
+    assert_int_equal(state_apply(t, &better, 7000, &r), 0);
+    assert_null(r.ack);
+    assert_int_equal(state_ack_count(t), 1);
+    state_free(s);
+    state_free(t);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -280,6 +339,7 @@ int main(void)
         T(test_snapshot_missing_is_enoent),
         T(test_snapshot_restore_after_a_crash_jumps_the_version),
         T(test_snapshot_restore_sets_a_damaged_file_aside),
+        T(test_snapshot_keeps_acks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

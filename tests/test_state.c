@@ -529,11 +529,11 @@ static void test_state_replay_of_the_changes_rebuilds_the_table(void **st)
         int64_t now = 1000 + i * 500;
         assert_int_equal(state_apply(a, &in[i], now, &r), 0);
         assert_true(change_outcome_forwarded(r.outcome));
-        assert_int_equal(state_replay(b, &r.alert, NULL, r.outcome, r.version, now), 0);
+        assert_int_equal(state_replay(b, &r.alert, NULL, r.outcome, r.version, now, r.ack), 0);
     }
     /* A clear of something not there (the snapshot was older) is fine. */
     struct alert gone = mk(ALERT_DEL, "nobody", "c");
-    assert_int_equal(state_replay(b, &gone, NULL, CHANGE_CLEAR, 7, 9000), 0);
+    assert_int_equal(state_replay(b, &gone, NULL, CHANGE_CLEAR, 7, 9000, NULL), 0);
     assert_int_equal(state_count(b), state_count(a));
     assert_int_equal(state_count(b), 2);
     assert_int_equal(state_version(b), 7);
@@ -856,6 +856,342 @@ static void test_state_sender_is_the_last_raise_or_update(void **st)
     }
 }
 
+/* ---- acknowledgements ---------------------------------------------------------------- */
+
+static struct change_ack mkack(const char *author, const char *comment, int64_t at, int64_t expires)
+{
+    return (struct change_ack){
+        .author = author, .comment = comment, .at_ms = at, .expires_ms = expires};
+}
+
+static int ack_cb(const struct alert *a, const struct state_meta *m, void *data)
+{
+    (void)a;
+    *(const struct change_ack **)data = m->ack;
+    return 0;
+}
+
+/* The ack the table shows for (host, comp) now, through state_lookup; NULL: none. */
+static const struct change_ack *ack_now(struct state *s, const char *host, const char *comp)
+{
+    const struct change_ack *k = NULL;
+    assert_int_equal(state_lookup(s, host, comp, ack_cb, &k), 0);
+    return k;
+}
+
+static void raise_sev(struct state *s, const char *host, const char *comp, int64_t sev)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, host, comp);
+    alert_set_num(&a, ALERT_SEVERITY, sev);
+    set_text(&a, ALERT_MSG, "m");
+    assert_int_equal(state_apply(s, &a, 1000, &r), 0);
+}
+
+static void test_state_ack_is_a_change_with_the_next_version(void **st)
+{
+    struct state_result r;
+    raise_sev(*st, "web12", "disk", 3);
+    struct change_ack k = mkack("alice", "disk ordered", 5000, 0);
+    assert_int_equal(state_ack(*st, "web12", "disk", &k, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_ACK);
+    assert_int_equal(r.version, 2);
+    assert_int_equal(state_version(*st), 2);
+    assert_string_equal(r.alert.host, "web12");
+    assert_int_equal(r.alert.num[ALERT_SEVERITY], 3);
+    assert_non_null(r.ack);
+    assert_string_equal(r.ack->author, "alice");
+    assert_string_equal(r.ack->comment, "disk ordered");
+    assert_int_equal(r.ack->at_ms, 5000);
+    assert_int_equal(r.ack->expires_ms, 0);
+    assert_true(change_outcome_forwarded(CHANGE_ACK));
+    /* Part of the alert's state: state_foreach and state_lookup show it. */
+    const struct change_ack *now = ack_now(*st, "web12", "disk");
+    assert_non_null(now);
+    assert_string_equal(now->comment, "disk ordered");
+    assert_int_equal(state_ack_count(*st), 1);
+    /* The version is the generation the repeat path checks: the ack moved it. */
+    char key[STATE_KEY_MAX];
+    uint32_t h;
+    size_t klen = state_key("web12", 5, "disk", 4, key, &h);
+    assert_int_equal(state_generation(*st, key, klen, h), 2);
+}
+
+static void test_state_ack_of_nothing_active_is_enoent(void **st)
+{
+    struct state_result r;
+    struct change_ack k = mkack("alice", "c", 1, 0);
+    raise_sev(*st, "web12", "disk", 3);
+    assert_int_equal(state_ack(*st, "web12", "cpu", &k, &r), -ENOENT);
+    assert_int_equal(state_ack(*st, "web13", "disk", &k, &r), -ENOENT);
+    assert_int_equal(state_unack(*st, "web12", "cpu", "bob", &r), -ENOENT);
+    assert_int_equal(state_version(*st), 1);
+}
+
+static void test_state_reack_replaces_the_ack(void **st)
+{
+    struct state_result r;
+    raise_sev(*st, "h", "c", 3);
+    struct change_ack k1 = mkack("alice", "first", 2000, 9000);
+    struct change_ack k2 = mkack("bob", "second", 3000, 0);
+    assert_int_equal(state_ack(*st, "h", "c", &k1, &r), 0);
+    assert_int_equal(state_next_expiry(*st), 9000);
+    assert_int_equal(state_ack(*st, "h", "c", &k2, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_ACK);
+    assert_int_equal(r.version, 3);
+    assert_string_equal(r.ack->author, "bob");
+    assert_string_equal(ack_now(*st, "h", "c")->comment, "second");
+    assert_int_equal(state_ack_count(*st), 1);
+    /* The first ack's expiry went with it. */
+    assert_int_equal(state_next_expiry(*st), -1);
+    assert_int_equal(state_expire(*st, 100000, &r), 0);
+}
+
+static void test_state_unack_takes_it_back_and_unacked_is_enodata(void **st)
+{
+    struct state_result r;
+    raise_sev(*st, "h", "c", 3);
+    assert_int_equal(state_unack(*st, "h", "c", "bob", &r), -ENODATA); /* the HTTP 409 */
+    assert_int_equal(state_version(*st), 1);
+    struct change_ack k = mkack("alice", "x", 2000, 0);
+    assert_int_equal(state_ack(*st, "h", "c", &k, &r), 0);
+    assert_int_equal(state_unack(*st, "h", "c", "bob", &r), 0);
+    assert_int_equal(r.outcome, CHANGE_UNACK);
+    assert_int_equal(r.version, 3);
+    assert_null(r.ack);
+    assert_string_equal(r.unack.author, "bob");
+    assert_string_equal(r.unack.reason, "taken back");
+    assert_null(ack_now(*st, "h", "c"));
+    assert_int_equal(state_ack_count(*st), 0);
+    assert_int_equal(state_unack(*st, "h", "c", NULL, &r), -ENODATA);
+}
+
+static void test_state_worse_update_drops_the_ack_better_keeps_it(void **st)
+{
+    struct state_result r;
+    raise_sev(*st, "h", "c", 3);
+    struct change_ack k = mkack("alice", "x", 2000, 0);
+    assert_int_equal(state_ack(*st, "h", "c", &k, &r), 0);
+    /* Better (a higher number), another message: an update that keeps the ack. */
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    alert_set_num(&a, ALERT_SEVERITY, 5);
+    set_text(&a, ALERT_MSG, "better");
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_non_null(r.ack);
+    assert_string_equal(r.ack->author, "alice");
+    /* Back to 3, as bad as when acknowledged: not worse, kept. */
+    alert_set_num(&a, ALERT_SEVERITY, 3);
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_non_null(r.ack);
+    /* A duplicate changes nothing. */
+    assert_int_equal(apply(*st, &a, &r), CHANGE_DUPLICATE);
+    assert_non_null(ack_now(*st, "h", "c"));
+    /* Worse than when acknowledged (2 < 3): the update line has no ack, and it is gone. */
+    alert_set_num(&a, ALERT_SEVERITY, 2);
+    assert_int_equal(apply(*st, &a, &r), CHANGE_UPDATE);
+    assert_null(r.ack);
+    assert_null(ack_now(*st, "h", "c"));
+    assert_int_equal(state_ack_count(*st), 0);
+    assert_int_equal(state_version(*st), 5);
+}
+
+static void test_state_clear_and_expire_drop_the_ack_without_a_change(void **st)
+{
+    struct state_result r;
+    struct change_ack k = mkack("alice", "x", 2000, 50000);
+    raise_sev(*st, "h", "c", 3);
+    assert_int_equal(state_ack(*st, "h", "c", &k, &r), 0);
+    struct alert del = mk(ALERT_DEL, "h", "c");
+    assert_int_equal(apply(*st, &del, &r), CHANGE_CLEAR);
+    assert_null(r.ack);
+    assert_int_equal(state_ack_count(*st), 0);
+    /* Its expiry went too: nothing left to fire. */
+    assert_int_equal(state_next_expiry(*st), -1);
+    assert_int_equal(state_expire(*st, 60000, &r), 0);
+    /* Raised again: a new alert, not acknowledged. */
+    raise_sev(*st, "h", "c", 3);
+    assert_null(ack_now(*st, "h", "c"));
+
+    /* An alert that expires takes its ack with it (no unack line). */
+    struct alert t = mk(ALERT_UPD, "t", "c");
+    alert_set_num(&t, ALERT_TTL, 10);
+    assert_int_equal(state_apply(*st, &t, 1000, &r), 0);
+    struct change_ack k2 = mkack("alice", "x", 2000, 0);
+    assert_int_equal(state_ack(*st, "t", "c", &k2, &r), 0);
+    assert_int_equal(state_expire(*st, 11000, &r), 1);
+    assert_int_equal(r.outcome, CHANGE_EXPIRE);
+    assert_null(r.ack);
+    assert_int_equal(state_ack_count(*st), 0);
+}
+
+static void test_state_ack_expiry_is_an_unack_from_the_heap(void **st)
+{
+    struct state_result r;
+    raise_sev(*st, "a", "c", 3);
+    raise_sev(*st, "b", "c", 3);
+    raise_sev(*st, "z", "c", 3);
+    struct change_ack ka = mkack("alice", "later", 2000, 30000);
+    struct change_ack kb = mkack("bob", "sooner", 2000, 20000);
+    struct change_ack kz = mkack("zoe", "forever", 2000, 0);
+    assert_int_equal(state_ack(*st, "a", "c", &ka, &r), 0);
+    assert_int_equal(state_ack(*st, "b", "c", &kb, &r), 0);
+    assert_int_equal(state_ack(*st, "z", "c", &kz, &r), 0);
+    assert_int_equal(state_version(*st), 6);
+    assert_int_equal(state_next_expiry(*st), 20000);
+    assert_int_equal(state_expire(*st, 19999, &r), 0);
+    assert_int_equal(state_expire(*st, 25000, &r), 1);
+    assert_int_equal(r.outcome, CHANGE_UNACK);
+    assert_int_equal(r.version, 7);
+    assert_string_equal(r.alert.host, "b");
+    assert_null(r.ack);
+    assert_null(r.unack.author);
+    assert_string_equal(r.unack.reason, "expired");
+    assert_int_equal(state_expire(*st, 25000, &r), 0);
+    assert_int_equal(state_next_expiry(*st), 30000);
+    assert_int_equal(state_expire(*st, 40000, &r), 1);
+    assert_string_equal(r.alert.host, "a");
+    assert_int_equal(r.version, 8);
+    assert_int_equal(state_expire(*st, 1000000, &r), 0);
+    /* The alerts stay; only z is still acknowledged. */
+    assert_int_equal(state_count(*st), 3);
+    assert_int_equal(state_ack_count(*st), 1);
+    assert_non_null(ack_now(*st, "z", "c"));
+    assert_int_equal(state_next_expiry(*st), -1);
+}
+
+/* Many acks with expiries over many alerts, some cleared, some taken back, some made worse:
+ * every one that remains lapses exactly once, in deadline order. */
+static void test_state_many_ack_expiries_fire_in_order(void **st)
+{
+    struct state_result r;
+    enum { N = 300 };
+    int64_t due[N];
+    char comp[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(comp[i], sizeof(comp[i]), "c%d", i);
+        raise_sev(*st, "h", comp[i], 5);
+        due[i] = 10000 + (int64_t)((i * 7919) % N) * 10;
+        struct change_ack k = mkack("a", "x", 1, due[i]);
+        assert_int_equal(state_ack(*st, "h", comp[i], &k, &r), 0);
+    }
+    for (int i = 0; i < N; i += 5) { /* cleared */
+        struct alert d = mk(ALERT_DEL, "h", comp[i]);
+        apply(*st, &d, &r);
+        due[i] = 0;
+    }
+    for (int i = 1; i < N; i += 5) { /* taken back */
+        assert_int_equal(state_unack(*st, "h", comp[i], NULL, &r), 0);
+        due[i] = 0;
+    }
+    for (int i = 2; i < N; i += 5) { /* worse */
+        struct alert w = mk(ALERT_UPD, "h", comp[i]);
+        alert_set_num(&w, ALERT_SEVERITY, 1);
+        set_text(&w, ALERT_MSG, "m");
+        assert_int_equal(apply(*st, &w, &r), CHANGE_UPDATE);
+        assert_null(r.ack);
+        due[i] = 0;
+    }
+    int64_t last = 0;
+    int fired = 0;
+    while (state_expire(*st, INT64_MAX - 1, &r) == 1) {
+        assert_int_equal(r.outcome, CHANGE_UNACK);
+        int i = atoi(r.alert.component + 1);
+        assert_true(due[i] != 0);
+        assert_true(due[i] >= last);
+        last = due[i];
+        due[i] = 0;
+        fired++;
+    }
+    assert_int_equal(fired, N * 2 / 5);
+    assert_int_equal(state_ack_count(*st), 0);
+}
+
+/* Replay r as the journal would: a change line's ack does not say the severity it was made
+ * at (the line's alert does, for an ack line). */
+static void replay_as_journaled(struct state *b, const struct state_result *r)
+{
+    struct change_ack k;
+    if (r->ack != NULL) {
+        k = *r->ack;
+        k.has_severity = false;
+        k.severity = 0;
+    }
+    assert_int_equal(
+        state_replay(b, &r->alert, NULL, r->outcome, r->version, 1000, r->ack ? &k : NULL), 0);
+}
+
+/* An ack, its replacement, an update that keeps it, an unack: replayed onto an empty table,
+ * the acks come out the same, the severity it was made at included (a later worse update
+ * still drops it). */
+static void test_state_replay_carries_acks(void **st)
+{
+    struct state *a = *st, *b;
+    struct state_result r;
+    assert_int_equal(state_new(NULL, &b), 0);
+#define REPLAY() replay_as_journaled(b, &r)
+    struct alert x = mk(ALERT_UPD, "h", "x");
+    alert_set_num(&x, ALERT_SEVERITY, 3);
+    assert_int_equal(state_apply(a, &x, 1000, &r), 0);
+    REPLAY();
+    struct alert y = mk(ALERT_UPD, "h", "y");
+    assert_int_equal(state_apply(a, &y, 1000, &r), 0);
+    REPLAY();
+    struct change_ack k = mkack("alice", "one", 2000, 0);
+    assert_int_equal(state_ack(a, "h", "x", &k, &r), 0);
+    REPLAY();
+    k = mkack("bob", "two", 3000, 90000);
+    assert_int_equal(state_ack(a, "h", "x", &k, &r), 0);
+    REPLAY();
+    alert_set_num(&x, ALERT_SEVERITY, 4); /* better: kept, the line carries it */
+    assert_int_equal(state_apply(a, &x, 4000, &r), 0);
+    assert_non_null(r.ack);
+    REPLAY();
+    k = mkack("carol", "y", 5000, 0);
+    assert_int_equal(state_ack(a, "h", "y", &k, &r), 0);
+    REPLAY();
+    assert_int_equal(state_unack(a, "h", "y", "dave", &r), 0);
+    REPLAY();
+#undef REPLAY
+    assert_int_equal(state_version(b), state_version(a));
+    const struct change_ack *ka = ack_now(a, "h", "x"), *kb = ack_now(b, "h", "x");
+    assert_non_null(kb);
+    assert_string_equal(kb->author, "bob");
+    assert_string_equal(kb->comment, "two");
+    assert_int_equal(kb->at_ms, ka->at_ms);
+    assert_int_equal(kb->expires_ms, 90000);
+    assert_int_equal(kb->severity, 3); /* made at 3, though the alert is at 4 now */
+    assert_null(ack_now(b, "h", "y"));
+    assert_int_equal(state_next_expiry(b), 90000);
+    /* Severity 3 again is not worse than when acknowledged: kept, in both. */
+    struct alert again = mk(ALERT_UPD, "h", "x");
+    alert_set_num(&again, ALERT_SEVERITY, 3);
+    assert_int_equal(state_apply(b, &again, 6000, &r), 0);
+    assert_non_null(r.ack);
+    state_free(b);
+}
+
+static void test_state_restore_keeps_the_ack(void **st)
+{
+    struct state_result r;
+    struct alert a = mk(ALERT_UPD, "h", "c");
+    alert_set_num(&a, ALERT_SEVERITY, 4);
+    struct change_ack k = {.author = "alice",
+                           .comment = "c",
+                           .at_ms = 2000,
+                           .expires_ms = 7000,
+                           .has_severity = true,
+                           .severity = 2};
+    struct state_meta m = {.version = 9, .first_seen_ms = 1000, .last_seen_ms = 1000, .ack = &k};
+    assert_int_equal(state_restore(*st, &a, &m), 0);
+    const struct change_ack *now = ack_now(*st, "h", "c");
+    assert_non_null(now);
+    assert_string_equal(now->author, "alice");
+    assert_int_equal(now->severity, 2);
+    assert_int_equal(state_expire(*st, 7000, &r), 1);
+    assert_int_equal(r.outcome, CHANGE_UNACK);
+    assert_int_equal(r.version, 10);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -889,6 +1225,16 @@ int main(void)
         T(test_state_generation_and_refresh),
         T(test_state_emptied_table_answers_after_refill),
         T(test_state_sender_is_the_last_raise_or_update),
+        T(test_state_ack_is_a_change_with_the_next_version),
+        T(test_state_ack_of_nothing_active_is_enoent),
+        T(test_state_reack_replaces_the_ack),
+        T(test_state_unack_takes_it_back_and_unacked_is_enodata),
+        T(test_state_worse_update_drops_the_ack_better_keeps_it),
+        T(test_state_clear_and_expire_drop_the_ack_without_a_change),
+        T(test_state_ack_expiry_is_an_unack_from_the_heap),
+        T(test_state_many_ack_expiries_fire_in_order),
+        T(test_state_replay_carries_acks),
+        T(test_state_restore_keeps_the_ack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

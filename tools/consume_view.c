@@ -12,6 +12,7 @@
 #include <uthash.h>
 
 #include "sink/change.h"
+#include "text_table.h"
 
 #define MAX_LOGGED_FOREIGN 16
 
@@ -172,8 +173,9 @@ static int upsert(struct view *v, size_t src, json_t *alert, struct entry *e)
 }
 
 /* The view's form of an alert: collector, version, first_seen when known, then the alert's
- * fields; never the per-delivery fields (outcome, epoch, received, sender) nor last_seen
- * (refreshes move it, and they are not changes: the stream cannot keep it exact). */
+ * fields and its ack; never the per-delivery fields (outcome, epoch, received, sender, an
+ * unack line's unack) nor last_seen (refreshes move it, and they are not changes: the
+ * stream cannot keep it exact). */
 static json_t *stored_form(json_t *from, const char *collector, const char *first_seen)
 {
     json_t *o = json_object();
@@ -188,7 +190,7 @@ static json_t *stored_form(json_t *from, const char *collector, const char *firs
         if (strcmp(k, "outcome") == 0 || strcmp(k, "epoch") == 0 || strcmp(k, "received") == 0 ||
             strcmp(k, "sender") == 0 || strcmp(k, "last_seen") == 0 ||
             strcmp(k, "collector") == 0 || strcmp(k, "version") == 0 ||
-            strcmp(k, "first_seen") == 0)
+            strcmp(k, "first_seen") == 0 || strcmp(k, "unack") == 0)
             continue;
         json_object_set(o, k, val);
     }
@@ -337,14 +339,16 @@ void view_apply(struct view *v, const char *body, size_t len)
     const char *host = json_string_value(json_object_get(c, "host"));
     const char *comp = json_string_value(json_object_get(c, "component"));
     json_t *jv = json_object_get(c, "version");
-    bool up = outcome != NULL && (strcmp(outcome, "raise") == 0 || strcmp(outcome, "update") == 0);
+    /* An ack or unack line carries the whole alert, as an update does: its ack, or none. */
+    bool up = outcome != NULL && (strcmp(outcome, "raise") == 0 || strcmp(outcome, "update") == 0 ||
+                                  strcmp(outcome, "ack") == 0 || strcmp(outcome, "unack") == 0);
     bool down =
         outcome != NULL && (strcmp(outcome, "clear") == 0 || strcmp(outcome, "expire") == 0);
     if (id == NULL || host == NULL || comp == NULL || !json_is_integer(jv) || (!up && !down)) {
         if (v->stats.malformed++ < 10)
             logf_(v,
-                  "a delivery that is not a change (outcome raise/update/clear/expire, "
-                  "version, collector, host, component) is ignored: %.*s",
+                  "a delivery that is not a change (outcome raise/update/clear/expire/ack/"
+                  "unack, version, collector, host, component) is ignored: %.*s",
                   (int)(len < 200 ? len : 200), body);
         json_decref(c);
         return;
@@ -525,58 +529,6 @@ int view_write_file(const struct view *v, const char *path, int64_t now_ms, char
     return 0;
 }
 
-const char *view_format_age(int64_t ms, char *buf, size_t size)
-{
-    int64_t s = ms > 0 ? ms / 1000 : 0;
-    if (s < 60)
-        snprintf(buf, size, "%" PRId64 "s", s);
-    else if (s < 3600)
-        snprintf(buf, size, "%" PRId64 "m", s / 60);
-    else if (s < 86400)
-        snprintf(buf, size, "%" PRId64 "h", s / 3600);
-    else
-        snprintf(buf, size, "%" PRId64 "d", s / 86400);
-    return buf;
-}
-
-#define ELLIPSIS "\u2026" /* one column, three bytes */
-
-/* Terminal columns s takes: UTF-8 continuation bytes take none. */
-static size_t text_cols(const char *s)
-{
-    size_t n = 0;
-    for (; s != NULL && *s != '\0'; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
-/* Print s in at most width columns, control bytes (terminal escapes from the network)
- * shown as '?'; a longer s is cut, never inside a UTF-8 sequence, and ends with "…".
- * Returns the columns used. */
-static size_t put_clean(FILE *f, const char *s, size_t width)
-{
-    if (s == NULL || width == 0)
-        return 0;
-    bool cut = text_cols(s) > width;
-    size_t limit = cut ? width - 1 : width, n = 0;
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c & 0xC0) != 0x80 && n++ == limit)
-            break;
-        fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
-    }
-    if (cut)
-        fputs(ELLIPSIS, f);
-    return cut ? width : n; /* uncut: the loop never stopped early */
-}
-
-static void put_cell(FILE *f, const char *s, size_t width)
-{
-    size_t n = put_clean(f, s, width);
-    for (; n < width + 1; n++)
-        fputc(' ', f);
-}
-
 /* The header in words: "collector vm, 30 alerts, version 77" (with several collectors:
  * "45 alerts; collector a: 30, version 77; collector b: 15, version 12"), whether one cannot
  * be reached, the time, and the status line. */
@@ -618,7 +570,7 @@ static void put_header(const struct view *v, FILE *f, size_t n, const struct vie
     if (t->status != NULL && t->status[0] != '\0')
         ADD(" | %s", t->status);
 #undef ADD
-    put_clean(f, buf, t->width > 0 ? t->width : sizeof(buf));
+    text_table_put(f, buf, t->width > 0 ? t->width : sizeof(buf));
     fputc('\n', f);
 }
 
@@ -639,10 +591,15 @@ void view_print_table(struct view *v, FILE *f, const struct view_table *t)
             arr[i]->drawn_gen = v->draw_gen;
     put_header(v, f, n, t);
     bool many = v->cfg.n_urls > 1;
-    size_t used = 5 + 5 + 21 + 17 + (many ? 13 : 0);
+    /* An ACK column (who acknowledged it) only while some alert is acknowledged: a view
+     * without acks keeps the room for its messages. */
+    bool acks = false;
+    for (size_t i = 0; i < n && !acks; i++)
+        acks = json_object_get(arr[i]->alert, "ack") != NULL;
+    size_t used = 5 + 5 + 21 + 17 + (many ? 13 : 0) + (acks ? 11 : 0);
     size_t msgw = t->width > used + 10 ? t->width - used : 10;
-    fprintf(f, "%-4s %-4s %-20s %-16s %s%s\n", "SEV", "AGE", "HOST", "COMPONENT",
-            many ? "COLLECTOR    " : "", "MESSAGE");
+    fprintf(f, "%-4s %-4s %-20s %-16s %s%s%s\n", "SEV", "AGE", "HOST", "COMPONENT",
+            many ? "COLLECTOR    " : "", acks ? "ACK        " : "", "MESSAGE");
     size_t rows = t->max_rows == 0 || t->max_rows > n ? n : t->max_rows;
     if (t->max_rows != 0 && rows < n && rows > 0)
         rows--; /* room for the "more" line */
@@ -657,19 +614,24 @@ void view_print_table(struct view *v, FILE *f, const struct view_table *t)
         int64_t first;
         if (change_parse_time(json_string_value(json_object_get(e->alert, "first_seen")), &first) ==
             0)
-            view_format_age(t->now_ms - first, age, sizeof(age));
+            text_table_age(t->now_ms - first, age, sizeof(age));
         const char *c = e->severity <= 2 ? "31" : e->severity <= 4 ? "33" : NULL;
         bool styled = t->color && (fresh || c != NULL);
         if (styled)
             fprintf(f, "\033[%s%s%sm", fresh ? "1" : "", fresh && c ? ";" : "", c ? c : "");
         const char *host = e->key + strlen(e->key) + 1;
-        put_cell(f, sev, 4);
-        put_cell(f, age, 4);
-        put_cell(f, host, 20);
-        put_cell(f, host + strlen(host) + 1, 16);
+        text_table_cell(f, sev, 4);
+        text_table_cell(f, age, 4);
+        text_table_cell(f, host, 20);
+        text_table_cell(f, host + strlen(host) + 1, 16);
         if (many)
-            put_cell(f, e->key, 12);
-        put_clean(f, json_string_value(json_object_get(e->alert, "msg")), msgw);
+            text_table_cell(f, e->key, 12);
+        if (acks) {
+            const char *by =
+                json_string_value(json_object_get(json_object_get(e->alert, "ack"), "author"));
+            text_table_cell(f, by != NULL ? by : "", 10);
+        }
+        text_table_put(f, json_string_value(json_object_get(e->alert, "msg")), msgw);
         if (styled)
             fputs("\033[0m", f);
         fputc('\n', f);

@@ -5,7 +5,8 @@
  * from each collector's snapshot (GET /v1/alerts: the table and its version) and applies
  * the changes from the queue in version order:
  *   - version <= the last applied: already in the view (the snapshot or a redelivery), skip;
- *   - version == last + 1: apply;
+ *   - version == last + 1: apply (raise, update, ack and unack put the alert as the change
+ *     carries it, with its ack or without; clear and expire remove it);
  *   - version >  last + 1: changes are missing (lost, purged, out of order, a collector that
  *     crashed and jumped its numbering): resynchronise from the snapshot;
  *   - another epoch, or a collector id no source has: the collector restarted (perhaps with
@@ -95,14 +96,12 @@ struct view_table {
 /* A terminal table, most severe first. Line 1 is the header in words ("collector vm, 30
  * alerts, version 77", the time, t->status), line 2 the column titles, then one row per
  * alert: severity, age (since the alert was raised: its first_seen; "-" when unknown),
- * host, component, [collector,] message. A row not in the table drawn after the previous
+ * host, component, [collector,] [ack: who acknowledged it, blank when nobody; the column is
+ * there while some alert is acknowledged,] message. A row not in the table drawn after the previous
  * change is marked new ('*' after its severity, and bold with colour) until the next change
  * is drawn: a redraw of an unchanged view (to move the ages) keeps the marks. The first
  * drawing marks nothing. Writes to f; strings from the network are shown with control
  * characters as '?'. */
 void view_print_table(struct view *v, FILE *f, const struct view_table *t);
-
-/* "42s", "5m", "3h", "2d" (rounded down; "0s" for a time in the future) into buf. */
-const char *view_format_age(int64_t ms, char *buf, size_t size);
 
 #endif

@@ -75,34 +75,61 @@ static int connect_to(const char *host, const char *port)
     return fd;
 }
 
-int http_get_json(const char *url, const char *token, json_t **out, char *err, size_t errlen)
+/* Send all of buf (a socket may take it in parts). MSG_NOSIGNAL: a collector that closed
+ * the connection is an error to report, not a SIGPIPE that ends the tool unheard. */
+static int write_all(int fd, const char *buf, size_t len)
 {
-    char host[256], port[16];
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int http_get_request(const char *method, const char *url, const char *token, const json_t *body,
+                     int *status, json_t **out, char *err, size_t errlen)
+{
+    char host[256], port[16], req[2048];
     const char *path;
+    char *text = NULL, *buf = NULL;
+    int fd = -1, rc = -1;
     *out = NULL;
+    *status = 0;
     if (split_url(url, host, sizeof(host), port, sizeof(port), &path) != 0) {
         snprintf(err, errlen, "not an http://HOST[:PORT]/PATH URL: %s", url);
-        return -1;
+        goto out;
     }
-    int fd = connect_to(host, port);
+    if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL) {
+        snprintf(err, errlen, "%s: out of memory for the request", url);
+        goto out;
+    }
+    fd = connect_to(host, port);
     if (fd < 0) {
         snprintf(err, errlen,
                  "cannot reach the collector's HTTP API at %s: %s (is injectord "
                  "running, with --http on that address?)",
                  url, strerror(errno));
-        return -1;
+        goto out;
     }
-    char req[2048];
-    int n =
-        snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\n%s%s%s\r\n", path, host,
-                 token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "");
+    /* Host: the URL's authority as written (an IPv6 address keeps its brackets). */
+    char length[80] = "";
+    if (text != NULL)
+        snprintf(length, sizeof(length),
+                 "Content-Type: application/json\r\nContent-Length: %zu\r\n", strlen(text));
+    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: %.*s\r\n%s%s%s%s\r\n", method, path,
+                     (int)strcspn(url + 7, "/"), url + 7, token ? "Authorization: Bearer " : "",
+                     token ? token : "", token ? "\r\n" : "", length);
     size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-    if (n < 0 || (size_t)n >= sizeof(req) || buf == NULL || write(fd, req, (size_t)n) != n) {
+    buf = malloc(cap);
+    if (n < 0 || (size_t)n >= sizeof(req) || buf == NULL || write_all(fd, req, (size_t)n) != 0 ||
+        (text != NULL && write_all(fd, text, strlen(text)) != 0)) {
         snprintf(err, errlen, "%s: request failed", url);
-        free(buf);
-        close(fd);
-        return -1;
+        goto out;
     }
     ssize_t r;
     while ((r = read(fd, buf + len, cap - len - 1)) > 0) {
@@ -111,35 +138,52 @@ int http_get_json(const char *url, const char *token, json_t **out, char *err, s
             char *b = realloc(buf, cap *= 2);
             if (b == NULL) {
                 snprintf(err, errlen, "%s: out of memory reading the answer", url);
-                free(buf);
-                close(fd);
-                return -1;
+                goto out;
             }
             buf = b;
         }
     }
-    int read_errno = r < 0 ? errno : 0;
-    close(fd);
-    buf[len] = '\0';
-    if (read_errno != 0) {
-        snprintf(err, errlen, "%s: reading the answer: %s", url, strerror(read_errno));
-        free(buf);
-        return -1;
+    if (r < 0) {
+        snprintf(err, errlen, "%s: reading the answer: %s", url, strerror(errno));
+        goto out;
     }
-    char *body = strstr(buf, "\r\n\r\n");
-    int status = 0;
-    if (body == NULL || sscanf(buf, "HTTP/%*s %d", &status) != 1 || status != 200) {
-        snprintf(err, errlen, "%s answered %d, not 200%s", url, status,
-                 status == 401 ? " (a token is needed: --http-token-file)" : "");
-        free(buf);
-        return -1;
+    buf[len] = '\0';
+    char *start = strstr(buf, "\r\n\r\n");
+    if (start == NULL || sscanf(buf, "HTTP/%*s %d", status) != 1) {
+        *status = 0;
+        snprintf(err, errlen, "%s: not an HTTP answer", url);
+        goto out;
     }
     json_error_t je;
-    *out = json_loadb(body + 4, len - (size_t)(body + 4 - buf), 0, &je);
-    free(buf);
+    *out = json_loadb(start + 4, len - (size_t)(start + 4 - buf), 0, &je);
     if (*out == NULL) {
-        snprintf(err, errlen, "%s: not JSON: %s", url, je.text);
-        return -1;
+        if (*status == 200)
+            snprintf(err, errlen, "%s: not JSON: %s", url, je.text);
+        else
+            snprintf(err, errlen, "%s answered %d, not 200%s", url, *status,
+                     *status == 401 ? " (a token is needed: --http-token-file)" : "");
+        goto out;
     }
-    return 0;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    free(text);
+    return rc;
+}
+
+int http_get_json(const char *url, const char *token, json_t **out, char *err, size_t errlen)
+{
+    int status;
+    if (http_get_request("GET", url, token, NULL, &status, out, err, errlen) != 0)
+        return -1;
+    if (status == 200)
+        return 0;
+    const char *why = json_string_value(json_object_get(*out, "error"));
+    snprintf(err, errlen, "%s answered %d%s%s%s", url, status, why ? ": " : ", not 200",
+             why ? why : "", status == 401 ? " (a token is needed: --http-token-file)" : "");
+    json_decref(*out);
+    *out = NULL;
+    return -1;
 }

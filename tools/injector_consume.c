@@ -614,12 +614,22 @@ static void print_text(const amqp_bytes_t body)
     if (json_is_integer(sev))
         snprintf(sevbuf, sizeof(sevbuf), "%" JSON_INTEGER_FORMAT, json_integer_value(sev));
     const char *msg = json_string_value(json_object_get(o, "msg"));
-    printf("%-7s v%-9" JSON_INTEGER_FORMAT " sev %-4s %s/%s%s%s\n",
+    /* Who acknowledged it (any line of an acknowledged alert), or who took it back and why. */
+    json_t *ack = json_object_get(o, "ack"), *unack = json_object_get(o, "unack");
+    const char *who = json_string_value(json_object_get(ack ? ack : unack, "author"));
+    const char *why = json_string_value(json_object_get(ack, "comment"));
+    if (unack != NULL)
+        why = json_string_value(json_object_get(unack, "reason"));
+    printf("%-7s v%-9" JSON_INTEGER_FORMAT " sev %-4s %s/%s%s%s",
            json_string_value(json_object_get(o, "outcome")) ?: "?",
            json_integer_value(json_object_get(o, "version")), sevbuf,
            json_string_value(json_object_get(o, "host")) ?: "?",
            json_string_value(json_object_get(o, "component")) ?: "?", msg ? "  " : "",
            msg ? msg : "");
+    if (ack != NULL || unack != NULL)
+        printf("  [%s%s%s: %s]", ack != NULL ? "acked" : "unacked", who ? " by " : "",
+               who ? who : "", why ? why : "");
+    putchar('\n');
     json_decref(o);
 }
 

@@ -180,7 +180,7 @@ case_request_then_half_close_is_answered() {
 }
 
 # /v1/alerts filters: host, component (exact or a prefix), severity, max_severity (N or worse),
-# sender (as items show it); several combine with AND; an unknown parameter or a bad value
+# sender (as items show it), acked; several combine with AND; an unknown parameter or a bad value
 # is a 400 that names it.
 case_alert_filters() {
     start_injectord d --listen 127.0.0.1:0
@@ -243,7 +243,11 @@ case_alert_filters() {
     refused '?host=*a*a*a*a*a*a*a*b' "a '*' may only end it"
     refused '?severity=' "'severity'"
     refused '?severity=1&severity=2' "'severity'"
-    refused '?acked=true' "'acked'"
+    refused '?acked=maybe' "'acked'"
+    refused '?acked=true&acked=false' "'acked'"
+    # Nothing is acknowledged here (ack.sh acknowledges): acked=false is everything.
+    expect '?acked=false' 'db1/disk db1/nosev web12/disk web13/cpu web13/mem'
+    expect '?acked=true' ''
     [ "$(curl -s "http://127.0.0.1:$HTTP_d/healthz")" = ok ] || fail "daemon hurt"
     stop_injectord d
 }

@@ -289,7 +289,8 @@ view_matches() {
 replay() {
     jq -s -S 'reduce .[] as $c ({};
             ($c.collector + "\u0000" + $c.host + "\u0000" + $c.component) as $k |
-            if $c.outcome == "raise" or $c.outcome == "update"
+            if $c.outcome == "raise" or $c.outcome == "update" or $c.outcome == "ack" or
+                $c.outcome == "unack"
             then .[$k] = ($c | {collector, host, component, version, severity, msg})
             else del(.[$k]) end) | [.[]] | sort_by(.collector, .host, .component)' "$1"
 }

@@ -26,7 +26,7 @@ case_contents() {
     # configuration and its commented original, the documentation, a man page each.
     dpkg-deb -c "$deb" >"$WORK/contents.txt"
     local p
-    for p in injectord injector-send injector-burst injector-consume; do
+    for p in injectord injector-send injector-burst injector-consume injector-ctl; do
         contains "$WORK/contents.txt" "^-rwxr-xr-x root/root .* \./usr/bin/$p\$" "no /usr/bin/$p"
         contains "$WORK/contents.txt" " \./usr/share/man/man1/$p\.1\.gz\$" "no man page for $p"
     done

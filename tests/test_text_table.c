@@ -1,0 +1,120 @@
+/* test_text_table.c - table cells: names cut to their column with "…" (never inside a
+ * UTF-8 sequence), control characters shown as '?', padding, ages in one unit. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "tools/text_table.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What text_table_put(s, width) prints, into buf; its return value into *cols. */
+static const char *put(const char *s, size_t width, size_t *cols, char *buf, size_t size)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    assert_non_null(f);
+    *cols = text_table_put(f, s, width);
+    fclose(f);
+    snprintf(buf, size, "%s", out);
+    free(out);
+    return buf;
+}
+
+static void test_text_table_short_text_is_printed_whole(void **st)
+{
+    char b[64];
+    size_t cols;
+    (void)st;
+    assert_string_equal(put("db1", 8, &cols, b, sizeof(b)), "db1");
+    assert_int_equal(cols, 3);
+    assert_string_equal(put("exactly8", 8, &cols, b, sizeof(b)), "exactly8");
+    assert_int_equal(cols, 8);
+    assert_string_equal(put(NULL, 8, &cols, b, sizeof(b)), "");
+    assert_int_equal(cols, 0);
+    assert_string_equal(put("x", 0, &cols, b, sizeof(b)), "");
+}
+
+static void test_text_table_long_text_is_cut_with_an_ellipsis(void **st)
+{
+    char b[64];
+    size_t cols;
+    (void)st;
+    assert_string_equal(put("web-frontend-01", 8, &cols, b, sizeof(b)), "web-fro\u2026");
+    assert_int_equal(cols, 8);
+    assert_int_equal(text_table_cols(b), 8);
+    assert_string_equal(put("ninechars", 8, &cols, b, sizeof(b)), "ninecha\u2026");
+}
+
+/* "é" is two bytes and one column: counted as one, and a cut never splits it. */
+static void test_text_table_utf8_counts_columns_and_is_cut_whole(void **st)
+{
+    char b[64];
+    size_t cols;
+    (void)st;
+    assert_int_equal(text_table_cols("caf\u00e9"), 4);
+    assert_int_equal(text_table_cols(NULL), 0);
+    assert_string_equal(put("caf\u00e9", 4, &cols, b, sizeof(b)), "caf\u00e9");
+    assert_int_equal(cols, 4);
+    assert_string_equal(put("\u00e9\u00e9\u00e9\u00e9\u00e9", 3, &cols, b, sizeof(b)),
+                        "\u00e9\u00e9\u2026");
+    assert_int_equal(cols, 3);
+}
+
+/* A terminal escape from the network is shown, not obeyed. */
+static void test_text_table_control_characters_are_question_marks(void **st)
+{
+    char b[64];
+    size_t cols;
+    (void)st;
+    assert_string_equal(put("evil\033[31mhost\x7f\n", 40, &cols, b, sizeof(b)), "evil?[31mhost??");
+    assert_int_equal(cols, 15);
+}
+
+static void test_text_table_cell_pads_to_its_width_and_a_gap(void **st)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    (void)st;
+    assert_non_null(f);
+    text_table_cell(f, "db1", 5);
+    text_table_cell(f, "replication", 5);
+    text_table_cell(f, NULL, 2);
+    fclose(f);
+    assert_string_equal(out, "db1   repl\u2026    ");
+    free(out);
+}
+
+static void test_text_table_age_rounds_down_to_one_unit(void **st)
+{
+    char b[16];
+    (void)st;
+    assert_string_equal(text_table_age(0, b, sizeof(b)), "0s");
+    assert_string_equal(text_table_age(-5000, b, sizeof(b)), "0s"); /* clocks apart */
+    assert_string_equal(text_table_age(42999, b, sizeof(b)), "42s");
+    assert_string_equal(text_table_age(59999, b, sizeof(b)), "59s");
+    assert_string_equal(text_table_age(60000, b, sizeof(b)), "1m");
+    assert_string_equal(text_table_age(5 * 60000 + 59000, b, sizeof(b)), "5m");
+    assert_string_equal(text_table_age(3 * 3600000LL + 1, b, sizeof(b)), "3h");
+    assert_string_equal(text_table_age(86400000LL - 1, b, sizeof(b)), "23h");
+    assert_string_equal(text_table_age(2 * 86400000LL + 7, b, sizeof(b)), "2d");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_text_table_short_text_is_printed_whole),
+        cmocka_unit_test(test_text_table_long_text_is_cut_with_an_ellipsis),
+        cmocka_unit_test(test_text_table_utf8_counts_columns_and_is_cut_whole),
+        cmocka_unit_test(test_text_table_control_characters_are_question_marks),
+        cmocka_unit_test(test_text_table_cell_pads_to_its_width_and_a_gap),
+        cmocka_unit_test(test_text_table_age_rounds_down_to_one_unit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
