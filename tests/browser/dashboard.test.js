@@ -29,10 +29,6 @@ const token = process.env.TOKEN;
 const shots = process.env.SHOTS;
 const problems = [];
 let httpErrorsExpected = 0; // 401 before the token is typed, 403 from the tokenless collector
-// INTERIM, until the daemon's ack API and /v1/history are on main: their steps are skipped
-// (said on stdout) when this build answers 405 / 404. Removed once both have landed.
-let hasAck = true;
-let hasHistory = true;
 
 function check(ok, what) {
   if (!ok) throw new Error(what);
@@ -134,7 +130,6 @@ async function noSidewaysScroll(page, where) {
       if (m.type() !== 'error') return;
       // Chromium logs every 4xx answer as an error; those the test provokes are expected.
       if (/status of 40[13]/.test(m.text()) && httpErrorsExpected > 0) return;
-      if (/status of 404/.test(m.text()) && !hasHistory) return;
       problems.push('console error: ' + m.text());
     });
     p.on('request', (r) => {
@@ -143,11 +138,6 @@ async function noSidewaysScroll(page, where) {
   };
   watch(page);
   try {
-    hasAck = (await fetch(url + 'v1/ack', {method: 'POST', headers: {Authorization: 'Bearer ' + token},
-      body: '{}'})).status !== 405;
-    hasHistory = (await fetch(url + 'v1/history', {headers: {Authorization: 'Bearer ' + token}})).status !== 404;
-    if (!hasAck) console.log('SKIPPING the ack steps: this injectord has no POST /v1/ack yet');
-    if (!hasHistory) console.log('SKIPPING the chart steps: this injectord has no /v1/history yet');
     // The token, asked once, kept by the browser.
     httpErrorsExpected = 1;
     await page.goto(url);
@@ -264,48 +254,43 @@ async function noSidewaysScroll(page, where) {
     check(await link.getAttribute('rel') === 'noopener noreferrer', 'link rel: ' + await link.getAttribute('rel'));
     check(await link.isVisible(), 'the link is not visible');
 
-    if (hasAck) {
     // Acknowledge from the page: the form, then the ack on the page and in /v1/alerts.
-      await page.locator('#ack-author').fill('alice');
-      await page.locator('#ack-comment').fill('disk ordered, https://tickets.example.edu/42');
-      await page.locator('#ack-expire').selectOption('4h');
-      await page.screenshot({path: path.join(shots, 'phone-ack-form.png')});
-      await page.locator('#ack-submit').click();
-      await page.locator('#ack-result', {hasText: 'Acknowledged.'}).waitFor();
-      check(/Acknowledged by alice/.test(await page.locator('#ackbox').innerText()), 'the detail view lacks the ack');
-      check(await page.locator('#ackbox a[href="https://tickets.example.edu/42"]').count() === 1, 'the comment\'s link');
-      let a = await findAlert('web2', 'disk');
-      check(a.ack && a.ack.author === 'alice' && a.ack.comment === 'disk ordered, https://tickets.example.edu/42' &&
-        a.ack.expires, '/v1/alerts: ' + JSON.stringify(a.ack));
-      await page.screenshot({path: path.join(shots, 'phone-detail.png')});
-      await page.locator('#close').click();
-      const acked = page.locator('section.ackgroup');
-      await acked.waitFor();
-      check(/alice/.test(await acked.locator('.ackmark').textContent()), 'no author by the acked row');
-      check(!(await hostNames(page)).includes('web2'), 'the acked alert is still among the others');
-      const op = await acked.locator('.comp').evaluate((e) => getComputedStyle(e).opacity);
-      check(Number(op) < 1, 'the acked row is not dimmed');
-      check(await page.title() === '(2) sev2 · injector', 'title after the ack: ' + await page.title());
-      check(/1 acknowledged/.test(await statusText(page)), 'status: ' + await statusText(page));
+    await page.locator('#ack-author').fill('alice');
+    await page.locator('#ack-comment').fill('disk ordered, https://tickets.example.edu/42');
+    await page.locator('#ack-expire').selectOption('4h');
+    await page.screenshot({path: path.join(shots, 'phone-ack-form.png')});
+    await page.locator('#ack-submit').click();
+    await page.locator('#ack-result', {hasText: 'Acknowledged.'}).waitFor();
+    check(/Acknowledged by alice/.test(await page.locator('#ackbox').innerText()), 'the detail view lacks the ack');
+    check(await page.locator('#ackbox a[href="https://tickets.example.edu/42"]').count() === 1, 'the comment\'s link');
+    let a = await findAlert('web2', 'disk');
+    check(a.ack && a.ack.author === 'alice' && a.ack.comment === 'disk ordered, https://tickets.example.edu/42' &&
+      a.ack.expires, '/v1/alerts: ' + JSON.stringify(a.ack));
+    await page.screenshot({path: path.join(shots, 'phone-detail.png')});
+    await page.locator('#close').click();
+    const acked = page.locator('section.ackgroup');
+    await acked.waitFor();
+    check(/alice/.test(await acked.locator('.ackmark').textContent()), 'no author by the acked row');
+    check(!(await hostNames(page)).includes('web2'), 'the acked alert is still among the others');
+    const op = await acked.locator('.comp').evaluate((e) => getComputedStyle(e).opacity);
+    check(Number(op) < 1, 'the acked row is not dimmed');
+    check(await page.title() === '(2) sev2 · injector', 'title after the ack: ' + await page.title());
+    check(/1 acknowledged/.test(await statusText(page)), 'status: ' + await statusText(page));
 
-      // Take it back, then acknowledge again: the author is remembered.
-      await acked.locator('button.alert').click();
-      await page.locator('#unack').click();
-      await page.locator('#ack-result', {hasText: 'Taken back.'}).waitFor();
-      a = await findAlert('web2', 'disk');
-      check(!a.ack, 'still acked in /v1/alerts: ' + JSON.stringify(a));
-      check(await page.locator('#ackform').isVisible(), 'no form after taking it back');
-      check(await page.locator('#ack-author').inputValue() === 'alice', 'the author was not remembered');
-      await page.locator('#ack-comment').fill('on it');
-      await page.locator('#ack-submit').click();
-      await page.locator('#ack-result', {hasText: 'Acknowledged.'}).waitFor();
-      a = await findAlert('web2', 'disk');
-      check(a.ack && a.ack.author === 'alice' && !a.ack.expires, 'second ack: ' + JSON.stringify(a.ack));
-      await page.locator('#close').click();
-    } else {
-      await page.screenshot({path: path.join(shots, 'phone-detail.png')});
-      await page.locator('#close').click();
-    }
+    // Take it back, then acknowledge again: the author is remembered.
+    await acked.locator('button.alert').click();
+    await page.locator('#unack').click();
+    await page.locator('#ack-result', {hasText: 'Taken back.'}).waitFor();
+    a = await findAlert('web2', 'disk');
+    check(!a.ack, 'still acked in /v1/alerts: ' + JSON.stringify(a));
+    check(await page.locator('#ackform').isVisible(), 'no form after taking it back');
+    check(await page.locator('#ack-author').inputValue() === 'alice', 'the author was not remembered');
+    await page.locator('#ack-comment').fill('on it');
+    await page.locator('#ack-submit').click();
+    await page.locator('#ack-result', {hasText: 'Acknowledged.'}).waitFor();
+    a = await findAlert('web2', 'disk');
+    check(a.ack && a.ack.author === 'alice' && !a.ack.expires, 'second ack: ' + JSON.stringify(a.ack));
+    await page.locator('#close').click();
 
     // A faster auto-refresh (the interval menu): a Del sent now leaves without a tap.
     await page.locator('#every').selectOption('5');
@@ -315,52 +300,50 @@ async function noSidewaysScroll(page, where) {
     await waitFor('web1/cpu to leave the page by itself', async () =>
       !(await page.locator('main .comp').allTextContents()).includes('cpu'), 12000);
 
+    // Health: a burst and a refused datagram, seen in the charts of /v1/history.
+    execFileSync(process.env.INJECTOR_BURST, ['--target', process.env.TARGET, '--count', '3000',
+      '--hosts', '1', '--no-stats']);
+    execFileSync(process.env.INJECTOR_SEND, ['--raw', '--target', process.env.TARGET], {input: 'not xml\n'});
+    await waitFor('a history point with the burst and the refusal', async () => {
+      const h = await get('v1/history');
+      return Math.max(...h.series.datagrams) > 0 && Math.max(...h.series.refused) > 0;
+    }, 15000);
+    await page.locator('#every').selectOption('30');
+    await page.locator('#refresh').click();
+    await page.locator('#health-line', {hasText: 'dropped, refused or lost'}).waitFor();
+    check(await page.locator('#health-title').textContent() === 'Collector health, last 6 min',
+      'the charts\' span at a 1 s step: ' + await page.locator('#health-title').textContent());
+    check(!(await page.locator('#health').evaluate((d) => d.open)), 'health open on a phone by default');
+    await page.locator('#health summary').click();
     const charts = page.locator('#charts figure.chart');
-    if (hasHistory) {
-      // Health: a burst and a refused datagram, seen in the charts of /v1/history.
-      execFileSync(process.env.INJECTOR_BURST, ['--target', process.env.TARGET, '--count', '3000',
-        '--hosts', '1', '--no-stats']);
-      execFileSync(process.env.INJECTOR_SEND, ['--raw', '--target', process.env.TARGET], {input: 'not xml\n'});
-      await waitFor('a history point with the burst and the refusal', async () => {
-        const h = await get('v1/history');
-        return Math.max(...h.series.datagrams) > 0 && Math.max(...h.series.refused) > 0;
-      }, 15000);
-      await page.locator('#every').selectOption('30');
-      await page.locator('#refresh').click();
-      await page.locator('#health-line', {hasText: 'dropped, refused or lost'}).waitFor();
-      check(await page.locator('#health-title').textContent() === 'Collector health, last 6 min',
-        'the charts\' span at a 1 s step: ' + await page.locator('#health-title').textContent());
-      check(!(await page.locator('#health').evaluate((d) => d.open)), 'health open on a phone by default');
-      await page.locator('#health summary').click();
-      await charts.first().waitFor();
-      check(await charts.count() === 4, 'charts: ' + await charts.count());
-      for (const c of await charts.all()) {
-        check(await c.locator('svg path.line').count() >= 1, 'a chart without a line');
-        check(await c.locator('svg text').count() >= 3, 'a chart without its labels');
-        check(await c.locator('.keys li').count() >= 1, 'a chart without a legend');
-      }
-      const dg = charts.filter({hasText: 'Datagrams received'});
-      const maxLabel = await dg.locator('svg text').first().textContent();
-      check(/^max [\d.]+k?\/s$/.test(maxLabel), 'datagrams max label: ' + maxLabel);
-      // The burst: drawn from the baseline up to the top line (the chart's max).
-      const span = await dg.locator('svg').evaluate((g) => {
-        const area = g.querySelector('path.area').getBBox();
-        const y = (sel) => Number(g.querySelector(sel).getAttribute('y1'));
-        return {area: area.height, axis: y('line.axis') - y('line.grid')};
-      });
-      check(span.area >= span.axis - 1, 'the burst does not reach the top: ' + JSON.stringify(span));
-      const loss = charts.filter({hasText: 'Dropped, refused, lost'});
-      check(await loss.locator('circle.dot').count() >= 1, 'the refused datagram has no mark');
-      check(/refused \d+ in all/.test(await loss.locator('.keys').innerText()), 'loss legend: ' +
-        await loss.locator('.keys').innerText());
-      const hl = await page.locator('#health-line').textContent();
-      check(/\d+ dropped, refused or lost/.test(hl), 'health line: ' + hl);
-      // 3,000 datagrams within at most three 1 s steps: at least 1,000/s at the peak.
-      const pk = /peak ([\d.]+)(k?) datagrams\/s/.exec(hl);
-      check(pk && Number(pk[1]) * (pk[2] ? 1000 : 1) >= 1000, 'the burst\'s peak: ' + hl);
-      await noSidewaysScroll(page, 'on a phone with the charts');
-
+    await charts.first().waitFor();
+    check(await charts.count() === 4, 'charts: ' + await charts.count());
+    for (const c of await charts.all()) {
+      check(await c.locator('svg path.line').count() >= 1, 'a chart without a line');
+      check(await c.locator('svg text').count() >= 3, 'a chart without its labels');
+      check(await c.locator('.keys li').count() >= 1, 'a chart without a legend');
     }
+    const dg = charts.filter({hasText: 'Datagrams received'});
+    const maxLabel = await dg.locator('svg text').first().textContent();
+    check(/^max [\d.]+k?\/s$/.test(maxLabel), 'datagrams max label: ' + maxLabel);
+    // The burst: drawn from the baseline up to the top line (the chart's max).
+    const span = await dg.locator('svg').evaluate((g) => {
+      const area = g.querySelector('path.area').getBBox();
+      const y = (sel) => Number(g.querySelector(sel).getAttribute('y1'));
+      return {area: area.height, axis: y('line.axis') - y('line.grid')};
+    });
+    check(span.area >= span.axis - 1, 'the burst does not reach the top: ' + JSON.stringify(span));
+    const loss = charts.filter({hasText: 'Dropped, refused, lost'});
+    check(await loss.locator('circle.dot').count() >= 1, 'the refused datagram has no mark');
+    check(/refused \d+ in all/.test(await loss.locator('.keys').innerText()), 'loss legend: ' +
+      await loss.locator('.keys').innerText());
+    const hl = await page.locator('#health-line').textContent();
+    check(/\d+ dropped, refused or lost/.test(hl), 'health line: ' + hl);
+    // 3,000 datagrams within at most three 1 s steps: at least 1,000/s at the peak.
+    const pk = /peak ([\d.]+)(k?) datagrams\/s/.exec(hl);
+    check(pk && Number(pk[1]) * (pk[2] ? 1000 : 1) >= 1000, 'the burst\'s peak: ' + hl);
+    await noSidewaysScroll(page, 'on a phone with the charts');
+
 
     await page.screenshot({path: path.join(shots, 'phone-light.png'), fullPage: true});
     await page.emulateMedia({colorScheme: 'dark'});
@@ -370,43 +353,36 @@ async function noSidewaysScroll(page, where) {
 
     // At a desk: the charts side by side, the page as wide as the window.
     await page.setViewportSize({width: 1280, height: 800});
-    if (hasHistory) {
     await waitFor('the charts to be redrawn two a row', async () => {
-        const b = await charts.evaluateAll((fs) => fs.map((f) => f.getBoundingClientRect().top));
-        return b.length === 4 && b[0] === b[1];
-      });
-    }
+      const b = await charts.evaluateAll((fs) => fs.map((f) => f.getBoundingClientRect().top));
+      return b.length === 4 && b[0] === b[1];
+    });
     await noSidewaysScroll(page, 'at 1280x800');
     check(await page.locator('main .age').first().isVisible(), 'age hidden at a desk');
     await page.screenshot({path: path.join(shots, 'desktop.png'), fullPage: true});
 
-    if (hasAck) {
     // A collector without a token file refuses acks, and the page says the collector's words.
-      const page2 = await context.newPage();
-      watch(page2);
-      await page2.setViewportSize({width: 390, height: 844});
-      await page2.goto(url2);
-      await page2.locator('#clock', {hasText: 'Updated'}).waitFor();
-      await page2.locator('main button.alert').first().click();
-      await page2.locator('#ack-author').fill('bob');
-      await page2.locator('#ack-comment').fill('looking');
-      httpErrorsExpected = 1;
-      await page2.locator('#ack-submit').click();
-      await page2.locator('#ack-result.error').waitFor();
-      const refusal = await page2.locator('#ack-result').textContent();
-      check(/acknowledgements need a token: start injectord with --http-token-file/.test(refusal),
-        'the refusal does not say why: ' + refusal);
-      httpErrorsExpected = 0;
-      await page2.close();
-
-    }
+    const page2 = await context.newPage();
+    watch(page2);
+    await page2.setViewportSize({width: 390, height: 844});
+    await page2.goto(url2);
+    await page2.locator('#clock', {hasText: 'Updated'}).waitFor();
+    await page2.locator('main button.alert').first().click();
+    await page2.locator('#ack-author').fill('bob');
+    await page2.locator('#ack-comment').fill('looking');
+    httpErrorsExpected = 1;
+    await page2.locator('#ack-submit').click();
+    await page2.locator('#ack-result.error').waitFor();
+    const refusal = await page2.locator('#ack-result').textContent();
+    check(/acknowledgements need a token: start injectord with --http-token-file/.test(refusal),
+      'the refusal does not say why: ' + refusal);
+    httpErrorsExpected = 0;
+    await page2.close();
 
     check(problems.length === 0, problems.join('; '));
     console.log('dashboard: token, summary and legend, exact and N-or-worse filters, title count, ' +
-      'countdown and auto-refresh, flat view, links, ' +
-      (hasAck ? 'ack and take back, refusal without a token, ' : '(ack SKIPPED) ') +
-      (hasHistory ? 'health charts, ' : '(charts SKIPPED) ') +
-      'badge contrast light and dark; screenshots in ' + shots);
+      'countdown and auto-refresh, flat view, links, ack and take back, refusal without a token, ' +
+      'health charts, badge contrast light and dark; screenshots in ' + shots);
   } catch (e) {
     await page.screenshot({path: path.join(shots, 'failed.png'), fullPage: true}).catch(() => {});
     console.error('FAIL: ' + e.message + (problems.length ? ' (also: ' + problems.join('; ') + ')' : ''));
