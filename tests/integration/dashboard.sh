@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # dashboard.sh CASE - the dashboard page at / : served with its safety headers (curl), and
-# used in headless chromium as a person on a phone would (tests/browser/dashboard.test.js).
+# used in headless chromium as a person on call would, on a phone and at a desk
+# (tests/browser/dashboard.test.js; screenshots kept in BUILD_DIR/dashboard-screenshots/).
 source "$(dirname "$0")/lib.sh"
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 
-# The alerts both cases look at; one host name and one component are markup.
+# The alerts the browser looks at: severities 1, 2, 2, 3, 5 and 10 (the filter "sev1" must not
+# show the 10); one host name and one component are markup; web2's details hold a link.
 send_alerts() {
     send d --host web1 --component disk --severity 2 "disk 95% full"
     send d --host web1 --component cpu --severity 5 "load 12"
+    send d --host web3 --component memory --severity 2 "swapping"
     send d --host web2 --component disk --severity 1 --contact ops@example.edu \
         --autoclear true --extra Rack=b7 --longmsg "line one
-line two" "node down"
+runbook: https://wiki.example.edu/disk?x=1&y=2. line two" "node down"
     send d --host '<script>alert(1)</script>' --component '<img src=x onerror=alert(2)>' \
         --severity 3 '<b>bold</b> & "quoted"'
-    wait_for 10 _count_is 4 || fail "the collector does not hold the 4 alerts"
+    send d --host db1 --component backup --severity 10 "backup late"
+    wait_for 10 _count_is 6 || fail "the collector does not hold the 6 alerts"
 }
 
 _count_is() {
-    [ "$(api d /v1/alerts | jq .count)" -eq "$1" ]
+    [ "$(curl -sS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_d/v1/alerts" |
+        jq .count)" -eq "$1" ]
 }
 
 # Served from the binary, with headers that keep anything from running or loading but the
@@ -62,15 +67,28 @@ case_in_headless_chromium() {
         (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error) >"$WORK/npm.log" 2>&1 ||
             skip "npm ci of playwright-core failed (no npm registry?): $(tail -n 3 "$WORK/npm.log")"
     fi
-    start_injectord d --listen 127.0.0.1:0
+    # d: with a token, as acknowledgements need; n: without one, whose refusal the page shows.
+    TOKEN=s3cret-token
+    echo "$TOKEN" >"$WORK/token"
+    # A 1 s history step: the burst is in a point of /v1/history within a second, not ten.
+    start_injectord d --listen 127.0.0.1:0 --http-token-file "$WORK/token" --history-step 1
+    start_injectord n --listen 127.0.0.1:0
+    send n --host lonely --component disk --severity 4 "an alert to try to acknowledge"
     send_alerts
-    rm -f "$BUILD_DIR/dashboard.png"
+    local shots="$BUILD_DIR/dashboard-screenshots"
+    rm -rf "$shots"
+    mkdir -p "$shots"
     BROWSER_DIR="$browser_dir" CHROMIUM="$chromium" DASHBOARD_URL="http://127.0.0.1:$HTTP_d/" \
-        TARGET="127.0.0.1:$PORT_d" SCREENSHOT="$BUILD_DIR/dashboard.png" \
-        PROFILE_DIR="$WORK/profile" timeout 120 node "$SRC/tests/browser/dashboard.test.js" ||
-        fail "the dashboard test failed (screenshot: $BUILD_DIR/dashboard.png)"
-    [ -s "$BUILD_DIR/dashboard.png" ] || fail "no screenshot"
+        TOKEN="$TOKEN" NOTOKEN_URL="http://127.0.0.1:$HTTP_n/" TARGET="127.0.0.1:$PORT_d" \
+        SHOTS="$shots" PROFILE_DIR="$WORK/profile" timeout 180 \
+        node "$SRC/tests/browser/dashboard.test.js" ||
+        fail "the dashboard test failed (screenshots: $shots)"
+    local f
+    for f in phone-light phone-dark desktop phone-detail; do
+        [ -s "$shots/$f.png" ] || fail "no screenshot $f.png"
+    done
     stop_injectord d
+    stop_injectord n
 }
 
 "case_$1"
