@@ -200,7 +200,8 @@ struct config_urls { /* URLS: the nodes of one cluster; n == 0 when off */
     X(http_token_file, PATH, "http-token-file", "http", "token_file", "PATH", "",                  \
       (.shown = "off", .file = CONFIG_FILE_SECRET), REREAD(http_token),                            \
       "require 'Authorization: Bearer <token>' (the file's first line) for the HTTP API, "         \
-      "/healthz excepted; read again at every reload")                                             \
+      "/healthz excepted; acknowledgements (POST /v1/ack, /v1/unack) need it; read again at "      \
+      "every reload")                                                                              \
     X(http_token_metrics, BOOL, "http-token-metrics", "http", "token_metrics", "BOOL", "false",    \
       (), LIVE(http_token), "the token guards /metrics too")                                       \
     X(history_step_ms, DURATION, "history-step", "http", "history_step", "SECONDS", "10",          \
