@@ -76,6 +76,29 @@ static void test_text_table_control_characters_are_question_marks(void **st)
     assert_int_equal(cols, 15);
 }
 
+/* U+009B is CSI in one character (bytes 0xC2 0x9B): "\u009b2J" clears a terminal as
+ * "\033[2J" does. Every C1 control (U+0080-U+009F) is one '?', a column as counted; the
+ * characters around them (U+00A0, "é": 0xC2/0xC3 leads too) are printed. */
+#define CSI "\xc2\x9b" /* U+009B: C does not take \u for a control character */
+#define C1S                                                                                        \
+    "a" CSI "2Jb\xc2\x80"                                                                          \
+    "c\xc2\x9f"                                                                                    \
+    "d" /* with U+0080 and U+009F */
+
+static void test_text_table_c1_control_characters_are_question_marks(void **st)
+{
+    char b[64];
+    size_t cols;
+    (void)st;
+    assert_string_equal(put(C1S, 40, &cols, b, sizeof(b)), "a?2Jb?c?d");
+    assert_int_equal(cols, 9);
+    assert_int_equal(text_table_cols(C1S), 9);
+    assert_string_equal(put("\u00a0caf\u00e9", 40, &cols, b, sizeof(b)), "\u00a0caf\u00e9");
+    /* cut after one: the control still one '?', never half of it */
+    assert_string_equal(put(CSI CSI CSI, 2, &cols, b, sizeof(b)), "?\u2026");
+    assert_int_equal(cols, 2);
+}
+
 static void test_text_table_cell_pads_to_its_width_and_a_gap(void **st)
 {
     char *out = NULL;
@@ -113,6 +136,7 @@ int main(void)
         cmocka_unit_test(test_text_table_long_text_is_cut_with_an_ellipsis),
         cmocka_unit_test(test_text_table_utf8_counts_columns_and_is_cut_whole),
         cmocka_unit_test(test_text_table_control_characters_are_question_marks),
+        cmocka_unit_test(test_text_table_c1_control_characters_are_question_marks),
         cmocka_unit_test(test_text_table_cell_pads_to_its_width_and_a_gap),
         cmocka_unit_test(test_text_table_age_rounds_down_to_one_unit),
     };

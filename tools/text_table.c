@@ -24,6 +24,13 @@ size_t text_table_put(FILE *f, const char *s, size_t width)
         unsigned char c = (unsigned char)*s;
         if ((c & 0xC0) != 0x80 && n++ == limit)
             break;
+        /* C1 controls (U+0080-U+009F, 0xC2 0x80-0x9F) too: a terminal takes U+009B as CSI,
+         * an escape sequence without the ESC. One '?' for the two bytes: one column. */
+        if (c == 0xC2 && ((unsigned char)s[1] & 0xE0) == 0x80) {
+            fputc('?', f);
+            s++;
+            continue;
+        }
         fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
     }
     if (cut)
