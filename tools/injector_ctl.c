@@ -136,14 +136,32 @@ static void usage(FILE *f)
 
 /* ---- arguments ------------------------------------------------------------------------ */
 
+/* "injector-ctl: MESSAGE" on stderr. A message may quote the network (the collector's
+ * error, a URL): cleaned as every output is (text_table_put). */
+static void vsay(const char *fmt, va_list ap)
+{
+    char msg[16384]; /* room for an 8 KiB URL and what is said about it */
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    fputs("injector-ctl: ", stderr);
+    text_table_put(stderr, msg, SIZE_MAX);
+    fputc('\n', stderr);
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(fmt, ap);
+    va_end(ap);
+}
+
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("injector-ctl: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs("\n", stderr);
+    vsay(fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -381,22 +399,33 @@ static int request(const struct args *a, const char *method, const char *path, c
     char url[8192], err[2048];
     int status;
     if (snprintf(url, sizeof(url), "%s%s", a->collector, path) >= (int)sizeof(url)) {
-        fprintf(stderr, "injector-ctl: %s: the request is too long\n", what);
+        say("%s: the request is too long", what);
         return -1;
     }
     if (http_get_request(method, url, a->token, body, &status, out, err, sizeof(err)) != 0) {
-        fprintf(stderr, "injector-ctl: %s: %s\n", what, err);
+        say("%s: %s", what, err);
         return -1;
     }
     if (status == 200)
         return 0;
     const char *why = json_string_value(json_object_get(*out, "error"));
-    fprintf(stderr, "injector-ctl: %s: the collector answered %d: %s%s\n", what, status,
-            why ? why : "(no message)",
-            status == 401 && a->token == NULL ? " (a token is needed: --http-token-file)" : "");
+    say("%s: the collector answered %d: %s%s", what, status, why ? why : "(no message)",
+        status == 401 && a->token == NULL ? " (a token is needed: --http-token-file)" : "");
     json_decref(*out);
     *out = NULL;
     return -1;
+}
+
+/* One JSON document and a newline on stdout, its strings made safe for a terminal
+ * (text_table_json). Returns 0, or -1 said on stderr. */
+static int print_json(const json_t *doc, size_t flags)
+{
+    if (text_table_json(stdout, doc, flags) != 0) {
+        say("out of memory");
+        return -1;
+    }
+    fputc('\n', stdout);
+    return 0;
 }
 
 /* ---- alerts --------------------------------------------------------------------------- */
@@ -475,7 +504,7 @@ static void print_table(json_t **items, size_t n, int64_t now_ms)
 {
     struct row *rows = calloc(n + 1, sizeof(*rows));
     if (rows == NULL) {
-        fprintf(stderr, "injector-ctl: out of memory\n");
+        say("out of memory");
         return;
     }
     size_t w_sev = 3, w_host = 4, w_comp = 9, w_age = 3, w_ack = 3;
@@ -556,7 +585,7 @@ static int cmd_alerts(const struct args *a)
     int rc = 1;
     FILE *q = open_memstream(&query, &query_len);
     if (q == NULL) {
-        fprintf(stderr, "injector-ctl: out of memory\n");
+        say("out of memory");
         return 1;
     }
     /* The filters the collector has, so it sends less; all of them are applied here too. */
@@ -572,7 +601,7 @@ static int cmd_alerts(const struct args *a)
     if (a->acked >= 0)
         fprintf(q, "&acked=%s", a->acked ? "true" : "false");
     if (fclose(q) != 0 || query == NULL) {
-        fprintf(stderr, "injector-ctl: out of memory\n");
+        say("out of memory");
         goto out;
     }
     /* "/v1/alerts?&host=x" -> "/v1/alerts?host=x"; no filter: "/v1/alerts" */
@@ -585,7 +614,7 @@ static int cmd_alerts(const struct args *a)
         goto out;
     json_t *items = json_object_get(doc, "alerts");
     if (!json_is_array(items)) {
-        fprintf(stderr, "injector-ctl: alerts: the collector's answer has no alerts array\n");
+        say("alerts: the collector's answer has no alerts array");
         goto out;
     }
     int64_t now_ms = wall_ms();
@@ -593,7 +622,7 @@ static int cmd_alerts(const struct args *a)
     json_t *item;
     kept = malloc((json_array_size(items) + 1) * sizeof(*kept));
     if (kept == NULL) {
-        fprintf(stderr, "injector-ctl: out of memory\n");
+        say("out of memory");
         goto out;
     }
     json_array_foreach(items, i, item)
@@ -605,17 +634,17 @@ static int cmd_alerts(const struct args *a)
     if (a->output == OUT_TABLE) {
         print_table(kept, n, now_ms);
     } else if (a->output == OUT_LINES) {
-        for (i = 0; i < n; i++) {
-            json_dumpf(kept[i], stdout, JSON_COMPACT);
-            fputc('\n', stdout);
-        }
+        for (i = 0; i < n; i++)
+            if (print_json(kept[i], JSON_COMPACT) != 0)
+                goto out;
     } else {
         json_t *arr = json_array();
-        for (i = 0; i < n; i++)
+        for (i = 0; arr != NULL && i < n; i++)
             json_array_append(arr, kept[i]);
-        json_dumpf(arr, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
+        int printed = arr != NULL ? print_json(arr, JSON_INDENT(2)) : (say("out of memory"), -1);
         json_decref(arr);
+        if (printed != 0)
+            goto out;
     }
     rc = 0;
 out:
@@ -639,7 +668,7 @@ static int cmd_ack(const struct args *a)
         (ack && json_object_set_new(body, "comment", json_string(a->comment)) != 0) ||
         (a->expire != NULL && json_object_set_new(body, "expire", json_string(a->expire)) != 0)) {
         /* json_string refuses what is not UTF-8 */
-        fprintf(stderr, "injector-ctl: %s: the names, author and comment must be UTF-8\n", what);
+        say("%s: the names, author and comment must be UTF-8", what);
         json_decref(body);
         return 1;
     }
@@ -648,20 +677,28 @@ static int cmd_ack(const struct args *a)
     if (rc != 0)
         return 1;
     if (a->output == OUT_JSON) {
-        json_dumpf(answer, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
+        rc = print_json(answer, JSON_INDENT(2)) != 0;
     } else {
-        json_t *v = json_object_get(answer, "version");
+        /* "ack web12 disk: version 7, until ...": the collector's words cleaned, as every
+         * string printed (and the names, which may be anything the shell passed) */
         json_t *by = json_object_get(json_object_get(answer, "alert"), "ack");
-        printf("%s %s %s: version %" JSON_INTEGER_FORMAT,
-               json_string_value(json_object_get(answer, "outcome")) ?: "done", a->host,
-               a->component, json_integer_value(v));
-        if (by != NULL && json_string_value(json_object_get(by, "expires")) != NULL)
-            printf(", until %s", json_string_value(json_object_get(by, "expires")));
+        const char *until = json_string_value(json_object_get(by, "expires"));
+        text_table_put(stdout, json_string_value(json_object_get(answer, "outcome")) ?: "done",
+                       SIZE_MAX);
+        fputc(' ', stdout);
+        text_table_put(stdout, a->host, SIZE_MAX);
+        fputc(' ', stdout);
+        text_table_put(stdout, a->component, SIZE_MAX);
+        printf(": version %" JSON_INTEGER_FORMAT,
+               json_integer_value(json_object_get(answer, "version")));
+        if (until != NULL) {
+            fputs(", until ", stdout);
+            text_table_put(stdout, until, SIZE_MAX);
+        }
         fputc('\n', stdout);
     }
     json_decref(answer);
-    return 0;
+    return rc;
 }
 
 /* ---- stats ---------------------------------------------------------------------------- */
@@ -716,9 +753,9 @@ static int cmd_stats(const struct args *a)
     json_t *doc = NULL;
     if (request(a, "GET", "/v1/stats", NULL, "stats", &doc) != 0)
         return 1;
+    int rc = 0;
     if (a->output == OUT_JSON) {
-        json_dumpf(doc, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
+        rc = print_json(doc, JSON_INDENT(2)) != 0;
     } else {
         char name[1024] = "";
         size_t width = 0;
@@ -726,7 +763,7 @@ static int cmd_stats(const struct args *a)
         stats_lines(doc, name, 0, sizeof(name), true, &width);
     }
     json_decref(doc);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -741,8 +778,7 @@ int main(int argc, char **argv)
          * cannot be read is a failure at run time, as there */
         int rc = secret_read_file(a.token_file, &a.token);
         if (rc != 0) {
-            fprintf(stderr, "injector-ctl: --http-token-file %s: %s\n", a.token_file,
-                    rc == -ENODATA ? "empty" : strerror(-rc));
+            say("--http-token-file %s: %s", a.token_file, rc == -ENODATA ? "empty" : strerror(-rc));
             goto out;
         }
     }
@@ -761,7 +797,7 @@ int main(int argc, char **argv)
         break;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "injector-ctl: writing the output: %s\n", strerror(errno));
+        say("writing the output: %s", strerror(errno));
         status = 1;
     }
 out:
