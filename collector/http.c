@@ -571,8 +571,8 @@ static bool authorized(struct http *h, struct MHD_Connection *conn, const char *
 /* A request body is read into this, across calls of on_request (its con_cls); past the cap
  * the rest is read and thrown away, and the answer is a 413. */
 #define HTTP_BODY_MAX 8192
-/* The longest expiry an ack may have. */
-#define HTTP_ACK_EXPIRE_MAX_MS (366LL * 24 * 3600 * 1000)
+/* The longest expiry an ack may have: declared in parsers/alert.h, injector-ctl checks it. */
+#define HTTP_ACK_EXPIRE_MAX_MS ALERT_ACK_EXPIRE_MAX_MS
 
 struct http_body {
     size_t len;

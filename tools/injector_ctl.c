@@ -91,7 +91,8 @@ static void usage(FILE *f)
             "  alerts [FILTER]... [-o table|json|lines]\n"
             "                        the active alerts, most severe (lowest number) first;\n"
             "                        every filter given must hold:\n"
-            "    --host GLOB         the host matches GLOB (shell wildcards: * ? [...])\n"
+            "    --host GLOB         the host matches GLOB (shell wildcards: * ? [...]; a name\n"
+            "                        or a glob is 1 to %d bytes)\n"
             "    --component GLOB    the component matches GLOB\n"
             "    --sender GLOB       the address that last set it matches GLOB (10.1.2.3:*)\n"
             "    --severity N|<=N    severity N exactly, or N or worse (1 is the most\n"
@@ -112,8 +113,8 @@ static void usage(FILE *f)
             "                        token: --http-token-file); acknowledging again replaces it\n"
             "    --comment TEXT      why, what is being done (1 to 1024 bytes)\n"
             "    --author NAME       who [$USER]\n"
-            "    --expire DUR        the acknowledgement ends after DUR [when the alert clears\n"
-            "                        or gets worse]\n"
+            "    --expire DUR        the acknowledgement ends after DUR, at most %lldh [when\n"
+            "                        the alert clears or gets worse]\n"
             "  unack HOST COMPONENT [--author NAME] [-o text|json]\n"
             "                        take the acknowledgement back\n"
             "  stats [-o table|json]\n"
@@ -131,7 +132,8 @@ static void usage(FILE *f)
             "Exit status: 0 done; 1 a failure at run time: the collector cannot be reached or\n"
             "refused the request (its message is printed: no such active alert, not\n"
             "acknowledged, a token needed), the token file cannot be read; 2 usage error (a\n"
-            "command, option or value not as this help says).\n");
+            "command, option or value not as this help says).\n",
+            ALERT_KEY_MAX, ALERT_ACK_EXPIRE_MAX_MS / 3600000);
 }
 
 /* ---- arguments ------------------------------------------------------------------------ */
@@ -186,6 +188,20 @@ static bool parse_dur(const char *s, uint64_t *ms)
     return alert_parse_duration(s, ms) == 0;
 }
 
+/* A name or a glob for one (what: "--host", "ack: HOST"): 1 to ALERT_KEY_MAX bytes, the
+ * longest name a collector holds. Said here, as usage: the collector would refuse it at
+ * run time, and a long glob would only make a long URL. */
+static int check_name(const char *what, const char *s, const char *takes)
+{
+    if (s[0] == '\0')
+        return usage_error("%s takes %s, not ''", what, takes);
+    if (strlen(s) > ALERT_KEY_MAX)
+        return usage_error("%s takes at most %d bytes (the longest name a collector holds), "
+                           "not %zu",
+                           what, ALERT_KEY_MAX, strlen(s));
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
@@ -231,12 +247,15 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->token_file = optarg;
             break;
         case OPT_HOST:
-            a->host = optarg;
-            break;
         case OPT_COMPONENT:
-            a->component = optarg;
+            if (check_name(ch == OPT_HOST ? "--host" : "--component", optarg,
+                           "a name or a glob (shell wildcards: * ? [...])") != 0)
+                return -1;
+            *(ch == OPT_HOST ? &a->host : &a->component) = optarg;
             break;
         case OPT_SENDER:
+            if (check_name("--sender", optarg, "an address or a glob (10.1.2.3:*)") != 0)
+                return -1;
             a->sender = optarg;
             break;
         case OPT_SEVERITY: {
@@ -282,6 +301,10 @@ static int parse_args(int argc, char **argv, struct args *a)
             uint64_t ms;
             if (!parse_dur(optarg, &ms))
                 return usage_error("--expire takes %s, not '%s'", duration, optarg);
+            if (ms > (uint64_t)ALERT_ACK_EXPIRE_MAX_MS)
+                return usage_error("--expire takes at most %lldh (%lld days), not '%s'",
+                                   ALERT_ACK_EXPIRE_MAX_MS / 3600000,
+                                   ALERT_ACK_EXPIRE_MAX_MS / 86400000, optarg);
             a->expire = optarg;
             break;
         }
@@ -325,6 +348,13 @@ static int parse_args(int argc, char **argv, struct args *a)
         a->component = argv[optind + 1];
         if (a->host[0] == '\0' || a->component[0] == '\0')
             return usage_error("%s takes HOST COMPONENT, not empty names", name);
+        char what[32];
+        snprintf(what, sizeof(what), "%s: HOST", name);
+        if (check_name(what, a->host, "a name") != 0)
+            return -1;
+        snprintf(what, sizeof(what), "%s: COMPONENT", name);
+        if (check_name(what, a->component, "a name") != 0)
+            return -1;
     }
     /* -o: the formats each command has (commands[].outputs); table, or text for ack and
      * unack, unless asked */
@@ -396,10 +426,11 @@ static void put_server_pattern(FILE *f, const char *key, const char *glob)
 static int request(const struct args *a, const char *method, const char *path, const json_t *body,
                    const char *what, json_t **out)
 {
-    char url[8192], err[2048];
-    int status;
-    if (snprintf(url, sizeof(url), "%s%s", a->collector, path) >= (int)sizeof(url)) {
-        say("%s: the request is too long", what);
+    char url[8192], err[sizeof(url) + 1024]; /* err may quote the URL whole */
+    int status, n = snprintf(url, sizeof(url), "%s%s", a->collector, path);
+    if (n >= (int)sizeof(url)) {
+        say("%s: the URL is too long (%d bytes, at most %zu): a shorter --collector URL", what, n,
+            sizeof(url) - 1);
         return -1;
     }
     if (http_get_request(method, url, a->token, body, &status, out, err, sizeof(err)) != 0) {

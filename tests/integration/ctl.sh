@@ -187,6 +187,30 @@ case_network_text_is_shown_not_obeyed() {
     stop_injectord d
 }
 
+# Names of the longest a collector holds (255 bytes), not ASCII (each byte three in the
+# query, percent-encoded), and a long token (700 bytes): a request head over 2 KiB goes
+# whole (it was built in a 2048-byte buffer, and failed: "request failed").
+case_long_names_are_asked_whole() {
+    head -c 525 /dev/urandom | base64 -w0 >"$WORK/token" # 700 bytes
+    start_injectord d --listen 127.0.0.1:0 --http-token-file "$WORK/token"
+    local name
+    name="$(printf '\303\251%.0s' {1..127})x" # 255 bytes: 127 times é, and x
+    send d --host "$name" --component "$name" --severity 2 "long names"
+    send d --host other --component "$name" --severity 2 "a short host"
+    wait_for 10 sh -c "[ \"\$(curl -s -H \"Authorization: Bearer \$(cat '$WORK/token')\" http://127.0.0.1:$HTTP_d/v1/alerts | jq .count)\" = 2 ]" ||
+        fail "the collector does not hold the two alerts"
+    ctl d --http-token-file "$WORK/token" alerts --host "$name" --component "$name" \
+        --sender '127.0.0.1:*' -o lines >"$WORK/exact" 2>"$WORK/err" ||
+        fail "exact names: exit $?, said: $(cat "$WORK/err")"
+    [ "$(jq -r .msg "$WORK/exact")" = "long names" ] || fail "exact names: $(cat "$WORK/exact")"
+    # Globs of 255 bytes: a literal start of 254 bytes sent as a prefix, the rest matched here.
+    local glob="${name%x}*"
+    ctl d --http-token-file "$WORK/token" alerts --host "$glob" --component "$glob" -o lines \
+        >"$WORK/glob" 2>"$WORK/err" || fail "globs: exit $?, said: $(cat "$WORK/err")"
+    [ "$(jq -r .msg "$WORK/glob")" = "long names" ] || fail "globs: $(cat "$WORK/glob")"
+    stop_injectord d
+}
+
 # stats: -o table is one "name value" line per counter (nested ones joined with '.'),
 # -o json the collector's document.
 case_stats() {
@@ -356,6 +380,8 @@ case_ack_refusals_exit_1() {
 
 # Usage errors exit 2 and say what was expected, before anything is asked.
 case_usage_errors_say_what_is_expected() {
+    local long
+    long=$(printf 'a%.0s' {1..256})
     local want=(
         "|a command is needed: alerts, ack, unack or stats"
         "list|unknown command 'list': the commands are alerts, ack, unack and stats"
@@ -380,10 +406,32 @@ case_usage_errors_say_what_is_expected() {
         "ack h c --author a --comment x --expire soon|--expire takes a duration"
         "--collector https://c1:8342 stats|--collector takes http://HOST[:PORT] (the collector's HTTP API), not 'https://c1:8342'"
         "--collector http:// stats|--collector takes http://HOST[:PORT]"
+        # What the collector would refuse at run time is a usage error here: its cap on an
+        # acknowledgement's life, its longest name (255 bytes), as a glob or a name.
+        "ack h c --author a --comment x --expire 9000h|--expire takes at most 8784h (366 days), not '9000h'"
+        "ack h c --author a --comment x --expire 31622401|--expire takes at most 8784h"
+        "alerts --host $long|--host takes at most 255 bytes (the longest name a collector holds), not 256"
+        "alerts --component $long|--component takes at most 255 bytes"
+        "alerts --sender $long|--sender takes at most 255 bytes"
+        "ack $long c --author a --comment x|ack: HOST takes at most 255 bytes"
+        "unack h $long|unack: COMPONENT takes at most 255 bytes"
     )
     # Nothing listens on port 9: a usage error that slipped through would exit 1.
     usage_errors_say "$INJECTOR_CTL" --collector http://127.0.0.1:9 -- "${want[@]}"
-    local rc=0
+    local rc=0 opt
+    # An empty filter is a usage error too, not a query the collector refuses (it was exit 1).
+    for opt in --host --component --sender; do
+        rc=0
+        "$INJECTOR_CTL" --collector http://127.0.0.1:9 alerts "$opt" '' 2>"$WORK/err" || rc=$?
+        [ "$rc" -eq 2 ] && grep -qF -- "$opt takes " "$WORK/err" && grep -qF "not ''" "$WORK/err" ||
+            fail "alerts $opt '': exit $rc (want 2), said: $(cat "$WORK/err")"
+    done
+    # At the limits: past the arguments, to the (absent) collector.
+    rc=0
+    "$INJECTOR_CTL" --collector http://127.0.0.1:9 ack h "${long:1}" --author a --comment x \
+        --expire 8784h 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 1 ] || fail "--expire 8784h, a 255-byte name: exit $rc (want 1), said: $(cat "$WORK/err")"
+    rc=0
     env -u USER "$INJECTOR_CTL" --collector http://127.0.0.1:9 ack h c --comment x 2>"$WORK/err" || rc=$?
     [ "$rc" -eq 2 ] && grep -qF 'ack needs --author NAME ($USER is not set)' "$WORK/err" ||
         fail "ack without --author or \$USER: exit $rc, said: $(cat "$WORK/err")"
