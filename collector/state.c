@@ -1016,12 +1016,13 @@ int state_apply_from(struct state *s, const struct alert *in, const char *sender
     return rc != 0 ? rc : set_sender(s, e, sender, rc, out->outcome);
 }
 
-/* Put back an ack read from a snapshot or the journal. One without the severity it was made
- * at (a change line: the alert's severity is the line's) takes the alert's. */
+/* Put back an ack read from a snapshot or the journal. One that does not say the severity it
+ * was made at (a change line: the alert's severity is the line's) takes the alert's; one
+ * made when the alert had none (a snapshot says so) keeps none. */
 static int restore_ack(struct state *s, struct entry *e, const struct change_ack *ack)
 {
     struct change_ack a = *ack;
-    if (!a.has_severity && (e->num_present >> ALERT_SEVERITY & 1u)) {
+    if (!a.has_severity && !a.no_severity && (e->num_present >> ALERT_SEVERITY & 1u)) {
         a.has_severity = true;
         a.severity = e->num[ALERT_SEVERITY];
     }
@@ -1214,6 +1215,7 @@ int state_ack(struct state *s, const char *host, const char *component,
         return -ENOENT;
     struct change_ack a = *ack;
     a.has_severity = (e->num_present >> ALERT_SEVERITY & 1u) != 0;
+    a.no_severity = !a.has_severity;
     a.severity = a.has_severity ? e->num[ALERT_SEVERITY] : 0;
     int rc = ack_set(s, e, &a);
     if (rc != 0)
