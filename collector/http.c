@@ -615,11 +615,36 @@ static bool post_admitted(struct http *h, struct MHD_Connection *conn, const cha
     return true;
 }
 
+/* The control characters a text field of the body may hold. A name or a comment reaches
+ * terminals (injector-consume --format text, injector-ctl, the log) and one line per change:
+ * ESC, CR, BEL and the like would be printed raw. host and component are compared with the
+ * alerts', whatever those hold: not checked. */
+enum body_text {
+    BODY_KEY,   /* anything (UTF-8, no NUL) */
+    BODY_LINE,  /* no C0 control, no DEL, no C1 control (U+0080-U+009F) */
+    BODY_LINES, /* the same, but newline and tab: a person writes lines */
+};
+
+/* Whether s (UTF-8, as jansson checked it) holds a control character rule refuses. In
+ * UTF-8 a C1 control is 0xC2 followed by 0x80-0x9F. */
+static bool body_has_control(const char *s, enum body_text rule)
+{
+    if (rule == BODY_KEY)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p < 0x20 && !(rule == BODY_LINES && (*p == '\n' || *p == '\t')))
+            return true;
+        if (*p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            return true;
+    }
+    return false;
+}
+
 /* A string field of the body: absent (NULL, *ok true unless required), or a string of
- * min..max bytes (jansson has checked it is UTF-8 and has no NUL). On a bad or missing
- * one, r gets the 400 naming it and *ok is false. */
+ * min..max bytes (jansson has checked it is UTF-8 and has no NUL) with no control character
+ * rule refuses. On a bad or missing one, r gets the 400 naming it and *ok is false. */
 static const char *body_string(json_t *o, const char *key, bool required, size_t max,
-                               struct reply *r, bool *ok)
+                               enum body_text rule, struct reply *r, bool *ok)
 {
     char msg[160];
     json_t *v = json_object_get(o, key);
@@ -632,6 +657,9 @@ static const char *body_string(json_t *o, const char *key, bool required, size_t
     } else if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max ||
                strlen(json_string_value(v)) != json_string_length(v)) {
         snprintf(msg, sizeof(msg), "bad value for '%s': a string of 1 to %zu bytes", key, max);
+    } else if (body_has_control(json_string_value(v), rule)) {
+        snprintf(msg, sizeof(msg), "bad value for '%s': control characters are refused%s", key,
+                 rule == BODY_LINES ? " (newline and tab are allowed)" : "");
     } else {
         return json_string_value(v);
     }
@@ -715,11 +743,11 @@ static void post_ack(struct http *h, const char *url, const struct http_body *b,
     }
     bool ok = true;
     struct ingest_ack req = {.unack = unack};
-    req.host = body_string(o, "host", true, ALERT_KEY_MAX, r, &ok);
-    req.component = body_string(o, "component", true, ALERT_KEY_MAX, r, &ok);
-    req.author = body_string(o, "author", !unack, 255, r, &ok);
+    req.host = body_string(o, "host", true, ALERT_KEY_MAX, BODY_KEY, r, &ok);
+    req.component = body_string(o, "component", true, ALERT_KEY_MAX, BODY_KEY, r, &ok);
+    req.author = body_string(o, "author", !unack, 255, BODY_LINE, r, &ok);
     if (!unack)
-        req.comment = body_string(o, "comment", true, 1024, r, &ok);
+        req.comment = body_string(o, "comment", true, 1024, BODY_LINES, r, &ok);
     int64_t now = wall_now_ms(), expire = 0;
     if (!ok || (!unack && !body_expire(o, &expire, r))) {
         json_decref(o);
