@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -640,39 +641,97 @@ static bool body_has_control(const char *s, enum body_text rule)
     return false;
 }
 
-/* A string field of the body: absent (NULL, *ok true unless required), or a string of
- * min..max bytes (jansson has checked it is UTF-8 and has no NUL) with no control character
- * rule refuses. On a bad or missing one, r gets the 400 naming it and *ok is false. */
-static const char *body_string(json_t *o, const char *key, bool required, size_t max,
-                               enum body_text rule, struct reply *r, bool *ok)
+/* Whether a field is part of a path's body. */
+enum body_use { BODY_UNUSED, BODY_OPTIONAL, BODY_REQUIRED };
+
+/* The fields of an ack or unack body: the one list that the unknown-field check, the usage
+ * text and the checks of each value walk. */
+struct body_field {
+    const char *name;
+    enum body_use use[2]; /* [0] /v1/ack, [1] /v1/unack */
+    size_t max;           /* a string of 1..max bytes; 0: not a string (expire: body_expire) */
+    enum body_text text;
+    size_t offset; /* of its const char * in struct ingest_ack */
+};
+
+static const struct body_field body_fields[] = {
+    {"host",
+     {BODY_REQUIRED, BODY_REQUIRED},
+     ALERT_KEY_MAX,
+     BODY_KEY,
+     offsetof(struct ingest_ack, host)},
+    {"component",
+     {BODY_REQUIRED, BODY_REQUIRED},
+     ALERT_KEY_MAX,
+     BODY_KEY,
+     offsetof(struct ingest_ack, component)},
+    {"author", {BODY_REQUIRED, BODY_OPTIONAL}, 255, BODY_LINE, offsetof(struct ingest_ack, author)},
+    {"comment",
+     {BODY_REQUIRED, BODY_UNUSED},
+     1024,
+     BODY_LINES,
+     offsetof(struct ingest_ack, comment)},
+    {"expire", {BODY_OPTIONAL, BODY_UNUSED}, 0, BODY_KEY, 0},
+};
+#define BODY_FIELDS (sizeof(body_fields) / sizeof(body_fields[0]))
+
+/* The body field named key, used by path (0 ack, 1 unack), or NULL. */
+static const struct body_field *body_field_find(const char *key, int path)
 {
-    char msg[160];
-    json_t *v = json_object_get(o, key);
-    if (!*ok)
-        return NULL;
-    if (v == NULL && !required)
-        return NULL;
-    if (v == NULL) {
-        snprintf(msg, sizeof(msg), "missing field '%s'", key);
-    } else if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max ||
-               strlen(json_string_value(v)) != json_string_length(v)) {
-        snprintf(msg, sizeof(msg), "bad value for '%s': a string of 1 to %zu bytes", key, max);
-    } else if (body_has_control(json_string_value(v), rule)) {
-        snprintf(msg, sizeof(msg), "bad value for '%s': control characters are refused%s", key,
-                 rule == BODY_LINES ? " (newline and tab are allowed)" : "");
-    } else {
-        return json_string_value(v);
-    }
-    reply_error(r, 400, msg);
-    *ok = false;
+    for (size_t i = 0; i < BODY_FIELDS; i++)
+        if (strcmp(body_fields[i].name, key) == 0 && body_fields[i].use[path] != BODY_UNUSED)
+            return &body_fields[i];
     return NULL;
 }
 
-/* "expire": a duration as the collector's settings take them ("90", "15m", "4h"), or whole
- * seconds as a number; absent, null or 0: none. Returns false with r filled (400). */
-static bool body_expire(json_t *o, int64_t *ms, struct reply *r)
+/* "/v1/ack takes host, component, ...": the fields path (0 ack, 1 unack) takes, into buf. */
+static const char *body_usage(int path, char *buf, size_t size)
 {
-    json_t *v = json_object_get(o, "expire");
+    size_t n = (size_t)snprintf(buf, size, "%s takes", path == 0 ? "/v1/ack" : "/v1/unack");
+    const char *sep = " ";
+    for (size_t i = 0; i < BODY_FIELDS && n < size; i++) {
+        if (body_fields[i].use[path] == BODY_UNUSED)
+            continue;
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", sep, body_fields[i].name);
+        sep = ", ";
+    }
+    return buf;
+}
+
+/* A string field f of the body: absent (NULL; fine unless required), or a string of 1..max
+ * bytes (jansson has checked it is UTF-8 and has no NUL) with no control character its rule
+ * refuses, stored at f->offset in req. Returns false with r filled (400 naming it). */
+static bool body_string(json_t *o, const struct body_field *f, enum body_use use,
+                        struct ingest_ack *req, struct reply *r)
+{
+    char msg[160];
+    json_t *v = json_object_get(o, f->name);
+    if (v == NULL && use != BODY_REQUIRED)
+        return true;
+    if (v == NULL) {
+        snprintf(msg, sizeof(msg), "missing field '%s'", f->name);
+    } else if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > f->max ||
+               strlen(json_string_value(v)) != json_string_length(v)) {
+        snprintf(msg, sizeof(msg), "bad value for '%s': a string of 1 to %zu bytes", f->name,
+                 f->max);
+    } else if (body_has_control(json_string_value(v), f->text)) {
+        snprintf(msg, sizeof(msg), "bad value for '%s': control characters are refused%s", f->name,
+                 f->text == BODY_LINES ? " (newline and tab are allowed)" : "");
+    } else {
+        *(const char **)((char *)req + f->offset) = json_string_value(v);
+        return true;
+    }
+    reply_error(r, 400, msg);
+    return false;
+}
+
+/* The expiry field f ("expire"): a duration as the collector's settings take them ("90",
+ * "15m", "4h"), or whole seconds as a number; absent, null or 0: none. Returns false with r
+ * filled (400). */
+static bool body_expire(json_t *o, const struct body_field *f, int64_t *ms, struct reply *r)
+{
+    char msg[160];
+    json_t *v = json_object_get(o, f->name);
     uint64_t d = 0;
     *ms = 0;
     if (v == NULL || json_is_null(v))
@@ -684,9 +743,11 @@ static bool body_expire(json_t *o, int64_t *ms, struct reply *r)
              d > (uint64_t)HTTP_ACK_EXPIRE_MAX_MS)
         d = UINT64_MAX;
     if (d == UINT64_MAX) {
-        reply_error(r, 400,
-                    "bad value for 'expire': a duration (\"90\", \"15m\", \"4h\") or whole "
-                    "seconds, at most 8784h");
+        snprintf(msg, sizeof(msg),
+                 "bad value for '%s': a duration (\"90\", \"15m\", \"4h\") or whole seconds, at "
+                 "most 8784h",
+                 f->name);
+        reply_error(r, 400, msg);
         return false;
     }
     *ms = (int64_t)d;
@@ -712,9 +773,8 @@ static int item_cb(const struct alert *a, const struct state_meta *m, void *data
 static void post_ack(struct http *h, const char *url, const struct http_body *b, struct reply *r)
 {
     bool unack = strcmp(url, "/v1/unack") == 0;
-    const char *usage = unack ? "/v1/unack takes host, component, author"
-                              : "/v1/ack takes host, component, author, comment, expire";
-    char msg[700], k[48], hs[48], cs[48];
+    int path = unack ? 1 : 0; /* into body_field.use */
+    char msg[700], k[48], hs[48], cs[48], usage[128];
     json_error_t je;
     if (b->too_large) {
         reply_error(r, 413, "the body is over 8 KiB");
@@ -732,10 +792,9 @@ static void post_ack(struct http *h, const char *url, const struct http_body *b,
     json_t *val;
     json_object_foreach(o, key, val)
     {
-        if (strcmp(key, "host") != 0 && strcmp(key, "component") != 0 &&
-            strcmp(key, "author") != 0 &&
-            (unack || (strcmp(key, "comment") != 0 && strcmp(key, "expire") != 0))) {
-            snprintf(msg, sizeof(msg), "unknown field '%s': %s", shown(key, k, sizeof(k)), usage);
+        if (body_field_find(key, path) == NULL) {
+            snprintf(msg, sizeof(msg), "unknown field '%s': %s", shown(key, k, sizeof(k)),
+                     body_usage(path, usage, sizeof(usage)));
             reply_error(r, 400, msg);
             json_decref(o);
             return;
@@ -743,13 +802,14 @@ static void post_ack(struct http *h, const char *url, const struct http_body *b,
     }
     bool ok = true;
     struct ingest_ack req = {.unack = unack};
-    req.host = body_string(o, "host", true, ALERT_KEY_MAX, BODY_KEY, r, &ok);
-    req.component = body_string(o, "component", true, ALERT_KEY_MAX, BODY_KEY, r, &ok);
-    req.author = body_string(o, "author", !unack, 255, BODY_LINE, r, &ok);
-    if (!unack)
-        req.comment = body_string(o, "comment", true, 1024, BODY_LINES, r, &ok);
     int64_t now = wall_now_ms(), expire = 0;
-    if (!ok || (!unack && !body_expire(o, &expire, r))) {
+    for (size_t i = 0; i < BODY_FIELDS && ok; i++) {
+        const struct body_field *f = &body_fields[i];
+        if (f->use[path] != BODY_UNUSED)
+            ok = f->max != 0 ? body_string(o, f, f->use[path], &req, r)
+                             : body_expire(o, f, &expire, r);
+    }
+    if (!ok) {
         json_decref(o);
         return;
     }

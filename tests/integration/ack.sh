@@ -103,7 +103,9 @@ case_http_answers() {
     expect 400 d /v1/ack '{"host":"web12","component":"disk","author":"","comment":"c"}'
     said "'author'"
     expect 400 d /v1/ack '{"host":"web12","component":"disk","author":"a","comment":"c","expires":"4h"}'
-    said "unknown field 'expires'"
+    said "unknown field 'expires': /v1/ack takes host, component, author, comment, expire"
+    expect 400 d /v1/unack '{"host":"web12","component":"disk","comment":"c"}'
+    said "unknown field 'comment': /v1/unack takes host, component, author"
     expect 400 d /v1/ack '{"host":"web12","component":"disk","author":"a","comment":"c","expire":"4 hours"}'
     said "'expire'"
     expect 400 d /v1/ack '{"host":"web12","component":"disk","author":"a","comment":"c","expire":-5}'
