@@ -774,19 +774,21 @@ static void post_ack(struct http *h, const char *url, const struct http_body *b,
 {
     bool unack = strcmp(url, "/v1/unack") == 0;
     int path = unack ? 1 : 0; /* into body_field.use */
+    /* The 404 and 409 name host and component whole (up to 255 bytes each, UTF-8 in JSON). */
     char msg[700], k[48], hs[48], cs[48], usage[128];
     json_error_t je;
+    json_t *o = NULL;
+    struct change_json out = {0};
     if (b->too_large) {
         reply_error(r, 413, "the body is over 8 KiB");
-        return;
+        goto out;
     }
-    json_t *o = json_loadb(b->buf, b->len, JSON_REJECT_DUPLICATES, &je);
+    o = json_loadb(b->buf, b->len, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(o)) {
         snprintf(msg, sizeof(msg), "the body is not a JSON object: %s",
                  o == NULL ? shown(je.text, k, sizeof(k)) : "another JSON value");
         reply_error(r, 400, msg);
-        json_decref(o);
-        return;
+        goto out;
     }
     const char *key;
     json_t *val;
@@ -796,8 +798,7 @@ static void post_ack(struct http *h, const char *url, const struct http_body *b,
             snprintf(msg, sizeof(msg), "unknown field '%s': %s", shown(key, k, sizeof(k)),
                      body_usage(path, usage, sizeof(usage)));
             reply_error(r, 400, msg);
-            json_decref(o);
-            return;
+            goto out;
         }
     }
     bool ok = true;
@@ -809,47 +810,49 @@ static void post_ack(struct http *h, const char *url, const struct http_body *b,
             ok = f->max != 0 ? body_string(o, f, f->use[path], &req, r)
                              : body_expire(o, f, &expire, r);
     }
-    if (!ok) {
-        json_decref(o);
-        return;
-    }
+    if (!ok)
+        goto out;
     req.expires_ms = expire != 0 ? now + expire : 0;
 
     struct state_result res;
     int rc = ingest_ack(h->cfg.ingest, &req, now, (int64_t)uv_now(h->loop), &res);
-    shown(req.host, hs, sizeof(hs));
-    shown(req.component, cs, sizeof(cs));
     if (rc == -ENOENT) {
-        snprintf(msg, sizeof(msg), "no active alert for host '%s', component '%s'", hs, cs);
+        snprintf(msg, sizeof(msg), "no active alert for host '%s', component '%s'", req.host,
+                 req.component);
         reply_error(r, 404, msg);
-    } else if (rc == -ENODATA) {
-        snprintf(msg, sizeof(msg), "the alert for host '%s', component '%s' is not acknowledged",
-                 hs, cs);
-        reply_error(r, 409, msg);
-    } else if (rc != 0) {
-        reply_error(r, 500, "out of memory");
-    } else {
-        char head[96];
-        struct change_json out = {0};
-        struct item_ctx c = {.out = &out};
-        log_info("http %s: %s %s/%s by %s (version %" PRIu64 ")", h->name, unack ? "unack" : "ack",
-                 hs, cs, req.author != NULL ? shown(req.author, k, sizeof(k)) : "(not said)",
-                 res.version);
-        int n =
-            snprintf(head, sizeof(head), "{\"outcome\":\"%s\",\"version\":%" PRIu64 ",\"alert\":",
-                     unack ? "unack" : "ack", res.version);
-        if (change_json_append(&out, head, (size_t)n) != 0 ||
-            state_lookup(ingest_state(h->cfg.ingest), req.host, req.component, item_cb, &c) != 0 ||
-            c.rc != 0 || change_json_append(&out, "}", 1) != 0) {
-            change_json_free(&out);
-            reply_error(r, 500, "out of memory");
-        } else {
-            r->status = 200;
-            r->type = "application/json";
-            r->body = out.buf; /* ownership passes to the response */
-            r->len = out.len;
-        }
+        goto out;
     }
+    if (rc == -ENODATA) {
+        snprintf(msg, sizeof(msg), "the alert for host '%s', component '%s' is not acknowledged",
+                 req.host, req.component);
+        reply_error(r, 409, msg);
+        goto out;
+    }
+    if (rc != 0) {
+        reply_error(r, 500, "out of memory");
+        goto out;
+    }
+    /* The log line stays one line of printable ASCII: names shortened, the rest as '?'. */
+    log_info("http %s: %s %s/%s by %s (version %" PRIu64 ")", h->name, unack ? "unack" : "ack",
+             shown(req.host, hs, sizeof(hs)), shown(req.component, cs, sizeof(cs)),
+             req.author != NULL ? shown(req.author, k, sizeof(k)) : "(not said)", res.version);
+    struct item_ctx c = {.out = &out};
+    char head[96];
+    int n = snprintf(head, sizeof(head), "{\"outcome\":\"%s\",\"version\":%" PRIu64 ",\"alert\":",
+                     unack ? "unack" : "ack", res.version);
+    if (change_json_append(&out, head, (size_t)n) != 0 ||
+        state_lookup(ingest_state(h->cfg.ingest), req.host, req.component, item_cb, &c) != 0 ||
+        c.rc != 0 || change_json_append(&out, "}", 1) != 0) {
+        reply_error(r, 500, "out of memory");
+        goto out;
+    }
+    r->status = 200;
+    r->type = "application/json";
+    r->body = out.buf; /* ownership passes to the response */
+    r->len = out.len;
+    out = (struct change_json){0};
+out:
+    change_json_free(&out);
     json_decref(o);
 }
 

@@ -94,8 +94,15 @@ case_http_answers() {
 
     expect 404 d /v1/ack '{"host":"web12","component":"cpu","author":"a","comment":"c"}'
     said "no active alert for host 'web12', component 'cpu'"
+    # Named whole, as sent: not cut at 40 bytes, UTF-8 kept (255 bytes each at most).
+    local long_host long_comp
+    long_host="wéb-$(head -c 200 /dev/zero | tr '\0' x)-é"
+    long_comp=$(head -c 255 /dev/zero | tr '\0' c)
+    expect 404 d /v1/ack "{\"host\":\"$long_host\",\"component\":\"$long_comp\",\"author\":\"a\",\"comment\":\"c\"}"
+    [ "$(jq -r .error "$WORK/answer")" = "no active alert for host '$long_host', component '$long_comp'" ] ||
+        fail "the 404 does not name the alert whole: $(cat "$WORK/answer")"
     expect 409 d /v1/unack '{"host":"web13","component":"disk"}'
-    said "is not acknowledged"
+    said "the alert for host 'web13', component 'disk' is not acknowledged"
     expect 400 d /v1/ack '{"host":"web12","component":"disk","author":"alice"}'
     said "'comment'"
     expect 400 d /v1/ack '{"host":"web12","component":"disk","comment":"c"}'
