@@ -5,6 +5,7 @@
 #include "collector/address.h"
 #include "collector/log.h"
 #include "collector/sources.h"
+#include "sink/change.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -586,13 +586,6 @@ static bool is_ack_path(const char *url)
     return strcmp(url, "/v1/ack") == 0 || strcmp(url, "/v1/unack") == 0;
 }
 
-static int64_t wall_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* What a POST to an ack path can be told from its headers alone: no token configured (403),
  * not authorized (401), a body announced over the cap (413). Returns false with r filled,
  * or true: read the body. */
@@ -803,7 +796,7 @@ static void post_ack(struct http *h, const char *url, const struct http_body *b,
     }
     bool ok = true;
     struct ingest_ack req = {.unack = unack};
-    int64_t now = wall_now_ms(), expire = 0;
+    int64_t now = change_now_ms(), expire = 0;
     for (size_t i = 0; i < BODY_FIELDS && ok; i++) {
         const struct body_field *f = &body_fields[i];
         if (f->use[path] != BODY_UNUSED)

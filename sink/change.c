@@ -209,6 +209,13 @@ int change_routing_key(const struct change *c, char *buf, size_t size)
     return (int)total;
 }
 
+int64_t change_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 char *change_format_time(int64_t ms, char *buf, size_t size)
 {
     int64_t sec = ms / 1000;

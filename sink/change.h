@@ -136,6 +136,11 @@ void change_json_free(struct change_json *out);
  * has no severity). Returns its length (as snprintf). */
 int change_routing_key(const struct change *c, char *buf, size_t size);
 
+/* The wall clock now, ms since the epoch, as change lines carry times ("received", an ack's
+ * "at"): one clock for every part that stamps one, so times compare (an ack's expiry is
+ * checked against the clock that set it). Any thread. */
+int64_t change_now_ms(void);
+
 /* Format a time as RFC 3339 UTC with milliseconds ("2026-11-26T07:00:00.123Z").
  * buf must hold 25 bytes. Returns buf. */
 char *change_format_time(int64_t ms, char *buf, size_t size);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <string.h>
+#include <time.h>
 
 static struct alert base(void)
 {
@@ -405,10 +406,25 @@ static void test_change_stored_alert_carries_the_ack(void **st)
     change_json_free(&out);
 }
 
+/* The clock change lines are stamped with is the wall clock, in ms, and formats as such. */
+static void test_change_now_is_the_wall_clock_in_ms(void **st)
+{
+    (void)st;
+    int64_t before = (int64_t)time(NULL) * 1000;
+    int64_t now = change_now_ms();
+    int64_t after = ((int64_t)time(NULL) + 1) * 1000;
+    assert_true(now >= before && now < after);
+    char t[32];
+    int64_t back;
+    assert_int_equal(change_parse_time(change_format_time(now, t, sizeof(t)), &back), 0);
+    assert_int_equal(back, now);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_change_every_field_round_trips),
+        cmocka_unit_test(test_change_now_is_the_wall_clock_in_ms),
         cmocka_unit_test(test_change_absent_fields_are_omitted),
         cmocka_unit_test(test_change_escapes_hostile_strings),
         cmocka_unit_test(test_change_invalid_utf8_fails_instead_of_emitting_bad_json),
