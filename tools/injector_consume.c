@@ -23,6 +23,7 @@
 #include "consume_view.h"
 #include "http_get.h"
 #include "sink/amqp_nodes.h"
+#include "sink/change.h"
 #include "sink/secret.h"
 #include "sink/sink_amqp.h"
 #include "sink/sink_log.h"
@@ -67,7 +68,6 @@ static struct {
 } screen;
 
 static void draw_table(struct view *v);
-static int64_t wall_ms(void);
 
 /* A message for the person watching: stderr ("injector-consume: msg"), and/or the table's
  * header (redrawn at once: a retry may pause for seconds). */
@@ -88,7 +88,7 @@ static void say(const char *fmt, ...)
     }
     if (screen.on) {
         char when[16] = "";
-        time_t sec = (time_t)(wall_ms() / 1000);
+        time_t sec = (time_t)(change_now_ms() / 1000);
         struct tm tm;
         if (localtime_r(&sec, &tm) != NULL)
             strftime(when, sizeof(when), "%H:%M:%S", &tm);
@@ -660,13 +660,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the view's callbacks ---------------------------------------------------------- */
 
 struct out {
@@ -714,7 +707,7 @@ static void draw_table(struct view *v)
     struct view_table t = {.max_rows = tty && ws.ws_row > 3 ? ws.ws_row - 3u : 0,
                            .width = tty && ws.ws_col > 40 ? ws.ws_col : 120,
                            .color = tty && screen.color,
-                           .now_ms = wall_ms(),
+                           .now_ms = change_now_ms(),
                            .status = screen.on ? screen.status : NULL};
     view_print_table(v, stdout, &t);
     if (!tty)
@@ -726,7 +719,8 @@ static void draw_table(struct view *v)
 static void show_view(struct view *v, const struct args *a)
 {
     char err[4400];
-    if (a->view_file != NULL && view_write_file(v, a->view_file, wall_ms(), err, sizeof(err)) != 0)
+    if (a->view_file != NULL &&
+        view_write_file(v, a->view_file, change_now_ms(), err, sizeof(err)) != 0)
         say("%s", err);
     if (a->format == FORMAT_TABLE && view_dirty(v))
         draw_table(v);

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -461,13 +460,6 @@ static int print_json(const json_t *doc, size_t flags)
 
 /* ---- alerts --------------------------------------------------------------------------- */
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool glob_match(const char *glob, json_t *item, const char *key)
 {
     const char *s = json_string_value(json_object_get(item, key));
@@ -648,7 +640,7 @@ static int cmd_alerts(const struct args *a)
         say("alerts: the collector's answer has no alerts array");
         goto out;
     }
-    int64_t now_ms = wall_ms();
+    int64_t now_ms = change_now_ms();
     size_t n = 0, i;
     json_t *item;
     kept = malloc((json_array_size(items) + 1) * sizeof(*kept));
