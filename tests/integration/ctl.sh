@@ -160,30 +160,41 @@ case_alerts_table() {
 # Names and messages come over the network (XML takes C1 controls, DEL, newlines): shown,
 # never obeyed. The table has '?' for a control (U+009B is CSI in one character) and a
 # space for a newline, one line per alert; -o json and -o lines escape DEL and C1 as
-# jansson does C0 ("\u009B"): the same document when parsed, no raw control byte.
+# jansson does C0 ("\u009B"): the same document when parsed, no raw control byte. The
+# ack line and the collector's messages on stderr (a 404 quotes the host) are cleaned too.
 case_network_text_is_shown_not_obeyed() {
-    start_injectord d --listen 127.0.0.1:0
+    echo "s3cret" >"$WORK/token"
+    start_injectord d --listen 127.0.0.1:0 --http-token-file "$WORK/token"
+    ctlt() { ctl d --http-token-file "$WORK/token" "$@"; }
+    apit() { curl -sS -H 'Authorization: Bearer s3cret' "http://127.0.0.1:$HTTP_d$1"; }
     local csi del
     csi=$(printf '\302\233') del=$(printf '\177')
     send d --host "evil${csi}2Jhost" --component "c${del}omp" --severity 2 \
         "$(printf 'disk\302\23331m full\nsince noon')"
-    wait_for 10 sh -c "[ \"\$(curl -s http://127.0.0.1:$HTTP_d/v1/alerts | jq .count)\" = 1 ]" ||
+    wait_for 10 sh -c "[ \"\$(curl -s -H 'Authorization: Bearer s3cret' http://127.0.0.1:$HTTP_d/v1/alerts | jq .count)\" = 1 ]" ||
         fail "the collector does not hold the alert"
-    api d /v1/alerts | LC_ALL=C grep -q "$csi" || fail "the collector's JSON has no raw U+009B: the premise is gone"
-    ctl d alerts >"$WORK/t" || fail "alerts exit $?"
+    apit /v1/alerts | LC_ALL=C grep -q "$csi" || fail "the collector's JSON has no raw U+009B: the premise is gone"
+    ctlt alerts >"$WORK/t" || fail "alerts exit $?"
     [ "$(wc -l <"$WORK/t")" -eq 2 ] || fail "header and one row expected: $(cat -A "$WORK/t")"
     grep -Eq '^2 +evil\?2Jhost +c\?omp +[0-9]+s +- +disk\?31m full since noon$' "$WORK/t" ||
         fail "the row: $(cat -A "$WORK/t")"
     local o
     for o in json lines; do
-        ctl d alerts -o "$o" >"$WORK/$o" || fail "-o $o exit $?"
+        ctlt alerts -o "$o" >"$WORK/$o" || fail "-o $o exit $?"
         ! LC_ALL=C grep -q "$csi\|$del" "$WORK/$o" || fail "-o $o: a raw control byte: $(cat -A "$WORK/$o")"
         grep -qF 'evil\u009B2Jhost' "$WORK/$o" && grep -qF 'c\u007Fomp' "$WORK/$o" ||
             fail "-o $o: not escaped as \\u009B, \\u007F: $(cat "$WORK/$o")"
     done
     [ "$(jq -c '.[0] | [.host, .component, .msg]' "$WORK/json")" = \
-        "$(api d /v1/alerts | jq -c '.alerts[0] | [.host, .component, .msg]')" ] ||
+        "$(apit /v1/alerts | jq -c '.alerts[0] | [.host, .component, .msg]')" ] ||
         fail "-o json parsed is not the collector's alert: $(cat "$WORK/json")"
+    ctlt ack "evil${csi}2Jhost" "c${del}omp" --author alice --comment "on it" >"$WORK/ack" ||
+        fail "ack exit $?"
+    grep -Eq '^ack evil\?2Jhost c\?omp: version 2$' "$WORK/ack" || fail "ack said: $(cat -A "$WORK/ack")"
+    local rc=0
+    ctlt ack "web${csi}2J" disk --author alice --comment "on it" 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 1 ] && grep -qF "no active alert for host 'web?2J'" "$WORK/err" &&
+        ! LC_ALL=C grep -q "$csi" "$WORK/err" || fail "the 404: exit $rc, said: $(cat -A "$WORK/err")"
     stop_injectord d
 }
 
