@@ -16,14 +16,23 @@ const LABELS = [
   ['seq', 'Sender sequence number'], ['version', 'Change number'],
 ];
 const SVG = 'http://www.w3.org/2000/svg';
-// The charts, from /v1/history's series; classes c0..c5 give each line its colour (CSS).
-const OUTCOMES = ['raise', 'update', 'clear', 'expire', 'ack', 'unack'];
+// The charts, from /v1/history's series; classes c0..c8 give each line its colour (CSS).
+// The outcomes are the keys of series.changes, as the collector lists them: a colour for
+// those known here (a clear green, a raise red), the spare colours in turn for any other,
+// so a new outcome shows up in the chart and its legend without a change to the page.
+const OUTCOME_COLOURS = {raise: 'c2', update: 'c1', clear: 'c4', expire: 'c3', ack: 'c0', unack: 'c5'};
+const SPARE_COLOURS = ['c6', 'c7', 'c8'];
+function outcomeSeries(s) {
+  const changes = s.changes && typeof s.changes === 'object' ? s.changes : {};
+  let spare = 0;
+  return Object.keys(changes).map((o) => ({label: o, get: (x) => x.changes[o],
+    cls: OUTCOME_COLOURS[o] || SPARE_COLOURS[spare++ % SPARE_COLOURS.length]}));
+}
 const CHARTS = [
   {title: 'Datagrams received', unit: '/s', series: [
     {label: 'datagrams', get: (s) => s.datagrams},
     {label: 'of which duplicates', get: (s) => s.duplicates}]},
-  {title: 'Changes forwarded', unit: '/s', series: OUTCOMES.map((o) => (
-    {label: o, get: (s) => s.changes && s.changes[o]}))},
+  {title: 'Changes forwarded', unit: '/s', series: outcomeSeries},
   {title: 'Dropped, refused, lost', unit: '/s', loss: true, series: [
     {label: 'kernel drops', cls: 'c2', get: (s) => s.kernel_drops},
     {label: 'refused', cls: 'c1', get: (s) => s.refused},
@@ -613,7 +622,8 @@ function chart(spec, h, width) {
   const bottom = H - 18;
   const step = num(h.step_seconds) || 10;
   const t = h.t.map(num);
-  const series = spec.series.map((s, i) => ({...s, cls: s.cls || 'c' + i, v: (s.get(h.series) || []).map(num)}));
+  const list = typeof spec.series === 'function' ? spec.series(h.series) : spec.series;
+  const series = list.map((s, i) => ({...s, cls: s.cls || 'c' + i, v: (s.get(h.series) || []).map(num)}));
   const max = Math.max(0, ...series.map((s) => peak(s.v)));
   const t0 = t[0] - step;
   const t1 = t[t.length - 1];
@@ -642,7 +652,7 @@ function chart(spec, h, width) {
       d += `H${x(t[i])}`;
       if (i + 1 < t.length) d += `V${y(s.v[i + 1])}`;
     }
-    if (series.length === 1 || spec.series.length === 2 && s === series[0]) {
+    if (series.length === 1 || list.length === 2 && s === series[0]) {
       g.append(svg('path', {class: 'area ' + s.cls, d: d + `V${bottom}H${x(t0)}Z`}));
     }
     g.append(svg('path', {class: 'line ' + s.cls, d}));
@@ -669,6 +679,7 @@ function chart(spec, h, width) {
     legend.append(li);
   }
   fig.append(legend);
+  if (!series.length) fig.append(el('p', 'hint', 'This collector\'s /v1/history has no such series.'));
   if (spec.note) fig.append(el('p', 'hint', spec.note(h.series)));
   return fig;
 }

@@ -104,6 +104,47 @@ async function badgesReadable(page, scheme) {
     JSON.stringify(got));
 }
 
+// The legend of "Changes forwarded": [{label, colour of its swatch}].
+async function changeKeys(charts) {
+  return charts.filter({hasText: 'Changes forwarded'}).locator('.keys li').evaluateAll((lis) =>
+    lis.map((li) => ({label: li.firstChild.nextSibling.textContent.trim(),
+      colour: getComputedStyle(li.querySelector('.swatch')).backgroundColor})));
+}
+
+// The outcomes charted are those the collector lists in series.changes, in its order, each
+// in a colour of its own; one this page has never heard of (a later collector's, made here
+// by adding it to the real answer) is charted and named too, in a spare colour.
+async function changesFollowTheCollector(page, charts) {
+  const outcomes = Object.keys((await get('v1/history')).series.changes);
+  const shown = async () => (await changeKeys(charts)).map((k) => k.label);
+  check(JSON.stringify(await shown()) === JSON.stringify(outcomes),
+    'outcomes charted ' + JSON.stringify(await shown()) + ', the collector has ' + JSON.stringify(outcomes));
+  await page.route('**/v1/history', async (route) => {
+    const r = await route.fetch();
+    const h = await r.json();
+    h.series.changes.escalate = h.t.map((t, i) => (i === h.t.length - 1 ? 2 : 0));
+    await route.fulfill({response: r, json: h});
+  });
+  await page.locator('#refresh').click();
+  await waitFor('the new outcome in the legend', async () => (await shown()).includes('escalate'));
+  const keys = await changeKeys(charts);
+  check(JSON.stringify(keys.map((k) => k.label)) === JSON.stringify([...outcomes, 'escalate']),
+    'outcomes with a new one: ' + JSON.stringify(keys));
+  const colours = keys.map((k) => k.colour);
+  check(colours.every((c) => c !== 'rgba(0, 0, 0, 0)') && new Set(colours).size === colours.length,
+    'each outcome needs a colour of its own: ' + JSON.stringify(keys));
+  const chart = charts.filter({hasText: 'Changes forwarded'});
+  const line = await chart.locator('svg path.line').evaluateAll((ps) =>
+    ps.map((p) => getComputedStyle(p).stroke));
+  check(line.includes(colours[colours.length - 1]), 'no line in the new outcome\'s colour: ' +
+    JSON.stringify(line) + ' ' + colours[colours.length - 1]);
+  check(/escalate max 2\/s/.test(await chart.locator('.keys').innerText()), 'its legend: ' +
+    await chart.locator('.keys').innerText());
+  await page.unroute('**/v1/history');
+  await page.locator('#refresh').click();
+  await waitFor('the real outcomes again', async () => !(await shown()).includes('escalate'));
+}
+
 async function noSidewaysScroll(page, where) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, 'the page scrolls sideways by ' + overflow + ' px ' + where);
@@ -342,6 +383,7 @@ async function noSidewaysScroll(page, where) {
     // 3,000 datagrams within at most three 1 s steps: at least 1,000/s at the peak.
     const pk = /peak ([\d.]+)(k?) datagrams\/s/.exec(hl);
     check(pk && Number(pk[1]) * (pk[2] ? 1000 : 1) >= 1000, 'the burst\'s peak: ' + hl);
+    await changesFollowTheCollector(page, charts);
     await noSidewaysScroll(page, 'on a phone with the charts');
 
 
