@@ -51,6 +51,7 @@ let inflight = null;     // the refresh on its way, if any
 let timer = null;       // the next auto-refresh
 let nextAt = 0;         // when it fires (ms), 0: auto-refresh off
 let detailKey = null;   // [host, component] of the alert in the detail view
+let detailAck = null;   // ackKey() of the ack it shows ('' none); null: the alert has gone
 let failedTitle = false;
 
 const store = {
@@ -501,15 +502,26 @@ function showDetail(a) {
     if (a[key] !== undefined && a[key] !== null && a[key] !== '') add(label, human(key, a[key]));
   }
   for (const [k, v] of Object.entries(a.extra || {})) add('Extra field ' + k, v);
+  $('ack-author').value = store.get('injector-author') || '';
+  $('ack-comment').value = '';
+  $('ack-expire').value = '';
   showAck(a);
   $('detail').hidden = false;
   $('close').focus();
 }
 
+// The ack as the detail view shows it, to see whether a refresh brought another one.
+function ackKey(a) {
+  return a && a.ack ? JSON.stringify([a.ack.author, a.ack.comment, a.ack.at, a.ack.expires]) : '';
+}
+
+// The ack box: who acknowledged, or the form. The form's fields are filled by showDetail,
+// not here: a redraw for someone else's ack must not throw away what this person typed.
 function showAck(a) {
   const box = $('ackbox');
   box.replaceChildren();
   const form = $('ackform');
+  detailAck = a ? ackKey(a) : null;
   if (!a) {
     form.hidden = true;
     return;
@@ -531,9 +543,6 @@ function showAck(a) {
     box.append(b);
   } else {
     form.hidden = false;
-    $('ack-author').value = store.get('injector-author') || '';
-    $('ack-comment').value = '';
-    $('ack-expire').value = '';
   }
 }
 
@@ -542,15 +551,24 @@ function findAlert(key) {
   return data.alerts.find((a) => a.host === key[0] && a.component === key[1]) || null;
 }
 
-// An auto-refresh while the detail view is open leaves a half-typed comment alone; it only
-// says so when the alert has gone.
+// After a refresh with the detail view open: when the alert has gone, say so; when its ack
+// changed under the view (someone else acknowledged or took it back), redraw the ack box and
+// say who, so nobody replaces another's ack unknowingly. Else a half-typed comment stays.
 function detailAfterRefresh() {
   if ($('detail').hidden || !detailKey) return;
-  if (!findAlert(detailKey)) {
+  const a = findAlert(detailKey);
+  if (!a) {
+    if (detailAck === null) return; // said already
     $('ackform').hidden = true;
     $('ackbox').replaceChildren();
+    detailAck = null;
     ackResult('This alert is no longer active (cleared or expired).', false);
+    return;
   }
+  if (detailAck === null || ackKey(a) === detailAck) return;
+  showAck(a);
+  ackResult(a.ack ? a.ack.author + ' acknowledged this alert meanwhile.'
+    : 'The acknowledgement has gone meanwhile: taken back, expired, or the alert got worse.', false);
 }
 
 function ackResult(text, error) {
@@ -565,11 +583,22 @@ async function act(what, body) {
   const buttons = document.querySelectorAll('#ack-submit, #unack');
   buttons.forEach((b) => { b.disabled = true; });
   try {
+    if (what === 'ack') {
+      // The table as it is now: if someone acknowledged meanwhile, the refresh redraws the
+      // box with their ack and says so, and this one is not sent over it.
+      await refreshAfter();
+      const now = findAlert(detailKey);
+      if (!now || now.ack) return;
+    }
     const res = await call('POST', '/v1/' + what, body);
     if (res.status !== 200) {
+      // 404, 409: the alert or its ack changed under the view; show it as it is now first.
+      if (res.status === 404 || res.status === 409) await refreshAfter();
       ackResult((what === 'ack' ? 'Not acknowledged: ' : 'Not taken back: ') + why(res), true);
       return;
     }
+    // Our own change: the refresh that follows must not report it as someone else's.
+    if (res.doc && res.doc.alert) detailAck = ackKey(res.doc.alert);
     await refreshAfter();
     const a = findAlert(detailKey) || (res.doc && res.doc.alert) || null;
     if (a) showDetail(a);
@@ -581,13 +610,34 @@ async function act(what, body) {
   }
 }
 
+// The collector counts the limits in UTF-8 bytes, the textarea's maxlength in UTF-16 units
+// (an "é" is one unit and two bytes): the bytes are checked here, before anything is sent.
+const ACK_LIMITS = [['ack-author', 'Your name', 255], ['ack-comment', 'The comment', 1024]];
+
+function tooLong(fields) {
+  for (const [id, name, max] of ACK_LIMITS) {
+    const n = new TextEncoder().encode(fields[id]).length;
+    if (n > max) {
+      return 'Not sent: ' + name.toLowerCase() + ' is ' + n + ' bytes long in UTF-8; the collector takes at most ' +
+        max + '. Shorten it by ' + (n - max) + ' bytes (a letter such as é takes 2 bytes, € 3, an emoji 4).';
+    }
+  }
+  return null;
+}
+
 function submitAck(e) {
   e.preventDefault();
   const a = findAlert(detailKey);
   if (!a) return;
   const author = $('ack-author').value.trim();
+  const comment = $('ack-comment').value.trim();
+  const long = tooLong({'ack-author': author, 'ack-comment': comment});
+  if (long) {
+    ackResult(long, true);
+    return;
+  }
   store.set('injector-author', author);
-  const body = {host: a.host, component: a.component, author, comment: $('ack-comment').value.trim()};
+  const body = {host: a.host, component: a.component, author, comment};
   if ($('ack-expire').value) body.expire = $('ack-expire').value;
   act('ack', body);
 }
@@ -595,6 +645,7 @@ function submitAck(e) {
 function hideDetail() {
   $('detail').hidden = true;
   detailKey = null;
+  detailAck = null;
 }
 
 // ---- the health charts ----------------------------------------------------------------

@@ -10,7 +10,9 @@
 //   with a countdown that runs, a faster interval chosen that brings a Del without a tap;
 //   the flat "most severe first" view, remembered across a reload; links in details as <a>;
 //   acknowledge from the detail view (the ack in /v1/alerts, the row set apart with its
-//   author, the title no longer counting it), take it back, the author remembered; a
+//   author, the title no longer counting it), take it back, the author remembered; someone
+//   else's ack or unack while the detail view is open redrawn at the next refresh, and an
+//   ack made just before the tap not replaced; the limits checked in UTF-8 bytes; a
 //   collector without a token refusing with its own message; health charts drawn from
 //   /v1/history after a burst and a refused datagram; readable badges in light and dark
 //   (contrast measured); screenshots (phone light, phone dark, desktop); no console error,
@@ -29,6 +31,7 @@ const token = process.env.TOKEN;
 const shots = process.env.SHOTS;
 const problems = [];
 let httpErrorsExpected = 0; // 401 before the token is typed, 403 from the tokenless collector
+const requests = []; // "METHOD URL" of every request the pages made
 
 function check(ok, what) {
   if (!ok) throw new Error(what);
@@ -47,6 +50,15 @@ async function get(p) {
   const r = await fetch(url + p, {headers: {Authorization: 'Bearer ' + token}});
   check(r.ok, 'GET ' + p + ': ' + r.status);
   return r.json();
+}
+
+// An ack or unack by someone else, through the API (as injector-ctl or curl would).
+async function post(p, body) {
+  const r = await fetch(url + p, {method: 'POST', body: JSON.stringify(body),
+    headers: {Authorization: 'Bearer ' + token, 'Content-Type': 'application/json'}});
+  const text = await r.text();
+  check(r.ok, 'POST ' + p + ' ' + JSON.stringify(body) + ': ' + r.status + ' ' + text);
+  return JSON.parse(text);
 }
 
 async function findAlert(host, component) {
@@ -102,6 +114,73 @@ async function badgesReadable(page, scheme) {
   }
   check(best.sev === '1', scheme + ': severity ' + best.sev + ' stands out more than 1: ' +
     JSON.stringify(got));
+}
+
+// Someone else acknowledges, then takes it back, while this page shows the alert's detail
+// view with its form half filled: each auto-refresh (every 5 s here) redraws the ack box and
+// says what happened, and keeps what was typed. Then an ack that comes between the last
+// refresh and the tap on Acknowledge: the page looks again before it sends, and shows that
+// ack instead of quietly replacing it.
+async function ackChangedUnderTheDetailView(page) {
+  const web3 = page.locator('main button.alert', {hasText: 'swapping'});
+  await web3.click();
+  await page.locator('#ackform').waitFor({state: 'visible'});
+  await page.locator('#ack-comment').fill('half typed');
+  await post('v1/ack', {host: 'web3', component: 'memory', author: 'bob', comment: 'swap: on it'});
+  await page.locator('#unack').waitFor({state: 'visible', timeout: 12000});
+  check(await page.locator('#ackform').isHidden(), 'the form stays up under bob\'s ack');
+  check(/Acknowledged by bob/.test(await page.locator('#ackbox').innerText()), 'bob\'s ack is not shown: ' +
+    await page.locator('#ackbox').innerText());
+  check(/bob acknowledged this alert meanwhile/.test(await page.locator('#ack-result').textContent()),
+    'the page does not say bob acknowledged meanwhile: ' + await page.locator('#ack-result').textContent());
+  await post('v1/unack', {host: 'web3', component: 'memory', author: 'bob'});
+  await page.locator('#ackform').waitFor({state: 'visible', timeout: 12000});
+  check(await page.locator('#unack').count() === 0, 'a Take back button for an ack that has gone');
+  check(/has gone meanwhile/.test(await page.locator('#ack-result').textContent()),
+    'the page does not say the ack went: ' + await page.locator('#ack-result').textContent());
+  check(await page.locator('#ack-comment').inputValue() === 'half typed', 'what was typed was lost');
+  await page.locator('#close').click();
+
+  await page.locator('#auto').uncheck(); // no refresh of its own between the ack and the tap
+  await web3.click();
+  await page.locator('#ack-comment').fill('mine now');
+  await post('v1/ack', {host: 'web3', component: 'memory', author: 'carol', comment: 'on it since 9'});
+  await page.locator('#ack-submit').click();
+  await page.locator('#unack').waitFor({state: 'visible'});
+  check(/carol acknowledged this alert meanwhile/.test(await page.locator('#ack-result').textContent()),
+    'no word of carol\'s ack: ' + await page.locator('#ack-result').textContent());
+  const a = await findAlert('web3', 'memory');
+  check(a.ack && a.ack.author === 'carol', 'carol\'s ack was replaced: ' + JSON.stringify(a.ack));
+  await post('v1/unack', {host: 'web3', component: 'memory', author: 'carol'});
+  await page.locator('#close').click();
+  await page.locator('#auto').check();
+  await page.locator('#refresh').click();
+  await page.locator('section.ackgroup button.alert', {hasText: 'swapping'}).waitFor({state: 'detached'});
+}
+
+// The collector counts author and comment in UTF-8 bytes (255, 1024), the form's maxlength
+// in UTF-16 units: 200 "é" and 600 "€" fit the form and not the collector. The page says
+// so, and sends nothing.
+async function ackLimitsInBytes(page) {
+  await page.locator('main button.alert', {hasText: 'swapping'}).click();
+  const posts = () => requests.filter((r) => r.startsWith('POST ')).length;
+  const before = posts();
+  await page.locator('#ack-author').fill('é'.repeat(200));
+  await page.locator('#ack-comment').fill('ok');
+  await page.locator('#ack-submit').click();
+  await page.locator('#ack-result.error').waitFor();
+  let said = await page.locator('#ack-result').textContent();
+  check(/your name is 400 bytes .* at most 255/.test(said), 'the name\'s length in bytes: ' + said);
+  await page.locator('#ack-author').fill('alice');
+  await page.locator('#ack-comment').fill('€'.repeat(600));
+  await page.locator('#ack-submit').click();
+  await waitFor('the comment\'s length', async () => /comment is 1800 bytes/.test(
+    await page.locator('#ack-result').textContent()));
+  said = await page.locator('#ack-result').textContent();
+  check(/at most 1024\. Shorten it by 776 bytes/.test(said), 'the comment\'s limit: ' + said);
+  check(posts() === before, 'a comment too long was sent: ' + requests.slice(-3).join(', '));
+  check(!(await findAlert('web3', 'memory')).ack, 'acknowledged with a comment too long');
+  await page.locator('#close').click();
 }
 
 // The legend of "Changes forwarded": [{label, colour of its swatch}].
@@ -174,6 +253,7 @@ async function noSidewaysScroll(page, where) {
       problems.push('console error: ' + m.text());
     });
     p.on('request', (r) => {
+      requests.push(r.method() + ' ' + r.url());
       if (!r.url().startsWith(url) && !r.url().startsWith(url2)) problems.push('a request left the collector: ' + r.url());
     });
   };
@@ -340,6 +420,9 @@ async function noSidewaysScroll(page, where) {
     await waitFor('the collector to clear web1/cpu', async () => !(await findAlert('web1', 'cpu')));
     await waitFor('web1/cpu to leave the page by itself', async () =>
       !(await page.locator('main .comp').allTextContents()).includes('cpu'), 12000);
+
+    await ackChangedUnderTheDetailView(page);
+    await ackLimitsInBytes(page);
 
     // Health: a burst and a refused datagram, seen in the charts of /v1/history.
     execFileSync(process.env.INJECTOR_BURST, ['--target', process.env.TARGET, '--count', '3000',
