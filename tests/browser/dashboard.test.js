@@ -12,7 +12,8 @@
 //   acknowledge from the detail view (the ack in /v1/alerts, the row set apart with its
 //   author, the title no longer counting it), take it back, the author remembered; someone
 //   else's ack or unack while the detail view is open redrawn at the next refresh, and an
-//   ack made just before the tap not replaced; the limits checked in UTF-8 bytes; a
+//   ack made just before the tap not replaced; the limits checked in UTF-8 bytes; markup
+//   in an ack's author and comment shown as text, nothing loaded or run, its lines kept; a
 //   collector without a token refusing with its own message; health charts drawn from
 //   /v1/history after a burst and a refused datagram; readable badges in light and dark
 //   (contrast measured); screenshots (phone light, phone dark, desktop); no console error,
@@ -181,6 +182,34 @@ async function ackLimitsInBytes(page) {
   check(posts() === before, 'a comment too long was sent: ' + requests.slice(-3).join(', '));
   check(!(await findAlert('web3', 'memory')).ack, 'acknowledged with a comment too long');
   await page.locator('#close').click();
+}
+
+// Markup in an ack's author and comment (typed in the form, or sent by anyone with the
+// token) is shown as text: no element is made of it, nothing loads or runs; the comment's
+// lines stay lines (innerText keeps its line break only if the CSS does, pre-wrap).
+async function ackMarkupIsText(page) {
+  const author = '<b>mallory</b>';
+  const comment = '<img src=x onerror=alert(3)>\n<b>line two</b> <script>alert(4)</script>';
+  await page.locator('main button.alert', {hasText: 'swapping'}).click();
+  await page.locator('#ack-author').fill(author);
+  await page.locator('#ack-comment').fill(comment);
+  await page.locator('#ack-submit').click();
+  await page.locator('#ack-result', {hasText: 'Acknowledged.'}).waitFor();
+  const a = await findAlert('web3', 'memory');
+  check(a.ack && a.ack.author === author && a.ack.comment === comment, 'the ack as sent: ' + JSON.stringify(a.ack));
+  check(await page.locator('#detail img, #detail b, #detail script').count() === 0,
+    'markup in the ack became elements in the detail view');
+  const by = await page.locator('#ackbox .acked-by strong').textContent();
+  check(by === '✓ Acknowledged by ' + author, 'the author as shown: ' + by);
+  const shown = await page.locator('#ackbox .ack-comment').innerText();
+  check(shown === comment, 'the comment as shown (its two lines, as text): ' + JSON.stringify(shown));
+  await page.screenshot({path: path.join(shots, 'phone-detail-markup.png')});
+  await page.locator('#close').click();
+  const mark = await page.locator('section.ackgroup button.alert', {hasText: 'swapping'}).locator('.ackmark').textContent();
+  check(mark === '✓ acknowledged by ' + author, 'the author by the row: ' + mark);
+  check(await page.locator('main img, main b, main script').count() === 0, 'markup in the ack became elements');
+  check(!requests.some((r) => /\/x$/.test(r)), 'the markup loaded an image: ' + requests.filter((r) => /\/x$/.test(r)));
+  await post('v1/unack', {host: 'web3', component: 'memory'});
 }
 
 // The legend of "Changes forwarded": [{label, colour of its swatch}].
@@ -423,6 +452,7 @@ async function noSidewaysScroll(page, where) {
 
     await ackChangedUnderTheDetailView(page);
     await ackLimitsInBytes(page);
+    await ackMarkupIsText(page);
 
     // Health: a burst and a refused datagram, seen in the charts of /v1/history.
     execFileSync(process.env.INJECTOR_BURST, ['--target', process.env.TARGET, '--count', '3000',
