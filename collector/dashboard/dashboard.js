@@ -31,8 +31,8 @@ function outcomeSeries(s) {
 const CHARTS = [
   {title: 'Datagrams received', unit: '/s', series: [
     {label: 'datagrams', get: (s) => s.datagrams},
-    {label: 'of which duplicates', get: (s) => s.duplicates}]},
-  {title: 'Changes forwarded', unit: '/s', series: outcomeSeries},
+    {label: 'of which duplicates', dash: true, get: (s) => s.duplicates}]}, // dashed: the total shows through
+  {title: 'Changes forwarded', unit: '/s', stack: true, series: outcomeSeries},
   {title: 'Dropped, refused, lost', unit: '/s', loss: true, series: [
     {label: 'kernel drops', cls: 'c2', get: (s) => s.kernel_drops},
     {label: 'refused', cls: 'c1', get: (s) => s.refused},
@@ -675,7 +675,16 @@ function chart(spec, h, width) {
   const t = h.t.map(num);
   const list = typeof spec.series === 'function' ? spec.series(h.series) : spec.series;
   const series = list.map((s, i) => ({...s, cls: s.cls || 'c' + i, v: (s.get(h.series) || []).map(num)}));
-  const max = Math.max(0, ...series.map((s) => peak(s.v)));
+  // Stacked: each series a band on top of those before it, so equal rates (an ack and a
+  // raise in the same step) do not hide one another; the top of the stack is the total.
+  const total = t.map(() => 0);
+  if (spec.stack) {
+    for (const s of series) {
+      s.base = total.slice();
+      s.v.forEach((v, i) => { if (i < total.length) total[i] += v; });
+    }
+  }
+  const max = spec.stack ? peak(total) : Math.max(0, ...series.map((s) => peak(s.v)));
   const t0 = t[0] - step;
   const t1 = t[t.length - 1];
   const x = (tt) => Math.round(((tt - t0) / (t1 - t0)) * (width - 2)) + 1;
@@ -697,16 +706,24 @@ function chart(spec, h, width) {
     g.append(lab);
   }
   for (const s of series) {
-    if (!s.v.length) continue;
-    let d = `M${x(t0)},${y(s.v[0])}`;
+    // A series that is 0 throughout is left out (its legend says so): drawn, it would paint
+    // the baseline in its colour over the others' zeros, the last one drawn seeming the one.
+    if (!s.v.length || series.length > 1 && peak(s.v) === 0) continue;
+    const upper = spec.stack ? t.map((tt, i) => s.base[i] + (s.v[i] || 0)) : s.v;
+    let d = `M${x(t0)},${y(upper[0])}`;
     for (let i = 0; i < t.length; i++) {
       d += `H${x(t[i])}`;
-      if (i + 1 < t.length) d += `V${y(s.v[i + 1])}`;
+      if (i + 1 < t.length) d += `V${y(upper[i + 1])}`;
+    }
+    if (spec.stack) { // back along the band's base, step by step, to where it began
+      for (let i = t.length - 1; i >= 0; i--) d += `V${y(s.base[i])}H${x(i ? t[i - 1] : t0)}`;
+      g.append(svg('path', {class: 'band ' + s.cls, d: d + 'Z'}));
+      continue;
     }
     if (series.length === 1 || list.length === 2 && s === series[0]) {
       g.append(svg('path', {class: 'area ' + s.cls, d: d + `V${bottom}H${x(t0)}Z`}));
     }
-    g.append(svg('path', {class: 'line ' + s.cls, d}));
+    g.append(svg('path', {class: 'line ' + s.cls + (s.dash ? ' dash' : ''), d}));
     if (spec.loss) {
       s.v.forEach((v, i) => {
         if (v > 0) g.append(svg('circle', {class: 'dot ' + s.cls, r: 3.5, cy: y(v),

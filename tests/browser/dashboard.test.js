@@ -241,11 +241,17 @@ async function changesFollowTheCollector(page, charts) {
   const colours = keys.map((k) => k.colour);
   check(colours.every((c) => c !== 'rgba(0, 0, 0, 0)') && new Set(colours).size === colours.length,
     'each outcome needs a colour of its own: ' + JSON.stringify(keys));
+  // Each outcome that happened is a band of its colour with a height of its own (stacked:
+  // with lines, the test's ack, unack and clear at 1/s each covered one another).
   const chart = charts.filter({hasText: 'Changes forwarded'});
-  const line = await chart.locator('svg path.line').evaluateAll((ps) =>
-    ps.map((p) => getComputedStyle(p).stroke));
-  check(line.includes(colours[colours.length - 1]), 'no line in the new outcome\'s colour: ' +
-    JSON.stringify(line) + ' ' + colours[colours.length - 1]);
+  const bands = await chart.locator('svg path.band').evaluateAll((ps) =>
+    ps.map((p) => ({fill: getComputedStyle(p).fill, height: p.getBBox().height})));
+  const legend = await chart.locator('.keys').innerText();
+  for (const k of keys) {
+    if (new RegExp('\\b' + k.label + ' max 0/s').test(legend)) continue;
+    check(bands.some((b) => b.fill === k.colour && b.height >= 1), 'no band for ' + k.label + ': ' +
+      JSON.stringify(bands) + ' ' + legend);
+  }
   check(/escalate max 2\/s/.test(await chart.locator('.keys').innerText()), 'its legend: ' +
     await chart.locator('.keys').innerText());
   await page.unroute('**/v1/history');
@@ -473,7 +479,7 @@ async function noSidewaysScroll(page, where) {
     await charts.first().waitFor();
     check(await charts.count() === 4, 'charts: ' + await charts.count());
     for (const c of await charts.all()) {
-      check(await c.locator('svg path.line').count() >= 1, 'a chart without a line');
+      check(await c.locator('svg path.line, svg path.band').count() >= 1, 'a chart without a line');
       check(await c.locator('svg text').count() >= 3, 'a chart without its labels');
       check(await c.locator('.keys li').count() >= 1, 'a chart without a legend');
     }
