@@ -784,7 +784,8 @@ void config_usage(FILE *f)
 {
     fprintf(f, "Usage: injectord [OPTION]...\n"
                "Collect alert datagrams (XML) on UDP, keep the table of active alerts, and\n"
-               "write every real change (raise, update, clear) as one JSON line.\n\n");
+               "write every real change as one JSON line: raise, update, clear, expire, and\n"
+               "ack and unack (a person acknowledging an alert over the HTTP API).\n\n");
     for (int i = 0; i < CONFIG_N; i++) {
         const struct config_setting *s = &config_settings[i];
         char left[64], dflt[64] = "";

@@ -9,6 +9,7 @@
 #include "collector/notify.h"
 #include "collector/reload.h"
 #include "collector/snapshot.h"
+#include "sink/change.h"
 #include "sink/secret.h"
 #include "sink/sink_amqp.h"
 #include "sink/sink_file.h"
@@ -21,14 +22,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    /* The coarse clock is a few ns per call and ms-accurate enough for "received". */
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void start_epoch(struct state *st);
 
@@ -241,7 +234,7 @@ static int replay_one(uint64_t version, const char *body, size_t len, void *data
         return 0;
     }
     rc = state_replay(r->st, &r->aj.alert, r->aj.sender, oc, version,
-                      received ? received : wall_ms(), r->aj.ack);
+                      received ? received : change_now_ms(), r->aj.ack);
     if (rc == -ENOMEM)
         return rc;
     if (rc != 0)
@@ -329,7 +322,7 @@ static void on_history_timer(uv_timer_t *t)
     struct stats_report r;
     refresh_gauges(dm);
     ingest_report(dm->ingest, &r);
-    history_sample(dm->history, &r, (int64_t)(uv_hrtime() / 1000000), wall_ms());
+    history_sample(dm->history, &r, (int64_t)(uv_hrtime() / 1000000), change_now_ms());
 }
 
 /* Once a second: expire what is due. TTLs are whole seconds, so this is exact enough, and
@@ -337,7 +330,7 @@ static void on_history_timer(uv_timer_t *t)
 static void on_expiry_timer(uv_timer_t *t)
 {
     struct daemon *dm = t->data;
-    ingest_expire(dm->ingest, wall_ms(), (int64_t)uv_now(&dm->loop));
+    ingest_expire(dm->ingest, change_now_ms(), (int64_t)uv_now(&dm->loop));
     /* The "... N more" summaries of rate-limited lines, whatever the stats interval. */
     ingest_tick(dm->ingest, (int64_t)uv_now(&dm->loop));
 }

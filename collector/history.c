@@ -14,7 +14,8 @@
 
 enum kind { KIND_RATE, KIND_GAUGE, KIND_FORWARDED };
 
-/* A counter of a report: its name, and a family member's label (NULL: a plain value). */
+/* A counter of a report: its name, and a family member's label (NULL: a plain value; "*":
+ * every member). */
 struct source {
     const char *name, *label;
 };
@@ -111,9 +112,14 @@ void history_free(struct history *h)
     free(h);
 }
 
-static bool same(const char *a, const char *b)
+/* Whether counter c is one that source s names. */
+static bool names(const struct source *s, const struct counter *c)
 {
-    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+    if (strcmp(s->name, c->name) != 0)
+        return false;
+    if (s->label == NULL || c->label == NULL)
+        return s->label == c->label;
+    return strcmp(s->label, "*") == 0 || strcmp(s->label, c->label) == 0;
 }
 
 /* Each counter of the report into the columns that name it. Some hundred string compares
@@ -127,7 +133,7 @@ static void add(const struct counter *c, void *data)
     for (size_t i = 0; i < h->n_cols; i++) {
         struct column *col = &h->cols[i];
         for (const struct source *s = col->from; s < col->from + SOURCES_MAX && s->name; s++)
-            if (strcmp(s->name, c->name) == 0 && same(s->label, c->label))
+            if (names(s, c))
                 col->now += v;
     }
 }

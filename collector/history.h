@@ -30,9 +30,11 @@
 #define HISTORY_STEP_S 10
 
 /* HISTORY_SERIES(S): every series of /v1/history, in its order.
- *   S(key, KIND, {"counter", "label"|NULL}, ...) the sum of the counters named, each by its
- *                                              name in a report (and a family member's
- *                                              label), the collector's or a sink's
+ *   S(key, KIND, {"counter", "label"|"*"|NULL}, ...) the sum of the counters named, each by
+ *                                              its name in a report (and a family member's
+ *                                              label, or "*": every member of the family,
+ *                                              whichever the family has), the collector's or
+ *                                              a sink's
  * KIND: RATE, per second over the step; GAUGE, the value at the step's end; FORWARDED, an
  * object of rates, one per outcome that goes to the sinks (change_outcome_forwarded: raise,
  * update, clear, expire, and any outcome added there), from the family named.
@@ -55,9 +57,7 @@
     S(duplicates, RATE, {"outcomes", "duplicate"})                                                 \
     S(kernel_drops, RATE, {"kernel_drops", NULL})                                                  \
     S(refused, RATE, {"malformed", NULL}, {"invalid", NULL}, {"rejected_acl", NULL},               \
-      {"rate_limited", NULL}, {"refused_full", NULL}, {"auth_refused", "unsigned"},                \
-      {"auth_refused", "bad_header"}, {"auth_refused", "unknown_key"},                             \
-      {"auth_refused", "bad_mac"}, {"auth_refused", "stale"}, {"auth_refused", "replay"})          \
+      {"rate_limited", NULL}, {"refused_full", NULL}, {"auth_refused", "*"})                       \
     S(lost, RATE, {"journal_lost", NULL}, {"journal_skipped", NULL}, {"output_lost", NULL},        \
       {"returned", NULL}, {"shutdown_unread", NULL}, {"nomem", NULL})                              \
     S(lag_changes, GAUGE, {"lag_changes", NULL})                                                   \

@@ -5,6 +5,7 @@
 #include "collector/address.h"
 #include "collector/log.h"
 #include "collector/sources.h"
+#include "sink/change.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,11 +14,11 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -585,13 +586,6 @@ static bool is_ack_path(const char *url)
     return strcmp(url, "/v1/ack") == 0 || strcmp(url, "/v1/unack") == 0;
 }
 
-static int64_t wall_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* What a POST to an ack path can be told from its headers alone: no token configured (403),
  * not authorized (401), a body announced over the cap (413). Returns false with r filled,
  * or true: read the body. */
@@ -615,36 +609,122 @@ static bool post_admitted(struct http *h, struct MHD_Connection *conn, const cha
     return true;
 }
 
-/* A string field of the body: absent (NULL, *ok true unless required), or a string of
- * min..max bytes (jansson has checked it is UTF-8 and has no NUL). On a bad or missing
- * one, r gets the 400 naming it and *ok is false. */
-static const char *body_string(json_t *o, const char *key, bool required, size_t max,
-                               struct reply *r, bool *ok)
+/* The control characters a text field of the body may hold. A name or a comment reaches
+ * terminals (injector-consume --format text, injector-ctl, the log) and one line per change:
+ * ESC, CR, BEL and the like would be printed raw. host and component are compared with the
+ * alerts', whatever those hold: not checked. */
+enum body_text {
+    BODY_KEY,   /* anything (UTF-8, no NUL) */
+    BODY_LINE,  /* no C0 control, no DEL, no C1 control (U+0080-U+009F) */
+    BODY_LINES, /* the same, but newline and tab: a person writes lines */
+};
+
+/* Whether s (UTF-8, as jansson checked it) holds a control character rule refuses. In
+ * UTF-8 a C1 control is 0xC2 followed by 0x80-0x9F. */
+static bool body_has_control(const char *s, enum body_text rule)
 {
-    char msg[160];
-    json_t *v = json_object_get(o, key);
-    if (!*ok)
-        return NULL;
-    if (v == NULL && !required)
-        return NULL;
-    if (v == NULL) {
-        snprintf(msg, sizeof(msg), "missing field '%s'", key);
-    } else if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max ||
-               strlen(json_string_value(v)) != json_string_length(v)) {
-        snprintf(msg, sizeof(msg), "bad value for '%s': a string of 1 to %zu bytes", key, max);
-    } else {
-        return json_string_value(v);
+    if (rule == BODY_KEY)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p < 0x20 && !(rule == BODY_LINES && (*p == '\n' || *p == '\t')))
+            return true;
+        if (*p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            return true;
     }
-    reply_error(r, 400, msg);
-    *ok = false;
+    return false;
+}
+
+/* Whether a field is part of a path's body. */
+enum body_use { BODY_UNUSED, BODY_OPTIONAL, BODY_REQUIRED };
+
+/* The fields of an ack or unack body: the one list that the unknown-field check, the usage
+ * text and the checks of each value walk. */
+struct body_field {
+    const char *name;
+    enum body_use use[2]; /* [0] /v1/ack, [1] /v1/unack */
+    size_t max;           /* a string of 1..max bytes; 0: not a string (expire: body_expire) */
+    enum body_text text;
+    size_t offset; /* of its const char * in struct ingest_ack */
+};
+
+static const struct body_field body_fields[] = {
+    {"host",
+     {BODY_REQUIRED, BODY_REQUIRED},
+     ALERT_KEY_MAX,
+     BODY_KEY,
+     offsetof(struct ingest_ack, host)},
+    {"component",
+     {BODY_REQUIRED, BODY_REQUIRED},
+     ALERT_KEY_MAX,
+     BODY_KEY,
+     offsetof(struct ingest_ack, component)},
+    {"author", {BODY_REQUIRED, BODY_OPTIONAL}, 255, BODY_LINE, offsetof(struct ingest_ack, author)},
+    {"comment",
+     {BODY_REQUIRED, BODY_UNUSED},
+     1024,
+     BODY_LINES,
+     offsetof(struct ingest_ack, comment)},
+    {"expire", {BODY_OPTIONAL, BODY_UNUSED}, 0, BODY_KEY, 0},
+};
+#define BODY_FIELDS (sizeof(body_fields) / sizeof(body_fields[0]))
+
+/* The body field named key, used by path (0 ack, 1 unack), or NULL. */
+static const struct body_field *body_field_find(const char *key, int path)
+{
+    for (size_t i = 0; i < BODY_FIELDS; i++)
+        if (strcmp(body_fields[i].name, key) == 0 && body_fields[i].use[path] != BODY_UNUSED)
+            return &body_fields[i];
     return NULL;
 }
 
-/* "expire": a duration as the collector's settings take them ("90", "15m", "4h"), or whole
- * seconds as a number; absent, null or 0: none. Returns false with r filled (400). */
-static bool body_expire(json_t *o, int64_t *ms, struct reply *r)
+/* "/v1/ack takes host, component, ...": the fields path (0 ack, 1 unack) takes, into buf. */
+static const char *body_usage(int path, char *buf, size_t size)
 {
-    json_t *v = json_object_get(o, "expire");
+    size_t n = (size_t)snprintf(buf, size, "%s takes", path == 0 ? "/v1/ack" : "/v1/unack");
+    const char *sep = " ";
+    for (size_t i = 0; i < BODY_FIELDS && n < size; i++) {
+        if (body_fields[i].use[path] == BODY_UNUSED)
+            continue;
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", sep, body_fields[i].name);
+        sep = ", ";
+    }
+    return buf;
+}
+
+/* A string field f of the body: absent (NULL; fine unless required), or a string of 1..max
+ * bytes (jansson has checked it is UTF-8 and has no NUL) with no control character its rule
+ * refuses, stored at f->offset in req. Returns false with r filled (400 naming it). */
+static bool body_string(json_t *o, const struct body_field *f, enum body_use use,
+                        struct ingest_ack *req, struct reply *r)
+{
+    char msg[160];
+    json_t *v = json_object_get(o, f->name);
+    if (v == NULL && use != BODY_REQUIRED)
+        return true;
+    if (v == NULL) {
+        snprintf(msg, sizeof(msg), "missing field '%s'", f->name);
+    } else if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > f->max ||
+               strlen(json_string_value(v)) != json_string_length(v)) {
+        snprintf(msg, sizeof(msg), "bad value for '%s': a string of 1 to %zu bytes", f->name,
+                 f->max);
+    } else if (body_has_control(json_string_value(v), f->text)) {
+        snprintf(msg, sizeof(msg), "bad value for '%s': control characters are refused%s", f->name,
+                 f->text == BODY_LINES ? " (newline and tab are allowed)" : "");
+    } else {
+        *(const char **)((char *)req + f->offset) = json_string_value(v);
+        return true;
+    }
+    reply_error(r, 400, msg);
+    return false;
+}
+
+/* The expiry field f ("expire"): a duration as the collector's settings take them ("90",
+ * "15m", "4h"), or whole seconds as a number; absent, null or 0: none. Returns false with r
+ * filled (400). */
+static bool body_expire(json_t *o, const struct body_field *f, int64_t *ms, struct reply *r)
+{
+    char msg[160];
+    json_t *v = json_object_get(o, f->name);
     uint64_t d = 0;
     *ms = 0;
     if (v == NULL || json_is_null(v))
@@ -656,9 +736,11 @@ static bool body_expire(json_t *o, int64_t *ms, struct reply *r)
              d > (uint64_t)HTTP_ACK_EXPIRE_MAX_MS)
         d = UINT64_MAX;
     if (d == UINT64_MAX) {
-        reply_error(r, 400,
-                    "bad value for 'expire': a duration (\"90\", \"15m\", \"4h\") or whole "
-                    "seconds, at most 8784h");
+        snprintf(msg, sizeof(msg),
+                 "bad value for '%s': a duration (\"90\", \"15m\", \"4h\") or whole seconds, at "
+                 "most 8784h",
+                 f->name);
+        reply_error(r, 400, msg);
         return false;
     }
     *ms = (int64_t)d;
@@ -684,84 +766,86 @@ static int item_cb(const struct alert *a, const struct state_meta *m, void *data
 static void post_ack(struct http *h, const char *url, const struct http_body *b, struct reply *r)
 {
     bool unack = strcmp(url, "/v1/unack") == 0;
-    const char *usage = unack ? "/v1/unack takes host, component, author"
-                              : "/v1/ack takes host, component, author, comment, expire";
-    char msg[700], k[48], hs[48], cs[48];
+    int path = unack ? 1 : 0; /* into body_field.use */
+    /* The 404 and 409 name host and component whole (up to 255 bytes each, UTF-8 in JSON). */
+    char msg[700], k[48], hs[48], cs[48], usage[128];
     json_error_t je;
+    json_t *o = NULL;
+    struct change_json out = {0};
     if (b->too_large) {
         reply_error(r, 413, "the body is over 8 KiB");
-        return;
+        goto out;
     }
-    json_t *o = json_loadb(b->buf, b->len, JSON_REJECT_DUPLICATES, &je);
+    o = json_loadb(b->buf, b->len, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(o)) {
         snprintf(msg, sizeof(msg), "the body is not a JSON object: %s",
                  o == NULL ? shown(je.text, k, sizeof(k)) : "another JSON value");
         reply_error(r, 400, msg);
-        json_decref(o);
-        return;
+        goto out;
     }
     const char *key;
     json_t *val;
     json_object_foreach(o, key, val)
     {
-        if (strcmp(key, "host") != 0 && strcmp(key, "component") != 0 &&
-            strcmp(key, "author") != 0 &&
-            (unack || (strcmp(key, "comment") != 0 && strcmp(key, "expire") != 0))) {
-            snprintf(msg, sizeof(msg), "unknown field '%s': %s", shown(key, k, sizeof(k)), usage);
+        if (body_field_find(key, path) == NULL) {
+            snprintf(msg, sizeof(msg), "unknown field '%s': %s", shown(key, k, sizeof(k)),
+                     body_usage(path, usage, sizeof(usage)));
             reply_error(r, 400, msg);
-            json_decref(o);
-            return;
+            goto out;
         }
     }
     bool ok = true;
     struct ingest_ack req = {.unack = unack};
-    req.host = body_string(o, "host", true, ALERT_KEY_MAX, r, &ok);
-    req.component = body_string(o, "component", true, ALERT_KEY_MAX, r, &ok);
-    req.author = body_string(o, "author", !unack, 255, r, &ok);
-    if (!unack)
-        req.comment = body_string(o, "comment", true, 1024, r, &ok);
-    int64_t now = wall_now_ms(), expire = 0;
-    if (!ok || (!unack && !body_expire(o, &expire, r))) {
-        json_decref(o);
-        return;
+    int64_t now = change_now_ms(), expire = 0;
+    for (size_t i = 0; i < BODY_FIELDS && ok; i++) {
+        const struct body_field *f = &body_fields[i];
+        if (f->use[path] != BODY_UNUSED)
+            ok = f->max != 0 ? body_string(o, f, f->use[path], &req, r)
+                             : body_expire(o, f, &expire, r);
     }
+    if (!ok)
+        goto out;
     req.expires_ms = expire != 0 ? now + expire : 0;
 
     struct state_result res;
     int rc = ingest_ack(h->cfg.ingest, &req, now, (int64_t)uv_now(h->loop), &res);
-    shown(req.host, hs, sizeof(hs));
-    shown(req.component, cs, sizeof(cs));
     if (rc == -ENOENT) {
-        snprintf(msg, sizeof(msg), "no active alert for host '%s', component '%s'", hs, cs);
+        snprintf(msg, sizeof(msg), "no active alert for host '%s', component '%s'", req.host,
+                 req.component);
         reply_error(r, 404, msg);
-    } else if (rc == -ENODATA) {
-        snprintf(msg, sizeof(msg), "the alert for host '%s', component '%s' is not acknowledged",
-                 hs, cs);
-        reply_error(r, 409, msg);
-    } else if (rc != 0) {
-        reply_error(r, 500, "out of memory");
-    } else {
-        char head[96];
-        struct change_json out = {0};
-        struct item_ctx c = {.out = &out};
-        log_info("http %s: %s %s/%s by %s (version %" PRIu64 ")", h->name, unack ? "unack" : "ack",
-                 hs, cs, req.author != NULL ? shown(req.author, k, sizeof(k)) : "(not said)",
-                 res.version);
-        int n =
-            snprintf(head, sizeof(head), "{\"outcome\":\"%s\",\"version\":%" PRIu64 ",\"alert\":",
-                     unack ? "unack" : "ack", res.version);
-        if (change_json_append(&out, head, (size_t)n) != 0 ||
-            state_lookup(ingest_state(h->cfg.ingest), req.host, req.component, item_cb, &c) != 0 ||
-            c.rc != 0 || change_json_append(&out, "}", 1) != 0) {
-            change_json_free(&out);
-            reply_error(r, 500, "out of memory");
-        } else {
-            r->status = 200;
-            r->type = "application/json";
-            r->body = out.buf; /* ownership passes to the response */
-            r->len = out.len;
-        }
+        goto out;
     }
+    if (rc == -ENODATA) {
+        snprintf(msg, sizeof(msg), "the alert for host '%s', component '%s' is not acknowledged",
+                 req.host, req.component);
+        reply_error(r, 409, msg);
+        goto out;
+    }
+    if (rc != 0) {
+        reply_error(r, 500, "out of memory");
+        goto out;
+    }
+    /* The log line stays one line of printable ASCII: names shortened, the rest as '?'. */
+    log_info("http %s: %s %s/%s by %s (version %" PRIu64 ")", h->name, unack ? "unack" : "ack",
+             shown(req.host, hs, sizeof(hs)), shown(req.component, cs, sizeof(cs)),
+             req.author != NULL ? shown(req.author, k, sizeof(k)) : "(not said)", res.version);
+    struct item_ctx c = {.out = &out};
+    char head[96];
+    int n = snprintf(head, sizeof(head), "{\"outcome\":\"%s\",\"version\":%" PRIu64 ",\"alert\":",
+                     unack ? "unack" : "ack", res.version);
+    if (change_json_append(&out, head, (size_t)n) != 0 ||
+        state_lookup(ingest_state(h->cfg.ingest), req.host, req.component, item_cb, &c) != 0 ||
+        c.rc != 0 || change_json_append(&out, "}", 1) != 0) {
+        reply_error(r, 500, "out of memory");
+        goto out;
+    }
+    r->status = 200;
+    r->type = "application/json";
+    r->body = out.buf; /* ownership passes to the response */
+    r->len = out.len;
+    out = (struct change_json){0};
+out:
+    change_json_free(&out);
     json_decref(o);
 }
 

@@ -2,6 +2,7 @@
 #include "collector/intake.h"
 
 #include "collector/log.h"
+#include "sink/change.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -415,9 +416,7 @@ static void *run(void *arg)
             continue;
         }
         /* One clock read per batch: its datagrams arrived within microseconds. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        int64_t now_ms = change_now_ms();
         uint64_t bytes = 0;
         for (int i = 0; i < k; i++)
             bytes += REC_SIZE(in->msgs[i].msg_len);

@@ -4,12 +4,12 @@
 #include "collector/log.h"
 #include "collector/address.h"
 #include "parsers/alert_xml.h"
+#include "sink/change.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_ITEMS ALERT_XML_MAX_ALERTS /* the parser's per-document alert limit */
 /* After an accept error that would repeat at once (no descriptor, no memory), the listener
@@ -120,13 +120,6 @@ static void reply_error(struct conn *c, const char *reason, const char *text)
     send_reply(c, buf, alert_xml_reply(buf, sizeof(buf), NULL, 0, reason, text));
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether the bytes so far could end a document (a closing '>' then blanks): only then is
  * the parser asked, so a client sending byte by byte costs no parse per byte. */
 static bool may_be_whole(const struct conn *c)
@@ -144,9 +137,9 @@ static void try_document(struct conn *c, bool final)
     size_t n = 0;
     const char *reason = NULL, *error = NULL;
     uv_loop_t *loop = c->handle.loop;
-    int rc =
-        ingest_document(t->cfg.ingest, c->buf, c->len, final, (const struct sockaddr *)&c->peer,
-                        wall_ms(), (int64_t)uv_now(loop), t->items, MAX_ITEMS, &n, &reason, &error);
+    int rc = ingest_document(t->cfg.ingest, c->buf, c->len, final,
+                             (const struct sockaddr *)&c->peer, change_now_ms(),
+                             (int64_t)uv_now(loop), t->items, MAX_ITEMS, &n, &reason, &error);
     if (rc == -EAGAIN)
         return; /* cut short: wait for the rest */
     if (rc != 0) {

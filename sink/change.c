@@ -209,6 +209,13 @@ int change_routing_key(const struct change *c, char *buf, size_t size)
     return (int)total;
 }
 
+int64_t change_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 char *change_format_time(int64_t ms, char *buf, size_t size)
 {
     int64_t sec = ms / 1000;
@@ -281,7 +288,7 @@ static int put_time(struct change_json *out, const char *key, int64_t ms)
     return rc != 0 ? rc : put_str(out, t, strlen(t));
 }
 
-/* ,"ack":{"author":..,"comment":..,"at":..[,"expires":..][,"severity":N]} */
+/* ,"ack":{"author":..,"comment":..,"at":..[,"expires":..][,"severity":N|null]} */
 static int put_ack(struct change_json *out, const struct change_ack *ack, bool stored)
 {
     int rc;
@@ -294,9 +301,11 @@ static int put_ack(struct change_json *out, const struct change_ack *ack, bool s
     TRY(put_time(out, "at", ack->at_ms));
     if (ack->expires_ms != 0)
         TRY(put_time(out, "expires", ack->expires_ms));
-    if (stored && ack->has_severity) {
+    /* Stored: null when the alert had no severity, so that reading it back does not take
+     * the severity the alert has by then (what a missing key means: a change line's ack). */
+    if (stored) {
         TRY(put_key(out, "severity", false));
-        TRY(put_int(out, ack->severity));
+        TRY(ack->has_severity ? put_int(out, ack->severity) : put(out, "null", 4));
     }
     TRY(put(out, "}", 1));
     return 0;
@@ -452,9 +461,10 @@ static int decode_ack(json_t *o, size_t *used, struct alert_json *out)
         (k->comment = arena_copy(out, used, json_object_get(o, "comment"), NULL)) == NULL ||
         change_parse_time(json_string_value(json_object_get(o, "at")), &k->at_ms) != 0 ||
         (expires != NULL && change_parse_time(expires, &k->expires_ms) != 0) ||
-        (sev != NULL && !json_is_integer(sev)))
+        (sev != NULL && !json_is_integer(sev) && !json_is_null(sev)))
         return -EBADMSG;
-    k->has_severity = sev != NULL;
+    k->has_severity = json_is_integer(sev);
+    k->no_severity = json_is_null(sev);
     k->severity = json_integer_value(sev);
     out->ack = k;
     return 0;

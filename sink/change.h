@@ -35,15 +35,19 @@ bool change_outcome_forwarded(enum change_outcome outcome);
 
 /* An acknowledgement of an alert: part of the alert's state while it lasts. In JSON:
  * "ack":{"author":..,"comment":..,"at":"<RFC 3339>","expires":"<RFC 3339>"} (expires only
- * when set); a snapshot adds "severity" (has_severity). */
+ * when set); a snapshot adds "severity": N, or null when the alert had none. */
 struct change_ack {
     const char *author;  /* 1-255 bytes of UTF-8 */
     const char *comment; /* 1-1024 bytes of UTF-8 */
     int64_t at_ms;       /* when it was made, ms since the epoch */
     int64_t expires_ms;  /* when it lapses (an unack "expired"); 0: it lasts until the alert
                           * clears or gets worse */
-    bool has_severity;   /* the alert's severity when acknowledged: an update to a lower */
-    int64_t severity;    /* number makes it worse, and the ack goes */
+    /* The alert's severity when acknowledged (an update to a lower number makes it worse,
+     * and the ack goes). Neither flag: the line did not say (a change line carries no
+     * severity: the table takes the alert's); no_severity: the alert had none (a snapshot's
+     * "severity":null). Both bools sit in what was padding. */
+    bool has_severity, no_severity;
+    int64_t severity;
 };
 
 /* What an unack line says besides the alert: "unack":{"author":..,"reason":..}. */
@@ -131,6 +135,11 @@ void change_json_free(struct change_json *out);
 /* The AMQP routing key for a change: "<outcome>.<severity>.<host>" ("none" when the alert
  * has no severity). Returns its length (as snprintf). */
 int change_routing_key(const struct change *c, char *buf, size_t size);
+
+/* The wall clock now, ms since the epoch, as change lines carry times ("received", an ack's
+ * "at"): one clock for every part that stamps one, so times compare (an ack's expiry is
+ * checked against the clock that set it). Any thread. */
+int64_t change_now_ms(void);
 
 /* Format a time as RFC 3339 UTC with milliseconds ("2026-11-26T07:00:00.123Z").
  * buf must hold 25 bytes. Returns buf. */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <string.h>
+#include <time.h>
 
 static struct alert base(void)
 {
@@ -366,6 +367,21 @@ static void test_change_stored_alert_carries_the_ack(void **st)
     assert_int_equal(change_json_append_stored(&out, &a, 5, 1, 2, 0, NULL, NULL), 0);
     assert_int_equal(change_json_decode_stored(out.buf, out.len, &aj), 0);
     assert_null(aj.ack);
+    /* Made when the alert had no severity: stored as null and read back as "none", not as
+     * "not said" (which takes the alert's severity). */
+    struct change_ack none = {.author = "alice", .comment = "c", .at_ms = 1000};
+    out.len = 0;
+    assert_int_equal(change_json_append_stored(&out, &a, 5, 1, 2, 0, NULL, &none), 0);
+    assert_non_null(strstr(out.buf, "\"severity\":null"));
+    assert_int_equal(change_json_decode_stored(out.buf, out.len, &aj), 0);
+    assert_non_null(aj.ack);
+    assert_false(aj.ack->has_severity);
+    assert_true(aj.ack->no_severity);
+    const char *unsaid = "{\"version\":1,\"host\":\"h\",\"component\":\"c\",\"ack\":{"
+                         "\"author\":\"a\",\"comment\":\"c\",\"at\":\"2026-11-30T15:00:00.000Z\"}}";
+    assert_int_equal(change_json_decode_stored(unsaid, strlen(unsaid), &aj), 0);
+    assert_false(aj.ack->has_severity);
+    assert_false(aj.ack->no_severity);
 
     out.len = 0;
     assert_int_equal(change_json_append_alert(&out, &a, 5, 1, 2, "10.0.0.1:5", &k), 0);
@@ -381,6 +397,8 @@ static void test_change_stored_alert_carries_the_ack(void **st)
         ("{\"version\":1,\"host\":\"h\",\"component\":\"c\",\"ack\":{\"author\":\"a\","
          "\"comment\":\"c\",\"at\":\"yesterday\"}}"),
         "{\"version\":1,\"host\":\"h\",\"component\":\"c\",\"ack\":3}",
+        ("{\"version\":1,\"host\":\"h\",\"component\":\"c\",\"ack\":{\"author\":\"a\","
+         "\"comment\":\"c\",\"at\":\"2026-11-30T15:00:00.000Z\",\"severity\":\"3\"}}"),
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(change_json_decode_stored(bad[i], strlen(bad[i]), &aj), -EBADMSG);
@@ -388,10 +406,25 @@ static void test_change_stored_alert_carries_the_ack(void **st)
     change_json_free(&out);
 }
 
+/* The clock change lines are stamped with is the wall clock, in ms, and formats as such. */
+static void test_change_now_is_the_wall_clock_in_ms(void **st)
+{
+    (void)st;
+    int64_t before = (int64_t)time(NULL) * 1000;
+    int64_t now = change_now_ms();
+    int64_t after = ((int64_t)time(NULL) + 1) * 1000;
+    assert_true(now >= before && now < after);
+    char t[32];
+    int64_t back;
+    assert_int_equal(change_parse_time(change_format_time(now, t, sizeof(t)), &back), 0);
+    assert_int_equal(back, now);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_change_every_field_round_trips),
+        cmocka_unit_test(test_change_now_is_the_wall_clock_in_ms),
         cmocka_unit_test(test_change_absent_fields_are_omitted),
         cmocka_unit_test(test_change_escapes_hostile_strings),
         cmocka_unit_test(test_change_invalid_utf8_fails_instead_of_emitting_bad_json),

@@ -197,6 +197,25 @@ static void test_history_refused_and_lost_are_sums_of_their_counters(void **st)
     json_decref(o);
 }
 
+/* Every reason the signature check refuses for, whichever reasons enum auth_reason has
+ * (history.h names the family, not its members): each lands in refused, once. */
+static void test_history_refused_takes_every_auth_reason(void **st)
+{
+    (void)st;
+    sample();
+    mono += 10000;
+    double want = 0;
+    for (int r = AUTH_ACCEPT + 1; r < AUTH_REASON_COUNT; r++) {
+        s.auth_refused[r] += 10u * (unsigned)r; /* distinct: a reason counted twice shows */
+        want += r;
+    }
+    sample();
+    json_t *o = doc();
+    assert_close(point(o, "refused", NULL, 0), want);
+    assert_close(point(o, "lost", NULL, 0), 0);
+    json_decref(o);
+}
+
 static void test_history_gauges_are_the_value_at_the_step_end(void **st)
 {
     (void)st;
@@ -363,6 +382,7 @@ int main(void)
         T(test_history_rates_are_per_second_over_the_real_step),
         T(test_history_rounds_to_a_tenth),
         T(test_history_refused_and_lost_are_sums_of_their_counters),
+        T(test_history_refused_takes_every_auth_reason),
         T(test_history_gauges_are_the_value_at_the_step_end),
         T(test_history_ring_keeps_the_last_360),
         T(test_history_counter_that_starts_again_counts_from_zero),

@@ -329,6 +329,41 @@ static void test_snapshot_keeps_acks(void **st)
     state_free(t);
 }
 
+/* An ack made when the alert had no severity compares with nothing: no update makes it worse.
+ * Through a restart too: the snapshot says it had none, and reading it back does not take
+ * the severity the alert had by then (3 here, which a 2 would then have been worse than). */
+static void test_snapshot_keeps_an_ack_made_without_a_severity(void **st)
+{
+    (void)st;
+    char err[512];
+    struct state *s, *t;
+    struct state_result r;
+    assert_int_equal(state_new(NULL, &s), 0);
+    struct alert a = mk("web12", "disk");
+    assert_int_equal(state_apply(s, &a, 1000, &r), 0);
+    struct change_ack k = {.author = "alice", .comment = "c", .at_ms = 2000};
+    assert_int_equal(state_ack(s, "web12", "disk", &k, &r), 0);
+    alert_set_num(&a, ALERT_SEVERITY, 3);
+    assert_int_equal(state_apply(s, &a, 3000, &r), 0);
+    assert_int_equal(r.outcome, CHANGE_UPDATE);
+    assert_non_null(r.ack);
+    assert_int_equal(snapshot_write(s, path, "mon1", true, err, sizeof(err)), 0);
+    assert_int_equal(state_new(NULL, &t), 0);
+    struct snapshot_info info;
+    if (snapshot_load(t, path, &info, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    alert_set_num(&a, ALERT_SEVERITY, 2);
+    assert_int_equal(state_apply(s, &a, 4000, &r), 0); /* without the restart */
+    assert_non_null(r.ack);
+    assert_int_equal(state_apply(t, &a, 4000, &r), 0); /* after it: the same */
+    assert_int_equal(r.outcome, CHANGE_UPDATE);
+    assert_non_null(r.ack);
+    assert_string_equal(r.ack->author, "alice");
+    assert_int_equal(state_ack_count(t), 1);
+    state_free(s);
+    state_free(t);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -340,6 +375,7 @@ int main(void)
         T(test_snapshot_restore_after_a_crash_jumps_the_version),
         T(test_snapshot_restore_sets_a_damaged_file_aside),
         T(test_snapshot_keeps_acks),
+        T(test_snapshot_keeps_an_ack_made_without_a_severity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,8 +94,15 @@ case_http_answers() {
 
     expect 404 d /v1/ack '{"host":"web12","component":"cpu","author":"a","comment":"c"}'
     said "no active alert for host 'web12', component 'cpu'"
+    # Named whole, as sent: not cut at 40 bytes, UTF-8 kept (255 bytes each at most).
+    local long_host long_comp
+    long_host="wéb-$(head -c 200 /dev/zero | tr '\0' x)-é"
+    long_comp=$(head -c 255 /dev/zero | tr '\0' c)
+    expect 404 d /v1/ack "{\"host\":\"$long_host\",\"component\":\"$long_comp\",\"author\":\"a\",\"comment\":\"c\"}"
+    [ "$(jq -r .error "$WORK/answer")" = "no active alert for host '$long_host', component '$long_comp'" ] ||
+        fail "the 404 does not name the alert whole: $(cat "$WORK/answer")"
     expect 409 d /v1/unack '{"host":"web13","component":"disk"}'
-    said "is not acknowledged"
+    said "the alert for host 'web13', component 'disk' is not acknowledged"
     expect 400 d /v1/ack '{"host":"web12","component":"disk","author":"alice"}'
     said "'comment'"
     expect 400 d /v1/ack '{"host":"web12","component":"disk","comment":"c"}'
@@ -103,7 +110,9 @@ case_http_answers() {
     expect 400 d /v1/ack '{"host":"web12","component":"disk","author":"","comment":"c"}'
     said "'author'"
     expect 400 d /v1/ack '{"host":"web12","component":"disk","author":"a","comment":"c","expires":"4h"}'
-    said "unknown field 'expires'"
+    said "unknown field 'expires': /v1/ack takes host, component, author, comment, expire"
+    expect 400 d /v1/unack '{"host":"web12","component":"disk","comment":"c"}'
+    said "unknown field 'comment': /v1/unack takes host, component, author"
     expect 400 d /v1/ack '{"host":"web12","component":"disk","author":"a","comment":"c","expire":"4 hours"}'
     said "'expire'"
     expect 400 d /v1/ack '{"host":"web12","component":"disk","author":"a","comment":"c","expire":-5}'
@@ -117,6 +126,20 @@ case_http_answers() {
     big="{\"host\":\"web12\",\"component\":\"disk\",\"author\":\"a\",\"comment\":\"$(head -c 9000 /dev/zero | tr '\0' c)\"}"
     expect 413 d /v1/ack "$big"
     said "8 KiB"
+    # Control characters in who and why: they would reach terminals raw (and a line per
+    # change). Refused in the author: C0, DEL, C1 (U+009B is a CSI); in the comment the same
+    # but newline and tab (a multi-line comment is accepted below).
+    local bad
+    for bad in '\u001b[2J\u001b[31mmallory' 'al\nice' 'al\tice' 'al\u007fice' 'al\u009b2Jice'; do
+        expect 400 d /v1/ack "{\"host\":\"web12\",\"component\":\"disk\",\"author\":\"$bad\",\"comment\":\"c\"}"
+        said "bad value for 'author': control characters are refused"
+    done
+    for bad in 'one\rtwo' 'bell\u0007' '\u001b]0;title\u0007' 'csi\u009b2J' 'del\u007f'; do
+        expect 400 d /v1/ack "{\"host\":\"web12\",\"component\":\"disk\",\"author\":\"a\",\"comment\":\"$bad\"}"
+        said "bad value for 'comment': control characters are refused (newline and tab are allowed)"
+    done
+    expect 400 d /v1/unack '{"host":"web12","component":"disk","author":"\u001b[2Jbob"}'
+    said "'author'"
     # Without a length announced (chunked): read up to the cap and refused all the same.
     expect 413 d /v1/ack "$big" -H 'Transfer-Encoding: chunked'
     # Other methods: 405 with what is allowed there.
@@ -140,8 +163,10 @@ case_http_answers() {
         fail "acked=perhaps is not refused naming it"
 
     # Re-acknowledged: replaced, a new change; an update that is not worse keeps it.
-    expect 200 d /v1/ack '{"host":"web12","component":"disk","author":"bob","comment":"vendor called","expire":"4h"}'
-    jq -e '.version == 4 and .alert.ack.author == "bob" and (.alert.ack.expires | type == "string")' \
+    # (A comment of several lines, with tabs, is fine: a person writes lines.)
+    expect 200 d /v1/ack '{"host":"web12","component":"disk","author":"bob","comment":"vendor called\n\tETA Monday","expire":"4h"}'
+    jq -e '.version == 4 and .alert.ack.author == "bob" and (.alert.ack.expires | type == "string")
+        and .alert.ack.comment == "vendor called\n\tETA Monday"' \
         "$WORK/answer" >/dev/null || fail "re-ack: $(cat "$WORK/answer")"
     send d --host web12 --component disk --severity 4 "disk full, cleaning"
     wait_for 10 lines_at_least d 1 '.outcome == "update" and .version == 5' || fail "no update"
