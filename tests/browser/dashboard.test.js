@@ -14,6 +14,7 @@
 //   else's ack or unack while the detail view is open redrawn at the next refresh, and an
 //   ack made just before the tap not replaced; the limits checked in UTF-8 bytes; markup
 //   in an ack's author and comment shown as text, nothing loaded or run, its lines kept; a
+//   control character refused with the collector's words; a
 //   collector without a token refusing with its own message; health charts drawn from
 //   /v1/history after a burst and a refused datagram; readable badges in light and dark
 //   (contrast measured); screenshots (phone light, phone dark, desktop); no console error,
@@ -31,7 +32,8 @@ const url2 = process.env.NOTOKEN_URL;
 const token = process.env.TOKEN;
 const shots = process.env.SHOTS;
 const problems = [];
-let httpErrorsExpected = 0; // 401 before the token is typed, 403 from the tokenless collector
+let httpErrorsExpected = 0; // 401 before the token is typed, 403 from the tokenless collector,
+                            // 400 for control characters
 const requests = []; // "METHOD URL" of every request the pages made
 
 function check(ok, what) {
@@ -189,7 +191,7 @@ async function ackLimitsInBytes(page) {
 // lines stay lines (innerText keeps its line break only if the CSS does, pre-wrap).
 async function ackMarkupIsText(page) {
   const author = '<b>mallory</b>';
-  const comment = '<img src=x onerror=alert(3)>\n<b>line two</b> <script>alert(4)</script>';
+  const comment = '<img src=x onerror=alert(3)>\n<b>line two</b>\t<script>alert(4)</script>';
   await page.locator('main button.alert', {hasText: 'swapping'}).click();
   await page.locator('#ack-author').fill(author);
   await page.locator('#ack-comment').fill(comment);
@@ -210,6 +212,23 @@ async function ackMarkupIsText(page) {
   check(await page.locator('main img, main b, main script').count() === 0, 'markup in the ack became elements');
   check(!requests.some((r) => /\/x$/.test(r)), 'the markup loaded an image: ' + requests.filter((r) => /\/x$/.test(r)));
   await post('v1/unack', {host: 'web3', component: 'memory'});
+}
+
+// A control character pasted into the comment (an escape sequence, a bell) is refused by
+// the collector, and the page shows its words; nothing is acknowledged.
+async function ackControlCharacters(page) {
+  await page.locator('main button.alert', {hasText: 'swapping'}).click();
+  await page.locator('#ack-author').fill('alice');
+  await page.locator('#ack-comment').fill('on it \u001b[2J\u0007');
+  httpErrorsExpected = 1;
+  await page.locator('#ack-submit').click();
+  await page.locator('#ack-result.error').waitFor();
+  httpErrorsExpected = 0;
+  const said = await page.locator('#ack-result').textContent();
+  check(/^Not acknowledged: the collector answered 400: .*'comment'.*control characters/.test(said),
+    'the refusal of a control character: ' + said);
+  check(!(await findAlert('web3', 'memory')).ack, 'acknowledged with a control character');
+  await page.locator('#close').click();
 }
 
 // The legend of "Changes forwarded": [{label, colour of its swatch}].
@@ -284,7 +303,7 @@ async function noSidewaysScroll(page, where) {
     p.on('console', (m) => {
       if (m.type() !== 'error') return;
       // Chromium logs every 4xx answer as an error; those the test provokes are expected.
-      if (/status of 40[13]/.test(m.text()) && httpErrorsExpected > 0) return;
+      if (/status of 40[013]/.test(m.text()) && httpErrorsExpected > 0) return;
       problems.push('console error: ' + m.text());
     });
     p.on('request', (r) => {
@@ -458,6 +477,7 @@ async function noSidewaysScroll(page, where) {
 
     await ackChangedUnderTheDetailView(page);
     await ackLimitsInBytes(page);
+    await ackControlCharacters(page);
     await ackMarkupIsText(page);
 
     // Health: a burst and a refused datagram, seen in the charts of /v1/history.
