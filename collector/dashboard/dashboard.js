@@ -51,6 +51,7 @@ let inflight = null;     // the refresh on its way, if any
 let timer = null;       // the next auto-refresh
 let nextAt = 0;         // when it fires (ms), 0: auto-refresh off
 let detailKey = null;   // [host, component] of the alert in the detail view
+let detailVersion = null; // the alert's version its fields show
 let detailAck = null;   // ackKey() of the ack it shows ('' none); null: the alert has gone
 let failedTitle = false;
 
@@ -491,6 +492,17 @@ function showDetail(a) {
   $('detail-title').textContent = a.host + ' / ' + a.component;
   $('ack-result').textContent = '';
   $('ack-result').classList.remove('error');
+  showFields(a);
+  $('ack-author').value = store.get('injector-author') || '';
+  $('ack-comment').value = '';
+  $('ack-expire').value = '';
+  showAck(a);
+  $('detail').hidden = false;
+  $('close').focus();
+}
+
+function showFields(a) {
+  detailVersion = a.version;
   const dl = $('fields');
   dl.replaceChildren();
   const add = (k, v) => {
@@ -502,12 +514,6 @@ function showDetail(a) {
     if (a[key] !== undefined && a[key] !== null && a[key] !== '') add(label, human(key, a[key]));
   }
   for (const [k, v] of Object.entries(a.extra || {})) add('Extra field ' + k, v);
-  $('ack-author').value = store.get('injector-author') || '';
-  $('ack-comment').value = '';
-  $('ack-expire').value = '';
-  showAck(a);
-  $('detail').hidden = false;
-  $('close').focus();
 }
 
 // The ack as the detail view shows it, to see whether a refresh brought another one.
@@ -551,9 +557,10 @@ function findAlert(key) {
   return data.alerts.find((a) => a.host === key[0] && a.component === key[1]) || null;
 }
 
-// After a refresh with the detail view open: when the alert has gone, say so; when its ack
-// changed under the view (someone else acknowledged or took it back), redraw the ack box and
-// say who, so nobody replaces another's ack unknowingly. Else a half-typed comment stays.
+// After a refresh with the detail view open: when the alert has gone, say so; when it
+// changed, redraw its fields; when its ack changed under the view (someone else
+// acknowledged or took it back), redraw the ack box and say who, so nobody replaces
+// another's ack unknowingly. A half-typed comment stays in any case.
 function detailAfterRefresh() {
   if ($('detail').hidden || !detailKey) return;
   const a = findAlert(detailKey);
@@ -565,7 +572,9 @@ function detailAfterRefresh() {
     ackResult('This alert is no longer active (cleared or expired).', false);
     return;
   }
-  if (detailAck === null || ackKey(a) === detailAck) return;
+  if (detailAck === null) return;
+  if (a.version !== detailVersion) showFields(a); // the fields as they are now
+  if (ackKey(a) === detailAck) return;
   showAck(a);
   ackResult(a.ack ? a.ack.author + ' acknowledged this alert meanwhile.'
     : 'The acknowledgement has gone meanwhile: taken back, expired, or the alert got worse.', false);

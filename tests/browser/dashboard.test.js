@@ -136,6 +136,11 @@ async function ackChangedUnderTheDetailView(page) {
     await page.locator('#ackbox').innerText());
   check(/bob acknowledged this alert meanwhile/.test(await page.locator('#ack-result').textContent()),
     'the page does not say bob acknowledged meanwhile: ' + await page.locator('#ack-result').textContent());
+  const version = String((await findAlert('web3', 'memory')).version);
+  const fields = await page.locator('#fields').innerText();
+  check(new RegExp('Change number\\s+' + version + '\\b').test(fields), 'the fields are not those of version ' +
+    version + ': ' + fields);
+  await page.screenshot({path: path.join(shots, 'phone-detail-meanwhile.png')});
   await post('v1/unack', {host: 'web3', component: 'memory', author: 'bob'});
   await page.locator('#ackform').waitFor({state: 'visible', timeout: 12000});
   check(await page.locator('#unack').count() === 0, 'a Take back button for an ack that has gone');
