@@ -549,6 +549,14 @@ function showAck(a) {
     box.append(b);
   } else {
     form.hidden = false;
+    // The form comes after the fields (read first); on a phone that is screens away.
+    const b = el('button', 'jump', 'Acknowledge…');
+    b.type = 'button';
+    b.addEventListener('click', () => {
+      form.scrollIntoView({block: 'start', behavior: 'smooth'});
+      ($('ack-author').value ? $('ack-comment') : $('ack-author')).focus({preventScroll: true});
+    });
+    box.append(b);
   }
 }
 

@@ -434,7 +434,18 @@ async function noSidewaysScroll(page, where) {
     check(await link.getAttribute('rel') === 'noopener noreferrer', 'link rel: ' + await link.getAttribute('rel'));
     check(await link.isVisible(), 'the link is not visible');
 
-    // Acknowledge from the page: the form, then the ack on the page and in /v1/alerts.
+    // Acknowledge from the page: the form, then the ack on the page and in /v1/alerts. On a
+    // phone the form is below the fields, out of sight; a button at the top leads to it.
+    const onScreen = (sel) => page.locator(sel).evaluate((e) => {
+      const r = e.getBoundingClientRect();
+      return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;
+    });
+    check(!(await onScreen('#ack-author')), 'the form is on the first screen: the button to it is not tested');
+    check(await onScreen('#ackbox .jump'), 'no way to the form on the first screen of the detail view');
+    await page.screenshot({path: path.join(shots, 'phone-detail-open.png')});
+    await page.locator('#ackbox .jump').click();
+    await waitFor('the form to come into sight', () => onScreen('#ack-author'));
+    check(await page.locator('#ack-author').evaluate((e) => e === document.activeElement), 'the name is not focused');
     await page.locator('#ack-author').fill('alice');
     await page.locator('#ack-comment').fill('disk ordered, https://tickets.example.edu/42');
     await page.locator('#ack-expire').selectOption('4h');
