@@ -553,7 +553,7 @@ function showAck(a) {
     const b = el('button', 'jump', 'Acknowledge…');
     b.type = 'button';
     b.addEventListener('click', () => {
-      form.scrollIntoView({block: 'start', behavior: 'smooth'});
+      form.scrollIntoView({block: 'start'});
       ($('ack-author').value ? $('ack-comment') : $('ack-author')).focus({preventScroll: true});
     });
     box.append(b);
