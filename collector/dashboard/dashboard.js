@@ -16,14 +16,23 @@ const LABELS = [
   ['seq', 'Sender sequence number'], ['version', 'Change number'],
 ];
 const SVG = 'http://www.w3.org/2000/svg';
-// The charts, from /v1/history's series; classes c0..c5 give each line its colour (CSS).
-const OUTCOMES = ['raise', 'update', 'clear', 'expire', 'ack', 'unack'];
+// The charts, from /v1/history's series; classes c0..c8 give each line its colour (CSS).
+// The outcomes are the keys of series.changes, as the collector lists them: a colour for
+// those known here (a clear green, a raise red), the spare colours in turn for any other,
+// so a new outcome shows up in the chart and its legend without a change to the page.
+const OUTCOME_COLOURS = {raise: 'c2', update: 'c1', clear: 'c4', expire: 'c3', ack: 'c0', unack: 'c5'};
+const SPARE_COLOURS = ['c6', 'c7', 'c8'];
+function outcomeSeries(s) {
+  const changes = s.changes && typeof s.changes === 'object' ? s.changes : {};
+  let spare = 0;
+  return Object.keys(changes).map((o) => ({label: o, get: (x) => x.changes[o],
+    cls: OUTCOME_COLOURS[o] || SPARE_COLOURS[spare++ % SPARE_COLOURS.length]}));
+}
 const CHARTS = [
   {title: 'Datagrams received', unit: '/s', series: [
     {label: 'datagrams', get: (s) => s.datagrams},
-    {label: 'of which duplicates', get: (s) => s.duplicates}]},
-  {title: 'Changes forwarded', unit: '/s', series: OUTCOMES.map((o) => (
-    {label: o, get: (s) => s.changes && s.changes[o]}))},
+    {label: 'of which duplicates', dash: true, get: (s) => s.duplicates}]}, // dashed: the total shows through
+  {title: 'Changes forwarded', unit: '/s', stack: true, series: outcomeSeries},
   {title: 'Dropped, refused, lost', unit: '/s', loss: true, series: [
     {label: 'kernel drops', cls: 'c2', get: (s) => s.kernel_drops},
     {label: 'refused', cls: 'c1', get: (s) => s.refused},
@@ -42,6 +51,8 @@ let inflight = null;     // the refresh on its way, if any
 let timer = null;       // the next auto-refresh
 let nextAt = 0;         // when it fires (ms), 0: auto-refresh off
 let detailKey = null;   // [host, component] of the alert in the detail view
+let detailVersion = null; // the alert's version its fields show
+let detailAck = null;   // ackKey() of the ack it shows ('' none); null: the alert has gone
 let failedTitle = false;
 
 const store = {
@@ -481,6 +492,17 @@ function showDetail(a) {
   $('detail-title').textContent = a.host + ' / ' + a.component;
   $('ack-result').textContent = '';
   $('ack-result').classList.remove('error');
+  showFields(a);
+  $('ack-author').value = store.get('injector-author') || '';
+  $('ack-comment').value = '';
+  $('ack-expire').value = '';
+  showAck(a);
+  $('detail').hidden = false;
+  $('close').focus();
+}
+
+function showFields(a) {
+  detailVersion = a.version;
   const dl = $('fields');
   dl.replaceChildren();
   const add = (k, v) => {
@@ -492,15 +514,20 @@ function showDetail(a) {
     if (a[key] !== undefined && a[key] !== null && a[key] !== '') add(label, human(key, a[key]));
   }
   for (const [k, v] of Object.entries(a.extra || {})) add('Extra field ' + k, v);
-  showAck(a);
-  $('detail').hidden = false;
-  $('close').focus();
 }
 
+// The ack as the detail view shows it, to see whether a refresh brought another one.
+function ackKey(a) {
+  return a && a.ack ? JSON.stringify([a.ack.author, a.ack.comment, a.ack.at, a.ack.expires]) : '';
+}
+
+// The ack box: who acknowledged, or the form. The form's fields are filled by showDetail,
+// not here: a redraw for someone else's ack must not throw away what this person typed.
 function showAck(a) {
   const box = $('ackbox');
   box.replaceChildren();
   const form = $('ackform');
+  detailAck = a ? ackKey(a) : null;
   if (!a) {
     form.hidden = true;
     return;
@@ -522,9 +549,14 @@ function showAck(a) {
     box.append(b);
   } else {
     form.hidden = false;
-    $('ack-author').value = store.get('injector-author') || '';
-    $('ack-comment').value = '';
-    $('ack-expire').value = '';
+    // The form comes after the fields (read first); on a phone that is screens away.
+    const b = el('button', 'jump', 'Acknowledge…');
+    b.type = 'button';
+    b.addEventListener('click', () => {
+      form.scrollIntoView({block: 'start'});
+      ($('ack-author').value ? $('ack-comment') : $('ack-author')).focus({preventScroll: true});
+    });
+    box.append(b);
   }
 }
 
@@ -533,15 +565,27 @@ function findAlert(key) {
   return data.alerts.find((a) => a.host === key[0] && a.component === key[1]) || null;
 }
 
-// An auto-refresh while the detail view is open leaves a half-typed comment alone; it only
-// says so when the alert has gone.
+// After a refresh with the detail view open: when the alert has gone, say so; when it
+// changed, redraw its fields; when its ack changed under the view (someone else
+// acknowledged or took it back), redraw the ack box and say who, so nobody replaces
+// another's ack unknowingly. A half-typed comment stays in any case.
 function detailAfterRefresh() {
   if ($('detail').hidden || !detailKey) return;
-  if (!findAlert(detailKey)) {
+  const a = findAlert(detailKey);
+  if (!a) {
+    if (detailAck === null) return; // said already
     $('ackform').hidden = true;
     $('ackbox').replaceChildren();
+    detailAck = null;
     ackResult('This alert is no longer active (cleared or expired).', false);
+    return;
   }
+  if (detailAck === null) return;
+  if (a.version !== detailVersion) showFields(a); // the fields as they are now
+  if (ackKey(a) === detailAck) return;
+  showAck(a);
+  ackResult(a.ack ? a.ack.author + ' acknowledged this alert meanwhile.'
+    : 'The acknowledgement has gone meanwhile: taken back, expired, or the alert got worse.', false);
 }
 
 function ackResult(text, error) {
@@ -556,11 +600,22 @@ async function act(what, body) {
   const buttons = document.querySelectorAll('#ack-submit, #unack');
   buttons.forEach((b) => { b.disabled = true; });
   try {
+    if (what === 'ack') {
+      // The table as it is now: if someone acknowledged meanwhile, the refresh redraws the
+      // box with their ack and says so, and this one is not sent over it.
+      await refreshAfter();
+      const now = findAlert(detailKey);
+      if (!now || now.ack) return;
+    }
     const res = await call('POST', '/v1/' + what, body);
     if (res.status !== 200) {
+      // 404, 409: the alert or its ack changed under the view; show it as it is now first.
+      if (res.status === 404 || res.status === 409) await refreshAfter();
       ackResult((what === 'ack' ? 'Not acknowledged: ' : 'Not taken back: ') + why(res), true);
       return;
     }
+    // Our own change: the refresh that follows must not report it as someone else's.
+    if (res.doc && res.doc.alert) detailAck = ackKey(res.doc.alert);
     await refreshAfter();
     const a = findAlert(detailKey) || (res.doc && res.doc.alert) || null;
     if (a) showDetail(a);
@@ -572,13 +627,34 @@ async function act(what, body) {
   }
 }
 
+// The collector counts the limits in UTF-8 bytes, the textarea's maxlength in UTF-16 units
+// (an "é" is one unit and two bytes): the bytes are checked here, before anything is sent.
+const ACK_LIMITS = [['ack-author', 'Your name', 255], ['ack-comment', 'The comment', 1024]];
+
+function tooLong(fields) {
+  for (const [id, name, max] of ACK_LIMITS) {
+    const n = new TextEncoder().encode(fields[id]).length;
+    if (n > max) {
+      return 'Not sent: ' + name.toLowerCase() + ' is ' + n + ' bytes long in UTF-8; the collector takes at most ' +
+        max + '. Shorten it by ' + (n - max) + ' bytes (a letter such as é takes 2 bytes, € 3, an emoji 4).';
+    }
+  }
+  return null;
+}
+
 function submitAck(e) {
   e.preventDefault();
   const a = findAlert(detailKey);
   if (!a) return;
   const author = $('ack-author').value.trim();
+  const comment = $('ack-comment').value.trim();
+  const long = tooLong({'ack-author': author, 'ack-comment': comment});
+  if (long) {
+    ackResult(long, true);
+    return;
+  }
   store.set('injector-author', author);
-  const body = {host: a.host, component: a.component, author, comment: $('ack-comment').value.trim()};
+  const body = {host: a.host, component: a.component, author, comment};
   if ($('ack-expire').value) body.expire = $('ack-expire').value;
   act('ack', body);
 }
@@ -586,6 +662,7 @@ function submitAck(e) {
 function hideDetail() {
   $('detail').hidden = true;
   detailKey = null;
+  detailAck = null;
 }
 
 // ---- the health charts ----------------------------------------------------------------
@@ -613,8 +690,18 @@ function chart(spec, h, width) {
   const bottom = H - 18;
   const step = num(h.step_seconds) || 10;
   const t = h.t.map(num);
-  const series = spec.series.map((s, i) => ({...s, cls: s.cls || 'c' + i, v: (s.get(h.series) || []).map(num)}));
-  const max = Math.max(0, ...series.map((s) => peak(s.v)));
+  const list = typeof spec.series === 'function' ? spec.series(h.series) : spec.series;
+  const series = list.map((s, i) => ({...s, cls: s.cls || 'c' + i, v: (s.get(h.series) || []).map(num)}));
+  // Stacked: each series a band on top of those before it, so equal rates (an ack and a
+  // raise in the same step) do not hide one another; the top of the stack is the total.
+  const total = t.map(() => 0);
+  if (spec.stack) {
+    for (const s of series) {
+      s.base = total.slice();
+      s.v.forEach((v, i) => { if (i < total.length) total[i] += v; });
+    }
+  }
+  const max = spec.stack ? peak(total) : Math.max(0, ...series.map((s) => peak(s.v)));
   const t0 = t[0] - step;
   const t1 = t[t.length - 1];
   const x = (tt) => Math.round(((tt - t0) / (t1 - t0)) * (width - 2)) + 1;
@@ -636,16 +723,24 @@ function chart(spec, h, width) {
     g.append(lab);
   }
   for (const s of series) {
-    if (!s.v.length) continue;
-    let d = `M${x(t0)},${y(s.v[0])}`;
+    // A series that is 0 throughout is left out (its legend says so): drawn, it would paint
+    // the baseline in its colour over the others' zeros, the last one drawn seeming the one.
+    if (!s.v.length || series.length > 1 && peak(s.v) === 0) continue;
+    const upper = spec.stack ? t.map((tt, i) => s.base[i] + (s.v[i] || 0)) : s.v;
+    let d = `M${x(t0)},${y(upper[0])}`;
     for (let i = 0; i < t.length; i++) {
       d += `H${x(t[i])}`;
-      if (i + 1 < t.length) d += `V${y(s.v[i + 1])}`;
+      if (i + 1 < t.length) d += `V${y(upper[i + 1])}`;
     }
-    if (series.length === 1 || spec.series.length === 2 && s === series[0]) {
+    if (spec.stack) { // back along the band's base, step by step, to where it began
+      for (let i = t.length - 1; i >= 0; i--) d += `V${y(s.base[i])}H${x(i ? t[i - 1] : t0)}`;
+      g.append(svg('path', {class: 'band ' + s.cls, d: d + 'Z'}));
+      continue;
+    }
+    if (series.length === 1 || list.length === 2 && s === series[0]) {
       g.append(svg('path', {class: 'area ' + s.cls, d: d + `V${bottom}H${x(t0)}Z`}));
     }
-    g.append(svg('path', {class: 'line ' + s.cls, d}));
+    g.append(svg('path', {class: 'line ' + s.cls + (s.dash ? ' dash' : ''), d}));
     if (spec.loss) {
       s.v.forEach((v, i) => {
         if (v > 0) g.append(svg('circle', {class: 'dot ' + s.cls, r: 3.5, cy: y(v),
@@ -669,6 +764,7 @@ function chart(spec, h, width) {
     legend.append(li);
   }
   fig.append(legend);
+  if (!series.length) fig.append(el('p', 'hint', 'This collector\'s /v1/history has no such series.'));
   if (spec.note) fig.append(el('p', 'hint', spec.note(h.series)));
   return fig;
 }

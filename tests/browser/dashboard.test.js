@@ -10,7 +10,11 @@
 //   with a countdown that runs, a faster interval chosen that brings a Del without a tap;
 //   the flat "most severe first" view, remembered across a reload; links in details as <a>;
 //   acknowledge from the detail view (the ack in /v1/alerts, the row set apart with its
-//   author, the title no longer counting it), take it back, the author remembered; a
+//   author, the title no longer counting it), take it back, the author remembered; someone
+//   else's ack or unack while the detail view is open redrawn at the next refresh, and an
+//   ack made just before the tap not replaced; the limits checked in UTF-8 bytes; markup
+//   in an ack's author and comment shown as text, nothing loaded or run, its lines kept; a
+//   control character refused with the collector's words; a
 //   collector without a token refusing with its own message; health charts drawn from
 //   /v1/history after a burst and a refused datagram; readable badges in light and dark
 //   (contrast measured); screenshots (phone light, phone dark, desktop); no console error,
@@ -28,7 +32,9 @@ const url2 = process.env.NOTOKEN_URL;
 const token = process.env.TOKEN;
 const shots = process.env.SHOTS;
 const problems = [];
-let httpErrorsExpected = 0; // 401 before the token is typed, 403 from the tokenless collector
+let httpErrorsExpected = 0; // 401 before the token is typed, 403 from the tokenless collector,
+                            // 400 for control characters
+const requests = []; // "METHOD URL" of every request the pages made
 
 function check(ok, what) {
   if (!ok) throw new Error(what);
@@ -47,6 +53,15 @@ async function get(p) {
   const r = await fetch(url + p, {headers: {Authorization: 'Bearer ' + token}});
   check(r.ok, 'GET ' + p + ': ' + r.status);
   return r.json();
+}
+
+// An ack or unack by someone else, through the API (as injector-ctl or curl would).
+async function post(p, body) {
+  const r = await fetch(url + p, {method: 'POST', body: JSON.stringify(body),
+    headers: {Authorization: 'Bearer ' + token, 'Content-Type': 'application/json'}});
+  const text = await r.text();
+  check(r.ok, 'POST ' + p + ' ' + JSON.stringify(body) + ': ' + r.status + ' ' + text);
+  return JSON.parse(text);
 }
 
 async function findAlert(host, component) {
@@ -104,6 +119,170 @@ async function badgesReadable(page, scheme) {
     JSON.stringify(got));
 }
 
+// Someone else acknowledges, then takes it back, while this page shows the alert's detail
+// view with its form half filled: each auto-refresh (every 5 s here) redraws the ack box and
+// says what happened, and keeps what was typed. Then an ack that comes between the last
+// refresh and the tap on Acknowledge: the page looks again before it sends, and shows that
+// ack instead of quietly replacing it.
+async function ackChangedUnderTheDetailView(page) {
+  const web3 = page.locator('main button.alert', {hasText: 'swapping'});
+  await web3.click();
+  await page.locator('#ackform').waitFor({state: 'visible'});
+  await page.locator('#ack-comment').fill('half typed');
+  await post('v1/ack', {host: 'web3', component: 'memory', author: 'bob', comment: 'swap: on it'});
+  await page.locator('#unack').waitFor({state: 'visible', timeout: 12000});
+  check(await page.locator('#ackform').isHidden(), 'the form stays up under bob\'s ack');
+  check(/Acknowledged by bob/.test(await page.locator('#ackbox').innerText()), 'bob\'s ack is not shown: ' +
+    await page.locator('#ackbox').innerText());
+  check(/bob acknowledged this alert meanwhile/.test(await page.locator('#ack-result').textContent()),
+    'the page does not say bob acknowledged meanwhile: ' + await page.locator('#ack-result').textContent());
+  const version = String((await findAlert('web3', 'memory')).version);
+  const fields = await page.locator('#fields').innerText();
+  check(new RegExp('Change number\\s+' + version + '\\b').test(fields), 'the fields are not those of version ' +
+    version + ': ' + fields);
+  await page.screenshot({path: path.join(shots, 'phone-detail-meanwhile.png')});
+  await post('v1/unack', {host: 'web3', component: 'memory', author: 'bob'});
+  await page.locator('#ackform').waitFor({state: 'visible', timeout: 12000});
+  check(await page.locator('#unack').count() === 0, 'a Take back button for an ack that has gone');
+  check(/has gone meanwhile/.test(await page.locator('#ack-result').textContent()),
+    'the page does not say the ack went: ' + await page.locator('#ack-result').textContent());
+  check(await page.locator('#ack-comment').inputValue() === 'half typed', 'what was typed was lost');
+  await page.locator('#close').click();
+
+  await page.locator('#auto').uncheck(); // no refresh of its own between the ack and the tap
+  await web3.click();
+  await page.locator('#ack-comment').fill('mine now');
+  await post('v1/ack', {host: 'web3', component: 'memory', author: 'carol', comment: 'on it since 9'});
+  await page.locator('#ack-submit').click();
+  await page.locator('#unack').waitFor({state: 'visible'});
+  check(/carol acknowledged this alert meanwhile/.test(await page.locator('#ack-result').textContent()),
+    'no word of carol\'s ack: ' + await page.locator('#ack-result').textContent());
+  const a = await findAlert('web3', 'memory');
+  check(a.ack && a.ack.author === 'carol', 'carol\'s ack was replaced: ' + JSON.stringify(a.ack));
+  await post('v1/unack', {host: 'web3', component: 'memory', author: 'carol'});
+  await page.locator('#close').click();
+  await page.locator('#auto').check();
+  await page.locator('#refresh').click();
+  await page.locator('section.ackgroup button.alert', {hasText: 'swapping'}).waitFor({state: 'detached'});
+}
+
+// The collector counts author and comment in UTF-8 bytes (255, 1024), the form's maxlength
+// in UTF-16 units: 200 "é" and 600 "€" fit the form and not the collector. The page says
+// so, and sends nothing.
+async function ackLimitsInBytes(page) {
+  await page.locator('main button.alert', {hasText: 'swapping'}).click();
+  const posts = () => requests.filter((r) => r.startsWith('POST ')).length;
+  const before = posts();
+  await page.locator('#ack-author').fill('é'.repeat(200));
+  await page.locator('#ack-comment').fill('ok');
+  await page.locator('#ack-submit').click();
+  await page.locator('#ack-result.error').waitFor();
+  let said = await page.locator('#ack-result').textContent();
+  check(/your name is 400 bytes .* at most 255/.test(said), 'the name\'s length in bytes: ' + said);
+  await page.locator('#ack-author').fill('alice');
+  await page.locator('#ack-comment').fill('€'.repeat(600));
+  await page.locator('#ack-submit').click();
+  await waitFor('the comment\'s length', async () => /comment is 1800 bytes/.test(
+    await page.locator('#ack-result').textContent()));
+  said = await page.locator('#ack-result').textContent();
+  check(/at most 1024\. Shorten it by 776 bytes/.test(said), 'the comment\'s limit: ' + said);
+  check(posts() === before, 'a comment too long was sent: ' + requests.slice(-3).join(', '));
+  check(!(await findAlert('web3', 'memory')).ack, 'acknowledged with a comment too long');
+  await page.locator('#close').click();
+}
+
+// Markup in an ack's author and comment (typed in the form, or sent by anyone with the
+// token) is shown as text: no element is made of it, nothing loads or runs; the comment's
+// lines stay lines (innerText keeps its line break only if the CSS does, pre-wrap).
+async function ackMarkupIsText(page) {
+  const author = '<b>mallory</b>';
+  const comment = '<img src=x onerror=alert(3)>\n<b>line two</b>\t<script>alert(4)</script>';
+  await page.locator('main button.alert', {hasText: 'swapping'}).click();
+  await page.locator('#ack-author').fill(author);
+  await page.locator('#ack-comment').fill(comment);
+  await page.locator('#ack-submit').click();
+  await page.locator('#ack-result', {hasText: 'Acknowledged.'}).waitFor();
+  const a = await findAlert('web3', 'memory');
+  check(a.ack && a.ack.author === author && a.ack.comment === comment, 'the ack as sent: ' + JSON.stringify(a.ack));
+  check(await page.locator('#detail img, #detail b, #detail script').count() === 0,
+    'markup in the ack became elements in the detail view');
+  const by = await page.locator('#ackbox .acked-by strong').textContent();
+  check(by === '✓ Acknowledged by ' + author, 'the author as shown: ' + by);
+  const shown = await page.locator('#ackbox .ack-comment').innerText();
+  check(shown === comment, 'the comment as shown (its two lines, as text): ' + JSON.stringify(shown));
+  await page.screenshot({path: path.join(shots, 'phone-detail-markup.png')});
+  await page.locator('#close').click();
+  const mark = await page.locator('section.ackgroup button.alert', {hasText: 'swapping'}).locator('.ackmark').textContent();
+  check(mark === '✓ acknowledged by ' + author, 'the author by the row: ' + mark);
+  check(await page.locator('main img, main b, main script').count() === 0, 'markup in the ack became elements');
+  check(!requests.some((r) => /\/x$/.test(r)), 'the markup loaded an image: ' + requests.filter((r) => /\/x$/.test(r)));
+  await post('v1/unack', {host: 'web3', component: 'memory'});
+}
+
+// A control character pasted into the comment (an escape sequence, a bell) is refused by
+// the collector, and the page shows its words; nothing is acknowledged.
+async function ackControlCharacters(page) {
+  await page.locator('main button.alert', {hasText: 'swapping'}).click();
+  await page.locator('#ack-author').fill('alice');
+  await page.locator('#ack-comment').fill('on it \u001b[2J\u0007');
+  httpErrorsExpected = 1;
+  await page.locator('#ack-submit').click();
+  await page.locator('#ack-result.error').waitFor();
+  httpErrorsExpected = 0;
+  const said = await page.locator('#ack-result').textContent();
+  check(/^Not acknowledged: the collector answered 400: .*'comment'.*control characters/.test(said),
+    'the refusal of a control character: ' + said);
+  check(!(await findAlert('web3', 'memory')).ack, 'acknowledged with a control character');
+  await page.locator('#close').click();
+}
+
+// The legend of "Changes forwarded": [{label, colour of its swatch}].
+async function changeKeys(charts) {
+  return charts.filter({hasText: 'Changes forwarded'}).locator('.keys li').evaluateAll((lis) =>
+    lis.map((li) => ({label: li.firstChild.nextSibling.textContent.trim(),
+      colour: getComputedStyle(li.querySelector('.swatch')).backgroundColor})));
+}
+
+// The outcomes charted are those the collector lists in series.changes, in its order, each
+// in a colour of its own; one this page has never heard of (a later collector's, made here
+// by adding it to the real answer) is charted and named too, in a spare colour.
+async function changesFollowTheCollector(page, charts) {
+  const outcomes = Object.keys((await get('v1/history')).series.changes);
+  const shown = async () => (await changeKeys(charts)).map((k) => k.label);
+  check(JSON.stringify(await shown()) === JSON.stringify(outcomes),
+    'outcomes charted ' + JSON.stringify(await shown()) + ', the collector has ' + JSON.stringify(outcomes));
+  await page.route('**/v1/history', async (route) => {
+    const r = await route.fetch();
+    const h = await r.json();
+    h.series.changes.escalate = h.t.map((t, i) => (i === h.t.length - 1 ? 2 : 0));
+    await route.fulfill({response: r, json: h});
+  });
+  await page.locator('#refresh').click();
+  await waitFor('the new outcome in the legend', async () => (await shown()).includes('escalate'));
+  const keys = await changeKeys(charts);
+  check(JSON.stringify(keys.map((k) => k.label)) === JSON.stringify([...outcomes, 'escalate']),
+    'outcomes with a new one: ' + JSON.stringify(keys));
+  const colours = keys.map((k) => k.colour);
+  check(colours.every((c) => c !== 'rgba(0, 0, 0, 0)') && new Set(colours).size === colours.length,
+    'each outcome needs a colour of its own: ' + JSON.stringify(keys));
+  // Each outcome that happened is a band of its colour with a height of its own (stacked:
+  // with lines, the test's ack, unack and clear at 1/s each covered one another).
+  const chart = charts.filter({hasText: 'Changes forwarded'});
+  const bands = await chart.locator('svg path.band').evaluateAll((ps) =>
+    ps.map((p) => ({fill: getComputedStyle(p).fill, height: p.getBBox().height})));
+  const legend = await chart.locator('.keys').innerText();
+  for (const k of keys) {
+    if (new RegExp('\\b' + k.label + ' max 0/s').test(legend)) continue;
+    check(bands.some((b) => b.fill === k.colour && b.height >= 1), 'no band for ' + k.label + ': ' +
+      JSON.stringify(bands) + ' ' + legend);
+  }
+  check(/escalate max 2\/s/.test(await chart.locator('.keys').innerText()), 'its legend: ' +
+    await chart.locator('.keys').innerText());
+  await page.unroute('**/v1/history');
+  await page.locator('#refresh').click();
+  await waitFor('the real outcomes again', async () => !(await shown()).includes('escalate'));
+}
+
 async function noSidewaysScroll(page, where) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, 'the page scrolls sideways by ' + overflow + ' px ' + where);
@@ -129,10 +308,11 @@ async function noSidewaysScroll(page, where) {
     p.on('console', (m) => {
       if (m.type() !== 'error') return;
       // Chromium logs every 4xx answer as an error; those the test provokes are expected.
-      if (/status of 40[13]/.test(m.text()) && httpErrorsExpected > 0) return;
+      if (/status of 40[013]/.test(m.text()) && httpErrorsExpected > 0) return;
       problems.push('console error: ' + m.text());
     });
     p.on('request', (r) => {
+      requests.push(r.method() + ' ' + r.url());
       if (!r.url().startsWith(url) && !r.url().startsWith(url2)) problems.push('a request left the collector: ' + r.url());
     });
   };
@@ -254,7 +434,18 @@ async function noSidewaysScroll(page, where) {
     check(await link.getAttribute('rel') === 'noopener noreferrer', 'link rel: ' + await link.getAttribute('rel'));
     check(await link.isVisible(), 'the link is not visible');
 
-    // Acknowledge from the page: the form, then the ack on the page and in /v1/alerts.
+    // Acknowledge from the page: the form, then the ack on the page and in /v1/alerts. On a
+    // phone the form is below the fields, out of sight; a button at the top leads to it.
+    const onScreen = (sel) => page.locator(sel).evaluate((e) => {
+      const r = e.getBoundingClientRect();
+      return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;
+    });
+    check(!(await onScreen('#ack-author')), 'the form is on the first screen: the button to it is not tested');
+    check(await onScreen('#ackbox .jump'), 'no way to the form on the first screen of the detail view');
+    await page.screenshot({path: path.join(shots, 'phone-detail-open.png')});
+    await page.locator('#ackbox .jump').click();
+    await waitFor('the form to come into sight', () => onScreen('#ack-author'));
+    check(await page.locator('#ack-author').evaluate((e) => e === document.activeElement), 'the name is not focused');
     await page.locator('#ack-author').fill('alice');
     await page.locator('#ack-comment').fill('disk ordered, https://tickets.example.edu/42');
     await page.locator('#ack-expire').selectOption('4h');
@@ -300,6 +491,11 @@ async function noSidewaysScroll(page, where) {
     await waitFor('web1/cpu to leave the page by itself', async () =>
       !(await page.locator('main .comp').allTextContents()).includes('cpu'), 12000);
 
+    await ackChangedUnderTheDetailView(page);
+    await ackLimitsInBytes(page);
+    await ackControlCharacters(page);
+    await ackMarkupIsText(page);
+
     // Health: a burst and a refused datagram, seen in the charts of /v1/history.
     execFileSync(process.env.INJECTOR_BURST, ['--target', process.env.TARGET, '--count', '3000',
       '--hosts', '1', '--no-stats']);
@@ -319,7 +515,7 @@ async function noSidewaysScroll(page, where) {
     await charts.first().waitFor();
     check(await charts.count() === 4, 'charts: ' + await charts.count());
     for (const c of await charts.all()) {
-      check(await c.locator('svg path.line').count() >= 1, 'a chart without a line');
+      check(await c.locator('svg path.line, svg path.band').count() >= 1, 'a chart without a line');
       check(await c.locator('svg text').count() >= 3, 'a chart without its labels');
       check(await c.locator('.keys li').count() >= 1, 'a chart without a legend');
     }
@@ -342,6 +538,7 @@ async function noSidewaysScroll(page, where) {
     // 3,000 datagrams within at most three 1 s steps: at least 1,000/s at the peak.
     const pk = /peak ([\d.]+)(k?) datagrams\/s/.exec(hl);
     check(pk && Number(pk[1]) * (pk[2] ? 1000 : 1) >= 1000, 'the burst\'s peak: ' + hl);
+    await changesFollowTheCollector(page, charts);
     await noSidewaysScroll(page, 'on a phone with the charts');
 
 

@@ -84,7 +84,7 @@ case_in_headless_chromium() {
         node "$SRC/tests/browser/dashboard.test.js" ||
         fail "the dashboard test failed (screenshots: $shots)"
     local f
-    for f in phone-light phone-dark desktop phone-detail; do
+    for f in phone-light phone-dark desktop phone-detail phone-detail-open phone-ack-form; do
         [ -s "$shots/$f.png" ] || fail "no screenshot $f.png"
     done
     stop_injectord d
