@@ -572,8 +572,6 @@ static bool authorized(struct http *h, struct MHD_Connection *conn, const char *
 /* A request body is read into this, across calls of on_request (its con_cls); past the cap
  * the rest is read and thrown away, and the answer is a 413. */
 #define HTTP_BODY_MAX 8192
-/* The longest expiry an ack may have. */
-#define HTTP_ACK_EXPIRE_MAX_MS (366LL * 24 * 3600 * 1000)
 
 struct http_body {
     size_t len;
@@ -730,16 +728,16 @@ static bool body_expire(json_t *o, const struct body_field *f, int64_t *ms, stru
     if (v == NULL || json_is_null(v))
         return true;
     if (json_is_integer(v) && json_integer_value(v) >= 0 &&
-        json_integer_value(v) <= HTTP_ACK_EXPIRE_MAX_MS / 1000)
+        json_integer_value(v) <= ALERT_ACK_EXPIRE_MAX_MS / 1000)
         d = (uint64_t)json_integer_value(v) * 1000;
     else if (!json_is_string(v) || alert_parse_duration(json_string_value(v), &d) != 0 ||
-             d > (uint64_t)HTTP_ACK_EXPIRE_MAX_MS)
+             d > (uint64_t)ALERT_ACK_EXPIRE_MAX_MS)
         d = UINT64_MAX;
     if (d == UINT64_MAX) {
         snprintf(msg, sizeof(msg),
                  "bad value for '%s': a duration (\"90\", \"15m\", \"4h\") or whole seconds, at "
-                 "most 8784h",
-                 f->name);
+                 "most %lldh",
+                 f->name, ALERT_ACK_EXPIRE_MAX_MS / 3600000);
         reply_error(r, 400, msg);
         return false;
     }

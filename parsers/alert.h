@@ -24,6 +24,10 @@
 #define ALERT_EXTRA_NAME_MAX  64
 #define ALERT_EXTRA_VALUE_MAX 1024
 
+/* The longest an acknowledgement may last ("expire" of POST /v1/ack): 366 days, 8784 h.
+ * The collector refuses more; injector-ctl --expire says so before asking. */
+#define ALERT_ACK_EXPIRE_MAX_MS (366LL * 24 * 3600 * 1000)
+
 enum alert_action {
     ALERT_UPD,     /* create or update */
     ALERT_DEL,     /* clear */

@@ -2,6 +2,7 @@
 #include "http_get.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,14 +95,15 @@ static int write_all(int fd, const char *buf, size_t len)
 int http_get_request(const char *method, const char *url, const char *token, const json_t *body,
                      int *status, json_t **out, char *err, size_t errlen)
 {
-    char host[256], port[16], req[2048];
+    char host[256], port[16];
     const char *path;
-    char *text = NULL, *buf = NULL;
+    char *text = NULL, *buf = NULL, *req = NULL;
     int fd = -1, rc = -1;
     *out = NULL;
     *status = 0;
     if (split_url(url, host, sizeof(host), port, sizeof(port), &path) != 0) {
-        snprintf(err, errlen, "not an http://HOST[:PORT]/PATH URL: %s", url);
+        snprintf(err, errlen, "not an http://HOST[:PORT]/PATH URL (HOST: at most %zu bytes): %s",
+                 sizeof(host) - 1, url);
         goto out;
     }
     if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL) {
@@ -121,14 +123,22 @@ int http_get_request(const char *method, const char *url, const char *token, con
     if (text != NULL)
         snprintf(length, sizeof(length),
                  "Content-Type: application/json\r\nContent-Length: %zu\r\n", strlen(text));
-    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: %.*s\r\n%s%s%s%s\r\n", method, path,
-                     (int)strcspn(url + 7, "/"), url + 7, token ? "Authorization: Bearer " : "",
-                     token ? token : "", token ? "\r\n" : "", length);
-    size_t cap = 65536, len = 0;
-    buf = malloc(cap);
-    if (n < 0 || (size_t)n >= sizeof(req) || buf == NULL || write_all(fd, req, (size_t)n) != 0 ||
-        (text != NULL && write_all(fd, text, strlen(text)) != 0)) {
-        snprintf(err, errlen, "%s: request failed", url);
+    /* The head as long as the URL makes it (a query of long names, percent-encoded): in
+     * memory that grows, never cut. */
+    size_t n = 0, cap = 65536, len = 0;
+    FILE *head = open_memstream(&req, &n);
+    bool built = head != NULL &&
+                 fprintf(head, "%s %s HTTP/1.0\r\nHost: %.*s\r\n%s%s%s%s\r\n", method, path,
+                         (int)strcspn(url + 7, "/"), url + 7, token ? "Authorization: Bearer " : "",
+                         token ? token : "", token ? "\r\n" : "", length) > 0;
+    if (head != NULL && fclose(head) != 0)
+        built = false;
+    if (!built || (buf = malloc(cap)) == NULL) {
+        snprintf(err, errlen, "%s: out of memory for the request", url);
+        goto out;
+    }
+    if (write_all(fd, req, n) != 0 || (text != NULL && write_all(fd, text, strlen(text)) != 0)) {
+        snprintf(err, errlen, "%s: sending the request: %s", url, strerror(errno));
         goto out;
     }
     ssize_t r;
@@ -169,6 +179,7 @@ out:
     if (fd >= 0)
         close(fd);
     free(buf);
+    free(req);
     free(text);
     return rc;
 }

@@ -23,9 +23,11 @@
 #include "consume_view.h"
 #include "http_get.h"
 #include "sink/amqp_nodes.h"
+#include "sink/change.h"
 #include "sink/secret.h"
 #include "sink/sink_amqp.h"
 #include "sink/sink_log.h"
+#include "text_table.h"
 
 #define MAX_BINDS      32
 #define MAX_COLLECTORS 32
@@ -66,7 +68,6 @@ static struct {
 } screen;
 
 static void draw_table(struct view *v);
-static int64_t wall_ms(void);
 
 /* A message for the person watching: stderr ("injector-consume: msg"), and/or the table's
  * header (redrawn at once: a retry may pause for seconds). */
@@ -78,12 +79,16 @@ static void say(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    /* Before the table is drawn (the broker waited for at start) stderr is all there is. */
-    if (!screen.on || !screen.stderr_there || screen.view == NULL)
-        fprintf(stderr, "injector-consume: %s\n", msg);
+    /* Before the table is drawn (the broker waited for at start) stderr is all there is.
+     * msg may quote the network (a collector's error, a broker's reason): cleaned. */
+    if (!screen.on || !screen.stderr_there || screen.view == NULL) {
+        fputs("injector-consume: ", stderr);
+        text_table_put(stderr, msg, SIZE_MAX);
+        fputc('\n', stderr);
+    }
     if (screen.on) {
         char when[16] = "";
-        time_t sec = (time_t)(wall_ms() / 1000);
+        time_t sec = (time_t)(change_now_ms() / 1000);
         struct tm tm;
         if (localtime_r(&sec, &tm) != NULL)
             strftime(when, sizeof(when), "%H:%M:%S", &tm);
@@ -601,12 +606,19 @@ static void why_lost(amqp_connection_state_t conn, amqp_rpc_reply_t r, const cha
     reply_ok(r, what, err, errlen);
 }
 
+/* One line per change (--format text). Every string in it came over the network: printed
+ * through text_table_put, so an escape is a '?' and a comment typed in lines stays on the
+ * line. */
 static void print_text(const amqp_bytes_t body)
 {
     json_error_t err;
     json_t *o = json_loadb(body.bytes, body.len, 0, &err);
     if (o == NULL) {
-        printf("(not JSON) %.*s\n", (int)body.len, (char *)body.bytes);
+        char *text = strndup(body.bytes, body.len);
+        fputs("(not JSON) ", stdout);
+        text_table_put(stdout, text, SIZE_MAX);
+        putchar('\n');
+        free(text);
         return;
     }
     json_t *sev = json_object_get(o, "severity");
@@ -620,15 +632,23 @@ static void print_text(const amqp_bytes_t body)
     const char *why = json_string_value(json_object_get(ack, "comment"));
     if (unack != NULL)
         why = json_string_value(json_object_get(unack, "reason"));
-    printf("%-7s v%-9" JSON_INTEGER_FORMAT " sev %-4s %s/%s%s%s",
-           json_string_value(json_object_get(o, "outcome")) ?: "?",
-           json_integer_value(json_object_get(o, "version")), sevbuf,
-           json_string_value(json_object_get(o, "host")) ?: "?",
-           json_string_value(json_object_get(o, "component")) ?: "?", msg ? "  " : "",
-           msg ? msg : "");
-    if (ack != NULL || unack != NULL)
-        printf("  [%s%s%s: %s]", ack != NULL ? "acked" : "unacked", who ? " by " : "",
-               who ? who : "", why ? why : "");
+    text_table_cell(stdout, json_string_value(json_object_get(o, "outcome")) ?: "?", 7);
+    printf("v%-9" JSON_INTEGER_FORMAT " sev %-4s ",
+           json_integer_value(json_object_get(o, "version")), sevbuf);
+    text_table_put(stdout, json_string_value(json_object_get(o, "host")) ?: "?", SIZE_MAX);
+    putchar('/');
+    text_table_put(stdout, json_string_value(json_object_get(o, "component")) ?: "?", SIZE_MAX);
+    if (msg != NULL) {
+        fputs("  ", stdout);
+        text_table_put(stdout, msg, SIZE_MAX);
+    }
+    if (ack != NULL || unack != NULL) {
+        printf("  [%s%s", ack != NULL ? "acked" : "unacked", who ? " by " : "");
+        text_table_put(stdout, who, SIZE_MAX);
+        fputs(": ", stdout);
+        text_table_put(stdout, why, SIZE_MAX);
+        putchar(']');
+    }
     putchar('\n');
     json_decref(o);
 }
@@ -638,13 +658,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- the view's callbacks ---------------------------------------------------------- */
@@ -694,7 +707,7 @@ static void draw_table(struct view *v)
     struct view_table t = {.max_rows = tty && ws.ws_row > 3 ? ws.ws_row - 3u : 0,
                            .width = tty && ws.ws_col > 40 ? ws.ws_col : 120,
                            .color = tty && screen.color,
-                           .now_ms = wall_ms(),
+                           .now_ms = change_now_ms(),
                            .status = screen.on ? screen.status : NULL};
     view_print_table(v, stdout, &t);
     if (!tty)
@@ -706,7 +719,8 @@ static void draw_table(struct view *v)
 static void show_view(struct view *v, const struct args *a)
 {
     char err[4400];
-    if (a->view_file != NULL && view_write_file(v, a->view_file, wall_ms(), err, sizeof(err)) != 0)
+    if (a->view_file != NULL &&
+        view_write_file(v, a->view_file, change_now_ms(), err, sizeof(err)) != 0)
         say("%s", err);
     if (a->format == FORMAT_TABLE && view_dirty(v))
         draw_table(v);
@@ -750,7 +764,7 @@ static bool next_node(const struct args *a, const char *what, bool wait)
 {
     int pause = amqp_nodes_failed(a->nodes);
     if (!wait && amqp_nodes_all_failed(a->nodes)) {
-        fprintf(stderr, "injector-consume: %s\n", what);
+        say("%s", what); /* a command: stderr (no table) */
         return false;
     }
     const char *next = amqp_nodes_name(a->nodes, amqp_nodes_current(a->nodes));

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -91,7 +90,8 @@ static void usage(FILE *f)
             "  alerts [FILTER]... [-o table|json|lines]\n"
             "                        the active alerts, most severe (lowest number) first;\n"
             "                        every filter given must hold:\n"
-            "    --host GLOB         the host matches GLOB (shell wildcards: * ? [...])\n"
+            "    --host GLOB         the host matches GLOB (shell wildcards: * ? [...]; a name\n"
+            "                        or a glob is 1 to %d bytes)\n"
             "    --component GLOB    the component matches GLOB\n"
             "    --sender GLOB       the address that last set it matches GLOB (10.1.2.3:*)\n"
             "    --severity N|<=N    severity N exactly, or N or worse (1 is the most\n"
@@ -112,8 +112,8 @@ static void usage(FILE *f)
             "                        token: --http-token-file); acknowledging again replaces it\n"
             "    --comment TEXT      why, what is being done (1 to 1024 bytes)\n"
             "    --author NAME       who [$USER]\n"
-            "    --expire DUR        the acknowledgement ends after DUR [when the alert clears\n"
-            "                        or gets worse]\n"
+            "    --expire DUR        the acknowledgement ends after DUR, at most %lldh [when\n"
+            "                        the alert clears or gets worse]\n"
             "  unack HOST COMPONENT [--author NAME] [-o text|json]\n"
             "                        take the acknowledgement back\n"
             "  stats [-o table|json]\n"
@@ -131,19 +131,38 @@ static void usage(FILE *f)
             "Exit status: 0 done; 1 a failure at run time: the collector cannot be reached or\n"
             "refused the request (its message is printed: no such active alert, not\n"
             "acknowledged, a token needed), the token file cannot be read; 2 usage error (a\n"
-            "command, option or value not as this help says).\n");
+            "command, option or value not as this help says).\n",
+            ALERT_KEY_MAX, ALERT_ACK_EXPIRE_MAX_MS / 3600000);
 }
 
 /* ---- arguments ------------------------------------------------------------------------ */
+
+/* "injector-ctl: MESSAGE" on stderr. A message may quote the network (the collector's
+ * error, a URL): cleaned as every output is (text_table_put). */
+static void vsay(const char *fmt, va_list ap)
+{
+    char msg[16384]; /* room for an 8 KiB URL and what is said about it */
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    fputs("injector-ctl: ", stderr);
+    text_table_put(stderr, msg, SIZE_MAX);
+    fputc('\n', stderr);
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(fmt, ap);
+    va_end(ap);
+}
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("injector-ctl: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs("\n", stderr);
+    vsay(fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -166,6 +185,20 @@ static int set_collector(struct args *a, const char *url)
 static bool parse_dur(const char *s, uint64_t *ms)
 {
     return alert_parse_duration(s, ms) == 0;
+}
+
+/* A name or a glob for one (what: "--host", "ack: HOST"): 1 to ALERT_KEY_MAX bytes, the
+ * longest name a collector holds. Said here, as usage: the collector would refuse it at
+ * run time, and a long glob would only make a long URL. */
+static int check_name(const char *what, const char *s, const char *takes)
+{
+    if (s[0] == '\0')
+        return usage_error("%s takes %s, not ''", what, takes);
+    if (strlen(s) > ALERT_KEY_MAX)
+        return usage_error("%s takes at most %d bytes (the longest name a collector holds), "
+                           "not %zu",
+                           what, ALERT_KEY_MAX, strlen(s));
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -213,12 +246,15 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->token_file = optarg;
             break;
         case OPT_HOST:
-            a->host = optarg;
-            break;
         case OPT_COMPONENT:
-            a->component = optarg;
+            if (check_name(ch == OPT_HOST ? "--host" : "--component", optarg,
+                           "a name or a glob (shell wildcards: * ? [...])") != 0)
+                return -1;
+            *(ch == OPT_HOST ? &a->host : &a->component) = optarg;
             break;
         case OPT_SENDER:
+            if (check_name("--sender", optarg, "an address or a glob (10.1.2.3:*)") != 0)
+                return -1;
             a->sender = optarg;
             break;
         case OPT_SEVERITY: {
@@ -264,6 +300,10 @@ static int parse_args(int argc, char **argv, struct args *a)
             uint64_t ms;
             if (!parse_dur(optarg, &ms))
                 return usage_error("--expire takes %s, not '%s'", duration, optarg);
+            if (ms > (uint64_t)ALERT_ACK_EXPIRE_MAX_MS)
+                return usage_error("--expire takes at most %lldh (%lld days), not '%s'",
+                                   ALERT_ACK_EXPIRE_MAX_MS / 3600000,
+                                   ALERT_ACK_EXPIRE_MAX_MS / 86400000, optarg);
             a->expire = optarg;
             break;
         }
@@ -307,6 +347,13 @@ static int parse_args(int argc, char **argv, struct args *a)
         a->component = argv[optind + 1];
         if (a->host[0] == '\0' || a->component[0] == '\0')
             return usage_error("%s takes HOST COMPONENT, not empty names", name);
+        char what[32];
+        snprintf(what, sizeof(what), "%s: HOST", name);
+        if (check_name(what, a->host, "a name") != 0)
+            return -1;
+        snprintf(what, sizeof(what), "%s: COMPONENT", name);
+        if (check_name(what, a->component, "a name") != 0)
+            return -1;
     }
     /* -o: the formats each command has (commands[].outputs); table, or text for ack and
      * unack, unless asked */
@@ -378,35 +425,40 @@ static void put_server_pattern(FILE *f, const char *key, const char *glob)
 static int request(const struct args *a, const char *method, const char *path, const json_t *body,
                    const char *what, json_t **out)
 {
-    char url[8192], err[2048];
-    int status;
-    if (snprintf(url, sizeof(url), "%s%s", a->collector, path) >= (int)sizeof(url)) {
-        fprintf(stderr, "injector-ctl: %s: the request is too long\n", what);
+    char url[8192], err[sizeof(url) + 1024]; /* err may quote the URL whole */
+    int status, n = snprintf(url, sizeof(url), "%s%s", a->collector, path);
+    if (n >= (int)sizeof(url)) {
+        say("%s: the URL is too long (%d bytes, at most %zu): a shorter --collector URL", what, n,
+            sizeof(url) - 1);
         return -1;
     }
     if (http_get_request(method, url, a->token, body, &status, out, err, sizeof(err)) != 0) {
-        fprintf(stderr, "injector-ctl: %s: %s\n", what, err);
+        say("%s: %s", what, err);
         return -1;
     }
     if (status == 200)
         return 0;
     const char *why = json_string_value(json_object_get(*out, "error"));
-    fprintf(stderr, "injector-ctl: %s: the collector answered %d: %s%s\n", what, status,
-            why ? why : "(no message)",
-            status == 401 && a->token == NULL ? " (a token is needed: --http-token-file)" : "");
+    say("%s: the collector answered %d: %s%s", what, status, why ? why : "(no message)",
+        status == 401 && a->token == NULL ? " (a token is needed: --http-token-file)" : "");
     json_decref(*out);
     *out = NULL;
     return -1;
 }
 
-/* ---- alerts --------------------------------------------------------------------------- */
-
-static int64_t wall_ms(void)
+/* One JSON document and a newline on stdout, its strings made safe for a terminal
+ * (text_table_json). Returns 0, or -1 said on stderr. */
+static int print_json(const json_t *doc, size_t flags)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (text_table_json(stdout, doc, flags) != 0) {
+        say("out of memory");
+        return -1;
+    }
+    fputc('\n', stdout);
+    return 0;
 }
+
+/* ---- alerts --------------------------------------------------------------------------- */
 
 static bool glob_match(const char *glob, json_t *item, const char *key)
 {
@@ -475,7 +527,7 @@ static void print_table(json_t **items, size_t n, int64_t now_ms)
 {
     struct row *rows = calloc(n + 1, sizeof(*rows));
     if (rows == NULL) {
-        fprintf(stderr, "injector-ctl: out of memory\n");
+        say("out of memory");
         return;
     }
     size_t w_sev = 3, w_host = 4, w_comp = 9, w_age = 3, w_ack = 3;
@@ -556,7 +608,7 @@ static int cmd_alerts(const struct args *a)
     int rc = 1;
     FILE *q = open_memstream(&query, &query_len);
     if (q == NULL) {
-        fprintf(stderr, "injector-ctl: out of memory\n");
+        say("out of memory");
         return 1;
     }
     /* The filters the collector has, so it sends less; all of them are applied here too. */
@@ -572,7 +624,7 @@ static int cmd_alerts(const struct args *a)
     if (a->acked >= 0)
         fprintf(q, "&acked=%s", a->acked ? "true" : "false");
     if (fclose(q) != 0 || query == NULL) {
-        fprintf(stderr, "injector-ctl: out of memory\n");
+        say("out of memory");
         goto out;
     }
     /* "/v1/alerts?&host=x" -> "/v1/alerts?host=x"; no filter: "/v1/alerts" */
@@ -585,15 +637,15 @@ static int cmd_alerts(const struct args *a)
         goto out;
     json_t *items = json_object_get(doc, "alerts");
     if (!json_is_array(items)) {
-        fprintf(stderr, "injector-ctl: alerts: the collector's answer has no alerts array\n");
+        say("alerts: the collector's answer has no alerts array");
         goto out;
     }
-    int64_t now_ms = wall_ms();
+    int64_t now_ms = change_now_ms();
     size_t n = 0, i;
     json_t *item;
     kept = malloc((json_array_size(items) + 1) * sizeof(*kept));
     if (kept == NULL) {
-        fprintf(stderr, "injector-ctl: out of memory\n");
+        say("out of memory");
         goto out;
     }
     json_array_foreach(items, i, item)
@@ -605,17 +657,17 @@ static int cmd_alerts(const struct args *a)
     if (a->output == OUT_TABLE) {
         print_table(kept, n, now_ms);
     } else if (a->output == OUT_LINES) {
-        for (i = 0; i < n; i++) {
-            json_dumpf(kept[i], stdout, JSON_COMPACT);
-            fputc('\n', stdout);
-        }
+        for (i = 0; i < n; i++)
+            if (print_json(kept[i], JSON_COMPACT) != 0)
+                goto out;
     } else {
         json_t *arr = json_array();
-        for (i = 0; i < n; i++)
+        for (i = 0; arr != NULL && i < n; i++)
             json_array_append(arr, kept[i]);
-        json_dumpf(arr, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
+        int printed = arr != NULL ? print_json(arr, JSON_INDENT(2)) : (say("out of memory"), -1);
         json_decref(arr);
+        if (printed != 0)
+            goto out;
     }
     rc = 0;
 out:
@@ -639,7 +691,7 @@ static int cmd_ack(const struct args *a)
         (ack && json_object_set_new(body, "comment", json_string(a->comment)) != 0) ||
         (a->expire != NULL && json_object_set_new(body, "expire", json_string(a->expire)) != 0)) {
         /* json_string refuses what is not UTF-8 */
-        fprintf(stderr, "injector-ctl: %s: the names, author and comment must be UTF-8\n", what);
+        say("%s: the names, author and comment must be UTF-8", what);
         json_decref(body);
         return 1;
     }
@@ -648,20 +700,28 @@ static int cmd_ack(const struct args *a)
     if (rc != 0)
         return 1;
     if (a->output == OUT_JSON) {
-        json_dumpf(answer, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
+        rc = print_json(answer, JSON_INDENT(2)) != 0;
     } else {
-        json_t *v = json_object_get(answer, "version");
+        /* "ack web12 disk: version 7, until ...": the collector's words cleaned, as every
+         * string printed (and the names, which may be anything the shell passed) */
         json_t *by = json_object_get(json_object_get(answer, "alert"), "ack");
-        printf("%s %s %s: version %" JSON_INTEGER_FORMAT,
-               json_string_value(json_object_get(answer, "outcome")) ?: "done", a->host,
-               a->component, json_integer_value(v));
-        if (by != NULL && json_string_value(json_object_get(by, "expires")) != NULL)
-            printf(", until %s", json_string_value(json_object_get(by, "expires")));
+        const char *until = json_string_value(json_object_get(by, "expires"));
+        text_table_put(stdout, json_string_value(json_object_get(answer, "outcome")) ?: "done",
+                       SIZE_MAX);
+        fputc(' ', stdout);
+        text_table_put(stdout, a->host, SIZE_MAX);
+        fputc(' ', stdout);
+        text_table_put(stdout, a->component, SIZE_MAX);
+        printf(": version %" JSON_INTEGER_FORMAT,
+               json_integer_value(json_object_get(answer, "version")));
+        if (until != NULL) {
+            fputs(", until ", stdout);
+            text_table_put(stdout, until, SIZE_MAX);
+        }
         fputc('\n', stdout);
     }
     json_decref(answer);
-    return 0;
+    return rc;
 }
 
 /* ---- stats ---------------------------------------------------------------------------- */
@@ -716,9 +776,9 @@ static int cmd_stats(const struct args *a)
     json_t *doc = NULL;
     if (request(a, "GET", "/v1/stats", NULL, "stats", &doc) != 0)
         return 1;
+    int rc = 0;
     if (a->output == OUT_JSON) {
-        json_dumpf(doc, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
+        rc = print_json(doc, JSON_INDENT(2)) != 0;
     } else {
         char name[1024] = "";
         size_t width = 0;
@@ -726,7 +786,7 @@ static int cmd_stats(const struct args *a)
         stats_lines(doc, name, 0, sizeof(name), true, &width);
     }
     json_decref(doc);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -741,8 +801,7 @@ int main(int argc, char **argv)
          * cannot be read is a failure at run time, as there */
         int rc = secret_read_file(a.token_file, &a.token);
         if (rc != 0) {
-            fprintf(stderr, "injector-ctl: --http-token-file %s: %s\n", a.token_file,
-                    rc == -ENODATA ? "empty" : strerror(-rc));
+            say("--http-token-file %s: %s", a.token_file, rc == -ENODATA ? "empty" : strerror(-rc));
             goto out;
         }
     }
@@ -761,7 +820,7 @@ int main(int argc, char **argv)
         break;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "injector-ctl: writing the output: %s\n", strerror(errno));
+        say("writing the output: %s", strerror(errno));
         status = 1;
     }
 out:

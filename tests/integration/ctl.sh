@@ -157,6 +157,71 @@ case_alerts_table() {
     stop_injectord d
 }
 
+# Names and messages come over the network (XML takes C1 controls, DEL, newlines): shown,
+# never obeyed. The table has '?' for a control (U+009B is CSI in one character) and a
+# space for a newline, one line per alert; -o json and -o lines escape DEL and C1 as
+# jansson does C0 ("\u009B"): the same document when parsed, no raw control byte. The
+# ack line and the collector's messages on stderr (a 404 quotes the host) are cleaned too.
+case_network_text_is_shown_not_obeyed() {
+    echo "s3cret" >"$WORK/token"
+    start_injectord d --listen 127.0.0.1:0 --http-token-file "$WORK/token"
+    ctlt() { ctl d --http-token-file "$WORK/token" "$@"; }
+    apit() { curl -sS -H 'Authorization: Bearer s3cret' "http://127.0.0.1:$HTTP_d$1"; }
+    local csi del
+    csi=$(printf '\302\233') del=$(printf '\177')
+    send d --host "evil${csi}2Jhost" --component "c${del}omp" --severity 2 \
+        "$(printf 'disk\302\23331m full\nsince noon')"
+    wait_for 10 sh -c "[ \"\$(curl -s -H 'Authorization: Bearer s3cret' http://127.0.0.1:$HTTP_d/v1/alerts | jq .count)\" = 1 ]" ||
+        fail "the collector does not hold the alert"
+    apit /v1/alerts | LC_ALL=C grep -q "$csi" || fail "the collector's JSON has no raw U+009B: the premise is gone"
+    ctlt alerts >"$WORK/t" || fail "alerts exit $?"
+    [ "$(wc -l <"$WORK/t")" -eq 2 ] || fail "header and one row expected: $(cat -A "$WORK/t")"
+    grep -Eq '^2 +evil\?2Jhost +c\?omp +[0-9]+s +- +disk\?31m full since noon$' "$WORK/t" ||
+        fail "the row: $(cat -A "$WORK/t")"
+    local o
+    for o in json lines; do
+        ctlt alerts -o "$o" >"$WORK/$o" || fail "-o $o exit $?"
+        ! LC_ALL=C grep -q "$csi\|$del" "$WORK/$o" || fail "-o $o: a raw control byte: $(cat -A "$WORK/$o")"
+        grep -qF 'evil\u009B2Jhost' "$WORK/$o" && grep -qF 'c\u007Fomp' "$WORK/$o" ||
+            fail "-o $o: not escaped as \\u009B, \\u007F: $(cat "$WORK/$o")"
+    done
+    [ "$(jq -c '.[0] | [.host, .component, .msg]' "$WORK/json")" = \
+        "$(apit /v1/alerts | jq -c '.alerts[0] | [.host, .component, .msg]')" ] ||
+        fail "-o json parsed is not the collector's alert: $(cat "$WORK/json")"
+    ctlt ack "evil${csi}2Jhost" "c${del}omp" --author alice --comment "on it" >"$WORK/ack" ||
+        fail "ack exit $?"
+    grep -Eq '^ack evil\?2Jhost c\?omp: version 2$' "$WORK/ack" || fail "ack said: $(cat -A "$WORK/ack")"
+    local rc=0
+    ctlt ack "web${csi}2J" disk --author alice --comment "on it" 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 1 ] && grep -qF "no active alert for host 'web?2J'" "$WORK/err" &&
+        ! LC_ALL=C grep -q "$csi" "$WORK/err" || fail "the 404: exit $rc, said: $(cat -A "$WORK/err")"
+    stop_injectord d
+}
+
+# Names of the longest a collector holds (255 bytes), not ASCII (each byte three in the
+# query, percent-encoded), and a long token (700 bytes): a request head over 2 KiB goes
+# whole (it was built in a 2048-byte buffer, and failed: "request failed").
+case_long_names_are_asked_whole() {
+    head -c 525 /dev/urandom | base64 -w0 >"$WORK/token" # 700 bytes
+    start_injectord d --listen 127.0.0.1:0 --http-token-file "$WORK/token"
+    local name
+    name="$(printf '\303\251%.0s' {1..127})x" # 255 bytes: 127 times é, and x
+    send d --host "$name" --component "$name" --severity 2 "long names"
+    send d --host other --component "$name" --severity 2 "a short host"
+    wait_for 10 sh -c "[ \"\$(curl -s -H \"Authorization: Bearer \$(cat '$WORK/token')\" http://127.0.0.1:$HTTP_d/v1/alerts | jq .count)\" = 2 ]" ||
+        fail "the collector does not hold the two alerts"
+    ctl d --http-token-file "$WORK/token" alerts --host "$name" --component "$name" \
+        --sender '127.0.0.1:*' -o lines >"$WORK/exact" 2>"$WORK/err" ||
+        fail "exact names: exit $?, said: $(cat "$WORK/err")"
+    [ "$(jq -r .msg "$WORK/exact")" = "long names" ] || fail "exact names: $(cat "$WORK/exact")"
+    # Globs of 255 bytes: a literal start of 254 bytes sent as a prefix, the rest matched here.
+    local glob="${name%x}*"
+    ctl d --http-token-file "$WORK/token" alerts --host "$glob" --component "$glob" -o lines \
+        >"$WORK/glob" 2>"$WORK/err" || fail "globs: exit $?, said: $(cat "$WORK/err")"
+    [ "$(jq -r .msg "$WORK/glob")" = "long names" ] || fail "globs: $(cat "$WORK/glob")"
+    stop_injectord d
+}
+
 # stats: -o table is one "name value" line per counter (nested ones joined with '.'),
 # -o json the collector's document.
 case_stats() {
@@ -326,6 +391,8 @@ case_ack_refusals_exit_1() {
 
 # Usage errors exit 2 and say what was expected, before anything is asked.
 case_usage_errors_say_what_is_expected() {
+    local long
+    long=$(printf 'a%.0s' {1..256})
     local want=(
         "|a command is needed: alerts, ack, unack or stats"
         "list|unknown command 'list': the commands are alerts, ack, unack and stats"
@@ -350,10 +417,32 @@ case_usage_errors_say_what_is_expected() {
         "ack h c --author a --comment x --expire soon|--expire takes a duration"
         "--collector https://c1:8342 stats|--collector takes http://HOST[:PORT] (the collector's HTTP API), not 'https://c1:8342'"
         "--collector http:// stats|--collector takes http://HOST[:PORT]"
+        # What the collector would refuse at run time is a usage error here: its cap on an
+        # acknowledgement's life, its longest name (255 bytes), as a glob or a name.
+        "ack h c --author a --comment x --expire 9000h|--expire takes at most 8784h (366 days), not '9000h'"
+        "ack h c --author a --comment x --expire 31622401|--expire takes at most 8784h"
+        "alerts --host $long|--host takes at most 255 bytes (the longest name a collector holds), not 256"
+        "alerts --component $long|--component takes at most 255 bytes"
+        "alerts --sender $long|--sender takes at most 255 bytes"
+        "ack $long c --author a --comment x|ack: HOST takes at most 255 bytes"
+        "unack h $long|unack: COMPONENT takes at most 255 bytes"
     )
     # Nothing listens on port 9: a usage error that slipped through would exit 1.
     usage_errors_say "$INJECTOR_CTL" --collector http://127.0.0.1:9 -- "${want[@]}"
-    local rc=0
+    local rc=0 opt
+    # An empty filter is a usage error too, not a query the collector refuses (it was exit 1).
+    for opt in --host --component --sender; do
+        rc=0
+        "$INJECTOR_CTL" --collector http://127.0.0.1:9 alerts "$opt" '' 2>"$WORK/err" || rc=$?
+        [ "$rc" -eq 2 ] && grep -qF -- "$opt takes " "$WORK/err" && grep -qF "not ''" "$WORK/err" ||
+            fail "alerts $opt '': exit $rc (want 2), said: $(cat "$WORK/err")"
+    done
+    # At the limits: past the arguments, to the (absent) collector.
+    rc=0
+    "$INJECTOR_CTL" --collector http://127.0.0.1:9 ack h "${long:1}" --author a --comment x \
+        --expire 8784h 2>"$WORK/err" || rc=$?
+    [ "$rc" -eq 1 ] || fail "--expire 8784h, a 255-byte name: exit $rc (want 1), said: $(cat "$WORK/err")"
+    rc=0
     env -u USER "$INJECTOR_CTL" --collector http://127.0.0.1:9 ack h c --comment x 2>"$WORK/err" || rc=$?
     [ "$rc" -eq 2 ] && grep -qF 'ack needs --author NAME ($USER is not set)' "$WORK/err" ||
         fail "ack without --author or \$USER: exit $rc, said: $(cat "$WORK/err")"

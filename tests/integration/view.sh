@@ -333,4 +333,35 @@ case_table_on_a_terminal() {
     tmux -S "$sock" kill-server
 }
 
+# (k) --format text is one line per change whatever the strings hold: an acknowledgement's
+# comment typed in lines (a newline and a tab, as the page's textarea sends them) is shown
+# with spaces, the change's line stays whole.
+case_text_lines_stay_one_line() {
+    echo "s3cret" >"$WORK/token"
+    start_injectord d --listen 127.0.0.1:0 --amqp "$INJECTOR_TEST_AMQP_URL" \
+        --amqp-exchange "$EXCHANGE" --state-dir "$WORK/state" --http-token-file "$WORK/token"
+    consume --queue "$EXCHANGE-text" --setup 2>/dev/null || fail "--setup: exit $?"
+    send d --host web12 --component disk --severity 3 "disk full"
+    # post PATH JSON: POST to the collector with the token; the status must be 200.
+    post() {
+        local code
+        code=$(curl -sS -o "$WORK/answer" -w '%{http_code}' -H 'Authorization: Bearer s3cret' \
+            -X POST --data-binary "$2" "http://127.0.0.1:$HTTP_d$1")
+        [ "$code" = 200 ] || fail "POST $1: $code $(cat "$WORK/answer")"
+    }
+    wait_for 20 sh -c "[ \"\$(curl -s -H 'Authorization: Bearer s3cret' http://127.0.0.1:$HTTP_d/v1/alerts | jq .count)\" = 1 ]" ||
+        fail "the collector does not hold the alert"
+    post /v1/ack '{"host":"web12","component":"disk","author":"alice","comment":"ordered\nticket 4711\tby phone\n"}'
+    post /v1/unack '{"host":"web12","component":"disk","author":"bob"}'
+    consume --queue "$EXCHANGE-text" --count 3 --timeout 20 --format text >"$WORK/text.out" \
+        2>"$WORK/text.err" || fail "--format text: exit $?, said: $(cat "$WORK/text.err")"
+    [ "$(wc -l <"$WORK/text.out")" -eq 3 ] ||
+        fail "three changes, not three lines: $(cat -A "$WORK/text.out")"
+    sed -n 2p "$WORK/text.out" |
+        grep -q '^ack .* web12/disk  disk full  \[acked by alice: ordered ticket 4711 by phone \]$' ||
+        fail "the ack's line: $(cat -A "$WORK/text.out")"
+    sed -n 3p "$WORK/text.out" | grep -q '^unack .* web12/disk  disk full  \[unacked by bob: taken back\]$' ||
+        fail "the unack's line: $(cat -A "$WORK/text.out")"
+}
+
 "case_$1"
