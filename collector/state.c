@@ -942,11 +942,18 @@ static void result_reset(struct state_result *out)
     out->unack = (struct change_unack){NULL, NULL};
 }
 
-int state_expire(struct state *s, int64_t now_ms, struct state_result *out)
+/* Every call that gives a result starts here: the alert a clear or expiry removed in the
+ * previous call (its result pointed into it until now) is freed, and *out emptied. */
+static void begin_call(struct state *s, struct state_result *out)
 {
     entry_free(s->dead);
     s->dead = NULL;
     result_reset(out);
+}
+
+int state_expire(struct state *s, int64_t now_ms, struct state_result *out)
+{
+    begin_call(s, out);
     struct entry *first = dh_first(&s->expiry);
     struct ack *first_ack = dh_first(&s->ack_expiry);
     int64_t alert = first != NULL ? first->expires_ms : INT64_MAX;
@@ -996,9 +1003,7 @@ int state_apply_from(struct state *s, const struct alert *in, const char *sender
 {
     char key[KEY_BUF];
 
-    entry_free(s->dead);
-    s->dead = NULL;
-    result_reset(out);
+    begin_call(s, out);
 
     size_t klen = make_key(in, key);
     uint32_t hash = key_hash(key, klen); /* once, for the lookup and a raise's insert */
@@ -1225,9 +1230,7 @@ static void ack_changed(struct state *s, struct entry *e, enum change_outcome ou
 int state_ack(struct state *s, const char *host, const char *component,
               const struct change_ack *ack, struct state_result *out)
 {
-    entry_free(s->dead);
-    s->dead = NULL;
-    result_reset(out);
+    begin_call(s, out);
     struct entry *e = entry_by_name(s, host, component);
     if (e == NULL)
         return -ENOENT;
@@ -1245,9 +1248,7 @@ int state_ack(struct state *s, const char *host, const char *component,
 int state_unack(struct state *s, const char *host, const char *component, const char *author,
                 struct state_result *out)
 {
-    entry_free(s->dead);
-    s->dead = NULL;
-    result_reset(out);
+    begin_call(s, out);
     struct entry *e = entry_by_name(s, host, component);
     if (e == NULL)
         return -ENOENT;
