@@ -67,7 +67,8 @@ static int put(struct change_json *out, const char *s, size_t n)
     return 0;
 }
 
-/* A JSON string: quotes, escapes for '"', '\\' and control characters, UTF-8 checked. */
+/* A JSON string: quotes, escapes for '"', '\\' and control characters (C0, DEL, C1), UTF-8
+ * checked. */
 static int put_str(struct change_json *out, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -83,6 +84,16 @@ static int put_str(struct change_json *out, const char *str, size_t n)
             size_t k = alert_utf8_len(s + i, n - i);
             if (k == 0)
                 return -EINVAL;
+            /* A C1 control (U+0080-U+009F) escaped as C0 and DEL are: no terminal that
+             * shows the line obeys it (U+009B is CSI). k == 2 here: s[i + 1] exists. */
+            if (c == 0xc2 && s[i + 1] < 0xa0) {
+                memcpy(p, "\\u00", 4);
+                p[4] = hex[s[i + 1] >> 4];
+                p[5] = hex[s[i + 1] & 15];
+                p += 6;
+                i += 2;
+                continue;
+            }
             memcpy(p, s + i, k);
             p += k;
             i += k;

@@ -121,6 +121,34 @@ static void test_change_escapes_hostile_strings(void **st)
     json_decref(o);
 }
 
+/* C0, DEL and C1 controls leave the encoder escaped: a change line shown on a terminal (the
+ * stdout sink, injector-consume --format json) carries no escape sequence a terminal obeys;
+ * decoded, the string is the same. U+00A0 (0xc2 0xa0) is not a control and stays as it is. */
+static void test_change_escapes_every_control_character(void **st)
+{
+    (void)st;
+    struct alert a = base();
+    const char *msg = "\x1b[2J \x7f \xc2\x80 \xc2\x9b"
+                      "2J \xc2\x9f \xc2\xa0";
+    a.text[ALERT_MSG] = msg;
+    a.text_len[ALERT_MSG] = (uint32_t)strlen(msg);
+    struct change c = {.outcome = CHANGE_UPDATE, .version = 2, .alert = &a};
+    struct change_json out = {0};
+    assert_int_equal(change_json_encode(&out, &c), 0);
+    assert_non_null(strstr(out.buf, "\"\\u001b[2J \\u007f \\u0080 \\u009b2J \\u009f \xc2\xa0\""));
+    for (size_t i = 0; i < out.len; i++) {
+        unsigned char b = (unsigned char)out.buf[i];
+        assert_false(b < 0x20 || b == 0x7f);
+        if (b == 0xc2)
+            assert_true((unsigned char)out.buf[i + 1] >= 0xa0);
+    }
+    json_t *o = json_loads(out.buf, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "msg")), msg);
+    json_decref(o);
+    change_json_free(&out);
+}
+
 static void test_change_invalid_utf8_fails_instead_of_emitting_bad_json(void **st)
 {
     (void)st;
@@ -427,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_change_now_is_the_wall_clock_in_ms),
         cmocka_unit_test(test_change_absent_fields_are_omitted),
         cmocka_unit_test(test_change_escapes_hostile_strings),
+        cmocka_unit_test(test_change_escapes_every_control_character),
         cmocka_unit_test(test_change_invalid_utf8_fails_instead_of_emitting_bad_json),
         cmocka_unit_test(test_change_every_ascii_byte_round_trips),
         cmocka_unit_test(test_change_every_invalid_utf8_form_is_refused),
