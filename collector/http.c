@@ -617,19 +617,10 @@ enum body_text {
     BODY_LINES, /* the same, but newline and tab: a person writes lines */
 };
 
-/* Whether s (UTF-8, as jansson checked it) holds a control character rule refuses. In
- * UTF-8 a C1 control is 0xC2 followed by 0x80-0x9F. */
+/* Whether s (UTF-8, as jansson checked it) holds a control character rule refuses. */
 static bool body_has_control(const char *s, enum body_text rule)
 {
-    if (rule == BODY_KEY)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p < 0x20 && !(rule == BODY_LINES && (*p == '\n' || *p == '\t')))
-            return true;
-        if (*p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
-            return true;
-    }
-    return false;
+    return rule != BODY_KEY && alert_text_has_control(s, rule == BODY_LINES);
 }
 
 /* Whether a field is part of a path's body. */
@@ -649,12 +640,12 @@ struct body_field {
 /* One line per field: kept as a table by hand. */
 /* clang-format off */
 static const struct body_field body_fields[] = {
-    /* name        /v1/ack         /v1/unack       max            text        into */
-    {"host",      {BODY_REQUIRED, BODY_REQUIRED}, ALERT_KEY_MAX, BODY_KEY,   INTO(host)},
-    {"component", {BODY_REQUIRED, BODY_REQUIRED}, ALERT_KEY_MAX, BODY_KEY,   INTO(component)},
-    {"author",    {BODY_REQUIRED, BODY_OPTIONAL}, 255,           BODY_LINE,  INTO(author)},
-    {"comment",   {BODY_REQUIRED, BODY_UNUSED},   1024,          BODY_LINES, INTO(comment)},
-    {"expire",    {BODY_OPTIONAL, BODY_UNUSED},   0,             BODY_KEY,   0},
+    /* name        /v1/ack         /v1/unack       max                    text        into */
+    {"host",      {BODY_REQUIRED, BODY_REQUIRED}, ALERT_KEY_MAX,         BODY_KEY,   INTO(host)},
+    {"component", {BODY_REQUIRED, BODY_REQUIRED}, ALERT_KEY_MAX,         BODY_KEY,   INTO(component)},
+    {"author",    {BODY_REQUIRED, BODY_OPTIONAL}, ALERT_ACK_AUTHOR_MAX,  BODY_LINE,  INTO(author)},
+    {"comment",   {BODY_REQUIRED, BODY_UNUSED},   ALERT_ACK_COMMENT_MAX, BODY_LINES, INTO(comment)},
+    {"expire",    {BODY_OPTIONAL, BODY_UNUSED},   0,                     BODY_KEY,   0},
 };
 /* clang-format on */
 #undef INTO

@@ -120,6 +120,17 @@ bool alert_utf8_valid(const char *s, size_t n)
     return true;
 }
 
+bool alert_text_has_control(const char *s, bool lines)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p < 0x20 && !(lines && (*p == '\n' || *p == '\t')))
+            return true;
+        if (*p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            return true;
+    }
+    return false;
+}
+
 int alert_parse_duration(const char *s, uint64_t *ms)
 {
     static const struct {

@@ -27,6 +27,9 @@
 /* The longest an acknowledgement may last ("expire" of POST /v1/ack): 366 days, 8784 h.
  * The collector refuses more; injector-ctl --expire says so before asking. */
 #define ALERT_ACK_EXPIRE_MAX_MS (366LL * 24 * 3600 * 1000)
+/* An acknowledgement's author and comment, in bytes (1 to this many). */
+#define ALERT_ACK_AUTHOR_MAX  255
+#define ALERT_ACK_COMMENT_MAX 1024
 
 enum alert_action {
     ALERT_UPD,     /* create or update */
@@ -116,6 +119,12 @@ size_t alert_utf8_len(const unsigned char *s, size_t avail);
 
 /* Whether s[0..n) is valid UTF-8. */
 bool alert_utf8_valid(const char *s, size_t n);
+
+/* Whether s (NUL-terminated, UTF-8) holds a control character: C0, DEL or C1 (U+0080-U+009F,
+ * 0xC2 0x80-0x9F in UTF-8: U+009B is a terminal's CSI); with lines, a newline or a tab is
+ * fine. What a person writes into an acknowledgement (author: no lines; comment: lines),
+ * checked by the collector and, before asking, by injector-ctl. */
+bool alert_text_has_control(const char *s, bool lines);
 
 /* Whether s[0..n) is all ASCII (so valid UTF-8): values nearly always are, and this is the
  * check that runs per value. The bytes are ORed a word at a time, the last word overlapping

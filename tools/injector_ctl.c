@@ -201,6 +201,24 @@ static int check_name(const char *what, const char *s, const char *takes)
     return 0;
 }
 
+/* What a person writes into an acknowledgement (--author, --comment: lines, a newline or a
+ * tab allowed): UTF-8 of 1 to max bytes without control characters, as the collector checks
+ * it (alert_text_has_control); said here, as usage. */
+static int check_text(const char *what, const char *s, size_t max, bool lines)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return usage_error("%s takes %s, not ''", what, lines ? "a text" : "a name");
+    if (n > max)
+        return usage_error("%s takes at most %zu bytes, not %zu", what, max, n);
+    if (!alert_utf8_valid(s, n))
+        return usage_error("%s must be UTF-8", what);
+    if (alert_text_has_control(s, lines))
+        return usage_error("%s takes no control characters%s", what,
+                           lines ? " (newlines and tabs are fine)" : "");
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option opts[] = {
@@ -378,10 +396,14 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->author = getenv("USER");
         if (a->cmd == CMD_ACK && a->author == NULL)
             return usage_error("ack needs --author NAME ($USER is not set)");
-        if (a->author != NULL && a->author[0] == '\0')
-            return usage_error("--author takes a name, not ''");
+        if (a->author != NULL &&
+            check_text("--author", a->author, ALERT_ACK_AUTHOR_MAX, false) != 0)
+            return -1;
         if (a->cmd == CMD_ACK && (a->comment == NULL || a->comment[0] == '\0'))
             return usage_error("ack needs --comment TEXT: why, what is being done");
+        if (a->comment != NULL &&
+            check_text("--comment", a->comment, ALERT_ACK_COMMENT_MAX, true) != 0)
+            return -1;
     }
     if (a->collector == NULL && set_collector(a, DEFAULT_COLLECTOR) != 0)
         return -1;
