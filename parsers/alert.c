@@ -125,7 +125,8 @@ bool alert_text_has_control(const char *s, bool lines)
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
         if (*p < 0x20 && !(lines && (*p == '\n' || *p == '\t')))
             return true;
-        if (*p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+        if (*p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) ||
+            alert_reordering_char(p) != 0)
             return true;
     }
     return false;

@@ -120,10 +120,28 @@ size_t alert_utf8_len(const unsigned char *s, size_t avail);
 /* Whether s[0..n) is valid UTF-8. */
 bool alert_utf8_valid(const char *s, size_t n);
 
+/* Whether the UTF-8 character at s (valid, NUL-terminated) is one that moves or breaks the
+ * text around it where it is shown: the bidirectional marks, embeddings, overrides and
+ * isolates (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069: "a\u202eb" shows the rest
+ * of a table's row reversed) and the line and paragraph separators (U+2028, U+2029).
+ * Returns its length in bytes (2 or 3), or 0. */
+static inline size_t alert_reordering_char(const unsigned char *s)
+{
+    if (s[0] == 0xD8 && s[1] == 0x9C)
+        return 2;
+    if (s[0] != 0xE2)
+        return 0;
+    if ((s[1] == 0x80 && ((s[2] >= 0x8E && s[2] <= 0x8F) || (s[2] >= 0xA8 && s[2] <= 0xAE))) ||
+        (s[1] == 0x81 && s[2] >= 0xA6 && s[2] <= 0xA9))
+        return 3;
+    return 0;
+}
+
 /* Whether s (NUL-terminated, UTF-8) holds a control character: C0, DEL or C1 (U+0080-U+009F,
- * 0xC2 0x80-0x9F in UTF-8: U+009B is a terminal's CSI); with lines, a newline or a tab is
- * fine. What a person writes into an acknowledgement (author: no lines; comment: lines),
- * checked by the collector and, before asking, by injector-ctl. */
+ * 0xC2 0x80-0x9F in UTF-8: U+009B is a terminal's CSI), or one that reorders or breaks the
+ * text (alert_reordering_char); with lines, a newline or a tab is fine. What a person
+ * writes into an acknowledgement (author: no lines; comment: lines), checked by the
+ * collector and, before asking, by injector-ctl. */
 bool alert_text_has_control(const char *s, bool lines);
 
 /* Whether s[0..n) is all ASCII (so valid UTF-8): values nearly always are, and this is the

@@ -142,6 +142,20 @@ static void test_text_table_c1_control_characters_are_question_marks(void **st)
     assert_int_equal(cols, 2);
 }
 
+/* A bidi override shows the rest of a row reversed, a line separator breaks it: '?', as the
+ * controls; the marks next to them (U+200D, U+2027, U+202F) and Arabic text stay. */
+static void test_text_table_reordering_characters_are_question_marks(void **st)
+{
+    char b[96];
+    size_t cols;
+    (void)st;
+    assert_string_equal(put("a\u202eb\u2066c\u2069d\u2028e\u200ff\u061cg", 40, &cols, b, sizeof(b)),
+                        "a?b?c?d?e?f?g");
+    assert_int_equal(cols, 13);
+    assert_string_equal(put("\u200d\u2027\u202f\u0627", 40, &cols, b, sizeof(b)),
+                        "\u200d\u2027\u202f\u0627");
+}
+
 static void test_text_table_cell_pads_to_its_width_and_a_gap(void **st)
 {
     char *out = NULL;
@@ -204,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_text_table_utf8_counts_columns_and_is_cut_whole),
         cmocka_unit_test(test_text_table_control_characters_are_question_marks),
         cmocka_unit_test(test_text_table_c1_control_characters_are_question_marks),
+        cmocka_unit_test(test_text_table_reordering_characters_are_question_marks),
         cmocka_unit_test(test_text_table_newline_and_tab_are_spaces),
         cmocka_unit_test(test_text_table_bytes_that_are_not_utf8_are_question_marks),
         cmocka_unit_test(test_text_table_json_escapes_del_and_c1),

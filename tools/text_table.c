@@ -1,6 +1,8 @@
 /* text_table.c - see text_table.h. */
 #include "text_table.h"
 
+#include "parsers/alert.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -14,7 +16,8 @@
  * stays on its one line of output); the C0 controls, DEL, the C1 controls (U+0080-U+009F:
  * a terminal takes U+009B as CSI, an escape sequence without the ESC) and every byte that
  * does not begin a well-formed UTF-8 sequence (the Unicode standard's table 3-7: no
- * overlong forms, no surrogates) by '?', one byte at a time. */
+ * overlong forms, no surrogates) by '?', one byte at a time; a bidi override or a line
+ * separator (alert_reordering_char: it would move the columns after it) by '?'. */
 static size_t char_at(const unsigned char *s, char *sub)
 {
     unsigned char c = s[0];
@@ -47,6 +50,8 @@ static size_t char_at(const unsigned char *s, char *sub)
         *sub = '?';
         return 1;
     }
+    if (alert_reordering_char(s) != 0)
+        *sub = '?'; /* a bidi override or a line separator: it would move the columns */
     return len;
 }
 

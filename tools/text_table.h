@@ -20,8 +20,9 @@ size_t text_table_cols(const char *s);
 
 /* Print s in at most width columns (SIZE_MAX: whole) on one line: a newline or a tab as a
  * space; a control character (C0, DEL, C1 U+0080-U+009F: terminal escapes from the
- * network) or a byte that is not UTF-8 as '?'. A longer s is cut, never inside a UTF-8
- * sequence, and ends with "…". Returns the columns used. NULL or width 0 print nothing. */
+ * network), a bidi override or line separator, or a byte that is not UTF-8 as '?'. A longer s is
+ * cut, never inside a UTF-8 sequence, and ends with "…". Returns the columns used. NULL or width 0
+ * print nothing. */
 size_t text_table_put(FILE *f, const char *s, size_t width);
 
 /* text_table_put, then spaces up to width, and one more: a column and its gap. */

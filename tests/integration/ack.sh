@@ -127,14 +127,17 @@ case_http_answers() {
     expect 413 d /v1/ack "$big"
     said "8 KiB"
     # Control characters in who and why: they would reach terminals raw (and a line per
-    # change). Refused in the author: C0, DEL, C1 (U+009B is a CSI); in the comment the same
-    # but newline and tab (a multi-line comment is accepted below).
+    # change). Refused in the author: C0, DEL, C1 (U+009B is a CSI), bidi overrides and line
+    # separators (U+202E shows the rest of a row reversed); in the comment the same but
+    # newline and tab (a multi-line comment is accepted below).
     local bad
-    for bad in '\u001b[2J\u001b[31mmallory' 'al\nice' 'al\tice' 'al\u007fice' 'al\u009b2Jice'; do
+    for bad in '\u001b[2J\u001b[31mmallory' 'al\nice' 'al\tice' 'al\u007fice' 'al\u009b2Jice' \
+        'al\u202eice' 'al\u2028ice'; do
         expect 400 d /v1/ack "{\"host\":\"web12\",\"component\":\"disk\",\"author\":\"$bad\",\"comment\":\"c\"}"
         said "bad value for 'author': control characters are refused"
     done
-    for bad in 'one\rtwo' 'bell\u0007' '\u001b]0;title\u0007' 'csi\u009b2J' 'del\u007f'; do
+    for bad in 'one\rtwo' 'bell\u0007' '\u001b]0;title\u0007' 'csi\u009b2J' 'del\u007f' \
+        'isolate\u2066'; do
         expect 400 d /v1/ack "{\"host\":\"web12\",\"component\":\"disk\",\"author\":\"a\",\"comment\":\"$bad\"}"
         said "bad value for 'comment': control characters are refused (newline and tab are allowed)"
     done

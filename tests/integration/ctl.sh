@@ -435,6 +435,7 @@ case_usage_errors_say_what_is_expected() {
         "ack h c --author a --comment $longc|--comment takes at most 1024 bytes, not 1025"
         "ack h c --author $(printf 'a\033[2Jb') --comment x|--author takes no control characters"
         "unack h c --author $(printf 'a\302\233b')|--author takes no control characters"
+        "ack h c --author $(printf 'a\342\200\256b') --comment x|--author takes no control characters"
         "ack h c --author a --comment $(printf 'x\a')|--comment takes no control characters (newlines and tabs are fine)"
         "ack h c --author $(printf '\377') --comment x|--author must be UTF-8"
     )
