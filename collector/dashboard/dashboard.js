@@ -580,7 +580,12 @@ function detailAfterRefresh() {
     ackResult('This alert is no longer active (cleared or expired).', false);
     return;
   }
-  if (detailAck === null) return;
+  if (detailAck === null) { // it had gone, and is raised again: the view follows it
+    showFields(a);
+    showAck(a);
+    ackResult('This alert is active again.', false);
+    return;
+  }
   if (a.version !== detailVersion) showFields(a); // the fields as they are now
   if (ackKey(a) === detailAck) return;
   showAck(a);

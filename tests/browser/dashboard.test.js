@@ -147,6 +147,14 @@ async function ackChangedUnderTheDetailView(page) {
   check(/has gone meanwhile/.test(await page.locator('#ack-result').textContent()),
     'the page does not say the ack went: ' + await page.locator('#ack-result').textContent());
   check(await page.locator('#ack-comment').inputValue() === 'half typed', 'what was typed was lost');
+  // Cleared while the view is open, then raised again: the view says so, then follows it
+  // back (the form again, not "no longer active" until it is closed).
+  send('--del', '--host', 'web3', '--component', 'memory');
+  await page.locator('#ack-result', {hasText: 'no longer active'}).waitFor({timeout: 12000});
+  check(await page.locator('#ackform').isHidden(), 'an ack form for an alert that has gone');
+  send('--host', 'web3', '--component', 'memory', '--severity', '2', 'swapping');
+  await page.locator('#ack-result', {hasText: 'active again'}).waitFor({timeout: 12000});
+  await page.locator('#ackform').waitFor({state: 'visible'});
   await page.locator('#close').click();
 
   await page.locator('#auto').uncheck(); // no refresh of its own between the ack and the tap
