@@ -907,8 +907,9 @@ static int update_alert(struct state *s, struct entry *e, const struct alert *in
 }
 
 /* Take e out of the table; it stays readable (s->dead) until the next call. */
-static void remove_entry(struct state *s, struct entry *e, enum change_outcome outcome,
-                         struct state_result *out)
+/* Take e out of every structure of the table (its key, its host, the expiry heap, its ack,
+ * its sender); the caller frees it. */
+static void entry_unlink(struct state *s, struct entry *e)
 {
     HASH_DELETE(hh, s->entries, e);
     host_unlink(s, e);
@@ -916,6 +917,12 @@ static void remove_entry(struct state *s, struct entry *e, enum change_outcome o
     ack_drop(s, e); /* gone with the alert, with no change of its own */
     sender_unref(s, e->sender);
     e->sender = 0;
+}
+
+static void remove_entry(struct state *s, struct entry *e, enum change_outcome outcome,
+                         struct state_result *out)
+{
+    entry_unlink(s, e);
     s->dead = e;
 
     e->version = ++s->version;
@@ -951,6 +958,27 @@ static void begin_call(struct state *s, struct state_result *out)
     result_reset(out);
 }
 
+/* An ack or unack happened to e: its next version, and the result. */
+static void ack_changed(struct state *s, struct entry *e, enum change_outcome outcome,
+                        struct state_result *out)
+{
+    e->version = ++s->version;
+    out->outcome = outcome;
+    out->version = e->version;
+    out->ack = ack_of(s, e);
+    entry_view(e, &out->alert);
+}
+
+/* e's ack is taken back (by author, NULL: by the table itself, for reason): the unack. */
+static void take_back(struct state *s, struct entry *e, const char *author, const char *reason,
+                      struct state_result *out)
+{
+    ack_drop(s, e);
+    ack_changed(s, e, CHANGE_UNACK, out);
+    out->unack.author = author;
+    out->unack.reason = reason;
+}
+
 int state_expire(struct state *s, int64_t now_ms, struct state_result *out)
 {
     begin_call(s, out);
@@ -961,13 +989,7 @@ int state_expire(struct state *s, int64_t now_ms, struct state_result *out)
     if (ack <= now_ms && ack < alert) {
         /* The ack lapsed before the alert did: taken back by the table itself. (Due at the
          * same time as the alert, it goes with the alert, with no line of its own.) */
-        struct entry *e = first_ack->e;
-        ack_drop(s, e);
-        e->version = ++s->version;
-        out->outcome = CHANGE_UNACK;
-        out->version = e->version;
-        out->unack.reason = "expired";
-        entry_view(e, &out->alert);
+        take_back(s, first_ack->e, NULL, "expired", out);
         return 1;
     }
     if (alert > now_ms)
@@ -1191,11 +1213,7 @@ int state_replay(struct state *s, const struct alert *a, const char *sender,
     case CHANGE_CLEAR:
     case CHANGE_EXPIRE:
         if (e != NULL) {
-            HASH_DELETE(hh, s->entries, e);
-            host_unlink(s, e);
-            unschedule(s, e);
-            ack_drop(s, e);
-            sender_unref(s, e->sender);
+            entry_unlink(s, e);
             entry_free(e);
         }
         return 0;
@@ -1214,17 +1232,6 @@ static struct entry *entry_by_name(const struct state *s, const char *host, cons
         return NULL;
     size_t klen = state_key(host, hl, component, cl, key, &hash);
     return entry_find(s, key, klen, hash);
-}
-
-/* An ack or unack happened to e: its next version, and the result. */
-static void ack_changed(struct state *s, struct entry *e, enum change_outcome outcome,
-                        struct state_result *out)
-{
-    e->version = ++s->version;
-    out->outcome = outcome;
-    out->version = e->version;
-    out->ack = ack_of(s, e);
-    entry_view(e, &out->alert);
 }
 
 int state_ack(struct state *s, const char *host, const char *component,
@@ -1254,10 +1261,7 @@ int state_unack(struct state *s, const char *host, const char *component, const 
         return -ENOENT;
     if (e->ack == 0)
         return -ENODATA;
-    ack_drop(s, e);
-    ack_changed(s, e, CHANGE_UNACK, out);
-    out->unack.author = author;
-    out->unack.reason = "taken back";
+    take_back(s, e, author, "taken back", out);
     return 0;
 }
 
